@@ -1,0 +1,3 @@
+fn main() -> anyhow::Result<()> {
+    suanli_aggregator::cli::main()
+}

@@ -1,0 +1,20 @@
+//! The Suanli wire format and the pure logic both ends of it share.
+//!
+//! - [`proto`]: generated protobuf types (`suanli.v1`) with canonical proto3 JSON.
+//!   They live at the edges only: business logic works on [`model`].
+//! - [`model`]: the domain types collectors fill and the aggregator reasons about,
+//!   with conversions to and from the wire types.
+//! - [`identifier`]: the Suanli resource identifier (算力标识) codec.
+//! - [`uscc`]: validation of the unified social credit code (统一社会信用代码).
+
+pub mod identifier;
+pub mod model;
+pub mod uscc;
+
+/// Generated wire types. Field presence follows the `.proto`: an `optional`
+/// scalar is `Option<T>`, and absent means "could not be read".
+#[allow(clippy::all, missing_debug_implementations, rust_2018_idioms)]
+pub mod proto {
+    include!(concat!(env!("OUT_DIR"), "/suanli.v1.rs"));
+    include!(concat!(env!("OUT_DIR"), "/suanli.v1.serde.rs"));
+}
