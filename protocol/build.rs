@@ -5,7 +5,7 @@ use std::{env, path::PathBuf};
 
 use protox::prost::Message;
 
-const PROTOS: &[&str] = &["suanli/v1/host.proto"];
+const PROTOS: &[&str] = &["suanli/v1/host.proto", "suanli/v1/stream.proto"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
