@@ -5,7 +5,14 @@ use std::{io::Write, path::PathBuf, time::Duration};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::{DEFAULT_COLLECT_TIMEOUT, Sources, collect::HostRoot, inventory};
+use suanli_protocol::join::JoinString;
+
+use crate::{
+    DEFAULT_COLLECT_TIMEOUT, Sources,
+    collect::HostRoot,
+    enroll, inventory,
+    uplink::{self, RunConfig},
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,6 +29,61 @@ pub struct Cli {
 pub enum Command {
     /// Collect once and print what this host is and is doing.
     Inventory(InventoryArgs),
+    /// Enroll this host with a node, using the join string its staff gave you.
+    Join(JoinArgs),
+    /// Stream this host's state to its aggregator (what systemd runs).
+    Run(RunArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct JoinArgs {
+    /// suanli://HOST:PORT/?ca=…&token=… from `suanli-aggregator token create`.
+    #[arg(value_name = "JOIN_STRING", env = "SUANLI_JOIN")]
+    pub join: String,
+    #[arg(
+        long,
+        env = "SUANLI_STATE_DIR",
+        value_name = "DIR",
+        default_value = "/var/lib/suanli-agent"
+    )]
+    pub state_dir: PathBuf,
+    #[arg(
+        long,
+        env = "SUANLI_HOST_ROOT",
+        value_name = "DIR",
+        default_value = "/"
+    )]
+    pub host_root: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    #[arg(
+        long,
+        env = "SUANLI_STATE_DIR",
+        value_name = "DIR",
+        default_value = "/var/lib/suanli-agent"
+    )]
+    pub state_dir: PathBuf,
+    /// Sampling interval until the aggregator asks for another (e.g. 5s, 1s, 200ms).
+    #[arg(long, env = "SUANLI_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub interval: Duration,
+    /// Most disk the spool of unacknowledged samples may take, in MiB.
+    #[arg(long, env = "SUANLI_SPOOL_MAX_MIB", default_value_t = 512)]
+    pub spool_max_mib: u64,
+    /// Load this libnvidia-ml.so instead of the system's.
+    #[arg(long, env = "SUANLI_NVML_LIBRARY", value_name = "PATH")]
+    pub nvml_library: Option<PathBuf>,
+    #[arg(
+        long,
+        env = "SUANLI_HOST_ROOT",
+        value_name = "DIR",
+        default_value = "/"
+    )]
+    pub host_root: PathBuf,
+    /// How long a collector may take before it is reported as hung, in milliseconds.
+    #[arg(long, default_value_t = DEFAULT_COLLECT_TIMEOUT.as_millis() as u64, value_name = "MS")]
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -63,7 +125,57 @@ pub fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Inventory(args) => run_inventory(args),
+        Command::Join(args) => runtime()?.block_on(run_join(args)),
+        Command::Run(args) => runtime()?.block_on(run_uplink(args)),
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    // Two workers: the agent is one connection and a spool, not a server.
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
+    let join: JoinString = args.join.parse().context("invalid join string")?;
+    let enrollment = enroll::join(&join, &args.state_dir, &HostRoot::at(&args.host_root)).await?;
+    println!(
+        "已加入 / joined: host {} at {} (state in {})",
+        enrollment.host_id,
+        enrollment.aggregator,
+        args.state_dir.display()
+    );
+    Ok(())
+}
+
+async fn run_uplink(args: RunArgs) -> anyhow::Result<()> {
+    let config = RunConfig {
+        state_dir: args.state_dir,
+        interval: uplink::check_interval(args.interval)?,
+        spool_max_bytes: args.spool_max_mib.saturating_mul(1 << 20),
+        sources: Sources {
+            root: HostRoot::at(&args.host_root),
+            nvml_library: args.nvml_library,
+            scontrol: None,
+        },
+        collect_timeout: Duration::from_millis(args.timeout_ms),
+    };
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return,
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        let _ = tx.send(true);
+    });
+    uplink::run(config, rx).await
 }
 
 fn run_inventory(args: InventoryArgs) -> anyhow::Result<()> {

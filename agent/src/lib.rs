@@ -4,12 +4,20 @@
 //! - [`collect`]: collectors (host, filesystems, NVIDIA, InfiniBand, Slurm,
 //!   kernel log) and the [`collect::Sampler`] that bounds each with a timeout.
 //! - [`inventory`]: the one-shot `inventory` command and its readable summary.
+//! - [`enroll`]: `join`: a key pair, a CSR and a token become a client certificate.
+//! - [`uplink`]: `run`: sample, spool, stream to the aggregator.
+//! - [`spool`]: the on-disk queue of samples not yet acknowledged.
+//! - [`state`]: the enrolled agent's files.
 //! - [`cli`]: command-line parsing; `main.rs` only calls [`cli::main`].
 
 pub mod cli;
 pub mod collect;
+pub mod enroll;
 pub mod inventory;
 pub mod root;
+pub mod spool;
+pub mod state;
+pub mod uplink;
 
 use std::{path::PathBuf, time::Duration};
 

@@ -1,7 +1,20 @@
 //! The Suanli aggregator: a node's identifiers, selection and monitoring.
 //!
-//! So far it carries the node-side checks that need no server: validating a
-//! resource identifier (算力标识) and a provider's unified social credit code
-//! (统一社会信用代码). Ingest, registry, selection and the dashboard follow.
+//! - [`serve`]: the node process; wires the parts below to one shutdown signal.
+//! - [`ingest`]: agents' QUIC connections: enrollment, samples in, acks out.
+//! - [`registry`]: live connections and their link figures.
+//! - [`identify`]: minting identifiers (算力标识) for hosts and GPUs.
+//! - [`store`]: SQLite / PostgreSQL storage behind one interface.
+//! - [`node`]: the node's CA, server certificate and admin credential.
+//! - [`api`]: the HTTP API.
+//! - [`config`], [`cli`]: configuration and command line; `main.rs` only calls [`cli::main`].
 
+pub mod api;
 pub mod cli;
+pub mod config;
+pub mod identify;
+pub mod ingest;
+pub mod node;
+pub mod registry;
+pub mod serve;
+pub mod store;

@@ -4,15 +4,19 @@
 //!   They live at the edges only: business logic works on [`model`].
 //! - [`model`]: the domain types collectors fill and the aggregator reasons about,
 //!   with conversions to and from the wire types.
+//! - [`join`]: the join string that enrolls a host.
 //! - [`identifier`]: the Suanli resource identifier (算力标识) codec.
 //! - [`stream`]: the agent ↔ aggregator messages and their framing.
 //! - [`session`]: the IO-free state machines of the stream.
 //! - [`uscc`]: validation of the unified social credit code (统一社会信用代码).
 
 pub mod identifier;
+pub mod join;
 pub mod model;
 pub mod session;
 pub mod stream;
+#[cfg(feature = "quic")]
+pub mod transport;
 pub mod uscc;
 
 /// Generated wire types. Field presence follows the `.proto`: an `optional`

@@ -36,7 +36,10 @@ pub fn negotiate(
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
     #[error("no common protocol version: peer speaks {theirs:?}, this side {ours:?}")]
-    Version { theirs: (u32, u32), ours: (u32, u32) },
+    Version {
+        theirs: (u32, u32),
+        ours: (u32, u32),
+    },
     #[error("sample {seq} arrived after sample {after}: samples must be sent in sequence order")]
     OutOfOrder { seq: u64, after: u64 },
     #[error("acknowledgement of sample {through} which was never sent (highest sent: {sent:?})")]
@@ -83,7 +86,10 @@ impl Backoff {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UplinkEvent {
     /// Connected: the aggregator answered Hello.
-    Connected { host_id: u64, host_identifier: String },
+    Connected {
+        host_id: u64,
+        host_identifier: String,
+    },
     /// Samples up to here are stored; the spool may let them go.
     Release { through_seq: u64 },
     /// Sample at this interval.
@@ -177,13 +183,11 @@ impl Uplink {
                 negotiate(welcome.version..=welcome.version, MIN_VERSION..=MAX_VERSION)?;
                 self.phase = Phase::Streaming;
                 self.backoff.reset();
-                let mut events = vec![
-                    UplinkEvent::Connected {
-                        host_id: welcome.host_id,
-                        host_identifier: welcome.host_identifier,
-                    },
-                    UplinkEvent::Interval(welcome.sample_interval),
-                ];
+                let mut events = vec![UplinkEvent::Connected {
+                    host_id: welcome.host_id,
+                    host_identifier: welcome.host_identifier,
+                }];
+                events.extend(welcome.sample_interval.map(UplinkEvent::Interval));
                 if let Some(stored) = welcome.stored_through_seq
                     && spool_is_empty
                     && next_seq <= stored
@@ -309,7 +313,10 @@ mod tests {
     #[test]
     fn backoff_grows_to_its_ceiling_and_resets() {
         let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
-        assert_eq!(b.next_delay(u64::MAX), Duration::from_nanos(u64::MAX % 100_000_001));
+        assert_eq!(
+            b.next_delay(u64::MAX),
+            Duration::from_nanos(u64::MAX % 100_000_001)
+        );
         for _ in 0..10 {
             assert!(b.next_delay(u64::MAX - 1) <= Duration::from_secs(1));
         }
@@ -377,7 +384,7 @@ mod tests {
             version: 1,
             host_id: 1,
             host_identifier: "X".into(),
-            sample_interval: Duration::from_millis(100),
+            sample_interval: Some(Duration::from_millis(100)),
             stored_through_seq,
         })
     }
@@ -417,7 +424,11 @@ mod tests {
         let end = start + Duration::from_secs(20);
         let heal_at = start + Duration::from_secs(15);
 
-        let mut uplink = Uplink::new(now, Backoff::new(Duration::from_millis(5), Duration::from_millis(200)), 16);
+        let mut uplink = Uplink::new(
+            now,
+            Backoff::new(Duration::from_millis(5), Duration::from_millis(200)),
+            16,
+        );
         let mut spool: BTreeMap<u64, ()> = BTreeMap::new();
         let mut next_seq = 0u64;
         let mut dropped = 0u64;
@@ -458,7 +469,7 @@ mod tests {
                         version: 1,
                         host_id: 1,
                         host_identifier: "X".into(),
-                        sample_interval: Duration::from_millis(10),
+                        sample_interval: None,
                         stored_through_seq: store.last_key_value().map(|(s, _)| *s),
                     }),
                 ));
@@ -489,8 +500,11 @@ mod tests {
                         // the count records how often a seq was delivered.
                         *store.entry(seq).or_default() += 1;
                     }
-                    if let Some(ack) = cursor.on_stored(cursor.received_through().expect("received")) {
-                        l.down.push_back((now + Duration::from_millis(rng.next() % 5), ack));
+                    if let Some(ack) =
+                        cursor.on_stored(cursor.received_through().expect("received"))
+                    {
+                        l.down
+                            .push_back((now + Duration::from_millis(rng.next() % 5), ack));
                     }
                     next_commit = now + Duration::from_millis(rng.next() % 30);
                 }
@@ -506,7 +520,10 @@ mod tests {
                             UplinkEvent::Release { through_seq } => {
                                 // Safety: nothing is released that is not stored.
                                 for seq in spool.range(..=through_seq).map(|(s, _)| *s) {
-                                    assert!(store.contains_key(&seq), "seq {seq} released but not stored");
+                                    assert!(
+                                        store.contains_key(&seq),
+                                        "seq {seq} released but not stored"
+                                    );
                                 }
                                 spool.retain(|s, _| *s > through_seq);
                             }
@@ -526,7 +543,11 @@ mod tests {
             }
             now += step;
         }
-        assert!(spool.is_empty(), "after the heal the spool drains: {} left", spool.len());
+        assert!(
+            spool.is_empty(),
+            "after the heal the spool drains: {} left",
+            spool.len()
+        );
         (next_seq, dropped, store, connections)
     }
 

@@ -44,11 +44,18 @@ pub enum AggregatorMessage {
     Welcome(Welcome),
     Enrolled(Enrolled),
     /// Every sample up to and including this sequence number is stored.
-    Ack { through_seq: u64 },
+    Ack {
+        through_seq: u64,
+    },
     /// Sample at this interval from now on.
-    Configure { sample_interval: Duration },
+    Configure {
+        sample_interval: Duration,
+    },
     /// Disconnect and come back after this long.
-    Wait { retry_after: Duration, reason: String },
+    Wait {
+        retry_after: Duration,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,8 +72,10 @@ pub struct Hello {
 pub struct Welcome {
     pub version: u32,
     pub host_id: u64,
+    /// Empty until the host's first inventory has been seen.
     pub host_identifier: String,
-    pub sample_interval: Duration,
+    /// `None`: the agent keeps its own configured interval.
+    pub sample_interval: Option<Duration>,
     pub stored_through_seq: Option<u64>,
 }
 
@@ -194,7 +203,7 @@ impl AggregatorMessage {
                 version: w.version,
                 host_id: w.host_id,
                 host_identifier: w.host_identifier,
-                sample_interval_ms: duration_ms(w.sample_interval),
+                sample_interval_ms: w.sample_interval.map_or(0, duration_ms),
                 stored_through_seq: w.stored_through_seq,
             }),
             AggregatorMessage::Enrolled(e) => Body::Enrolled(proto::Enrolled {
@@ -204,11 +213,9 @@ impl AggregatorMessage {
                 ca_certificate_der: e.ca_certificate_der,
             }),
             AggregatorMessage::Ack { through_seq } => Body::Ack(proto::Ack { through_seq }),
-            AggregatorMessage::Configure { sample_interval } => {
-                Body::Configure(proto::Configure {
-                    sample_interval_ms: Some(duration_ms(sample_interval)),
-                })
-            }
+            AggregatorMessage::Configure { sample_interval } => Body::Configure(proto::Configure {
+                sample_interval_ms: Some(duration_ms(sample_interval)),
+            }),
             AggregatorMessage::Wait {
                 retry_after,
                 reason,
@@ -226,7 +233,8 @@ impl AggregatorMessage {
                 version: w.version,
                 host_id: w.host_id,
                 host_identifier: w.host_identifier,
-                sample_interval: Duration::from_millis(w.sample_interval_ms),
+                sample_interval: (w.sample_interval_ms > 0)
+                    .then(|| Duration::from_millis(w.sample_interval_ms)),
                 stored_through_seq: w.stored_through_seq,
             }),
             Body::Enrolled(e) => AggregatorMessage::Enrolled(Enrolled {
@@ -326,7 +334,7 @@ impl FrameDecoder {
     }
 
     /// The next whole message, `None` if more bytes are needed.
-    pub fn next<M: Inbound>(&mut self) -> Result<Option<M>, FrameError> {
+    pub fn decode<M: Inbound>(&mut self) -> Result<Option<M>, FrameError> {
         let Some(prefix) = self.buf.get(..4) else {
             return Ok(None);
         };
@@ -420,7 +428,7 @@ mod tests {
 
         let mut decoder = FrameDecoder::default();
         decoder.push(&via_bytes);
-        let got: AgentMessage = decoder.next().unwrap().unwrap();
+        let got: AgentMessage = decoder.decode().unwrap().unwrap();
         assert_eq!(got, AgentMessage::Sample(Box::new(sample(7))));
         decoder.finish().unwrap();
     }
@@ -429,7 +437,7 @@ mod tests {
     fn oversize_length_is_refused_before_the_body() {
         let mut decoder = FrameDecoder::default();
         decoder.push(&((MAX_FRAME_LEN as u32) + 1).to_be_bytes());
-        let err = decoder.next::<AgentMessage>().unwrap_err();
+        let err = decoder.decode::<AgentMessage>().unwrap_err();
         assert!(matches!(err, FrameError::TooLong { .. }), "{err}");
         assert!(decoder.wanted().is_err());
     }
@@ -438,7 +446,7 @@ mod tests {
     fn garbage_is_malformed_not_a_panic() {
         let mut decoder = FrameDecoder::default();
         decoder.push(&[0, 0, 0, 3, 0xff, 0xff, 0xff]);
-        let err = decoder.next::<AgentMessage>().unwrap_err();
+        let err = decoder.decode::<AgentMessage>().unwrap_err();
         assert!(matches!(err, FrameError::Malformed(_)), "{err}");
     }
 
@@ -446,7 +454,7 @@ mod tests {
     fn an_empty_frame_is_an_unknown_message() {
         let mut decoder = FrameDecoder::default();
         decoder.push(&[0, 0, 0, 0]);
-        let err = decoder.next::<AgentMessage>().unwrap_err();
+        let err = decoder.decode::<AgentMessage>().unwrap_err();
         assert!(matches!(err, FrameError::UnknownMessage), "{err}");
     }
 
@@ -456,7 +464,7 @@ mod tests {
         AggregatorMessage::Ack { through_seq: 3 }.encode(&mut bytes);
         let mut decoder = FrameDecoder::default();
         decoder.push(&bytes);
-        let err = decoder.next::<AgentMessage>().unwrap_err();
+        let err = decoder.decode::<AgentMessage>().unwrap_err();
         assert!(matches!(err, FrameError::Unexpected("Ack")), "{err}");
     }
 
@@ -466,7 +474,7 @@ mod tests {
         AggregatorMessage::Ack { through_seq: 3 }.encode(&mut bytes);
         let mut decoder = FrameDecoder::default();
         decoder.push(&bytes[..bytes.len() - 1]);
-        assert_eq!(decoder.next::<AggregatorMessage>().unwrap(), None);
+        assert_eq!(decoder.decode::<AggregatorMessage>().unwrap(), None);
         assert_eq!(decoder.wanted().unwrap(), 1);
         assert!(matches!(decoder.finish(), Err(FrameError::Truncated(_))));
     }
@@ -490,7 +498,7 @@ mod tests {
                 let (head, tail) = rest.split_at((*cut).min(rest.len()));
                 decoder.push(head);
                 rest = tail;
-                while let Some(AggregatorMessage::Ack { through_seq }) = decoder.next().unwrap() {
+                while let Some(AggregatorMessage::Ack { through_seq }) = decoder.decode().unwrap() {
                     got.push(through_seq);
                 }
             }
@@ -503,7 +511,7 @@ mod tests {
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let mut decoder = FrameDecoder::new(1024);
             decoder.push(&bytes);
-            while let Ok(Some(_)) = decoder.next::<AgentMessage>() {}
+            while let Ok(Some(_)) = decoder.decode::<AgentMessage>() {}
         }
     }
 }

@@ -1,0 +1,119 @@
+//! `suanli-agent join`: enroll this host with a node.
+//!
+//! Generates a key pair here (the private key never leaves the host), trusts
+//! the aggregator only if its CA matches the join string's fingerprint, sends
+//! the token with a CSR, and stores the signed certificate and the node CA.
+
+use std::{net::SocketAddr, path::Path, time::Duration};
+
+use anyhow::{Context, bail};
+use suanli_protocol::{
+    join::JoinString,
+    stream::{AgentMessage, AggregatorMessage, EnrollRequest},
+    transport::{self, CloseCode, MessageReader, SERVER_NAME, ServerTrust},
+};
+
+use crate::{
+    collect::{Collector, HostRoot, host::HostCollector},
+    state::{AgentState, Enrollment},
+};
+use suanli_protocol::model::HostReport;
+
+/// How long joining may take before it is given up.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub async fn join(
+    join: &JoinString,
+    state_dir: &Path,
+    root: &HostRoot,
+) -> anyhow::Result<Enrollment> {
+    if state_dir.join("agent.json").exists() {
+        bail!(
+            "{} already holds an enrollment; remove it to join again",
+            state_dir.display()
+        );
+    }
+    let address = resolve(&join.address).await?;
+    // The machine-id keeps the host's identity (and identifiers) across
+    // reinstalls; the host collector is what reads it.
+    let mut report = HostReport::default();
+    HostCollector::new(root.clone())
+        .collect()
+        .apply(&mut report);
+    let inventory = report.inventory;
+
+    let key = rcgen::KeyPair::generate().context("generating the host key")?;
+    let csr = rcgen::CertificateParams::new(Vec::<String>::new())?
+        .serialize_request(&key)
+        .context("building the CSR")?;
+
+    let client = transport::client_config(ServerTrust::CaFingerprint(join.ca_fingerprint), None)?;
+    let (endpoint, _) = transport::endpoint(unspecified_for(address), None, None)?;
+    let enrolled = tokio::time::timeout(JOIN_TIMEOUT, async {
+        let conn = endpoint
+            .connect_with(client, address, SERVER_NAME)?
+            .await
+            .with_context(|| format!("connecting to {address}"))?;
+        let (mut send, recv) = conn.open_bi().await?;
+        let mut bytes = Vec::new();
+        AgentMessage::EnrollRequest(EnrollRequest {
+            token: join.token.clone(),
+            csr_der: csr.der().to_vec(),
+            machine_id: inventory.machine_id.clone(),
+            hostname: inventory.hostname.clone(),
+            agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+        })
+        .encode(&mut bytes);
+        send.write_all(&bytes).await?;
+        let mut reader = MessageReader::new(recv);
+        let answer = reader.next::<AggregatorMessage>().await;
+        let reason = match answer {
+            Ok(Some(AggregatorMessage::Enrolled(enrolled))) => {
+                conn.close(CloseCode::Done.code(), b"enrolled");
+                return Ok(enrolled);
+            }
+            Ok(other) => format!("unexpected answer {other:?}"),
+            Err(e) => match conn.close_reason() {
+                Some(quinn::ConnectionError::ApplicationClosed(close)) => {
+                    String::from_utf8_lossy(&close.reason).into_owned()
+                }
+                Some(other) => other.to_string(),
+                None => e.to_string(),
+            },
+        };
+        bail!("the aggregator refused to enroll this host: {reason}")
+    })
+    .await
+    .context("joining timed out")??;
+    endpoint.wait_idle().await;
+
+    let enrollment = Enrollment {
+        aggregator: join.address.clone(),
+        host_id: enrolled.host_id,
+        host_identifier: enrolled.host_identifier,
+    };
+    AgentState::save(
+        state_dir,
+        &enrollment,
+        &enrolled.ca_certificate_der,
+        &enrolled.certificate_der,
+        &key.serialize_der(),
+    )?;
+    Ok(enrollment)
+}
+
+pub async fn resolve(address: &str) -> anyhow::Result<SocketAddr> {
+    tokio::net::lookup_host(address)
+        .await
+        .with_context(|| format!("resolving {address}"))?
+        .next()
+        .with_context(|| format!("{address} resolves to no address"))
+}
+
+/// A local wildcard address of the same family, for a client endpoint.
+pub fn unspecified_for(remote: SocketAddr) -> SocketAddr {
+    match remote {
+        SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
+    }
+}

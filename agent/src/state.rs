@@ -1,0 +1,133 @@
+//! What an enrolled agent keeps in its state directory.
+//!
+//! ```text
+//! STATE_DIR/
+//!   agent.json    aggregator address, host id and identifier
+//!   ca.pem        the node CA (trusted for the aggregator from now on)
+//!   agent.pem     this host's client certificate
+//!   agent.key     its private key (0600)
+//!   spool/        samples not yet acknowledged (see `spool`)
+//! ```
+
+use std::{
+    fs,
+    io::Write,
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
+};
+
+use anyhow::Context;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Enrollment {
+    /// `host:port` of the aggregator's QUIC listener.
+    pub aggregator: String,
+    pub host_id: u64,
+    #[serde(default)]
+    pub host_identifier: String,
+}
+
+/// The files of an enrolled agent.
+#[derive(Debug)]
+pub struct AgentState {
+    pub enrollment: Enrollment,
+    pub ca: CertificateDer<'static>,
+    pub certificate: CertificateDer<'static>,
+    pub key: PrivateKeyDer<'static>,
+}
+
+pub fn spool_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("spool")
+}
+
+fn to_pem(label: &str, der: &[u8]) -> String {
+    pem::encode(&pem::Pem::new(label, der))
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+impl AgentState {
+    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+        let json = dir.join("agent.json");
+        let text = fs::read_to_string(&json).with_context(|| {
+            format!(
+                "{} not found: enroll this host first with `suanli-agent join <join string> --state-dir {}`",
+                json.display(),
+                dir.display()
+            )
+        })?;
+        let enrollment: Enrollment =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", json.display()))?;
+        let cert = |name: &str| {
+            let path = dir.join(name);
+            CertificateDer::from_pem_file(&path)
+                .with_context(|| format!("reading {}", path.display()))
+        };
+        let key_path = dir.join("agent.key");
+        Ok(Self {
+            enrollment,
+            ca: cert("ca.pem")?,
+            certificate: cert("agent.pem")?,
+            key: PrivateKeyDer::from_pem_file(&key_path)
+                .with_context(|| format!("reading {}", key_path.display()))?,
+        })
+    }
+
+    /// Stores a fresh enrollment; the key first, the JSON (which marks the
+    /// state complete) last.
+    pub fn save(
+        dir: &Path,
+        enrollment: &Enrollment,
+        ca_der: &[u8],
+        certificate_der: &[u8],
+        key_pkcs8_der: &[u8],
+    ) -> anyhow::Result<()> {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        write_private(
+            &dir.join("agent.key"),
+            to_pem("PRIVATE KEY", key_pkcs8_der).as_bytes(),
+        )?;
+        write_private(
+            &dir.join("agent.pem"),
+            to_pem("CERTIFICATE", certificate_der).as_bytes(),
+        )?;
+        write_private(
+            &dir.join("ca.pem"),
+            to_pem("CERTIFICATE", ca_der).as_bytes(),
+        )?;
+        write_private(
+            &dir.join("agent.json"),
+            serde_json::to_string_pretty(enrollment)?.as_bytes(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pem_round_trips_through_the_parser() {
+        for len in [1usize, 2, 3, 47, 48, 100] {
+            let der: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let pem = to_pem("CERTIFICATE", &der);
+            let back = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+            assert_eq!(back.as_ref(), der.as_slice());
+        }
+    }
+}

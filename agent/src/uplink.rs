@@ -1,0 +1,383 @@
+//! `suanli-agent run`: sample, spool, stream.
+//!
+//! Three parts with one owner each: the sampling thread (collectors block,
+//! so they stay off the async runtime), the spool (only this task writes
+//! it), and the connection (a reader task forwards the aggregator's
+//! messages). [`Uplink`] from `suanli_protocol::session` decides what
+//! happens; this module only moves bytes between it, the disk and QUIC.
+
+use std::{
+    path::PathBuf,
+    sync::mpsc as std_mpsc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use quinn::{Connection, Endpoint, SendStream};
+use suanli_protocol::{
+    model::{HostInventory, HostReport},
+    session::{Backoff, Uplink, UplinkEvent},
+    stream::{AgentMessage, AggregatorMessage, SequencedSample, encode_sample_frame},
+    transport::{self, CloseCode, MessageReader, ReadError, SERVER_NAME, ServerTrust},
+};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, warn};
+
+use crate::{
+    Sources,
+    collect::Sampler,
+    enroll::{resolve, unspecified_for},
+    spool::Spool,
+    state::{AgentState, spool_dir},
+};
+
+/// How `run` behaves.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub state_dir: PathBuf,
+    pub interval: Duration,
+    pub spool_max_bytes: u64,
+    pub sources: Sources,
+    pub collect_timeout: Duration,
+}
+
+/// Samples on the wire but not yet acknowledged, at most.
+const WINDOW: u64 = 512;
+/// Frames written to the stream in one go, at most.
+const SEND_BATCH: usize = 64;
+
+/// Runs until `shutdown` flips or the aggregator refuses this host for good.
+pub async fn run(config: RunConfig, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let state = AgentState::load(&config.state_dir)?;
+    let address = state.enrollment.aggregator.clone();
+    let client = transport::client_config(
+        ServerTrust::Ca(state.ca.clone()),
+        Some((state.certificate.clone(), state.key.clone_key())),
+    )?;
+    let mut spool = Spool::open(&spool_dir(&config.state_dir), config.spool_max_bytes)?;
+    info!(
+        host_id = state.enrollment.host_id,
+        aggregator = %address,
+        pending = ?spool.pending(),
+        "agent starting"
+    );
+
+    let (reports_tx, mut reports) = mpsc::channel::<HostReport>(4);
+    let (interval_tx, interval_rx) = std_mpsc::channel::<Duration>();
+    let sampler = Sampler::new(config.sources.collectors(), config.collect_timeout)?;
+    let sampling = std::thread::Builder::new()
+        .name("sample".into())
+        .spawn(move || sample_loop(sampler, config.interval, interval_rx, reports_tx))?;
+
+    let mut uplink = Uplink::new(
+        Instant::now(),
+        Backoff::new(Duration::from_millis(200), Duration::from_secs(60)),
+        WINDOW,
+    );
+    let mut link: Option<Link> = None;
+    let mut endpoint: Option<Endpoint> = None;
+    let mut inventory: Option<HostInventory> = None;
+    let mut inventory_sent = false;
+
+    let result = loop {
+        let dial_in = uplink
+            .dial_at()
+            .map(|at| at.saturating_duration_since(Instant::now()));
+        tokio::select! {
+            _ = shutdown.changed() => break Ok(()),
+            report = reports.recv() => {
+                let Some(report) = report else { break Err(anyhow::anyhow!("the sampling thread stopped")) };
+                if inventory.as_ref() != Some(&report.inventory) {
+                    inventory = Some(report.inventory.clone());
+                    inventory_sent = false;
+                }
+                let seq = spool.next_seq();
+                let bytes = SequencedSample { seq, sample: report.sample, problems: report.problems }.encode();
+                spool.append(seq, &bytes)?;
+            }
+            _ = sleep_or_never(dial_in) => {
+                let random = random_u64();
+                match connect(&mut endpoint, &address, &client, &mut uplink, &spool).await {
+                    Ok(new) => {
+                        link = Some(new);
+                        inventory_sent = false;
+                    }
+                    Err(e) => {
+                        let at = uplink.on_disconnected(Instant::now(), random);
+                        warn!(error = %format!("{e:#}"), retry_in_ms = at.saturating_duration_since(Instant::now()).as_millis() as u64, "cannot reach the aggregator");
+                    }
+                }
+            }
+            message = next_message(&mut link) => {
+                match message {
+                    Ok(message) => {
+                        let events = match uplink.on_message(Instant::now(), message, spool.pending().is_none(), spool.next_seq()) {
+                            Ok(events) => events,
+                            Err(e) => {
+                                warn!(error = %e, "the aggregator broke the protocol; reconnecting");
+                                drop_link(&mut link, &mut uplink, CloseCode::Protocol, &e.to_string());
+                                continue;
+                            }
+                        };
+                        for event in events {
+                            match event {
+                                UplinkEvent::Connected { host_id, host_identifier } => {
+                                    info!(host_id, identifier = %host_identifier, pending = ?spool.pending(), "connected");
+                                }
+                                UplinkEvent::Release { through_seq } => spool.release(through_seq)?,
+                                UplinkEvent::Interval(interval) => {
+                                    info!(interval_ms = interval.as_millis() as u64, "sampling interval set by the aggregator");
+                                    let _ = interval_tx.send(interval);
+                                }
+                                UplinkEvent::Renumber { next_seq } => spool.renumber(next_seq)?,
+                                UplinkEvent::Disconnect { dial_at, reason } => {
+                                    info!(reason = %reason, retry_in_ms = dial_at.saturating_duration_since(Instant::now()).as_millis() as u64, "asked to wait");
+                                    if let Some(l) = link.take() {
+                                        l.connection.close(CloseCode::Done.code(), b"waiting as asked");
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Err(closed) => {
+                        link = None;
+                        if let Some(code) = closed.code && !code.is_retryable() {
+                            break Err(anyhow::anyhow!("the aggregator refused this host ({code:?}): {}", closed.reason));
+                        }
+                        let at = uplink.on_disconnected(Instant::now(), random_u64());
+                        warn!(reason = %closed.reason, retry_in_ms = at.saturating_duration_since(Instant::now()).as_millis() as u64, "connection lost");
+                    }
+                }
+            }
+        }
+        // Whatever happened, send what may be sent now.
+        if let Some(l) = link.as_mut()
+            && uplink.is_connected()
+        {
+            if !inventory_sent && let Some(inv) = &inventory {
+                let mut bytes = Vec::new();
+                AgentMessage::Inventory(Box::new(inv.clone())).encode(&mut bytes);
+                if l.send.write_all(&bytes).await.is_ok() {
+                    inventory_sent = true;
+                }
+            }
+            if let Err(e) = pump(l, &mut uplink, &mut spool).await {
+                debug!(error = %e, "write failed; the reader will see the close");
+            }
+        }
+    };
+
+    if let Some(mut l) = link.take() {
+        let _ = l.send.finish();
+        l.connection
+            .close(CloseCode::Done.code(), b"agent stopping");
+    }
+    spool.sync()?;
+    drop(reports);
+    drop(interval_tx);
+    if let Some(endpoint) = endpoint {
+        let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+    }
+    let _ = sampling.join();
+    result
+}
+
+/// One live connection.
+#[derive(Debug)]
+struct Link {
+    connection: Connection,
+    send: SendStream,
+    messages: mpsc::Receiver<Result<AggregatorMessage, Closed>>,
+}
+
+/// Why the connection ended, as far as the agent can tell.
+#[derive(Debug)]
+struct Closed {
+    code: Option<CloseCode>,
+    reason: String,
+}
+
+async fn connect(
+    endpoint: &mut Option<Endpoint>,
+    address: &str,
+    client: &quinn::ClientConfig,
+    uplink: &mut Uplink,
+    spool: &Spool,
+) -> anyhow::Result<Link> {
+    let remote = resolve(address).await?;
+    let ep = match endpoint {
+        Some(ep) => ep.clone(),
+        None => endpoint
+            .insert(transport::endpoint(unspecified_for(remote), None, None)?.0)
+            .clone(),
+    };
+    let connection = tokio::time::timeout(
+        Duration::from_secs(10),
+        ep.connect_with(client.clone(), remote, SERVER_NAME)?,
+    )
+    .await
+    .context("handshake timed out")??;
+    let (mut send, recv) = connection.open_bi().await?;
+    let hello = uplink.on_connecting(
+        env!("CARGO_PKG_VERSION"),
+        spool.pending(),
+        spool.next_seq(),
+        spool.dropped(),
+    );
+    let mut bytes = Vec::new();
+    AgentMessage::Hello(hello).encode(&mut bytes);
+    send.write_all(&bytes).await?;
+    let (tx, messages) = mpsc::channel(64);
+    tokio::spawn(read_messages(
+        MessageReader::new(recv),
+        connection.clone(),
+        tx,
+    ));
+    // Connected only once Welcome arrives: a bad certificate is refused after
+    // the QUIC handshake has already "succeeded".
+    Ok(Link {
+        connection,
+        send,
+        messages,
+    })
+}
+
+async fn read_messages(
+    mut reader: MessageReader,
+    connection: Connection,
+    tx: mpsc::Sender<Result<AggregatorMessage, Closed>>,
+) {
+    let closed = loop {
+        match reader.next::<AggregatorMessage>().await {
+            Ok(Some(message)) => {
+                if tx.send(Ok(message)).await.is_err() {
+                    return;
+                }
+            }
+            Ok(None) => break closed_reason(&connection, "stream ended".into()),
+            Err(ReadError::Frame(e)) => {
+                connection.close(CloseCode::Protocol.code(), e.to_string().as_bytes());
+                break Closed {
+                    code: None,
+                    reason: format!("bad frame from the aggregator: {e}"),
+                };
+            }
+            Err(ReadError::Stream(e)) => break closed_reason(&connection, e.to_string()),
+        }
+    };
+    let _ = tx.send(Err(closed)).await;
+}
+
+fn closed_reason(connection: &Connection, fallback: String) -> Closed {
+    match connection.close_reason() {
+        Some(quinn::ConnectionError::ApplicationClosed(close)) => Closed {
+            code: CloseCode::from_code(close.error_code),
+            reason: String::from_utf8_lossy(&close.reason).into_owned(),
+        },
+        Some(other) => Closed {
+            code: None,
+            reason: other.to_string(),
+        },
+        None => Closed {
+            code: None,
+            reason: fallback,
+        },
+    }
+}
+
+async fn next_message(link: &mut Option<Link>) -> Result<AggregatorMessage, Closed> {
+    match link {
+        Some(l) => l.messages.recv().await.unwrap_or_else(|| {
+            Err(Closed {
+                code: None,
+                reason: "reader stopped".into(),
+            })
+        }),
+        None => std::future::pending().await,
+    }
+}
+
+fn drop_link(link: &mut Option<Link>, uplink: &mut Uplink, code: CloseCode, reason: &str) {
+    if let Some(l) = link.take() {
+        l.connection.close(code.code(), reason.as_bytes());
+    }
+    uplink.on_disconnected(Instant::now(), random_u64());
+}
+
+/// Sends spooled samples the window allows, several frames per write.
+async fn pump(link: &mut Link, uplink: &mut Uplink, spool: &mut Spool) -> anyhow::Result<()> {
+    loop {
+        let mut bytes = Vec::new();
+        let mut frames = 0;
+        while frames < SEND_BATCH {
+            let Some(next) = uplink.next_to_send(spool.pending()) else {
+                break;
+            };
+            let Some((seq, sample)) = spool.read(next)? else {
+                break;
+            };
+            encode_sample_frame(&sample, &mut bytes);
+            uplink.on_sent(seq);
+            frames += 1;
+        }
+        if frames == 0 {
+            return Ok(());
+        }
+        link.send.write_all(&bytes).await?;
+    }
+}
+
+async fn sleep_or_never(duration: Option<Duration>) {
+    match duration {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    // Jitter only: if the system source failed, no jitter is still correct.
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    u64::from_le_bytes(bytes)
+}
+
+/// Samples every `interval` until the receiver is gone. The first cycle only
+/// primes the counters that rates are computed from, so it is not sent.
+fn sample_loop(
+    mut sampler: Sampler,
+    mut interval: Duration,
+    intervals: std_mpsc::Receiver<Duration>,
+    reports: mpsc::Sender<HostReport>,
+) {
+    sampler.sample();
+    let mut next = Instant::now() + interval;
+    loop {
+        match intervals.recv_timeout(next.saturating_duration_since(Instant::now())) {
+            Ok(new) => {
+                interval = new;
+                next = Instant::now() + interval;
+                continue;
+            }
+            Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        let report = sampler.sample();
+        if reports.blocking_send(report).is_err() {
+            return;
+        }
+        // Keep the cadence; after a stall, do not burst to catch up.
+        next += interval;
+        let now = Instant::now();
+        if next < now {
+            next = now + interval;
+        }
+    }
+}
+
+/// Refuses to run with an interval that would starve the host.
+pub fn check_interval(interval: Duration) -> anyhow::Result<Duration> {
+    if interval < Duration::from_millis(10) {
+        bail!("--interval must be at least 10ms");
+    }
+    Ok(interval)
+}

@@ -1,0 +1,49 @@
+-- Schema version 1, SQLite. Keep in step with postgres.sql: same tables, same
+-- columns, only the dialect differs (INTEGER PRIMARY KEY vs BIGSERIAL, BLOB vs BYTEA).
+CREATE TABLE providers (
+    id INTEGER PRIMARY KEY,
+    owner_code TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    uscc TEXT NOT NULL UNIQUE,
+    region TEXT NOT NULL,
+    industry TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL
+);
+CREATE TABLE enrollment_tokens (
+    id INTEGER PRIMARY KEY,
+    provider_id BIGINT NOT NULL REFERENCES providers (id),
+    secret_sha256 TEXT NOT NULL UNIQUE,
+    expires_at_ms BIGINT NOT NULL,
+    uses_left BIGINT NOT NULL,
+    created_at_ms BIGINT NOT NULL
+);
+CREATE TABLE hosts (
+    id INTEGER PRIMARY KEY,
+    provider_id BIGINT NOT NULL REFERENCES providers (id),
+    machine_key TEXT NOT NULL UNIQUE,
+    hostname TEXT NOT NULL,
+    cert_sha256 TEXT NOT NULL UNIQUE,
+    enrolled_at_ms BIGINT NOT NULL,
+    revoked_at_ms BIGINT,
+    last_seen_ms BIGINT,
+    rtt_us BIGINT,
+    sent_packets BIGINT,
+    lost_packets BIGINT,
+    dropped_samples BIGINT,
+    inventory BLOB
+);
+CREATE TABLE resources (
+    id INTEGER PRIMARY KEY,
+    host_id BIGINT NOT NULL REFERENCES hosts (id),
+    resource_key TEXT NOT NULL UNIQUE,
+    identifier TEXT NOT NULL UNIQUE,
+    resource_type TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL
+);
+CREATE TABLE samples (
+    host_id BIGINT NOT NULL,
+    seq BIGINT NOT NULL,
+    collected_at_ms BIGINT NOT NULL,
+    body BLOB NOT NULL,
+    PRIMARY KEY (host_id, seq)
+) WITHOUT ROWID;

@@ -1,0 +1,247 @@
+//! `serve` configuration: defaults < TOML file < environment < flags.
+//!
+//! The file uses the flags' names with `_` for `-`; unknown keys are an
+//! error. [`ServeFile`] is what a file may say, every field optional;
+//! [`ServeConfig`] is the validated result the node runs with. All problems
+//! are reported at once, not one per run.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use serde::{Deserialize, Serialize};
+use suanli_protocol::identifier::{Industry, NodePrefix, RegionCode};
+
+/// What a config file (or the flags) may set.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct ServeFile {
+    /// Where the node keeps its CA, credentials and (by default) its SQLite database.
+    #[arg(long, env = "SUANLI_DATA_DIR", value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// postgres://… for a node with several aggregator replicas; SQLite in the data dir by default.
+    #[arg(long, env = "SUANLI_DATABASE_URL", value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// UDP address agents connect to.
+    #[arg(long, env = "SUANLI_QUIC_LISTEN", value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quic_listen: Option<SocketAddr>,
+    /// TCP address of the HTTP API.
+    #[arg(long, env = "SUANLI_HTTP_LISTEN", value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_listen: Option<SocketAddr>,
+    /// Address written into join strings, if agents must use another than the listener's.
+    #[arg(long, env = "SUANLI_ADVERTISE", value_name = "HOST:PORT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advertise: Option<String>,
+    /// This node's identifier prefix, assigned by its parent node (e.g. CN.11).
+    #[arg(long, env = "SUANLI_NODE_PREFIX", value_name = "PREFIX")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_prefix: Option<String>,
+    /// Sampling interval imposed on every agent (e.g. 5s); agents keep their own if unset.
+    #[arg(long, env = "SUANLI_SAMPLE_INTERVAL", value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample_interval: Option<String>,
+    /// How long a new connection may take to speak (e.g. 10s).
+    #[arg(long, value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handshake_timeout: Option<String>,
+    /// Agents admitted per second; beyond it they are told to come back later.
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admissions_per_second: Option<f64>,
+    /// GB/T 2260 region code of this machine, for the local agent's provider.
+    #[arg(long, value_name = "CODE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_region: Option<String>,
+    /// GB/T 4754 industry (section + division) for the local agent's provider.
+    #[arg(long, value_name = "CODE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_industry: Option<String>,
+}
+
+impl ServeFile {
+    pub fn defaults() -> Self {
+        Self {
+            data_dir: Some(PathBuf::from("suanli-data")),
+            database_url: None,
+            quic_listen: Some(SocketAddr::from(([0, 0, 0, 0], 7443))),
+            http_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            advertise: None,
+            node_prefix: Some("CN.LOCAL".into()),
+            sample_interval: None,
+            handshake_timeout: Some("10s".into()),
+            admissions_per_second: Some(200.0),
+            local_region: Some("110000".into()),
+            local_industry: Some("I65".into()),
+        }
+    }
+
+    /// `self` where set, else `lower`.
+    pub fn over(self, lower: Self) -> Self {
+        Self {
+            data_dir: self.data_dir.or(lower.data_dir),
+            database_url: self.database_url.or(lower.database_url),
+            quic_listen: self.quic_listen.or(lower.quic_listen),
+            http_listen: self.http_listen.or(lower.http_listen),
+            advertise: self.advertise.or(lower.advertise),
+            node_prefix: self.node_prefix.or(lower.node_prefix),
+            sample_interval: self.sample_interval.or(lower.sample_interval),
+            handshake_timeout: self.handshake_timeout.or(lower.handshake_timeout),
+            admissions_per_second: self.admissions_per_second.or(lower.admissions_per_second),
+            local_region: self.local_region.or(lower.local_region),
+            local_industry: self.local_industry.or(lower.local_industry),
+        }
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub quic_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    pub advertise: Option<String>,
+    pub node_prefix: NodePrefix,
+    pub sample_interval: Option<Duration>,
+    pub handshake_timeout: Duration,
+    pub admissions_per_second: f64,
+    pub local_region: RegionCode,
+    pub local_industry: Industry,
+}
+
+impl ServeConfig {
+    /// Validates a merged file; every problem is listed.
+    pub fn validate(file: ServeFile) -> Result<Self, Vec<String>> {
+        let file = file.over(ServeFile::defaults());
+        let mut problems = Vec::new();
+        let duration = |name: &str, value: Option<&str>, problems: &mut Vec<String>| {
+            value.and_then(|v| match humantime::parse_duration(v) {
+                Ok(d) if !d.is_zero() => Some(d),
+                Ok(_) => {
+                    problems.push(format!("{name}: must be more than zero"));
+                    None
+                }
+                Err(e) => {
+                    problems.push(format!(
+                        "{name}: {v:?} is not a duration (e.g. 5s, 500ms): {e}"
+                    ));
+                    None
+                }
+            })
+        };
+        let sample_interval = duration(
+            "sample_interval",
+            file.sample_interval.as_deref(),
+            &mut problems,
+        );
+        let handshake_timeout = duration(
+            "handshake_timeout",
+            file.handshake_timeout.as_deref(),
+            &mut problems,
+        );
+        let node_prefix = file.node_prefix.as_deref().and_then(|p| {
+            NodePrefix::parse(p)
+                .map_err(|e| problems.push(format!("node_prefix: {e}")))
+                .ok()
+        });
+        let local_region = file.local_region.as_deref().and_then(|p| {
+            RegionCode::parse(p)
+                .map_err(|e| problems.push(format!("local_region: {e}")))
+                .ok()
+        });
+        let local_industry = file.local_industry.as_deref().and_then(|p| {
+            Industry::parse(p)
+                .map_err(|e| problems.push(format!("local_industry: {e}")))
+                .ok()
+        });
+        let admissions = file.admissions_per_second.unwrap_or(200.0);
+        if !(admissions.is_finite() && admissions > 0.0) {
+            problems.push("admissions_per_second: must be a positive number".into());
+        }
+        if let Some(url) = &file.database_url
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("postgres:")
+                || url.starts_with("postgresql:"))
+        {
+            problems.push(format!(
+                "database_url: {url:?} is neither sqlite:… nor postgres://…"
+            ));
+        }
+        match (node_prefix, handshake_timeout, local_region, local_industry) {
+            (
+                Some(node_prefix),
+                Some(handshake_timeout),
+                Some(local_region),
+                Some(local_industry),
+            ) if problems.is_empty() => Ok(Self {
+                data_dir: file.data_dir.unwrap_or_default(),
+                database_url: file.database_url,
+                quic_listen: file
+                    .quic_listen
+                    .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 7443))),
+                http_listen: file
+                    .http_listen
+                    .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
+                advertise: file.advertise,
+                node_prefix,
+                sample_interval,
+                handshake_timeout,
+                admissions_per_second: admissions,
+                local_region,
+                local_industry,
+            }),
+            _ => Err(problems),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_print_as_toml() {
+        let text = toml::to_string(&ServeFile::defaults()).unwrap();
+        let back = ServeFile::from_toml(&text).unwrap();
+        ServeConfig::validate(back).unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = ServeFile::from_toml("quic_listen = \"0.0.0.0:1\"\nqiuc = 1\n").unwrap_err();
+        assert!(err.contains("qiuc"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let file = ServeFile {
+            sample_interval: Some("soon".into()),
+            node_prefix: Some("XX".into()),
+            local_region: Some("99".into()),
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        };
+        let problems = ServeConfig::validate(file).unwrap_err();
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let file = ServeFile {
+            node_prefix: Some("CN.11".into()),
+            ..Default::default()
+        };
+        let flags = ServeFile {
+            node_prefix: Some("CN.12".into()),
+            ..Default::default()
+        };
+        let config = ServeConfig::validate(flags.over(file)).unwrap();
+        assert_eq!(config.node_prefix.to_string(), "CN.12");
+    }
+}

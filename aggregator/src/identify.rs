@@ -1,0 +1,163 @@
+//! Minting Suanli identifiers (算力标识) for what a host reports.
+//!
+//! A resource is known by a stable key, never by its connection: a host by
+//! its machine-id (`host:<machine-id>`), a GPU by its UUID (`gpu:<uuid>`).
+//! The first time a key is seen it gets an identifier under this node's
+//! prefix, the provider's owner code, industry and region, and a serial
+//! (the resource's row id); from then on the key maps to that identifier,
+//! across reconnects, restarts and agent reinstalls.
+
+use suanli_protocol::{
+    identifier::{
+        Identifier, Industry, NodePrefix, OwnerCode, RegionCode, ResourceType, Serial, SpecCode,
+    },
+    model::{GpuInventory, HostInventory},
+};
+
+use crate::store::Provider;
+
+/// A resource seen in an inventory, not yet named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sighting {
+    pub key: String,
+    pub resource_type: ResourceType,
+    pub spec: SpecCode,
+}
+
+/// The resources an inventory describes: the host (general compute) and each GPU.
+pub fn sightings(machine_key: &str, inventory: &HostInventory) -> Vec<Sighting> {
+    let mut out = vec![Sighting {
+        key: format!("host:{machine_key}"),
+        resource_type: ResourceType::GeneralCompute,
+        spec: host_spec(inventory),
+    }];
+    out.extend(inventory.gpus.iter().filter_map(|gpu| {
+        Some(Sighting {
+            key: format!("gpu:{}", gpu.uuid.as_deref()?),
+            resource_type: ResourceType::AiAccelerator,
+            spec: gpu_spec(gpu),
+        })
+    }));
+    out
+}
+
+/// `X86-64C`: architecture family and logical CPUs.
+pub fn host_spec(inventory: &HostInventory) -> SpecCode {
+    let arch = match inventory.os.architecture.as_deref() {
+        Some("x86_64" | "amd64") => "X86",
+        Some("aarch64" | "arm64") => "ARM",
+        Some("riscv64") => "RV",
+        Some("loongarch64") => "LA",
+        _ => "CPU",
+    };
+    spec(&format!("{arch}-{}C", inventory.cpu.logical_cpus))
+}
+
+/// `H100-80G`: the model token of the GPU's name and its memory in GiB.
+pub fn gpu_spec(gpu: &GpuInventory) -> SpecCode {
+    let model = gpu
+        .name
+        .as_deref()
+        .and_then(|name| {
+            // "NVIDIA H100 80GB HBM3" → "H100"; "NVIDIA GeForce RTX 4090" → "4090".
+            name.split_whitespace()
+                .map(|w| {
+                    w.chars()
+                        .filter(char::is_ascii_alphanumeric)
+                        .collect::<String>()
+                })
+                .find(|w| w.chars().any(|c| c.is_ascii_digit()) && !w.ends_with("GB"))
+        })
+        .unwrap_or_else(|| "GPU".to_owned());
+    match gpu.memory_total_bytes {
+        Some(bytes) => spec(&format!("{model}-{}G", (bytes + (1 << 29)) >> 30)),
+        None => spec(&model),
+    }
+}
+
+/// Upper-cases and trims to the spec grammar; falls back to `UNKNOWN`.
+fn spec(text: &str) -> SpecCode {
+    let mut clean: String = text
+        .to_ascii_uppercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(SpecCode::MAX_LEN)
+        .collect();
+    while clean.ends_with('-') {
+        clean.pop();
+    }
+    SpecCode::parse(&clean)
+        .or_else(|_| SpecCode::parse("UNKNOWN"))
+        .expect("UNKNOWN is a valid spec")
+}
+
+/// The identifier for a resource's serial number.
+pub fn mint(
+    node: &NodePrefix,
+    provider: &Provider,
+    sighting: &Sighting,
+    serial: i64,
+) -> Result<Identifier, suanli_protocol::identifier::FieldError> {
+    Ok(Identifier::new(
+        node.clone(),
+        OwnerCode::parse(&provider.owner_code)?,
+        Industry::parse(&provider.industry)?,
+        RegionCode::parse(&provider.region)?,
+        sighting.resource_type,
+        sighting.spec.clone(),
+        Serial::parse(&format!("{serial:06}"))?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gpu(name: &str, gib: u64) -> GpuInventory {
+        GpuInventory {
+            name: Some(name.into()),
+            memory_total_bytes: Some(gib << 30),
+            uuid: Some("GPU-1".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn specs_read_like_the_hardware() {
+        assert_eq!(
+            gpu_spec(&gpu("NVIDIA H100 80GB HBM3", 80)).as_str(),
+            "H100-80G"
+        );
+        assert_eq!(
+            gpu_spec(&gpu("NVIDIA GeForce RTX 4090", 24)).as_str(),
+            "4090-24G"
+        );
+        assert_eq!(
+            gpu_spec(&GpuInventory::default()).as_str(),
+            "GPU",
+            "nothing known"
+        );
+        let mut inv = HostInventory::default();
+        inv.os.architecture = Some("x86_64".into());
+        inv.cpu.logical_cpus = 64;
+        assert_eq!(host_spec(&inv).as_str(), "X86-64C");
+    }
+
+    #[test]
+    fn minted_identifiers_parse_back() {
+        let provider = Provider {
+            id: 1,
+            owner_code: "P00001".into(),
+            name: "x".into(),
+            uscc: "x".into(),
+            region: "110108".into(),
+            industry: "I65".into(),
+        };
+        let mut inv = HostInventory::default();
+        inv.gpus.push(gpu("NVIDIA H100 80GB HBM3", 80));
+        for (i, s) in sightings("m1", &inv).iter().enumerate() {
+            let id = mint(&NodePrefix::parse("CN.11").unwrap(), &provider, s, i as i64).unwrap();
+            assert_eq!(Identifier::parse(&id.to_string()).unwrap(), id);
+        }
+    }
+}

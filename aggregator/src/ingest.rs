@@ -1,0 +1,618 @@
+//! Resource aggregation (算力资源汇聚): agents' QUIC connections in, stored
+//! samples and acknowledgements out.
+//!
+//! Each connection gets one task. Its first message decides what it is:
+//! `EnrollRequest` (a host joining with a token, no client certificate
+//! needed) or `Hello` (an enrolled host, client certificate required). Every
+//! sample goes to the one [`SampleWriter`], which commits batches across all
+//! connections; a connection acknowledges a sample only after its batch
+//! committed. A connection that breaks the protocol is closed with a reason
+//! and logged once; nothing it does reaches another connection.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use quinn::{Connection, Endpoint, Incoming, SendStream};
+use rustls::pki_types::CertificateDer;
+use suanli_protocol::{
+    identifier::NodePrefix,
+    model::HostInventory,
+    proto,
+    session::{IngestCursor, negotiate},
+    stream::{
+        AgentMessage, AggregatorMessage, EnrollRequest, Enrolled, Hello, MAX_VERSION, MIN_VERSION,
+        Welcome,
+    },
+    transport::{CloseCode, MessageReader, ReadError, fingerprint, to_hex},
+};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::{
+    identify,
+    node::NodeIdentity,
+    registry::Registry,
+    store::{LinkFigures, SampleRow, Store, now_ms},
+};
+
+/// How the node treats its agents.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    pub node_prefix: NodePrefix,
+    /// Interval to impose on agents; `None` lets each keep its own.
+    pub sample_interval: Option<Duration>,
+    /// How long a new connection may take to open its stream and speak.
+    pub handshake_timeout: Duration,
+    /// Connections admitted per second; beyond it agents are told to wait,
+    /// so a restarted aggregator is not flattened by its returning fleet.
+    pub admissions_per_second: f64,
+    /// How long a told-to-wait agent stays away, at most.
+    pub max_wait: Duration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            node_prefix: NodePrefix::national(),
+            sample_interval: None,
+            handshake_timeout: Duration::from_secs(10),
+            admissions_per_second: 200.0,
+            max_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Everything a connection task needs.
+#[derive(Debug)]
+pub struct Ingest {
+    pub store: Store,
+    pub identity: NodeIdentity,
+    pub registry: Registry,
+    pub config: IngestConfig,
+    pub writer: SampleWriter,
+    admissions: Mutex<TokenBucket>,
+}
+
+impl Ingest {
+    pub fn new(
+        store: Store,
+        identity: NodeIdentity,
+        config: IngestConfig,
+        writer: SampleWriter,
+    ) -> Self {
+        let rate = config.admissions_per_second;
+        Self {
+            store,
+            identity,
+            registry: Registry::default(),
+            config,
+            writer,
+            admissions: Mutex::new(TokenBucket::new(rate, rate.max(1.0))),
+        }
+    }
+}
+
+/// Accepts connections until `shutdown` flips.
+pub async fn accept(endpoint: Endpoint, ingest: Arc<Ingest>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let incoming = tokio::select! {
+            incoming = endpoint.accept() => incoming,
+            _ = shutdown.changed() => None,
+        };
+        let Some(incoming) = incoming else { break };
+        let remote = incoming.remote_address();
+        let ingest = ingest.clone();
+        tokio::spawn(
+            async move { connection(incoming, ingest).await }
+                .instrument(info_span!("agent", %remote, host_id = tracing::field::Empty)),
+        );
+    }
+}
+
+/// Why a connection was closed by us.
+#[derive(Debug)]
+struct Refusal {
+    code: CloseCode,
+    reason: String,
+}
+
+impl Refusal {
+    fn new(code: CloseCode, reason: impl Into<String>) -> Self {
+        Self {
+            code,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<ReadError> for Refusal {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Frame(f) => Refusal::new(CloseCode::Protocol, f.to_string()),
+            ReadError::Stream(s) => Refusal::new(CloseCode::Done, format!("stream: {s}")),
+        }
+    }
+}
+
+async fn connection(incoming: Incoming, ingest: Arc<Ingest>) {
+    let conn = match incoming.await {
+        Ok(conn) => conn,
+        Err(e) => {
+            debug!(error = %e, "handshake failed");
+            return;
+        }
+    };
+    let cert = peer_certificate(&conn);
+    match serve(&conn, cert.as_ref(), &ingest).await {
+        Ok(()) => {}
+        Err(refusal) => {
+            if refusal.code != CloseCode::Done {
+                warn!(
+                    code = ?refusal.code,
+                    certificate = cert.as_ref().map(|c| to_hex(&fingerprint(c))).as_deref().unwrap_or("none"),
+                    "closing connection: {}", refusal.reason
+                );
+            }
+            conn.close(refusal.code.code(), refusal.reason.as_bytes());
+        }
+    }
+}
+
+fn peer_certificate(conn: &Connection) -> Option<CertificateDer<'static>> {
+    conn.peer_identity()?
+        .downcast::<Vec<CertificateDer<'static>>>()
+        .ok()?
+        .into_iter()
+        .next()
+}
+
+async fn serve(
+    conn: &Connection,
+    cert: Option<&CertificateDer<'static>>,
+    ingest: &Arc<Ingest>,
+) -> Result<(), Refusal> {
+    let timeout = ingest.config.handshake_timeout;
+    let idle = || Refusal::new(CloseCode::Idle, "no message within the handshake timeout");
+    let (send, recv) = tokio::time::timeout(timeout, conn.accept_bi())
+        .await
+        .map_err(|_| idle())?
+        .map_err(|e| Refusal::new(CloseCode::Done, format!("connection: {e}")))?;
+    let mut reader = MessageReader::new(recv);
+    let first = tokio::time::timeout(timeout, reader.next::<AgentMessage>())
+        .await
+        .map_err(|_| idle())??;
+    match first {
+        Some(AgentMessage::EnrollRequest(request)) => enroll(conn, send, request, ingest).await,
+        Some(AgentMessage::Hello(hello)) => {
+            let cert = cert.ok_or_else(|| {
+                Refusal::new(
+                    CloseCode::Unauthenticated,
+                    "no client certificate: join the node first",
+                )
+            })?;
+            stream(conn, send, reader, hello, cert, ingest).await
+        }
+        Some(_) => Err(Refusal::new(
+            CloseCode::Protocol,
+            "the first message must be Hello or EnrollRequest",
+        )),
+        None => Ok(()),
+    }
+}
+
+async fn send_message(send: &mut SendStream, message: AggregatorMessage) -> Result<(), Refusal> {
+    let mut bytes = Vec::new();
+    message.encode(&mut bytes);
+    send.write_all(&bytes)
+        .await
+        .map_err(|e| Refusal::new(CloseCode::Done, format!("write: {e}")))
+}
+
+async fn enroll(
+    conn: &Connection,
+    mut send: SendStream,
+    request: EnrollRequest,
+    ingest: &Ingest,
+) -> Result<(), Refusal> {
+    let internal = |e: &dyn std::fmt::Display| Refusal::new(CloseCode::Internal, e.to_string());
+    let secret_hash = to_hex(&fingerprint(request.token.as_bytes()));
+    let provider_id = match ingest
+        .store
+        .redeem_token(&secret_hash, now_ms())
+        .await
+        .map_err(|e| internal(&e))?
+    {
+        Ok(id) => id,
+        Err(refusal) => {
+            return Err(Refusal::new(
+                CloseCode::EnrollmentRefused,
+                refusal.to_string(),
+            ));
+        }
+    };
+    let machine_key = match &request.machine_id {
+        Some(id) if !id.trim().is_empty() => id.trim().to_owned(),
+        // Without a machine-id the certificate is the only stable thing.
+        _ => format!("cert:{}", to_hex(&fingerprint(&request.csr_der))),
+    };
+    // The host id goes into the certificate, so enroll with a placeholder
+    // fingerprint first and record the real one once signed.
+    let pending = format!("pending:{}", to_hex(&fingerprint(&request.csr_der)));
+    let host_id = ingest
+        .store
+        .enroll_host(provider_id, &machine_key, &request.hostname, &pending)
+        .await
+        .map_err(|e| internal(&e))?;
+    let certificate = ingest
+        .identity
+        .sign_client(&request.csr_der, host_id)
+        .map_err(|e| Refusal::new(CloseCode::EnrollmentRefused, format!("bad CSR: {e}")))?;
+    ingest
+        .store
+        .enroll_host(
+            provider_id,
+            &machine_key,
+            &request.hostname,
+            &to_hex(&fingerprint(&certificate)),
+        )
+        .await
+        .map_err(|e| internal(&e))?;
+    info!(host_id, hostname = %request.hostname, machine_key = %machine_key, "host enrolled");
+    send_message(
+        &mut send,
+        AggregatorMessage::Enrolled(Enrolled {
+            host_id: host_id as u64,
+            host_identifier: String::new(),
+            certificate_der: certificate.to_vec(),
+            ca_certificate_der: ingest.identity.ca_der.to_vec(),
+        }),
+    )
+    .await?;
+    let _ = send.finish();
+    // Let the agent read the answer and close; it has what it needs.
+    let _ = tokio::time::timeout(ingest.config.handshake_timeout, conn.closed()).await;
+    Ok(())
+}
+
+async fn stream(
+    conn: &Connection,
+    mut send: SendStream,
+    mut reader: MessageReader,
+    hello: Hello,
+    cert: &CertificateDer<'static>,
+    ingest: &Arc<Ingest>,
+) -> Result<(), Refusal> {
+    let internal = |e: &dyn std::fmt::Display| Refusal::new(CloseCode::Internal, e.to_string());
+    let auth = ingest
+        .store
+        .host_by_cert(&to_hex(&fingerprint(cert)))
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(|| {
+            Refusal::new(
+                CloseCode::Unauthenticated,
+                "certificate not enrolled on this node (re-enrolled elsewhere?)",
+            )
+        })?;
+    if auth.revoked {
+        return Err(Refusal::new(CloseCode::Revoked, "host revoked"));
+    }
+    let host_id = auth.host_id;
+    tracing::Span::current().record("host_id", host_id);
+    let version = negotiate(
+        hello.min_version..=hello.max_version,
+        MIN_VERSION..=MAX_VERSION,
+    )
+    .map_err(|e| Refusal::new(CloseCode::Version, e.to_string()))?;
+
+    let admitted = ingest
+        .admissions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take(Instant::now());
+    if !admitted {
+        let jitter =
+            u64::from(fingerprint(cert)[0]) * ingest.config.max_wait.as_millis() as u64 / 255;
+        let retry_after = Duration::from_millis(jitter.max(500));
+        send_message(
+            &mut send,
+            AggregatorMessage::Wait {
+                retry_after,
+                reason: "aggregator busy admitting agents".into(),
+            },
+        )
+        .await?;
+        let _ = send.finish();
+        let _ = tokio::time::timeout(ingest.config.handshake_timeout, conn.closed()).await;
+        return Ok(());
+    }
+
+    let stored_through = ingest
+        .store
+        .stored_through(host_id)
+        .await
+        .map_err(|e| internal(&e))?;
+    let identifier = ingest
+        .store
+        .host_identifier(host_id)
+        .await
+        .map_err(|e| internal(&e))?;
+    send_message(
+        &mut send,
+        AggregatorMessage::Welcome(Welcome {
+            version,
+            host_id: host_id as u64,
+            host_identifier: identifier.unwrap_or_default(),
+            sample_interval: ingest.config.sample_interval,
+            stored_through_seq: stored_through,
+        }),
+    )
+    .await?;
+    info!(host_id, agent_version = %hello.agent_version, version, "agent connected");
+
+    let (interval_tx, mut interval_rx) = mpsc::channel(4);
+    let generation = ingest.registry.connect(host_id, conn.clone(), interval_tx);
+    let (out_tx, out_rx) = mpsc::channel(1024);
+    let acker = tokio::spawn(acknowledge(send, out_rx, conn.clone()));
+
+    let mut cursor = IngestCursor::default();
+    let mut link = LinkFigures {
+        dropped_samples: hello.dropped_samples,
+        ..Default::default()
+    };
+    let mut link_tick = tokio::time::interval(Duration::from_secs(5));
+    let result = loop {
+        tokio::select! {
+            message = reader.next::<AgentMessage>() => match message {
+                Ok(Some(AgentMessage::Sample(sample))) => {
+                    if let Err(e) = cursor.on_sample(sample.seq) {
+                        break Err(Refusal::new(CloseCode::Protocol, e.to_string()));
+                    }
+                    link.last_seen_ms = now_ms();
+                    let seq = sample.seq;
+                    let collected_at_ms = sample.sample.collected_at_unix_ms;
+                    let body = (*sample).encode();
+                    let done = ingest.writer.submit(SampleRow { host_id, seq, collected_at_ms, body }).await;
+                    if out_tx.send(Outgoing::AfterStored(seq, done)).await.is_err() {
+                        break Ok(());
+                    }
+                }
+                Ok(Some(AgentMessage::Inventory(inventory))) => {
+                    if let Err(e) = record_inventory(ingest, host_id, auth.provider_id, &inventory).await {
+                        break Err(internal(&e));
+                    }
+                }
+                Ok(Some(AgentMessage::Hello(_) | AgentMessage::EnrollRequest(_))) => {
+                    break Err(Refusal::new(CloseCode::Protocol, "Hello or EnrollRequest after the handshake"));
+                }
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e.into()),
+            },
+            Some(interval) = interval_rx.recv() => {
+                if out_tx.send(Outgoing::Message(AggregatorMessage::Configure { sample_interval: interval })).await.is_err() {
+                    break Ok(());
+                }
+            }
+            _ = link_tick.tick() => {
+                let stats = conn.stats();
+                link.rtt_us = stats.path.rtt.as_micros() as u64;
+                link.sent_packets = stats.path.sent_packets;
+                link.lost_packets = stats.path.lost_packets;
+                if link.last_seen_ms > 0 && let Err(e) = ingest.store.record_link(host_id, link).await {
+                    warn!(host_id, error = %e, "could not record link figures");
+                }
+            }
+        }
+    };
+    ingest.registry.disconnect(host_id, generation);
+    drop(out_tx);
+    let _ = acker.await;
+    if link.last_seen_ms > 0 {
+        let _ = ingest.store.record_link(host_id, link).await;
+    }
+    info!(host_id, "agent disconnected");
+    result
+}
+
+async fn record_inventory(
+    ingest: &Ingest,
+    host_id: i64,
+    provider_id: i64,
+    inventory: &HostInventory,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    use prost::Message as _;
+    let encoded = proto::HostInventory::from(inventory.clone()).encode_to_vec();
+    ingest.store.record_inventory(host_id, &encoded).await?;
+    let provider = ingest.store.provider_by_id(provider_id).await?;
+    let machine_key = ingest.store.machine_key(host_id).await?;
+    for sighting in identify::sightings(&machine_key, inventory) {
+        // Minting cannot fail once the provider's fields are known to be
+        // valid, so check them before any row is written.
+        identify::mint(&ingest.config.node_prefix, &provider, &sighting, 0)?;
+        let prefix = ingest.config.node_prefix.clone();
+        let provider = provider.clone();
+        let s = sighting.clone();
+        ingest
+            .store
+            .ensure_resource(
+                host_id,
+                &sighting.key,
+                sighting.resource_type.name_en(),
+                move |serial| {
+                    identify::mint(&prefix, &provider, &s, serial)
+                        .map(|id| id.to_string())
+                        .unwrap_or_else(|_| format!("-{}", s.key))
+                },
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// What a connection's writer half sends, in order.
+#[derive(Debug)]
+enum Outgoing {
+    Message(AggregatorMessage),
+    /// Acknowledge `seq` once its batch has committed.
+    AfterStored(u64, oneshot::Receiver<bool>),
+}
+
+/// Writes a connection's messages in order; acknowledgements wait for their
+/// commit, and consecutive committed samples share one `Ack`.
+async fn acknowledge(mut send: SendStream, mut rx: mpsc::Receiver<Outgoing>, conn: Connection) {
+    let mut owed: Option<u64> = None;
+    loop {
+        let item = if owed.is_some() {
+            match rx.try_recv() {
+                Ok(item) => Some(item),
+                Err(mpsc::error::TryRecvError::Empty) => None,
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+            }
+        } else {
+            rx.recv().await
+        };
+        let item = match item {
+            Some(item) => item,
+            None => match owed.take() {
+                Some(through_seq) => {
+                    if send_message(&mut send, AggregatorMessage::Ack { through_seq })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    continue;
+                }
+                None => return,
+            },
+        };
+        match item {
+            Outgoing::AfterStored(seq, done) => match done.await {
+                Ok(true) => owed = Some(seq),
+                _ => {
+                    conn.close(CloseCode::Internal.code(), b"storage failed; resend later");
+                    return;
+                }
+            },
+            Outgoing::Message(message) => {
+                if let Some(through_seq) = owed.take()
+                    && send_message(&mut send, AggregatorMessage::Ack { through_seq })
+                        .await
+                        .is_err()
+                {
+                    return;
+                }
+                if send_message(&mut send, message).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The single writer: batches samples from every connection into one
+/// transaction, so commits (and fsyncs) are shared.
+#[derive(Debug, Clone)]
+pub struct SampleWriter {
+    tx: mpsc::Sender<(SampleRow, oneshot::Sender<bool>)>,
+}
+
+/// Most samples committed in one transaction.
+const MAX_BATCH: usize = 2048;
+
+impl SampleWriter {
+    /// Starts the writer task; it ends when every `SampleWriter` is dropped
+    /// and the queue has drained.
+    pub fn start(store: Store) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, mut rx) = mpsc::channel::<(SampleRow, oneshot::Sender<bool>)>(MAX_BATCH * 2);
+        let task = tokio::spawn(async move {
+            let mut rows = Vec::with_capacity(MAX_BATCH);
+            let mut waiters = Vec::with_capacity(MAX_BATCH);
+            while let Some((row, done)) = rx.recv().await {
+                rows.push(row);
+                waiters.push(done);
+                while rows.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok((row, done)) => {
+                            rows.push(row);
+                            waiters.push(done);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let ok = match store.store_samples(&rows).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        warn!(error = %e, samples = rows.len(), "storing a batch failed; its agents will resend");
+                        false
+                    }
+                };
+                for done in waiters.drain(..) {
+                    let _ = done.send(ok);
+                }
+                rows.clear();
+            }
+        });
+        (Self { tx }, task)
+    }
+
+    /// Queues a row; the receiver says whether its batch committed.
+    pub async fn submit(&self, row: SampleRow) -> oneshot::Receiver<bool> {
+        let (done, rx) = oneshot::channel();
+        // If the writer is gone the receiver reports failure.
+        let _ = self.tx.send((row, done)).await;
+        rx
+    }
+}
+
+/// Admission control: `rate` connections per second, bursts up to `burst`.
+#[derive(Debug)]
+struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Option<Instant>,
+}
+
+impl TokenBucket {
+    fn new(rate: f64, burst: f64) -> Self {
+        Self {
+            rate,
+            burst,
+            tokens: burst,
+            last: None,
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        if let Some(last) = self.last {
+            self.tokens =
+                (self.tokens + now.duration_since(last).as_secs_f64() * self.rate).min(self.burst);
+        }
+        self.last = Some(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_admits_its_rate() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(2.0, 2.0);
+        assert!(bucket.take(start));
+        assert!(bucket.take(start));
+        assert!(!bucket.take(start), "burst spent");
+        assert!(bucket.take(start + Duration::from_millis(500)));
+        assert!(!bucket.take(start + Duration::from_millis(500)));
+    }
+}

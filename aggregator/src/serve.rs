@@ -1,0 +1,331 @@
+//! `suanli-aggregator serve`: the node's long-running process.
+//!
+//! Starts the sample writer, the QUIC listener, the revocation watcher and
+//! the HTTP API, each with the same shutdown signal; optionally enrolls and
+//! supervises an agent for this very host (`--with-local-agent`).
+
+use std::{io::Write, path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use suanli_protocol::{
+    join::JoinString,
+    transport::{self, CloseCode, SOCKET_BUFFER_BYTES, fingerprint, to_hex},
+};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::{
+    api::{self, ApiState},
+    config::ServeConfig,
+    ingest::{Ingest, IngestConfig, SampleWriter},
+    node::{NodeIdentity, random_secret},
+    store::{NewProvider, Store, now_ms},
+};
+
+/// How often live connections are checked against revocations: a revoked
+/// host is cut off within this (plus one database read).
+const REVOCATION_POLL: Duration = Duration::from_millis(250);
+
+/// Options that only make sense for one run, not in a config file.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub with_local_agent: bool,
+    /// The agent binary; next to this one by default.
+    pub agent_binary: Option<PathBuf>,
+    /// The local agent's own sampling interval.
+    pub local_agent_interval: Option<String>,
+}
+
+pub async fn run(config: ServeConfig, options: RunOptions) -> anyhow::Result<()> {
+    let (identity, created) = NodeIdentity::load_or_create(&config.data_dir)
+        .with_context(|| format!("node identity in {}", config.data_dir.display()))?;
+    let url = database_url(&config);
+    let store = Store::open(&url)
+        .await
+        .with_context(|| format!("opening the database {}", redact(&url)))?;
+    let (writer, writer_task) = SampleWriter::start(store.clone());
+
+    let server_config = transport::server_config(
+        identity.ca_der.clone(),
+        identity.server_der.clone(),
+        identity.server_key(),
+    )?;
+    let (endpoint, granted) = transport::endpoint(
+        config.quic_listen,
+        Some(server_config),
+        Some(&identity.reset_key),
+    )?;
+    if granted < SOCKET_BUFFER_BYTES {
+        warn!(
+            granted,
+            wanted = SOCKET_BUFFER_BYTES,
+            "UDP receive buffer smaller than asked; raise net.core.rmem_max (packaging/sysctl/60-suanli.conf)"
+        );
+    }
+    let quic_addr = endpoint.local_addr()?;
+    let http = tokio::net::TcpListener::bind(config.http_listen)
+        .await
+        .with_context(|| format!("binding HTTP on {}", config.http_listen))?;
+    let http_addr = http.local_addr()?;
+    let advertise = config
+        .advertise
+        .clone()
+        .unwrap_or_else(|| advertised(quic_addr).to_string());
+    // `token create` reads this to put the right address into join strings.
+    std::fs::write(config.data_dir.join("advertise"), &advertise)?;
+
+    let admin_token = identity.admin_token.clone();
+    let ca_fingerprint = identity.ca_fingerprint();
+    let ingest = Arc::new(Ingest::new(
+        store.clone(),
+        identity,
+        IngestConfig {
+            node_prefix: config.node_prefix.clone(),
+            sample_interval: config.sample_interval,
+            handshake_timeout: config.handshake_timeout,
+            admissions_per_second: config.admissions_per_second,
+            ..IngestConfig::default()
+        },
+        writer,
+    ));
+
+    // One line on stdout for scripts and tests; the rest goes to the log.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
+        "suanli-aggregator listening quic={quic_addr} http={http_addr}"
+    )?;
+    if created {
+        writeln!(
+            stdout,
+            "新节点已创建 / new node created in {dir}\n\
+             CA fingerprint: {ca_fingerprint}\n\
+             注册主机 / enroll a host:\n  \
+             suanli-aggregator provider create --data-dir {dir} --name NAME --uscc CODE --region CODE --industry CODE\n  \
+             suanli-aggregator token create --data-dir {dir} --provider P00001\n  \
+             suanli-agent join <join string>",
+            dir = config.data_dir.display(),
+        )?;
+    }
+    writeln!(
+        stdout,
+        "API: http://{http_addr}/api/v1/hosts  (Authorization: Bearer $(cat {}))",
+        config.data_dir.join("admin.token").display()
+    )?;
+    stdout.flush()?;
+    drop(stdout);
+
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    let accept = tokio::spawn(crate::ingest::accept(
+        endpoint.clone(),
+        ingest.clone(),
+        shutdown.clone(),
+    ));
+    let revocations = tokio::spawn(watch_revocations(ingest.clone(), shutdown.clone()));
+    let api_state = Arc::new(ApiState {
+        ingest: ingest.clone(),
+        admin_token,
+    });
+    let mut http_shutdown = shutdown.clone();
+    let http_task = tokio::spawn(async move {
+        axum::serve(http, api::router(api_state))
+            .with_graceful_shutdown(async move {
+                let _ = http_shutdown.changed().await;
+            })
+            .await
+    });
+
+    let mut local_agent = if options.with_local_agent {
+        Some(
+            start_local_agent(&config, &options, &store, &advertise, &ca_fingerprint)
+                .await
+                .context("starting the local agent")?,
+        )
+    } else {
+        None
+    };
+
+    wait_for_signal().await?;
+    info!("shutting down");
+    let _ = shutdown_tx.send(true);
+    if let Some(agent) = local_agent.as_mut() {
+        let _ = agent.start_kill();
+        let _ = agent.wait().await;
+    }
+    ingest.registry.close_all();
+    endpoint.close(CloseCode::ShuttingDown.code(), b"aggregator shutting down");
+    let _ = accept.await;
+    let _ = revocations.await;
+    let _ = http_task.await;
+    drop(ingest);
+    // Connections are closed; what the writer already queued commits now,
+    // and anything unacknowledged will simply be resent.
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+    Ok(())
+}
+
+pub fn database_url(config: &ServeConfig) -> String {
+    config
+        .database_url
+        .clone()
+        .unwrap_or_else(|| Store::sqlite_url(&config.data_dir))
+}
+
+/// A URL with any password replaced, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The address to tell agents: a wildcard listener is reached on loopback
+/// from this machine; other machines need `--advertise`.
+fn advertised(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    if addr.ip().is_unspecified() {
+        let ip = match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        };
+        std::net::SocketAddr::new(ip, addr.port())
+    } else {
+        addr
+    }
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+async fn watch_revocations(ingest: Arc<Ingest>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(REVOCATION_POLL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        if ingest.registry.connected() == 0 {
+            continue;
+        }
+        match ingest.store.revoked_hosts().await {
+            Ok(revoked) => {
+                let closed = ingest.registry.close_revoked(&revoked);
+                if closed > 0 {
+                    info!(closed, "closed connections of revoked hosts");
+                }
+            }
+            Err(e) => warn!(error = %e, "could not read revocations"),
+        }
+    }
+}
+
+/// Creates a one-use token for `provider_id`; returns the join string.
+pub async fn create_join_string(
+    store: &Store,
+    provider_id: i64,
+    address: &str,
+    ca_fingerprint_hex: &str,
+    ttl: Duration,
+    uses: u64,
+) -> anyhow::Result<JoinString> {
+    let secret = random_secret();
+    store
+        .create_token(
+            provider_id,
+            &to_hex(&fingerprint(secret.as_bytes())),
+            now_ms().saturating_add(ttl.as_millis() as u64),
+            uses,
+        )
+        .await?;
+    let fp = transport::from_hex(ca_fingerprint_hex)
+        .and_then(|v| <[u8; 32]>::try_from(v).ok())
+        .context("CA fingerprint")?;
+    Ok(JoinString {
+        address: address.to_owned(),
+        ca_fingerprint: fp,
+        token: secret,
+    })
+}
+
+/// Enrolls this host's agent on first start, then runs it as a child.
+async fn start_local_agent(
+    config: &ServeConfig,
+    options: &RunOptions,
+    store: &Store,
+    advertise: &str,
+    ca_fingerprint: &str,
+) -> anyhow::Result<tokio::process::Child> {
+    let binary = match &options.agent_binary {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("the aggregator binary has no directory")?
+            .join("suanli-agent"),
+    };
+    let state_dir = config.data_dir.join("local-agent");
+    if !state_dir.join("agent.pem").exists() {
+        let provider = local_provider(config, store).await?;
+        let join = create_join_string(
+            store,
+            provider,
+            advertise,
+            ca_fingerprint,
+            Duration::from_secs(600),
+            1,
+        )
+        .await?;
+        let status = tokio::process::Command::new(&binary)
+            .arg("join")
+            .arg(join.to_string())
+            .arg("--state-dir")
+            .arg(&state_dir)
+            .status()
+            .await
+            .with_context(|| format!("running {}", binary.display()))?;
+        anyhow::ensure!(status.success(), "suanli-agent join failed: {status}");
+    }
+    let mut command = tokio::process::Command::new(&binary);
+    command.arg("run").arg("--state-dir").arg(&state_dir);
+    if let Some(interval) = &options.local_agent_interval {
+        command.arg("--interval").arg(interval);
+    }
+    let child = command
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("running {}", binary.display()))?;
+    info!(state_dir = %state_dir.display(), "local agent started");
+    Ok(child)
+}
+
+/// The provider the node's own machine is registered under: the node
+/// operator itself, which has no credit code of its own here.
+async fn local_provider(config: &ServeConfig, store: &Store) -> anyhow::Result<i64> {
+    if let Ok(p) = store.provider(LOCAL_PROVIDER_USCC).await {
+        return Ok(p.id);
+    }
+    let provider = store
+        .create_provider(&NewProvider {
+            name: "本节点 / this node".into(),
+            uscc: LOCAL_PROVIDER_USCC.into(),
+            region: config.local_region.to_string(),
+            industry: config.local_industry.to_string(),
+        })
+        .await?;
+    Ok(provider.id)
+}
+
+/// Stands in the USCC column for the node's own provider. Not a credit code
+/// (it is not 18 characters), so it can never collide with a real one.
+pub const LOCAL_PROVIDER_USCC: &str = "LOCAL";

@@ -1,0 +1,677 @@
+//! The node's database: embedded SQLite by default, PostgreSQL for nodes that
+//! run several aggregator replicas.
+//!
+//! One code path serves both through sqlx's `Any` driver: queries use `$n`
+//! placeholders and portable types only (BIGINT, TEXT, bytes), and the schema
+//! lives in `migrations/{sqlite,postgres}.sql`, which differ only in dialect.
+//! Times are unix milliseconds; unsigned wire values are stored as BIGINT.
+//!
+//! Samples are keyed by (host, seq) and inserted with `ON CONFLICT DO
+//! NOTHING`: a sample resent after a lost acknowledgement is stored once.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sqlx::{
+    AnyPool, Row,
+    any::{AnyPoolOptions, AnyRow},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("no provider {0:?}")]
+    NoProvider(String),
+    #[error("no host {0:?}")]
+    NoHost(String),
+    #[error("a provider with code {0} is already registered")]
+    DuplicateProvider(String),
+}
+
+/// Why an enrollment token was refused. The agent is told which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRefusal {
+    #[error("unknown enrollment token")]
+    Unknown,
+    #[error("enrollment token expired")]
+    Expired,
+    #[error("enrollment token already used")]
+    UsedUp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+const SCHEMA_VERSION: i64 = 1;
+const SQLITE_SCHEMA: &str = include_str!("../migrations/sqlite.sql");
+const POSTGRES_SCHEMA: &str = include_str!("../migrations/postgres.sql");
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provider {
+    pub id: i64,
+    pub owner_code: String,
+    pub name: String,
+    pub uscc: String,
+    pub region: String,
+    pub industry: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewProvider {
+    pub name: String,
+    pub uscc: String,
+    pub region: String,
+    pub industry: String,
+}
+
+/// A host as its certificate finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostAuth {
+    pub host_id: i64,
+    pub provider_id: i64,
+    pub revoked: bool,
+}
+
+/// One sample row, as stored.
+#[derive(Debug, Clone)]
+pub struct SampleRow {
+    pub host_id: i64,
+    pub seq: u64,
+    pub collected_at_ms: u64,
+    pub body: Vec<u8>,
+}
+
+/// What `GET /api/v1/hosts` lists from storage.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HostListing {
+    pub host_id: i64,
+    pub hostname: String,
+    pub provider: String,
+    pub identifier: Option<String>,
+    pub enrolled_at_ms: i64,
+    pub revoked: bool,
+    pub last_seen_ms: Option<i64>,
+    pub rtt_us: Option<i64>,
+    pub sent_packets: Option<i64>,
+    pub lost_packets: Option<i64>,
+    pub dropped_samples: Option<i64>,
+    pub samples_stored: i64,
+    pub first_seq: Option<i64>,
+    pub last_seq: Option<i64>,
+    pub gaps: i64,
+    pub resources: Vec<ResourceListing>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ResourceListing {
+    pub identifier: String,
+    pub resource_type: String,
+    pub resource_key: String,
+}
+
+/// Link figures recorded for a host.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LinkFigures {
+    pub last_seen_ms: u64,
+    pub rtt_us: u64,
+    pub sent_packets: u64,
+    pub lost_packets: u64,
+    pub dropped_samples: u64,
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and brings its schema
+    /// up to date.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        };
+        let options = AnyPoolOptions::new();
+        let pool = match backend {
+            // One writer at a time anyway; a few readers for the API. Every
+            // connection waits for a locked database instead of failing, and
+            // FULL synchronous makes a commit survive power loss: the
+            // aggregator acknowledges only what is durable.
+            Backend::Sqlite => {
+                options
+                    .max_connections(4)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            sqlx::raw_sql(
+                                "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; \
+                                 PRAGMA foreign_keys = ON;",
+                            )
+                            .execute(conn)
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await?
+            }
+            Backend::Postgres => options.max_connections(8).connect(url).await?,
+        };
+        let store = Self { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// `sqlite://DIR/suanli.db` for a data directory.
+    pub fn sqlite_url(data_dir: &std::path::Path) -> String {
+        format!("sqlite://{}?mode=rwc", data_dir.join("suanli.db").display())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Sqlite {
+            // WAL persists in the file; readers then never block the writer.
+            sqlx::raw_sql("PRAGMA journal_mode = WAL")
+                .execute(&self.pool)
+                .await?;
+        }
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            // Replicas starting together migrate one at a time.
+            sqlx::raw_sql("SELECT pg_advisory_xact_lock(7443)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS suanli_schema (version BIGINT PRIMARY KEY, applied_at_ms BIGINT NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let current: Option<i64> = sqlx::query("SELECT MAX(version) FROM suanli_schema")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if current.is_none_or(|v| v < SCHEMA_VERSION) {
+            let schema = match self.backend {
+                Backend::Sqlite => SQLITE_SCHEMA,
+                Backend::Postgres => POSTGRES_SCHEMA,
+            };
+            sqlx::raw_sql(schema).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO suanli_schema (version, applied_at_ms) VALUES ($1, $2)")
+                .bind(SCHEMA_VERSION)
+                .bind(int(now_ms()))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn create_provider(&self, new: &NewProvider) -> Result<Provider, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let exists = sqlx::query("SELECT owner_code FROM providers WHERE uscc = $1")
+            .bind(&new.uscc)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(row) = exists {
+            return Err(StoreError::DuplicateProvider(row.try_get(0)?));
+        }
+        // The owner code is derived from the row id, so insert first with a
+        // code no real provider can have ('-' is outside the owner alphabet).
+        let placeholder = format!("-{}", new.uscc);
+        let id: i64 = sqlx::query(
+            "INSERT INTO providers (owner_code, name, uscc, region, industry, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(&placeholder)
+        .bind(&new.name)
+        .bind(&new.uscc)
+        .bind(&new.region)
+        .bind(&new.industry)
+        .bind(int(now_ms()))
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        let owner_code = format!("P{id:05}");
+        sqlx::query("UPDATE providers SET owner_code = $1 WHERE id = $2")
+            .bind(&owner_code)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Provider {
+            id,
+            owner_code,
+            name: new.name.clone(),
+            uscc: new.uscc.clone(),
+            region: new.region.clone(),
+            industry: new.industry.clone(),
+        })
+    }
+
+    /// A provider by owner code (`P00001`) or USCC.
+    pub async fn provider(&self, reference: &str) -> Result<Provider, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, owner_code, name, uscc, region, industry FROM providers \
+             WHERE owner_code = $1 OR uscc = $1",
+        )
+        .bind(reference.trim().to_ascii_uppercase())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NoProvider(reference.to_owned()))?;
+        provider_from_row(&row)
+    }
+
+    pub async fn provider_by_id(&self, id: i64) -> Result<Provider, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, owner_code, name, uscc, region, industry FROM providers WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NoProvider(id.to_string()))?;
+        provider_from_row(&row)
+    }
+
+    pub async fn create_token(
+        &self,
+        provider_id: i64,
+        secret_sha256: &str,
+        expires_at_ms: u64,
+        uses: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO enrollment_tokens (provider_id, secret_sha256, expires_at_ms, uses_left, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(provider_id)
+        .bind(secret_sha256)
+        .bind(int(expires_at_ms))
+        .bind(int(uses))
+        .bind(int(now_ms()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Spends one use of a token; the provider it enrolls for.
+    pub async fn redeem_token(
+        &self,
+        secret_sha256: &str,
+        now_ms: u64,
+    ) -> Result<Result<i64, TokenRefusal>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let Some(row) = sqlx::query(
+            "SELECT id, provider_id, expires_at_ms, uses_left FROM enrollment_tokens WHERE secret_sha256 = $1",
+        )
+        .bind(secret_sha256)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(Err(TokenRefusal::Unknown));
+        };
+        let (id, provider_id, expires, uses): (i64, i64, i64, i64) = (
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+        );
+        if expires <= int(now_ms) {
+            return Ok(Err(TokenRefusal::Expired));
+        }
+        if uses <= 0 {
+            return Ok(Err(TokenRefusal::UsedUp));
+        }
+        // Guarded decrement: two hosts racing for the last use cannot both win.
+        let spent = sqlx::query(
+            "UPDATE enrollment_tokens SET uses_left = uses_left - 1 WHERE id = $1 AND uses_left > 0",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if spent.rows_affected() != 1 {
+            return Ok(Err(TokenRefusal::UsedUp));
+        }
+        tx.commit().await?;
+        Ok(Ok(provider_id))
+    }
+
+    /// Records an enrolled host, or re-enrolls the same machine under its old
+    /// id (its identifiers stay) with a new certificate.
+    pub async fn enroll_host(
+        &self,
+        provider_id: i64,
+        machine_key: &str,
+        hostname: &str,
+        cert_sha256: &str,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let existing = sqlx::query("SELECT id FROM hosts WHERE machine_key = $1")
+            .bind(machine_key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let id = match existing {
+            Some(row) => {
+                let id: i64 = row.try_get(0)?;
+                sqlx::query(
+                    "UPDATE hosts SET provider_id = $1, hostname = $2, cert_sha256 = $3, \
+                     revoked_at_ms = NULL, enrolled_at_ms = $4 WHERE id = $5",
+                )
+                .bind(provider_id)
+                .bind(hostname)
+                .bind(cert_sha256)
+                .bind(int(now_ms()))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                id
+            }
+            None => sqlx::query(
+                "INSERT INTO hosts (provider_id, machine_key, hostname, cert_sha256, enrolled_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(provider_id)
+            .bind(machine_key)
+            .bind(hostname)
+            .bind(cert_sha256)
+            .bind(int(now_ms()))
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?,
+        };
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn host_by_cert(&self, cert_sha256: &str) -> Result<Option<HostAuth>, StoreError> {
+        let row =
+            sqlx::query("SELECT id, provider_id, revoked_at_ms FROM hosts WHERE cert_sha256 = $1")
+                .bind(cert_sha256)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|row| {
+            Ok(HostAuth {
+                host_id: row.try_get(0)?,
+                provider_id: row.try_get(1)?,
+                revoked: row.try_get::<Option<i64>, _>(2)?.is_some(),
+            })
+        })
+        .transpose()
+    }
+
+    /// Revokes a host named by id, hostname or one of its identifiers.
+    pub async fn revoke_host(&self, reference: &str) -> Result<i64, StoreError> {
+        let id = self.host_id(reference).await?;
+        sqlx::query("UPDATE hosts SET revoked_at_ms = $1 WHERE id = $2")
+            .bind(int(now_ms()))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(id)
+    }
+
+    pub async fn host_id(&self, reference: &str) -> Result<i64, StoreError> {
+        let by_id = reference.parse::<i64>().ok();
+        let row = sqlx::query(
+            "SELECT h.id FROM hosts h WHERE h.id = $1 OR h.hostname = $2 \
+             OR h.id IN (SELECT host_id FROM resources WHERE identifier = $3)",
+        )
+        .bind(by_id.unwrap_or(-1))
+        .bind(reference)
+        .bind(reference.trim().to_ascii_uppercase())
+        .fetch_all(&self.pool)
+        .await?;
+        match row.as_slice() {
+            [one] => Ok(one.try_get(0)?),
+            _ => Err(StoreError::NoHost(reference.to_owned())),
+        }
+    }
+
+    pub async fn machine_key(&self, host_id: i64) -> Result<String, StoreError> {
+        let row = sqlx::query("SELECT machine_key FROM hosts WHERE id = $1")
+            .bind(host_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NoHost(host_id.to_string()))?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// The identifier of a host as a general-compute resource, once minted.
+    pub async fn host_identifier(&self, host_id: i64) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT r.identifier FROM resources r JOIN hosts h ON r.resource_key = 'host:' || h.machine_key \
+             WHERE h.id = $1",
+        )
+        .bind(host_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| r.try_get(0).map_err(Into::into)).transpose()
+    }
+
+    pub async fn revoked_hosts(&self) -> Result<Vec<i64>, StoreError> {
+        let rows = sqlx::query("SELECT id FROM hosts WHERE revoked_at_ms IS NOT NULL")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get(0).map_err(Into::into))
+            .collect()
+    }
+
+    /// Stores a batch in one transaction; a (host, seq) already present is
+    /// left as it is. Returns once the commit is durable.
+    pub async fn store_samples(&self, batch: &[SampleRow]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for row in batch {
+            sqlx::query(
+                "INSERT INTO samples (host_id, seq, collected_at_ms, body) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (host_id, seq) DO NOTHING",
+            )
+            .bind(row.host_id)
+            .bind(int(row.seq))
+            .bind(int(row.collected_at_ms))
+            .bind(&row.body)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn stored_through(&self, host_id: i64) -> Result<Option<u64>, StoreError> {
+        let max: Option<i64> = sqlx::query("SELECT MAX(seq) FROM samples WHERE host_id = $1")
+            .bind(host_id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(max.map(|m| m as u64))
+    }
+
+    /// Every stored sequence number of a host, ascending (for checks and tests).
+    pub async fn stored_seqs(&self, host_id: i64) -> Result<Vec<u64>, StoreError> {
+        let rows = sqlx::query("SELECT seq FROM samples WHERE host_id = $1 ORDER BY seq")
+            .bind(host_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<i64, _>(0)? as u64))
+            .collect()
+    }
+
+    pub async fn record_link(&self, host_id: i64, link: LinkFigures) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE hosts SET last_seen_ms = $1, rtt_us = $2, sent_packets = $3, lost_packets = $4, \
+             dropped_samples = $5 WHERE id = $6",
+        )
+        .bind(int(link.last_seen_ms))
+        .bind(int(link.rtt_us))
+        .bind(int(link.sent_packets))
+        .bind(int(link.lost_packets))
+        .bind(int(link.dropped_samples))
+        .bind(host_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn record_inventory(&self, host_id: i64, encoded: &[u8]) -> Result<(), StoreError> {
+        sqlx::query("UPDATE hosts SET inventory = $1 WHERE id = $2")
+            .bind(encoded)
+            .bind(host_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The identifier of the resource known by `resource_key`, minting one
+    /// on first sight. `mint` turns the resource's serial into an identifier.
+    pub async fn ensure_resource(
+        &self,
+        host_id: i64,
+        resource_key: &str,
+        resource_type: &str,
+        mint: impl FnOnce(i64) -> String,
+    ) -> Result<String, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(row) = sqlx::query("SELECT identifier FROM resources WHERE resource_key = $1")
+            .bind(resource_key)
+            .fetch_optional(&mut *tx)
+            .await?
+        {
+            return Ok(row.try_get(0)?);
+        }
+        let id: i64 = sqlx::query(
+            "INSERT INTO resources (host_id, resource_key, identifier, resource_type, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(host_id)
+        .bind(resource_key)
+        .bind(format!("-{resource_key}"))
+        .bind(resource_type)
+        .bind(int(now_ms()))
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        let identifier = mint(id);
+        sqlx::query("UPDATE resources SET identifier = $1 WHERE id = $2")
+            .bind(&identifier)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(identifier)
+    }
+
+    pub async fn list_hosts(&self) -> Result<Vec<HostListing>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT h.id, h.hostname, p.owner_code, h.enrolled_at_ms, h.revoked_at_ms, h.last_seen_ms, \
+                    h.rtt_us, h.sent_packets, h.lost_packets, h.dropped_samples, \
+                    s.n, s.first_seq, s.last_seq \
+             FROM hosts h JOIN providers p ON p.id = h.provider_id \
+             LEFT JOIN (SELECT host_id, COUNT(*) AS n, MIN(seq) AS first_seq, MAX(seq) AS last_seq \
+                        FROM samples GROUP BY host_id) s ON s.host_id = h.id \
+             ORDER BY h.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let resources = sqlx::query(
+            "SELECT host_id, identifier, resource_type, resource_key FROM resources ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut hosts = rows
+            .iter()
+            .map(host_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        for row in &resources {
+            let host_id: i64 = row.try_get(0)?;
+            let Some(host) = hosts.iter_mut().find(|h| h.host_id == host_id) else {
+                continue;
+            };
+            let listing = ResourceListing {
+                identifier: row.try_get(1)?,
+                resource_type: row.try_get(2)?,
+                resource_key: row.try_get(3)?,
+            };
+            if listing.resource_key.starts_with("host:") {
+                host.identifier = Some(listing.identifier.clone());
+            }
+            host.resources.push(listing);
+        }
+        Ok(hosts)
+    }
+
+    /// Bytes the database takes on disk (SQLite) or for the samples table (PostgreSQL).
+    pub async fn sample_bytes(&self) -> Result<Option<i64>, StoreError> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+            }
+            Backend::Postgres => "SELECT pg_total_relation_size('samples')",
+        };
+        Ok(sqlx::query(sql).fetch_one(&self.pool).await?.try_get(0)?)
+    }
+}
+
+fn provider_from_row(row: &AnyRow) -> Result<Provider, StoreError> {
+    Ok(Provider {
+        id: row.try_get(0)?,
+        owner_code: row.try_get(1)?,
+        name: row.try_get(2)?,
+        uscc: row.try_get(3)?,
+        region: row.try_get(4)?,
+        industry: row.try_get(5)?,
+    })
+}
+
+fn host_from_row(row: &AnyRow) -> Result<HostListing, StoreError> {
+    let samples_stored: Option<i64> = row.try_get(10)?;
+    let first_seq: Option<i64> = row.try_get(11)?;
+    let last_seq: Option<i64> = row.try_get(12)?;
+    let samples_stored = samples_stored.unwrap_or(0);
+    let gaps = match (first_seq, last_seq) {
+        (Some(first), Some(last)) => last - first + 1 - samples_stored,
+        _ => 0,
+    };
+    Ok(HostListing {
+        host_id: row.try_get(0)?,
+        hostname: row.try_get(1)?,
+        provider: row.try_get(2)?,
+        identifier: None,
+        enrolled_at_ms: row.try_get(3)?,
+        revoked: row.try_get::<Option<i64>, _>(4)?.is_some(),
+        last_seen_ms: row.try_get(5)?,
+        rtt_us: row.try_get(6)?,
+        sent_packets: row.try_get(7)?,
+        lost_packets: row.try_get(8)?,
+        dropped_samples: row.try_get(9)?,
+        samples_stored,
+        first_seq,
+        last_seq,
+        gaps,
+        resources: Vec::new(),
+    })
+}
