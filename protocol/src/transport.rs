@@ -304,7 +304,21 @@ pub fn endpoint(
     let granted = socket.recv_buffer_size().map_err(socket_error)?;
     let config = match reset_key {
         Some(key) => {
-            EndpointConfig::new(Arc::new(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key)))
+            let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+            // Connection IDs carry a keyed check that an endpoint validates
+            // before it answers with a reset; derive that key from the same
+            // secret so the successor recognises its predecessor's IDs.
+            let tag = ring::hmac::sign(&key, b"suanli connection id key");
+            let cid_key = u64::from_le_bytes(
+                tag.as_ref()[..8]
+                    .try_into()
+                    .expect("an HMAC-SHA256 tag has 32 bytes"),
+            );
+            let mut config = EndpointConfig::new(Arc::new(key));
+            config.cid_generator(move || {
+                Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+            });
+            config
         }
         None => EndpointConfig::default(),
     };
