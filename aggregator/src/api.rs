@@ -32,6 +32,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
             post(set_sample_interval),
         )
         .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "no such endpoint") })
+        .layer(axum::middleware::from_fn(refuse_oversize))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
@@ -67,6 +68,27 @@ impl IntoResponse for Problem {
         );
         response
     }
+}
+
+/// Refuses a declared body over the limit before a byte of it is read
+/// (a chunked body is still cut off at the limit while it is read).
+async fn refuse_oversize(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > BODY_LIMIT) {
+        return Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request bodies are limited to {BODY_LIMIT} bytes"),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 fn authorize(state: &ApiState, headers: &HeaderMap) -> Result<(), Problem> {
@@ -137,8 +159,7 @@ async fn set_sample_interval(
     body: Result<Json<IntervalRequest>, JsonRejection>,
 ) -> Result<StatusCode, Problem> {
     authorize(&state, &headers)?;
-    let Json(request) =
-        body.map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e.body_text()))?;
+    let Json(request) = body.map_err(|e| Problem::new(e.status(), e.body_text()))?;
     if !(100..=3_600_000).contains(&request.interval_ms) {
         return Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -1,0 +1,430 @@
+//! Bad input gets a clear error and harms no one else: while a real agent
+//! streams, hostile and broken clients hit the same aggregator, each is
+//! closed with a reason it can read, and the real agent's connection is
+//! never disturbed.
+
+#![allow(clippy::unwrap_used)]
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use quinn::{ConnectionError, Endpoint};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+use suanli_protocol::{
+    stream::{AgentMessage, Hello, MAX_FRAME_LEN},
+    transport::{self, CloseCode, SERVER_NAME, ServerTrust},
+};
+use suanli_tests::{Agent, Aggregator, Backend, wait_until};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn node_ca(node: &Aggregator) -> CertificateDer<'static> {
+    CertificateDer::from_pem_file(node.data_dir.join("ca.pem")).unwrap()
+}
+
+fn client_endpoint() -> Endpoint {
+    transport::endpoint(SocketAddr::from(([127, 0, 0, 1], 0)), None, None)
+        .unwrap()
+        .0
+}
+
+/// A certificate and key signed by a CA that is not the node's.
+fn foreign_identity() -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    (
+        cert.der().clone(),
+        PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+}
+
+/// The close the aggregator sent, as the client sees it.
+async fn closed(conn: &quinn::Connection) -> (Option<CloseCode>, String) {
+    match tokio::time::timeout(WAIT, conn.closed()).await.unwrap() {
+        ConnectionError::ApplicationClosed(close) => (
+            CloseCode::from_code(close.error_code),
+            String::from_utf8_lossy(&close.reason).into_owned(),
+        ),
+        other => (None, other.to_string()),
+    }
+}
+
+/// Connects without a client certificate, sends `bytes` on a stream, and
+/// returns how the aggregator closed the connection.
+async fn send_raw(node: &Aggregator, bytes: &[u8]) -> (Option<CloseCode>, String) {
+    let client = transport::client_config(ServerTrust::Ca(node_ca(node)), None).unwrap();
+    let conn = client_endpoint()
+        .connect_with(client, node.quic, SERVER_NAME)
+        .unwrap()
+        .await
+        .unwrap();
+    let (mut send, _recv) = conn.open_bi().await.unwrap();
+    send.write_all(bytes).await.unwrap();
+    closed(&conn).await
+}
+
+fn hello() -> Vec<u8> {
+    let mut bytes = Vec::new();
+    AgentMessage::Hello(Hello {
+        min_version: 1,
+        max_version: 1,
+        agent_version: "test".into(),
+        first_pending_seq: None,
+        next_seq: 0,
+        dropped_samples: 0,
+    })
+    .encode(&mut bytes);
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_clients_get_clear_reasons_and_disturb_no_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Aggregator::start(
+        &dir.path().join("node"),
+        Backend::Sqlite,
+        &["--handshake-timeout", "500ms"],
+    );
+    let join = node.join_string(None);
+    let mut agent = Agent::join(&dir.path().join("agent"), &join, "20ms");
+    agent.run();
+    let stored = || node.host().unwrap()["samples_stored"].as_i64().unwrap();
+    wait_until(WAIT, "the good agent to stream", || stored() >= 10);
+    let connected_for = || {
+        node.host().unwrap()["link"]["connected_for_ms"]
+            .as_i64()
+            .unwrap_or(0)
+    };
+    let before = connected_for();
+
+    // Garbage datagrams at the QUIC port.
+    let garbage = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..500u32 {
+        let junk: Vec<u8> = (0..1200).map(|j| (i * 31 + j) as u8).collect();
+        garbage.send_to(&junk, node.quic).unwrap();
+    }
+
+    // Wrong ALPN: refused in the TLS handshake.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(node_ca(&node)).unwrap();
+    let mut tls = rustls::ClientConfig::builder_with_provider(transport::provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"suanli/9".to_vec()];
+    let wrong_alpn = quinn::ClientConfig::new(Arc::new(
+        quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap(),
+    ));
+    let err = client_endpoint()
+        .connect_with(wrong_alpn, node.quic, SERVER_NAME)
+        .unwrap()
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("application protocol") || err.to_string().contains("120"),
+        "wrong ALPN: {err}"
+    );
+
+    // No client certificate, but talks like an enrolled agent.
+    let (code, reason) = send_raw(&node, &hello()).await;
+    assert_eq!(code, Some(CloseCode::Unauthenticated), "{reason}");
+    assert!(reason.contains("no client certificate"), "{reason}");
+
+    // A certificate from another CA: the handshake "succeeds" on the client
+    // side and the aggregator refuses it right after.
+    let client =
+        transport::client_config(ServerTrust::Ca(node_ca(&node)), Some(foreign_identity()))
+            .unwrap();
+    let outcome = client_endpoint()
+        .connect_with(client, node.quic, SERVER_NAME)
+        .unwrap()
+        .await;
+    let refusal = match outcome {
+        Err(e) => e.to_string(),
+        Ok(conn) => closed(&conn).await.1,
+    };
+    assert!(
+        refusal.contains("certificate") || refusal.contains("UnknownIssuer"),
+        "foreign CA: {refusal}"
+    );
+
+    // A length prefix over the limit: refused before the body is read.
+    let mut oversize = ((MAX_FRAME_LEN as u32) + 1).to_be_bytes().to_vec();
+    oversize.extend_from_slice(&[0; 64]);
+    let (code, reason) = send_raw(&node, &oversize).await;
+    assert_eq!(code, Some(CloseCode::Protocol), "{reason}");
+    assert!(reason.contains("exceeds"), "{reason}");
+
+    // Malformed protobuf.
+    let (code, reason) = send_raw(&node, &[0, 0, 0, 3, 0xff, 0xff, 0xff]).await;
+    assert_eq!(code, Some(CloseCode::Protocol), "{reason}");
+    assert!(reason.contains("malformed"), "{reason}");
+
+    // A frame with no message this version knows (an empty oneof, as a newer
+    // peer's unknown message type decodes).
+    let (code, reason) = send_raw(&node, &[0, 0, 0, 3, 0xf8, 0x01, 0x01]).await;
+    assert_eq!(code, Some(CloseCode::Protocol), "{reason}");
+    assert!(reason.contains("no message"), "{reason}");
+
+    // A message only the aggregator may send.
+    let mut ack = Vec::new();
+    suanli_protocol::stream::AggregatorMessage::Ack { through_seq: 1 }.encode(&mut ack);
+    let (code, reason) = send_raw(&node, &ack).await;
+    assert_eq!(code, Some(CloseCode::Protocol), "{reason}");
+
+    // Opens a stream and never writes.
+    let client = transport::client_config(ServerTrust::Ca(node_ca(&node)), None).unwrap();
+    let conn = client_endpoint()
+        .connect_with(client, node.quic, SERVER_NAME)
+        .unwrap()
+        .await
+        .unwrap();
+    let (mut send, _recv) = conn.open_bi().await.unwrap();
+    // A stream exists for the peer only once something is sent on it.
+    send.write_all(&[0, 0]).await.unwrap();
+    let (code, reason) = closed(&conn).await;
+    assert_eq!(code, Some(CloseCode::Idle), "{reason}");
+
+    // Connects and opens nothing at all.
+    let client = transport::client_config(ServerTrust::Ca(node_ca(&node)), None).unwrap();
+    let conn = client_endpoint()
+        .connect_with(client, node.quic, SERVER_NAME)
+        .unwrap()
+        .await
+        .unwrap();
+    let (code, reason) = closed(&conn).await;
+    assert_eq!(code, Some(CloseCode::Idle), "{reason}");
+
+    // The good agent never noticed: still on its first connection, still storing.
+    let after = stored();
+    wait_until(WAIT, "the good agent to keep streaming", || {
+        stored() >= after + 10
+    });
+    let host = node.host().unwrap();
+    assert!(host["link"]["connected"].as_bool().unwrap(), "{host:#}");
+    assert!(
+        connected_for() > before,
+        "the good agent's connection was replaced: {host:#}"
+    );
+    assert_eq!(host["gaps"].as_i64(), Some(0), "{host:#}");
+}
+
+#[test]
+fn an_expired_token_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, &[]);
+    node.join_string(None);
+    let out = node.admin(&[
+        "token",
+        "create",
+        "--provider",
+        "P00001",
+        "--ttl",
+        "1ms",
+        "--address",
+        &node.quic.to_string(),
+    ]);
+    assert!(out.status.success());
+    let join = String::from_utf8(out.stdout).unwrap();
+    let out = std::process::Command::new(suanli_tests::binary("suanli-agent"))
+        .args(["join", join.trim(), "--state-dir"])
+        .arg(dir.path().join("agent"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("enrollment token expired"), "{stderr}");
+    assert!(!dir.path().join("agent/agent.json").exists());
+}
+
+#[test]
+fn a_used_token_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, &[]);
+    let join = node.join_string(None);
+    Agent::join(&dir.path().join("first"), &join, "1s");
+    let out = std::process::Command::new(suanli_tests::binary("suanli-agent"))
+        .args(["join", &join, "--state-dir"])
+        .arg(dir.path().join("second"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("already used"), "{stderr}");
+}
+
+#[test]
+fn a_bad_join_string_names_what_is_wrong() {
+    let out = std::process::Command::new(suanli_tests::binary("suanli-agent"))
+        .args([
+            "join",
+            "suanli://127.0.0.1:1/?ca=zz&token=x",
+            "--state-dir",
+            "/nonexistent",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("SHA-256 fingerprint"), "{stderr}");
+}
+
+#[test]
+fn a_revoked_host_is_cut_off_and_stays_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, &[]);
+    let join = node.join_string(None);
+    let mut agent = Agent::join(&dir.path().join("agent"), &join, "20ms");
+    agent.run();
+    wait_until(WAIT, "the agent to connect", || {
+        node.host()
+            .is_some_and(|h| h["link"]["connected"].as_bool() == Some(true))
+    });
+    let out = node.admin(&["host", "revoke", "1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The agent is told why and stops: retrying cannot help.
+    let status = agent.wait();
+    assert!(!status.success());
+    assert!(agent.log().contains("host revoked"), "{}", agent.log());
+    // Coming back with the same certificate is refused at once.
+    agent.run();
+    assert!(!agent.wait().success());
+    let host = node.host().unwrap();
+    assert_eq!(host["revoked"].as_bool(), Some(true));
+    assert_eq!(host["link"]["connected"].as_bool(), Some(false));
+}
+
+#[test]
+fn the_api_refuses_missing_and_wrong_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, &[]);
+    let (status, body) = suanli_tests::http(node.http, "GET", "/api/v1/hosts", None, None);
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("Bearer"), "{body}");
+    let (status, _) = suanli_tests::http(node.http, "GET", "/api/v1/hosts", Some("wrong"), None);
+    assert_eq!(status, 401);
+    let token = node.admin_token();
+    let (status, body) = suanli_tests::http(
+        node.http,
+        "POST",
+        "/api/v1/hosts/1/sample-interval",
+        Some(&token),
+        Some("{\"interval_ms\": \"fast\"}"),
+    );
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = suanli_tests::http(
+        node.http,
+        "POST",
+        "/api/v1/hosts/1/sample-interval",
+        Some(&token),
+        Some(&format!(
+            "{{\"interval_ms\": 1000, \"pad\": \"{}\"}}",
+            "x".repeat(100_000)
+        )),
+    );
+    assert_eq!(status, 413, "{body}");
+}
+
+/// A client speaking as the enrolled host in `state_dir`.
+async fn enrolled_connection(node: &Aggregator, state_dir: &std::path::Path) -> quinn::Connection {
+    let cert = CertificateDer::from_pem_file(state_dir.join("agent.pem")).unwrap();
+    let key = PrivateKeyDer::from_pem_file(state_dir.join("agent.key")).unwrap();
+    let client =
+        transport::client_config(ServerTrust::Ca(node_ca(node)), Some((cert, key))).unwrap();
+    client_endpoint()
+        .connect_with(client, node.quic, SERVER_NAME)
+        .unwrap()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_are_negotiated_or_refused_with_a_reason() {
+    use suanli_protocol::{stream::AggregatorMessage, transport::MessageReader};
+    let dir = tempfile::tempdir().unwrap();
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, &[]);
+    let join = node.join_string(None);
+    let agent = Agent::join(&dir.path().join("agent"), &join, "1s");
+
+    // A newer agent (speaks 1 to 5) meets this aggregator at 1.
+    let conn = enrolled_connection(&node, &agent.state_dir).await;
+    let (mut send, recv) = conn.open_bi().await.unwrap();
+    let mut bytes = Vec::new();
+    AgentMessage::Hello(Hello {
+        min_version: 1,
+        max_version: 5,
+        agent_version: "9.0.0".into(),
+        first_pending_seq: None,
+        next_seq: 0,
+        dropped_samples: 0,
+    })
+    .encode(&mut bytes);
+    send.write_all(&bytes).await.unwrap();
+    match MessageReader::new(recv)
+        .next::<AggregatorMessage>()
+        .await
+        .unwrap()
+    {
+        Some(AggregatorMessage::Welcome(welcome)) => assert_eq!(welcome.version, 1),
+        other => panic!("expected Welcome, got {other:?}"),
+    }
+    conn.close(CloseCode::Done.code(), b"done");
+
+    // An agent that only speaks versions this aggregator does not.
+    let conn = enrolled_connection(&node, &agent.state_dir).await;
+    let (mut send, _recv) = conn.open_bi().await.unwrap();
+    let mut bytes = Vec::new();
+    AgentMessage::Hello(Hello {
+        min_version: 4,
+        max_version: 5,
+        agent_version: "12.0.0".into(),
+        first_pending_seq: None,
+        next_seq: 0,
+        dropped_samples: 0,
+    })
+    .encode(&mut bytes);
+    send.write_all(&bytes).await.unwrap();
+    let (code, reason) = closed(&conn).await;
+    assert_eq!(code, Some(CloseCode::Version), "{reason}");
+    assert!(reason.contains("no common protocol version"), "{reason}");
+}
+
+#[test]
+fn the_aggregator_can_change_an_agents_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, &[]);
+    let join = node.join_string(None);
+    let mut agent = Agent::join(&dir.path().join("agent"), &join, "10s");
+    agent.run();
+    wait_until(WAIT, "the agent to connect", || {
+        node.host()
+            .is_some_and(|h| h["link"]["connected"].as_bool() == Some(true))
+    });
+    // At 10 s ten samples take 100 s; at 100 ms, one second.
+    let (status, body) = suanli_tests::http(
+        node.http,
+        "POST",
+        "/api/v1/hosts/1/sample-interval",
+        Some(&node.admin_token()),
+        Some("{\"interval_ms\": 100}"),
+    );
+    assert_eq!(status, 202, "{body}");
+    wait_until(WAIT, "samples at the new interval", || {
+        node.host().unwrap()["samples_stored"].as_i64().unwrap() >= 10
+    });
+    assert!(
+        agent
+            .log()
+            .contains("sampling interval set by the aggregator")
+    );
+}
