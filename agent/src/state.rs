@@ -39,6 +39,32 @@ pub struct AgentState {
     pub key: PrivateKeyDer<'static>,
 }
 
+/// Holds the state directory for one running agent: two agents sharing a
+/// spool would each send and release the other's samples. The lock goes
+/// with the process, however it ends.
+#[derive(Debug)]
+pub struct StateLock(#[allow(dead_code)] fs::File);
+
+pub fn lock(state_dir: &Path) -> anyhow::Result<StateLock> {
+    use std::os::fd::AsRawFd;
+    let path = state_dir.join("lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    // SAFETY: flock on a descriptor we own; it is released when the file closes.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    anyhow::ensure!(
+        rc == 0,
+        "another suanli-agent is already running with {}",
+        state_dir.display()
+    );
+    Ok(StateLock(file))
+}
+
 pub fn spool_dir(state_dir: &Path) -> PathBuf {
     state_dir.join("spool")
 }

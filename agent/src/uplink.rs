@@ -28,7 +28,7 @@ use crate::{
     collect::Sampler,
     enroll::{resolve, unspecified_for},
     spool::Spool,
-    state::{AgentState, spool_dir},
+    state::{self, AgentState, spool_dir},
 };
 
 /// How `run` behaves.
@@ -49,6 +49,7 @@ const SEND_BATCH: usize = 64;
 /// Runs until `shutdown` flips or the aggregator refuses this host for good.
 pub async fn run(config: RunConfig, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let state = AgentState::load(&config.state_dir)?;
+    let _lock = state::lock(&config.state_dir)?;
     let address = state.enrollment.aggregator.clone();
     let client = transport::client_config(
         ServerTrust::Ca(state.ca.clone()),

@@ -135,12 +135,11 @@ pub async fn run(config: ServeConfig, options: RunOptions) -> anyhow::Result<()>
             .await
     });
 
-    let mut local_agent = if options.with_local_agent {
-        Some(
-            start_local_agent(&config, &options, &store, &advertise, &ca_fingerprint)
-                .await
-                .context("starting the local agent")?,
-        )
+    let local_agent = if options.with_local_agent {
+        let command = prepare_local_agent(&config, &options, &store, &advertise, &ca_fingerprint)
+            .await
+            .context("enrolling the local agent")?;
+        Some(tokio::spawn(supervise(command, shutdown.clone())))
     } else {
         None
     };
@@ -148,9 +147,8 @@ pub async fn run(config: ServeConfig, options: RunOptions) -> anyhow::Result<()>
     wait_for_signal().await?;
     info!("shutting down");
     let _ = shutdown_tx.send(true);
-    if let Some(agent) = local_agent.as_mut() {
-        let _ = agent.start_kill();
-        let _ = agent.wait().await;
+    if let Some(agent) = local_agent {
+        let _ = agent.await;
     }
     ingest.registry.close_all();
     endpoint.close(CloseCode::ShuttingDown.code(), b"aggregator shutting down");
@@ -259,14 +257,14 @@ pub async fn create_join_string(
     })
 }
 
-/// Enrolls this host's agent on first start, then runs it as a child.
-async fn start_local_agent(
+/// Enrolls this host's agent on first start; returns how to run it.
+async fn prepare_local_agent(
     config: &ServeConfig,
     options: &RunOptions,
     store: &Store,
     advertise: &str,
     ca_fingerprint: &str,
-) -> anyhow::Result<tokio::process::Child> {
+) -> anyhow::Result<tokio::process::Command> {
     let binary = match &options.agent_binary {
         Some(path) => path.clone(),
         None => std::env::current_exe()?
@@ -275,7 +273,7 @@ async fn start_local_agent(
             .join("suanli-agent"),
     };
     let state_dir = config.data_dir.join("local-agent");
-    if !state_dir.join("agent.pem").exists() {
+    if !state_dir.join("agent.json").exists() {
         let provider = local_provider(config, store).await?;
         let join = create_join_string(
             store,
@@ -301,12 +299,54 @@ async fn start_local_agent(
     if let Some(interval) = &options.local_agent_interval {
         command.arg("--interval").arg(interval);
     }
-    let child = command
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("running {}", binary.display()))?;
-    info!(state_dir = %state_dir.display(), "local agent started");
-    Ok(child)
+    command.kill_on_drop(true);
+    // SAFETY: prctl is async-signal-safe; it only asks the kernel to send
+    // SIGTERM to the agent if this process dies, so a SIGKILLed aggregator
+    // leaves no agent behind.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    Ok(command)
+}
+
+/// Keeps the local agent running until shutdown; an agent that exits (or
+/// finds its predecessor still holding the state directory) is started
+/// again after a pause.
+async fn supervise(mut command: tokio::process::Command, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                warn!(error = %e, "cannot start the local agent");
+                return;
+            }
+        };
+        info!(pid = child.id(), "local agent started");
+        tokio::select! {
+            status = child.wait() => {
+                warn!(status = ?status.ok(), "local agent exited; starting it again in 1 s");
+            }
+            _ = shutdown.changed() => {
+                // SIGTERM first: the agent syncs its spool and says goodbye.
+                if let Some(pid) = child.id() {
+                    // SAFETY: kill(2) on our own child's pid.
+                    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+                }
+                if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
+                    let _ = child.start_kill();
+                    let _ = child.wait().await;
+                }
+                return;
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
 }
 
 /// The provider the node's own machine is registered under: the node

@@ -428,3 +428,25 @@ fn the_aggregator_can_change_an_agents_interval() {
             .contains("sampling interval set by the aggregator")
     );
 }
+
+#[test]
+fn a_second_agent_on_the_same_state_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, &[]);
+    let join = node.join_string(None);
+    let mut first = Agent::join(&dir.path().join("agent"), &join, "50ms");
+    first.run();
+    wait_until(WAIT, "the first agent to connect", || {
+        node.host()
+            .is_some_and(|h| h["link"]["connected"].as_bool() == Some(true))
+    });
+    let out = std::process::Command::new(suanli_tests::binary("suanli-agent"))
+        .arg("run")
+        .arg("--state-dir")
+        .arg(&first.state_dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("already running"), "{stderr}");
+}

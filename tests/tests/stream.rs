@@ -120,3 +120,61 @@ fn conservation_on_postgres() {
         _ => eprintln!("skipped: SUANLI_TEST_DATABASE_URL is not set"),
     }
 }
+
+/// The README's first command: a node with this host enrolled and streaming.
+#[test]
+fn serve_with_local_agent_streams_this_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = suanli_tests::binary("suanli-agent");
+    let mut node = Aggregator::start(
+        &dir.path().join("node"),
+        Backend::Sqlite,
+        &[
+            "--with-local-agent",
+            "--agent-binary",
+            agent.to_str().unwrap(),
+            "--local-agent-interval",
+            "100ms",
+        ],
+    );
+    wait_until(WAIT, "this host to stream", || {
+        node.host()
+            .is_some_and(|h| h["samples_stored"].as_i64().unwrap() >= 5)
+    });
+    let host = node.host().unwrap();
+    assert_eq!(host["gaps"].as_i64(), Some(0), "{host:#}");
+    assert_eq!(host["link"]["connected"].as_bool(), Some(true), "{host:#}");
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(host["hostname"].as_str(), Some(hostname.trim()));
+    assert!(
+        host["identifier"]
+            .as_str()
+            .unwrap()
+            .starts_with("CN.LOCAL_P00001_I65_110000_C_"),
+        "{host:#}"
+    );
+    // A restart reuses the enrollment instead of joining again, and the
+    // killed aggregator's agent went with it: one agent, not two.
+    node.restart();
+    progress(&node, 5, "this host to stream after a restart");
+    assert_eq!(node.hosts().len(), 1);
+    let state_dir = dir.path().join("node/local-agent");
+    wait_until(WAIT, "the orphaned agent to exit", || {
+        agents_running(&state_dir) == 1
+    });
+}
+
+/// How many `suanli-agent run` processes use `state_dir`.
+fn agents_running(state_dir: &std::path::Path) -> usize {
+    let needle = state_dir.to_str().unwrap();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|cmdline| {
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            args.iter().any(|a| a.ends_with(b"suanli-agent"))
+                && args.contains(&b"run".as_slice())
+                && args.contains(&needle.as_bytes())
+        })
+        .count()
+}
