@@ -40,10 +40,15 @@ CREATE TABLE resources (
     resource_type TEXT NOT NULL,
     created_at_ms BIGINT NOT NULL
 );
+-- Samples arrive interleaved from every host. Rows are appended in arrival
+-- order (the id), so each commit writes a few sequential pages instead of
+-- one page per host; the (host_id, seq) index is small and keeps every
+-- sample stored once.
 CREATE TABLE samples (
+    id INTEGER PRIMARY KEY,
     host_id BIGINT NOT NULL,
     seq BIGINT NOT NULL,
     collected_at_ms BIGINT NOT NULL,
     body BLOB NOT NULL,
-    PRIMARY KEY (host_id, seq)
-) WITHOUT ROWID;
+    UNIQUE (host_id, seq)
+);

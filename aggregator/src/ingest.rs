@@ -372,9 +372,12 @@ async fn stream(
                     }
                     link.last_seen_ms = now_ms();
                     let seq = sample.seq;
-                    let collected_at_ms = sample.sample.collected_at_unix_ms;
-                    let body = (*sample).encode();
-                    let done = ingest.writer.submit(SampleRow { host_id, seq, collected_at_ms, body }).await;
+                    let done = ingest.writer.submit(SampleRow {
+                        host_id,
+                        seq,
+                        collected_at_ms: sample.collected_at_unix_ms,
+                        body: sample.bytes,
+                    }).await;
                     if out_tx.send(Outgoing::AfterStored(seq, done)).await.is_err() {
                         break Ok(());
                     }
@@ -521,6 +524,8 @@ pub struct SampleWriter {
 
 /// Most samples committed in one transaction.
 const MAX_BATCH: usize = 2048;
+/// How long the writer gathers samples before committing them together.
+const GROUP_COMMIT_WINDOW: Duration = Duration::from_millis(10);
 
 impl SampleWriter {
     /// Starts the writer task; it ends when every `SampleWriter` is dropped
@@ -533,13 +538,20 @@ impl SampleWriter {
             while let Some((row, done)) = rx.recv().await {
                 rows.push(row);
                 waiters.push(done);
+                // Group commit: gather what arrives within a short window, so
+                // a thousand agents share one fsync instead of paying one each.
+                let window = tokio::time::sleep(GROUP_COMMIT_WINDOW);
+                tokio::pin!(window);
                 while rows.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok((row, done)) => {
-                            rows.push(row);
-                            waiters.push(done);
-                        }
-                        Err(_) => break,
+                    tokio::select! {
+                        next = rx.recv() => match next {
+                            Some((row, done)) => {
+                                rows.push(row);
+                                waiters.push(done);
+                            }
+                            None => break,
+                        },
+                        _ = &mut window => break,
                     }
                 }
                 let ok = match store.store_samples(&rows).await {

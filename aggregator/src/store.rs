@@ -192,6 +192,17 @@ impl Store {
         self.backend
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock up
+    /// front (`BEGIN IMMEDIATE`): a deferred transaction that reads and then
+    /// writes fails with "database is locked" if another writer went first,
+    /// and no busy timeout can save it.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     async fn migrate(&self) -> Result<(), StoreError> {
         if self.backend == Backend::Sqlite {
             // WAL persists in the file; readers then never block the writer.
@@ -199,7 +210,7 @@ impl Store {
                 .execute(&self.pool)
                 .await?;
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if self.backend == Backend::Postgres {
             // Replicas starting together migrate one at a time.
             sqlx::raw_sql("SELECT pg_advisory_xact_lock(7443)")
@@ -232,7 +243,7 @@ impl Store {
     }
 
     pub async fn create_provider(&self, new: &NewProvider) -> Result<Provider, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let exists = sqlx::query("SELECT owner_code FROM providers WHERE uscc = $1")
             .bind(&new.uscc)
             .fetch_optional(&mut *tx)
@@ -324,7 +335,7 @@ impl Store {
         secret_sha256: &str,
         now_ms: u64,
     ) -> Result<Result<i64, TokenRefusal>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let Some(row) = sqlx::query(
             "SELECT id, provider_id, expires_at_ms, uses_left FROM enrollment_tokens WHERE secret_sha256 = $1",
         )
@@ -369,7 +380,7 @@ impl Store {
         hostname: &str,
         cert_sha256: &str,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let existing = sqlx::query("SELECT id FROM hosts WHERE machine_key = $1")
             .bind(machine_key)
             .fetch_optional(&mut *tx)
@@ -484,18 +495,21 @@ impl Store {
     /// Stores a batch in one transaction; a (host, seq) already present is
     /// left as it is. Returns once the commit is durable.
     pub async fn store_samples(&self, batch: &[SampleRow]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for row in batch {
-            sqlx::query(
-                "INSERT INTO samples (host_id, seq, collected_at_ms, body) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (host_id, seq) DO NOTHING",
-            )
-            .bind(row.host_id)
-            .bind(int(row.seq))
-            .bind(int(row.collected_at_ms))
-            .bind(&row.body)
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = self.begin_write().await?;
+        // Many rows per statement: each statement is a round trip to the
+        // database (on SQLite, to its worker thread and back), which costs
+        // far more than the row itself.
+        for chunk in batch.chunks(ROWS_PER_INSERT) {
+            let sql = insert_samples_sql(chunk.len());
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for row in chunk {
+                query = query
+                    .bind(row.host_id)
+                    .bind(int(row.seq))
+                    .bind(int(row.collected_at_ms))
+                    .bind(row.body.as_slice());
+            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -555,7 +569,7 @@ impl Store {
         resource_type: &str,
         mint: impl FnOnce(i64) -> String,
     ) -> Result<String, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if let Some(row) = sqlx::query("SELECT identifier FROM resources WHERE resource_key = $1")
             .bind(resource_key)
             .fetch_optional(&mut *tx)
@@ -634,6 +648,24 @@ impl Store {
         };
         Ok(sqlx::query(sql).fetch_one(&self.pool).await?.try_get(0)?)
     }
+}
+
+/// Rows per multi-row INSERT (4 parameters each, far below both databases' limits).
+const ROWS_PER_INSERT: usize = 256;
+
+/// `INSERT … VALUES ($1,$2,$3,$4), … ON CONFLICT DO NOTHING` for `rows` rows.
+/// Only placeholders are generated here; values are always bound.
+fn insert_samples_sql(rows: usize) -> String {
+    let mut sql = String::from("INSERT INTO samples (host_id, seq, collected_at_ms, body) VALUES ");
+    for i in 0..rows {
+        let p = i * 4;
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!("(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4));
+    }
+    sql.push_str(" ON CONFLICT (host_id, seq) DO NOTHING");
+    sql
 }
 
 fn provider_from_row(row: &AnyRow) -> Result<Provider, StoreError> {

@@ -35,7 +35,7 @@ pub enum AgentMessage {
     Hello(Hello),
     EnrollRequest(EnrollRequest),
     Inventory(Box<HostInventory>),
-    Sample(Box<SequencedSample>),
+    Sample(EncodedSample),
 }
 
 /// What an aggregator sends.
@@ -115,6 +115,43 @@ impl SequencedSample {
     }
 }
 
+/// A sample as it travels and is stored: its protobuf bytes, validated, with
+/// the two fields storage indexes by. The aggregator keeps the agent's bytes
+/// as they came instead of decoding and encoding them again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedSample {
+    pub seq: u64,
+    pub collected_at_unix_ms: u64,
+    pub bytes: Vec<u8>,
+}
+
+impl EncodedSample {
+    pub fn new(sample: SequencedSample) -> Self {
+        Self {
+            seq: sample.seq,
+            collected_at_unix_ms: sample.sample.collected_at_unix_ms,
+            bytes: sample.encode(),
+        }
+    }
+
+    /// Validates `bytes` as a `SequencedSample` and takes its header.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, FrameError> {
+        let decoded = proto::SequencedSample::decode(bytes.as_slice())?;
+        Ok(Self {
+            seq: decoded.seq,
+            collected_at_unix_ms: decoded.sample.map_or(0, |s| s.collected_at_unix_ms),
+            bytes,
+        })
+    }
+
+    pub fn decode(&self) -> Result<SequencedSample, FrameError> {
+        SequencedSample::decode(&self.bytes)
+    }
+}
+
+/// Field 6 (`sample`) of `Frame`, wire type 2 (length-delimited).
+const SAMPLE_TAG: u8 = (6 << 3) | 2;
+
 /// Why bytes on the stream were refused.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
@@ -143,12 +180,10 @@ pub fn encode_frame(body: Body, out: &mut Vec<u8>) {
 
 /// Frames spooled `SequencedSample` bytes without decoding them.
 pub fn encode_sample_frame(encoded_sample: &[u8], out: &mut Vec<u8>) {
-    // Field 6 (`sample`), wire type 2 (length-delimited).
-    const TAG: u8 = (6 << 3) | 2;
     let body_len = 1 + prost::length_delimiter_len(encoded_sample.len()) + encoded_sample.len();
     out.reserve(4 + body_len);
     out.extend_from_slice(&(body_len as u32).to_be_bytes());
-    out.push(TAG);
+    out.push(SAMPLE_TAG);
     prost::encode_length_delimiter(encoded_sample.len(), out)
         .expect("a Vec grows to fit, so encoding cannot run out of space");
     out.extend_from_slice(encoded_sample);
@@ -157,6 +192,7 @@ pub fn encode_sample_frame(encoded_sample: &[u8], out: &mut Vec<u8>) {
 impl AgentMessage {
     pub fn encode(self, out: &mut Vec<u8>) {
         let body = match self {
+            AgentMessage::Sample(s) => return encode_sample_frame(&s.bytes, out),
             AgentMessage::Hello(h) => Body::Hello(h.into()),
             AgentMessage::EnrollRequest(e) => Body::EnrollRequest(proto::EnrollRequest {
                 token: e.token,
@@ -168,7 +204,6 @@ impl AgentMessage {
             AgentMessage::Inventory(i) => Body::Inventory(proto::InventoryUpdate {
                 inventory: Some((*i).into()),
             }),
-            AgentMessage::Sample(s) => Body::Sample((*s).into()),
         };
         encode_frame(body, out)
     }
@@ -186,7 +221,7 @@ impl AgentMessage {
             Body::Inventory(i) => {
                 AgentMessage::Inventory(Box::new(i.inventory.unwrap_or_default().into()))
             }
-            Body::Sample(s) => AgentMessage::Sample(Box::new(s.into())),
+            Body::Sample(s) => AgentMessage::Sample(EncodedSample::from_bytes(s.encode_to_vec())?),
             Body::Welcome(_) => return Err(FrameError::Unexpected("Welcome")),
             Body::Enrolled(_) => return Err(FrameError::Unexpected("Enrolled")),
             Body::Ack(_) => return Err(FrameError::Unexpected("Ack")),
@@ -270,17 +305,31 @@ fn duration_ms(d: Duration) -> u64 {
 
 /// Which side's messages a decoder expects.
 pub trait Inbound: Sized {
-    fn from_frame(frame: proto::Frame) -> Result<Self, FrameError>;
+    /// One frame's body (without the length prefix).
+    fn from_frame(body: &[u8]) -> Result<Self, FrameError>;
 }
 
 impl Inbound for AgentMessage {
-    fn from_frame(frame: proto::Frame) -> Result<Self, FrameError> {
+    fn from_frame(body: &[u8]) -> Result<Self, FrameError> {
+        // The hot path: a frame that is exactly one sample keeps its bytes.
+        if let [SAMPLE_TAG, rest @ ..] = body {
+            let mut cursor = rest;
+            if let Ok(len) = prost::decode_length_delimiter(&mut cursor)
+                && len == cursor.len()
+            {
+                return Ok(AgentMessage::Sample(EncodedSample::from_bytes(
+                    cursor.to_vec(),
+                )?));
+            }
+        }
+        let frame = proto::Frame::decode(body)?;
         Self::from_body(frame.body.ok_or(FrameError::UnknownMessage)?)
     }
 }
 
 impl Inbound for AggregatorMessage {
-    fn from_frame(frame: proto::Frame) -> Result<Self, FrameError> {
+    fn from_frame(body: &[u8]) -> Result<Self, FrameError> {
+        let frame = proto::Frame::decode(body)?;
         Self::from_body(frame.body.ok_or(FrameError::UnknownMessage)?)
     }
 }
@@ -342,9 +391,9 @@ impl FrameDecoder {
         if self.buf.len() < 4 + len {
             return Ok(None);
         }
-        let frame = proto::Frame::decode(&self.buf[4..4 + len]);
+        let message = M::from_frame(&self.buf[4..4 + len]);
         self.buf.drain(..4 + len);
-        M::from_frame(frame?).map(Some)
+        message.map(Some)
     }
 
     /// Call at end of stream: an incomplete frame is an error.
@@ -420,16 +469,22 @@ mod tests {
 
     #[test]
     fn spooled_bytes_frame_like_a_message() {
-        let mut via_message = Vec::new();
-        AgentMessage::Sample(Box::new(sample(7))).encode(&mut via_message);
+        // Framed without decoding, as the agent does from its spool.
         let mut via_bytes = Vec::new();
         encode_sample_frame(&sample(7).encode(), &mut via_bytes);
-        assert_eq!(via_message, via_bytes);
+        // Framed as a generated message, as any other implementation would.
+        let mut via_proto = Vec::new();
+        encode_frame(Body::Sample(sample(7).into()), &mut via_proto);
+        assert_eq!(via_proto, via_bytes);
 
         let mut decoder = FrameDecoder::default();
         decoder.push(&via_bytes);
-        let got: AgentMessage = decoder.decode().unwrap().unwrap();
-        assert_eq!(got, AgentMessage::Sample(Box::new(sample(7))));
+        let Some(AgentMessage::Sample(got)) = decoder.decode().unwrap() else {
+            panic!("a sample");
+        };
+        assert_eq!(got.seq, 7);
+        assert_eq!(got.collected_at_unix_ms, 1_700_000_000_007);
+        assert_eq!(got.decode().unwrap(), sample(7));
         decoder.finish().unwrap();
     }
 
@@ -440,6 +495,16 @@ mod tests {
         let err = decoder.decode::<AgentMessage>().unwrap_err();
         assert!(matches!(err, FrameError::TooLong { .. }), "{err}");
         assert!(decoder.wanted().is_err());
+    }
+
+    #[test]
+    fn a_sample_with_broken_bytes_is_malformed() {
+        let mut bytes = Vec::new();
+        encode_sample_frame(&[0x08, 0xff], &mut bytes);
+        let mut decoder = FrameDecoder::default();
+        decoder.push(&bytes);
+        let err = decoder.decode::<AgentMessage>().unwrap_err();
+        assert!(matches!(err, FrameError::Malformed(_)), "{err}");
     }
 
     #[test]

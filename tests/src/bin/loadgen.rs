@@ -31,7 +31,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use suanli_protocol::{
     join::JoinString,
     model::HostReport,
-    stream::{AgentMessage, AggregatorMessage, EnrollRequest, Hello, SequencedSample},
+    stream::{
+        AgentMessage, AggregatorMessage, EncodedSample, EnrollRequest, Hello, SequencedSample,
+    },
     transport::{self, MessageReader, SERVER_NAME, ServerTrust},
 };
 use tokio::sync::Semaphore;
@@ -344,7 +346,7 @@ async fn stream(
             sample.cpu.utilization_percent = Some((seq % 100) as f64);
             let created = Instant::now();
             let mut bytes = Vec::new();
-            AgentMessage::Sample(Box::new(SequencedSample {
+            AgentMessage::Sample(EncodedSample::new(SequencedSample {
                 seq,
                 sample: sample.clone(),
                 problems: template.problems.clone(),
