@@ -131,9 +131,9 @@ pub fn main() -> anyhow::Result<()> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    // Two workers: the agent is one connection and a spool, not a server.
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: the agent is one connection and a spool, not a server, and
+    // every cross-thread wakeup is CPU taken from the provider's host.
+    Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
 }

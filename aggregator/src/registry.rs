@@ -29,6 +29,9 @@ pub struct LinkState {
     pub rtt_us: Option<u64>,
     pub sent_packets: Option<u64>,
     pub lost_packets: Option<u64>,
+    /// UDP payload bytes received from / sent to the agent on this connection.
+    pub rx_bytes: Option<u64>,
+    pub tx_bytes: Option<u64>,
     pub connected_for_ms: Option<u64>,
 }
 
@@ -105,6 +108,8 @@ impl Registry {
                     rtt_us: Some(stats.path.rtt.as_micros() as u64),
                     sent_packets: Some(stats.path.sent_packets),
                     lost_packets: Some(stats.path.lost_packets),
+                    rx_bytes: Some(stats.udp_rx.bytes),
+                    tx_bytes: Some(stats.udp_tx.bytes),
                     connected_for_ms: Some(host.connected_at.elapsed().as_millis() as u64),
                 }
             }
@@ -113,6 +118,8 @@ impl Registry {
                 rtt_us: None,
                 sent_packets: None,
                 lost_packets: None,
+                rx_bytes: None,
+                tx_bytes: None,
                 connected_for_ms: None,
             },
         }
