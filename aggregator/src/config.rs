@@ -50,6 +50,14 @@ pub struct ServeFile {
     #[arg(long, value_name = "N")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admissions_per_second: Option<f64>,
+    /// How long raw samples are kept before they are folded into one-minute rollups (e.g. 24h).
+    #[arg(long, value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_retention: Option<String>,
+    /// How long one-minute rollups are kept (e.g. 30d).
+    #[arg(long, value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollup_retention: Option<String>,
     /// GB/T 2260 region code of this machine, for the local agent's provider.
     #[arg(long, value_name = "CODE")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -72,6 +80,8 @@ impl ServeFile {
             sample_interval: None,
             handshake_timeout: Some("10s".into()),
             admissions_per_second: Some(200.0),
+            raw_retention: Some("24h".into()),
+            rollup_retention: Some("30days".into()),
             local_region: Some("110000".into()),
             local_industry: Some("I65".into()),
         }
@@ -89,6 +99,8 @@ impl ServeFile {
             sample_interval: self.sample_interval.or(lower.sample_interval),
             handshake_timeout: self.handshake_timeout.or(lower.handshake_timeout),
             admissions_per_second: self.admissions_per_second.or(lower.admissions_per_second),
+            raw_retention: self.raw_retention.or(lower.raw_retention),
+            rollup_retention: self.rollup_retention.or(lower.rollup_retention),
             local_region: self.local_region.or(lower.local_region),
             local_industry: self.local_industry.or(lower.local_industry),
         }
@@ -111,6 +123,8 @@ pub struct ServeConfig {
     pub sample_interval: Option<Duration>,
     pub handshake_timeout: Duration,
     pub admissions_per_second: f64,
+    pub raw_retention: Duration,
+    pub rollup_retention: Duration,
     pub local_region: RegionCode,
     pub local_industry: Industry,
 }
@@ -145,6 +159,21 @@ impl ServeConfig {
             file.handshake_timeout.as_deref(),
             &mut problems,
         );
+        let raw_retention = duration(
+            "raw_retention",
+            file.raw_retention.as_deref(),
+            &mut problems,
+        );
+        let rollup_retention = duration(
+            "rollup_retention",
+            file.rollup_retention.as_deref(),
+            &mut problems,
+        );
+        if let (Some(raw), Some(rollup)) = (raw_retention, rollup_retention)
+            && rollup < raw
+        {
+            problems.push("rollup_retention: must be at least raw_retention".into());
+        }
         let node_prefix = file.node_prefix.as_deref().and_then(|p| {
             NodePrefix::parse(p)
                 .map_err(|e| problems.push(format!("node_prefix: {e}")))
@@ -173,12 +202,21 @@ impl ServeConfig {
                 "database_url: {url:?} is neither sqlite:… nor postgres://…"
             ));
         }
-        match (node_prefix, handshake_timeout, local_region, local_industry) {
+        match (
+            node_prefix,
+            handshake_timeout,
+            local_region,
+            local_industry,
+            raw_retention,
+            rollup_retention,
+        ) {
             (
                 Some(node_prefix),
                 Some(handshake_timeout),
                 Some(local_region),
                 Some(local_industry),
+                Some(raw_retention),
+                Some(rollup_retention),
             ) if problems.is_empty() => Ok(Self {
                 data_dir: file.data_dir.unwrap_or_default(),
                 database_url: file.database_url,
@@ -193,6 +231,8 @@ impl ServeConfig {
                 sample_interval,
                 handshake_timeout,
                 admissions_per_second: admissions,
+                raw_retention,
+                rollup_retention,
                 local_region,
                 local_industry,
             }),

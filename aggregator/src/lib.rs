@@ -5,6 +5,7 @@
 //! - [`registry`]: live connections and their link figures.
 //! - [`identify`]: minting identifiers (算力标识) for hosts and GPUs.
 //! - [`store`]: SQLite / PostgreSQL storage behind one interface.
+//! - [`history`]: one-minute rollups of samples older than the raw window.
 //! - [`node`]: the node's CA, server certificate and admin credential.
 //! - [`api`]: the HTTP API.
 //! - [`config`], [`cli`]: configuration and command line; `main.rs` only calls [`cli::main`].
@@ -12,6 +13,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod history;
 pub mod identify;
 pub mod ingest;
 pub mod node;

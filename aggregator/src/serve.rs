@@ -122,6 +122,12 @@ pub async fn run(config: ServeConfig, options: RunOptions) -> anyhow::Result<()>
         shutdown.clone(),
     ));
     let revocations = tokio::spawn(watch_revocations(ingest.clone(), shutdown.clone()));
+    let retention = tokio::spawn(retain(
+        store.clone(),
+        config.raw_retention,
+        config.rollup_retention,
+        shutdown.clone(),
+    ));
     let api_state = Arc::new(ApiState {
         ingest: ingest.clone(),
         admin_token,
@@ -154,6 +160,7 @@ pub async fn run(config: ServeConfig, options: RunOptions) -> anyhow::Result<()>
     endpoint.close(CloseCode::ShuttingDown.code(), b"aggregator shutting down");
     let _ = accept.await;
     let _ = revocations.await;
+    let _ = retention.await;
     let _ = http_task.await;
     drop(ingest);
     // Connections are closed; what the writer already queued commits now,
@@ -205,6 +212,50 @@ async fn wait_for_signal() -> anyhow::Result<()> {
         _ = term.recv() => {}
     }
     Ok(())
+}
+
+/// Once a minute: fold raw samples older than `raw` into rollups (in
+/// bounded batches, so ingest keeps its turn at the database) and drop
+/// rollups older than `rollups`.
+async fn retain(
+    store: Store,
+    raw: Duration,
+    rollups: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let now = now_ms();
+        let cutoff = now.saturating_sub(raw.as_millis() as u64);
+        let mut folded = 0;
+        loop {
+            match store.roll_up(cutoff, 5_000).await {
+                Ok(0) => break,
+                Ok(n) => folded += n,
+                Err(e) => {
+                    warn!(error = %e, "rolling up old samples failed");
+                    break;
+                }
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+        let expired = store
+            .expire_rollups(now.saturating_sub(rollups.as_millis() as u64))
+            .await
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "expiring rollups failed");
+                0
+            });
+        if folded > 0 || expired > 0 {
+            info!(folded, expired, "retention");
+        }
+    }
 }
 
 async fn watch_revocations(ingest: Arc<Ingest>, mut shutdown: watch::Receiver<bool>) {

@@ -9,12 +9,19 @@
 //! Samples are keyed by (host, seq) and inserted with `ON CONFLICT DO
 //! NOTHING`: a sample resent after a lost acknowledgement is stored once.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::{
+    collections::BTreeMap,
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 use sqlx::{
     AnyPool, Row,
     any::{AnyPoolOptions, AnyRow},
 };
+
+use suanli_protocol::stream::SequencedSample;
+
+use crate::history::{self, Rollup};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -47,9 +54,20 @@ pub enum Backend {
     Postgres,
 }
 
-const SCHEMA_VERSION: i64 = 1;
-const SQLITE_SCHEMA: &str = include_str!("../migrations/sqlite.sql");
-const POSTGRES_SCHEMA: &str = include_str!("../migrations/postgres.sql");
+/// Schema migrations in order: (version, SQLite, PostgreSQL). Applied once
+/// each, in one transaction, recorded in `suanli_schema`.
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        include_str!("../migrations/0001-sqlite.sql"),
+        include_str!("../migrations/0001-postgres.sql"),
+    ),
+    (
+        2,
+        include_str!("../migrations/0002-sqlite.sql"),
+        include_str!("../migrations/0002-postgres.sql"),
+    ),
+];
 
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -226,14 +244,17 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?
             .try_get(0)?;
-        if current.is_none_or(|v| v < SCHEMA_VERSION) {
+        for (version, sqlite, postgres) in MIGRATIONS {
+            if current.is_some_and(|v| v >= *version) {
+                continue;
+            }
             let schema = match self.backend {
-                Backend::Sqlite => SQLITE_SCHEMA,
-                Backend::Postgres => POSTGRES_SCHEMA,
+                Backend::Sqlite => *sqlite,
+                Backend::Postgres => *postgres,
             };
             sqlx::raw_sql(schema).execute(&mut *tx).await?;
             sqlx::query("INSERT INTO suanli_schema (version, applied_at_ms) VALUES ($1, $2)")
-                .bind(SCHEMA_VERSION)
+                .bind(*version)
                 .bind(int(now_ms()))
                 .execute(&mut *tx)
                 .await?;
@@ -638,15 +659,115 @@ impl Store {
         Ok(hosts)
     }
 
-    /// Bytes the database takes on disk (SQLite) or for the samples table (PostgreSQL).
-    pub async fn sample_bytes(&self) -> Result<Option<i64>, StoreError> {
-        let sql = match self.backend {
-            Backend::Sqlite => {
-                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+    /// Folds raw samples collected before `cutoff_ms` into one-minute
+    /// rollups and deletes them, oldest first, at most `limit` per call.
+    /// Returns how many raw samples went.
+    pub async fn roll_up(&self, cutoff_ms: u64, limit: usize) -> Result<usize, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(
+            "SELECT id, host_id, collected_at_ms, body FROM samples ORDER BY id LIMIT $1",
+        )
+        .bind(limit as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        // Rows are in arrival order, which is collection order but for late
+        // arrivals; stop at the first young one, so the id range below holds
+        // only old rows.
+        let mut minutes: BTreeMap<(i64, u64), Vec<SequencedSample>> = BTreeMap::new();
+        let mut ids = None;
+        for row in &rows {
+            let collected: i64 = row.try_get(2)?;
+            if collected as u64 >= cutoff_ms {
+                break;
             }
-            Backend::Postgres => "SELECT pg_total_relation_size('samples')",
+            let id: i64 = row.try_get(0)?;
+            let host_id: i64 = row.try_get(1)?;
+            let body: Vec<u8> = row.try_get(3)?;
+            ids = Some(ids.map_or((id, id), |(first, _)| (first, id)));
+            match SequencedSample::decode(&body) {
+                Ok(sample) => minutes
+                    .entry((host_id, history::minute_of(collected as u64)))
+                    .or_default()
+                    .push(sample),
+                // Validated on the way in, so this is disk corruption: the
+                // row is dropped and said so rather than blocking retention.
+                Err(e) => {
+                    tracing::warn!(host_id, id, error = %e, "undecodable stored sample dropped")
+                }
+            }
+        }
+        let Some((first_id, last_id)) = ids else {
+            return Ok(0);
         };
-        Ok(sqlx::query(sql).fetch_one(&self.pool).await?.try_get(0)?)
+        for ((host_id, minute), samples) in minutes {
+            // Fold into what an earlier pass left for this minute, sample by
+            // sample, so a resend already counted is skipped.
+            let mut rollup = sqlx::query(
+                "SELECT body FROM sample_rollups WHERE host_id = $1 AND minute_ms = $2",
+            )
+            .bind(host_id)
+            .bind(int(minute))
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| row.try_get::<String, _>(0))
+            .transpose()?
+            .and_then(|text| Rollup::from_json(&text).ok())
+            .unwrap_or_default();
+            for sample in &samples {
+                rollup.add(sample);
+            }
+            sqlx::query(
+                "INSERT INTO sample_rollups (host_id, minute_ms, samples, body) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (host_id, minute_ms) DO UPDATE SET samples = excluded.samples, body = excluded.body",
+            )
+            .bind(host_id)
+            .bind(int(minute))
+            .bind(int(rollup.samples))
+            .bind(rollup.to_json())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let deleted = sqlx::query("DELETE FROM samples WHERE id >= $1 AND id <= $2")
+            .bind(first_id)
+            .bind(last_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(deleted as usize)
+    }
+
+    /// Deletes rollups of minutes before `before_ms`; returns how many.
+    pub async fn expire_rollups(&self, before_ms: u64) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM sample_rollups WHERE minute_ms < $1")
+                .bind(int(before_ms))
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    /// A host's rollups from `from_ms` on, oldest first (for checks and the history API).
+    pub async fn rollups(
+        &self,
+        host_id: i64,
+        from_ms: u64,
+    ) -> Result<Vec<(u64, Rollup)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT minute_ms, body FROM sample_rollups WHERE host_id = $1 AND minute_ms >= $2 ORDER BY minute_ms",
+        )
+        .bind(host_id)
+        .bind(int(from_ms))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let minute: i64 = r.try_get(0)?;
+                let body: String = r.try_get(1)?;
+                Ok((minute as u64, Rollup::from_json(&body).unwrap_or_default()))
+            })
+            .collect()
     }
 }
 

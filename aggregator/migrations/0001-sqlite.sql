@@ -1,4 +1,4 @@
--- Schema version 1, SQLite. Keep in step with postgres.sql: same tables, same
+-- Schema version 1, SQLite. Keep in step with 0001-postgres.sql: same tables, same
 -- columns, only the dialect differs (INTEGER PRIMARY KEY vs BIGSERIAL, BLOB vs BYTEA).
 CREATE TABLE providers (
     id INTEGER PRIMARY KEY,

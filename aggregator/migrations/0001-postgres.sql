@@ -1,4 +1,4 @@
--- Schema version 1, PostgreSQL. Keep in step with sqlite.sql: same tables, same
+-- Schema version 1, PostgreSQL. Keep in step with 0001-sqlite.sql: same tables, same
 -- columns, only the dialect differs (INTEGER PRIMARY KEY vs BIGSERIAL, BLOB vs BYTEA).
 CREATE TABLE providers (
     id BIGSERIAL PRIMARY KEY,

@@ -1,0 +1,185 @@
+//! History beyond the raw window: one-minute rollups.
+//!
+//! Raw samples are kept for `raw_retention` (default 24 h). The retention
+//! task then folds each host's samples into one [`Rollup`] per minute
+//! (count, sum, min and max of the figures people chart: CPU, memory, load,
+//! and per GPU utilization, memory, temperature and power), deletes the raw
+//! rows in the same transaction, and drops rollups older than
+//! `rollup_retention` (default 30 days).
+//!
+//! Rollups keep sums and counts, not averages, so folding in a late sample
+//! (an agent that was offline longer than the raw window) stays exact; each
+//! rollup records the range of sequence numbers it covers, and a sample in
+//! that range (a resend of one already folded in) is not counted twice.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use suanli_protocol::stream::SequencedSample;
+
+/// Count, sum, min and max of one reading over a minute. A reading that was
+/// absent in a sample is simply not counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stat {
+    pub n: u64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Stat {
+    pub fn add(&mut self, value: Option<f64>) {
+        let Some(v) = value.filter(|v| v.is_finite()) else {
+            return;
+        };
+        if self.n == 0 {
+            self.min = v;
+            self.max = v;
+        } else {
+            self.min = self.min.min(v);
+            self.max = self.max.max(v);
+        }
+        self.n += 1;
+        self.sum += v;
+    }
+
+    pub fn merge(&mut self, other: &Stat) {
+        if other.n == 0 {
+            return;
+        }
+        if self.n == 0 {
+            *self = *other;
+            return;
+        }
+        self.n += other.n;
+        self.sum += other.sum;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+    }
+
+    pub fn mean(&self) -> Option<f64> {
+        (self.n > 0).then(|| self.sum / self.n as f64)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GpuRollup {
+    pub utilization_percent: Stat,
+    pub memory_used_bytes: Stat,
+    pub temperature_celsius: Stat,
+    pub power_milliwatts: Stat,
+}
+
+/// One host's minute.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rollup {
+    pub samples: u64,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub cpu_utilization_percent: Stat,
+    pub memory_used_bytes: Stat,
+    pub load_average_1m: Stat,
+    /// By GPU index.
+    pub gpus: BTreeMap<u32, GpuRollup>,
+}
+
+impl Rollup {
+    /// Folds one sample in, unless its sequence number is already covered.
+    pub fn add(&mut self, sample: &SequencedSample) -> bool {
+        if self.samples > 0 && (self.first_seq..=self.last_seq).contains(&sample.seq) {
+            return false;
+        }
+        if self.samples == 0 {
+            self.first_seq = sample.seq;
+            self.last_seq = sample.seq;
+        } else {
+            self.first_seq = self.first_seq.min(sample.seq);
+            self.last_seq = self.last_seq.max(sample.seq);
+        }
+        self.samples += 1;
+        let s = &sample.sample;
+        self.cpu_utilization_percent.add(s.cpu.utilization_percent);
+        self.memory_used_bytes
+            .add(s.memory.used_bytes.map(|b| b as f64));
+        self.load_average_1m.add(s.cpu.load_average_1m);
+        for gpu in &s.gpus {
+            let g = self.gpus.entry(gpu.index).or_default();
+            g.utilization_percent
+                .add(gpu.utilization_percent.map(f64::from));
+            g.memory_used_bytes
+                .add(gpu.memory_used_bytes.map(|b| b as f64));
+            g.temperature_celsius
+                .add(gpu.temperature_celsius.map(f64::from));
+            g.power_milliwatts.add(gpu.power_milliwatts.map(f64::from));
+        }
+        true
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a rollup always serializes")
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}
+
+/// The start of the minute holding `unix_ms`.
+pub fn minute_of(unix_ms: u64) -> u64 {
+    unix_ms - unix_ms % 60_000
+}
+
+#[cfg(test)]
+mod tests {
+    use suanli_protocol::model::GpuSample;
+
+    use super::*;
+
+    fn sample(seq: u64, cpu: Option<f64>, gpu_util: Option<u32>) -> SequencedSample {
+        let mut s = SequencedSample {
+            seq,
+            ..Default::default()
+        };
+        s.sample.cpu.utilization_percent = cpu;
+        s.sample.gpus.push(GpuSample {
+            index: 0,
+            utilization_percent: gpu_util,
+            ..Default::default()
+        });
+        s
+    }
+
+    #[test]
+    fn absent_readings_are_not_counted_as_zero() {
+        let mut r = Rollup::default();
+        r.add(&sample(1, Some(10.0), Some(50)));
+        r.add(&sample(2, None, Some(70)));
+        r.add(&sample(3, Some(30.0), None));
+        assert_eq!(r.samples, 3);
+        assert_eq!(r.cpu_utilization_percent.mean(), Some(20.0));
+        assert_eq!(r.gpus[&0].utilization_percent.mean(), Some(60.0));
+        assert_eq!(r.gpus[&0].utilization_percent.max, 70.0);
+        assert_eq!(r.memory_used_bytes.mean(), None, "never read: absent");
+    }
+
+    #[test]
+    fn a_sample_is_folded_in_once() {
+        let mut r = Rollup::default();
+        assert!(r.add(&sample(5, Some(10.0), None)));
+        assert!(r.add(&sample(7, Some(30.0), None)));
+        assert!(
+            !r.add(&sample(6, Some(99.0), None)),
+            "within the covered range"
+        );
+        assert!(!r.add(&sample(5, Some(99.0), None)));
+        assert_eq!(r.cpu_utilization_percent.mean(), Some(20.0));
+        let back = Rollup::from_json(&r.to_json()).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn minutes_start_on_the_minute() {
+        assert_eq!(minute_of(1_700_000_059_999), 1_700_000_040_000);
+        assert_eq!(minute_of(120_000), 120_000);
+    }
+}
