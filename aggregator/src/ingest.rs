@@ -10,6 +10,7 @@
 //! and logged once; nothing it does reaches another connection.
 
 use std::{
+    collections::HashMap,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -45,11 +46,10 @@ pub struct IngestConfig {
     pub sample_interval: Option<Duration>,
     /// How long a new connection may take to open its stream and speak.
     pub handshake_timeout: Duration,
-    /// Connections admitted per second; beyond it agents are told to wait,
-    /// so a restarted aggregator is not flattened by its returning fleet.
+    /// Connections admitted per second; beyond it agents are told when to
+    /// come back, so a restarted aggregator is not flattened by its
+    /// returning fleet.
     pub admissions_per_second: f64,
-    /// How long a told-to-wait agent stays away, at most.
-    pub max_wait: Duration,
 }
 
 impl Default for IngestConfig {
@@ -59,7 +59,6 @@ impl Default for IngestConfig {
             sample_interval: None,
             handshake_timeout: Duration::from_secs(10),
             admissions_per_second: 200.0,
-            max_wait: Duration::from_secs(30),
         }
     }
 }
@@ -72,7 +71,7 @@ pub struct Ingest {
     pub registry: Registry,
     pub config: IngestConfig,
     pub writer: SampleWriter,
-    admissions: Mutex<TokenBucket>,
+    admissions: Mutex<Admission>,
 }
 
 impl Ingest {
@@ -89,7 +88,7 @@ impl Ingest {
             registry: Registry::default(),
             config,
             writer,
-            admissions: Mutex::new(TokenBucket::new(rate, rate.max(1.0))),
+            admissions: Mutex::new(Admission::new(rate, rate.max(1.0))),
         }
     }
 }
@@ -307,15 +306,12 @@ async fn stream(
     )
     .map_err(|e| Refusal::new(CloseCode::Version, e.to_string()))?;
 
-    let admitted = ingest
+    let admission = ingest
         .admissions
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .take(Instant::now());
-    if !admitted {
-        let jitter =
-            u64::from(fingerprint(cert)[0]) * ingest.config.max_wait.as_millis() as u64 / 255;
-        let retry_after = Duration::from_millis(jitter.max(500));
+        .admit(fingerprint(cert), Instant::now());
+    if let Err(retry_after) = admission {
         send_message(
             &mut send,
             AggregatorMessage::Wait {
@@ -580,36 +576,61 @@ impl SampleWriter {
 }
 
 /// Admission control: `rate` connections per second, bursts up to `burst`.
+///
+/// An agent refused now is given a slot: the bucket goes into debt for it,
+/// and it is told to come back when the debt is paid. Slots are handed out
+/// one `1/rate` apart, so a returning fleet arrives spread out at the rate
+/// the aggregator can take, not all at once again; an agent back at its
+/// slot is admitted without paying twice.
 #[derive(Debug)]
-struct TokenBucket {
+struct Admission {
     rate: f64,
     burst: f64,
     tokens: f64,
     last: Option<Instant>,
+    slots: HashMap<[u8; 32], Instant>,
 }
 
-impl TokenBucket {
+/// How early an agent may come back for its slot.
+const SLOT_SLACK: Duration = Duration::from_millis(100);
+
+impl Admission {
     fn new(rate: f64, burst: f64) -> Self {
         Self {
             rate,
             burst,
             tokens: burst,
             last: None,
+            slots: HashMap::new(),
         }
     }
 
-    fn take(&mut self, now: Instant) -> bool {
+    /// `Ok` to admit `who` now, or how long it must wait.
+    fn admit(&mut self, who: [u8; 32], now: Instant) -> Result<(), Duration> {
         if let Some(last) = self.last {
             self.tokens =
                 (self.tokens + now.duration_since(last).as_secs_f64() * self.rate).min(self.burst);
         }
         self.last = Some(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
+        if let Some(due) = self.slots.get(&who).copied() {
+            if now + SLOT_SLACK >= due {
+                self.slots.remove(&who);
+                return Ok(());
+            }
+            return Err(due - now);
         }
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 {
+            return Ok(());
+        }
+        let due = now + Duration::from_secs_f64(-self.tokens / self.rate);
+        // Forget slots nobody came back for, so the map stays bounded.
+        if self.slots.len() >= 1024 {
+            self.slots
+                .retain(|_, slot| *slot + Duration::from_secs(60) > now);
+        }
+        self.slots.insert(who, due);
+        Err(due - now)
     }
 }
 
@@ -618,13 +639,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_bucket_admits_its_rate() {
+    fn a_refused_fleet_gets_spread_out_slots_and_is_let_in_at_them() {
         let start = Instant::now();
-        let mut bucket = TokenBucket::new(2.0, 2.0);
-        assert!(bucket.take(start));
-        assert!(bucket.take(start));
-        assert!(!bucket.take(start), "burst spent");
-        assert!(bucket.take(start + Duration::from_millis(500)));
-        assert!(!bucket.take(start + Duration::from_millis(500)));
+        let mut admission = Admission::new(2.0, 2.0);
+        let who = |n: u8| [n; 32];
+        assert_eq!(admission.admit(who(1), start), Ok(()));
+        assert_eq!(admission.admit(who(2), start), Ok(()));
+        let wait3 = admission.admit(who(3), start).unwrap_err();
+        let wait4 = admission.admit(who(4), start).unwrap_err();
+        assert_eq!(wait3, Duration::from_millis(500));
+        assert_eq!(wait4, Duration::from_millis(1000), "one slot apart");
+        // Too early: told the rest of the wait.
+        assert_eq!(
+            admission.admit(who(4), start + Duration::from_millis(400)),
+            Err(Duration::from_millis(600))
+        );
+        // Back at their slots: admitted, without taking anyone else's.
+        assert_eq!(admission.admit(who(3), start + wait3), Ok(()));
+        assert_eq!(admission.admit(who(4), start + wait4), Ok(()));
+        // A newcomer at that moment waits behind the debt already handed out.
+        assert!(admission.admit(who(5), start + wait4).is_err());
     }
 }

@@ -25,3 +25,44 @@ fn a_bad_identifier_is_refused_with_the_reason() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid identifier"));
 }
+
+#[test]
+fn the_default_config_prints_and_checks() {
+    let out = run(&["print-default-config"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("quic_listen = \"0.0.0.0:7443\""), "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("aggregator.toml");
+    std::fs::write(&file, &text).unwrap();
+    let out = run(&["check-config", "--config", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_bad_config_lists_every_problem_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("aggregator.toml");
+    std::fs::write(&file, "node_prefix = \"XX\"\nsample_interval = \"soon\"\n").unwrap();
+    let out = run(&["check-config", "--config", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("node_prefix") && err.contains("sample_interval"),
+        "{err}"
+    );
+
+    std::fs::write(&file, "quic_lisen = \"0.0.0.0:1\"\n").unwrap();
+    let out = run(&["check-config", "--config", file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("quic_lisen"), "{err}");
+
+    // A file that cannot be read is named.
+    let out = run(&["check-config", "--config", "/nonexistent/aggregator.toml"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/aggregator.toml"));
+}

@@ -319,11 +319,39 @@ pub struct Agent {
 impl Agent {
     /// Joins with `join_string`; panics with the agent's words if it cannot.
     pub fn join(state_dir: &Path, join_string: &str, interval: &str) -> Self {
+        Self::join_with(state_dir, join_string, interval, &[])
+    }
+
+    /// Joins as another machine: `machine_id` and `hostname` stand in for
+    /// this host's (through a fixture `--host-root`), so several agents on
+    /// one test machine are several hosts to the aggregator.
+    pub fn join_as(
+        state_dir: &Path,
+        join_string: &str,
+        interval: &str,
+        machine_id: &str,
+        hostname: &str,
+    ) -> Self {
+        let root = state_dir.with_extension("root");
+        std::fs::create_dir_all(root.join("etc")).expect("fixture root");
+        std::fs::create_dir_all(root.join("proc/sys/kernel")).expect("fixture root");
+        std::fs::write(root.join("etc/machine-id"), format!("{machine_id}\n")).expect("machine-id");
+        std::fs::write(
+            root.join("proc/sys/kernel/hostname"),
+            format!("{hostname}\n"),
+        )
+        .expect("hostname");
+        let root = root.to_str().expect("UTF-8 path").to_owned();
+        Self::join_with(state_dir, join_string, interval, &["--host-root", &root])
+    }
+
+    fn join_with(state_dir: &Path, join_string: &str, interval: &str, extra: &[&str]) -> Self {
         let out = Command::new(binary("suanli-agent"))
             .arg("join")
             .arg(join_string)
             .arg("--state-dir")
             .arg(state_dir)
+            .args(extra)
             .output()
             .expect("run suanli-agent join");
         assert!(

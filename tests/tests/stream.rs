@@ -178,3 +178,47 @@ fn agents_running(state_dir: &std::path::Path) -> usize {
         })
         .count()
 }
+
+/// A restarted aggregator facing its whole fleet admits it at its own pace:
+/// agents beyond the rate are told when to come back, and do.
+#[test]
+fn a_crowd_is_admitted_at_the_configured_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Aggregator::start(
+        &dir.path().join("node"),
+        Backend::Sqlite,
+        &["--admissions-per-second", "2"],
+    );
+    let mut agents: Vec<Agent> = (0..4)
+        .map(|i| {
+            let join = node.join_string(None);
+            let mut agent = Agent::join_as(
+                &dir.path().join(format!("agent{i}")),
+                &join,
+                "100ms",
+                &format!("{i:032x}"),
+                &format!("crowd-{i}"),
+            );
+            agent.run();
+            agent
+        })
+        .collect();
+    wait_until(WAIT, "every agent to be admitted", || {
+        let hosts = node.hosts();
+        hosts.len() == 4
+            && hosts
+                .iter()
+                .all(|h| h["samples_stored"].as_i64().unwrap() > 0)
+    });
+    let waited = agents
+        .iter()
+        .filter(|a| a.log().contains("asked to wait"))
+        .count();
+    assert!(
+        waited >= 1,
+        "with a rate of 2/s, four at once means someone waits"
+    );
+    for agent in &mut agents {
+        assert!(agent.stop().success());
+    }
+}
