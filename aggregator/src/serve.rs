@@ -84,7 +84,6 @@ pub async fn run(config: ServeConfig, options: RunOptions) -> anyhow::Result<()>
             sample_interval: config.sample_interval,
             handshake_timeout: config.handshake_timeout,
             admissions_per_second: config.admissions_per_second,
-            ..IngestConfig::default()
         },
         writer,
     ));
