@@ -101,7 +101,7 @@ pub async fn run(config: ServeConfig, options: RunOptions) -> anyhow::Result<()>
              CA fingerprint: {ca_fingerprint}\n\
              注册主机 / enroll a host:\n  \
              suanli-aggregator provider create --data-dir {dir} --name NAME --uscc CODE --region CODE --industry CODE\n  \
-             suanli-aggregator token create --data-dir {dir} --provider P00001\n  \
+             suanli-aggregator token create --data-dir {dir} --provider <code from provider create>\n  \
              suanli-agent join <join string>",
             dir = config.data_dir.display(),
         )?;
