@@ -187,22 +187,24 @@ fn a_crowd_is_admitted_at_the_configured_rate() {
     let node = Aggregator::start(
         &dir.path().join("node"),
         Backend::Sqlite,
-        &["--admissions-per-second", "2"],
+        &["--admissions-per-second", "0.5"],
     );
     let mut agents: Vec<Agent> = (0..4)
         .map(|i| {
             let join = node.join_string(None);
-            let mut agent = Agent::join_as(
+            Agent::join_as(
                 &dir.path().join(format!("agent{i}")),
                 &join,
                 "100ms",
                 &format!("{i:032x}"),
                 &format!("crowd-{i}"),
-            );
-            agent.run();
-            agent
+            )
         })
         .collect();
+    // All at once, as a fleet returning to a restarted aggregator would.
+    for agent in &mut agents {
+        agent.run();
+    }
     wait_until(WAIT, "every agent to be admitted", || {
         let hosts = node.hosts();
         hosts.len() == 4
