@@ -218,7 +218,7 @@ fn a_crowd_is_admitted_at_the_configured_rate() {
         .count();
     assert!(
         waited >= 1,
-        "with a rate of 2/s, four at once means someone waits"
+        "one admission per 2 s: four at once means some wait"
     );
     for agent in &mut agents {
         assert!(agent.stop().success());
