@@ -15,9 +15,11 @@ use std::{
 use anyhow::{Context, bail};
 use quinn::{Connection, Endpoint, SendStream};
 use suanli_protocol::{
-    model::{HostInventory, HostReport},
+    model::HostReport,
     session::{Backoff, Uplink, UplinkEvent},
-    stream::{AgentMessage, AggregatorMessage, SequencedSample, encode_sample_frame},
+    stream::{
+        AgentMessage, AggregatorMessage, InventoryUpdate, SequencedSample, encode_sample_frame,
+    },
     transport::{self, CloseCode, MessageReader, ReadError, SERVER_NAME, ServerTrust},
 };
 use tokio::sync::{mpsc, watch};
@@ -77,7 +79,7 @@ pub async fn run(config: RunConfig, mut shutdown: watch::Receiver<bool>) -> anyh
     );
     let mut link: Option<Link> = None;
     let mut endpoint: Option<Endpoint> = None;
-    let mut inventory: Option<HostInventory> = None;
+    let mut inventory: Option<InventoryUpdate> = None;
     let mut inventory_sent = false;
 
     let result = loop {
@@ -88,12 +90,13 @@ pub async fn run(config: RunConfig, mut shutdown: watch::Receiver<bool>) -> anyh
             _ = shutdown.changed() => break Ok(()),
             report = reports.recv() => {
                 let Some(report) = report else { break Err(anyhow::anyhow!("the sampling thread stopped")) };
-                if inventory.as_ref() != Some(&report.inventory) {
-                    inventory = Some(report.inventory.clone());
+                let (update, problems) = InventoryUpdate::split(report.inventory, report.problems);
+                if inventory.as_ref() != Some(&update) {
+                    inventory = Some(update);
                     inventory_sent = false;
                 }
                 let seq = spool.next_seq();
-                let bytes = SequencedSample { seq, sample: report.sample, problems: report.problems }.encode();
+                let bytes = SequencedSample { seq, sample: report.sample, problems }.encode();
                 spool.append(seq, &bytes)?;
             }
             _ = sleep_or_never(dial_in) => {

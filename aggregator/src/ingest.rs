@@ -19,12 +19,11 @@ use quinn::{Connection, Endpoint, Incoming, SendStream};
 use rustls::pki_types::CertificateDer;
 use suanli_protocol::{
     identifier::NodePrefix,
-    model::HostInventory,
     proto,
     session::{IngestCursor, negotiate},
     stream::{
-        AgentMessage, AggregatorMessage, EnrollRequest, Enrolled, Hello, MAX_VERSION, MIN_VERSION,
-        Welcome,
+        AgentMessage, AggregatorMessage, EnrollRequest, Enrolled, Hello, InventoryUpdate,
+        MAX_VERSION, MIN_VERSION, Welcome,
     },
     transport::{CloseCode, MessageReader, ReadError, fingerprint, to_hex},
 };
@@ -378,8 +377,8 @@ async fn stream(
                         break Ok(());
                     }
                 }
-                Ok(Some(AgentMessage::Inventory(inventory))) => {
-                    if let Err(e) = record_inventory(ingest, host_id, auth.provider_id, &inventory).await {
+                Ok(Some(AgentMessage::Inventory(update))) => {
+                    if let Err(e) = record_inventory(ingest, host_id, auth.provider_id, *update).await {
                         break Err(internal(&e));
                     }
                 }
@@ -419,14 +418,15 @@ async fn record_inventory(
     ingest: &Ingest,
     host_id: i64,
     provider_id: i64,
-    inventory: &HostInventory,
+    update: InventoryUpdate,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     use prost::Message as _;
-    let encoded = proto::HostInventory::from(inventory.clone()).encode_to_vec();
+    let inventory = update.inventory.clone();
+    let encoded = proto::InventoryUpdate::from(update).encode_to_vec();
     ingest.store.record_inventory(host_id, &encoded).await?;
     let provider = ingest.store.provider_by_id(provider_id).await?;
     let machine_key = ingest.store.machine_key(host_id).await?;
-    for sighting in identify::sightings(&machine_key, inventory) {
+    for sighting in identify::sightings(&machine_key, &inventory) {
         // Minting cannot fail once the provider's fields are known to be
         // valid, so check them before any row is written.
         identify::mint(&ingest.config.node_prefix, &provider, &sighting, 0)?;

@@ -34,7 +34,7 @@ pub const MAX_FRAME_LEN: usize = 4 << 20;
 pub enum AgentMessage {
     Hello(Hello),
     EnrollRequest(EnrollRequest),
-    Inventory(Box<HostInventory>),
+    Inventory(Box<InventoryUpdate>),
     Sample(EncodedSample),
 }
 
@@ -94,6 +94,34 @@ pub struct Enrolled {
     pub host_identifier: String,
     pub certificate_der: Vec<u8>,
     pub ca_certificate_der: Vec<u8>,
+}
+
+/// What the host is: its inventory, and what it does not have.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InventoryUpdate {
+    pub inventory: HostInventory,
+    /// Problems of kind `Unsupported`: static facts about the host.
+    pub unsupported: Vec<Problem>,
+}
+
+impl InventoryUpdate {
+    /// Splits a report's problems: what the host lacks goes with its
+    /// inventory, what went wrong this cycle stays with the sample.
+    pub fn split(
+        inventory: HostInventory,
+        problems: Vec<Problem>,
+    ) -> (InventoryUpdate, Vec<Problem>) {
+        let (unsupported, sample_problems) = problems
+            .into_iter()
+            .partition(|p| p.kind == crate::model::ProblemKind::Unsupported);
+        (
+            InventoryUpdate {
+                inventory,
+                unsupported,
+            },
+            sample_problems,
+        )
+    }
 }
 
 /// One sample with the sequence number that makes it stored exactly once.
@@ -201,9 +229,7 @@ impl AgentMessage {
                 hostname: e.hostname,
                 agent_version: e.agent_version,
             }),
-            AgentMessage::Inventory(i) => Body::Inventory(proto::InventoryUpdate {
-                inventory: Some((*i).into()),
-            }),
+            AgentMessage::Inventory(i) => Body::Inventory((*i).into()),
         };
         encode_frame(body, out)
     }
@@ -218,9 +244,10 @@ impl AgentMessage {
                 hostname: e.hostname,
                 agent_version: e.agent_version,
             }),
-            Body::Inventory(i) => {
-                AgentMessage::Inventory(Box::new(i.inventory.unwrap_or_default().into()))
-            }
+            Body::Inventory(i) => AgentMessage::Inventory(Box::new(InventoryUpdate {
+                inventory: i.inventory.unwrap_or_default().into(),
+                unsupported: i.unsupported.into_iter().map(Into::into).collect(),
+            })),
             Body::Sample(s) => AgentMessage::Sample(EncodedSample::from_bytes(s.encode_to_vec())?),
             Body::Welcome(_) => return Err(FrameError::Unexpected("Welcome")),
             Body::Enrolled(_) => return Err(FrameError::Unexpected("Enrolled")),
@@ -431,6 +458,15 @@ impl From<proto::Hello> for Hello {
     }
 }
 
+impl From<InventoryUpdate> for proto::InventoryUpdate {
+    fn from(u: InventoryUpdate) -> Self {
+        Self {
+            inventory: Some(u.inventory.into()),
+            unsupported: u.unsupported.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
 impl From<SequencedSample> for proto::SequencedSample {
     fn from(s: SequencedSample) -> Self {
         Self {
@@ -486,6 +522,23 @@ mod tests {
         assert_eq!(got.collected_at_unix_ms, 1_700_000_000_007);
         assert_eq!(got.decode().unwrap(), sample(7));
         decoder.finish().unwrap();
+    }
+
+    #[test]
+    fn what_the_host_lacks_travels_with_its_inventory() {
+        use crate::model::ProblemKind;
+        let problems = vec![
+            Problem::new("nvidia", ProblemKind::Unsupported, "no NVML"),
+            Problem::new("host", ProblemKind::Failed, "EIO"),
+            Problem::new("slurm", ProblemKind::TimedOut, "hung"),
+        ];
+        let (update, rest) = InventoryUpdate::split(HostInventory::default(), problems);
+        assert_eq!(update.unsupported.len(), 1);
+        assert_eq!(update.unsupported[0].collector, "nvidia");
+        assert_eq!(
+            rest.iter().map(|p| p.kind).collect::<Vec<_>>(),
+            vec![ProblemKind::Failed, ProblemKind::TimedOut]
+        );
     }
 
     #[test]

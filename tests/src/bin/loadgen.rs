@@ -32,7 +32,8 @@ use suanli_protocol::{
     join::JoinString,
     model::HostReport,
     stream::{
-        AgentMessage, AggregatorMessage, EncodedSample, EnrollRequest, Hello, SequencedSample,
+        AgentMessage, AggregatorMessage, EncodedSample, EnrollRequest, Hello, InventoryUpdate,
+        SequencedSample,
     },
     transport::{self, MessageReader, SERVER_NAME, ServerTrust},
 };
@@ -340,6 +341,9 @@ async fn stream(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut seq = next_seq;
         let mut sample = template.sample.clone();
+        // As the agent does: what the host lacks travels with the inventory.
+        let (_, problems) =
+            InventoryUpdate::split(template.inventory.clone(), template.problems.clone());
         while Instant::now() < stop {
             tick.tick().await;
             sample.collected_at_unix_ms = now_ms();
@@ -349,7 +353,7 @@ async fn stream(
             AgentMessage::Sample(EncodedSample::new(SequencedSample {
                 seq,
                 sample: sample.clone(),
-                problems: template.problems.clone(),
+                problems: problems.clone(),
             }))
             .encode(&mut bytes);
             in_flight.lock().expect("lock").push_back((
