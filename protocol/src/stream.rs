@@ -111,9 +111,12 @@ impl InventoryUpdate {
         inventory: HostInventory,
         problems: Vec<Problem>,
     ) -> (InventoryUpdate, Vec<Problem>) {
-        let (unsupported, sample_problems) = problems
+        let (mut unsupported, sample_problems): (Vec<Problem>, Vec<Problem>) = problems
             .into_iter()
             .partition(|p| p.kind == crate::model::ProblemKind::Unsupported);
+        // Collectors answer in any order; a fact about the host must compare
+        // equal from one cycle to the next, or it would be resent each time.
+        unsupported.sort_by(|a, b| (&a.collector, &a.message).cmp(&(&b.collector, &b.message)));
         (
             InventoryUpdate {
                 inventory,
@@ -532,7 +535,14 @@ mod tests {
             Problem::new("host", ProblemKind::Failed, "EIO"),
             Problem::new("slurm", ProblemKind::TimedOut, "hung"),
         ];
-        let (update, rest) = InventoryUpdate::split(HostInventory::default(), problems);
+        let (update, rest) = InventoryUpdate::split(HostInventory::default(), problems.clone());
+        let mut reordered = problems;
+        reordered.reverse();
+        assert_eq!(
+            InventoryUpdate::split(HostInventory::default(), reordered).0,
+            update,
+            "the same facts in another order are the same update"
+        );
         assert_eq!(update.unsupported.len(), 1);
         assert_eq!(update.unsupported[0].collector, "nvidia");
         assert_eq!(
