@@ -165,12 +165,18 @@ impl EncodedSample {
         }
     }
 
-    /// Validates `bytes` as a `SequencedSample` and takes its header.
+    /// Validates `bytes` as a `SequencedSample` and takes its header. A
+    /// sample must say when it was collected: storage and retention go by it.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, FrameError> {
         let decoded = proto::SequencedSample::decode(bytes.as_slice())?;
+        let collected_at_unix_ms = decoded
+            .sample
+            .map(|s| s.collected_at_unix_ms)
+            .filter(|ms| *ms > 0)
+            .ok_or(FrameError::Invalid("a sample without its collection time"))?;
         Ok(Self {
             seq: decoded.seq,
-            collected_at_unix_ms: decoded.sample.map_or(0, |s| s.collected_at_unix_ms),
+            collected_at_unix_ms,
             bytes,
         })
     }
@@ -194,6 +200,8 @@ pub enum FrameError {
     UnknownMessage,
     #[error("{0} is not a message this side accepts")]
     Unexpected(&'static str),
+    #[error("invalid message: {0}")]
+    Invalid(&'static str),
     #[error("stream ended inside a frame ({0} bytes buffered)")]
     Truncated(usize),
 }
@@ -568,6 +576,16 @@ mod tests {
         decoder.push(&bytes);
         let err = decoder.decode::<AgentMessage>().unwrap_err();
         assert!(matches!(err, FrameError::Malformed(_)), "{err}");
+    }
+
+    #[test]
+    fn a_sample_without_its_time_is_invalid() {
+        let mut bytes = Vec::new();
+        encode_sample_frame(&SequencedSample::default().encode(), &mut bytes);
+        let mut decoder = FrameDecoder::default();
+        decoder.push(&bytes);
+        let err = decoder.decode::<AgentMessage>().unwrap_err();
+        assert!(matches!(err, FrameError::Invalid(_)), "{err}");
     }
 
     #[test]
