@@ -4,7 +4,7 @@ CREATE TABLE sample_rollups (
     host_id BIGINT NOT NULL,
     minute_ms BIGINT NOT NULL,
     samples BIGINT NOT NULL,
-    body TEXT NOT NULL,
+    body BYTEA NOT NULL,
     PRIMARY KEY (host_id, minute_ms)
 );
 CREATE INDEX sample_rollups_minute ON sample_rollups (minute_ms);

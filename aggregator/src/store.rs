@@ -709,9 +709,9 @@ impl Store {
             .bind(int(minute))
             .fetch_optional(&mut *tx)
             .await?
-            .map(|row| row.try_get::<String, _>(0))
+            .map(|row| row.try_get::<Vec<u8>, _>(0))
             .transpose()?
-            .and_then(|text| Rollup::from_json(&text).ok())
+            .and_then(|bytes| Rollup::from_bytes(&bytes).ok())
             .unwrap_or_default();
             for sample in &samples {
                 rollup.add(sample);
@@ -723,7 +723,7 @@ impl Store {
             .bind(host_id)
             .bind(int(minute))
             .bind(int(rollup.samples))
-            .bind(rollup.to_json())
+            .bind(rollup.to_bytes())
             .execute(&mut *tx)
             .await?;
         }
@@ -764,8 +764,8 @@ impl Store {
         rows.iter()
             .map(|r| {
                 let minute: i64 = r.try_get(0)?;
-                let body: String = r.try_get(1)?;
-                Ok((minute as u64, Rollup::from_json(&body).unwrap_or_default()))
+                let body: Vec<u8> = r.try_get(1)?;
+                Ok((minute as u64, Rollup::from_bytes(&body).unwrap_or_default()))
             })
             .collect()
     }
