@@ -215,6 +215,9 @@ async fn enroll(
     ingest: &Ingest,
 ) -> Result<(), Refusal> {
     let internal = |e: &dyn std::fmt::Display| Refusal::new(CloseCode::Internal, e.to_string());
+    // A broken request must not spend the token.
+    NodeIdentity::check_csr(&request.csr_der)
+        .map_err(|e| Refusal::new(CloseCode::EnrollmentRefused, format!("bad CSR: {e}")))?;
     let secret_hash = to_hex(&fingerprint(request.token.as_bytes()));
     let provider_id = match ingest
         .store

@@ -168,6 +168,13 @@ impl NodeIdentity {
         to_hex(&fingerprint(&self.ca_der))
     }
 
+    /// Checks that a CSR parses and is self-signed correctly, before a token
+    /// is spent on it.
+    pub fn check_csr(csr_der: &[u8]) -> Result<(), NodeError> {
+        CertificateSigningRequestParams::from_der(&CertificateSigningRequestDer::from(csr_der))?;
+        Ok(())
+    }
+
     /// Signs a host's client certificate for the public key in its CSR;
     /// everything else in the request is ignored.
     pub fn sign_client(

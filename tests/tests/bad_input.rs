@@ -450,3 +450,26 @@ fn a_second_agent_on_the_same_state_refuses_to_start() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("already running"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_csr_is_refused_and_does_not_spend_the_token() {
+    use suanli_protocol::{join::JoinString, stream::EnrollRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, &[]);
+    let join_text = node.join_string(None);
+    let join: JoinString = join_text.parse().unwrap();
+    let mut bytes = Vec::new();
+    AgentMessage::EnrollRequest(EnrollRequest {
+        token: join.token.clone(),
+        csr_der: b"not a CSR".to_vec(),
+        machine_id: Some("m".into()),
+        hostname: "h".into(),
+        agent_version: "test".into(),
+    })
+    .encode(&mut bytes);
+    let (code, reason) = send_raw(&node, &bytes).await;
+    assert_eq!(code, Some(CloseCode::EnrollmentRefused), "{reason}");
+    assert!(reason.contains("bad CSR"), "{reason}");
+    // The single-use token is still good for a real join.
+    Agent::join(&dir.path().join("agent"), &join_text, "1s");
+}
