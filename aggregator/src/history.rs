@@ -80,8 +80,8 @@ pub struct GpuRollup {
     pub power_milliwatts: Stat,
 }
 
-/// One host's minute, stored as protobuf (about 85 bytes for a CPU host,
-/// 100 more per GPU).
+/// One host's minute, stored as protobuf (79 bytes for a CPU host,
+/// 845 for one with 8 GPUs).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Rollup {
     #[prost(uint64, tag = "1")]
