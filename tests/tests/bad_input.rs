@@ -201,6 +201,20 @@ async fn bad_clients_get_clear_reasons_and_disturb_no_one() {
     let (code, reason) = closed(&conn).await;
     assert_eq!(code, Some(CloseCode::Idle), "{reason}");
 
+    // Each refusal was logged once, naming the peer (address and certificate).
+    let log = std::fs::read_to_string(node.data_dir.with_extension("aggregator.log")).unwrap();
+    let refusals: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("closing connection"))
+        .collect();
+    assert_eq!(refusals.len(), 7, "{refusals:#?}");
+    assert!(
+        refusals
+            .iter()
+            .all(|l| l.contains("remote=127.0.0.1:") && l.contains("certificate=")),
+        "{refusals:#?}"
+    );
+
     // The good agent never noticed: still on its first connection, still storing.
     let after = stored();
     wait_until(WAIT, "the good agent to keep streaming", || {
