@@ -13,7 +13,7 @@
 use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 
 use quinn::{
-    ClientConfig, Endpoint, EndpointConfig, RecvStream, SendStream, ServerConfig, TokioRuntime,
+    ClientConfig, Endpoint, EndpointConfig, RecvStream, ServerConfig, TokioRuntime,
     TransportConfig, VarInt,
     crypto::rustls::{QuicClientConfig, QuicServerConfig},
 };
@@ -371,11 +371,6 @@ impl MessageReader {
             }
         }
     }
-}
-
-/// Writes already-framed bytes.
-pub async fn write_frames(send: &mut SendStream, bytes: &[u8]) -> Result<(), quinn::WriteError> {
-    send.write_all(bytes).await
 }
 
 #[cfg(test)]

@@ -68,11 +68,12 @@ async fn send_raw(node: &Aggregator, bytes: &[u8]) -> (Option<CloseCode>, String
     closed(&conn).await
 }
 
-fn hello() -> Vec<u8> {
+/// A framed Hello from an agent speaking minor versions `min..=max`.
+fn hello(min_version: u32, max_version: u32) -> Vec<u8> {
     let mut bytes = Vec::new();
     AgentMessage::Hello(Hello {
-        min_version: 1,
-        max_version: 1,
+        min_version,
+        max_version,
         agent_version: "test".into(),
         first_pending_seq: None,
         next_seq: 0,
@@ -132,7 +133,7 @@ async fn bad_clients_get_clear_reasons_and_disturb_no_one() {
     );
 
     // No client certificate, but talks like an enrolled agent.
-    let (code, reason) = send_raw(&node, &hello()).await;
+    let (code, reason) = send_raw(&node, &hello(1, 1)).await;
     assert_eq!(code, Some(CloseCode::Unauthenticated), "{reason}");
     assert!(reason.contains("no client certificate"), "{reason}");
 
@@ -373,17 +374,7 @@ async fn versions_are_negotiated_or_refused_with_a_reason() {
     // A newer agent (speaks 1 to 5) meets this aggregator at 1.
     let conn = enrolled_connection(&node, &agent.state_dir).await;
     let (mut send, recv) = conn.open_bi().await.unwrap();
-    let mut bytes = Vec::new();
-    AgentMessage::Hello(Hello {
-        min_version: 1,
-        max_version: 5,
-        agent_version: "9.0.0".into(),
-        first_pending_seq: None,
-        next_seq: 0,
-        dropped_samples: 0,
-    })
-    .encode(&mut bytes);
-    send.write_all(&bytes).await.unwrap();
+    send.write_all(&hello(1, 5)).await.unwrap();
     match MessageReader::new(recv)
         .next::<AggregatorMessage>()
         .await
@@ -397,17 +388,7 @@ async fn versions_are_negotiated_or_refused_with_a_reason() {
     // An agent that only speaks versions this aggregator does not.
     let conn = enrolled_connection(&node, &agent.state_dir).await;
     let (mut send, _recv) = conn.open_bi().await.unwrap();
-    let mut bytes = Vec::new();
-    AgentMessage::Hello(Hello {
-        min_version: 4,
-        max_version: 5,
-        agent_version: "12.0.0".into(),
-        first_pending_seq: None,
-        next_seq: 0,
-        dropped_samples: 0,
-    })
-    .encode(&mut bytes);
-    send.write_all(&bytes).await.unwrap();
+    send.write_all(&hello(4, 5)).await.unwrap();
     let (code, reason) = closed(&conn).await;
     assert_eq!(code, Some(CloseCode::Version), "{reason}");
     assert!(reason.contains("no common protocol version"), "{reason}");
