@@ -72,13 +72,17 @@ pub async fn join(
                 conn.close(CloseCode::Done.code(), b"enrolled");
                 return Ok(enrolled);
             }
-            Ok(other) => format!("unexpected answer {other:?}"),
-            Err(e) => match conn.close_reason() {
+            // A refusal is a connection close with a reason; the stream may
+            // end or fail before that close arrives.
+            other => match transport::close_reason(&conn).await {
                 Some(quinn::ConnectionError::ApplicationClosed(close)) => {
                     String::from_utf8_lossy(&close.reason).into_owned()
                 }
-                Some(other) => other.to_string(),
-                None => e.to_string(),
+                Some(closed) => closed.to_string(),
+                None => match other {
+                    Ok(answer) => format!("unexpected answer {answer:?}"),
+                    Err(e) => e.to_string(),
+                },
             },
         };
         bail!("the aggregator refused to enroll this host: {reason}")

@@ -258,7 +258,7 @@ async fn read_messages(
                     return;
                 }
             }
-            Ok(None) => break closed_reason(&connection, "stream ended".into()),
+            Ok(None) => break closed_reason(&connection, "stream ended".into()).await,
             Err(ReadError::Frame(e)) => {
                 connection.close(CloseCode::Protocol.code(), e.to_string().as_bytes());
                 break Closed {
@@ -266,14 +266,14 @@ async fn read_messages(
                     reason: format!("bad frame from the aggregator: {e}"),
                 };
             }
-            Err(ReadError::Stream(e)) => break closed_reason(&connection, e.to_string()),
+            Err(ReadError::Stream(e)) => break closed_reason(&connection, e.to_string()).await,
         }
     };
     let _ = tx.send(Err(closed)).await;
 }
 
-fn closed_reason(connection: &Connection, fallback: String) -> Closed {
-    match connection.close_reason() {
+async fn closed_reason(connection: &Connection, fallback: String) -> Closed {
+    match transport::close_reason(connection).await {
         Some(quinn::ConnectionError::ApplicationClosed(close)) => Closed {
             code: CloseCode::from_code(close.error_code),
             reason: String::from_utf8_lossy(&close.reason).into_owned(),

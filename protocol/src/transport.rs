@@ -13,8 +13,8 @@
 use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 
 use quinn::{
-    ClientConfig, Endpoint, EndpointConfig, RecvStream, ServerConfig, TokioRuntime,
-    TransportConfig, VarInt,
+    ClientConfig, Connection, ConnectionError, Endpoint, EndpointConfig, RecvStream, ServerConfig,
+    TokioRuntime, TransportConfig, VarInt,
     crypto::rustls::{QuicClientConfig, QuicServerConfig},
 };
 use rustls::{
@@ -325,6 +325,19 @@ pub fn endpoint(
     let endpoint = Endpoint::new(config, server, socket.into(), Arc::new(TokioRuntime))
         .map_err(socket_error)?;
     Ok((endpoint, granted))
+}
+
+/// How long a peer whose stream ended gets to deliver its close reason.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Why the peer closed `conn`. A peer that refuses us drops its stream and
+/// then closes the connection with a reason, and the stream's FIN can arrive
+/// first, so this waits a moment for the CONNECTION_CLOSE that says why.
+pub async fn close_reason(conn: &Connection) -> Option<ConnectionError> {
+    if let Some(reason) = conn.close_reason() {
+        return Some(reason);
+    }
+    tokio::time::timeout(CLOSE_GRACE, conn.closed()).await.ok()
 }
 
 /// Why reading the next message failed.
