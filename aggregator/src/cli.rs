@@ -53,6 +53,41 @@ pub enum Command {
     /// Unified social credit codes (统一社会信用代码).
     #[command(subcommand)]
     Uscc(UsccCommand),
+    /// Selection (算力选择): send a demand to a running node and print its ranked answer.
+    Select(SelectArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SelectArgs {
+    /// The demand as JSON, or @FILE, or - for standard input
+    /// (e.g. '{"accelerator": {"model": "H100", "count": 8}, "region": "44"}').
+    pub demand: String,
+    /// The node's HTTP address.
+    #[arg(
+        long,
+        env = "SUANLI_SERVER",
+        default_value = "127.0.0.1:8080",
+        value_name = "HOST:PORT"
+    )]
+    pub server: String,
+    /// An API key (sk_…); without one, the node's admin token in --data-dir is used.
+    #[arg(
+        long,
+        env = "SUANLI_API_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub api_key: Option<String>,
+    #[arg(
+        long,
+        env = "SUANLI_DATA_DIR",
+        default_value = "suanli-data",
+        value_name = "DIR"
+    )]
+    pub data_dir: PathBuf,
+    /// Print the whole answer as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -149,6 +184,9 @@ pub enum TokenCommand {
         /// Aggregator address for the join string (default: what `serve` advertises).
         #[arg(long, value_name = "HOST:PORT")]
         address: Option<String>,
+        /// Where the hosts are (GB/T 2260), if not the provider's registered region.
+        #[arg(long, value_name = "CODE")]
+        region: Option<String>,
     },
 }
 
@@ -222,6 +260,7 @@ pub fn main() -> anyhow::Result<()> {
             println!("configuration is valid: {config:#?}");
             Ok(())
         }
+        Command::Select(args) => select(args),
         command => runtime()?.block_on(run(command)),
     }
 }
@@ -259,16 +298,23 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let industry = Industry::parse(&industry)
                 .with_context(|| format!("invalid industry {industry:?}"))?;
             anyhow::ensure!(!name.trim().is_empty(), "--name must not be empty");
+            let store = store.open().await?;
             let provider = store
-                .open()
-                .await?
                 .create_provider(&NewProvider {
                     name: name.trim().to_owned(),
                     uscc: uscc.as_str().to_owned(),
                     region: region.to_string(),
                     industry: industry.to_string(),
+                    ..Default::default()
                 })
                 .await?;
+            audit(
+                &store,
+                "provider.create",
+                &format!("provider/{}", provider.owner_code),
+                uscc.as_str(),
+            )
+            .await;
             println!("{}", provider.owner_code);
             Ok(())
         }
@@ -278,6 +324,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             ttl,
             uses,
             address,
+            region,
         }) => {
             anyhow::ensure!(uses > 0, "--uses must be at least 1");
             let store = store_args.open().await?;
@@ -289,6 +336,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     .map(|a| a.trim().to_owned())
                     .context("no --address given and `serve` has not advertised one yet")?,
             };
+            let region = region
+                .map(|r| RegionCode::parse(&r).with_context(|| format!("invalid region {r:?}")))
+                .transpose()?
+                .map(|r| r.to_string());
             let join = serve::create_join_string(
                 &store,
                 provider.id,
@@ -296,19 +347,190 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 &identity.ca_fingerprint(),
                 ttl,
                 uses,
+                region.as_deref(),
             )
             .await?;
+            audit(
+                &store,
+                "token.create",
+                &format!("provider/{}", provider.owner_code),
+                &format!("uses {uses} ttl {}", humantime::format_duration(ttl)),
+            )
+            .await;
             println!("{join}");
             Ok(())
         }
         Command::Host(HostCommand::Revoke { store, host }) => {
-            let id = store.open().await?.revoke_host(&host).await?;
+            let store = store.open().await?;
+            let id = store.revoke_host(&host).await?;
+            audit(&store, "host.revoke", &format!("host/{id}"), "").await;
             println!("host {id} revoked");
             Ok(())
         }
         Command::Identifier(_)
+        | Command::Select(_)
         | Command::Uscc(_)
         | Command::PrintDefaultConfig
         | Command::CheckConfig(_) => unreachable!("handled without a runtime"),
+    }
+}
+
+/// `select`: POSTs the demand over plain HTTP/1.1 and prints the answer.
+fn select(args: SelectArgs) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    let demand = match args.demand.as_str() {
+        "-" => {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text)?;
+            text
+        }
+        d if d.starts_with('@') => std::fs::read_to_string(&d[1..])
+            .with_context(|| format!("reading the demand from {}", &d[1..]))?,
+        d => d.to_owned(),
+    };
+    let _: serde_json::Value = serde_json::from_str(&demand).context("the demand is not JSON")?;
+    let token = match args.api_key {
+        Some(key) => key,
+        None => std::fs::read_to_string(args.data_dir.join("admin.token"))
+            .with_context(|| {
+                format!(
+                    "no --api-key, and no admin token in {}",
+                    args.data_dir.display()
+                )
+            })?
+            .trim()
+            .to_owned(),
+    };
+    let mut stream = std::net::TcpStream::connect(&args.server)
+        .with_context(|| format!("connecting to {}", args.server))?;
+    write!(
+        stream,
+        "POST /api/v1/selection HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{demand}",
+        args.server,
+        demand.len()
+    )?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .context("the node's answer is not HTTP")?;
+    // The node answers JSON with a Content-Length, never chunked.
+    let answer: serde_json::Value =
+        serde_json::from_str(body).with_context(|| format!("the node answered: {head}"))?;
+    if let Some(status) = answer.get("status").and_then(|s| s.as_u64()) {
+        let errors: Vec<String> = answer["errors"]
+            .as_array()
+            .map(|e| {
+                e.iter()
+                    .map(|e| {
+                        format!(
+                            "  {}: {}",
+                            e["field"].as_str().unwrap_or(""),
+                            e["message"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        anyhow::bail!(
+            "{status}: {}\n{}",
+            answer["detail"].as_str().unwrap_or(""),
+            errors.join("\n")
+        );
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(());
+    }
+    println!(
+        "{} of {} hosts matched ({} µs)",
+        answer["matched_hosts"], answer["considered_hosts"], answer["elapsed_us"]
+    );
+    for (rank, candidate) in answer["candidates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        println!(
+            "#{} score {:.3}",
+            rank + 1,
+            candidate["score"].as_f64().unwrap_or(0.0)
+        );
+        for host in candidate["hosts"].as_array().into_iter().flatten() {
+            let path = &host["path"];
+            println!(
+                "   {} {} {} {} {} fresh {} ms{}",
+                host["identifier"].as_str().unwrap_or("-"),
+                host["hostname"].as_str().unwrap_or(""),
+                host["provider"].as_str().unwrap_or(""),
+                host["region"].as_str().unwrap_or(""),
+                host["state"].as_str().unwrap_or(""),
+                host["freshness_ms"],
+                if path.is_object() {
+                    format!(
+                        ", path {:.1} ms ≥ {} Mb/s",
+                        path["latency_ms"].as_f64().unwrap_or(0.0),
+                        path["bottleneck_mbps"]
+                    )
+                } else {
+                    String::new()
+                }
+            );
+            for r in host["resources"].as_array().into_iter().flatten() {
+                println!("      {}", r.as_str().unwrap_or(""));
+            }
+        }
+    }
+    if answer["candidates"].as_array().is_none_or(|c| c.is_empty()) {
+        println!("nothing matched:");
+        for e in answer["eliminated"].as_array().into_iter().flatten() {
+            println!(
+                "  {:<14} eliminated {} hosts",
+                e["constraint"].as_str().unwrap_or(""),
+                e["hosts"]
+            );
+        }
+        for m in answer["nearest_misses"].as_array().into_iter().flatten() {
+            let why: Vec<String> = m["failed"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|f| {
+                    format!(
+                        "{}: {}",
+                        f["constraint"].as_str().unwrap_or(""),
+                        f["detail"].as_str().unwrap_or("")
+                    )
+                })
+                .collect();
+            println!(
+                "  nearest: {} ({})",
+                m["hostname"].as_str().unwrap_or(""),
+                why.join("; ")
+            );
+        }
+        if let Some(short) = answer["groups_short"].as_str() {
+            println!("  {short}");
+        }
+    }
+    Ok(())
+}
+
+/// Administrative commands go to the audit log like API calls, as the
+/// local user that ran them.
+async fn audit(store: &Store, action: &str, subject: &str, detail: &str) {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let entry = crate::store::AuditEntry {
+        actor: format!("cli:{user}"),
+        action: action.to_owned(),
+        subject: subject.to_owned(),
+        detail: detail.to_owned(),
+        address: "local".into(),
+    };
+    if let Err(e) = store.audit(&entry).await {
+        tracing::warn!(error = %e, action, "could not write the audit log");
     }
 }

@@ -10,6 +10,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use serde::{Deserialize, Serialize};
 use suanli_protocol::identifier::{Industry, NodePrefix, RegionCode};
 
+use crate::selection::PublicLatency;
+
 /// What a config file (or the flags) may set.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, clap::Args)]
 #[serde(deny_unknown_fields)]
@@ -66,6 +68,22 @@ pub struct ServeFile {
     #[arg(long, value_name = "CODE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local_industry: Option<String>,
+    /// Selection's public-network latency within a city, in ms (national target: about 1).
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_latency_city_ms: Option<f64>,
+    /// … within a province (national target: at most 5).
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_latency_province_ms: Option<f64>,
+    /// … between provinces, i.e. hub nodes (national target: at most 20).
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_latency_national_ms: Option<f64>,
+    /// Bandwidth selection assumes for a public-network segment, in Mb/s.
+    #[arg(long, value_name = "MBPS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_bandwidth_mbps: Option<u64>,
 }
 
 impl ServeFile {
@@ -84,6 +102,10 @@ impl ServeFile {
             rollup_retention: Some("30days".into()),
             local_region: Some("110000".into()),
             local_industry: Some("I65".into()),
+            public_latency_city_ms: Some(1.0),
+            public_latency_province_ms: Some(5.0),
+            public_latency_national_ms: Some(20.0),
+            public_bandwidth_mbps: Some(1_000),
         }
     }
 
@@ -103,6 +125,14 @@ impl ServeFile {
             rollup_retention: self.rollup_retention.or(lower.rollup_retention),
             local_region: self.local_region.or(lower.local_region),
             local_industry: self.local_industry.or(lower.local_industry),
+            public_latency_city_ms: self.public_latency_city_ms.or(lower.public_latency_city_ms),
+            public_latency_province_ms: self
+                .public_latency_province_ms
+                .or(lower.public_latency_province_ms),
+            public_latency_national_ms: self
+                .public_latency_national_ms
+                .or(lower.public_latency_national_ms),
+            public_bandwidth_mbps: self.public_bandwidth_mbps.or(lower.public_bandwidth_mbps),
         }
     }
 
@@ -127,6 +157,7 @@ pub struct ServeConfig {
     pub rollup_retention: Duration,
     pub local_region: RegionCode,
     pub local_industry: Industry,
+    pub public_network: PublicLatency,
 }
 
 impl ServeConfig {
@@ -189,6 +220,27 @@ impl ServeConfig {
                 .map_err(|e| problems.push(format!("local_industry: {e}")))
                 .ok()
         });
+        let public_network = PublicLatency {
+            same_city_ms: file.public_latency_city_ms.unwrap_or(1.0),
+            same_province_ms: file.public_latency_province_ms.unwrap_or(5.0),
+            national_ms: file.public_latency_national_ms.unwrap_or(20.0),
+            bandwidth_mbps: file.public_bandwidth_mbps.unwrap_or(1_000),
+        };
+        for (name, ms) in [
+            ("public_latency_city_ms", public_network.same_city_ms),
+            (
+                "public_latency_province_ms",
+                public_network.same_province_ms,
+            ),
+            ("public_latency_national_ms", public_network.national_ms),
+        ] {
+            if !(0.0..10_000.0).contains(&ms) {
+                problems.push(format!("{name}: a number of milliseconds from 0 to 10000"));
+            }
+        }
+        if public_network.bandwidth_mbps == 0 {
+            problems.push("public_bandwidth_mbps: must be more than zero".into());
+        }
         let admissions = file.admissions_per_second.unwrap_or(200.0);
         if !(admissions.is_finite() && admissions > 0.0) {
             problems.push("admissions_per_second: must be a positive number".into());
@@ -235,6 +287,7 @@ impl ServeConfig {
                 rollup_retention,
                 local_region,
                 local_industry,
+                public_network,
             }),
             _ => Err(problems),
         }

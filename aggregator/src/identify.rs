@@ -152,6 +152,9 @@ mod tests {
             uscc: "x".into(),
             region: "110108".into(),
             industry: "I65".into(),
+            kind: "provider".into(),
+            contact: String::new(),
+            uscc_verified: true,
         };
         let mut inv = HostInventory::default();
         inv.gpus.push(gpu("NVIDIA H100 80GB HBM3", 80));

@@ -19,7 +19,6 @@ use quinn::{Connection, Endpoint, Incoming, SendStream};
 use rustls::pki_types::CertificateDer;
 use suanli_protocol::{
     identifier::NodePrefix,
-    proto,
     session::{IngestCursor, negotiate},
     stream::{
         AgentMessage, AggregatorMessage, EnrollRequest, Enrolled, Hello, InventoryUpdate,
@@ -31,7 +30,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::{
+    catalog::Catalog,
     identify,
+    metrics::IngestCounters,
     node::NodeIdentity,
     registry::Registry,
     store::{LinkFigures, SampleRow, Store, now_ms},
@@ -70,6 +71,8 @@ pub struct Ingest {
     pub registry: Registry,
     pub config: IngestConfig,
     pub writer: SampleWriter,
+    pub catalog: Catalog,
+    pub counters: IngestCounters,
     admissions: Mutex<Admission>,
 }
 
@@ -79,6 +82,8 @@ impl Ingest {
         identity: NodeIdentity,
         config: IngestConfig,
         writer: SampleWriter,
+        catalog: Catalog,
+        counters: IngestCounters,
     ) -> Self {
         let rate = config.admissions_per_second;
         Self {
@@ -87,6 +92,8 @@ impl Ingest {
             registry: Registry::default(),
             config,
             writer,
+            catalog,
+            counters,
             admissions: Mutex::new(Admission::new(rate, rate.max(1.0))),
         }
     }
@@ -147,6 +154,11 @@ async fn connection(incoming: Incoming, ingest: Arc<Ingest>) {
         Ok(()) => {}
         Err(refusal) => {
             if refusal.code != CloseCode::Done {
+                ingest
+                    .counters
+                    .connections_refused
+                    .get_or_create(&vec![("code", format!("{:?}", refusal.code))])
+                    .inc();
                 warn!(
                     code = ?refusal.code,
                     certificate = cert.as_ref().map(|c| to_hex(&fingerprint(c))).as_deref().unwrap_or("none"),
@@ -260,7 +272,23 @@ async fn enroll(
         )
         .await
         .map_err(|e| internal(&e))?;
+    if let Some(region) = ingest
+        .store
+        .token_region(&secret_hash)
+        .await
+        .map_err(|e| internal(&e))?
+    {
+        ingest
+            .store
+            .set_host_region(host_id, &region)
+            .await
+            .map_err(|e| internal(&e))?;
+    }
     info!(host_id, hostname = %request.hostname, machine_key = %machine_key, "host enrolled");
+    ingest.counters.enrollments.inc();
+    if let Err(e) = ingest.catalog.refresh_host(&ingest.store, host_id).await {
+        warn!(host_id, error = %e, "could not load the enrolled host into the catalog");
+    }
     send_message(
         &mut send,
         AggregatorMessage::Enrolled(Enrolled {
@@ -352,6 +380,20 @@ async fn stream(
 
     let (interval_tx, mut interval_rx) = mpsc::channel(4);
     let generation = ingest.registry.connect(host_id, conn.clone(), interval_tx);
+    ingest.counters.connections_accepted.inc();
+    ingest.catalog.set_spooled_through(
+        host_id,
+        hello
+            .first_pending_seq
+            .and_then(|_| hello.next_seq.checked_sub(1)),
+    );
+    // Someone is watching this host live: keep it at the live interval
+    // across its reconnects.
+    if ingest.catalog.watched(host_id) {
+        ingest
+            .registry
+            .set_interval(host_id, crate::api::LIVE_INTERVAL);
+    }
     let (out_tx, out_rx) = mpsc::channel(1024);
     let acker = tokio::spawn(acknowledge(send, out_rx, conn.clone()));
 
@@ -369,6 +411,10 @@ async fn stream(
                         break Err(Refusal::new(CloseCode::Protocol, e.to_string()));
                     }
                     link.last_seen_ms = now_ms();
+                    ingest.counters.samples_received.inc();
+                    if let Ok(decoded) = sample.decode() {
+                        ingest.catalog.observe(host_id, decoded.seq, &decoded.sample, link.last_seen_ms);
+                    }
                     let seq = sample.seq;
                     let done = ingest.writer.submit(SampleRow {
                         host_id,
@@ -401,6 +447,7 @@ async fn stream(
                 link.rtt_us = stats.path.rtt.as_micros() as u64;
                 link.sent_packets = stats.path.sent_packets;
                 link.lost_packets = stats.path.lost_packets;
+                ingest.catalog.set_rtt(host_id, link.rtt_us);
                 if link.last_seen_ms > 0 && let Err(e) = ingest.store.record_link(host_id, link).await {
                     warn!(host_id, error = %e, "could not record link figures");
                 }
@@ -423,11 +470,22 @@ async fn record_inventory(
     provider_id: i64,
     update: InventoryUpdate,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    use prost::Message as _;
+    ingest.counters.inventories.inc();
     let inventory = update.inventory.clone();
-    let encoded = proto::InventoryUpdate::from(update).encode_to_vec();
+    let encoded = update.encode();
     ingest.store.record_inventory(host_id, &encoded).await?;
-    let provider = ingest.store.provider_by_id(provider_id).await?;
+    let mut provider = ingest.store.provider_by_id(provider_id).await?;
+    // Identifiers carry where the resource is: the host's site, if its
+    // token named one.
+    if let Some(region) = ingest
+        .store
+        .host_rows(Some(host_id))
+        .await?
+        .into_iter()
+        .find_map(|h| h.region)
+    {
+        provider.region = region;
+    }
     let machine_key = ingest.store.machine_key(host_id).await?;
     for sighting in identify::sightings(&machine_key, &inventory) {
         // Minting cannot fail once the provider's fields are known to be
@@ -450,6 +508,7 @@ async fn record_inventory(
             )
             .await?;
     }
+    ingest.catalog.refresh_host(&ingest.store, host_id).await?;
     Ok(())
 }
 
@@ -529,7 +588,7 @@ const GROUP_COMMIT_WINDOW: Duration = Duration::from_millis(10);
 impl SampleWriter {
     /// Starts the writer task; it ends when every `SampleWriter` is dropped
     /// and the queue has drained.
-    pub fn start(store: Store) -> (Self, tokio::task::JoinHandle<()>) {
+    pub fn start(store: Store, counters: IngestCounters) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) = mpsc::channel::<(SampleRow, oneshot::Sender<bool>)>(MAX_BATCH * 2);
         let task = tokio::spawn(async move {
             let mut rows = Vec::with_capacity(MAX_BATCH);
@@ -554,8 +613,13 @@ impl SampleWriter {
                     }
                 }
                 let ok = match store.store_samples(&rows).await {
-                    Ok(()) => true,
+                    Ok(()) => {
+                        counters.batches_committed.inc();
+                        counters.samples_stored.inc_by(rows.len() as u64);
+                        true
+                    }
                     Err(e) => {
+                        counters.batches_failed.inc();
                         warn!(error = %e, samples = rows.len(), "storing a batch failed; its agents will resend");
                         false
                     }

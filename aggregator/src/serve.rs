@@ -16,10 +16,13 @@ use tracing::{info, warn};
 
 use crate::{
     api::{self, ApiState},
+    auth,
+    catalog::Catalog,
     config::ServeConfig,
     ingest::{Ingest, IngestConfig, SampleWriter},
-    node::{NodeIdentity, random_secret},
-    store::{NewProvider, Store, now_ms},
+    metrics::IngestCounters,
+    node::{NodeIdentity, random_secret, write_private},
+    store::{NewAccount, NewProvider, Store, now_ms},
 };
 
 /// How often live connections are checked against revocations: a revoked
@@ -43,7 +46,12 @@ pub async fn run(config: ServeConfig, options: RunOptions) -> anyhow::Result<()>
     let store = Store::open(&url)
         .await
         .with_context(|| format!("opening the database {}", redact(&url)))?;
-    let (writer, writer_task) = SampleWriter::start(store.clone());
+    let counters = IngestCounters::default();
+    let (writer, writer_task) = SampleWriter::start(store.clone(), counters.clone());
+    let catalog = Catalog::load(&store)
+        .await
+        .context("loading the resource catalog")?;
+    let initial_password = bootstrap_admin(&config, &store).await?;
 
     let server_config = transport::server_config(
         identity.ca_der.clone(),
@@ -86,16 +94,20 @@ pub async fn run(config: ServeConfig, options: RunOptions) -> anyhow::Result<()>
             admissions_per_second: config.admissions_per_second,
         },
         writer,
+        catalog,
+        counters,
     ));
 
     // One line on stdout for scripts and tests; the rest goes to the log.
+    // Whoever started us may have stopped reading stdout: a closed pipe is
+    // no reason to stop serving, so write errors are ignored.
     let mut stdout = std::io::stdout().lock();
-    writeln!(
+    let _ = writeln!(
         stdout,
         "suanli-aggregator listening quic={quic_addr} http={http_addr}"
-    )?;
+    );
     if created {
-        writeln!(
+        let _ = writeln!(
             stdout,
             "新节点已创建 / new node created in {dir}\n\
              CA fingerprint: {ca_fingerprint}\n\
@@ -104,14 +116,24 @@ pub async fn run(config: ServeConfig, options: RunOptions) -> anyhow::Result<()>
              suanli-aggregator token create --data-dir {dir} --provider <code from provider create>\n  \
              suanli-agent join <join string>",
             dir = config.data_dir.display(),
-        )?;
+        );
     }
-    writeln!(
+    let _ = writeln!(
         stdout,
-        "API: http://{http_addr}/api/v1/hosts  (Authorization: Bearer $(cat {}))",
+        "控制台 / dashboard: http://{}/ui/  (login admin{})\n\
+         API: http://{http_addr}/api/v1/openapi.json  (Authorization: Bearer $(cat {}))",
+        advertised(http_addr),
+        if initial_password {
+            format!(
+                ", password in {}",
+                config.data_dir.join("admin.password").display()
+            )
+        } else {
+            String::new()
+        },
         config.data_dir.join("admin.token").display()
-    )?;
-    stdout.flush()?;
+    );
+    let _ = stdout.flush();
     drop(stdout);
 
     let (shutdown_tx, shutdown) = watch::channel(false);
@@ -121,23 +143,41 @@ pub async fn run(config: ServeConfig, options: RunOptions) -> anyhow::Result<()>
         shutdown.clone(),
     ));
     let revocations = tokio::spawn(watch_revocations(ingest.clone(), shutdown.clone()));
+    let latency = tokio::spawn(keep_region_latency(
+        ingest.clone(),
+        config.local_region.to_string(),
+        config.rollup_retention,
+        shutdown.clone(),
+    ));
     let retention = tokio::spawn(retain(
         store.clone(),
         config.raw_retention,
         config.rollup_retention,
         shutdown.clone(),
     ));
+    let network = api::load_network(&store, config.public_network)
+        .await
+        .context("loading dedicated lines")?;
     let api_state = Arc::new(ApiState {
         ingest: ingest.clone(),
         admin_token,
+        throttle: Default::default(),
+        advertise: advertise.clone(),
+        ca_fingerprint: ca_fingerprint.clone(),
+        started: std::time::Instant::now(),
+        network: std::sync::RwLock::new(network),
+        local_region: config.local_region.to_string(),
     });
     let mut http_shutdown = shutdown.clone();
     let http_task = tokio::spawn(async move {
-        axum::serve(http, api::router(api_state))
-            .with_graceful_shutdown(async move {
-                let _ = http_shutdown.changed().await;
-            })
-            .await
+        axum::serve(
+            http,
+            api::router(api_state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = http_shutdown.changed().await;
+        })
+        .await
     });
 
     let local_agent = if options.with_local_agent {
@@ -160,6 +200,7 @@ pub async fn run(config: ServeConfig, options: RunOptions) -> anyhow::Result<()>
     let _ = accept.await;
     let _ = revocations.await;
     let _ = retention.await;
+    let _ = latency.await;
     let _ = http_task.await;
     drop(ingest);
     // Connections are closed; what the writer already queued commits now,
@@ -254,6 +295,38 @@ async fn retain(
         if folded > 0 || expired > 0 {
             info!(folded, expired, "retention");
         }
+        if let Err(e) = store.expire_sessions(now).await {
+            warn!(error = %e, "expiring sessions failed");
+        }
+    }
+}
+
+/// Once a minute: keep the latency observed from this node to each region
+/// (beside the configured table), for as long as rollups are kept.
+async fn keep_region_latency(
+    ingest: Arc<Ingest>,
+    local_region: String,
+    keep: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let now = now_ms();
+        let rows = api::observed_latency(&ingest.catalog, &local_region, now);
+        if let Err(e) = ingest.store.record_region_latency(&rows).await {
+            warn!(error = %e, "could not keep observed region latency");
+        }
+        if let Err(e) = ingest
+            .store
+            .expire_region_latency(now.saturating_sub(keep.as_millis() as u64))
+            .await
+        {
+            warn!(error = %e, "could not expire observed region latency");
+        }
     }
 }
 
@@ -269,6 +342,9 @@ async fn watch_revocations(ingest: Arc<Ingest>, mut shutdown: watch::Receiver<bo
         }
         match ingest.store.revoked_hosts().await {
             Ok(revoked) => {
+                for host_id in &revoked {
+                    ingest.catalog.set_revoked(*host_id);
+                }
                 let closed = ingest.registry.close_revoked(&revoked);
                 if closed > 0 {
                     info!(closed, "closed connections of revoked hosts");
@@ -287,6 +363,7 @@ pub async fn create_join_string(
     ca_fingerprint_hex: &str,
     ttl: Duration,
     uses: u64,
+    region: Option<&str>,
 ) -> anyhow::Result<JoinString> {
     let secret = random_secret();
     store
@@ -295,6 +372,7 @@ pub async fn create_join_string(
             &to_hex(&fingerprint(secret.as_bytes())),
             now_ms().saturating_add(ttl.as_millis() as u64),
             uses,
+            region,
         )
         .await?;
     let fp = transport::from_hex(ca_fingerprint_hex)
@@ -332,6 +410,7 @@ async fn prepare_local_agent(
             ca_fingerprint,
             Duration::from_secs(600),
             1,
+            None,
         )
         .await?;
         let status = tokio::process::Command::new(&binary)
@@ -411,9 +490,36 @@ async fn local_provider(config: &ServeConfig, store: &Store) -> anyhow::Result<i
             uscc: LOCAL_PROVIDER_USCC.into(),
             region: config.local_region.to_string(),
             industry: config.local_industry.to_string(),
+            kind: "provider".into(),
+            contact: String::new(),
+            uscc_verified: false,
         })
         .await?;
     Ok(provider.id)
+}
+
+/// On a node with no accounts, creates `admin` with a random password in
+/// `admin.password` (0600). Returns whether it did.
+async fn bootstrap_admin(config: &ServeConfig, store: &Store) -> anyhow::Result<bool> {
+    if store.count_accounts().await? > 0 {
+        return Ok(false);
+    }
+    let password = random_secret()[..20].to_owned();
+    let hash = auth::hash_password(&password)
+        .map_err(|e| anyhow::anyhow!("hashing the initial password: {e}"))?;
+    store
+        .create_account(&NewAccount {
+            login: "admin".into(),
+            password_hash: hash,
+            role: auth::Role::Admin.as_str().into(),
+            provider_id: None,
+        })
+        .await?;
+    write_private(
+        &config.data_dir.join("admin.password"),
+        format!("{password}\n").as_bytes(),
+    )?;
+    Ok(true)
 }
 
 /// Stands in the USCC column for the node's own provider. Not a credit code

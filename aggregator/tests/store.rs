@@ -4,7 +4,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use suanli_aggregator::store::{NewProvider, SampleRow, Store, TokenRefusal, now_ms};
+use suanli_aggregator::store::{
+    AuditEntry, NewAccount, NewProvider, NewRegistration, RegionLatency, SampleRow,
+    SelectionRecord, Store, TokenRefusal, now_ms,
+};
 use suanli_protocol::stream::SequencedSample;
 
 /// Runs `check` against every backend available here.
@@ -53,6 +56,7 @@ async fn provider(store: &Store) -> i64 {
             uscc: "91350100M000100Y43".into(),
             region: "110108".into(),
             industry: "I65".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -87,6 +91,7 @@ async fn providers_get_owner_codes_and_are_unique() {
                 uscc: "91350100M000100Y43".into(),
                 region: "110108".into(),
                 industry: "I65".into(),
+                ..Default::default()
             })
             .await;
         assert!(again.unwrap_err().to_string().contains("P00001"));
@@ -100,10 +105,13 @@ async fn tokens_expire_and_run_out() {
         let p = provider(&store).await;
         let now = now_ms();
         store
-            .create_token(p, "once", now + 60_000, 1)
+            .create_token(p, "once", now + 60_000, 1, None)
             .await
             .unwrap();
-        store.create_token(p, "old", now - 1, 5).await.unwrap();
+        store
+            .create_token(p, "old", now - 1, 5, None)
+            .await
+            .unwrap();
         assert_eq!(store.redeem_token("once", now).await.unwrap(), Ok(p));
         assert_eq!(
             store.redeem_token("once", now).await.unwrap(),
@@ -230,6 +238,160 @@ async fn old_samples_become_minute_rollups_and_expire() {
 
         assert_eq!(store.expire_rollups(minute + 60_000).await.unwrap(), 1);
         assert_eq!(store.rollups(h, 0).await.unwrap().len(), 1);
+    })
+    .await;
+}
+
+/// Both backends refuse to rewrite the audit log, whoever asks.
+#[tokio::test]
+async fn the_audit_log_is_append_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut urls = vec![Store::sqlite_url(dir.path())];
+    if let Ok(url) = std::env::var("SUANLI_TEST_DATABASE_URL") {
+        urls.push(fresh_database(&url, "audit").await);
+    }
+    for url in urls {
+        let store = Store::open(&url).await.unwrap();
+        let entry = AuditEntry {
+            actor: "alice".into(),
+            action: "token.create".into(),
+            subject: "token/1".into(),
+            detail: String::new(),
+            address: "10.0.0.1".into(),
+        };
+        store.audit(&entry).await.unwrap();
+        use sqlx::Connection as _;
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        for sql in [
+            "UPDATE audit_log SET actor = 'mallory'",
+            "DELETE FROM audit_log",
+        ] {
+            let err = sqlx::raw_sql(sql).execute(&mut conn).await.unwrap_err();
+            assert!(err.to_string().contains("append-only"), "{url}: {err}");
+        }
+        let log = store.audit_log(None, 10).await.unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].entry.actor, "alice");
+    }
+}
+
+#[tokio::test]
+async fn approval_creates_the_provider_and_ties_the_applicant_to_it() {
+    on_each_backend("review", |store| async move {
+        let account = store
+            .create_account(&NewAccount {
+                login: "acme".into(),
+                password_hash: "x".into(),
+                role: "provider".into(),
+                provider_id: None,
+            })
+            .await
+            .unwrap();
+        let filed = store
+            .create_registration(&NewRegistration {
+                kind: "provider".into(),
+                name: "Acme".into(),
+                uscc: "91350100M000100Y43".into(),
+                uscc_verified: true,
+                region: "350100".into(),
+                industry: "I65".into(),
+                contact: "x".into(),
+                account_id: account.id,
+            })
+            .await
+            .unwrap();
+        assert_eq!(filed.state, "pending");
+        let done = store
+            .review_registration(filed.id, true, None, "admin")
+            .await
+            .unwrap();
+        let code = done.provider.clone().unwrap();
+        let provider = store.provider(&code).await.unwrap();
+        let (account, _) = store.account_for_login("acme").await.unwrap().unwrap();
+        assert_eq!(account.provider_id, Some(provider.id));
+        assert!(matches!(
+            store
+                .review_registration(filed.id, false, Some("no"), "admin")
+                .await,
+            Err(suanli_aggregator::store::StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            store
+                .create_account(&NewAccount {
+                    login: "acme".into(),
+                    password_hash: "x".into(),
+                    role: "user".into(),
+                    provider_id: None,
+                })
+                .await,
+            Err(suanli_aggregator::store::StoreError::Conflict(_))
+        ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn selections_are_recorded_and_read_back_newest_first() {
+    on_each_backend("selections", |store| async move {
+        for (i, matched) in [3i64, 0].into_iter().enumerate() {
+            store
+                .record_selection(&SelectionRecord {
+                    id: 0,
+                    at_ms: 1_000 + i as i64,
+                    actor: "alice".into(),
+                    demand: serde_json::json!({"accelerator": {"model": "H100"}}),
+                    matched_hosts: matched,
+                    candidates: matched.min(1),
+                    chosen: serde_json::json!(["CN.X"]),
+                    elapsed_us: 1234,
+                })
+                .await
+                .unwrap();
+        }
+        let list = store.selections(None, 10).await.unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!((list[0].matched_hosts, list[1].matched_hosts), (0, 3));
+        assert_eq!(list[1].demand["accelerator"]["model"], "H100");
+        assert_eq!(
+            store.selections(Some(list[0].id), 10).await.unwrap().len(),
+            1
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn observed_region_latency_is_kept_per_minute_and_expires() {
+    on_each_backend("region_latency", |store| async move {
+        let row = |minute_ms: i64, to: &str, median: i64| RegionLatency {
+            minute_ms,
+            from_region: "110000".into(),
+            to_region: to.into(),
+            hosts: 3,
+            median_rtt_us: median,
+            min_rtt_us: median / 2,
+            max_rtt_us: median * 2,
+        };
+        store
+            .record_region_latency(&[row(60_000, "440300", 30_000), row(60_000, "110108", 900)])
+            .await
+            .unwrap();
+        // The same minute again keeps the later figures.
+        store
+            .record_region_latency(&[
+                row(60_000, "440300", 32_000),
+                row(120_000, "440300", 31_000),
+            ])
+            .await
+            .unwrap();
+        let kept = store.region_latency(0).await.unwrap();
+        assert_eq!(kept.len(), 3);
+        assert_eq!(kept[1], row(60_000, "440300", 32_000));
+        assert_eq!(store.expire_region_latency(120_000).await.unwrap(), 2);
+        assert_eq!(
+            store.region_latency(0).await.unwrap(),
+            vec![row(120_000, "440300", 31_000)]
+        );
     })
     .await;
 }

@@ -177,6 +177,9 @@ pub struct InfinibandPort {
     pub node_guid: Option<String>,
     /// "InfiniBand" or "Ethernet" (RoCE).
     pub link_layer: Option<String>,
+    /// Upper 64 bits of GID 0; with `sm_lid`, what one fabric's ports share.
+    pub subnet_prefix: Option<String>,
+    pub sm_lid: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

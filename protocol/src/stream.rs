@@ -127,6 +127,17 @@ impl InventoryUpdate {
     }
 }
 
+impl InventoryUpdate {
+    /// The protobuf bytes the aggregator stores with a host.
+    pub fn encode(self) -> Vec<u8> {
+        proto::InventoryUpdate::from(self).encode_to_vec()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, FrameError> {
+        Ok(proto::InventoryUpdate::decode(bytes)?.into())
+    }
+}
+
 /// One sample with the sequence number that makes it stored exactly once.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SequencedSample {
@@ -255,10 +266,7 @@ impl AgentMessage {
                 hostname: e.hostname,
                 agent_version: e.agent_version,
             }),
-            Body::Inventory(i) => AgentMessage::Inventory(Box::new(InventoryUpdate {
-                inventory: i.inventory.unwrap_or_default().into(),
-                unsupported: i.unsupported.into_iter().map(Into::into).collect(),
-            })),
+            Body::Inventory(i) => AgentMessage::Inventory(Box::new(i.into())),
             Body::Sample(s) => AgentMessage::Sample(EncodedSample::from_bytes(s.encode_to_vec())?),
             Body::Welcome(_) => return Err(FrameError::Unexpected("Welcome")),
             Body::Enrolled(_) => return Err(FrameError::Unexpected("Enrolled")),
@@ -465,6 +473,15 @@ impl From<proto::Hello> for Hello {
             first_pending_seq: h.first_pending_seq,
             next_seq: h.next_seq,
             dropped_samples: h.dropped_samples,
+        }
+    }
+}
+
+impl From<proto::InventoryUpdate> for InventoryUpdate {
+    fn from(i: proto::InventoryUpdate) -> Self {
+        Self {
+            inventory: i.inventory.unwrap_or_default().into(),
+            unsupported: i.unsupported.into_iter().map(Into::into).collect(),
         }
     }
 }

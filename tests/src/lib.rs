@@ -2,6 +2,7 @@
 //! binaries as a user would: an [`Aggregator`] process, [`Agent`] processes,
 //! and a [`relay::Relay`] that impairs the UDP path between them.
 
+pub mod browser;
 pub mod relay;
 
 use std::{
@@ -32,6 +33,22 @@ pub fn binary(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// Compiles the stand-in `libnvidia-ml.so` (`fixtures/nvml-standin`) into
+/// `dir` with the system C compiler and returns its path.
+pub fn nvml_standin(dir: &Path) -> PathBuf {
+    let source =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/nvml-standin/nvml_standin.c");
+    let library = dir.join("libnvidia-ml.so.1");
+    let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(&library)
+        .arg(&source)
+        .status()
+        .expect("a C compiler (cc) to build the NVML stand-in");
+    assert!(status.success());
+    library
 }
 
 /// Polls `condition` until it holds; panics with `what` after `timeout`.
@@ -250,6 +267,19 @@ impl Aggregator {
         http(self.http, "GET", path, Some(&self.admin_token()), None)
     }
 
+    /// The initial `admin` account's password, written on first start.
+    pub fn admin_password(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("admin.password"))
+            .expect("admin.password")
+            .trim()
+            .to_owned()
+    }
+
+    /// Signs in as a dashboard would.
+    pub fn sign_in(&self, login: &str, password: &str) -> Session {
+        Session::sign_in(self.http, login, password)
+    }
+
     /// The host list as JSON.
     pub fn hosts(&self) -> Vec<Value> {
         let (status, body) = self.get("/api/v1/hosts");
@@ -278,34 +308,224 @@ pub fn http(
     bearer: Option<&str>,
     body: Option<&str>,
 ) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect HTTP");
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut request = Request::new(method, path);
     if let Some(token) = bearer {
-        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        request = request.header("Authorization", &format!("Bearer {token}"));
     }
     if let Some(body) = body {
-        request.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
+        request = request.json(body);
     }
-    request.push_str("\r\n");
-    if let Some(body) = body {
-        request.push_str(body);
+    let response = request.send(addr);
+    (response.status, response.body)
+}
+
+/// A signed-in dashboard session: the cookie, and the CSRF token that
+/// requests changing something must carry.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub addr: SocketAddr,
+    pub cookie: String,
+    pub csrf: String,
+    /// The Set-Cookie header as the server sent it.
+    pub set_cookie: String,
+}
+
+impl Session {
+    pub fn sign_in(addr: SocketAddr, login: &str, password: &str) -> Self {
+        let body = serde_json::json!({"login": login, "password": password}).to_string();
+        let response = Request::new("POST", "/api/v1/session")
+            .json(&body)
+            .send(addr);
+        assert_eq!(
+            response.status, 200,
+            "sign in as {login}: {}",
+            response.body
+        );
+        let set_cookie = response
+            .header("set-cookie")
+            .expect("Set-Cookie")
+            .to_owned();
+        let cookie = set_cookie
+            .split(';')
+            .next()
+            .expect("cookie pair")
+            .to_owned();
+        let csrf = response.json()["csrf_token"]
+            .as_str()
+            .expect("csrf_token")
+            .to_owned();
+        Self {
+            addr,
+            cookie,
+            csrf,
+            set_cookie,
+        }
     }
-    stream.write_all(request.as_bytes()).expect("send request");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read response");
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+
+    /// A request carrying the cookie and, unless it is a GET, the CSRF token.
+    pub fn request(&self, method: &str, path: &str) -> Request {
+        let request = Request::new(method, path).header("Cookie", &self.cookie);
+        if method == "GET" {
+            request
+        } else {
+            request.header("X-CSRF-Token", &self.csrf)
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.request("GET", path).send(self.addr)
+    }
+
+    pub fn send(&self, method: &str, path: &str, body: &Value) -> Response {
+        self.request(method, path)
+            .json(&body.to_string())
+            .send(self.addr)
+    }
+}
+
+/// An HTTP request with whatever headers a test needs.
+#[derive(Debug, Clone)]
+pub struct Request {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// The fields a 422 problem document names.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.json()["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Request {
+    pub fn new(method: &str, path: &str) -> Self {
+        Self {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("Authorization", &format!("Bearer {token}"))
+    }
+
+    /// A body with `Content-Type: application/json`.
+    pub fn json(self, body: &str) -> Self {
+        self.header("Content-Type", "application/json")
+            .raw_body(body.as_bytes())
+    }
+
+    pub fn raw_body(mut self, body: &[u8]) -> Self {
+        self.body = Some(body.to_vec());
+        self
+    }
+
+    pub fn send(&self, addr: SocketAddr) -> Response {
+        let mut stream = TcpStream::connect(addr).expect("connect HTTP");
+        let mut head = format!(
+            "{} {} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n",
+            self.method, self.path
+        );
+        for (name, value) in &self.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if let Some(body) = &self.body {
+            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        if let Some(body) = &self.body {
+            bytes.extend_from_slice(body);
+        }
+        // The server may answer (413) and close before reading it all.
+        let _ = stream.write_all(&bytes);
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let split = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or(response.len());
+        let head = String::from_utf8_lossy(&response[..split]).into_owned();
+        let body = response.get(split + 4..).unwrap_or_default();
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+            .collect();
+        let chunked = headers
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+        let body = if chunked {
+            dechunk(body)
+        } else {
+            body.to_vec()
+        };
+        Response {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+}
+
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = body.windows(2).position(|w| w == b"\r\n") {
+        let Some(size) = std::str::from_utf8(&body[..eol])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
+        else {
+            break;
+        };
+        let rest = &body[eol + 2..];
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.extend_from_slice(&rest[..size]);
+        body = rest[size..].strip_prefix(b"\r\n").unwrap_or(&rest[size..]);
+    }
+    out
 }
 
 /// A `suanli-agent` with its own state directory.
@@ -314,6 +534,8 @@ pub struct Agent {
     child: Option<Child>,
     pub state_dir: PathBuf,
     interval: String,
+    /// Extra environment for `run` (e.g. a stand-in NVML library).
+    pub env: Vec<(String, String)>,
 }
 
 impl Agent {
@@ -363,6 +585,7 @@ impl Agent {
             child: None,
             state_dir: state_dir.to_owned(),
             interval: interval.to_owned(),
+            env: Vec::new(),
         }
     }
 
@@ -379,6 +602,7 @@ impl Agent {
             .arg("--interval")
             .arg(&self.interval)
             .env("SUANLI_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

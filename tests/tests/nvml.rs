@@ -6,24 +6,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::{path::PathBuf, process::Command};
+use std::process::Command;
 
 use serde_json::{Value, json};
-use suanli_tests::binary;
-
-fn build_standin(dir: &std::path::Path) -> PathBuf {
-    let source =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/nvml-standin/nvml_standin.c");
-    let library = dir.join("libnvidia-ml.so.1");
-    let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-        .args(["-shared", "-fPIC", "-O1", "-o"])
-        .arg(&library)
-        .arg(&source)
-        .status()
-        .expect("a C compiler (cc) to build the NVML stand-in");
-    assert!(status.success());
-    library
-}
+use suanli_tests::{binary, nvml_standin as build_standin};
 
 fn inventory(library: &std::path::Path, env: &[(&str, &str)]) -> Value {
     let out = Command::new(binary("suanli-agent"))

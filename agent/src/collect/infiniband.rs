@@ -86,6 +86,12 @@ impl Collector for InfinibandCollector {
                     firmware_version: root.attribute(format!("{dir}/fw_ver")),
                     node_guid: root.attribute(format!("{dir}/node_guid")),
                     link_layer: root.attribute(format!("{pdir}/link_layer")),
+                    subnet_prefix: root
+                        .attribute(format!("{pdir}/gids/0"))
+                        .and_then(|gid| subnet_prefix(&gid)),
+                    sm_lid: root
+                        .attribute(format!("{pdir}/sm_lid"))
+                        .and_then(|lid| parse_lid(&lid)),
                 });
                 readings.samples.push(InfinibandPortSample {
                     device: device.clone(),
@@ -128,6 +134,20 @@ fn strip_code(value: &str) -> String {
 }
 
 /// "400 Gb/sec (4X NDR)" → 400.0.
+/// The subnet prefix of a GID ("fe80:0000:0000:0000:a088:c203:0045:1e2a"):
+/// its first four groups.
+fn subnet_prefix(gid: &str) -> Option<String> {
+    let groups: Vec<&str> = gid.trim().split(':').collect();
+    (groups.len() == 8 && groups.iter().all(|g| g.len() == 4))
+        .then(|| groups[..4].join(":").to_ascii_lowercase())
+}
+
+/// LIDs read as hex with a 0x prefix ("0x1").
+fn parse_lid(value: &str) -> Option<u32> {
+    let v = value.trim();
+    u32::from_str_radix(v.strip_prefix("0x").unwrap_or(v), 16).ok()
+}
+
 pub fn parse_rate(value: &str) -> Option<f64> {
     let (number, unit) = value.trim().split_once(' ')?;
     unit.starts_with("Gb/sec").then(|| number.parse().ok())?
@@ -156,6 +176,12 @@ mod tests {
         write(b, &format!("{p}/ports/1/phys_state"), "5: LinkUp\n");
         write(b, &format!("{p}/ports/1/rate"), "400 Gb/sec (4X NDR)\n");
         write(b, &format!("{p}/ports/1/link_layer"), "InfiniBand\n");
+        write(
+            b,
+            &format!("{p}/ports/1/gids/0"),
+            "fe80:0000:0000:0000:a088:c203:0045:1e2a\n",
+        );
+        write(b, &format!("{p}/ports/1/sm_lid"), "0x1\n");
         write(b, &format!("{p}/ports/1/counters/port_rcv_data"), "1000\n");
         write(b, &format!("{p}/ports/1/counters/port_xmit_data"), "250\n");
         write(b, &format!("{p}/ports/1/counters/symbol_error"), "0\n");
@@ -168,6 +194,8 @@ mod tests {
         assert_eq!((port.device.as_str(), port.port), ("mlx5_0", 1));
         assert_eq!(port.hca_type.as_deref(), Some("MT4129"));
         assert_eq!(port.link_layer.as_deref(), Some("InfiniBand"));
+        assert_eq!(port.subnet_prefix.as_deref(), Some("fe80:0000:0000:0000"));
+        assert_eq!(port.sm_lid, Some(1));
         let s = &report.sample.infiniband_ports[0];
         assert_eq!(s.state.as_deref(), Some("ACTIVE"));
         assert_eq!(s.physical_state.as_deref(), Some("LinkUp"));

@@ -344,6 +344,8 @@ impl From<InfinibandPort> for proto::InfinibandPort {
             firmware_version: m.firmware_version,
             node_guid: m.node_guid,
             link_layer: m.link_layer,
+            subnet_prefix: m.subnet_prefix,
+            sm_lid: m.sm_lid,
         }
     }
 }
@@ -357,6 +359,8 @@ impl From<proto::InfinibandPort> for InfinibandPort {
             firmware_version: p.firmware_version,
             node_guid: p.node_guid,
             link_layer: p.link_layer,
+            subnet_prefix: p.subnet_prefix,
+            sm_lid: p.sm_lid,
         }
     }
 }

@@ -23,6 +23,17 @@ use suanli_protocol::stream::SequencedSample;
 
 use crate::history::{self, Rollup};
 
+/// The columns [`provider_from_row`] reads, in its order.
+macro_rules! provider_columns {
+    () => {
+        "id, owner_code, name, uscc, region, industry, kind, contact, uscc_verified"
+    };
+}
+
+mod service;
+
+pub use service::*;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
@@ -35,6 +46,10 @@ pub enum StoreError {
     NoHost(String),
     #[error("a provider with code {0} is already registered")]
     DuplicateProvider(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// Why an enrollment token was refused. The agent is told which.
@@ -46,6 +61,8 @@ pub enum TokenRefusal {
     Expired,
     #[error("enrollment token already used")]
     UsedUp,
+    #[error("enrollment token revoked")]
+    Revoked,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,13 +76,33 @@ pub enum Backend {
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
-        include_str!("../migrations/0001-sqlite.sql"),
-        include_str!("../migrations/0001-postgres.sql"),
+        include_str!("../../migrations/0001-sqlite.sql"),
+        include_str!("../../migrations/0001-postgres.sql"),
     ),
     (
         2,
-        include_str!("../migrations/0002-sqlite.sql"),
-        include_str!("../migrations/0002-postgres.sql"),
+        include_str!("../../migrations/0002-sqlite.sql"),
+        include_str!("../../migrations/0002-postgres.sql"),
+    ),
+    (
+        3,
+        include_str!("../../migrations/0003-sqlite.sql"),
+        include_str!("../../migrations/0003-postgres.sql"),
+    ),
+    (
+        4,
+        include_str!("../../migrations/0004-sqlite.sql"),
+        include_str!("../../migrations/0004-postgres.sql"),
+    ),
+    (
+        5,
+        include_str!("../../migrations/0005-sqlite.sql"),
+        include_str!("../../migrations/0005-postgres.sql"),
+    ),
+    (
+        6,
+        include_str!("../../migrations/0006-sqlite.sql"),
+        include_str!("../../migrations/0006-postgres.sql"),
     ),
 ];
 
@@ -83,6 +120,11 @@ pub struct Provider {
     pub uscc: String,
     pub region: String,
     pub industry: String,
+    /// `provider`, `reseller` or `line_provider`.
+    pub kind: String,
+    pub contact: String,
+    /// False where an administrator accepted a code failing its check character.
+    pub uscc_verified: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +133,23 @@ pub struct NewProvider {
     pub uscc: String,
     pub region: String,
     pub industry: String,
+    pub kind: String,
+    pub contact: String,
+    pub uscc_verified: bool,
+}
+
+impl Default for NewProvider {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            uscc: String::new(),
+            region: String::new(),
+            industry: String::new(),
+            kind: "provider".into(),
+            contact: String::new(),
+            uscc_verified: true,
+        }
+    }
 }
 
 /// A host as its certificate finds it.
@@ -265,9 +324,18 @@ impl Store {
 
     pub async fn create_provider(&self, new: &NewProvider) -> Result<Provider, StoreError> {
         let mut tx = self.begin_write().await?;
+        let provider = Self::create_provider_in(&mut tx, new).await?;
+        tx.commit().await?;
+        Ok(provider)
+    }
+
+    async fn create_provider_in(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        new: &NewProvider,
+    ) -> Result<Provider, StoreError> {
         let exists = sqlx::query("SELECT owner_code FROM providers WHERE uscc = $1")
             .bind(&new.uscc)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
         if let Some(row) = exists {
             return Err(StoreError::DuplicateProvider(row.try_get(0)?));
@@ -276,8 +344,8 @@ impl Store {
         // code no real provider can have ('-' is outside the owner alphabet).
         let placeholder = format!("-{}", new.uscc);
         let id: i64 = sqlx::query(
-            "INSERT INTO providers (owner_code, name, uscc, region, industry, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            "INSERT INTO providers (owner_code, name, uscc, region, industry, created_at_ms, kind, contact, uscc_verified) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
         .bind(&placeholder)
         .bind(&new.name)
@@ -285,16 +353,18 @@ impl Store {
         .bind(&new.region)
         .bind(&new.industry)
         .bind(int(now_ms()))
-        .fetch_one(&mut *tx)
+        .bind(&new.kind)
+        .bind(&new.contact)
+        .bind(i64::from(new.uscc_verified))
+        .fetch_one(&mut **tx)
         .await?
         .try_get(0)?;
         let owner_code = format!("P{id:05}");
         sqlx::query("UPDATE providers SET owner_code = $1 WHERE id = $2")
             .bind(&owner_code)
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-        tx.commit().await?;
         Ok(Provider {
             id,
             owner_code,
@@ -302,15 +372,19 @@ impl Store {
             uscc: new.uscc.clone(),
             region: new.region.clone(),
             industry: new.industry.clone(),
+            kind: new.kind.clone(),
+            contact: new.contact.clone(),
+            uscc_verified: new.uscc_verified,
         })
     }
 
     /// A provider by owner code (`P00001`) or USCC.
     pub async fn provider(&self, reference: &str) -> Result<Provider, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, owner_code, name, uscc, region, industry FROM providers \
-             WHERE owner_code = $1 OR uscc = $1",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            provider_columns!(),
+            " FROM providers WHERE owner_code = $1 OR uscc = $1"
+        ))
         .bind(reference.trim().to_ascii_uppercase())
         .fetch_optional(&self.pool)
         .await?
@@ -319,9 +393,11 @@ impl Store {
     }
 
     pub async fn provider_by_id(&self, id: i64) -> Result<Provider, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, owner_code, name, uscc, region, industry FROM providers WHERE id = $1",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            provider_columns!(),
+            " FROM providers WHERE id = $1"
+        ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
@@ -329,22 +405,26 @@ impl Store {
         provider_from_row(&row)
     }
 
+    /// A token; hosts enrolled with it are placed in `region` when given,
+    /// else in the provider's registered region.
     pub async fn create_token(
         &self,
         provider_id: i64,
         secret_sha256: &str,
         expires_at_ms: u64,
         uses: u64,
+        region: Option<&str>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO enrollment_tokens (provider_id, secret_sha256, expires_at_ms, uses_left, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO enrollment_tokens (provider_id, secret_sha256, expires_at_ms, uses_left, created_at_ms, region) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(provider_id)
         .bind(secret_sha256)
         .bind(int(expires_at_ms))
         .bind(int(uses))
         .bind(int(now_ms()))
+        .bind(region)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -358,7 +438,8 @@ impl Store {
     ) -> Result<Result<i64, TokenRefusal>, StoreError> {
         let mut tx = self.begin_write().await?;
         let Some(row) = sqlx::query(
-            "SELECT id, provider_id, expires_at_ms, uses_left FROM enrollment_tokens WHERE secret_sha256 = $1",
+            "SELECT id, provider_id, expires_at_ms, uses_left, revoked_at_ms FROM enrollment_tokens \
+             WHERE secret_sha256 = $1",
         )
         .bind(secret_sha256)
         .fetch_optional(&mut *tx)
@@ -372,6 +453,9 @@ impl Store {
             row.try_get(2)?,
             row.try_get(3)?,
         );
+        if row.try_get::<Option<i64>, _>(4)?.is_some() {
+            return Ok(Err(TokenRefusal::Revoked));
+        }
         if expires <= int(now_ms) {
             return Ok(Err(TokenRefusal::Expired));
         }
@@ -797,6 +881,9 @@ fn provider_from_row(row: &AnyRow) -> Result<Provider, StoreError> {
         uscc: row.try_get(3)?,
         region: row.try_get(4)?,
         industry: row.try_get(5)?,
+        kind: row.try_get(6)?,
+        contact: row.try_get(7)?,
+        uscc_verified: row.try_get::<i64, _>(8)? != 0,
     })
 }
 

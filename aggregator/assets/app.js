@@ -1,0 +1,433 @@
+// Suanli dashboard: a small page application over /api/v1.
+// Everything shown is built with DOM nodes and textContent, never HTML
+// strings, so names and identifiers from the API cannot inject markup.
+"use strict";
+
+const T = {
+  overview: ["总览", "Overview"], registrations: ["注册审核", "Registrations"], providers: ["提供商", "Providers"],
+  resources: ["资源", "Resources"], tokens: ["接入令牌", "Enrollment tokens"], audit: ["审计日志", "Audit log"],
+  login: ["登录", "Sign in"], logout: ["退出", "Sign out"], register: ["机构注册", "Register an organisation"],
+  username: ["账号", "Login"], password: ["密码", "Password"], hosts: ["主机", "Hosts"],
+  online: ["在线", "Online"], stale: ["延迟", "Stale"], offline: ["离线", "Offline"], revoked: ["已吊销", "Revoked"],
+  resources_total: ["资源总数", "Resources"], agents: ["已连接代理", "Connected agents"], cpus: ["逻辑 CPU", "Logical CPUs"],
+  memory: ["内存", "Memory"], cpu_util: ["平均 CPU 利用率", "Mean CPU utilization"], by_type: ["按资源类型", "By resource type"],
+  by_model: ["按加速卡型号", "By accelerator model"], type: ["类型", "Type"], model: ["型号", "Model"], total: ["总数", "Total"],
+  free_now: ["当前空闲", "Free now"], util: ["平均利用率", "Mean utilization"], identifier: ["算力标识", "Identifier"],
+  hostname: ["主机名", "Hostname"], provider: ["提供商", "Provider"], region: ["地区", "Region"], industry: ["行业", "Industry"],
+  state: ["状态", "State"], last_seen: ["最近上报", "Last seen"], search: ["查询", "Search"], any: ["全部", "Any"],
+  next: ["下一页", "Next page"], first: ["第一页", "First page"], name: ["名称", "Name"], kind: ["类别", "Kind"], uscc: ["统一社会信用代码", "Credit code (USCC)"],
+  contact: ["联系人", "Contact"], account: ["账号", "Account"], created: ["提交时间", "Filed"], approve: ["批准", "Approve"],
+  reject: ["驳回", "Reject"], reason: ["理由", "Reason"], code: ["编码", "Code"], expires: ["过期时间", "Expires"],
+  uses_left: ["剩余次数", "Uses left"], create_token: ["创建令牌", "Create token"], revoke: ["吊销", "Revoke"],
+  join_once: ["接入命令（只显示一次）：", "Join command (shown once):"], when: ["时间", "When"], actor: ["操作人", "Actor"],
+  action: ["操作", "Action"], subject: ["对象", "Subject"], detail: ["详情", "Detail"], address: ["来源地址", "Address"],
+  cpu_chart: ["CPU 利用率 (%)", "CPU utilization (%)"], mem_chart: ["内存使用 (GiB)", "Memory used (GiB)"],
+  gpu_util_chart: ["GPU 利用率 (%)", "GPU utilization (%)"], gpu_mem_chart: ["GPU 显存使用 (GiB)", "GPU memory used (GiB)"],
+  gpu_temp_chart: ["GPU 温度 (°C)", "GPU temperature (°C)"], gpu_power_chart: ["GPU 功耗 (W)", "GPU power (W)"],
+  no_gpu: ["此主机没有 GPU", "This host has no GPU"], live_note: ["页面打开期间，该主机每秒上报一次。", "While this page is open the host reports every second."],
+  rtt: ["往返时延", "Round-trip time"], cpu_model: ["CPU 型号", "CPU model"], os: ["操作系统", "Operating system"],
+  pending: ["待审核", "Pending"], approved: ["已批准", "Approved"], rejected: ["已驳回", "Rejected"], submit: ["提交", "Submit"],
+  filed: ["已提交，等待节点审核。", "Filed; node staff will review it."], role: ["角色", "Role"], ttl_hours: ["有效期（小时）", "Valid for (hours)"],
+  uses: ["可用次数", "Uses"], more: ["更多", "More"], samples: ["样本", "Samples"], yes: ["是", "yes"], no: ["否", "no"],
+  host_detail: ["主机详情", "Host"], kind_provider: ["资源提供商", "Resource provider"], kind_reseller: ["转售调度服务商", "Reseller"],
+  kind_line_provider: ["专线服务商", "Line provider"], unverified: ["校验位未通过（需管理员核准）", "check character fails (admin approval needed)"],
+  selection: ["算力选择", "Selection"], count: ["每台数量", "Per host"], min_mem: ["单卡显存 ≥ GiB", "Memory per accelerator ≥ GiB"],
+  hosts_wanted: ["台数（同时满足）", "Hosts (all or nothing)"], together: ["同在", "Together in"], anywhere: ["不限", "anywhere"],
+  user_region: ["用户所在地区", "User's region"], max_latency: ["最大时延 ms", "Max latency ms"], min_bw: ["最小带宽 Mb/s", "Min bandwidth Mb/s"],
+  availability: ["可用性", "Availability"], free_now_opt: ["当前空闲", "free now"], installed: ["已安装", "installed"],
+  expression: ["CEL 表达式", "CEL expression"], select: ["选择", "Select"], score: ["得分", "Score"], path: ["网络路径", "Network path"],
+  matched: ["匹配主机", "Hosts matched"], eliminated: ["各约束排除的主机数", "Hosts each constraint eliminated"],
+  nearest: ["最接近的主机", "Nearest misses"], nothing: ["没有满足需求的资源。", "Nothing matched."], region_prefix: ["地区前缀", "Region prefix"],
+  freshness: ["数据新鲜度", "Freshness"], lines: ["专线", "Lines"], site_region: ["机房地区（可选）", "Site region (optional)"],
+};
+let lang = localStorage.getItem("suanli.lang") || "zh";
+const t = (k) => (T[k] ? T[k][lang === "zh" ? 0 : 1] : k);
+
+let me = null; // {login, role, provider, csrf_token}
+let live = null; // the open EventSource, if any
+let refresh = null; // the overview's refresh timer
+window.suanliCharts = {}; // name -> uPlot, for tests and the curious
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (k === "class") node.className = v;
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return node;
+}
+
+async function api(method, path, body) {
+  const headers = {};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET" && me && me.csrf_token) headers["X-CSRF-Token"] = me.csrf_token;
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
+  const text = await res.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!res.ok) {
+    const err = new Error((data && (data.detail + (data.errors ? "\n" + data.errors.map((e) => e.field + ": " + e.message).join("\n") : ""))) || res.statusText);
+    err.status = res.status;
+    throw err;
+  }
+  return data;
+}
+
+const fmtTime = (ms) => (ms ? new Date(ms).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB") : "—");
+const fmtBytes = (b) => (b == null ? "—" : b >= 2 ** 40 ? (b / 2 ** 40).toFixed(1) + " TiB" : (b / 2 ** 30).toFixed(1) + " GiB");
+const fmtPct = (p) => (p == null ? "—" : p.toFixed(1) + " %");
+const stateCell = (s) => el("td", { class: "state-" + s }, s ? t(s) : "—");
+
+function table(headers, rows) {
+  const tbody = el("tbody", {}, rows);
+  const head = el("tr", {}, headers.map((h, i) => el("th", { onclick: () => sortBy(tbody, i) }, h)));
+  return el("table", {}, el("thead", {}, head), tbody);
+}
+
+function sortBy(tbody, column) {
+  const rows = [...tbody.rows];
+  const dir = tbody.dataset.sorted === String(column) ? -1 : 1;
+  rows.sort((a, b) => dir * a.cells[column].textContent.localeCompare(b.cells[column].textContent, undefined, { numeric: true }));
+  tbody.dataset.sorted = dir === 1 ? String(column) : "";
+  tbody.replaceChildren(...rows);
+}
+
+function errorBox(e) {
+  return el("p", { class: "error", role: "alert" }, e.message || String(e));
+}
+
+// ---- pages ----
+
+const pages = {
+  async overview(main) {
+    const s = await api("GET", "/api/v1/summary");
+    const card = (n, l, id) => el("div", { class: "card", id }, el("div", { class: "n" }, n), el("div", { class: "l" }, l));
+    main.append(
+      el("h1", {}, t("overview")),
+      el("div", { class: "cards" },
+        card(s.hosts.online, t("online"), "hosts-online"), card(s.hosts.stale, t("stale")), card(s.hosts.offline, t("offline")),
+        card(s.resources_total, t("resources_total")), card(s.connected_agents, t("agents")),
+        card(s.capacity.logical_cpus, t("cpus")), card(fmtBytes(s.capacity.memory_bytes), t("memory")),
+        card(fmtPct(s.mean_cpu_utilization_percent), t("cpu_util"))),
+      el("h2", {}, t("by_type")),
+      table([t("type"), t("total"), t("online"), t("free_now"), t("util")],
+        s.by_resource_type.map((r) => el("tr", {}, el("td", {}, r.key), el("td", {}, r.total), el("td", {}, r.online), el("td", {}, r.free_now), el("td", {}, fmtPct(r.mean_utilization_percent))))),
+      el("h2", {}, t("by_model")),
+      table([t("model"), t("total"), t("online"), t("free_now"), t("memory"), t("util")],
+        s.by_accelerator_model.map((r) => el("tr", {}, el("td", {}, r.key), el("td", {}, r.total), el("td", {}, r.online), el("td", {}, r.free_now), el("td", {}, fmtBytes(r.memory_bytes)), el("td", {}, fmtPct(r.mean_utilization_percent))))),
+    );
+  },
+
+  async resources(main, params) {
+    const q = new URLSearchParams(params);
+    const form = el("form", { class: "inline", id: "resource-filter" },
+      el("label", {}, t("identifier") + " / " + t("hostname"), el("input", { name: "q", value: q.get("q") || "" })),
+      el("label", {}, t("type"), el("select", { name: "type" }, el("option", { value: "" }, t("any")), ["C", "A", "H"].map((c) => el("option", { value: c, selected: q.get("type") === c }, c)))),
+      el("label", {}, t("model"), el("input", { name: "model", value: q.get("model") || "", size: 10 })),
+      el("label", {}, t("region"), el("input", { name: "region", value: q.get("region") || "", size: 6 })),
+      el("label", {}, t("provider"), el("input", { name: "provider", value: q.get("provider") || "", size: 8 })),
+      el("label", {}, t("state"), el("select", { name: "state" }, el("option", { value: "" }, t("any")), ["online", "stale", "offline", "revoked"].map((s) => el("option", { value: s, selected: q.get("state") === s }, t(s))))),
+      el("label", {}, t("free_now"), el("select", { name: "free" }, el("option", { value: "" }, t("any")), el("option", { value: "true", selected: q.get("free") === "true" }, t("yes")))),
+      el("button", { class: "primary", type: "submit" }, t("search")));
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const next = new URLSearchParams();
+      for (const [k, v] of new FormData(form)) if (v) next.set(k, v);
+      location.hash = "#/resources?" + next.toString();
+    });
+    const data = await api("GET", "/api/v1/resources?" + q.toString());
+    const rows = data.resources.map((r) => el("tr", { "data-identifier": r.identifier },
+      el("td", { class: "mono" }, el("a", { href: "#/hosts/" + r.host_id, class: "host-link" }, r.identifier)),
+      el("td", {}, r.hostname), el("td", {}, r.resource_type_name[lang === "zh" ? "zh" : "en"]), el("td", {}, r.model || "—"),
+      el("td", {}, r.provider ? r.provider.code : "—"), el("td", {}, r.region || "—"),
+      stateCell(r.state), el("td", {}, r.free_now == null ? "—" : r.free_now ? t("yes") : t("no")), el("td", {}, fmtTime(r.last_seen_ms))));
+    main.append(el("h1", {}, t("resources")), form,
+      table([t("identifier"), t("hostname"), t("type"), t("model"), t("provider"), t("region"), t("state"), t("free_now"), t("last_seen")], rows));
+    const nav = el("p", {});
+    if (q.get("cursor")) { const first = new URLSearchParams(q); first.delete("cursor"); nav.append(el("a", { href: "#/resources?" + first }, t("first")), " "); }
+    if (data.next_cursor) { const next = new URLSearchParams(q); next.set("cursor", data.next_cursor); nav.append(el("a", { href: "#/resources?" + next }, t("next"))); }
+    main.append(nav);
+  },
+
+  async hosts(main, params, id) {
+    const h = await api("GET", "/api/v1/hosts/" + encodeURIComponent(id));
+    const inv = h.inventory || {};
+    const cpu = inv.cpu || {};
+    const os = inv.os || {};
+    main.append(el("h1", {}, t("host_detail"), " · ", h.hostname),
+      el("dl", { class: "facts" },
+        el("dt", {}, t("identifier")), el("dd", { class: "mono", id: "host-identifier" }, h.identifier || "—"),
+        el("dt", {}, t("provider")), el("dd", {}, h.provider.code + " " + h.provider.name),
+        el("dt", {}, t("state")), el("dd", { class: "state-" + h.state, id: "host-state" }, t(h.state)),
+        el("dt", {}, t("cpu_model")), el("dd", {}, (cpu.modelName || "—") + " × " + (cpu.logicalCpus || "?")),
+        el("dt", {}, t("memory")), el("dd", {}, fmtBytes(inv.memoryTotalBytes ? Number(inv.memoryTotalBytes) : null)),
+        el("dt", {}, t("os")), el("dd", {}, [os.name, os.version, os.kernelVersion].filter(Boolean).join(" · ") || "—"),
+        el("dt", {}, t("rtt")), el("dd", {}, h.link.rtt_us == null ? "—" : (h.link.rtt_us / 1000).toFixed(2) + " ms"),
+        el("dt", {}, t("samples")), el("dd", { id: "sample-count" }, "0")),
+      el("p", {}, t("live_note")));
+    const gpus = (inv.gpus || []).length;
+    const specs = [
+      ["cpu", t("cpu_chart"), (v) => [v.cpu_utilization_percent]],
+      ["memory", t("mem_chart"), (v) => [v.memory_used_bytes == null ? null : v.memory_used_bytes / 2 ** 30]],
+      ["gpu_util", t("gpu_util_chart"), (v) => v.gpus.map((g) => g.utilization_percent)],
+      ["gpu_mem", t("gpu_mem_chart"), (v) => v.gpus.map((g) => (g.memory_used_bytes == null ? null : g.memory_used_bytes / 2 ** 30))],
+      ["gpu_temp", t("gpu_temp_chart"), (v) => v.gpus.map((g) => g.temperature_celsius)],
+      ["gpu_power", t("gpu_power_chart"), (v) => v.gpus.map((g) => g.power_watts)],
+    ];
+    const grid = el("div", { class: "charts" });
+    main.append(grid);
+    const charts = [];
+    for (const [name, title, pick] of specs) {
+      const box = el("div", { class: "chart", id: "chart-" + name }, el("h3", {}, title));
+      grid.append(box);
+      const series = name.startsWith("gpu") ? gpus : 1;
+      if (series === 0) { box.append(el("div", { class: "none" }, t("no_gpu"))); continue; }
+      const data = [[], ...Array.from({ length: series }, () => [])];
+      const plot = new uPlot({
+        width: 400, height: 180,
+        series: [{}, ...Array.from({ length: series }, (_, i) => ({ label: series > 1 ? "GPU " + i : title, stroke: ["#c8102e", "#0969da", "#1a7f37", "#9a6700", "#8250df", "#bc4c00", "#1b7c83", "#6e7781"][i % 8], width: 1.5 }))],
+        axes: [{}, {}],
+      }, data, box);
+      box.dataset.points = "0";
+      window.suanliCharts[name] = plot;
+      charts.push({ name, plot, data, pick, box });
+    }
+    if (live) live.close();
+    live = new EventSource("/api/v1/hosts/" + encodeURIComponent(id) + "/live");
+    let count = 0;
+    live.addEventListener("sample", (ev) => {
+      const v = JSON.parse(ev.data);
+      count += 1;
+      document.getElementById("sample-count")?.replaceChildren(String(count));
+      for (const c of charts) {
+        const values = c.pick(v);
+        c.data[0].push(v.collected_at_ms / 1000);
+        for (let i = 1; i < c.data.length; i++) c.data[i].push(values[i - 1] ?? null);
+        if (c.data[0].length > 300) for (const s of c.data) s.shift();
+        c.plot.setData(c.data);
+        c.box.dataset.points = String(c.data[0].length);
+      }
+    });
+  },
+
+  async registrations(main) {
+    const data = await api("GET", "/api/v1/registrations");
+    const staff = ["admin", "operator"].includes(me.role);
+    const rows = data.registrations.map((r) => {
+      const actions = el("td", {});
+      if (staff && r.state === "pending") {
+        const reason = el("input", { placeholder: t("reason"), size: 12 });
+        actions.append(
+          el("button", { class: "primary", onclick: async () => { try { await api("POST", `/api/v1/registrations/${r.id}/approve`, {}); route(); } catch (e) { actions.append(errorBox(e)); } } }, t("approve")), " ",
+          reason, " ",
+          el("button", { onclick: async () => { try { await api("POST", `/api/v1/registrations/${r.id}/reject`, { reason: reason.value }); route(); } catch (e) { actions.append(errorBox(e)); } } }, t("reject")));
+      } else actions.append(r.reason || "");
+      return el("tr", {}, el("td", {}, r.name), el("td", {}, t("kind_" + r.kind)),
+        el("td", { class: "mono" }, r.uscc, r.uscc_verified ? "" : el("div", { class: "error" }, t("unverified"))),
+        el("td", {}, r.region), el("td", {}, r.industry), el("td", {}, r.contact), el("td", {}, r.account),
+        el("td", {}, t(r.state), r.provider ? " · " + r.provider : ""), el("td", {}, fmtTime(r.created_at_ms)), actions);
+    });
+    main.append(el("h1", {}, t("registrations")),
+      table([t("name"), t("kind"), t("uscc"), t("region"), t("industry"), t("contact"), t("account"), t("state"), t("created"), ""], rows));
+  },
+
+  async providers(main) {
+    const data = await api("GET", "/api/v1/providers");
+    main.append(el("h1", {}, t("providers")),
+      table([t("code"), t("name"), t("kind"), t("region"), t("industry"), t("uscc"), t("contact")],
+        data.providers.map((p) => el("tr", {}, el("td", { class: "mono" }, p.code), el("td", {}, p.name), el("td", {}, t("kind_" + p.kind)),
+          el("td", {}, p.region), el("td", {}, p.industry), el("td", { class: "mono" }, p.uscc || "—"), el("td", {}, p.contact || "—")))));
+  },
+
+  async tokens(main) {
+    const data = await api("GET", "/api/v1/tokens");
+    const staff = ["admin", "operator"].includes(me.role);
+    const out = el("div", {});
+    const form = el("form", { class: "inline" },
+      staff ? el("label", {}, t("provider"), el("input", { name: "provider", required: true, size: 8 })) : null,
+      el("label", {}, t("ttl_hours"), el("input", { name: "ttl_hours", type: "number", value: 24, min: 1, max: 720 })),
+      el("label", {}, t("uses"), el("input", { name: "uses", type: "number", value: 1, min: 1, max: 1000 })),
+      el("label", {}, t("site_region"), el("input", { name: "region", size: 6, maxlength: 6 })),
+      el("button", { class: "primary", type: "submit" }, t("create_token")));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const f = new FormData(form);
+      const body = { ttl_hours: Number(f.get("ttl_hours")), uses: Number(f.get("uses")) };
+      if (staff) body.provider = f.get("provider");
+      if (f.get("region")) body.region = f.get("region");
+      try {
+        const made = await api("POST", "/api/v1/tokens", body);
+        out.replaceChildren(el("div", { class: "notice" }, t("join_once"), el("div", { class: "mono" }, made.command)));
+      } catch (e) { out.replaceChildren(errorBox(e)); }
+    });
+    const rows = data.tokens.map((k) => el("tr", {}, el("td", {}, k.id), el("td", { class: "mono" }, k.provider), el("td", {}, fmtTime(k.expires_at_ms)),
+      el("td", {}, k.uses_left), el("td", {}, k.created_by), el("td", {}, k.revoked ? t("revoked") : el("button", { onclick: async () => { await api("DELETE", "/api/v1/tokens/" + k.id); route(); } }, t("revoke")))));
+    main.append(el("h1", {}, t("tokens")), me.role === "viewer" ? null : form, out, table(["#", t("provider"), t("expires"), t("uses_left"), t("actor"), ""], rows));
+  },
+
+  async audit(main) {
+    const data = await api("GET", "/api/v1/audit?limit=200");
+    main.append(el("h1", {}, t("audit")),
+      table([t("when"), t("actor"), t("action"), t("subject"), t("detail"), t("address")],
+        data.entries.map((e) => el("tr", {}, el("td", {}, fmtTime(e.at_ms)), el("td", {}, e.actor), el("td", { class: "mono" }, e.action), el("td", { class: "mono" }, e.subject), el("td", {}, e.detail), el("td", { class: "mono" }, e.address)))));
+  },
+
+  async selection(main) {
+    const out = el("div", { id: "selection-answer" });
+    const input = (name, label, attrs) => el("label", {}, label, el("input", { name, ...attrs }));
+    const form = el("form", { class: "inline", id: "selection-form" },
+      el("label", {}, t("type"), el("select", { name: "resource_type" }, el("option", { value: "" }, t("any")), ["C", "A", "H"].map((c) => el("option", { value: c }, c)))),
+      input("model", t("model"), { size: 10, placeholder: "H100" }),
+      input("count", t("count"), { type: "number", min: 1, max: 64, size: 4 }),
+      input("min_memory_gib", t("min_mem"), { type: "number", min: 1, size: 5 }),
+      input("hosts", t("hosts_wanted"), { type: "number", min: 1, max: 256, size: 4 }),
+      el("label", {}, t("together"), el("select", { name: "together" }, ["", "region", "provider", "fabric"].map((v) => el("option", { value: v }, v ? v : t("anywhere"))))),
+      input("region", t("region_prefix"), { size: 6, placeholder: "44" }),
+      input("user_region", t("user_region"), { size: 6, placeholder: "440305" }),
+      input("max_latency_ms", t("max_latency"), { type: "number", min: 0, step: "any", size: 5 }),
+      input("min_bandwidth_mbps", t("min_bw"), { type: "number", min: 1, size: 7 }),
+      el("label", {}, t("availability"), el("select", { name: "availability" }, el("option", { value: "free_now" }, t("free_now_opt")), el("option", { value: "installed" }, t("installed")))),
+      input("expression", t("expression"), { size: 40, placeholder: "host.cpus >= 64 && gpus.all(g, g.temperature_celsius < 80)" }),
+      el("button", { class: "primary", type: "submit", id: "selection-submit" }, t("select")));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const f = Object.fromEntries(new FormData(form));
+      const demand = { limit: 50 };
+      const num = (k) => (f[k] !== "" && f[k] != null ? Number(f[k]) : undefined);
+      const accel = {};
+      if (f.model) accel.model = f.model;
+      if (num("count")) accel.count = num("count");
+      if (num("min_memory_gib")) accel.min_memory_gib = num("min_memory_gib");
+      if (Object.keys(accel).length) demand.accelerator = accel;
+      if (f.resource_type) demand.resource_type = f.resource_type;
+      if (num("hosts")) demand.hosts = num("hosts");
+      if (f.together) demand.together = f.together;
+      for (const k of ["region", "user_region", "expression", "availability"]) if (f[k]) demand[k] = f[k];
+      for (const k of ["max_latency_ms", "min_bandwidth_mbps"]) if (num(k) !== undefined) demand[k] = num(k);
+      try { out.replaceChildren(...renderAnswer(await api("POST", "/api/v1/selection", demand))); }
+      catch (e) { out.replaceChildren(errorBox(e)); }
+    });
+    main.append(el("h1", {}, t("selection")), form, out);
+  },
+
+  async register(main) {
+    const out = el("div", {});
+    const field = (name, label, attrs) => el("label", {}, label, el("input", { name, required: true, ...attrs }));
+    const form = el("form", { class: "stack", id: "register-form" },
+      el("label", {}, t("kind"), el("select", { name: "kind" }, ["provider", "reseller", "line_provider"].map((k) => el("option", { value: k }, t("kind_" + k))))),
+      field("name", t("name")), field("uscc", t("uscc"), { maxlength: 18 }), field("region", t("region") + " (GB/T 2260)", { maxlength: 6 }),
+      field("industry", t("industry") + " (GB/T 4754, I65)"), field("contact", t("contact")), field("login", t("username")),
+      field("password", t("password"), { type: "password", minlength: 10 }),
+      el("button", { class: "primary", type: "submit" }, t("submit")), out);
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const body = Object.fromEntries(new FormData(form));
+      try { await api("POST", "/api/v1/registrations", body); out.replaceChildren(el("p", { class: "notice" }, t("filed"))); }
+      catch (e) { out.replaceChildren(errorBox(e)); }
+    });
+    main.append(el("h1", {}, t("register")), form);
+  },
+};
+
+function renderAnswer(a) {
+  const parts = [el("p", { id: "selection-summary" }, `${t("matched")}: ${a.matched_hosts} / ${a.considered_hosts} · ${a.elapsed_us} µs`)];
+  const rows = [];
+  a.candidates.forEach((c, rank) => c.hosts.forEach((h, i) => {
+    const path = h.path ? `${h.path.latency_ms.toFixed(1)} ms ≥ ${h.path.bottleneck_mbps} Mb/s` + (h.path.segments.some((s) => s.line_id) ? " · " + t("lines") + " " + h.path.segments.filter((s) => s.line_id).map((s) => s.line_id).join(" → ") : "") : "—";
+    rows.push(el("tr", { class: "candidate" }, el("td", {}, i === 0 ? String(rank + 1) : ""), el("td", {}, i === 0 ? c.score.toFixed(3) : ""),
+      el("td", { class: "mono" }, el("a", { href: "#/hosts/" + h.host_id }, h.identifier || h.hostname)), el("td", {}, h.hostname), el("td", {}, h.provider), el("td", {}, h.region),
+      stateCell(h.state), el("td", {}, h.freshness_ms == null ? "—" : (h.freshness_ms / 1000).toFixed(1) + " s"),
+      el("td", { class: "mono" }, h.resources.join("\n")), el("td", {}, path),
+      el("td", {}, `A ${h.parts.availability.toFixed(2)} · L ${h.parts.latency == null ? "—" : h.parts.latency.toFixed(2)} · U ${h.parts.load.toFixed(2)}`)));
+  }));
+  if (rows.length) {
+    parts.push(table(["#", t("score"), t("identifier"), t("hostname"), t("provider"), t("region"), t("state"), t("freshness"), t("resources"), t("path"), ""], rows));
+  } else {
+    parts.push(el("p", { class: "error" }, t("nothing")), el("h2", {}, t("eliminated")),
+      table([t("kind"), t("hosts")], a.eliminated.map((e) => el("tr", {}, el("td", { class: "mono" }, e.constraint), el("td", {}, e.hosts)))),
+      el("h2", {}, t("nearest")),
+      table([t("hostname"), t("detail")], a.nearest_misses.map((m) => el("tr", {}, el("td", {}, m.hostname), el("td", {}, m.failed.map((f) => f.constraint + ": " + f.detail).join("; "))))));
+    if (a.groups_short) parts.push(el("p", {}, a.groups_short));
+  }
+  return parts;
+}
+
+const NAV = [
+  ["overview", () => true], ["resources", () => true], ["selection", () => true], ["registrations", () => true],
+  ["providers", () => true], ["tokens", (r) => r !== "user" && r !== "line_provider"], ["audit", (r) => ["admin", "operator", "viewer"].includes(r)],
+];
+
+function renderLogin(main) {
+  const out = el("div", {});
+  const form = el("form", { class: "stack", id: "login-form" },
+    el("label", {}, t("username"), el("input", { name: "login", autocomplete: "username", required: true })),
+    el("label", {}, t("password"), el("input", { name: "password", type: "password", autocomplete: "current-password", required: true })),
+    el("button", { class: "primary", type: "submit", id: "login-submit" }, t("login")), out,
+    el("a", { href: "#/register" }, t("register")));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      me = await api("POST", "/api/v1/session", Object.fromEntries(new FormData(form)));
+      await loadMe();
+      if (location.hash.startsWith("#/login") || !location.hash) location.hash = "#/overview";
+      else route();
+    } catch (e) { out.replaceChildren(errorBox(e)); }
+  });
+  main.append(el("h1", {}, t("login")), form);
+}
+
+async function loadMe() {
+  try { me = await api("GET", "/api/v1/session"); } catch { me = null; }
+  const nav = document.getElementById("nav");
+  nav.replaceChildren(...(me ? NAV.filter(([, ok]) => ok(me.role)).map(([k]) => el("a", { href: "#/" + k, id: "nav-" + k }, t(k))) : []));
+  document.getElementById("who").textContent = me ? me.login + " · " + me.role : "";
+  const logout = document.getElementById("logout");
+  logout.hidden = !me;
+  logout.textContent = t("logout");
+}
+
+async function route() {
+  if (live) { live.close(); live = null; }
+  if (refresh) { clearTimeout(refresh); refresh = null; }
+  window.suanliCharts = {};
+  const main = document.getElementById("main");
+  const hash = location.hash.slice(2) || "overview";
+  const [path, query] = hash.split("?");
+  const [page, arg] = path.split("/");
+  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.id === "nav-" + page);
+  main.replaceChildren();
+  if (page === "register") return pages.register(main);
+  if (!me) return renderLogin(main);
+  const render = pages[page] || pages.overview;
+  try {
+    await render(main, query || "", arg && decodeURIComponent(arg));
+    // The overview keeps itself current.
+    if (render === pages.overview) refresh = setTimeout(route, 5000);
+  }
+  catch (e) {
+    if (e.status === 401) { me = null; await loadMe(); main.replaceChildren(); renderLogin(main); }
+    else main.append(errorBox(e));
+  }
+}
+
+document.getElementById("lang").addEventListener("click", async () => {
+  lang = lang === "zh" ? "en" : "zh";
+  localStorage.setItem("suanli.lang", lang);
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  document.getElementById("lang").textContent = lang === "zh" ? "English" : "中文";
+  await loadMe();
+  route();
+});
+document.getElementById("logout").addEventListener("click", async () => {
+  try { await api("DELETE", "/api/v1/session"); } catch { /* already gone */ }
+  me = null; await loadMe(); location.hash = "#/login"; route();
+});
+window.addEventListener("hashchange", route);
+document.getElementById("lang").textContent = lang === "zh" ? "English" : "中文";
+document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+loadMe().then(route);

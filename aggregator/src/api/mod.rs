@@ -1,0 +1,593 @@
+//! The HTTP API (`/api/v1`), `/metrics` and the dashboard's assets.
+//!
+//! Every route is one entry of [`ROUTES`]: its method, path, who may call
+//! it, and what it takes. The router and the OpenAPI document are both made
+//! from that table, so neither can list a route the other lacks, and the
+//! access rule is enforced before a handler (or its body parser) runs.
+//! Errors are `application/problem+json` (RFC 9457).
+
+use std::{net::SocketAddr, sync::Arc, time::Instant};
+
+use axum::{
+    Json, Router,
+    extract::{
+        ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Request, State,
+        rejection::{JsonRejection, QueryRejection},
+    },
+    http::{HeaderMap, Method, StatusCode, header, request::Parts},
+    middleware::Next,
+    response::{IntoResponse, Response},
+    routing::MethodRouter,
+};
+use serde::{Serialize, de::DeserializeOwned};
+use tracing::warn;
+
+use crate::{
+    auth::{
+        self, API_KEY_PREFIX, CSRF_HEADER, Credential, LoginThrottle, Principal, Role,
+        SESSION_COOKIE,
+    },
+    ingest::Ingest,
+    store::{AuditEntry, StoreError},
+};
+
+mod openapi;
+mod selection;
+mod service;
+mod status;
+
+pub use openapi::openapi;
+pub use selection::{load_network, observed_latency};
+pub use status::LIVE_INTERVAL;
+
+/// Bodies larger than this are refused before they are read.
+pub const BODY_LIMIT: usize = 64 << 10;
+
+#[derive(Debug)]
+pub struct ApiState {
+    pub ingest: Arc<Ingest>,
+    pub admin_token: String,
+    pub throttle: LoginThrottle,
+    /// What join strings carry: the QUIC address agents dial and the CA fingerprint.
+    pub advertise: String,
+    pub ca_fingerprint: String,
+    pub started: Instant,
+    /// What selection routes over; reloaded when a line is registered.
+    pub network: std::sync::RwLock<crate::selection::Network>,
+    /// This node's own region, where observed latencies are measured from.
+    pub local_region: String,
+}
+
+impl ApiState {
+    /// Appends to the audit log; a failure is logged, never hidden.
+    pub async fn audit(
+        &self,
+        actor: &str,
+        address: &str,
+        action: &str,
+        subject: &str,
+        detail: &str,
+    ) {
+        let entry = AuditEntry {
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            subject: subject.to_owned(),
+            detail: detail.to_owned(),
+            address: address.to_owned(),
+        };
+        if let Err(e) = self.ingest.store.audit(&entry).await {
+            warn!(error = %e, action, subject, "could not write the audit log");
+        }
+    }
+
+    pub async fn audit_by(&self, who: &Principal, action: &str, subject: &str, detail: &str) {
+        self.audit(&who.actor, &who.address, action, subject, detail)
+            .await;
+    }
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy)]
+pub enum Access {
+    /// Anyone, signed in or not.
+    Public,
+    /// A signed-in caller with one of these roles.
+    Roles(&'static [Role]),
+}
+
+const ALL: &[Role] = &Role::ALL;
+const STAFF: &[Role] = &[Role::Admin, Role::Operator, Role::Viewer];
+const MANAGERS: &[Role] = &[Role::Admin, Role::Operator];
+const ADMIN: &[Role] = &[Role::Admin];
+/// Staff and organisations that own hosts.
+const HOST_OWNERS: &[Role] = &[
+    Role::Admin,
+    Role::Operator,
+    Role::Viewer,
+    Role::Provider,
+    Role::Reseller,
+];
+const HOST_MANAGERS: &[Role] = &[Role::Admin, Role::Operator, Role::Provider, Role::Reseller];
+
+/// One route: what the router serves and the OpenAPI document describes.
+#[derive(Debug)]
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    pub summary: &'static str,
+    /// Query parameters: (name, description).
+    pub query: &'static [(&'static str, &'static str)],
+    /// The JSON request body's schema, by name in `components.schemas`.
+    pub body: Option<&'static str>,
+    /// Success status and what the response is.
+    pub success: (u16, &'static str),
+    pub handler: fn() -> MethodRouter<Arc<ApiState>>,
+}
+
+macro_rules! route {
+    (@or $default:expr) => { $default };
+    (@or $default:expr, $value:expr) => { $value };
+    ($method:ident $path:literal, $access:expr, $summary:literal, $handler:expr
+     $(, query = $query:expr)? $(, body = $body:literal)? $(, success = $success:expr)?) => {
+        Route {
+            method: Method::$method,
+            path: $path,
+            access: $access,
+            summary: $summary,
+            query: route!(@or &[] $(, $query)?),
+            body: route!(@or None $(, Some($body))?),
+            success: route!(@or (200, "OK") $(, $success)?),
+            handler: || axum::routing::on(
+                axum::routing::MethodFilter::try_from(Method::$method).expect("a plain method"),
+                $handler,
+            ),
+        }
+    };
+}
+
+/// Every route of the API.
+pub static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(|| {
+    use service::*;
+    use status::*;
+    vec![
+        route!(GET "/api/v1/openapi.json", Access::Public, "This document (OpenAPI 3.1)", openapi_document),
+        route!(POST "/api/v1/session", Access::Public, "Sign in; sets the session cookie and returns the CSRF token", login, body = "Login"),
+        route!(GET "/api/v1/session", Access::Roles(ALL), "Who is signed in", whoami),
+        route!(DELETE "/api/v1/session", Access::Roles(ALL), "Sign out", logout, success = (204, "Signed out")),
+        route!(POST "/api/v1/registrations", Access::Public, "An organisation applies to join the node (reviewed by node staff)", register, body = "Registration", success = (201, "Filed for review")),
+        route!(GET "/api/v1/registrations", Access::Roles(ALL), "Registrations: all for staff, one's own otherwise", registrations),
+        route!(POST "/api/v1/registrations/{id}/approve", Access::Roles(MANAGERS), "Approve a registration; assigns the provider code", approve, body = "Review"),
+        route!(POST "/api/v1/registrations/{id}/reject", Access::Roles(MANAGERS), "Reject a registration with a reason", reject, body = "Review"),
+        route!(GET "/api/v1/accounts", Access::Roles(ADMIN), "Accounts", accounts),
+        route!(POST "/api/v1/accounts", Access::Roles(ADMIN), "Create an account (a password is generated if none is given)", create_account, body = "NewAccount", success = (201, "Created")),
+        route!(POST "/api/v1/accounts/{login}/role", Access::Roles(ADMIN), "Change an account's role", set_role, body = "RoleChange"),
+        route!(GET "/api/v1/api-keys", Access::Roles(ALL), "The caller's API keys", api_keys),
+        route!(POST "/api/v1/api-keys", Access::Roles(ALL), "Create an API key for the caller; the key is shown once", create_api_key, body = "NewApiKey", success = (201, "Created")),
+        route!(DELETE "/api/v1/api-keys/{id}", Access::Roles(ALL), "Revoke one of the caller's API keys", revoke_api_key, success = (204, "Revoked")),
+        route!(GET "/api/v1/tokens", Access::Roles(HOST_OWNERS), "Enrollment tokens: all for staff, the organisation's own otherwise", tokens),
+        route!(POST "/api/v1/tokens", Access::Roles(HOST_MANAGERS), "Create an enrollment token; returns the join string once", create_token, body = "NewToken", success = (201, "Created")),
+        route!(DELETE "/api/v1/tokens/{id}", Access::Roles(HOST_MANAGERS), "Revoke an enrollment token", revoke_token, success = (204, "Revoked")),
+        route!(GET "/api/v1/audit", Access::Roles(STAFF), "The audit log, newest first", audit_log, query = &[("before", "entries older than this id"), ("limit", "at most this many (default 100, at most 1000)")]),
+        route!(GET "/api/v1/summary", Access::Roles(ALL), "Node summary: hosts by state, capacity by resource type and accelerator model, utilization", summary),
+        route!(GET "/api/v1/resources", Access::Roles(ALL), "Resources, filtered, in pages", resources, query = &[
+            ("type", "resource type code (C general, A AI accelerator, H supercomputing, …)"),
+            ("model", "accelerator or CPU model, case-insensitive substring (H100 finds NVIDIA H100 80GB HBM3)"),
+            ("region", "GB/T 2260 region code prefix (11 Beijing, 1101 its districts)"),
+            ("provider", "provider code"),
+            ("industry", "GB/T 4754 industry code prefix"),
+            ("state", "online, stale, offline or revoked"),
+            ("free", "true: only resources free now"),
+            ("q", "identifier or hostname substring"),
+            ("cursor", "next_cursor of the previous page"),
+            ("limit", "page size (default 100, at most 1000)"),
+        ]),
+        route!(GET "/api/v1/resources/{identifier}", Access::Roles(ALL), "Resolve an identifier: description, live state, last seen, freshness", resolve),
+        route!(GET "/api/v1/resources/{identifier}/history", Access::Roles(ALL), "A metric of a resource over time", history, query = &[
+            ("metric", "cpu_utilization_percent, memory_used_bytes, load_average_1m (hosts); gpu_utilization_percent, gpu_memory_used_bytes, gpu_temperature_celsius, gpu_power_watts (accelerators)"),
+            ("from", "start: RFC 3339 or unix milliseconds (default an hour ago)"),
+            ("to", "end: RFC 3339 or unix milliseconds (default now)"),
+            ("step", "bucket width, e.g. 10s, 1m (default 1m)"),
+        ]),
+        route!(GET "/api/v1/providers", Access::Roles(ALL), "Approved organisations (public fields; staff also see credit code and contact)", providers),
+        route!(GET "/api/v1/providers/{code}", Access::Roles(ALL), "One organisation", provider),
+        route!(GET "/api/v1/lines", Access::Roles(ALL), "Dedicated lines (算力专线) registered by line providers", lines),
+        route!(POST "/api/v1/lines", Access::Roles(&[Role::Admin, Role::LineProvider]), "Register a dedicated line", create_line, body = "NewLine", success = (201, "Created")),
+        route!(POST "/api/v1/selection", Access::Roles(ALL), "Selection: a demand becomes ranked compute with network paths, and why nothing else matched", selection::select, body = "Demand"),
+        route!(GET "/api/v1/selections", Access::Roles(STAFF), "Selection queries as recorded (scheduling business), newest first", selection::selections, query = &[("before", "entries older than this id"), ("limit", "at most this many (default 100, at most 1000)")]),
+        route!(GET "/api/v1/network", Access::Roles(ALL), "The public latency table, dedicated lines, and latency observed from this node to each region (now, and the minutes kept)", selection::network, query = &[("hours", "hours of kept observations (default 24, at most 744)")]),
+        route!(GET "/api/v1/hosts", Access::Roles(HOST_OWNERS), "Hosts with storage and link figures: all for staff, the organisation's own otherwise", hosts),
+        route!(GET "/api/v1/hosts/{host}", Access::Roles(HOST_OWNERS), "One host: inventory, live figures, link, resources", host),
+        route!(GET "/api/v1/hosts/{host}/live", Access::Roles(HOST_OWNERS), "Server-sent events with each new sample; while open the host samples every second", live),
+        route!(POST "/api/v1/hosts/{host}/sample-interval", Access::Roles(MANAGERS), "Ask a connected host to sample at another interval", set_sample_interval, body = "Interval", success = (202, "Sent to the agent")),
+        route!(POST "/api/v1/hosts/{host}/revoke", Access::Roles(HOST_MANAGERS), "Revoke a host: its certificate stops working at once", revoke_host, success = (204, "Revoked")),
+        route!(GET "/metrics", Access::Roles(STAFF), "Prometheus: fleet totals, ingest counters, the aggregator's health", crate::metrics::fleet),
+        route!(GET "/metrics/hosts", Access::Roles(STAFF), "Prometheus: per-host and per-GPU series, filtered", crate::metrics::hosts, query = &[
+            ("provider", "only this provider's hosts"),
+            ("region", "region code prefix"),
+            ("identifier", "only this resource's host"),
+            ("limit", "at most this many hosts (default 1000, at most 10000)"),
+        ]),
+    ]
+});
+
+pub fn router(state: Arc<ApiState>) -> Router {
+    let mut paths: std::collections::BTreeMap<&str, MethodRouter<Arc<ApiState>>> =
+        Default::default();
+    for route in ROUTES.iter() {
+        let guarded = (route.handler)().route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), route.access),
+            authorize,
+        ));
+        let merged = match paths.remove(route.path) {
+            Some(existing) => existing.merge(guarded),
+            None => guarded,
+        };
+        paths.insert(route.path, merged);
+    }
+    let mut router = Router::new();
+    for (path, methods) in paths {
+        router = router.route(
+            path,
+            methods.fallback(|| async {
+                Problem::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "this endpoint does not take that method",
+                )
+            }),
+        );
+    }
+    router
+        .merge(crate::dashboard::router())
+        .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, NO_SUCH_ENDPOINT) })
+        .layer(axum::middleware::from_fn(refuse_oversize))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+/// The fallback's words, so a test can tell "no route" from "no such thing".
+pub const NO_SUCH_ENDPOINT: &str = "no such endpoint";
+
+async fn openapi_document() -> Json<serde_json::Value> {
+    Json(openapi())
+}
+
+/// `?before=ID&limit=N` for logs read newest first.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    #[serde(default)]
+    pub before: Option<i64>,
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+impl Page {
+    /// The page size: 100 unless asked, at most 1000.
+    pub fn limit(&self) -> Result<i64, Problem> {
+        let limit = self.limit.unwrap_or(100);
+        if (1..=1000).contains(&limit) {
+            Ok(limit)
+        } else {
+            Err(Problem::invalid(vec![FieldProblem {
+                field: "limit".into(),
+                message: "between 1 and 1000".into(),
+            }]))
+        }
+    }
+}
+
+/// A numeric id from a path, or a 400 that says what was expected.
+pub fn parse_id(text: &str, what: &str) -> Result<i64, Problem> {
+    text.parse()
+        .map_err(|_| Problem::bad_request(format!("{text:?} is not {what} id")))
+}
+
+/// One field that failed validation.
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldProblem {
+    pub field: String,
+    pub message: String,
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: String,
+    status: u16,
+    detail: String,
+    /// For 422: every field that is wrong, at once.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<FieldProblem>,
+    #[serde(skip)]
+    retry_after_s: Option<u64>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after_s: None,
+        }
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, detail)
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, detail)
+    }
+
+    /// 422 naming every bad field.
+    pub fn invalid(errors: Vec<FieldProblem>) -> Self {
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        let mut problem = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("invalid fields: {}", fields.join(", ")),
+        );
+        problem.errors = errors;
+        problem
+    }
+
+    pub fn too_many(retry_after_s: u64, detail: impl Into<String>) -> Self {
+        let mut problem = Self::new(StatusCode::TOO_MANY_REQUESTS, detail);
+        problem.retry_after_s = Some(retry_after_s);
+        problem
+    }
+
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        warn!(error = %error, "request failed");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the node's database did not answer; try again shortly",
+        )
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(m) | StoreError::NoHost(m) | StoreError::NoProvider(m) => {
+                Problem::not_found(m)
+            }
+            StoreError::Conflict(m) => Problem::conflict(m),
+            StoreError::DuplicateProvider(code) => {
+                Problem::conflict(format!("already registered as provider {code}"))
+            }
+            other => Problem::internal(other),
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let retry = self.retry_after_s;
+        let mut response = (status, Json(self)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(seconds) = retry {
+            headers.insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// A JSON body whose rejection is a problem document: 400 for malformed
+/// JSON, 415 without the JSON content type, 413 over the limit, 422 for
+/// wrong types, missing or unknown fields.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Body(value)),
+            Err(rejection) => Err(json_problem(rejection)),
+        }
+    }
+}
+
+fn json_problem(rejection: JsonRejection) -> Problem {
+    let status = rejection.status();
+    let text = rejection.body_text();
+    if status == StatusCode::UNPROCESSABLE_ENTITY {
+        // "Failed to deserialize the JSON body into the target type: role: unknown variant …"
+        let detail = text
+            .split_once("target type: ")
+            .map_or(text.as_str(), |(_, d)| d);
+        let field = detail
+            .split_once(": ")
+            .map_or("body", |(f, _)| f)
+            .to_owned();
+        return Problem::invalid(vec![FieldProblem {
+            field,
+            message: detail.to_owned(),
+        }]);
+    }
+    Problem::new(status, text)
+}
+
+/// Query parameters whose rejection is a 400 problem document.
+#[derive(Debug)]
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Params(q.0))
+            .map_err(|e: QueryRejection| Problem::bad_request(e.body_text()))
+    }
+}
+
+/// The client's address, as the socket saw it.
+pub fn peer(parts_extensions: &axum::http::Extensions) -> Option<SocketAddr> {
+    parts_extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+}
+
+/// Refuses a declared body over the limit before a byte of it is read
+/// (a chunked body is still cut off at the limit while it is read), and
+/// NUL characters in the URI.
+async fn refuse_oversize(request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > BODY_LIMIT) {
+        return Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request bodies are limited to {BODY_LIMIT} bytes"),
+        )
+        .into_response();
+    }
+    // No name, code or identifier contains a NUL, and PostgreSQL cannot
+    // even be asked about one: refuse it here, with a reason.
+    let uri = request.uri().to_string();
+    if uri.contains("%00") || uri.contains('\0') {
+        return Problem::bad_request("NUL characters are not allowed in paths or parameters")
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// Authenticates the caller and applies the route's access rule; handlers
+/// find the [`Principal`] in the request's extensions.
+async fn authorize(
+    State((state, access)): State<(Arc<ApiState>, Access)>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Access::Roles(roles) = access else {
+        return next.run(request).await;
+    };
+    let address = peer(request.extensions())
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let principal = match authenticate(&state, request.headers(), address).await {
+        Ok(principal) => principal,
+        Err(problem) => return problem.into_response(),
+    };
+    if !roles.contains(&principal.role) {
+        let allowed: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        return Problem::forbidden(format!(
+            "role {} may not do this; allowed: {}",
+            principal.role.as_str(),
+            allowed.join(", ")
+        ))
+        .into_response();
+    }
+    if let Credential::Session { csrf_token, .. } = &principal.credential
+        && !request.method().is_safe()
+    {
+        let presented = request
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !auth::constant_time_eq(presented.as_bytes(), csrf_token.as_bytes()) {
+            return Problem::forbidden(
+                "missing or wrong X-CSRF-Token header (the token comes with the session)",
+            )
+            .into_response();
+        }
+    }
+    request.extensions_mut().insert(principal);
+    next.run(request).await
+}
+
+async fn authenticate(
+    state: &ApiState,
+    headers: &HeaderMap,
+    address: String,
+) -> Result<Principal, Problem> {
+    let unauthorized = |detail: &str| Problem::new(StatusCode::UNAUTHORIZED, detail);
+    let now = crate::store::now_ms();
+    let store = &state.ingest.store;
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| unauthorized("the Authorization header must be: Bearer <API key>"))?;
+        if auth::constant_time_eq(token.as_bytes(), state.admin_token.as_bytes()) {
+            return Ok(Principal {
+                actor: "admin-token".into(),
+                role: Role::Admin,
+                account_id: None,
+                provider_id: None,
+                credential: Credential::AdminToken,
+                address,
+            });
+        }
+        if token.starts_with(API_KEY_PREFIX)
+            && let Some(account) = store
+                .api_key_account(&auth::secret_hash(token), now)
+                .await
+                .map_err(Problem::internal)?
+        {
+            return Principal::from_account(&account, Credential::ApiKey, address)
+                .ok_or_else(|| unauthorized("the key's account has an unknown role"));
+        }
+        return Err(unauthorized("unknown, expired or revoked API key"));
+    }
+    if let Some(secret) = session_cookie(headers) {
+        let secret_sha256 = auth::secret_hash(secret);
+        if let Some((account, csrf_token)) = store
+            .session(&secret_sha256, now)
+            .await
+            .map_err(Problem::internal)?
+        {
+            return Principal::from_account(
+                &account,
+                Credential::Session {
+                    secret_sha256,
+                    csrf_token,
+                },
+                address,
+            )
+            .ok_or_else(|| unauthorized("the session's account has an unknown role"));
+        }
+        return Err(unauthorized("session expired; sign in again"));
+    }
+    Err(unauthorized(
+        "sign in (POST /api/v1/session) or send Authorization: Bearer <API key>",
+    ))
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == SESSION_COOKIE).then_some(value)
+        })
+}

@@ -1,0 +1,862 @@
+//! The service center: signing in, registration and review, accounts, API
+//! keys, enrollment tokens, dedicated lines and the audit log. Every change
+//! is written to the audit log with who, what and from where.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Extension, Json,
+    extract::{FromRequest, Path, Request, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use suanli_protocol::{
+    identifier::{Industry, RegionCode},
+    uscc::Uscc,
+};
+
+use super::{ApiState, Body, FieldProblem, Page, Params, Problem, parse_id, peer};
+use crate::{
+    auth::{
+        self, API_KEY_PREFIX, Credential, MIN_PASSWORD_CHARS, Principal, Role, SESSION_COOKIE,
+        SESSION_TTL,
+    },
+    node::random_secret,
+    store::{NewAccount, NewLine, NewRegistration, Provider, now_ms},
+};
+
+type Api = State<Arc<ApiState>>;
+type Caller = Extension<Principal>;
+
+/// Collects field problems, so a request hears about all of them at once.
+#[derive(Debug, Default)]
+struct Check(Vec<FieldProblem>);
+
+impl Check {
+    fn fail(&mut self, field: &str, message: impl Into<String>) {
+        self.0.push(FieldProblem {
+            field: field.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    fn text(&mut self, field: &str, value: &str, max: usize) -> String {
+        let trimmed = value.trim();
+        if trimmed.is_empty() {
+            self.fail(field, "must not be empty");
+        } else if trimmed.chars().count() > max {
+            self.fail(field, format!("at most {max} characters"));
+        } else if trimmed.chars().any(char::is_control) {
+            self.fail(field, "must not contain control characters");
+        }
+        trimmed.to_owned()
+    }
+
+    fn login(&mut self, value: &str) -> String {
+        let ok = (3..=64).contains(&value.len())
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
+        if !ok {
+            self.fail("login", "3–64 characters: letters, digits and . _ - @");
+        }
+        value.to_owned()
+    }
+
+    fn password(&mut self, value: &str) {
+        if value.chars().count() < MIN_PASSWORD_CHARS {
+            self.fail(
+                "password",
+                format!("at least {MIN_PASSWORD_CHARS} characters"),
+            );
+        } else if value.len() > 1024 {
+            self.fail("password", "at most 1024 bytes");
+        }
+    }
+
+    fn region(&mut self, field: &str, value: &str) -> String {
+        match RegionCode::parse(value) {
+            Ok(r) => r.to_string(),
+            Err(e) => {
+                self.fail(field, format!("not a GB/T 2260 region code: {e}"));
+                String::new()
+            }
+        }
+    }
+
+    fn done(self) -> Result<(), Problem> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Problem::invalid(self.0))
+        }
+    }
+}
+
+fn provider_json(p: &Provider, full: bool) -> Value {
+    let mut v = json!({
+        "code": p.owner_code,
+        "name": p.name,
+        "kind": p.kind,
+        "region": p.region,
+        "industry": p.industry,
+    });
+    if full {
+        v["uscc"] = json!(p.uscc);
+        v["uscc_verified"] = json!(p.uscc_verified);
+        v["contact"] = json!(p.contact);
+    }
+    v
+}
+
+// ---- sessions ----
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    login: String,
+    password: String,
+}
+
+pub async fn login(State(state): Api, request: Request) -> Result<Response, Problem> {
+    let address = peer(request.extensions()).map(|a| a.ip());
+    let address_text = address.map(|a| a.to_string()).unwrap_or_default();
+    let Body(body): Body<Login> = Body::from_request(request, &()).await?;
+    let now = std::time::Instant::now();
+    if let Err(wait) = state.throttle.check(address, &body.login, now) {
+        return Err(Problem::too_many(
+            wait.as_secs().max(1),
+            format!(
+                "too many failed sign-ins; try again in {} s",
+                wait.as_secs().max(1)
+            ),
+        ));
+    }
+    let store = &state.ingest.store;
+    // A login with control characters cannot exist (and NUL cannot be queried).
+    let found = if body.login.chars().any(char::is_control) {
+        None
+    } else {
+        store.account_for_login(&body.login).await?
+    };
+    let (hash, account) = match &found {
+        Some((account, hash)) => (hash.clone(), Some(account.clone())),
+        None => (auth::decoy_hash().to_owned(), None),
+    };
+    let password = body.password.clone();
+    let verified = tokio::task::spawn_blocking(move || auth::verify_password(&hash, &password))
+        .await
+        .unwrap_or(false);
+    let Some(account) = account.filter(|_| verified) else {
+        state.throttle.failed(address, &body.login, now);
+        // The attempted login is recorded, never the password.
+        state
+            .audit(
+                &printable(&body.login),
+                &address_text,
+                "login.failed",
+                "session",
+                "",
+            )
+            .await;
+        return Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "wrong login or password",
+        ));
+    };
+    state.throttle.succeeded(address, &body.login);
+    let secret = random_secret();
+    let csrf_token = random_secret();
+    let expires = now_ms() + SESSION_TTL.as_millis() as u64;
+    store
+        .create_session(
+            &auth::secret_hash(&secret),
+            account.id,
+            &csrf_token,
+            expires,
+        )
+        .await?;
+    state
+        .audit(&account.login, &address_text, "login", "session", "")
+        .await;
+    let cookie = format!(
+        "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={}",
+        SESSION_TTL.as_secs()
+    );
+    let body = Json(json!({
+        "login": account.login,
+        "role": account.role,
+        "csrf_token": csrf_token,
+        "expires_at_ms": expires,
+    }));
+    Ok(([(header::SET_COOKIE, cookie)], body).into_response())
+}
+
+/// A login as typed, made safe to store and show.
+fn printable(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
+pub async fn whoami(State(state): Api, Extension(me): Caller) -> Result<Json<Value>, Problem> {
+    let provider = match me.provider_id {
+        Some(id) => Some(state.ingest.store.provider_by_id(id).await?),
+        None => None,
+    };
+    let csrf = match &me.credential {
+        Credential::Session { csrf_token, .. } => Some(csrf_token.clone()),
+        _ => None,
+    };
+    Ok(Json(json!({
+        "login": me.actor,
+        "role": me.role,
+        "provider": provider.map(|p| provider_json(&p, true)),
+        "csrf_token": csrf,
+    })))
+}
+
+pub async fn logout(State(state): Api, Extension(me): Caller) -> Result<Response, Problem> {
+    if let Credential::Session { secret_sha256, .. } = &me.credential {
+        state.ingest.store.delete_session(secret_sha256).await?;
+        state.audit_by(&me, "logout", "session", "").await;
+    }
+    let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0");
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
+}
+
+// ---- registration and review ----
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationRequest {
+    kind: String,
+    name: String,
+    uscc: String,
+    #[serde(default)]
+    accept_unverified_uscc: bool,
+    region: String,
+    industry: String,
+    contact: String,
+    login: String,
+    password: String,
+}
+
+pub async fn register(State(state): Api, request: Request) -> Result<Response, Problem> {
+    let address = peer(request.extensions())
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let Body(r): Body<RegistrationRequest> = Body::from_request(request, &()).await?;
+    let mut check = Check::default();
+    let role = Role::for_organisation(&r.kind);
+    if role.is_none() {
+        check.fail("kind", "one of provider, reseller, line_provider");
+    }
+    let name = check.text("name", &r.name, 200);
+    let contact = check.text("contact", &r.contact, 200);
+    let region = check.region("region", &r.region);
+    let industry = match Industry::parse(&r.industry) {
+        Ok(i) => i.to_string(),
+        Err(e) => {
+            check.fail("industry", format!("not a GB/T 4754 industry code: {e}"));
+            String::new()
+        }
+    };
+    let normalized = r.uscc.trim().to_ascii_uppercase();
+    let uscc_verified = match Uscc::parse(&normalized) {
+        Ok(_) => true,
+        Err(e) if e.is_check_failure() && r.accept_unverified_uscc => false,
+        Err(e) if e.is_check_failure() => {
+            check.fail(
+                "uscc",
+                format!(
+                    "{e}; if this is the code on the business licence, file again with \
+                     accept_unverified_uscc: true and an administrator will review it"
+                ),
+            );
+            false
+        }
+        Err(e) => {
+            check.fail("uscc", e.to_string());
+            false
+        }
+    };
+    let login = check.login(&r.login);
+    check.password(&r.password);
+    check.done()?;
+    let role = role.ok_or_else(|| Problem::bad_request("kind"))?;
+    let password = r.password.clone();
+    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(Problem::internal)?
+        .map_err(Problem::internal)?;
+    let store = &state.ingest.store;
+    let account = store
+        .create_account(&NewAccount {
+            login: login.clone(),
+            password_hash: hash,
+            role: role.as_str().to_owned(),
+            provider_id: None,
+        })
+        .await?;
+    let registration = store
+        .create_registration(&NewRegistration {
+            kind: r.kind.clone(),
+            name,
+            uscc: normalized,
+            uscc_verified,
+            region,
+            industry,
+            contact,
+            account_id: account.id,
+        })
+        .await?;
+    state
+        .audit(
+            &login,
+            &address,
+            "registration.create",
+            &format!("registration/{}", registration.id),
+            &format!(
+                "{} {} uscc_verified={uscc_verified}",
+                registration.kind, registration.uscc
+            ),
+        )
+        .await;
+    Ok((StatusCode::CREATED, Json(registration)).into_response())
+}
+
+pub async fn registrations(
+    State(state): Api,
+    Extension(me): Caller,
+) -> Result<Json<Value>, Problem> {
+    let own = if me.role.is_staff() {
+        None
+    } else {
+        Some(
+            me.account_id
+                .ok_or_else(|| Problem::forbidden("no account"))?,
+        )
+    };
+    let list = state.ingest.store.registrations(own).await?;
+    Ok(Json(json!({ "registrations": list })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Review {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+pub async fn approve(
+    State(state): Api,
+    Extension(me): Caller,
+    Path(id): Path<String>,
+    Body(review): Body<Review>,
+) -> Result<Json<Value>, Problem> {
+    let id = parse_id(&id, "a registration")?;
+    let store = &state.ingest.store;
+    let pending = store.registration(id).await?;
+    if !pending.uscc_verified && me.role != Role::Admin {
+        return Err(Problem::forbidden(
+            "this credit code fails its check character; only an administrator may approve it",
+        ));
+    }
+    let done = store
+        .review_registration(id, true, review.reason.as_deref(), &me.actor)
+        .await?;
+    let detail = if done.uscc_verified {
+        format!("provider {}", done.provider.as_deref().unwrap_or(""))
+    } else {
+        format!(
+            "provider {}; uscc check override for {}",
+            done.provider.as_deref().unwrap_or(""),
+            done.uscc
+        )
+    };
+    state
+        .audit_by(
+            &me,
+            "registration.approve",
+            &format!("registration/{id}"),
+            &detail,
+        )
+        .await;
+    Ok(Json(json!(done)))
+}
+
+pub async fn reject(
+    State(state): Api,
+    Extension(me): Caller,
+    Path(id): Path<String>,
+    Body(review): Body<Review>,
+) -> Result<Json<Value>, Problem> {
+    let id = parse_id(&id, "a registration")?;
+    let mut check = Check::default();
+    let reason = check.text("reason", review.reason.as_deref().unwrap_or(""), 500);
+    check.done()?;
+    let done = state
+        .ingest
+        .store
+        .review_registration(id, false, Some(&reason), &me.actor)
+        .await?;
+    state
+        .audit_by(
+            &me,
+            "registration.reject",
+            &format!("registration/{id}"),
+            &reason,
+        )
+        .await;
+    Ok(Json(json!(done)))
+}
+
+// ---- accounts ----
+
+pub async fn accounts(State(state): Api) -> Result<Json<Value>, Problem> {
+    Ok(Json(
+        json!({ "accounts": state.ingest.store.accounts().await? }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccountRequest {
+    login: String,
+    #[serde(default)]
+    password: Option<String>,
+    role: Role,
+    #[serde(default)]
+    provider: Option<String>,
+}
+
+async fn provider_for_role(
+    state: &ApiState,
+    role: Role,
+    code: Option<&str>,
+    check: &mut Check,
+) -> Result<Option<i64>, Problem> {
+    let Some(code) = code else {
+        return Ok(None);
+    };
+    if role.is_staff() || role == Role::User {
+        check.fail("provider", "only organisation roles act for a provider");
+        return Ok(None);
+    }
+    match state.ingest.store.provider(code).await {
+        Ok(p) => Ok(Some(p.id)),
+        Err(crate::store::StoreError::NoProvider(_)) => {
+            check.fail("provider", format!("no provider {code}"));
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn create_account(
+    State(state): Api,
+    Extension(me): Caller,
+    Body(r): Body<NewAccountRequest>,
+) -> Result<Response, Problem> {
+    let mut check = Check::default();
+    let login = check.login(&r.login);
+    if let Some(p) = &r.password {
+        check.password(p);
+    }
+    let provider_id = provider_for_role(&state, r.role, r.provider.as_deref(), &mut check).await?;
+    check.done()?;
+    let generated = r.password.is_none().then(random_secret);
+    let password = r.password.clone().or(generated.clone()).unwrap_or_default();
+    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(Problem::internal)?
+        .map_err(Problem::internal)?;
+    let account = state
+        .ingest
+        .store
+        .create_account(&NewAccount {
+            login,
+            password_hash: hash,
+            role: r.role.as_str().to_owned(),
+            provider_id,
+        })
+        .await?;
+    state
+        .audit_by(
+            &me,
+            "account.create",
+            &format!("account/{}", account.login),
+            &format!("role {}", account.role),
+        )
+        .await;
+    let mut body = json!(account);
+    if let Some(password) = generated {
+        body["password"] = json!(password);
+    }
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    role: Role,
+    #[serde(default)]
+    provider: Option<String>,
+}
+
+pub async fn set_role(
+    State(state): Api,
+    Extension(me): Caller,
+    Path(login): Path<String>,
+    Body(r): Body<RoleChange>,
+) -> Result<Json<Value>, Problem> {
+    let mut check = Check::default();
+    let provider_id = provider_for_role(&state, r.role, r.provider.as_deref(), &mut check).await?;
+    check.done()?;
+    let account = state
+        .ingest
+        .store
+        .set_role(&login, r.role.as_str(), provider_id)
+        .await?;
+    state
+        .audit_by(
+            &me,
+            "account.role",
+            &format!("account/{}", account.login),
+            &format!("role {}", account.role),
+        )
+        .await;
+    Ok(Json(json!(account)))
+}
+
+// ---- API keys ----
+
+pub async fn api_keys(State(state): Api, Extension(me): Caller) -> Result<Json<Value>, Problem> {
+    let keys = match me.account_id {
+        Some(id) => state.ingest.store.api_keys(id).await?,
+        None => Vec::new(),
+    };
+    Ok(Json(json!({ "api_keys": keys })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewApiKey {
+    name: String,
+    #[serde(default)]
+    ttl_days: Option<u32>,
+}
+
+pub async fn create_api_key(
+    State(state): Api,
+    Extension(me): Caller,
+    Body(r): Body<NewApiKey>,
+) -> Result<Response, Problem> {
+    let account_id = me.account_id.ok_or_else(|| {
+        Problem::conflict("the admin token has no account to hold keys; sign in as an account")
+    })?;
+    let mut check = Check::default();
+    let name = check.text("name", &r.name, 100);
+    let ttl_days = r.ttl_days.unwrap_or(90);
+    if !(1..=365).contains(&ttl_days) {
+        check.fail("ttl_days", "between 1 and 365");
+    }
+    check.done()?;
+    let key = format!("{API_KEY_PREFIX}{}", random_secret());
+    let expires = now_ms() + u64::from(ttl_days) * 86_400_000;
+    let id = state
+        .ingest
+        .store
+        .create_api_key(account_id, &name, &auth::secret_hash(&key), expires)
+        .await?;
+    state
+        .audit_by(&me, "api_key.create", &format!("api_key/{id}"), &name)
+        .await;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"id": id, "name": name, "key": key, "expires_at_ms": expires})),
+    )
+        .into_response())
+}
+
+pub async fn revoke_api_key(
+    State(state): Api,
+    Extension(me): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    let id = parse_id(&id, "a key")?;
+    let account_id = me
+        .account_id
+        .ok_or_else(|| Problem::not_found(format!("no API key {id}")))?;
+    if !state.ingest.store.revoke_api_key(account_id, id).await? {
+        return Err(Problem::not_found(format!("no API key {id} of yours")));
+    }
+    state
+        .audit_by(&me, "api_key.revoke", &format!("api_key/{id}"), "")
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- enrollment tokens ----
+
+/// The organisation a non-staff caller acts for; an applicant not yet
+/// approved has none.
+fn own_provider(me: &Principal) -> Result<i64, Problem> {
+    me.provider_id.ok_or_else(|| {
+        Problem::conflict("your organisation's registration has not been approved yet")
+    })
+}
+
+pub async fn tokens(State(state): Api, Extension(me): Caller) -> Result<Json<Value>, Problem> {
+    let scope = if me.role.is_staff() {
+        None
+    } else {
+        Some(own_provider(&me)?)
+    };
+    Ok(Json(
+        json!({ "tokens": state.ingest.store.tokens(scope).await? }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    #[serde(default)]
+    provider: Option<String>,
+    /// Where the hosts are, if not the provider's registered region.
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    ttl_hours: Option<u32>,
+    #[serde(default)]
+    uses: Option<u32>,
+}
+
+pub async fn create_token(
+    State(state): Api,
+    Extension(me): Caller,
+    Body(r): Body<NewToken>,
+) -> Result<Response, Problem> {
+    let mut check = Check::default();
+    let ttl_hours = r.ttl_hours.unwrap_or(24);
+    if !(1..=720).contains(&ttl_hours) {
+        check.fail("ttl_hours", "between 1 and 720");
+    }
+    let uses = r.uses.unwrap_or(1);
+    if !(1..=1000).contains(&uses) {
+        check.fail("uses", "between 1 and 1000");
+    }
+    let region = r.region.as_deref().map(|code| check.region("region", code));
+    let store = &state.ingest.store;
+    let provider = match (&r.provider, me.role.is_staff()) {
+        (Some(code), true) => match store.provider(code).await {
+            Ok(p) => Some(p),
+            Err(crate::store::StoreError::NoProvider(_)) => {
+                check.fail("provider", format!("no provider {code}"));
+                None
+            }
+            Err(e) => return Err(e.into()),
+        },
+        (None, true) => {
+            check.fail("provider", "staff must say which provider the token is for");
+            None
+        }
+        (Some(code), false) => {
+            let own = store.provider_by_id(own_provider(&me)?).await?;
+            if !own.owner_code.eq_ignore_ascii_case(code.trim()) {
+                return Err(Problem::forbidden(
+                    "organisations create tokens for themselves only",
+                ));
+            }
+            Some(own)
+        }
+        (None, false) => Some(store.provider_by_id(own_provider(&me)?).await?),
+    };
+    check.done()?;
+    let provider = provider.ok_or_else(|| Problem::bad_request("provider"))?;
+    let join = crate::serve::create_join_string(
+        store,
+        provider.id,
+        &state.advertise,
+        &state.ca_fingerprint,
+        Duration::from_secs(u64::from(ttl_hours) * 3600),
+        u64::from(uses),
+        region.as_deref(),
+    )
+    .await
+    .map_err(Problem::internal)?;
+    let id = store
+        .token_created_by(&auth::secret_hash(&join.token), &me.actor)
+        .await?;
+    state
+        .audit_by(
+            &me,
+            "token.create",
+            &format!("token/{id}"),
+            &format!(
+                "provider {} uses {uses} ttl {ttl_hours}h",
+                provider.owner_code
+            ),
+        )
+        .await;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": id,
+            "provider": provider.owner_code,
+            "join": join.to_string(),
+            "command": format!("suanli-agent join '{join}'"),
+            "expires_at_ms": now_ms() + u64::from(ttl_hours) * 3_600_000,
+            "uses": uses,
+            "region": region.unwrap_or(provider.region),
+        })),
+    )
+        .into_response())
+}
+
+pub async fn revoke_token(
+    State(state): Api,
+    Extension(me): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    let id = parse_id(&id, "a token")?;
+    let store = &state.ingest.store;
+    let provider_id = store.token_provider(id).await?;
+    if !me.may_act_for(provider_id) {
+        return Err(Problem::not_found(format!("no enrollment token {id}")));
+    }
+    store.revoke_token(id).await?;
+    state
+        .audit_by(&me, "token.revoke", &format!("token/{id}"), "")
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- providers and lines ----
+
+pub async fn providers(State(state): Api, Extension(me): Caller) -> Result<Json<Value>, Problem> {
+    let list: Vec<Value> = state
+        .ingest
+        .store
+        .providers()
+        .await?
+        .iter()
+        .filter(|p| p.uscc != crate::serve::LOCAL_PROVIDER_USCC || me.role.is_staff())
+        .map(|p| provider_json(p, me.may_act_for(p.id)))
+        .collect();
+    Ok(Json(json!({ "providers": list })))
+}
+
+pub async fn provider(
+    State(state): Api,
+    Extension(me): Caller,
+    Path(code): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let p = state.ingest.store.provider(&code).await?;
+    Ok(Json(provider_json(&p, me.may_act_for(p.id))))
+}
+
+pub async fn lines(State(state): Api) -> Result<Json<Value>, Problem> {
+    Ok(Json(json!({ "lines": state.ingest.store.lines().await? })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewLineRequest {
+    name: String,
+    from_region: String,
+    to_region: String,
+    latency_ms: f64,
+    bandwidth_mbps: i64,
+    #[serde(default)]
+    price_per_mbps_month: Option<String>,
+    #[serde(default)]
+    provider: Option<String>,
+}
+
+pub async fn create_line(
+    State(state): Api,
+    Extension(me): Caller,
+    Body(r): Body<NewLineRequest>,
+) -> Result<Response, Problem> {
+    let mut check = Check::default();
+    let name = check.text("name", &r.name, 200);
+    let from_region = check.region("from_region", &r.from_region);
+    let to_region = check.region("to_region", &r.to_region);
+    if !(r.latency_ms.is_finite() && r.latency_ms > 0.0 && r.latency_ms < 10_000.0) {
+        check.fail(
+            "latency_ms",
+            "a positive number of milliseconds below 10000",
+        );
+    }
+    if !(1..=10_000_000).contains(&r.bandwidth_mbps) {
+        check.fail("bandwidth_mbps", "between 1 and 10000000");
+    }
+    let price = r
+        .price_per_mbps_month
+        .as_deref()
+        .map(|p| check.text("price_per_mbps_month", p, 50));
+    let store = &state.ingest.store;
+    let provider_id = match (me.role, &r.provider) {
+        (Role::Admin, Some(code)) => match store.provider(code).await {
+            Ok(p) => Some(p.id),
+            Err(crate::store::StoreError::NoProvider(_)) => {
+                check.fail("provider", format!("no provider {code}"));
+                None
+            }
+            Err(e) => return Err(e.into()),
+        },
+        (Role::Admin, None) => {
+            check.fail("provider", "say which line provider the line belongs to");
+            None
+        }
+        (_, Some(_)) => {
+            return Err(Problem::forbidden(
+                "line providers register lines for themselves only",
+            ));
+        }
+        (_, None) => Some(own_provider(&me)?),
+    };
+    check.done()?;
+    let line = store
+        .create_line(&NewLine {
+            provider_id: provider_id.ok_or_else(|| Problem::bad_request("provider"))?,
+            name,
+            from_region,
+            to_region,
+            latency_us: (r.latency_ms * 1000.0).round() as i64,
+            bandwidth_mbps: r.bandwidth_mbps,
+            price_per_mbps_month: price,
+        })
+        .await?;
+    let public = state
+        .network
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .public;
+    match super::load_network(store, public).await {
+        Ok(network) => *state.network.write().unwrap_or_else(|e| e.into_inner()) = network,
+        Err(e) => tracing::warn!(error = %e, "could not reload the network after a new line"),
+    }
+    state
+        .audit_by(
+            &me,
+            "line.create",
+            &format!("line/{}", line.id),
+            &format!("{} → {}", line.from_region, line.to_region),
+        )
+        .await;
+    Ok((StatusCode::CREATED, Json(json!(line))).into_response())
+}
+
+// ---- audit log ----
+
+pub async fn audit_log(State(state): Api, Params(q): Params<Page>) -> Result<Json<Value>, Problem> {
+    let limit = q.limit()?;
+    let entries = state.ingest.store.audit_log(q.before, limit).await?;
+    let next = (entries.len() as i64 == limit)
+        .then(|| entries.last().map(|e| e.id))
+        .flatten();
+    Ok(Json(json!({ "entries": entries, "next_before": next })))
+}

@@ -1,0 +1,755 @@
+//! The status API: what the node has, what state it is in, and its history.
+//! Read from the in-memory [`Catalog`](crate::catalog::Catalog), so a page
+//! of a 100,000-resource node never waits on the database.
+
+use std::{collections::BTreeMap, convert::Infallible, sync::Arc, time::Duration};
+
+use axum::{
+    Extension, Json,
+    extract::{Path, State},
+    http::StatusCode,
+    response::sse::{Event, KeepAlive, Sse},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use suanli_protocol::{identifier::Identifier, proto, stream::SequencedSample};
+
+use super::{ApiState, Body, FieldProblem, Params, Problem};
+use crate::{
+    auth::Principal,
+    catalog::{Fleet, HostEntry, HostState, ResourceEntry},
+    history::Stat,
+    store::now_ms,
+};
+
+type Api = State<Arc<ApiState>>;
+type Caller = Extension<Principal>;
+
+/// While a host page is open, its agent samples this often.
+pub const LIVE_INTERVAL: Duration = Duration::from_secs(1);
+/// What a host goes back to if neither the node nor its history says.
+const FALLBACK_INTERVAL: Duration = Duration::from_secs(5);
+
+fn resource_json(fleet: &Fleet, r: &ResourceEntry, now: u64) -> Value {
+    let host = fleet.hosts.get(&r.host_id);
+    let state = host.map(|h| h.state(now));
+    let last_seen = host.and_then(|h| h.last_seen_ms);
+    let vitals = host.and_then(|h| h.vitals.as_deref());
+    let live = match &r.gpu_uuid {
+        Some(uuid) => host.and_then(|h| h.gpu_vitals(uuid)).map(|g| json!(g)),
+        None => vitals.map(|v| {
+            json!({
+                "cpu_utilization_percent": v.cpu_utilization_percent,
+                "load_average_1m": v.load_average_1m,
+                "memory_total_bytes": v.memory_total_bytes,
+                "memory_used_bytes": v.memory_used_bytes,
+            })
+        }),
+    };
+    json!({
+        "identifier": r.identifier,
+        "resource_type": r.resource_type.code().to_string(),
+        "resource_type_name": {"zh": r.resource_type.name_zh(), "en": r.resource_type.name_en()},
+        "model": r.model,
+        "memory_bytes": r.memory_bytes,
+        "host_id": r.host_id,
+        "hostname": host.map(|h| h.hostname.as_str()),
+        "provider": host.map(|h| &*h.owner),
+        "region": host.map(|h| h.region.as_str()),
+        "logical_cpus": host.and_then(|h| h.inventory.as_ref()).map(|i| i.cpu.logical_cpus).filter(|_| r.gpu_uuid.is_none()),
+        "state": state,
+        "free_now": fleet.free_now(r, now),
+        "last_seen_ms": last_seen,
+        "freshness_ms": last_seen.map(|seen| now.saturating_sub(seen)),
+        "collected_at_ms": vitals.map(|v| v.collected_at_ms),
+        "live": live,
+    })
+}
+
+// ---- summary ----
+
+pub async fn summary(State(state): Api) -> Json<Value> {
+    let now = now_ms();
+    let fleet = state.ingest.catalog.read();
+    let mut hosts: BTreeMap<&str, u64> = HostState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+    let (mut cpus, mut memory, mut cpu_util, mut cpu_util_n) = (0u64, 0u64, 0.0, 0u64);
+    for host in fleet.hosts.values() {
+        let host_state = host.state(now);
+        *hosts.entry(host_state.as_str()).or_default() += 1;
+        if let Some(inv) = &host.inventory {
+            cpus += u64::from(inv.cpu.logical_cpus);
+            memory += inv.memory_total_bytes.unwrap_or(0);
+        }
+        if host_state == HostState::Online
+            && let Some(u) = host.vitals.as_ref().and_then(|v| v.cpu_utilization_percent)
+        {
+            cpu_util += u;
+            cpu_util_n += 1;
+        }
+    }
+    #[derive(Default)]
+    struct Tally {
+        total: u64,
+        online: u64,
+        free: u64,
+        memory_bytes: u64,
+        utilization: f64,
+        utilization_n: u64,
+    }
+    let mut by_type: BTreeMap<char, Tally> = BTreeMap::new();
+    let mut by_model: BTreeMap<&str, Tally> = BTreeMap::new();
+    for host in fleet.hosts.values() {
+        let online = host.state(now) == HostState::Online;
+        for r in &host.resources {
+            let free = host.free_now(r, now) == Some(true);
+            let util = match &r.gpu_uuid {
+                Some(_) => host
+                    .vitals_of(r)
+                    .and_then(|g| g.utilization_percent)
+                    .map(f64::from),
+                None => host.vitals.as_ref().and_then(|v| v.cpu_utilization_percent),
+            };
+            let tally = |t: &mut Tally| {
+                t.total += 1;
+                t.online += u64::from(online);
+                t.free += u64::from(free);
+                t.memory_bytes += r.memory_bytes.unwrap_or(0);
+                if let Some(u) = util.filter(|_| online) {
+                    t.utilization += u;
+                    t.utilization_n += 1;
+                }
+            };
+            tally(by_type.entry(r.resource_type.code()).or_default());
+            if r.gpu_uuid.is_some() {
+                tally(
+                    by_model
+                        .entry(r.model.as_deref().unwrap_or("unknown"))
+                        .or_default(),
+                );
+            }
+        }
+    }
+    fn render<K: std::fmt::Display>(m: BTreeMap<K, Tally>) -> Value {
+        m.into_iter()
+            .map(|(k, t)| {
+                json!({
+                    "key": k.to_string(),
+                    "total": t.total,
+                    "online": t.online,
+                    "free_now": t.free,
+                    "memory_bytes": t.memory_bytes,
+                    "mean_utilization_percent": (t.utilization_n > 0).then(|| t.utilization / t.utilization_n as f64),
+                })
+            })
+            .collect()
+    }
+    Json(json!({
+        "at_ms": now,
+        "hosts": hosts,
+        "hosts_total": fleet.hosts.len(),
+        "resources_total": fleet.resources.len(),
+        "connected_agents": state.ingest.registry.connected(),
+        "capacity": {"logical_cpus": cpus, "memory_bytes": memory},
+        "mean_cpu_utilization_percent": (cpu_util_n > 0).then(|| cpu_util / cpu_util_n as f64),
+        "by_resource_type": render(by_type),
+        "by_accelerator_model": render(by_model),
+    }))
+}
+
+// ---- resources ----
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceQuery {
+    #[serde(rename = "type")]
+    resource_type: Option<String>,
+    model: Option<String>,
+    region: Option<String>,
+    provider: Option<String>,
+    industry: Option<String>,
+    state: Option<String>,
+    free: Option<bool>,
+    q: Option<String>,
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+pub async fn resources(
+    State(state): Api,
+    Params(q): Params<ResourceQuery>,
+) -> Result<Json<Value>, Problem> {
+    let mut errors = Vec::new();
+    let mut fail = |field: &str, message: &str| {
+        errors.push(FieldProblem {
+            field: field.into(),
+            message: message.into(),
+        })
+    };
+    let resource_type = match q.resource_type.as_deref() {
+        None => None,
+        Some(t) => {
+            let found = suanli_protocol::identifier::ResourceType::parse(t).ok();
+            if found.is_none() {
+                fail("type", "a resource type code: C, A, H, V, K, S or P");
+            }
+            found
+        }
+    };
+    let wanted_state = match q.state.as_deref() {
+        None => None,
+        Some(s) => {
+            let found = HostState::ALL.into_iter().find(|h| h.as_str() == s);
+            if found.is_none() {
+                fail("state", "online, stale, offline or revoked");
+            }
+            found
+        }
+    };
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        fail("limit", "between 1 and 1000");
+    }
+    let after = match q.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => {
+            let parsed = c.parse::<i64>().ok();
+            if parsed.is_none() {
+                fail(
+                    "cursor",
+                    "pass next_cursor from the previous page unchanged",
+                );
+            }
+            parsed
+        }
+    };
+    if !errors.is_empty() {
+        return Err(Problem::invalid(errors));
+    }
+    let model = q.model.as_deref().map(str::to_lowercase);
+    let model_upper = q.model.as_deref().map(str::to_uppercase);
+    let needle = q.q.as_deref().map(str::to_uppercase);
+    let provider = q.provider.as_deref().map(str::to_uppercase);
+    let now = now_ms();
+    let fleet = state.ingest.catalog.read();
+    let mut page = Vec::with_capacity(limit);
+    let mut next = None;
+    let start = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+    for r in fleet
+        .resources
+        .range((start, std::ops::Bound::Unbounded))
+        .map(|(_, r)| r)
+    {
+        let Some(host) = fleet.hosts.get(&r.host_id) else {
+            continue;
+        };
+        let keep = resource_type.is_none_or(|t| t == r.resource_type)
+            && model.as_deref().is_none_or(|m| {
+                r.model_key.contains(m)
+                    || model_upper
+                        .as_deref()
+                        .is_some_and(|u| r.identifier.contains(u))
+            })
+            && q.region
+                .as_deref()
+                .is_none_or(|p| host.region.starts_with(p))
+            && provider.as_deref().is_none_or(|p| host.owner.code == p)
+            && q.industry
+                .as_deref()
+                .is_none_or(|p| host.owner.industry.starts_with(p))
+            && wanted_state.is_none_or(|s| host.state(now) == s)
+            && q.free
+                .is_none_or(|f| fleet.free_now(r, now).unwrap_or(false) == f)
+            && needle.as_deref().is_none_or(|n| {
+                r.identifier.contains(n) || host.hostname.to_uppercase().contains(n)
+            });
+        if !keep {
+            continue;
+        }
+        if page.len() == limit {
+            next = page.last().map(|(id, _): &(i64, Value)| id.to_string());
+            break;
+        }
+        page.push((r.id, resource_json(&fleet, r, now)));
+    }
+    Ok(Json(json!({
+        "resources": page.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+        "next_cursor": next,
+    })))
+}
+
+/// A resource by identifier: 400 if it is not one, 404 if this node has none.
+fn find<'a>(fleet: &'a Fleet, text: &str) -> Result<&'a ResourceEntry, Problem> {
+    let identifier = Identifier::parse(text)
+        .map_err(|e| Problem::bad_request(format!("{text:?} is not a valid identifier: {e}")))?;
+    let canonical = identifier.to_string();
+    fleet
+        .by_identifier
+        .get(&canonical)
+        .and_then(|id| fleet.resources.get(id))
+        .map(|r| &**r)
+        .ok_or_else(|| Problem::not_found(format!("no resource {canonical} on this node")))
+}
+
+pub async fn resolve(
+    State(state): Api,
+    Path(identifier): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let fleet = state.ingest.catalog.read();
+    let r = find(&fleet, &identifier)?;
+    let mut body = resource_json(&fleet, r, now_ms());
+    if let Some(host) = fleet.hosts.get(&r.host_id) {
+        body["host"] = host_identity(host);
+    }
+    Ok(Json(body))
+}
+
+fn host_identity(host: &HostEntry) -> Value {
+    let identifier = host.own_resource().map(|r| r.identifier.clone());
+    json!({"host_id": host.host_id, "hostname": host.hostname, "identifier": identifier})
+}
+
+// ---- history ----
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    metric: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    step: Option<String>,
+}
+
+/// Most points one history answer may hold.
+const MAX_POINTS: u64 = 10_000;
+
+fn parse_time(text: &str) -> Option<u64> {
+    text.parse::<u64>().ok().or_else(|| {
+        humantime::parse_rfc3339_weak(text)
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as u64)
+    })
+}
+
+pub async fn history(
+    State(state): Api,
+    Path(identifier): Path<String>,
+    Params(q): Params<HistoryQuery>,
+) -> Result<Json<Value>, Problem> {
+    let (host_id, gpu_index, canonical) = {
+        let fleet = state.ingest.catalog.read();
+        let r = find(&fleet, &identifier)?;
+        let gpu_index = r.gpu_uuid.as_ref().and_then(|uuid| {
+            let inv = fleet.hosts.get(&r.host_id)?.inventory.as_ref()?;
+            inv.gpus
+                .iter()
+                .find(|g| g.uuid.as_ref() == Some(uuid))
+                .map(|g| g.index)
+        });
+        (
+            r.host_id,
+            r.gpu_uuid.as_ref().map(|_| gpu_index),
+            r.identifier.clone(),
+        )
+    };
+    let mut errors = Vec::new();
+    let mut fail = |field: &str, message: String| {
+        errors.push(FieldProblem {
+            field: field.into(),
+            message,
+        })
+    };
+    let metric_name = q.metric.as_deref().unwrap_or(if gpu_index.is_some() {
+        "gpu_utilization_percent"
+    } else {
+        "cpu_utilization_percent"
+    });
+    let metric = Metric::parse(metric_name);
+    match metric {
+        None => fail("metric", format!("unknown metric {metric_name:?}")),
+        Some(m) if m.is_gpu() != gpu_index.is_some() => fail(
+            "metric",
+            format!("{metric_name} does not apply to this resource's type"),
+        ),
+        _ => {}
+    }
+    let now = now_ms();
+    let to = match q.to.as_deref() {
+        None => Some(now),
+        Some(t) => parse_time(t),
+    };
+    if to.is_none() {
+        fail("to", "RFC 3339 time or unix milliseconds".into());
+    }
+    let to = to.unwrap_or(now);
+    let from = match q.from.as_deref() {
+        None => Some(to.saturating_sub(3_600_000)),
+        Some(t) => parse_time(t),
+    };
+    if from.is_none() {
+        fail("from", "RFC 3339 time or unix milliseconds".into());
+    }
+    let from = from.unwrap_or(0);
+    if from >= to {
+        fail("from", "must be before to".into());
+    }
+    let step = match q.step.as_deref() {
+        None => Some(60_000),
+        Some(s) => humantime::parse_duration(s)
+            .ok()
+            .map(|d| d.as_millis() as u64)
+            .filter(|ms| *ms >= 1_000),
+    };
+    if step.is_none() {
+        fail("step", "a duration of at least 1s, e.g. 10s, 1m, 1h".into());
+    }
+    let step = step.unwrap_or(60_000);
+    if to.saturating_sub(from) / step > MAX_POINTS {
+        fail(
+            "step",
+            format!("at most {MAX_POINTS} points per answer; widen the step"),
+        );
+    }
+    if !errors.is_empty() {
+        return Err(Problem::invalid(errors));
+    }
+    let metric = metric.ok_or_else(|| Problem::bad_request("metric"))?;
+    let gpu_index = gpu_index.flatten();
+    let buckets = ((to - from).div_ceil(step)) as usize;
+    let mut stats = vec![Stat::default(); buckets];
+    let store = &state.ingest.store;
+    // Older minutes come from rollups, the raw window from samples; a
+    // minute in both (being rolled up right now) counts each sample once
+    // because rollups delete the raw rows they fold in the same transaction.
+    for (minute, rollup) in store.rollups(host_id, from).await? {
+        if minute >= to {
+            break;
+        }
+        if let Some(stat) = metric.read_rollup(&rollup, gpu_index)
+            && minute >= from
+        {
+            stats[((minute - from) / step) as usize].merge(&stat);
+        }
+    }
+    for body in store.samples_between(host_id, from, to).await? {
+        let Ok(sample) = SequencedSample::decode(&body) else {
+            continue;
+        };
+        let at = sample.sample.collected_at_unix_ms;
+        if let Some(i) = at.checked_sub(from).map(|d| (d / step) as usize)
+            && i < buckets
+        {
+            stats[i].add(metric.read_sample(&sample, gpu_index));
+        }
+    }
+    let points: Vec<Value> = stats
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.n > 0)
+        .map(|(i, s)| {
+            json!({
+                "t_ms": from + i as u64 * step,
+                "mean": s.mean(),
+                "min": s.min,
+                "max": s.max,
+                "samples": s.n,
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "identifier": canonical,
+        "metric": metric_name,
+        "from_ms": from,
+        "to_ms": to,
+        "step_ms": step,
+        "points": points,
+    })))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Metric {
+    CpuUtilization,
+    MemoryUsed,
+    Load1,
+    GpuUtilization,
+    GpuMemoryUsed,
+    GpuTemperature,
+    GpuPower,
+}
+
+impl Metric {
+    fn parse(name: &str) -> Option<Metric> {
+        Some(match name {
+            "cpu_utilization_percent" => Metric::CpuUtilization,
+            "memory_used_bytes" => Metric::MemoryUsed,
+            "load_average_1m" => Metric::Load1,
+            "gpu_utilization_percent" => Metric::GpuUtilization,
+            "gpu_memory_used_bytes" => Metric::GpuMemoryUsed,
+            "gpu_temperature_celsius" => Metric::GpuTemperature,
+            "gpu_power_watts" => Metric::GpuPower,
+            _ => return None,
+        })
+    }
+
+    fn is_gpu(self) -> bool {
+        matches!(
+            self,
+            Metric::GpuUtilization
+                | Metric::GpuMemoryUsed
+                | Metric::GpuTemperature
+                | Metric::GpuPower
+        )
+    }
+
+    fn read_sample(self, s: &SequencedSample, gpu: Option<u32>) -> Option<f64> {
+        let s = &s.sample;
+        let g = || s.gpus.iter().find(|g| Some(g.index) == gpu);
+        match self {
+            Metric::CpuUtilization => s.cpu.utilization_percent,
+            Metric::MemoryUsed => s.memory.used_bytes.map(|b| b as f64),
+            Metric::Load1 => s.cpu.load_average_1m,
+            Metric::GpuUtilization => g()?.utilization_percent.map(f64::from),
+            Metric::GpuMemoryUsed => g()?.memory_used_bytes.map(|b| b as f64),
+            Metric::GpuTemperature => g()?.temperature_celsius.map(f64::from),
+            Metric::GpuPower => g()?.power_milliwatts.map(|mw| f64::from(mw) / 1000.0),
+        }
+    }
+
+    fn read_rollup(self, r: &crate::history::Rollup, gpu: Option<u32>) -> Option<Stat> {
+        let g = || r.gpus.iter().find(|g| Some(g.index) == gpu);
+        Some(match self {
+            Metric::CpuUtilization => r.cpu_utilization_percent,
+            Metric::MemoryUsed => r.memory_used_bytes,
+            Metric::Load1 => r.load_average_1m,
+            Metric::GpuUtilization => g()?.utilization_percent,
+            Metric::GpuMemoryUsed => g()?.memory_used_bytes,
+            Metric::GpuTemperature => g()?.temperature_celsius,
+            Metric::GpuPower => {
+                let mw = g()?.power_milliwatts;
+                Stat {
+                    n: mw.n,
+                    sum: mw.sum / 1000.0,
+                    min: mw.min / 1000.0,
+                    max: mw.max / 1000.0,
+                }
+            }
+        })
+    }
+}
+
+// ---- hosts ----
+
+/// A host the caller may see, by id, hostname or identifier.
+async fn visible_host(state: &ApiState, me: &Principal, reference: &str) -> Result<i64, Problem> {
+    let host_id = state.ingest.store.host_id(reference).await?;
+    let provider_id = state
+        .ingest
+        .catalog
+        .read()
+        .hosts
+        .get(&host_id)
+        .map(|h| h.owner.id);
+    match provider_id {
+        // Another organisation's host does not exist as far as the caller knows.
+        Some(p) if me.may_act_for(p) => Ok(host_id),
+        _ => Err(Problem::not_found(format!("no host {reference:?}"))),
+    }
+}
+
+pub async fn hosts(State(state): Api, Extension(me): Caller) -> Result<Json<Value>, Problem> {
+    let listed = state.ingest.store.list_hosts().await?;
+    let owners: std::collections::HashMap<i64, i64> = state
+        .ingest
+        .catalog
+        .read()
+        .hosts
+        .values()
+        .map(|h| (h.host_id, h.owner.id))
+        .collect();
+    let hosts: Vec<Value> = listed
+        .into_iter()
+        .filter(|h| owners.get(&h.host_id).is_some_and(|p| me.may_act_for(*p)))
+        .map(|stored| {
+            let mut v = json!(stored);
+            v["link"] = json!(state.ingest.registry.link(stored.host_id));
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "hosts": hosts })))
+}
+
+pub async fn host(
+    State(state): Api,
+    Extension(me): Caller,
+    Path(reference): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let host_id = visible_host(&state, &me, &reference).await?;
+    let now = now_ms();
+    let fleet = state.ingest.catalog.read();
+    let host = fleet
+        .hosts
+        .get(&host_id)
+        .ok_or_else(|| Problem::not_found(format!("no host {reference:?}")))?;
+    let resources: Vec<Value> = host
+        .resources
+        .iter()
+        .map(|r| resource_json(&fleet, r, now))
+        .collect();
+    let inventory = host
+        .inventory
+        .as_deref()
+        .map(|inv| json!(proto::HostInventory::from(inv.clone())));
+    Ok(Json(json!({
+        "host_id": host_id,
+        "hostname": host.hostname,
+        "identifier": host_identity(host)["identifier"],
+        "provider": &*host.owner,
+        "region": host.region,
+        "state": host.state(now),
+        "last_seen_ms": host.last_seen_ms,
+        "interval_ms": host.interval_ms,
+        "spool_backlog": host.spool_backlog(),
+        "link": state.ingest.registry.link(host_id),
+        "vitals": host.vitals.as_deref(),
+        "inventory": inventory,
+        "resources": resources,
+    })))
+}
+
+/// Ends a live view: the last watcher puts the host back on its interval.
+struct LiveGuard {
+    state: Arc<ApiState>,
+    host_id: i64,
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        let ingest = &self.state.ingest;
+        if let Some(before) = ingest.catalog.unwatch(self.host_id) {
+            let interval = ingest
+                .config
+                .sample_interval
+                .or(before.map(Duration::from_millis))
+                .unwrap_or(FALLBACK_INTERVAL);
+            ingest.registry.set_interval(self.host_id, interval);
+        }
+    }
+}
+
+pub async fn live(
+    State(state): Api,
+    Extension(me): Caller,
+    Path(reference): Path<String>,
+) -> Result<Sse<impl futures_core::Stream<Item = Result<Event, Infallible>>>, Problem> {
+    let host_id = visible_host(&state, &me, &reference).await?;
+    let (mut samples, first) = state
+        .ingest
+        .catalog
+        .watch(host_id)
+        .ok_or_else(|| Problem::not_found(format!("no host {reference:?}")))?;
+    let guard = LiveGuard {
+        state: state.clone(),
+        host_id,
+    };
+    if first {
+        state.ingest.registry.set_interval(host_id, LIVE_INTERVAL);
+    }
+    let stream = async_stream(move |tx| async move {
+        let _guard = guard;
+        loop {
+            let vitals = samples.borrow_and_update().clone();
+            if let Some(v) = vitals {
+                let event = Event::default().event("sample").json_data(&*v);
+                if let Ok(event) = event
+                    && tx.send(Ok(event)).await.is_err()
+                {
+                    return;
+                }
+            }
+            tokio::select! {
+                changed = samples.changed() => if changed.is_err() { return },
+                _ = tx.closed() => return,
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// A stream fed by a task; the task ends when the client goes away.
+fn async_stream<F, Fut>(producer: F) -> impl futures_core::Stream<Item = Result<Event, Infallible>>
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<Event, Infallible>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(producer(tx));
+    ReceiverStream(rx)
+}
+
+struct ReceiverStream<T>(tokio::sync::mpsc::Receiver<T>);
+
+impl<T> futures_core::Stream for ReceiverStream<T> {
+    type Item = T;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntervalRequest {
+    interval_ms: u64,
+}
+
+pub async fn set_sample_interval(
+    State(state): Api,
+    Extension(me): Caller,
+    Path(reference): Path<String>,
+    Body(request): Body<IntervalRequest>,
+) -> Result<StatusCode, Problem> {
+    if !(100..=3_600_000).contains(&request.interval_ms) {
+        return Err(Problem::invalid(vec![FieldProblem {
+            field: "interval_ms".into(),
+            message: "between 100 and 3600000".into(),
+        }]));
+    }
+    let host_id = visible_host(&state, &me, &reference).await?;
+    if state
+        .ingest
+        .registry
+        .set_interval(host_id, Duration::from_millis(request.interval_ms))
+    {
+        state
+            .audit_by(
+                &me,
+                "host.sample_interval",
+                &format!("host/{host_id}"),
+                &format!("{} ms", request.interval_ms),
+            )
+            .await;
+        Ok(StatusCode::ACCEPTED)
+    } else {
+        Err(Problem::conflict(format!(
+            "host {host_id} is not connected"
+        )))
+    }
+}
+
+pub async fn revoke_host(
+    State(state): Api,
+    Extension(me): Caller,
+    Path(reference): Path<String>,
+) -> Result<StatusCode, Problem> {
+    let host_id = visible_host(&state, &me, &reference).await?;
+    state.ingest.store.revoke_host(&host_id.to_string()).await?;
+    state.ingest.catalog.set_revoked(host_id);
+    state.ingest.registry.close_revoked(&[host_id]);
+    state
+        .audit_by(&me, "host.revoke", &format!("host/{host_id}"), "")
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,748 @@
+//! The node's resources in memory, with each host's latest sample.
+//!
+//! Storage is the record; this is the index the status API, the dashboard
+//! and `/metrics` read, so that listing 100,000 resources or summing a
+//! fleet never touches the database. It is loaded at start, refreshed per
+//! host when an inventory arrives (identifiers are minted then), and every
+//! sample updates its host's [`Vitals`] as it is ingested.
+//!
+//! Each replica holds the hosts connected to it live; on PostgreSQL with
+//! several replicas, a host's live figures are on the replica it streams to.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, RwLock},
+};
+
+use suanli_protocol::{
+    identifier::ResourceType,
+    model::{HostInventory, HostSample},
+    stream::InventoryUpdate,
+};
+use tokio::sync::watch;
+
+use crate::store::{CatalogRow, HostRow, Store, StoreError};
+
+/// A host whose last sample is older than this many intervals is stale…
+const STALE_AFTER_INTERVALS: u64 = 3;
+/// …but never sooner than this.
+const STALE_AFTER_MIN_MS: u64 = 15_000;
+/// Past this, stale becomes offline.
+const OFFLINE_AFTER_MS: u64 = 300_000;
+/// The interval assumed until two samples have been seen.
+const DEFAULT_INTERVAL_MS: u64 = 5_000;
+/// "Free now": an accelerator below both of these…
+pub const GPU_FREE_UTILIZATION_PERCENT: u32 = 10;
+pub const GPU_FREE_MEMORY_FRACTION: f64 = 0.10;
+/// …and a CPU host below this utilization.
+const HOST_FREE_CPU_PERCENT: f64 = 50.0;
+
+/// Where a host stands, by the age of its last sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostState {
+    Online,
+    Stale,
+    Offline,
+    Revoked,
+}
+
+impl HostState {
+    pub const ALL: [HostState; 4] = [
+        HostState::Online,
+        HostState::Stale,
+        HostState::Offline,
+        HostState::Revoked,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostState::Online => "online",
+            HostState::Stale => "stale",
+            HostState::Offline => "offline",
+            HostState::Revoked => "revoked",
+        }
+    }
+}
+
+/// The figures people watch, from a host's latest sample.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Vitals {
+    pub seq: u64,
+    pub collected_at_ms: u64,
+    pub cpu_utilization_percent: Option<f64>,
+    pub load_average_1m: Option<f64>,
+    pub memory_total_bytes: Option<u64>,
+    pub memory_used_bytes: Option<u64>,
+    /// Local (not network) filesystems, summed.
+    pub disk_total_bytes: Option<u64>,
+    pub disk_available_bytes: Option<u64>,
+    /// The fastest InfiniBand port that is ACTIVE.
+    pub infiniband_active_gbps: Option<f64>,
+    pub gpus: Vec<GpuVitals>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct GpuVitals {
+    pub index: u32,
+    pub uuid: Option<String>,
+    pub utilization_percent: Option<u32>,
+    pub memory_used_bytes: Option<u64>,
+    pub memory_total_bytes: Option<u64>,
+    pub temperature_celsius: Option<u32>,
+    pub power_watts: Option<f64>,
+    pub ecc_uncorrected_volatile: Option<u64>,
+    /// XID errors seen since the aggregator started.
+    pub xid_errors: u64,
+    /// Active NVLink links; absent where the GPU reports none.
+    pub nvlink_active: Option<u32>,
+}
+
+impl Vitals {
+    /// The figures of `sample`; `inventory` tells local filesystems from network ones.
+    pub fn from_sample(seq: u64, sample: &HostSample, inventory: Option<&HostInventory>) -> Self {
+        let network_mounts: Vec<&str> = inventory
+            .map(|inv| {
+                inv.filesystems
+                    .iter()
+                    .filter(|f| f.network)
+                    .map(|f| f.mount_point.as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let local = sample
+            .filesystems
+            .iter()
+            .filter(|f| !network_mounts.contains(&f.mount_point.as_str()));
+        let sum = |pick: fn(&suanli_protocol::model::FilesystemSample) -> Option<u64>| {
+            local
+                .clone()
+                .map(pick)
+                .try_fold(0u64, |acc, v| Some(acc + v?))
+        };
+        let (disk_total_bytes, disk_available_bytes) = if sample.filesystems.is_empty() {
+            (None, None)
+        } else {
+            (sum(|f| f.total_bytes), sum(|f| f.available_bytes))
+        };
+        Self {
+            disk_total_bytes,
+            disk_available_bytes,
+            infiniband_active_gbps: sample
+                .infiniband_ports
+                .iter()
+                .filter(|p| p.state.as_deref() == Some("ACTIVE"))
+                .filter_map(|p| p.rate_gbps)
+                .max_by(f64::total_cmp),
+            seq,
+            collected_at_ms: sample.collected_at_unix_ms,
+            cpu_utilization_percent: sample.cpu.utilization_percent,
+            load_average_1m: sample.cpu.load_average_1m,
+            memory_total_bytes: sample.memory.total_bytes,
+            memory_used_bytes: sample.memory.used_bytes,
+            gpus: sample
+                .gpus
+                .iter()
+                .map(|g| GpuVitals {
+                    index: g.index,
+                    uuid: g.uuid.clone(),
+                    utilization_percent: g.utilization_percent,
+                    memory_used_bytes: g.memory_used_bytes,
+                    memory_total_bytes: g.memory_total_bytes,
+                    temperature_celsius: g.temperature_celsius,
+                    power_watts: g.power_milliwatts.map(|mw| f64::from(mw) / 1000.0),
+                    ecc_uncorrected_volatile: g.ecc_uncorrected_volatile,
+                    xid_errors: 0,
+                    nvlink_active: (!g.nvlinks.is_empty())
+                        .then(|| g.nvlinks.iter().filter(|l| l.active).count() as u32),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// An organisation as resources carry it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Owner {
+    #[serde(skip)]
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub region: String,
+    pub industry: String,
+}
+
+#[derive(Debug)]
+pub struct HostEntry {
+    pub host_id: i64,
+    pub hostname: String,
+    pub owner: Arc<Owner>,
+    /// Where the host is (GB/T 2260): its site, else its provider's region.
+    pub region: String,
+    pub revoked: bool,
+    pub inventory: Option<Arc<HostInventory>>,
+    pub vitals: Option<Arc<Vitals>>,
+    /// From storage at load, then from samples.
+    pub last_seen_ms: Option<u64>,
+    pub rtt_us: Option<u64>,
+    /// Collection interval observed between the last two samples.
+    pub interval_ms: Option<u64>,
+    /// Interval the host sampled at before a live page asked for 1 s.
+    pub interval_before_live_ms: Option<u64>,
+    /// The last sample the agent had spooled when it connected: until the
+    /// stream passes it, the agent is catching up.
+    pub spooled_through: Option<u64>,
+    /// This host's resources, the host itself first.
+    pub resources: Vec<Arc<ResourceEntry>>,
+    /// `subnet prefix/SM LID` of its first InfiniBand port: hosts with the
+    /// same value are on one fabric.
+    pub fabric: Option<String>,
+    pub gpu_groups: Vec<GpuGroup>,
+    /// Each accelerator's figures, compact and in one place, in the order
+    /// of `resources` (`slot` indexes it): what selection reads per GPU.
+    pub gpu_briefs: Vec<GpuBrief>,
+    xid_errors: HashMap<u32, u64>,
+    live: watch::Sender<Option<Arc<Vitals>>>,
+    watchers: usize,
+}
+
+impl HostEntry {
+    pub fn state(&self, now_ms: u64) -> HostState {
+        if self.revoked {
+            return HostState::Revoked;
+        }
+        let Some(seen) = self.last_seen_ms else {
+            return HostState::Offline;
+        };
+        let age = now_ms.saturating_sub(seen);
+        let interval = self.interval_ms.unwrap_or(DEFAULT_INTERVAL_MS);
+        if age <= (interval * STALE_AFTER_INTERVALS).max(STALE_AFTER_MIN_MS) {
+            HostState::Online
+        } else if age <= OFFLINE_AFTER_MS {
+            HostState::Stale
+        } else {
+            HostState::Offline
+        }
+    }
+
+    /// Samples the agent still has to send from its spool, as of the
+    /// connection's start and what has arrived since.
+    pub fn spool_backlog(&self) -> Option<u64> {
+        let through = self.spooled_through?;
+        let latest = self.vitals.as_ref().map(|v| v.seq);
+        Some(match latest {
+            Some(seq) => through.saturating_sub(seq),
+            None => through + 1,
+        })
+    }
+
+    pub fn gpu_vitals(&self, uuid: &str) -> Option<&GpuVitals> {
+        self.vitals
+            .as_ref()?
+            .gpus
+            .iter()
+            .find(|g| g.uuid.as_deref() == Some(uuid))
+    }
+
+    /// The live figures of one of this host's accelerators: found by its
+    /// index (samples list GPUs in index order), confirmed by UUID.
+    pub fn vitals_of(&self, r: &ResourceEntry) -> Option<&GpuVitals> {
+        let uuid = r.gpu_uuid.as_deref()?;
+        let gpus = &self.vitals.as_ref()?.gpus;
+        match r.gpu_index.and_then(|i| gpus.get(i as usize)) {
+            Some(g) if g.uuid.as_deref() == Some(uuid) => Some(g),
+            _ => gpus.iter().find(|g| g.uuid.as_deref() == Some(uuid)),
+        }
+    }
+
+    /// Recounts `gpu_groups` from the accelerators and the latest sample.
+    fn regroup(&mut self) {
+        let mut groups: Vec<GpuGroup> = Vec::new();
+        let mut briefs = Vec::new();
+        for (slot, r) in self.resources.iter().enumerate() {
+            if r.gpu_uuid.is_none() {
+                continue;
+            }
+            let live = self.vitals_of(r);
+            let idle = gpu_idle(live, r.memory_bytes);
+            briefs.push(GpuBrief {
+                slot: slot as u32,
+                model_id: r.model_id,
+                memory_bytes: r.memory_bytes,
+                mig: r.mig,
+                idle,
+                utilization_percent: live.and_then(|g| g.utilization_percent),
+                memory_used_bytes: live.and_then(|g| g.memory_used_bytes),
+                memory_total_bytes: live.and_then(|g| g.memory_total_bytes).or(r.memory_bytes),
+                nvlink_active: live.and_then(|g| g.nvlink_active),
+            });
+            match groups
+                .iter_mut()
+                .find(|g| g.model_id == r.model_id && g.memory_bytes == r.memory_bytes)
+            {
+                Some(g) => {
+                    g.installed += 1;
+                    g.idle += u32::from(idle);
+                }
+                None => groups.push(GpuGroup {
+                    model_id: r.model_id,
+                    memory_bytes: r.memory_bytes,
+                    installed: 1,
+                    idle: u32::from(idle),
+                }),
+            }
+        }
+        self.gpu_groups = groups;
+        self.gpu_briefs = briefs;
+    }
+
+    /// Is one of this host's resources free now: the host online and the
+    /// resource idle enough. `None` where the figures to tell are missing.
+    pub fn free_now(&self, resource: &ResourceEntry, now_ms: u64) -> Option<bool> {
+        if self.state(now_ms) != HostState::Online {
+            return Some(false);
+        }
+        match &resource.gpu_uuid {
+            Some(_) => {
+                let gpu = self.vitals_of(resource)?;
+                Some(gpu_idle(Some(gpu), resource.memory_bytes))
+            }
+            None => Some(self.vitals.as_ref()?.cpu_utilization_percent? < HOST_FREE_CPU_PERCENT),
+        }
+    }
+
+    /// The host's own (general compute) resource.
+    pub fn own_resource(&self) -> Option<&ResourceEntry> {
+        self.resources
+            .first()
+            .map(|r| &**r)
+            .filter(|r| r.gpu_uuid.is_none())
+    }
+
+    /// The host's accelerators.
+    pub fn accelerators(&self) -> impl Iterator<Item = &ResourceEntry> {
+        self.resources
+            .iter()
+            .map(|r| &**r)
+            .filter(|r| r.gpu_uuid.is_some())
+    }
+}
+
+/// One resource: a host (general compute) or one of its accelerators.
+#[derive(Debug, Clone)]
+pub struct ResourceEntry {
+    pub id: i64,
+    pub identifier: String,
+    pub resource_type: ResourceType,
+    pub host_id: i64,
+    /// For an accelerator, its UUID and index on the host.
+    pub gpu_uuid: Option<String>,
+    pub gpu_index: Option<u32>,
+    /// Model name: the GPU's, or the host CPU's.
+    pub model: Option<String>,
+    /// Memory of the accelerator, or of the host.
+    pub memory_bytes: Option<u64>,
+    /// `model`, lower-cased, for matching; and its interned id in the fleet.
+    pub model_key: String,
+    pub model_id: u32,
+    /// An accelerator's MIG mode.
+    pub mig: Option<bool>,
+}
+
+#[derive(Debug, Default)]
+pub struct Fleet {
+    pub resources: BTreeMap<i64, Arc<ResourceEntry>>,
+    pub by_identifier: HashMap<String, i64>,
+    /// By host id, so a scan visits hosts in a stable order.
+    pub hosts: BTreeMap<i64, HostEntry>,
+    /// Accelerator model names (lower-cased), interned: a resource's `model_id`.
+    pub models: Vec<String>,
+    model_ids: HashMap<String, u32>,
+}
+
+/// Is an accelerator idle enough to count as free: utilization and memory
+/// use both low. Unknown figures are not free.
+pub fn gpu_idle(g: Option<&GpuVitals>, memory_bytes: Option<u64>) -> bool {
+    let Some(g) = g else { return false };
+    match (
+        g.utilization_percent,
+        g.memory_used_bytes,
+        g.memory_total_bytes.or(memory_bytes),
+    ) {
+        (Some(util), Some(used), Some(total)) if total > 0 => {
+            util < GPU_FREE_UTILIZATION_PERCENT
+                && (used as f64 / total as f64) < GPU_FREE_MEMORY_FRACTION
+        }
+        _ => false,
+    }
+}
+
+/// One accelerator as selection sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GpuBrief {
+    /// Index into the host's `resources`.
+    pub slot: u32,
+    pub model_id: u32,
+    pub memory_bytes: Option<u64>,
+    pub mig: Option<bool>,
+    pub idle: bool,
+    pub utilization_percent: Option<u32>,
+    pub memory_used_bytes: Option<u64>,
+    pub memory_total_bytes: Option<u64>,
+    pub nvlink_active: Option<u32>,
+}
+
+/// A host's accelerators of one model and memory size: how many are
+/// installed and how many were idle in the latest sample. Selection reads
+/// these to pass over a host without looking at each accelerator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GpuGroup {
+    pub model_id: u32,
+    pub memory_bytes: Option<u64>,
+    pub installed: u32,
+    pub idle: u32,
+}
+
+impl Fleet {
+    fn intern(&mut self, model_key: &str) -> u32 {
+        if let Some(id) = self.model_ids.get(model_key) {
+            return *id;
+        }
+        let id = self.models.len() as u32;
+        self.models.push(model_key.to_owned());
+        self.model_ids.insert(model_key.to_owned(), id);
+        id
+    }
+
+    /// Is `resource` free now: its host online and the resource idle enough.
+    pub fn free_now(&self, resource: &ResourceEntry, now_ms: u64) -> Option<bool> {
+        self.hosts
+            .get(&resource.host_id)?
+            .free_now(resource, now_ms)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Catalog {
+    fleet: RwLock<Fleet>,
+}
+
+impl Catalog {
+    /// Loads every host and resource from storage.
+    pub async fn load(store: &Store) -> Result<Self, StoreError> {
+        let catalog = Self::default();
+        let hosts = store.host_rows(None).await?;
+        let rows = store.catalog_rows(None).await?;
+        catalog.install(hosts, rows);
+        Ok(catalog)
+    }
+
+    /// Reloads one host and its resources (after an inventory or a revocation).
+    pub async fn refresh_host(&self, store: &Store, host_id: i64) -> Result<(), StoreError> {
+        let hosts = store.host_rows(Some(host_id)).await?;
+        let rows = store.catalog_rows(Some(host_id)).await?;
+        self.install(hosts, rows);
+        Ok(())
+    }
+
+    /// Adds or updates hosts and resources as storage describes them.
+    pub fn install(&self, hosts: Vec<HostRow>, rows: Vec<CatalogRow>) {
+        let mut owners: HashMap<i64, Arc<Owner>> = HashMap::new();
+        let mut fleet = self.write();
+        for row in hosts {
+            let owner = owners
+                .entry(row.provider.id)
+                .or_insert_with(|| {
+                    Arc::new(Owner {
+                        id: row.provider.id,
+                        code: row.provider.owner_code.clone(),
+                        name: row.provider.name.clone(),
+                        region: row.provider.region.clone(),
+                        industry: row.provider.industry.clone(),
+                    })
+                })
+                .clone();
+            let inventory = row
+                .inventory
+                .as_deref()
+                .and_then(|bytes| InventoryUpdate::decode(bytes).ok())
+                .map(|update| Arc::new(update.inventory));
+            let fabric = inventory.as_deref().and_then(fabric_of);
+            let region = row.region.unwrap_or_else(|| owner.region.clone());
+            match fleet.hosts.get_mut(&row.host_id) {
+                Some(host) => {
+                    host.hostname = row.hostname;
+                    host.region = region;
+                    host.owner = owner;
+                    host.revoked = row.revoked;
+                    host.inventory = inventory;
+                    host.fabric = fabric;
+                }
+                None => {
+                    fleet.hosts.insert(
+                        row.host_id,
+                        HostEntry {
+                            host_id: row.host_id,
+                            hostname: row.hostname,
+                            region,
+                            owner,
+                            revoked: row.revoked,
+                            inventory,
+                            vitals: None,
+                            last_seen_ms: row.last_seen_ms.map(|v| v as u64),
+                            rtt_us: row.rtt_us.map(|v| v as u64),
+                            interval_ms: None,
+                            interval_before_live_ms: None,
+                            spooled_through: None,
+                            resources: Vec::new(),
+                            fabric,
+                            gpu_groups: Vec::new(),
+                            gpu_briefs: Vec::new(),
+                            xid_errors: HashMap::new(),
+                            live: watch::channel(None).0,
+                            watchers: 0,
+                        },
+                    );
+                }
+            }
+        }
+        let mut touched = Vec::new();
+        for row in rows {
+            let Some(host) = fleet.hosts.get(&row.host_id) else {
+                continue;
+            };
+            let resource_type = if row.resource_key.starts_with("gpu:") {
+                ResourceType::AiAccelerator
+            } else {
+                ResourceType::ALL
+                    .into_iter()
+                    .find(|t| t.name_en() == row.resource_type)
+                    .unwrap_or(ResourceType::GeneralCompute)
+            };
+            let gpu_uuid = row.resource_key.strip_prefix("gpu:").map(str::to_owned);
+            let inventory = host.inventory.as_deref();
+            let (model, memory_bytes, mig, gpu_index) = match (&gpu_uuid, inventory) {
+                (Some(uuid), Some(inv)) => inv
+                    .gpus
+                    .iter()
+                    .find(|g| g.uuid.as_deref() == Some(uuid))
+                    .map_or((None, None, None, None), |g| {
+                        (
+                            g.name.clone(),
+                            g.memory_total_bytes,
+                            g.mig_enabled,
+                            Some(g.index),
+                        )
+                    }),
+                (None, Some(inv)) => (
+                    inv.cpu.model_name.clone(),
+                    inv.memory_total_bytes,
+                    None,
+                    None,
+                ),
+                _ => (None, None, None, None),
+            };
+            fleet
+                .by_identifier
+                .insert(row.identifier.clone(), row.resource_id);
+            let model_key = model.as_deref().unwrap_or_default().to_lowercase();
+            let model_id = fleet.intern(&model_key);
+            let entry = Arc::new(ResourceEntry {
+                id: row.resource_id,
+                identifier: row.identifier,
+                resource_type,
+                host_id: row.host_id,
+                gpu_uuid,
+                gpu_index,
+                model_id,
+                model_key,
+                model,
+                memory_bytes,
+                mig,
+            });
+            if let Some(host) = fleet.hosts.get_mut(&row.host_id) {
+                host.resources.retain(|r| r.id != entry.id);
+                // The host's own resource first, then its accelerators.
+                if entry.gpu_uuid.is_none() {
+                    host.resources.insert(0, entry.clone());
+                } else {
+                    host.resources.push(entry.clone());
+                }
+            }
+            fleet.resources.insert(row.resource_id, entry);
+            touched.push(row.host_id);
+        }
+        touched.dedup();
+        for host_id in touched {
+            if let Some(host) = fleet.hosts.get_mut(&host_id) {
+                host.regroup();
+            }
+        }
+    }
+
+    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Fleet> {
+        // A panic while holding the lock leaves a fleet that is still valid.
+        self.fleet.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Fleet> {
+        self.fleet.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes in a host's newest sample.
+    pub fn observe(&self, host_id: i64, seq: u64, sample: &HostSample, received_ms: u64) {
+        let inventory = self
+            .read()
+            .hosts
+            .get(&host_id)
+            .and_then(|h| h.inventory.clone());
+        let mut vitals = Vitals::from_sample(seq, sample, inventory.as_deref());
+        let mut fleet = self.write();
+        let Some(host) = fleet.hosts.get_mut(&host_id) else {
+            return;
+        };
+        // A resent or late sample is history, not news.
+        if let Some(previous) = &host.vitals {
+            if previous.seq >= seq {
+                return;
+            }
+            if seq == previous.seq + 1 && vitals.collected_at_ms > previous.collected_at_ms {
+                host.interval_ms = Some(vitals.collected_at_ms - previous.collected_at_ms);
+            }
+        }
+        for event in &sample.xid_events {
+            if let Some(index) = event.gpu_index {
+                *host.xid_errors.entry(index).or_default() += 1;
+            }
+        }
+        for gpu in &mut vitals.gpus {
+            gpu.xid_errors = host.xid_errors.get(&gpu.index).copied().unwrap_or(0);
+        }
+        host.last_seen_ms = Some(received_ms);
+        let vitals = Arc::new(vitals);
+        host.vitals = Some(vitals.clone());
+        host.regroup();
+        if host.watchers > 0 {
+            host.live.send_replace(Some(vitals));
+        }
+    }
+
+    /// Records, at connect, the last sequence number the agent has spooled.
+    pub fn set_spooled_through(&self, host_id: i64, seq: Option<u64>) {
+        if let Some(host) = self.write().hosts.get_mut(&host_id) {
+            host.spooled_through = seq;
+        }
+    }
+
+    pub fn set_rtt(&self, host_id: i64, rtt_us: u64) {
+        if let Some(host) = self.write().hosts.get_mut(&host_id) {
+            host.rtt_us = Some(rtt_us);
+        }
+    }
+
+    pub fn set_revoked(&self, host_id: i64) {
+        if let Some(host) = self.write().hosts.get_mut(&host_id) {
+            host.revoked = true;
+        }
+    }
+
+    /// Starts watching a host live. Returns the stream of its samples and,
+    /// for the first watcher, the interval it sampled at before (so the
+    /// caller can ask for 1 s samples and restore this later).
+    pub fn watch(&self, host_id: i64) -> Option<(watch::Receiver<Option<Arc<Vitals>>>, bool)> {
+        let mut fleet = self.write();
+        let host = fleet.hosts.get_mut(&host_id)?;
+        host.watchers += 1;
+        let first = host.watchers == 1;
+        if first {
+            host.interval_before_live_ms = host.interval_ms;
+            host.live.send_replace(host.vitals.clone());
+        }
+        Some((host.live.subscribe(), first))
+    }
+
+    /// Stops one watcher; for the last one, the interval to go back to.
+    pub fn unwatch(&self, host_id: i64) -> Option<Option<u64>> {
+        let mut fleet = self.write();
+        let host = fleet.hosts.get_mut(&host_id)?;
+        host.watchers = host.watchers.saturating_sub(1);
+        (host.watchers == 0).then(|| host.interval_before_live_ms.take())
+    }
+
+    pub fn watched(&self, host_id: i64) -> bool {
+        self.read()
+            .hosts
+            .get(&host_id)
+            .is_some_and(|h| h.watchers > 0)
+    }
+}
+
+/// The fabric a host's first InfiniBand port is on.
+fn fabric_of(inventory: &HostInventory) -> Option<String> {
+    inventory
+        .infiniband_ports
+        .iter()
+        .filter(|p| p.link_layer.as_deref() != Some("Ethernet"))
+        .find_map(|p| Some(format!("{}/{}", p.subnet_prefix.as_deref()?, p.sm_lid?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(last_seen_ms: Option<u64>, interval_ms: Option<u64>) -> HostEntry {
+        HostEntry {
+            host_id: 1,
+            hostname: "h".into(),
+            region: "110108".into(),
+            owner: Arc::new(Owner {
+                id: 1,
+                code: "P00001".into(),
+                name: "p".into(),
+                region: "110108".into(),
+                industry: "I65".into(),
+            }),
+            revoked: false,
+            inventory: None,
+            vitals: None,
+            last_seen_ms,
+            rtt_us: None,
+            interval_ms,
+            interval_before_live_ms: None,
+            spooled_through: None,
+            resources: Vec::new(),
+            fabric: None,
+            gpu_groups: Vec::new(),
+            gpu_briefs: Vec::new(),
+            xid_errors: HashMap::new(),
+            live: watch::channel(None).0,
+            watchers: 0,
+        }
+    }
+
+    #[test]
+    fn state_follows_the_age_of_the_last_sample() {
+        let now = 1_000_000;
+        assert_eq!(host(None, None).state(now), HostState::Offline);
+        assert_eq!(host(Some(now - 1_000), None).state(now), HostState::Online);
+        assert_eq!(
+            host(Some(now - 14_000), Some(1_000)).state(now),
+            HostState::Online
+        );
+        assert_eq!(
+            host(Some(now - 16_000), Some(1_000)).state(now),
+            HostState::Stale
+        );
+        assert_eq!(
+            host(Some(now - 50_000), Some(20_000)).state(now),
+            HostState::Online
+        );
+        assert_eq!(
+            host(Some(now - 301_000), None).state(now),
+            HostState::Offline
+        );
+        let mut revoked = host(Some(now), None);
+        revoked.revoked = true;
+        assert_eq!(revoked.state(now), HostState::Revoked);
+    }
+}

@@ -1,0 +1,420 @@
+//! Prometheus exposition (OpenMetrics text, via `prometheus-client`).
+//!
+//! `/metrics` carries fleet totals (by provider, region, resource type and
+//! accelerator model), ingest counters and the aggregator's own health: a
+//! bounded number of series however large the node. Per-host and per-GPU
+//! series are on `/metrics/hosts`, filtered by provider, region or
+//! identifier and capped, so a 100,000-host node is scraped in slices.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, atomic::AtomicU64},
+};
+
+use axum::{
+    extract::State,
+    http::header,
+    response::{IntoResponse, Response},
+};
+use prometheus_client::{
+    encoding::text::encode,
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::Registry,
+};
+use serde::Deserialize;
+
+use crate::{
+    api::{ApiState, FieldProblem, Params, Problem},
+    catalog::HostState,
+    store::now_ms,
+};
+
+type Labels = Vec<(&'static str, String)>;
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// Counters the ingest path bumps; shared with every scrape.
+#[derive(Debug, Clone, Default)]
+pub struct IngestCounters {
+    pub samples_received: Counter,
+    pub samples_stored: Counter,
+    pub batches_committed: Counter,
+    pub batches_failed: Counter,
+    pub connections_accepted: Counter,
+    pub connections_refused: Family<Labels, Counter>,
+    pub enrollments: Counter,
+    pub inventories: Counter,
+}
+
+impl IngestCounters {
+    fn register(&self, registry: &mut Registry) {
+        let s = registry.sub_registry_with_prefix("suanli");
+        s.register(
+            "samples_received",
+            "Samples received from agents",
+            self.samples_received.clone(),
+        );
+        s.register(
+            "samples_stored",
+            "Samples committed to storage (resends of stored samples included)",
+            self.samples_stored.clone(),
+        );
+        s.register(
+            "store_batches",
+            "Sample batches committed",
+            self.batches_committed.clone(),
+        );
+        s.register(
+            "store_batch_failures",
+            "Sample batches that failed to commit (their agents resend)",
+            self.batches_failed.clone(),
+        );
+        s.register(
+            "agent_connections",
+            "Agent connections that completed the handshake",
+            self.connections_accepted.clone(),
+        );
+        s.register(
+            "agent_refusals",
+            "Connections closed by the aggregator, by close code",
+            self.connections_refused.clone(),
+        );
+        s.register("enrollments", "Hosts enrolled", self.enrollments.clone());
+        s.register(
+            "inventories",
+            "Inventory updates received",
+            self.inventories.clone(),
+        );
+    }
+}
+
+fn respond(registry: &Registry) -> Response {
+    let mut text = String::new();
+    if let Err(e) = encode(&mut text, registry) {
+        return Problem::internal(e).into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// Resident memory and CPU seconds of this process, from /proc.
+fn process_figures() -> (Option<u64>, Option<f64>) {
+    let page = 4096u64;
+    let rss = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map(|pages| pages * page);
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let cpu = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the parenthesised command name; utime and stime are 14th and 15th.
+            let rest = s.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            (ticks > 0).then(|| (utime + stime) / ticks as f64)
+        });
+    (rss, cpu)
+}
+
+pub async fn fleet(State(state): State<Arc<ApiState>>) -> Response {
+    let mut registry = Registry::default();
+    state.ingest.counters.register(&mut registry);
+    let now = now_ms();
+    let hosts: Family<Labels, Gauge> = Family::default();
+    let resources: Family<Labels, Gauge> = Family::default();
+    let free: Family<Labels, Gauge> = Family::default();
+    let accel_memory: Family<Labels, Gauge> = Family::default();
+    let accel_util: Family<Labels, FloatGauge> = Family::default();
+    {
+        let fleet = state.ingest.catalog.read();
+        for host in fleet.hosts.values() {
+            hosts
+                .get_or_create(&vec![
+                    ("provider", host.owner.code.clone()),
+                    ("region", host.region.clone()),
+                    ("state", host.state(now).as_str().to_owned()),
+                ])
+                .inc();
+        }
+        let mut util: BTreeMap<Labels, (f64, u64)> = BTreeMap::new();
+        for r in fleet.resources.values() {
+            let Some(host) = fleet.hosts.get(&r.host_id) else {
+                continue;
+            };
+            let model = if r.gpu_uuid.is_some() {
+                r.model.clone().unwrap_or_else(|| "unknown".into())
+            } else {
+                String::new()
+            };
+            let labels = vec![
+                ("provider", host.owner.code.clone()),
+                ("region", host.region.clone()),
+                ("resource_type", r.resource_type.code().to_string()),
+                ("model", model.clone()),
+            ];
+            resources.get_or_create(&labels).inc();
+            if fleet.free_now(r, now) == Some(true) {
+                free.get_or_create(&labels).inc();
+            }
+            if let Some(uuid) = &r.gpu_uuid {
+                accel_memory
+                    .get_or_create(&labels)
+                    .inc_by(r.memory_bytes.unwrap_or(0) as i64);
+                if host.state(now) == HostState::Online
+                    && let Some(u) = host.gpu_vitals(uuid).and_then(|g| g.utilization_percent)
+                {
+                    let e = util.entry(labels).or_default();
+                    e.0 += f64::from(u);
+                    e.1 += 1;
+                }
+            }
+        }
+        for (labels, (sum, n)) in util {
+            accel_util
+                .get_or_create(&labels)
+                .set(sum / n as f64 / 100.0);
+        }
+    }
+    let s = registry.sub_registry_with_prefix("suanli");
+    s.register("hosts", "Hosts by provider, region and state", hosts);
+    s.register(
+        "resources",
+        "Resources by provider, region, type (identifier type code) and accelerator model",
+        resources,
+    );
+    s.register("resources_free", "Resources free now", free);
+    s.register(
+        "accelerator_memory_bytes",
+        "Installed accelerator memory",
+        accel_memory,
+    );
+    s.register(
+        "accelerator_utilization_ratio",
+        "Mean utilization of online accelerators",
+        accel_util,
+    );
+    let connected: Gauge = Gauge::default();
+    connected.set(state.ingest.registry.connected() as i64);
+    s.register(
+        "connected_agents",
+        "Agents connected to this aggregator",
+        connected,
+    );
+    let uptime: FloatGauge = Gauge::default();
+    uptime.set(state.started.elapsed().as_secs_f64());
+    s.register(
+        "uptime_seconds",
+        "Seconds since this aggregator started",
+        uptime,
+    );
+    let info: Family<Labels, Gauge> = Family::default();
+    info.get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_owned())])
+        .set(1);
+    s.register("build_info", "Aggregator version", info);
+    let (rss, cpu) = process_figures();
+    if let Some(rss) = rss {
+        let g: Gauge = Gauge::default();
+        g.set(rss as i64);
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident memory of the aggregator",
+            g,
+        );
+    }
+    if let Some(cpu) = cpu {
+        let g: FloatGauge = Gauge::default();
+        g.set(cpu);
+        registry.register(
+            "process_cpu_seconds",
+            "CPU time of the aggregator (user + system)",
+            g,
+        );
+    }
+    respond(&registry)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostFilter {
+    provider: Option<String>,
+    region: Option<String>,
+    identifier: Option<String>,
+    limit: Option<usize>,
+}
+
+pub async fn hosts(
+    State(state): State<Arc<ApiState>>,
+    Params(filter): Params<HostFilter>,
+) -> Response {
+    let limit = filter.limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Problem::invalid(vec![FieldProblem {
+            field: "limit".into(),
+            message: "between 1 and 10000".into(),
+        }])
+        .into_response();
+    }
+    let now = now_ms();
+    let up: Family<Labels, Gauge> = Family::default();
+    let cpu: Family<Labels, FloatGauge> = Family::default();
+    let mem_used: Family<Labels, Gauge> = Family::default();
+    let mem_total: Family<Labels, Gauge> = Family::default();
+    let rtt: Family<Labels, FloatGauge> = Family::default();
+    let age: Family<Labels, FloatGauge> = Family::default();
+    let backlog: Family<Labels, Gauge> = Family::default();
+    let gpu_util: Family<Labels, FloatGauge> = Family::default();
+    let gpu_mem: Family<Labels, Gauge> = Family::default();
+    let gpu_temp: Family<Labels, Gauge> = Family::default();
+    let gpu_power: Family<Labels, FloatGauge> = Family::default();
+    let gpu_ecc: Family<Labels, Gauge> = Family::default();
+    let gpu_xid: Family<Labels, Gauge> = Family::default();
+    {
+        let fleet = state.ingest.catalog.read();
+        let only_host = match filter.identifier.as_deref() {
+            Some(text) => {
+                let id = text.trim().to_ascii_uppercase();
+                match fleet
+                    .by_identifier
+                    .get(&id)
+                    .and_then(|r| fleet.resources.get(r))
+                {
+                    Some(r) => Some(r.host_id),
+                    None => {
+                        return Problem::not_found(format!("no resource {id} on this node"))
+                            .into_response();
+                    }
+                }
+            }
+            None => None,
+        };
+        let identifiers: std::collections::HashMap<(i64, Option<&str>), &str> = fleet
+            .resources
+            .values()
+            .map(|r| ((r.host_id, r.gpu_uuid.as_deref()), r.identifier.as_str()))
+            .collect();
+        let mut chosen: Vec<_> = fleet
+            .hosts
+            .values()
+            .filter(|h| only_host.is_none_or(|id| h.host_id == id))
+            .filter(|h| {
+                filter
+                    .provider
+                    .as_deref()
+                    .is_none_or(|p| h.owner.code.eq_ignore_ascii_case(p))
+            })
+            .filter(|h| {
+                filter
+                    .region
+                    .as_deref()
+                    .is_none_or(|p| h.region.starts_with(p))
+            })
+            .collect();
+        chosen.sort_by_key(|h| h.host_id);
+        for host in chosen.into_iter().take(limit) {
+            let identifier = identifiers
+                .get(&(host.host_id, None))
+                .copied()
+                .unwrap_or_default()
+                .to_owned();
+            let labels = vec![
+                ("identifier", identifier),
+                ("host", host.hostname.clone()),
+                ("provider", host.owner.code.clone()),
+            ];
+            up.get_or_create(&labels)
+                .set(i64::from(host.state(now) == HostState::Online));
+            if let Some(seen) = host.last_seen_ms {
+                age.get_or_create(&labels)
+                    .set(now.saturating_sub(seen) as f64 / 1000.0);
+            }
+            if let Some(n) = host.spool_backlog() {
+                backlog.get_or_create(&labels).set(n as i64);
+            }
+            if let Some(us) = host.rtt_us {
+                rtt.get_or_create(&labels).set(us as f64 / 1e6);
+            }
+            let Some(v) = host.vitals.as_deref() else {
+                continue;
+            };
+            if let Some(u) = v.cpu_utilization_percent {
+                cpu.get_or_create(&labels).set(u / 100.0);
+            }
+            if let Some(b) = v.memory_used_bytes {
+                mem_used.get_or_create(&labels).set(b as i64);
+            }
+            if let Some(b) = v.memory_total_bytes {
+                mem_total.get_or_create(&labels).set(b as i64);
+            }
+            for g in &v.gpus {
+                let identifier = g
+                    .uuid
+                    .as_deref()
+                    .and_then(|u| identifiers.get(&(host.host_id, Some(u))))
+                    .copied()
+                    .unwrap_or_default()
+                    .to_owned();
+                let labels = vec![
+                    ("identifier", identifier),
+                    ("host", host.hostname.clone()),
+                    ("provider", host.owner.code.clone()),
+                    ("gpu", g.index.to_string()),
+                ];
+                if let Some(u) = g.utilization_percent {
+                    gpu_util.get_or_create(&labels).set(f64::from(u) / 100.0);
+                }
+                if let Some(b) = g.memory_used_bytes {
+                    gpu_mem.get_or_create(&labels).set(b as i64);
+                }
+                if let Some(t) = g.temperature_celsius {
+                    gpu_temp.get_or_create(&labels).set(i64::from(t));
+                }
+                if let Some(w) = g.power_watts {
+                    gpu_power.get_or_create(&labels).set(w);
+                }
+                if let Some(e) = g.ecc_uncorrected_volatile {
+                    gpu_ecc.get_or_create(&labels).set(e as i64);
+                }
+                gpu_xid.get_or_create(&labels).set(g.xid_errors as i64);
+            }
+        }
+    }
+    let mut registry = Registry::default();
+    let s = registry.sub_registry_with_prefix("suanli");
+    s.register("host_up", "1 while the host's samples arrive on time", up);
+    s.register(
+        "host_sample_age_seconds",
+        "Age of the host's latest sample",
+        age,
+    );
+    s.register(
+        "host_rtt_seconds",
+        "QUIC round-trip time between host and aggregator",
+        rtt,
+    );
+    s.register("host_cpu_utilization_ratio", "CPU utilization", cpu);
+    s.register("host_memory_used_bytes", "Memory in use", mem_used);
+    s.register("host_memory_total_bytes", "Memory installed", mem_total);
+    s.register("gpu_utilization_ratio", "GPU utilization", gpu_util);
+    s.register("gpu_memory_used_bytes", "GPU memory in use", gpu_mem);
+    s.register("gpu_temperature_celsius", "GPU temperature", gpu_temp);
+    s.register("gpu_power_watts", "GPU power draw", gpu_power);
+    s.register(
+        "gpu_ecc_uncorrected_volatile_errors",
+        "Uncorrected ECC errors since the driver loaded",
+        gpu_ecc,
+    );
+    s.register(
+        "gpu_xid_errors",
+        "XID errors seen since the aggregator started",
+        gpu_xid,
+    );
+    respond(&registry)
+}

@@ -1,0 +1,453 @@
+//! A user's demand (算力需求), read from JSON field by field so that every
+//! wrong field is reported at once, whatever is wrong with it.
+
+use serde_json::{Map, Value};
+use suanli_protocol::identifier::{RegionCode, ResourceType};
+
+use crate::api::FieldProblem;
+
+/// What the user asks for. Every constraint is hard unless said otherwise.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Demand {
+    /// `None`: accelerators if any accelerator field is set, else general compute.
+    pub resource_type: Option<ResourceType>,
+    pub accelerator: Option<AcceleratorDemand>,
+    pub cpu_cores: Option<u32>,
+    pub memory_bytes: Option<u64>,
+    pub disk_bytes: Option<u64>,
+    /// Hosts wanted together, all or nothing.
+    pub hosts: u32,
+    /// What the hosts of a multi-host answer must share.
+    pub together: Together,
+    /// GB/T 2260 prefix the resources must be in.
+    pub region: Option<String>,
+    /// Where the user is (GB/T 2260), for latency and bandwidth.
+    pub user_region: Option<String>,
+    pub max_latency_ms: Option<f64>,
+    pub min_bandwidth_mbps: Option<u64>,
+    pub providers: Vec<String>,
+    pub industries: Vec<String>,
+    /// The state a resource is judged on may be at most this old.
+    pub max_staleness_ms: Option<u64>,
+    /// Free now (the default) or merely installed.
+    pub installed: bool,
+    /// A CEL expression over the host document; must be true.
+    pub expression: Option<String>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AcceleratorDemand {
+    /// Lower-case; matched against the accelerator's name.
+    pub vendor: Option<String>,
+    /// Lower-case model token, e.g. "h100": "NVIDIA H100 80GB HBM3" matches.
+    pub model: Option<String>,
+    pub count: u32,
+    pub min_memory_bytes: Option<u64>,
+    pub min_free_memory_bytes: Option<u64>,
+    pub nvlink: Option<bool>,
+    pub infiniband_gbps: Option<f64>,
+    pub mig: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Together {
+    /// No constraint between the hosts.
+    #[default]
+    Anywhere,
+    /// One GB/T 2260 region (the full code).
+    Region,
+    Provider,
+    /// One InfiniBand fabric (subnet prefix and subnet manager).
+    Fabric,
+}
+
+const GIB: f64 = (1u64 << 30) as f64;
+pub const MAX_HOSTS: u32 = 256;
+pub const MAX_LIMIT: usize = 1000;
+
+/// Reads a demand; `Err` lists every field that is wrong.
+pub fn parse(body: &Value) -> Result<Demand, Vec<FieldProblem>> {
+    let mut p = Reader::default();
+    let Some(object) = body.as_object() else {
+        return Err(vec![FieldProblem {
+            field: "body".into(),
+            message: "a demand is a JSON object".into(),
+        }]);
+    };
+    const KNOWN: &[&str] = &[
+        "resource_type",
+        "accelerator",
+        "cpu_cores",
+        "memory_gib",
+        "disk_gib",
+        "hosts",
+        "together",
+        "region",
+        "user_region",
+        "max_latency_ms",
+        "min_bandwidth_mbps",
+        "providers",
+        "industries",
+        "max_staleness_s",
+        "availability",
+        "expression",
+        "limit",
+    ];
+    p.unknown("", object, KNOWN);
+    let mut demand = Demand {
+        resource_type: p.text(object, "resource_type").and_then(|t| {
+            let found = ResourceType::parse(&t).ok().or(match t.as_str() {
+                "general" | "cpu" => Some(ResourceType::GeneralCompute),
+                "ai" | "accelerator" | "gpu" => Some(ResourceType::AiAccelerator),
+                "hpc" | "supercomputing" => Some(ResourceType::Supercomputing),
+                _ => None,
+            });
+            if found.is_none() {
+                p.fail(
+                    "resource_type",
+                    "C (general), A (AI accelerator) or H (supercomputing), or general, ai, hpc",
+                );
+            }
+            found
+        }),
+        cpu_cores: p.whole(object, "cpu_cores", 1, 1 << 20).map(|n| n as u32),
+        memory_bytes: p.gib(object, "memory_gib"),
+        disk_bytes: p.gib(object, "disk_gib"),
+        hosts: p
+            .whole(object, "hosts", 1, u64::from(MAX_HOSTS))
+            .unwrap_or(1) as u32,
+        together: match p.text(object, "together").as_deref() {
+            None | Some("anywhere") => Together::Anywhere,
+            Some("region") => Together::Region,
+            Some("provider") => Together::Provider,
+            Some("fabric") => Together::Fabric,
+            Some(_) => {
+                p.fail("together", "anywhere, region, provider or fabric");
+                Together::Anywhere
+            }
+        },
+        region: p.region_prefix(object, "region"),
+        user_region: p
+            .text(object, "user_region")
+            .and_then(|r| match RegionCode::parse(&r) {
+                Ok(code) => Some(code.to_string()),
+                Err(e) => {
+                    p.fail("user_region", format!("a six-digit GB/T 2260 code: {e}"));
+                    None
+                }
+            }),
+        max_latency_ms: p.positive(object, "max_latency_ms"),
+        min_bandwidth_mbps: p.whole(object, "min_bandwidth_mbps", 1, 1 << 40),
+        providers: p
+            .list(object, "providers")
+            .into_iter()
+            .map(|s| s.to_ascii_uppercase())
+            .collect(),
+        industries: p
+            .list(object, "industries")
+            .into_iter()
+            .map(|s| s.to_ascii_uppercase())
+            .collect(),
+        max_staleness_ms: p
+            .positive(object, "max_staleness_s")
+            .map(|s| (s * 1000.0) as u64),
+        installed: match p.text(object, "availability").as_deref() {
+            None | Some("free_now") => false,
+            Some("installed") => true,
+            Some(_) => {
+                p.fail("availability", "free_now or installed");
+                false
+            }
+        },
+        expression: p.text(object, "expression"),
+        limit: p.whole(object, "limit", 1, MAX_LIMIT as u64).unwrap_or(20) as usize,
+        accelerator: None,
+    };
+    if let Some(value) = object.get("accelerator") {
+        match value.as_object() {
+            Some(a) => {
+                p.unknown(
+                    "accelerator.",
+                    a,
+                    &[
+                        "vendor",
+                        "model",
+                        "count",
+                        "min_memory_gib",
+                        "min_free_memory_gib",
+                        "nvlink",
+                        "infiniband_gbps",
+                        "mig",
+                    ],
+                );
+                demand.accelerator = Some(AcceleratorDemand {
+                    vendor: p
+                        .text_at(a, "accelerator.vendor", "vendor")
+                        .map(|s| s.to_lowercase()),
+                    model: p
+                        .text_at(a, "accelerator.model", "model")
+                        .map(|s| s.to_lowercase()),
+                    count: p
+                        .whole_at(a, "accelerator.count", "count", 1, 64)
+                        .unwrap_or(1) as u32,
+                    min_memory_bytes: p.gib_at(a, "accelerator.min_memory_gib", "min_memory_gib"),
+                    min_free_memory_bytes: p.gib_at(
+                        a,
+                        "accelerator.min_free_memory_gib",
+                        "min_free_memory_gib",
+                    ),
+                    nvlink: p.flag_at(a, "accelerator.nvlink", "nvlink"),
+                    infiniband_gbps: p.positive_at(
+                        a,
+                        "accelerator.infiniband_gbps",
+                        "infiniband_gbps",
+                    ),
+                    mig: p.flag_at(a, "accelerator.mig", "mig"),
+                });
+            }
+            None => p.fail(
+                "accelerator",
+                "an object: vendor, model, count, min_memory_gib, …",
+            ),
+        }
+    }
+    // Cross-field rules.
+    if demand.accelerator.is_some()
+        && demand
+            .resource_type
+            .is_some_and(|t| t != ResourceType::AiAccelerator)
+    {
+        p.fail(
+            "resource_type",
+            "accelerator constraints need resource_type A",
+        );
+    }
+    if demand.user_region.is_none()
+        && (demand.max_latency_ms.is_some() || demand.min_bandwidth_mbps.is_some())
+    {
+        p.fail(
+            "user_region",
+            "max_latency_ms and min_bandwidth_mbps are measured from user_region; give it",
+        );
+    }
+    if demand.together != Together::Anywhere && demand.hosts < 2 {
+        p.fail("together", "only meaningful with hosts of 2 or more");
+    }
+    if demand.expression.as_deref().is_some_and(|e| e.len() > 4096) {
+        p.fail("expression", "at most 4096 bytes");
+    }
+    if p.0.is_empty() { Ok(demand) } else { Err(p.0) }
+}
+
+#[derive(Debug, Default)]
+struct Reader(Vec<FieldProblem>);
+
+impl Reader {
+    fn fail(&mut self, field: &str, message: impl Into<String>) {
+        self.0.push(FieldProblem {
+            field: field.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    fn unknown(&mut self, prefix: &str, object: &Map<String, Value>, known: &[&str]) {
+        for key in object.keys() {
+            if !known.contains(&key.as_str()) {
+                self.fail(
+                    &format!("{prefix}{key}"),
+                    format!("unknown field; known: {}", known.join(", ")),
+                );
+            }
+        }
+    }
+
+    fn text(&mut self, o: &Map<String, Value>, key: &str) -> Option<String> {
+        self.text_at(o, key, key)
+    }
+
+    fn text_at(&mut self, o: &Map<String, Value>, field: &str, key: &str) -> Option<String> {
+        match o.get(key)? {
+            Value::Null => None,
+            Value::String(s) if !s.trim().is_empty() && !s.contains('\0') => {
+                Some(s.trim().to_owned())
+            }
+            _ => {
+                self.fail(field, "a non-empty string");
+                None
+            }
+        }
+    }
+
+    fn number_at(&mut self, o: &Map<String, Value>, field: &str, key: &str) -> Option<f64> {
+        match o.get(key)? {
+            Value::Null => None,
+            Value::Number(n) => n.as_f64().filter(|v| v.is_finite()),
+            _ => {
+                self.fail(field, "a number");
+                None
+            }
+        }
+    }
+
+    fn positive_at(&mut self, o: &Map<String, Value>, field: &str, key: &str) -> Option<f64> {
+        let v = self.number_at(o, field, key)?;
+        if v > 0.0 && v < 1e12 {
+            Some(v)
+        } else {
+            self.fail(field, "a positive number");
+            None
+        }
+    }
+
+    fn positive(&mut self, o: &Map<String, Value>, key: &str) -> Option<f64> {
+        self.positive_at(o, key, key)
+    }
+
+    fn whole_at(
+        &mut self,
+        o: &Map<String, Value>,
+        field: &str,
+        key: &str,
+        min: u64,
+        max: u64,
+    ) -> Option<u64> {
+        match o.get(key)? {
+            Value::Null => None,
+            Value::Number(n) => match n.as_u64() {
+                Some(v) if (min..=max).contains(&v) => Some(v),
+                _ => {
+                    self.fail(field, format!("a whole number from {min} to {max}"));
+                    None
+                }
+            },
+            _ => {
+                self.fail(field, format!("a whole number from {min} to {max}"));
+                None
+            }
+        }
+    }
+
+    fn whole(&mut self, o: &Map<String, Value>, key: &str, min: u64, max: u64) -> Option<u64> {
+        self.whole_at(o, key, key, min, max)
+    }
+
+    fn gib_at(&mut self, o: &Map<String, Value>, field: &str, key: &str) -> Option<u64> {
+        self.positive_at(o, field, key).map(|g| (g * GIB) as u64)
+    }
+
+    fn gib(&mut self, o: &Map<String, Value>, key: &str) -> Option<u64> {
+        self.gib_at(o, key, key)
+    }
+
+    fn flag_at(&mut self, o: &Map<String, Value>, field: &str, key: &str) -> Option<bool> {
+        match o.get(key)? {
+            Value::Null => None,
+            Value::Bool(b) => Some(*b),
+            _ => {
+                self.fail(field, "true or false");
+                None
+            }
+        }
+    }
+
+    fn list(&mut self, o: &Map<String, Value>, key: &str) -> Vec<String> {
+        match o.get(key) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) if items.len() <= 1000 => {
+                let mut out = Vec::new();
+                for item in items {
+                    match item.as_str() {
+                        Some(s) if !s.trim().is_empty() && !s.contains('\0') => {
+                            out.push(s.trim().to_owned())
+                        }
+                        _ => {
+                            self.fail(key, "a list of non-empty strings");
+                            return Vec::new();
+                        }
+                    }
+                }
+                out
+            }
+            Some(_) => {
+                self.fail(key, "a list of at most 1000 strings");
+                Vec::new()
+            }
+        }
+    }
+
+    fn region_prefix(&mut self, o: &Map<String, Value>, key: &str) -> Option<String> {
+        let text = self.text(o, key)?;
+        if (2..=6).contains(&text.len())
+            && text.len() % 2 == 0
+            && text.bytes().all(|b| b.is_ascii_digit())
+        {
+            Some(text)
+        } else {
+            self.fail(
+                key,
+                "a GB/T 2260 prefix: 2 (province), 4 (city) or 6 digits",
+            );
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_bad_field_is_named_at_once() {
+        let errors = parse(&json!({
+            "resource_type": "Z", "cpu_cores": -1, "memory_gib": "lots", "hosts": 0,
+            "together": "nearby", "region": "1", "max_latency_ms": 5, "providers": "P00001",
+            "availability": "soon", "colour": "red",
+            "accelerator": {"count": 99, "nvlink": "yes", "speed": 1},
+        }))
+        .unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        for field in [
+            "resource_type",
+            "cpu_cores",
+            "memory_gib",
+            "hosts",
+            "together",
+            "region",
+            "user_region",
+            "providers",
+            "availability",
+            "colour",
+            "accelerator.count",
+            "accelerator.nvlink",
+            "accelerator.speed",
+        ] {
+            assert!(fields.contains(&field), "{field} in {fields:?}");
+        }
+    }
+
+    #[test]
+    fn a_typical_demand_reads_as_meant() {
+        let d = parse(&json!({
+            "accelerator": {"model": "H100", "count": 8, "min_memory_gib": 80},
+            "hosts": 4, "together": "region", "region": "44", "user_region": "440305",
+            "max_latency_ms": 10, "availability": "installed",
+        }))
+        .unwrap();
+        let a = d.accelerator.as_ref().unwrap();
+        assert_eq!((a.model.as_deref(), a.count), (Some("h100"), 8));
+        assert_eq!(a.min_memory_bytes, Some(80 << 30));
+        assert_eq!(
+            (d.hosts, d.together, d.installed),
+            (4, Together::Region, true)
+        );
+        assert_eq!(d.limit, 20);
+        assert!(
+            parse(&json!({})).is_ok(),
+            "an empty demand asks for any free host"
+        );
+        assert!(parse(&json!([1])).is_err());
+    }
+}

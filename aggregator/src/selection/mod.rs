@@ -1,0 +1,913 @@
+//! Selection (算力选择): a user's demand becomes ranked compute with network
+//! paths, judged on the live state in the [`Catalog`](crate::catalog).
+//!
+//! [`select`] is a pure function of the fleet, the network and the demand:
+//! each host is checked against every hard constraint (so "why nothing
+//! matched" can say how many hosts each one eliminated, and which hosts
+//! missed by least), the hosts that pass are scored, and for multi-host
+//! demands they are grouped (same region, provider or fabric) and taken
+//! all or nothing.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use suanli_protocol::identifier::ResourceType;
+
+use crate::catalog::{Fleet, HostEntry, HostState};
+
+/// What an accelerator demand asks when it asks nothing in particular.
+static ANY_ACCELERATOR: AcceleratorDemand = AcceleratorDemand {
+    vendor: None,
+    model: None,
+    count: 1,
+    min_memory_bytes: None,
+    min_free_memory_bytes: None,
+    nvlink: None,
+    infiniband_gbps: None,
+    mig: None,
+};
+
+pub mod demand;
+pub mod network;
+
+pub use demand::{AcceleratorDemand, Demand, Together};
+pub use network::{LineEdge, Network, Path, PublicLatency};
+
+/// The hard constraints, in the order they are reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Constraint {
+    State,
+    Staleness,
+    ResourceType,
+    Region,
+    Provider,
+    Industry,
+    CpuCores,
+    Memory,
+    Disk,
+    Accelerators,
+    Infiniband,
+    Fabric,
+    Latency,
+    Bandwidth,
+    Expression,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostPick {
+    pub host_id: i64,
+    pub identifier: Option<String>,
+    pub hostname: String,
+    pub provider: String,
+    pub region: String,
+    pub industry: String,
+    pub state: HostState,
+    pub stale: bool,
+    pub freshness_ms: Option<u64>,
+    /// The resources chosen on this host: accelerators, or the host itself.
+    pub resources: Vec<String>,
+    /// Accelerators on the host that meet the demand (free ones, unless
+    /// the demand is for installed capacity).
+    pub matching_accelerators: u32,
+    pub path: Option<Path>,
+    /// Measured QUIC round trip between the host and this aggregator.
+    pub rtt_ms: Option<f64>,
+    pub fabric: Option<String>,
+    pub score: f64,
+    pub parts: ScoreParts,
+}
+
+/// Each part is from 0 to 1; a part that does not apply is absent.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ScoreParts {
+    /// How much of what was asked for is free, discounted for stale state.
+    pub availability: f64,
+    pub latency: Option<f64>,
+    /// 1 minus the utilization of the chosen resources.
+    pub load: f64,
+    /// No provider sets compute prices yet.
+    pub price: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    pub score: f64,
+    pub hosts: Vec<HostPick>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Elimination {
+    pub constraint: Constraint,
+    pub hosts: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Miss {
+    pub host_id: i64,
+    pub hostname: String,
+    pub identifier: Option<String>,
+    pub failed: Vec<Failure>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub constraint: Constraint,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Answer {
+    pub candidates: Vec<Candidate>,
+    /// Hosts meeting every hard constraint. With an expression, it is
+    /// evaluated in rank order until the answer is full, so this counts
+    /// the hosts examined that met it; `unexamined_hosts` met every other
+    /// constraint and were not needed.
+    pub matched_hosts: u64,
+    pub unexamined_hosts: u64,
+    pub considered_hosts: u64,
+    /// For each hard constraint, how many hosts failed it.
+    pub eliminated: Vec<Elimination>,
+    /// The hosts that failed the fewest constraints, and how.
+    pub nearest_misses: Vec<Miss>,
+    /// Why a multi-host demand found no group, if it did not.
+    pub groups_short: Option<String>,
+}
+
+/// A compiled CEL expression, or why it does not compile.
+pub struct Expression(cel::Program);
+
+impl std::fmt::Debug for Expression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Expression")
+    }
+}
+
+impl Expression {
+    pub fn compile(text: &str) -> Result<Self, String> {
+        cel::Program::compile(text)
+            .map(Expression)
+            .map_err(|e| e.to_string())
+    }
+
+    fn holds(&self, document: &serde_json::Value) -> Result<bool, String> {
+        let mut context = cel::Context::default();
+        for key in ["host", "gpus"] {
+            let value = cel::to_value(&document[key]).map_err(|e| e.to_string())?;
+            context.add_variable_from_value(key, value);
+        }
+        match self.0.execute(&context) {
+            Ok(cel::Value::Bool(b)) => Ok(b),
+            Ok(other) => Err(format!("the expression gave {other:?}, not true or false")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// Does `model_key` (a lower-cased accelerator name) name the model asked for?
+/// Every word of the demand must be a word of the name: "h100" finds
+/// "nvidia h100 80gb hbm3", "a100" does not find "nvidia rtx a1000".
+pub fn model_matches(model_key: &str, wanted: &str) -> bool {
+    let words: Vec<&str> = model_key
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    wanted
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .all(|w| words.contains(&w))
+}
+
+fn vendor_matches(model_key: &str, vendor: &str) -> bool {
+    // NVML names do not always say NVIDIA ("Tesla V100-SXM2-32GB").
+    const NVIDIA_BRANDS: &[&str] = &["nvidia", "tesla", "geforce", "quadro", "titan"];
+    let words: Vec<&str> = model_key
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .collect();
+    if vendor == "nvidia" {
+        words.iter().any(|w| NVIDIA_BRANDS.contains(w))
+    } else {
+        words.contains(&vendor)
+    }
+}
+
+/// The document a CEL expression sees: `host` and `gpus`. A figure that
+/// could not be read is null, never 0, so an expression that compares it
+/// fails for that host instead of passing by accident (`has()` and `!= null`
+/// test for it).
+pub fn document(fleet: &Fleet, host: &HostEntry, now: u64) -> serde_json::Value {
+    let vitals = host.vitals.as_deref();
+    let inventory = host.inventory.as_deref();
+    let gpus: Vec<serde_json::Value> = host
+        .accelerators()
+        .map(|r| {
+            let live = host.vitals_of(r);
+            serde_json::json!({
+                "identifier": r.identifier,
+                "model": r.model,
+                "memory_bytes": r.memory_bytes,
+                "mig": r.mig,
+                "free": fleet.free_now(r, now),
+                "utilization_percent": live.and_then(|g| g.utilization_percent),
+                "memory_used_bytes": live.and_then(|g| g.memory_used_bytes),
+                "temperature_celsius": live.and_then(|g| g.temperature_celsius),
+                "power_watts": live.and_then(|g| g.power_watts),
+                "nvlink_active": live.and_then(|g| g.nvlink_active),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "host": {
+            "hostname": host.hostname,
+            "region": host.region,
+            "provider": host.owner.code,
+            "industry": host.owner.industry,
+            "state": host.state(now).as_str(),
+            "cpus": inventory.map(|i| i.cpu.logical_cpus),
+            "cpu_model": inventory.and_then(|i| i.cpu.model_name.clone()),
+            "memory_bytes": inventory.and_then(|i| i.memory_total_bytes),
+            "memory_used_bytes": vitals.and_then(|v| v.memory_used_bytes),
+            "cpu_utilization_percent": vitals.and_then(|v| v.cpu_utilization_percent),
+            "disk_available_bytes": vitals.and_then(|v| v.disk_available_bytes),
+            "infiniband_gbps": vitals.and_then(|v| v.infiniband_active_gbps),
+            "fabric": host.fabric,
+            "rtt_ms": host.rtt_us.map(|us| us as f64 / 1000.0),
+            "slurm": inventory.map(|i| i.slurm.is_some()),
+        },
+        "gpus": gpus,
+    })
+}
+
+/// A failed constraint, kept as numbers: most hosts fail something, and
+/// only the nearest misses are ever described in words.
+#[derive(Debug, Clone, Copy)]
+struct Fault {
+    constraint: Constraint,
+    /// What the host has (NaN: unknown).
+    have: f32,
+    /// What was asked.
+    want: f32,
+    /// False where `have` is only an upper bound.
+    exact: bool,
+}
+
+/// The faults of one host, without a heap allocation.
+#[derive(Debug, Clone, Copy)]
+struct Faults {
+    items: [Fault; Faults::MAX],
+    len: usize,
+}
+
+impl Faults {
+    const MAX: usize = 16;
+
+    fn new() -> Self {
+        let blank = Fault {
+            constraint: Constraint::State,
+            have: f32::NAN,
+            want: f32::NAN,
+            exact: true,
+        };
+        Self {
+            items: [blank; Self::MAX],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, fault: Fault) {
+        if self.len < Self::MAX {
+            self.items[self.len] = fault;
+            self.len += 1;
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Fault> {
+        self.items[..self.len].iter()
+    }
+}
+
+/// A fault in words, for a nearest miss.
+fn describe(f: &Fault, host: &HostEntry, demand: &Demand, now: u64) -> String {
+    let known = |v: f32| (!v.is_nan()).then_some(f64::from(v));
+    let free = if demand.installed {
+        "installed"
+    } else {
+        "free"
+    };
+    match f.constraint {
+        Constraint::State => format!("host is {}", host.state(now).as_str()),
+        Constraint::Staleness => match known(f.have) {
+            Some(ms) => format!("state is {:.1} s old", ms / 1000.0),
+            None => "never reported".into(),
+        },
+        Constraint::ResourceType => "no resource of that type".into(),
+        Constraint::Region => format!("in {}", host.region),
+        Constraint::Provider => format!("provider {}", host.owner.code),
+        Constraint::Industry => format!("industry {}", host.owner.industry),
+        Constraint::CpuCores => format!("{} cores {free}", fmt_opt(known(f.have))),
+        Constraint::Memory | Constraint::Disk => {
+            format!("{} GiB", fmt_gib(known(f.have).map(|b| b as u64)))
+        }
+        Constraint::Accelerators => format!(
+            "{}{} of {} matching accelerators {free}",
+            if f.exact { "" } else { "at most " },
+            f.have,
+            f.want
+        ),
+        Constraint::Infiniband => format!("{} Gb/s active", fmt_opt(known(f.have))),
+        Constraint::Fabric => "no InfiniBand fabric known".into(),
+        Constraint::Latency => match known(f.have) {
+            Some(ms) => format!("{ms:.1} ms"),
+            None => "unreachable".into(),
+        },
+        Constraint::Bandwidth => format!("no path carries {} Mb/s", f.want),
+        Constraint::Expression => "false".into(),
+    }
+}
+
+/// What checking one host against the structured constraints found.
+struct Verdict {
+    faults: Faults,
+    /// The chosen resources, as slots in the host's `resources`.
+    chosen: Vec<u32>,
+    matching: u32,
+    availability: f64,
+    load: f64,
+}
+
+struct Checker<'a> {
+    fleet: &'a Fleet,
+    network: &'a Network,
+    demand: &'a Demand,
+    now: u64,
+    wants_accelerators: bool,
+    /// Per query: does each interned model name match, and the path to each region.
+    models: Vec<Option<bool>>,
+    paths: HashMap<&'a str, Option<Path>, Fnv>,
+    /// Reused for each host's matching accelerators: (slot, utilization).
+    matching: Vec<(u32, f64)>,
+}
+
+/// FNV-1a: region codes and constraint names are short, trusted keys.
+#[derive(Default, Clone, Copy)]
+struct FnvHasher(u64);
+
+impl std::hash::Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type Fnv = std::hash::BuildHasherDefault<FnvHasher>;
+
+impl<'a> Checker<'a> {
+    fn model_ok(&mut self, model_id: u32, a: &AcceleratorDemand) -> bool {
+        if a.vendor.is_none() && a.model.is_none() {
+            return true;
+        }
+        let i = model_id as usize;
+        if self.models.len() <= i {
+            self.models.resize(i + 1, None);
+        }
+        let fleet = self.fleet;
+        *self.models[i].get_or_insert_with(|| {
+            let key = fleet.models.get(i).map_or("", String::as_str);
+            a.vendor.as_deref().is_none_or(|v| vendor_matches(key, v))
+                && a.model.as_deref().is_none_or(|m| model_matches(key, m))
+        })
+    }
+
+    fn path(&mut self, region: &'a str) -> Option<&Path> {
+        let (network, d) = (self.network, self.demand);
+        let user = d.user_region.as_deref()?;
+        self.paths
+            .entry(region)
+            .or_insert_with(|| network.path(user, region, d.min_bandwidth_mbps))
+            .as_ref()
+    }
+
+    fn check(&mut self, host: &'a HostEntry) -> Verdict {
+        let d = self.demand;
+        let free_now = !d.installed;
+        let mut faults = Faults::new();
+        macro_rules! fail {
+            ($constraint:expr) => {
+                fail!($constraint, f64::NAN, f64::NAN, true)
+            };
+            ($constraint:expr, $have:expr) => {
+                fail!($constraint, $have, f64::NAN, true)
+            };
+            ($constraint:expr, $have:expr, $want:expr, $exact:expr) => {
+                faults.push(Fault {
+                    constraint: $constraint,
+                    have: $have as f32,
+                    want: $want as f32,
+                    exact: $exact,
+                })
+            };
+        }
+        let state = host.state(self.now);
+        if state == HostState::Revoked || (free_now && state != HostState::Online) {
+            fail!(Constraint::State);
+        }
+        let age = host.last_seen_ms.map(|seen| self.now.saturating_sub(seen));
+        if let Some(bound) = d.max_staleness_ms
+            && age.is_none_or(|a| a > bound)
+        {
+            fail!(Constraint::Staleness, age.map_or(f64::NAN, |a| a as f64));
+        }
+        let inventory = host.inventory.as_deref();
+        let vitals = host.vitals.as_deref();
+        let has_gpus = host.accelerators().next().is_some();
+        let type_ok = match d.resource_type {
+            Some(ResourceType::AiAccelerator) => has_gpus,
+            Some(ResourceType::Supercomputing) => inventory.is_some_and(|i| i.slurm.is_some()),
+            Some(ResourceType::GeneralCompute) | None => true,
+            Some(_) => false,
+        } && (!self.wants_accelerators || has_gpus);
+        if !type_ok {
+            fail!(Constraint::ResourceType);
+        }
+        if let Some(prefix) = &d.region
+            && !host.region.starts_with(prefix.as_str())
+        {
+            fail!(Constraint::Region);
+        }
+        if !d.providers.is_empty() && !d.providers.contains(&host.owner.code) {
+            fail!(Constraint::Provider);
+        }
+        if !d.industries.is_empty()
+            && !d
+                .industries
+                .iter()
+                .any(|i| host.owner.industry.starts_with(i.as_str()))
+        {
+            fail!(Constraint::Industry);
+        }
+        let cpu_util = vitals.and_then(|v| v.cpu_utilization_percent);
+        if let Some(want) = d.cpu_cores {
+            let cpus = inventory.map(|i| i.cpu.logical_cpus);
+            let have = match (free_now, cpus, cpu_util) {
+                (false, Some(c), _) => Some(f64::from(c)),
+                (true, Some(c), Some(u)) => Some(f64::from(c) * (1.0 - u / 100.0)),
+                _ => None,
+            };
+            if have.is_none_or(|h| h + 1e-9 < f64::from(want)) {
+                fail!(Constraint::CpuCores, have.unwrap_or(f64::NAN));
+            }
+        }
+        if let Some(want) = d.memory_bytes {
+            let total = vitals
+                .and_then(|v| v.memory_total_bytes)
+                .or(inventory.and_then(|i| i.memory_total_bytes));
+            let have = if free_now {
+                total
+                    .zip(vitals.and_then(|v| v.memory_used_bytes))
+                    .map(|(t, u)| t.saturating_sub(u))
+            } else {
+                total
+            };
+            if have.is_none_or(|h| h < want) {
+                fail!(Constraint::Memory, have.map_or(f64::NAN, |b| b as f64));
+            }
+        }
+        if let Some(want) = d.disk_bytes {
+            let have = vitals.and_then(|v| {
+                if free_now {
+                    v.disk_available_bytes
+                } else {
+                    v.disk_total_bytes
+                }
+            });
+            if have.is_none_or(|h| h < want) {
+                fail!(Constraint::Disk, have.map_or(f64::NAN, |b| b as f64));
+            }
+        }
+        // Accelerators meeting every per-accelerator condition, with their load.
+        let mut matching = std::mem::take(&mut self.matching);
+        matching.clear();
+        let (mut gpus, mut free_gpus) = (0usize, 0usize);
+        if self.wants_accelerators {
+            let a = d.accelerator.as_ref().unwrap_or(&ANY_ACCELERATOR);
+            // At most this many can match: counted per model group, without
+            // visiting each accelerator. Most hosts are decided here.
+            let mut bound = 0;
+            for g in &host.gpu_groups {
+                gpus += g.installed as usize;
+                free_gpus += if state == HostState::Online {
+                    g.idle as usize
+                } else {
+                    0
+                };
+                if self.model_ok(g.model_id, a)
+                    && a.min_memory_bytes
+                        .is_none_or(|m| g.memory_bytes.is_some_and(|b| b >= m))
+                {
+                    bound += if free_now { g.idle } else { g.installed };
+                }
+            }
+            let exact = a.mig.is_none() && a.min_free_memory_bytes.is_none() && a.nvlink.is_none();
+            let examine = bound >= a.count && (faults.is_empty() || !exact);
+            for g in host.gpu_briefs.iter().filter(|_| examine) {
+                if !self.model_ok(g.model_id, a)
+                    || a.min_memory_bytes
+                        .is_some_and(|m| g.memory_bytes.is_none_or(|b| b < m))
+                    || a.mig.is_some_and(|m| g.mig != Some(m))
+                    || (free_now && !g.idle)
+                {
+                    continue;
+                }
+                if let Some(min_free) = a.min_free_memory_bytes
+                    && g.memory_total_bytes
+                        .zip(g.memory_used_bytes)
+                        .is_none_or(|(t, u)| t.saturating_sub(u) < min_free)
+                {
+                    continue;
+                }
+                if let Some(want) = a.nvlink
+                    && (g.nvlink_active.unwrap_or(0) > 0) != want
+                {
+                    continue;
+                }
+                matching.push((g.slot, f64::from(g.utilization_percent.unwrap_or(0))));
+            }
+            // Unexamined: the bound is the count when it is exact, and
+            // otherwise an upper bound that already falls short.
+            let found = if examine {
+                matching.len() as u32
+            } else {
+                bound
+            };
+            if found < a.count {
+                fail!(
+                    Constraint::Accelerators,
+                    f64::from(found),
+                    f64::from(a.count),
+                    examine || exact
+                );
+            }
+            if let Some(gbps) = a.infiniband_gbps {
+                let have = vitals.and_then(|v| v.infiniband_active_gbps);
+                if have.is_none_or(|h| h < gbps) {
+                    fail!(Constraint::Infiniband, have.unwrap_or(f64::NAN));
+                }
+            }
+        }
+        if d.together == Together::Fabric && host.fabric.is_none() {
+            fail!(Constraint::Fabric);
+        }
+        if d.user_region.is_some() {
+            let floor = d.min_bandwidth_mbps;
+            let max = d.max_latency_ms;
+            match self.path(&host.region) {
+                None if floor.is_some() => fail!(
+                    Constraint::Bandwidth,
+                    f64::NAN,
+                    floor.unwrap_or(0) as f64,
+                    true
+                ),
+                None => fail!(Constraint::Latency),
+                Some(p) => {
+                    if let Some(max) = max
+                        && p.latency_ms > max
+                    {
+                        fail!(Constraint::Latency, p.latency_ms);
+                    }
+                }
+            }
+        }
+        if !faults.is_empty() {
+            let verdict = Verdict {
+                faults,
+                chosen: Vec::new(),
+                matching: matching.len() as u32,
+                availability: 0.0,
+                load: 0.0,
+            };
+            self.matching = matching;
+            return verdict;
+        }
+        // Choose: the least-loaded matching accelerators, or the host itself.
+        if self.wants_accelerators {
+            let want = d.accelerator.as_ref().map_or(1, |a| a.count) as usize;
+            matching.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+            let chosen = &matching[..want.min(matching.len())];
+            let load = if chosen.is_empty() {
+                0.0
+            } else {
+                1.0 - chosen.iter().map(|c| c.1).sum::<f64>() / chosen.len() as f64 / 100.0
+            };
+            let verdict = Verdict {
+                faults,
+                chosen: chosen.iter().map(|c| c.0).collect(),
+                matching: matching.len() as u32,
+                availability: if gpus == 0 {
+                    0.0
+                } else {
+                    free_gpus as f64 / gpus as f64
+                },
+                load,
+            };
+            self.matching = matching;
+            verdict
+        } else {
+            let idle = 1.0 - cpu_util.unwrap_or(100.0) / 100.0;
+            self.matching = matching;
+            Verdict {
+                faults,
+                chosen: host.own_resource().map(|_| 0).into_iter().collect(),
+                matching: 0,
+                availability: idle,
+                load: idle,
+            }
+        }
+    }
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "unknown".into(), |v| format!("{v:.1}"))
+}
+
+fn fmt_gib(v: Option<u64>) -> String {
+    v.map_or_else(
+        || "unknown".into(),
+        |v| format!("{:.1}", v as f64 / (1u64 << 30) as f64),
+    )
+}
+
+/// Keeps the few hosts that missed by the fewest constraints.
+#[derive(Default)]
+struct Misses(Vec<(usize, Miss)>);
+
+impl Misses {
+    const KEEP: usize = 5;
+
+    fn would_keep(&self, n: usize) -> bool {
+        self.0.len() < Self::KEEP || self.0.iter().any(|(m, _)| *m > n)
+    }
+
+    /// Offers a host with structured faults; they are put into words only if kept.
+    fn offer_faults(&mut self, host: &HostEntry, faults: &Faults, demand: &Demand, now: u64) {
+        if !self.would_keep(faults.len) {
+            return;
+        }
+        let failed = faults
+            .iter()
+            .map(|f| Failure {
+                constraint: f.constraint,
+                detail: describe(f, host, demand, now),
+            })
+            .collect();
+        self.offer(host, failed);
+    }
+
+    fn offer(&mut self, host: &HostEntry, failed: Vec<Failure>) {
+        let n = failed.len();
+        if !self.would_keep(n) {
+            return;
+        }
+        self.0.push((
+            n,
+            Miss {
+                host_id: host.host_id,
+                hostname: host.hostname.clone(),
+                identifier: host.own_resource().map(|r| r.identifier.clone()),
+                failed,
+            },
+        ));
+        self.0.sort_by_key(|(n, m)| (*n, m.host_id));
+        self.0.truncate(Self::KEEP);
+    }
+}
+
+/// A host as an answer shows it.
+fn host_pick<'a>(
+    checker: &mut Checker<'a>,
+    host: &'a HostEntry,
+    verdict: Verdict,
+    score: f64,
+    now: u64,
+) -> HostPick {
+    let state = host.state(now);
+    let path = checker.path(&host.region).cloned();
+    let latency = path.as_ref().map(|p| 1.0 / (1.0 + p.latency_ms / 10.0));
+    let stale = state != HostState::Online;
+    HostPick {
+        host_id: host.host_id,
+        identifier: host.own_resource().map(|r| r.identifier.clone()),
+        hostname: host.hostname.clone(),
+        provider: host.owner.code.clone(),
+        region: host.region.clone(),
+        industry: host.owner.industry.clone(),
+        state,
+        stale,
+        freshness_ms: host.last_seen_ms.map(|seen| now.saturating_sub(seen)),
+        resources: verdict
+            .chosen
+            .iter()
+            .filter_map(|slot| host.resources.get(*slot as usize))
+            .map(|r| r.identifier.clone())
+            .collect(),
+        matching_accelerators: verdict.matching,
+        path,
+        rtt_ms: host.rtt_us.map(|us| us as f64 / 1000.0),
+        fabric: host.fabric.clone(),
+        score,
+        parts: ScoreParts {
+            availability: (verdict.availability * if stale { 0.5 } else { 1.0 }).clamp(0.0, 1.0),
+            latency,
+            load: verdict.load.clamp(0.0, 1.0),
+            price: None,
+        },
+    }
+}
+
+/// Runs a demand against the fleet. `expression` is the demand's CEL
+/// expression, compiled by the caller (a compile error is the caller's 422).
+pub fn select(
+    fleet: &Fleet,
+    network: &Network,
+    demand: &Demand,
+    expression: Option<&Expression>,
+    now: u64,
+) -> Answer {
+    let wants_accelerators =
+        demand.accelerator.is_some() || demand.resource_type == Some(ResourceType::AiAccelerator);
+    let mut checker = Checker {
+        fleet,
+        network,
+        demand,
+        now,
+        wants_accelerators,
+        models: Vec::new(),
+        paths: HashMap::default(),
+        matching: Vec::new(),
+    };
+    let mut eliminated: HashMap<Constraint, u64, Fnv> = HashMap::default();
+    let mut misses = Misses::default();
+    let mut passed: Vec<(&HostEntry, Verdict, f64)> = Vec::new();
+    for host in fleet.hosts.values() {
+        let verdict = checker.check(host);
+        if verdict.faults.is_empty() {
+            let stale = host.state(now) != HostState::Online;
+            let availability =
+                (verdict.availability * if stale { 0.5 } else { 1.0 }).clamp(0.0, 1.0);
+            let latency = checker
+                .path(&host.region)
+                .map(|p| 1.0 / (1.0 + p.latency_ms / 10.0));
+            let load = verdict.load.clamp(0.0, 1.0);
+            let score = match latency {
+                Some(l) => 0.4 * availability + 0.3 * l + 0.3 * load,
+                None => (0.4 * availability + 0.3 * load) / 0.7,
+            };
+            passed.push((host, verdict, score));
+        } else {
+            for f in verdict.faults.iter() {
+                *eliminated.entry(f.constraint).or_default() += 1;
+            }
+            misses.offer_faults(host, &verdict.faults, demand, now);
+        }
+    }
+    passed.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.host_id.cmp(&b.0.host_id)));
+    // The expression, in rank order, until the answer is full: one host
+    // per candidate, or every host when they must be grouped.
+    let wanted = demand.hosts as usize;
+    let needed = if wanted <= 1 {
+        demand.limit
+    } else {
+        usize::MAX
+    };
+    let mut accepted: Vec<(&HostEntry, Verdict, f64)> = Vec::new();
+    let mut unexamined = 0u64;
+    for (host, verdict, score) in passed {
+        if accepted.len() >= needed {
+            unexamined += 1;
+            continue;
+        }
+        if let Some(expression) = expression {
+            let outcome = expression.holds(&document(fleet, host, now));
+            if outcome != Ok(true) {
+                *eliminated.entry(Constraint::Expression).or_default() += 1;
+                let detail = outcome.err().unwrap_or_else(|| "false".into());
+                misses.offer(
+                    host,
+                    vec![Failure {
+                        constraint: Constraint::Expression,
+                        detail,
+                    }],
+                );
+                continue;
+            }
+        }
+        accepted.push((host, verdict, score));
+    }
+    let matched_hosts = accepted.len() as u64;
+    let mut groups_short = None;
+    let mut candidates: Vec<Candidate> = if wanted <= 1 {
+        accepted
+            .into_iter()
+            .map(|(host, verdict, score)| Candidate {
+                score,
+                hosts: vec![host_pick(&mut checker, host, verdict, score, now)],
+            })
+            .collect()
+    } else {
+        // All or nothing: the best `wanted` hosts of each group that has
+        // enough (accepted is in rank order). Only the groups answered are
+        // written out.
+        let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, (host, _, _)) in accepted.iter().enumerate() {
+            let key = match demand.together {
+                Together::Anywhere => "",
+                Together::Region => host.region.as_str(),
+                Together::Provider => host.owner.code.as_str(),
+                Together::Fabric => host.fabric.as_deref().unwrap_or(""),
+            };
+            groups.entry(key).or_default().push(i);
+        }
+        let largest = groups.values().map(Vec::len).max().unwrap_or(0);
+        let mut full: Vec<(f64, Vec<usize>)> = groups
+            .into_values()
+            .filter(|members| members.len() >= wanted)
+            .map(|mut members| {
+                members.truncate(wanted);
+                let score = members.iter().map(|&i| accepted[i].2).sum::<f64>() / wanted as f64;
+                (score, members)
+            })
+            .collect();
+        if full.is_empty() && matched_hosts > 0 {
+            groups_short = Some(format!(
+                "{wanted} hosts wanted together ({:?}); the largest group that qualifies has {largest}",
+                demand.together
+            ));
+        }
+        full.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1[0].cmp(&b.1[0])));
+        full.truncate(demand.limit);
+        let mut slots: Vec<Option<(&HostEntry, Verdict, f64)>> =
+            accepted.into_iter().map(Some).collect();
+        full.into_iter()
+            .map(|(score, members)| Candidate {
+                score,
+                hosts: members
+                    .into_iter()
+                    .filter_map(|i| slots[i].take())
+                    .map(|(host, verdict, s)| host_pick(&mut checker, host, verdict, s, now))
+                    .collect(),
+            })
+            .collect()
+    };
+    candidates.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.hosts[0].host_id.cmp(&b.hosts[0].host_id))
+    });
+    candidates.truncate(demand.limit);
+    let mut eliminated: Vec<Elimination> = eliminated
+        .into_iter()
+        .map(|(constraint, hosts)| Elimination { constraint, hosts })
+        .collect();
+    eliminated.sort_by_key(|e| e.constraint);
+    Answer {
+        candidates,
+        matched_hosts,
+        unexamined_hosts: unexamined,
+        considered_hosts: fleet.hosts.len() as u64,
+        eliminated,
+        nearest_misses: misses.0.into_iter().map(|(_, m)| m).collect(),
+        groups_short,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_aliases_match_whole_words() {
+        assert!(model_matches("nvidia h100 80gb hbm3", "h100"));
+        assert!(model_matches("nvidia h100 80gb hbm3", "h100 80gb"));
+        assert!(model_matches("nvidia a100-sxm4-80gb", "a100"));
+        assert!(!model_matches("nvidia rtx a1000", "a100"));
+        assert!(!model_matches("nvidia h100 80gb hbm3", "h800"));
+        assert!(vendor_matches("tesla v100-sxm2-32gb", "nvidia"));
+        assert!(vendor_matches("ascend 910b", "ascend"));
+        assert!(!vendor_matches("ascend 910b", "nvidia"));
+    }
+}

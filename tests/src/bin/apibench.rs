@@ -1,0 +1,382 @@
+//! `suanli-apibench`: the status API and dashboard against a node holding
+//! 100,000 registered resources.
+//!
+//! Starts a fresh aggregator (release build) once to create its schema,
+//! stops it, seeds providers, hosts with real protobuf inventories and
+//! their resources straight into its SQLite database in one transaction
+//! (identifiers minted by the same grammar the node uses), starts it again
+//! and times, through a user's API key over HTTP:
+//! - list: `GET /api/v1/resources` with typical filters and deep cursors;
+//! - resolve: `GET /api/v1/resources/{identifier}` for random identifiers;
+//! - overview: what the overview page fetches (`/ui/`, `app.js`, `/api/v1/summary`).
+//!
+//! ```text
+//! cargo build --release -p suanli-aggregator -p suanli-tests
+//! target/release/suanli-apibench [--resources 100000] [--repeat 300]
+//! ```
+
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use serde_json::json;
+use suanli_protocol::{
+    identifier::{
+        Identifier, Industry, NodePrefix, OwnerCode, RegionCode, ResourceType, Serial, SpecCode,
+    },
+    model::{GpuInventory, HostInventory},
+    stream::InventoryUpdate,
+};
+use suanli_tests::{Request, Session};
+
+const MODELS: &[(&str, &str, u64)] = &[
+    ("NVIDIA H100 80GB HBM3", "H100-80G", 80),
+    ("NVIDIA A100-SXM4-80GB", "A100-80G", 80),
+    ("NVIDIA A800-SXM4-80GB", "A800-80G", 80),
+    ("NVIDIA H800 PCIe", "H800-80G", 80),
+    ("NVIDIA GeForce RTX 4090", "4090-24G", 24),
+    ("NVIDIA L40S", "L40S-48G", 48),
+    ("Ascend 910B", "910B-64G", 64),
+];
+const REGIONS: &[&str] = &[
+    "110000", "310000", "440300", "440100", "330100", "510100", "500000", "420100", "610100",
+    "320100", "370200", "150100", "520100", "620100", "640100", "350100", "430100", "210100",
+];
+const PROVIDERS: usize = 40;
+const GPUS_PER_HOST: usize = 8;
+
+fn main() -> anyhow::Result<()> {
+    let mut resources = 100_000usize;
+    let mut repeat = 300usize;
+    let mut aggregator = std::env::current_exe()?
+        .parent()
+        .context("binary directory")?
+        .join("suanli-aggregator");
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--resources" => resources = args.next().context("--resources N")?.parse()?,
+            "--repeat" => repeat = args.next().context("--repeat N")?.parse()?,
+            "--aggregator" => aggregator = PathBuf::from(args.next().context("--aggregator PATH")?),
+            other => bail!("unknown argument {other:?}"),
+        }
+    }
+    let work = tempfile::tempdir()?;
+    let data = work.path().join("node");
+
+    let (mut node, _) = start(&aggregator, &data)?;
+    stop(&mut node);
+    let started = Instant::now();
+    let identifiers = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(seed(&data, resources))?;
+    eprintln!(
+        "seeded {} resources in {:.1} s",
+        identifiers.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let started = Instant::now();
+    let (mut node, http) = start(&aggregator, &data)?;
+    eprintln!(
+        "aggregator up (catalog loaded) in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    let rss = rss_kib(node.id());
+
+    let password = std::fs::read_to_string(data.join("admin.password"))?;
+    let admin = Session::sign_in(http, "admin", password.trim());
+    let key = admin
+        .send("POST", "/api/v1/api-keys", &json!({"name": "bench"}))
+        .json()["key"]
+        .as_str()
+        .context("api key")?
+        .to_owned();
+    let get = |path: &str| -> Duration {
+        let t = Instant::now();
+        let r = Request::new("GET", path).bearer(&key).send(http);
+        let elapsed = t.elapsed();
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        elapsed
+    };
+    // Warm up: the first touches of every page of the database and catalog.
+    for _ in 0..20 {
+        get("/api/v1/resources?limit=100");
+    }
+
+    println!(
+        "suanli-apibench: {} resources, {repeat} requests per case, HTTP over loopback, API-key auth",
+        identifiers.len()
+    );
+    println!("aggregator RSS after load: {} MiB", rss.unwrap_or(0) / 1024);
+    println!(
+        "{:<62} {:>9} {:>9} {:>9}",
+        "case", "p50 ms", "p99 ms", "max ms"
+    );
+    let deep = identifiers.len() as u64 / 2;
+    let lists = [
+        "/api/v1/resources?limit=100".to_owned(),
+        "/api/v1/resources?type=A&limit=100".to_owned(),
+        "/api/v1/resources?model=H100&limit=100".to_owned(),
+        "/api/v1/resources?region=44&type=A&limit=100".to_owned(),
+        "/api/v1/resources?provider=P00007&limit=100".to_owned(),
+        format!("/api/v1/resources?cursor={deep}&limit=100"),
+        "/api/v1/resources?model=910B&region=62&state=online&limit=100".to_owned(),
+        // Nothing matches: every resource is looked at.
+        "/api/v1/resources?model=B200&limit=100".to_owned(),
+        "/api/v1/resources?limit=1000".to_owned(),
+    ];
+    let mut all_lists = Vec::new();
+    for path in &lists {
+        let times: Vec<Duration> = (0..repeat).map(|_| get(path)).collect();
+        report(path, &times);
+        all_lists.extend(times);
+    }
+    report("list, all cases above", &all_lists);
+    let mut resolves = Vec::new();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..repeat * 4 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let id = &identifiers[(seed % identifiers.len() as u64) as usize];
+        resolves.push(get(&format!("/api/v1/resources/{id}")));
+    }
+    report("resolve /api/v1/resources/{identifier}", &resolves);
+    // Selection through HTTP (seeded hosts have no live samples, so these
+    // ask for installed capacity).
+    for (case, demand) in [
+        (
+            "select 8×H100 installed in Guangdong",
+            json!({"accelerator": {"model": "H100", "count": 8}, "region": "44", "availability": "installed"}),
+        ),
+        (
+            "select 2 hosts × 8 A800 in one region, installed",
+            json!({"accelerator": {"model": "A800", "count": 8}, "hosts": 2, "together": "region", "availability": "installed"}),
+        ),
+        (
+            "select nothing matches (B200): full scan and why",
+            json!({"accelerator": {"model": "B200"}, "availability": "installed"}),
+        ),
+    ] {
+        let body = demand.to_string();
+        let times: Vec<Duration> = (0..repeat)
+            .map(|_| {
+                let t = Instant::now();
+                let r = Request::new("POST", "/api/v1/selection")
+                    .bearer(&key)
+                    .json(&body)
+                    .send(http);
+                let elapsed = t.elapsed();
+                assert_eq!(r.status, 200, "{case}: {}", r.body);
+                elapsed
+            })
+            .collect();
+        report(case, &times);
+    }
+    let summary: Vec<Duration> = (0..repeat).map(|_| get("/api/v1/summary")).collect();
+    report("summary /api/v1/summary", &summary);
+    let overview: Vec<Duration> = (0..repeat)
+        .map(|_| get("/ui/") + get("/ui/app.js") + get("/api/v1/summary"))
+        .collect();
+    report(
+        "overview page (/ui/ + app.js + summary, in turn)",
+        &overview,
+    );
+    stop(&mut node);
+    Ok(())
+}
+
+fn report(case: &str, times: &[Duration]) {
+    let mut ms: Vec<f64> = times.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((ms.len() as f64 * q) as usize).min(ms.len() - 1)];
+    println!(
+        "{case:<62} {:>9.2} {:>9.2} {:>9.2}",
+        at(0.50),
+        at(0.99),
+        ms[ms.len() - 1]
+    );
+}
+
+fn start(binary: &Path, data: &Path) -> anyhow::Result<(Child, SocketAddr)> {
+    let mut child = Command::new(binary)
+        .args([
+            "serve",
+            "--quic-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let mut line = String::new();
+    let mut stdout = BufReader::new(child.stdout.take().context("stdout")?);
+    stdout.read_line(&mut line)?;
+    // Keep reading, so the node never writes into a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let http = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http="))
+        .context("no http= in the first line")?
+        .parse()?;
+    Ok((child, http))
+}
+
+fn stop(child: &mut Child) {
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Writes providers, hosts and resources; returns every identifier.
+async fn seed(data: &Path, resources: usize) -> anyhow::Result<Vec<String>> {
+    use sqlx::{Connection as _, Row as _};
+    let url = format!("sqlite://{}", data.join("suanli.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await?;
+    let mut tx = conn.begin().await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    let first_provider: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 FROM providers")
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+    let mut providers = Vec::new();
+    for i in 0..PROVIDERS {
+        let id = first_provider + i as i64;
+        let region = REGIONS[i % REGIONS.len()];
+        let code = format!("P{id:05}");
+        sqlx::query(
+            "INSERT INTO providers (id, owner_code, name, uscc, region, industry, created_at_ms, kind, contact) \
+             VALUES ($1, $2, $3, $4, $5, 'I65', $6, 'provider', '')",
+        )
+        .bind(id)
+        .bind(&code)
+        .bind(format!("算力提供商 {i}"))
+        .bind(format!("BENCH{id:013}"))
+        .bind(region)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        providers.push((id, code, region));
+    }
+    let node = NodePrefix::parse("CN.LOCAL")?;
+    let mut identifiers = Vec::with_capacity(resources);
+    let mut resource_id = 0i64;
+    let mut host_id = 0i64;
+    while identifiers.len() < resources {
+        host_id += 1;
+        let (provider_id, code, region) = &providers[host_id as usize % providers.len()];
+        let model = MODELS[host_id as usize % MODELS.len()];
+        let gpus = GPUS_PER_HOST.min(resources - identifiers.len() - 1);
+        let inventory = HostInventory {
+            hostname: format!("gpu-{host_id:06}"),
+            machine_id: Some(format!("bench-{host_id}")),
+            memory_total_bytes: Some(2 << 40),
+            cpu: suanli_protocol::model::CpuInventory {
+                model_name: Some("Intel(R) Xeon(R) Platinum 8480+".into()),
+                logical_cpus: 224,
+                ..Default::default()
+            },
+            gpus: (0..gpus)
+                .map(|g| GpuInventory {
+                    index: g as u32,
+                    uuid: Some(format!("GPU-bench-{host_id}-{g}")),
+                    name: Some(model.0.into()),
+                    memory_total_bytes: Some(model.2 << 30),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let blob = InventoryUpdate {
+            inventory: inventory.clone(),
+            unsupported: Vec::new(),
+        }
+        .encode();
+        sqlx::query(
+            "INSERT INTO hosts (id, provider_id, machine_key, hostname, cert_sha256, enrolled_at_ms, \
+             last_seen_ms, inventory) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(host_id)
+        .bind(provider_id)
+        .bind(format!("bench-{host_id}"))
+        .bind(&inventory.hostname)
+        .bind(format!("bench-cert-{host_id}"))
+        .bind(now)
+        .bind(now)
+        .bind(blob)
+        .execute(&mut *tx)
+        .await?;
+        let owner = OwnerCode::parse(code)?;
+        let industry = Industry::parse("I65")?;
+        let location = RegionCode::parse(region)?;
+        let mut mint = |key: String,
+                        kind: ResourceType,
+                        spec: &str|
+         -> anyhow::Result<(i64, String, String, ResourceType)> {
+            resource_id += 1;
+            let identifier = Identifier::new(
+                node.clone(),
+                owner.clone(),
+                industry.clone(),
+                location.clone(),
+                kind,
+                SpecCode::parse(spec)?,
+                Serial::parse(&format!("{resource_id:06}"))?,
+            )
+            .to_string();
+            Ok((resource_id, key, identifier, kind))
+        };
+        let mut rows = vec![mint(
+            format!("host:bench-{host_id}"),
+            ResourceType::GeneralCompute,
+            "X86-224C",
+        )?];
+        for g in &inventory.gpus {
+            rows.push(mint(
+                format!("gpu:{}", g.uuid.as_deref().unwrap_or_default()),
+                ResourceType::AiAccelerator,
+                model.1,
+            )?);
+        }
+        for (id, key, identifier, kind) in rows {
+            sqlx::query(
+                "INSERT INTO resources (id, host_id, resource_key, identifier, resource_type, created_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(id)
+            .bind(host_id)
+            .bind(key)
+            .bind(&identifier)
+            .bind(kind.name_en())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            identifiers.push(identifier);
+        }
+    }
+    tx.commit().await?;
+    Ok(identifiers)
+}

@@ -1,0 +1,133 @@
+//! The dashboard in a real browser: the README's first command (a node
+//! with an agent for this host), headless Chromium signs in, finds this
+//! host, watches its live chart grow, switches to English, and saves a
+//! screenshot. Without Chromium (`.ci/run` installs Debian's) it says so
+//! and does nothing.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use suanli_tests::{Aggregator, Backend, browser};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+#[test]
+fn staff_sign_in_find_this_host_and_watch_it_live() {
+    let Some(chromium) = browser::chromium() else {
+        eprintln!(
+            "skipped: no Chromium at /usr/bin/chromium (set SUANLI_CHROMIUM, or run .ci/run)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // The agent samples every 5 s on its own; the open page must make it 1 s.
+    let node = Aggregator::start(
+        &dir.path().join("node"),
+        Backend::Sqlite,
+        &["--with-local-agent", "--local-agent-interval", "5s"],
+    );
+    let url = format!("http://{}/", node.http);
+    let mut page = browser::Browser::open(&chromium, &url);
+    page.wait_for(
+        WAIT,
+        "the sign-in form",
+        "!!document.getElementById('login-form')",
+    );
+    assert_eq!(
+        page.eval("document.documentElement.lang"),
+        "zh-CN",
+        "Chinese first"
+    );
+    let password = node.admin_password();
+    page.eval(&format!(
+        "(() => {{ const f = document.getElementById('login-form');
+            f.login.value = 'admin'; f.password.value = {password:?};
+            document.getElementById('login-submit').click(); return true; }})()"
+    ));
+    page.wait_for(
+        WAIT,
+        "the overview with this host online",
+        "document.querySelector('#hosts-online .n')?.textContent === '1'",
+    );
+
+    // Find this host among the resources and open it.
+    page.eval("location.hash = '#/resources?type=C'; true");
+    page.wait_for(
+        WAIT,
+        "the resource list",
+        "!!document.querySelector('a.host-link')",
+    );
+    page.eval("document.querySelector('a.host-link').click(); true");
+    page.wait_for(
+        WAIT,
+        "the host page's chart",
+        "!!document.querySelector('#chart-cpu canvas')",
+    );
+    page.wait_for(
+        WAIT,
+        "the live CPU chart to reach 3 points",
+        "Number(document.getElementById('chart-cpu').dataset.points) >= 3",
+    );
+    let before = page.eval("Number(document.getElementById('chart-cpu').dataset.points)");
+    page.wait_for(
+        Duration::from_secs(10),
+        "the chart to change again",
+        &format!("Number(document.getElementById('chart-cpu').dataset.points) > {before}"),
+    );
+    // Points arrive at the live interval (1 s), not the agent's own 5 s.
+    let gap = page.eval(
+        "(() => { const x = window.suanliCharts.cpu.data[0]; return x[x.length - 1] - x[x.length - 2]; })()",
+    );
+    let gap = gap.as_f64().unwrap();
+    // The agent's own interval here is 5 s: anything well under it is the live one.
+    assert!(gap > 0.0 && gap < 3.0, "live samples {gap} s apart");
+    let identifier = page.eval("document.getElementById('host-identifier').textContent");
+    assert!(
+        identifier.as_str().unwrap().starts_with("CN."),
+        "{identifier}"
+    );
+    assert!(
+        page.eval("document.getElementById('chart-gpu_util').textContent")
+            .as_str()
+            .unwrap()
+            .contains("没有 GPU"),
+        "a host without a GPU is normal, and says so"
+    );
+
+    let png = page.screenshot();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-host.png");
+    std::fs::write(&out, &png).unwrap();
+    eprintln!("screenshot: {} ({} bytes)", out.display(), png.len());
+
+    // Selection: any free host is this one.
+    page.eval("location.hash = '#/selection'; true");
+    page.wait_for(
+        WAIT,
+        "the selection form",
+        "!!document.getElementById('selection-form')",
+    );
+    page.eval("document.getElementById('selection-submit').click(); true");
+    page.wait_for(
+        WAIT,
+        "a ranked answer",
+        "document.querySelectorAll('#selection-answer tr.candidate').length === 1",
+    );
+    page.eval(
+        "(() => { const f = document.getElementById('selection-form'); f.model.value = 'H100';
+          document.getElementById('selection-submit').click(); return true; })()",
+    );
+    page.wait_for(
+        WAIT,
+        "why nothing matched",
+        "document.getElementById('selection-answer').textContent.includes('accelerators')",
+    );
+
+    page.eval("document.getElementById('lang').click(); true");
+    page.wait_for(
+        WAIT,
+        "the English page",
+        "document.getElementById('nav-overview')?.textContent === 'Overview'",
+    );
+}
