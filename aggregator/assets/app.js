@@ -38,6 +38,10 @@ const T = {
   expression: ["CEL 表达式", "CEL expression"], select: ["选择", "Select"], score: ["得分", "Score"], path: ["网络路径", "Network path"],
   matched: ["匹配主机", "Hosts matched"], eliminated: ["各约束排除的主机数", "Hosts each constraint eliminated"],
   nearest: ["最接近的主机", "Nearest misses"], nothing: ["没有满足需求的资源。", "Nothing matched."], region_prefix: ["地区前缀", "Region prefix"],
+  prices: ["算力价格", "Prices"], price_h: ["价格（元/小时）", "Price (CNY/h)"], max_price: ["最高价格 元/小时", "Max price CNY/h"],
+  resource: ["资源", "Resource"], per_accel_h: ["每卡时", "per accelerator-hour"], per_core_h: ["每核时", "per core-hour"],
+  any_model: ["（任意型号）", "(any model)"], add_row: ["添加一行", "Add a row"], save: ["保存", "Save"], saved: ["已保存。", "Saved."],
+  remove: ["删除", "Remove"], prices_note: ["算力选择按所列价格为候选排序（越便宜得分越高），并支持“最高价格”约束。型号按整词匹配：H100 适用于 NVIDIA H100 80GB HBM3。", "Selection ranks candidates by these prices (cheaper scores higher) and honours a maximum price. Models match by whole words: H100 applies to NVIDIA H100 80GB HBM3."],
   freshness: ["数据新鲜度", "Freshness"], lines: ["专线", "Lines"], site_region: ["机房地区（可选）", "Site region (optional)"],
 };
 let lang = localStorage.getItem("suanli.lang") || "zh";
@@ -277,6 +281,54 @@ const pages = {
         data.entries.map((e) => el("tr", {}, el("td", {}, fmtTime(e.at_ms)), el("td", {}, e.actor), el("td", { class: "mono" }, e.action), el("td", { class: "mono" }, e.subject), el("td", {}, e.detail), el("td", { class: "mono" }, e.address)))));
   },
 
+  async prices(main, _query, code) {
+    const staff = ["admin", "operator", "viewer"].includes(me.role);
+    const own = me.provider && me.provider.code;
+    const providers = staff ? (await api("GET", "/api/v1/providers")).providers.map((p) => p.code) : own ? [own] : [];
+    code = code || own || providers[0];
+    main.append(el("h1", {}, t("prices")), el("p", { class: "note" }, t("prices_note")));
+    if (!code) return;
+    if (providers.length > 1) {
+      const pick = el("select", { id: "prices-provider", onchange: (ev) => { location.hash = "#/prices/" + ev.target.value; } },
+        providers.map((c) => el("option", { value: c, selected: c === code }, c)));
+      main.append(el("label", {}, t("provider"), pick));
+    }
+    const data = await api("GET", "/api/v1/providers/" + encodeURIComponent(code) + "/prices");
+    const editable = me.role !== "viewer" && (staff || code === own);
+    const out = el("div", {});
+    const tbody = el("tbody", {});
+    const row = (p) => {
+      const resource = el("select", { name: "resource", disabled: !editable },
+        el("option", { value: "accelerator", selected: p.resource === "accelerator" }, t("per_accel_h")),
+        el("option", { value: "cpu", selected: p.resource === "cpu" }, t("per_core_h")));
+      const model = el("input", { name: "model", value: p.model || "", placeholder: t("any_model"), size: 16, disabled: !editable });
+      const price = el("input", { name: "per_hour_cny", value: p.per_hour_cny || "", size: 8, inputmode: "decimal", disabled: !editable });
+      const tr = el("tr", { class: "price-row" }, el("td", {}, resource), el("td", {}, model), el("td", {}, price),
+        el("td", {}, editable ? el("button", { type: "button", onclick: () => tr.remove() }, t("remove")) : null));
+      tbody.append(tr);
+    };
+    data.prices.forEach(row);
+    const form = el("form", { id: "prices-form" },
+      el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, t("resource")), el("th", {}, t("model")), el("th", {}, t("price_h")), el("th", {}))), tbody),
+      editable ? el("div", { class: "inline" },
+        el("button", { type: "button", id: "prices-add", onclick: () => row({ resource: "accelerator" }) }, t("add_row")),
+        el("button", { class: "primary", type: "submit", id: "prices-save" }, t("save"))) : null, out);
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const prices = [...tbody.rows].map((tr) => {
+        const v = (n) => tr.querySelector(`[name=${n}]`).value.trim();
+        const p = { resource: v("resource"), per_hour_cny: v("per_hour_cny") };
+        if (p.resource === "accelerator" && v("model")) p.model = v("model");
+        return p;
+      });
+      try {
+        await api("PUT", "/api/v1/providers/" + encodeURIComponent(code) + "/prices", { prices });
+        out.replaceChildren(el("p", { class: "notice", id: "prices-saved" }, t("saved")));
+      } catch (e) { out.replaceChildren(errorBox(e)); }
+    });
+    main.append(form);
+  },
+
   async selection(main) {
     const out = el("div", { id: "selection-answer" });
     const input = (name, label, attrs) => el("label", {}, label, el("input", { name, ...attrs }));
@@ -291,6 +343,7 @@ const pages = {
       input("user_region", t("user_region"), { size: 6, placeholder: "440305" }),
       input("max_latency_ms", t("max_latency"), { type: "number", min: 0, step: "any", size: 5 }),
       input("min_bandwidth_mbps", t("min_bw"), { type: "number", min: 1, size: 7 }),
+      input("max_price_per_hour_cny", t("max_price"), { size: 7, inputmode: "decimal" }),
       el("label", {}, t("availability"), el("select", { name: "availability" }, el("option", { value: "free_now" }, t("free_now_opt")), el("option", { value: "installed" }, t("installed")))),
       input("expression", t("expression"), { size: 40, placeholder: "host.cpus >= 64 && gpus.all(g, g.temperature_celsius < 80)" }),
       el("button", { class: "primary", type: "submit", id: "selection-submit" }, t("select")));
@@ -307,7 +360,7 @@ const pages = {
       if (f.resource_type) demand.resource_type = f.resource_type;
       if (num("hosts")) demand.hosts = num("hosts");
       if (f.together) demand.together = f.together;
-      for (const k of ["region", "user_region", "expression", "availability"]) if (f[k]) demand[k] = f[k];
+      for (const k of ["region", "user_region", "expression", "availability", "max_price_per_hour_cny"]) if (f[k]) demand[k] = f[k];
       for (const k of ["max_latency_ms", "min_bandwidth_mbps"]) if (num(k) !== undefined) demand[k] = num(k);
       try { out.replaceChildren(...renderAnswer(await api("POST", "/api/v1/selection", demand))); }
       catch (e) { out.replaceChildren(errorBox(e)); }
@@ -342,11 +395,11 @@ function renderAnswer(a) {
     rows.push(el("tr", { class: "candidate" }, el("td", {}, i === 0 ? String(rank + 1) : ""), el("td", {}, i === 0 ? c.score.toFixed(3) : ""),
       el("td", { class: "mono" }, el("a", { href: "#/hosts/" + h.host_id }, h.identifier || h.hostname)), el("td", {}, h.hostname), el("td", {}, h.provider), el("td", {}, h.region),
       stateCell(h.state), el("td", {}, h.freshness_ms == null ? "—" : (h.freshness_ms / 1000).toFixed(1) + " s"),
-      el("td", { class: "mono" }, h.resources.join("\n")), el("td", {}, path),
-      el("td", {}, `A ${h.parts.availability.toFixed(2)} · L ${h.parts.latency == null ? "—" : h.parts.latency.toFixed(2)} · U ${h.parts.load.toFixed(2)}`)));
+      el("td", { class: "mono" }, h.resources.join("\n")), el("td", {}, path), el("td", {}, h.price_per_hour_cny == null ? "—" : "¥" + h.price_per_hour_cny),
+      el("td", {}, `A ${h.parts.availability.toFixed(2)} · L ${h.parts.latency == null ? "—" : h.parts.latency.toFixed(2)} · U ${h.parts.load.toFixed(2)} · P ${h.parts.price == null ? "—" : h.parts.price.toFixed(2)}`)));
   }));
   if (rows.length) {
-    parts.push(table(["#", t("score"), t("identifier"), t("hostname"), t("provider"), t("region"), t("state"), t("freshness"), t("resources"), t("path"), ""], rows));
+    parts.push(table(["#", t("score"), t("identifier"), t("hostname"), t("provider"), t("region"), t("state"), t("freshness"), t("resources"), t("path"), t("price_h"), ""], rows));
   } else {
     parts.push(el("p", { class: "error" }, t("nothing")), el("h2", {}, t("eliminated")),
       table([t("kind"), t("hosts")], a.eliminated.map((e) => el("tr", {}, el("td", { class: "mono" }, e.constraint), el("td", {}, e.hosts)))),
@@ -359,7 +412,7 @@ function renderAnswer(a) {
 
 const NAV = [
   ["overview", () => true], ["resources", () => true], ["selection", () => true], ["registrations", () => true],
-  ["providers", () => true], ["tokens", (r) => r !== "user" && r !== "line_provider"], ["audit", (r) => ["admin", "operator", "viewer"].includes(r)],
+  ["providers", () => true], ["prices", (r) => r !== "user" && r !== "line_provider"], ["tokens", (r) => r !== "user" && r !== "line_provider"], ["audit", (r) => ["admin", "operator", "viewer"].includes(r)],
 ];
 
 function renderLogin(main) {

@@ -1,7 +1,8 @@
 //! Selection over 20,000 hosts × 8 accelerators (160,000 accelerator
 //! resources), built through the catalog's own load and observe paths:
 //! 7 accelerator models, 30 regions, 60 providers, about half the GPUs
-//! busy, a tenth of the hosts stale, InfiniBand on most, 24 dedicated lines.
+//! busy, a tenth of the hosts stale, InfiniBand on most, 24 dedicated lines;
+//! five in six providers list prices (by model, a catch-all, per core).
 //! Prints p50 / p99 / max per typical demand.
 //!
 //! `cargo bench -p suanli-aggregator --bench selection [-- --hosts 20000 --repeat 200]`
@@ -11,7 +12,10 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use suanli_aggregator::{
     catalog::Catalog,
-    selection::{self, Expression, LineEdge, Network},
+    selection::{
+        self, Expression, LineEdge, Network,
+        price::{Price, PriceList, Priced},
+    },
     store::{CatalogRow, HostRow, Provider},
 };
 use suanli_protocol::{
@@ -181,6 +185,23 @@ fn build(hosts: usize, now: u64) -> Catalog {
     for (host_id, sample, seen) in samples {
         catalog.observe(host_id, 1, &sample, seen);
     }
+    for provider in (1..=60i64).filter(|p| p % 6 != 0) {
+        let price = |resource, model: &str, cny: i64| Price {
+            resource,
+            model: model.into(),
+            per_hour_cny_e4: cny * 10_000 + (provider * 1_234) % 10_000,
+        };
+        catalog.set_prices(
+            provider,
+            PriceList(vec![
+                price(Priced::Accelerator, "H100", 15 + provider % 10),
+                price(Priced::Accelerator, "A100", 8 + provider % 5),
+                price(Priced::Accelerator, "H800", 12 + provider % 7),
+                price(Priced::Accelerator, "", 6 + provider % 4),
+                price(Priced::Cpu, "", 0),
+            ]),
+        );
+    }
     catalog
 }
 
@@ -253,6 +274,10 @@ fn main() {
         (
             "4×L40S + CEL (cpus ≥ 96, all GPUs < 80 °C)",
             json!({"accelerator": {"model": "L40S", "count": 4}, "expression": "host.cpus >= 96 && gpus.all(g, g.temperature_celsius < 80)"}),
+        ),
+        (
+            "8×H100 at most ¥160/h, cheapest first",
+            json!({"accelerator": {"model": "H100", "count": 8}, "max_price_per_hour_cny": 160}),
         ),
         (
             "nothing matches (B200): full scan and why",

@@ -14,6 +14,7 @@ use std::{
     sync::{Arc, RwLock},
 };
 
+use smallvec::SmallVec;
 use suanli_protocol::{
     identifier::ResourceType,
     model::{HostInventory, HostSample},
@@ -21,7 +22,10 @@ use suanli_protocol::{
 };
 use tokio::sync::watch;
 
-use crate::store::{CatalogRow, HostRow, Store, StoreError};
+use crate::{
+    selection::price::{Price, PriceList, Priced},
+    store::{CatalogRow, HostRow, PriceRow, Store, StoreError},
+};
 
 /// A host whose last sample is older than this many intervals is stale…
 const STALE_AFTER_INTERVALS: u64 = 3;
@@ -161,6 +165,31 @@ impl Vitals {
     }
 }
 
+/// The figures selection checks on every host, copied inline into the
+/// entry: the inventory, vitals and region text are each behind a pointer,
+/// and following three pointers per host dominated a 20,000-host scan.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HostFigures {
+    /// The GB/T 2260 code's six digits.
+    pub region: [u8; 6],
+    pub logical_cpus: Option<u32>,
+    pub slurm: bool,
+    /// From the latest sample, else the inventory.
+    pub memory_total_bytes: Option<u64>,
+    pub memory_used_bytes: Option<u64>,
+    pub cpu_utilization_percent: Option<f64>,
+    pub disk_total_bytes: Option<u64>,
+    pub disk_available_bytes: Option<u64>,
+    pub infiniband_active_gbps: Option<f64>,
+}
+
+impl HostFigures {
+    /// Is the host in a region starting with `prefix`?
+    pub fn in_region(&self, prefix: &str) -> bool {
+        self.region.starts_with(prefix.as_bytes())
+    }
+}
+
 /// An organisation as resources carry it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Owner {
@@ -197,7 +226,9 @@ pub struct HostEntry {
     /// `subnet prefix/SM LID` of its first InfiniBand port: hosts with the
     /// same value are on one fabric.
     pub fabric: Option<String>,
-    pub gpu_groups: Vec<GpuGroup>,
+    pub gpu_groups: SmallVec<[GpuGroup; 2]>,
+    /// What selection reads of every host, kept inline (see [`HostFigures`]).
+    pub figures: HostFigures,
     /// Each accelerator's figures, compact and in one place, in the order
     /// of `resources` (`slot` indexes it): what selection reads per GPU.
     pub gpu_briefs: Vec<GpuBrief>,
@@ -255,9 +286,33 @@ impl HostEntry {
         }
     }
 
+    /// Copies what selection scans for into `figures`.
+    fn refigure(&mut self) {
+        let inventory = self.inventory.as_deref();
+        let vitals = self.vitals.as_deref();
+        let mut region = [0u8; 6];
+        for (to, from) in region.iter_mut().zip(self.region.bytes()) {
+            *to = from;
+        }
+        self.figures = HostFigures {
+            region,
+            logical_cpus: inventory.map(|i| i.cpu.logical_cpus),
+            slurm: inventory.is_some_and(|i| i.slurm.is_some()),
+            memory_total_bytes: vitals
+                .and_then(|v| v.memory_total_bytes)
+                .or(inventory.and_then(|i| i.memory_total_bytes)),
+            memory_used_bytes: vitals.and_then(|v| v.memory_used_bytes),
+            cpu_utilization_percent: vitals.and_then(|v| v.cpu_utilization_percent),
+            disk_total_bytes: vitals.and_then(|v| v.disk_total_bytes),
+            disk_available_bytes: vitals.and_then(|v| v.disk_available_bytes),
+            infiniband_active_gbps: vitals.and_then(|v| v.infiniband_active_gbps),
+        };
+    }
+
     /// Recounts `gpu_groups` from the accelerators and the latest sample.
     fn regroup(&mut self) {
-        let mut groups: Vec<GpuGroup> = Vec::new();
+        self.refigure();
+        let mut groups: SmallVec<[GpuGroup; 2]> = SmallVec::new();
         let mut briefs = Vec::new();
         for (slot, r) in self.resources.iter().enumerate() {
             if r.gpu_uuid.is_none() {
@@ -358,6 +413,8 @@ pub struct Fleet {
     /// Accelerator model names (lower-cased), interned: a resource's `model_id`.
     pub models: Vec<String>,
     model_ids: HashMap<String, u32>,
+    /// Each provider's listed prices, by provider id.
+    pub prices: HashMap<i64, Arc<PriceList>>,
 }
 
 /// Is an accelerator idle enough to count as free: utilization and memory
@@ -422,6 +479,16 @@ impl Fleet {
     }
 }
 
+/// A stored price as selection reads it; a row of a kind this build does
+/// not know is left out.
+pub fn price_of(row: &PriceRow) -> Option<Price> {
+    Some(Price {
+        resource: Priced::parse(&row.resource)?,
+        model: row.model.clone(),
+        per_hour_cny_e4: row.per_hour_cny_e4,
+    })
+}
+
 #[derive(Debug, Default)]
 pub struct Catalog {
     fleet: RwLock<Fleet>,
@@ -434,7 +501,26 @@ impl Catalog {
         let hosts = store.host_rows(None).await?;
         let rows = store.catalog_rows(None).await?;
         catalog.install(hosts, rows);
+        let mut lists: HashMap<i64, PriceList> = HashMap::new();
+        for row in store.prices(None).await? {
+            if let Some(price) = price_of(&row) {
+                lists.entry(row.provider_id).or_default().0.push(price);
+            }
+        }
+        for (provider_id, list) in lists {
+            catalog.set_prices(provider_id, list);
+        }
         Ok(catalog)
+    }
+
+    /// Installs a provider's price list, replacing what it listed before.
+    pub fn set_prices(&self, provider_id: i64, list: PriceList) {
+        let mut fleet = self.write();
+        if list.0.is_empty() {
+            fleet.prices.remove(&provider_id);
+        } else {
+            fleet.prices.insert(provider_id, Arc::new(list));
+        }
     }
 
     /// Reloads one host and its resources (after an inventory or a revocation).
@@ -477,32 +563,33 @@ impl Catalog {
                     host.revoked = row.revoked;
                     host.inventory = inventory;
                     host.fabric = fabric;
+                    host.refigure();
                 }
                 None => {
-                    fleet.hosts.insert(
-                        row.host_id,
-                        HostEntry {
-                            host_id: row.host_id,
-                            hostname: row.hostname,
-                            region,
-                            owner,
-                            revoked: row.revoked,
-                            inventory,
-                            vitals: None,
-                            last_seen_ms: row.last_seen_ms.map(|v| v as u64),
-                            rtt_us: row.rtt_us.map(|v| v as u64),
-                            interval_ms: None,
-                            interval_before_live_ms: None,
-                            spooled_through: None,
-                            resources: Vec::new(),
-                            fabric,
-                            gpu_groups: Vec::new(),
-                            gpu_briefs: Vec::new(),
-                            xid_errors: HashMap::new(),
-                            live: watch::channel(None).0,
-                            watchers: 0,
-                        },
-                    );
+                    let mut host = HostEntry {
+                        host_id: row.host_id,
+                        hostname: row.hostname,
+                        region,
+                        owner,
+                        revoked: row.revoked,
+                        inventory,
+                        vitals: None,
+                        last_seen_ms: row.last_seen_ms.map(|v| v as u64),
+                        rtt_us: row.rtt_us.map(|v| v as u64),
+                        interval_ms: None,
+                        interval_before_live_ms: None,
+                        spooled_through: None,
+                        resources: Vec::new(),
+                        fabric,
+                        gpu_groups: SmallVec::new(),
+                        figures: HostFigures::default(),
+                        gpu_briefs: Vec::new(),
+                        xid_errors: HashMap::new(),
+                        live: watch::channel(None).0,
+                        watchers: 0,
+                    };
+                    host.refigure();
+                    fleet.hosts.insert(row.host_id, host);
                 }
             }
         }
@@ -712,7 +799,8 @@ mod tests {
             spooled_through: None,
             resources: Vec::new(),
             fabric: None,
-            gpu_groups: Vec::new(),
+            gpu_groups: SmallVec::new(),
+            figures: HostFigures::default(),
             gpu_briefs: Vec::new(),
             xid_errors: HashMap::new(),
             live: watch::channel(None).0,

@@ -61,6 +61,8 @@ struct Spec {
     slurm: bool,
     age_ms: Option<u64>,
     revoked: bool,
+    /// Listed prices, 0.0001 CNY per hour: (any accelerator, a core).
+    price: Option<(i64, i64)>,
 }
 
 fn spec() -> Spec {
@@ -79,6 +81,7 @@ fn spec() -> Spec {
         slurm: false,
         age_ms: Some(1_000),
         revoked: false,
+        price: None,
     }
 }
 
@@ -226,6 +229,22 @@ fn fleet(specs: &[Spec]) -> Catalog {
                 })
                 .collect();
         catalog.observe(host_id, 1, &sample, NOW - age);
+    }
+    for (i, s) in specs.iter().enumerate() {
+        if let Some((gpu, core)) = s.price {
+            let price = |resource, per_hour_cny_e4| selection::price::Price {
+                resource,
+                model: String::new(),
+                per_hour_cny_e4,
+            };
+            catalog.set_prices(
+                i as i64 + 1,
+                selection::price::PriceList(vec![
+                    price(selection::price::Priced::Accelerator, gpu),
+                    price(selection::price::Priced::Cpu, core),
+                ]),
+            );
+        }
     }
     catalog
 }
@@ -663,6 +682,141 @@ fn paths_direct_multi_hop_public_and_unreachable() {
 }
 
 #[test]
+fn listed_prices_rank_cheaper_first_and_bound_the_answer() {
+    use selection::price::{Price, PriceList, Priced};
+    let h100 = || gpu("NVIDIA H100 80GB HBM3", 80);
+    let a100 = || gpu("NVIDIA A100-SXM4-80GB", 80);
+    let catalog = fleet(&[
+        // 1, 2, 3: alike but for price; 4 lists no price; 5 is A100s.
+        Spec {
+            gpus: vec![h100(), h100()],
+            ..spec()
+        },
+        Spec {
+            gpus: vec![h100(), h100()],
+            ..spec()
+        },
+        Spec {
+            gpus: vec![h100(), h100()],
+            ..spec()
+        },
+        Spec {
+            gpus: vec![h100(), h100()],
+            ..spec()
+        },
+        Spec {
+            gpus: vec![a100(), a100()],
+            ..spec()
+        },
+    ]);
+    let price = |resource, model: &str, cny_e4| Price {
+        resource,
+        model: model.into(),
+        per_hour_cny_e4: cny_e4,
+    };
+    // Provider ids are host ids in this fleet.
+    catalog.set_prices(
+        1,
+        PriceList(vec![price(Priced::Accelerator, "H100", 200_000)]),
+    );
+    catalog.set_prices(
+        2,
+        PriceList(vec![
+            price(Priced::Accelerator, "", 300_000),
+            price(Priced::Accelerator, "h100 80gb", 100_000),
+            price(Priced::Cpu, "", 500),
+        ]),
+    );
+    catalog.set_prices(
+        3,
+        PriceList(vec![price(Priced::Accelerator, "A100", 50_000)]),
+    );
+    catalog.set_prices(5, PriceList(vec![price(Priced::Accelerator, "", 80_000)]));
+    let net = Network::default();
+
+    let answer = run(
+        &catalog,
+        &net,
+        json!({"accelerator": {"model": "H100", "count": 2}}),
+    );
+    let picks: Vec<&selection::HostPick> =
+        answer.candidates.iter().flat_map(|c| &c.hosts).collect();
+    // Host 2's most exact entry prices its H100s; host 3 lists A100s only.
+    let priced: Vec<(i64, Option<&str>)> = picks
+        .iter()
+        .map(|h| (h.host_id, h.price_per_hour_cny.as_deref()))
+        .collect();
+    assert_eq!(
+        sorted(priced.iter().map(|p| p.0).collect()),
+        vec![1, 2, 3, 4]
+    );
+    for (host, want) in [(1, Some("40.00")), (2, Some("20.00")), (3, None), (4, None)] {
+        assert!(priced.contains(&(host, want)), "{host}: {priced:?}");
+    }
+    // Price is the only difference: the cheaper host ranks first, the
+    // cheapest scores a full price part, and not listing a price scores
+    // none of it, so it never ranks above listing one.
+    assert_eq!(hosts_of(&answer), vec![2, 1, 3, 4]);
+    let part = |id: i64| picks.iter().find(|h| h.host_id == id).unwrap().parts.price;
+    assert_eq!(part(2), Some(1.0));
+    assert_eq!(part(1), Some(0.5));
+    assert_eq!(part(3), Some(0.0));
+    // Where no matching host lists a price, price is no part of the score.
+    let unlisted = fleet(&[Spec {
+        gpus: vec![h100()],
+        ..spec()
+    }]);
+    let unpriced = run(&unlisted, &net, json!({"accelerator": {"model": "H100"}}));
+    assert_eq!(unpriced.candidates[0].hosts[0].parts.price, None);
+
+    // A maximum price: unpriced hosts and dearer ones fail it, in words.
+    let bounded = run(
+        &catalog,
+        &net,
+        json!({"accelerator": {"model": "H100", "count": 2}, "max_price_per_hour_cny": "30"}),
+    );
+    assert_eq!(hosts_of(&bounded), vec![2]);
+    let price_misses = bounded
+        .eliminated
+        .iter()
+        .find(|e| serde_json::to_value(e.constraint).unwrap() == "price")
+        .unwrap();
+    assert_eq!(price_misses.hosts, 3);
+    let details: Vec<String> = bounded
+        .nearest_misses
+        .iter()
+        .flat_map(|m| m.failed.iter().map(|f| f.detail.clone()))
+        .collect();
+    assert!(
+        details.contains(&"40.00 CNY per hour".to_string()),
+        "{details:?}"
+    );
+    assert!(
+        details.contains(&"no price listed".to_string()),
+        "{details:?}"
+    );
+
+    // One GPU of a model with only a catch-all entry.
+    let any = run(&catalog, &net, json!({"accelerator": {"model": "A100"}}));
+    assert_eq!(
+        any.candidates[0].hosts[0].price_per_hour_cny.as_deref(),
+        Some("8.00")
+    );
+
+    // CPU: the cores asked for at the core price.
+    let cpu = run(
+        &catalog,
+        &net,
+        json!({"cpu_cores": 16, "providers": ["P00001"], "max_price_per_hour_cny": 0.8}),
+    );
+    assert_eq!(hosts_of(&cpu), vec![2]);
+    assert_eq!(
+        cpu.candidates[0].hosts[0].price_per_hour_cny.as_deref(),
+        Some("0.80")
+    );
+}
+
+#[test]
 fn several_hosts_all_or_nothing() {
     let h100 = || gpu("NVIDIA H100 80GB HBM3", 80);
     let gpu_host = |region: &'static str, fabric: &'static str| Spec {
@@ -738,8 +892,9 @@ fn arb_spec() -> impl Strategy<Value = Spec> {
         proptest::collection::vec((0..MODELS.len(), 0..=100u32, 0..=1u64), 0..=8),
         prop::option::of(0..120_000u64),
         any::<bool>(),
+        prop::option::of((0..400_000i64, 0..2_000i64)),
     )
-        .prop_map(|(p, r, cpus, util, mem, gpus, age, revoked)| Spec {
+        .prop_map(|(p, r, cpus, util, mem, gpus, age, revoked, price)| Spec {
             provider: PROVIDERS[p],
             region: REGIONS[r],
             cpus,
@@ -756,6 +911,7 @@ fn arb_spec() -> impl Strategy<Value = Spec> {
                 .collect(),
             age_ms: age,
             revoked: revoked && r == 0,
+            price,
             ..spec()
         })
 }
@@ -770,6 +926,7 @@ struct ArbDemand {
     cpu_cores: Option<u32>,
     installed: bool,
     staleness_s: Option<u64>,
+    max_price_cny_e4: Option<i64>,
 }
 
 fn arb_demand() -> impl Strategy<Value = ArbDemand> {
@@ -782,9 +939,20 @@ fn arb_demand() -> impl Strategy<Value = ArbDemand> {
         prop::option::of(prop::sample::select(vec![4u32, 16, 64, 100])),
         any::<bool>(),
         prop::option::of(1..100u64),
+        prop::option::of(0..1_000_000i64),
     )
         .prop_map(
-            |(model, count, min_memory, region, provider, cpu_cores, installed, staleness_s)| {
+            |(
+                model,
+                count,
+                min_memory,
+                region,
+                provider,
+                cpu_cores,
+                installed,
+                staleness_s,
+                max_price_cny_e4,
+            )| {
                 ArbDemand {
                     model,
                     count,
@@ -794,6 +962,7 @@ fn arb_demand() -> impl Strategy<Value = ArbDemand> {
                     cpu_cores,
                     installed,
                     staleness_s,
+                    max_price_cny_e4,
                 }
             },
         )
@@ -830,6 +999,9 @@ impl ArbDemand {
         }
         if let Some(s) = self.staleness_s {
             d["max_staleness_s"] = json!(s);
+        }
+        if let Some(p) = self.max_price_cny_e4 {
+            d["max_price_per_hour_cny"] = json!(format!("{}.{:04}", p / 10_000, p % 10_000));
         }
         d
     }
@@ -877,6 +1049,19 @@ impl ArbDemand {
                 })
                 .count();
             if (good as u32) < self.count {
+                return false;
+            }
+        }
+        if let Some(max) = self.max_price_cny_e4 {
+            let Some((gpu, core)) = s.price else {
+                return false;
+            };
+            let price = if self.wants_gpus() {
+                gpu * i64::from(self.count)
+            } else {
+                core * i64::from(self.cpu_cores.unwrap_or(s.cpus))
+            };
+            if price > max {
                 return false;
             }
         }

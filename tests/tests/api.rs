@@ -46,7 +46,7 @@ const USCC: [&str; 4] = [
 fn an_organisation_registers_is_reviewed_and_enrolls_its_own_host() {
     for backend in Backend::all("api_walkthrough") {
         let dir = tempfile::tempdir().unwrap();
-        let node = start(dir.path(), backend);
+        let mut node = start(dir.path(), backend);
         let staff = admin(&node);
 
         // Every bad field is named at once.
@@ -200,6 +200,66 @@ fn an_organisation_registers_is_reviewed_and_enrolls_its_own_host() {
             "{}",
             near.body
         );
+
+        // The provider lists its prices; selection ranks and bounds by them.
+        let prices = format!("/api/v1/providers/{code}/prices");
+        let r = other.send("PUT", &prices, &json!({"prices": []}));
+        assert_eq!(r.status, 403, "another's prices: {}", r.body);
+        let r = applicant.send(
+            "PUT",
+            &prices,
+            &json!({"prices": [
+                {"resource": "gpu", "per_hour_cny": "-1"},
+                {"resource": "cpu", "model": "Xeon", "per_hour_cny": "1.23456"},
+                {"resource": "accelerator", "model": "H100", "per_hour_cny": 18},
+                {"resource": "accelerator", "model": "h100", "per_hour_cny": 19},
+            ]}),
+        );
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert_eq!(
+            r.error_fields(),
+            [
+                "prices[0].resource",
+                "prices[0].per_hour_cny",
+                "prices[1].model",
+                "prices[1].per_hour_cny",
+                "prices[3].model",
+            ],
+            "{}",
+            r.body
+        );
+        let r = applicant.send(
+            "PUT",
+            &prices,
+            &json!({"prices": [
+                {"resource": "cpu", "per_hour_cny": "0.05"},
+                {"resource": "accelerator", "model": "H100", "per_hour_cny": 18.5},
+            ]}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let listed = user.get(&prices).json();
+        assert_eq!(
+            listed["prices"],
+            json!([
+                {"resource": "accelerator", "model": "H100", "per_hour_cny": "18.50"},
+                {"resource": "cpu", "model": null, "per_hour_cny": "0.05"},
+            ])
+        );
+        let demand = |max: &str| json!({"region": "51", "cpu_cores": 2, "availability": "installed", "max_price_per_hour_cny": max});
+        let priced = user.send("POST", "/api/v1/selection", &demand("0.10"));
+        let pick = &priced.json()["candidates"][0]["hosts"][0];
+        assert_eq!(
+            (&pick["hostname"], &pick["price_per_hour_cny"]),
+            (&json!("acme-gpu-01"), &json!("0.10")),
+            "{}",
+            priced.body
+        );
+        let dear = user
+            .send("POST", "/api/v1/selection", &demand("0.09"))
+            .json();
+        assert!(dear["candidates"].as_array().unwrap().is_empty());
+        assert_eq!(dear["eliminated"][0]["constraint"], "price", "{dear}");
+
         let resolved = user.get(&format!("/api/v1/resources/{identifier}")).json();
         assert_eq!(resolved["state"], "online");
         assert!(resolved["freshness_ms"].as_u64().unwrap() < 15_000);
@@ -233,6 +293,7 @@ fn an_organisation_registers_is_reviewed_and_enrolls_its_own_host() {
             "token.create",
             "login",
             "account.create",
+            "prices.set",
         ] {
             assert!(actions.contains(&action), "{action} in {actions:?}");
         }
@@ -243,6 +304,12 @@ fn an_organisation_registers_is_reviewed_and_enrolls_its_own_host() {
                 .iter()
                 .all(|e| e["address"] == "127.0.0.1")
         );
+        // Prices are stored: a restarted node still has them.
+        node.restart();
+        wait_until(WAIT, "the restarted node to answer with the price", || {
+            let r = user.send("POST", "/api/v1/selection", &demand("0.10"));
+            r.status == 200 && r.json()["candidates"][0]["hosts"][0]["price_per_hour_cny"] == "0.10"
+        });
         agent.stop();
     }
 }

@@ -101,7 +101,27 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
     std::fs::write(&out, &png).unwrap();
     eprintln!("screenshot: {} ({} bytes)", out.display(), png.len());
 
-    // Selection: any free host is this one.
+    // Prices: the node's own provider lists a core-hour price.
+    page.eval("location.hash = '#/prices'; true");
+    page.wait_for(
+        WAIT,
+        "the price list",
+        "!!document.getElementById('prices-add')",
+    );
+    page.eval(
+        "(() => { document.getElementById('prices-add').click();
+          const row = [...document.querySelectorAll('tr.price-row')].pop();
+          row.querySelector('[name=resource]').value = 'cpu';
+          row.querySelector('[name=per_hour_cny]').value = '0.05';
+          document.getElementById('prices-save').click(); return true; })()",
+    );
+    page.wait_for(
+        WAIT,
+        "the prices saved",
+        "!!document.getElementById('prices-saved')",
+    );
+
+    // Selection: any free host is this one, priced per core-hour.
     page.eval("location.hash = '#/selection'; true");
     page.wait_for(
         WAIT,
@@ -113,6 +133,12 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
         WAIT,
         "a ranked answer",
         "document.querySelectorAll('#selection-answer tr.candidate').length === 1",
+    );
+    assert!(
+        page.eval("document.querySelector('#selection-answer tr.candidate').textContent")
+            .as_str()
+            .is_some_and(|row| row.contains('¥')),
+        "the candidate shows its price"
     );
     page.eval(
         "(() => { const f = document.getElementById('selection-form'); f.model.value = 'H100';

@@ -191,6 +191,8 @@ pub static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(||
         ]),
         route!(GET "/api/v1/providers", Access::Roles(ALL), "Approved organisations (public fields; staff also see credit code and contact)", providers),
         route!(GET "/api/v1/providers/{code}", Access::Roles(ALL), "One organisation", provider),
+        route!(GET "/api/v1/providers/{code}/prices", Access::Roles(ALL), "An organisation's listed compute prices (per accelerator-hour by model, per core-hour)", prices),
+        route!(PUT "/api/v1/providers/{code}/prices", Access::Roles(HOST_MANAGERS), "Replace an organisation's price list: staff, or the organisation itself", set_prices, body = "PriceList"),
         route!(GET "/api/v1/lines", Access::Roles(ALL), "Dedicated lines (算力专线) registered by line providers", lines),
         route!(POST "/api/v1/lines", Access::Roles(&[Role::Admin, Role::LineProvider]), "Register a dedicated line", create_line, body = "NewLine", success = (201, "Created")),
         route!(POST "/api/v1/selection", Access::Roles(ALL), "Selection: a demand becomes ranked compute with network paths, and why nothing else matched", selection::select, body = "Demand"),

@@ -184,9 +184,17 @@ fn schemas() -> Value {
             "providers": {"type": "array", "items": {"type": "string"}},
             "industries": {"type": "array", "items": {"type": "string"}},
             "max_staleness_s": {"type": "number"},
+            "max_price_per_hour_cny": {"type": ["string", "number"], "description": "the most the resources chosen on one host may cost per hour at the provider's listed prices; hosts without a listed price fail it"},
             "availability": {"enum": ["free_now", "installed"]},
             "expression": {"type": "string", "description": "CEL over `host` and `gpus`, e.g. host.cpus >= 64 && gpus.all(g, g.temperature_celsius < 80)"},
             "limit": {"type": "integer", "minimum": 1, "maximum": crate::selection::demand::MAX_LIMIT},
+        })),
+        "PriceList": object(&["prices"], json!({
+            "prices": {"type": "array", "maxItems": super::service::MAX_PRICES, "items": object(&["resource", "per_hour_cny"], json!({
+                "resource": {"enum": ["accelerator", "cpu"], "description": "accelerator: per accelerator-hour; cpu: per logical-core-hour"},
+                "model": {"type": "string", "description": "accelerator only: words its name must contain (H100); absent for any model"},
+                "per_hour_cny": {"type": ["string", "number"], "description": "yuan per hour, at most 4 decimals, e.g. \"18.50\""},
+            }))},
         })),
         "Interval": object(&["interval_ms"], json!({"interval_ms": {"type": "integer", "minimum": 100, "maximum": 3600000}})),
     })

@@ -24,7 +24,8 @@ use crate::{
         SESSION_TTL,
     },
     node::random_secret,
-    store::{NewAccount, NewLine, NewRegistration, Provider, now_ms},
+    selection::price::{PriceList, Priced, format_cny, parse_cny},
+    store::{NewAccount, NewLine, NewRegistration, PriceRow, Provider, now_ms},
 };
 
 type Api = State<Arc<ApiState>>;
@@ -755,6 +756,118 @@ pub async fn provider(
 ) -> Result<Json<Value>, Problem> {
     let p = state.ingest.store.provider(&code).await?;
     Ok(Json(provider_json(&p, me.may_act_for(p.id))))
+}
+
+// ---- prices ----
+
+/// The most entries a price list may have.
+pub const MAX_PRICES: usize = 100;
+
+fn price_json(p: &PriceRow) -> Value {
+    json!({
+        "resource": p.resource,
+        "model": (!p.model.is_empty()).then_some(&p.model),
+        "per_hour_cny": format_cny(p.per_hour_cny_e4),
+    })
+}
+
+pub async fn prices(State(state): Api, Path(code): Path<String>) -> Result<Json<Value>, Problem> {
+    let store = &state.ingest.store;
+    let p = store.provider(&code).await?;
+    let list: Vec<Value> = store
+        .prices(Some(p.id))
+        .await?
+        .iter()
+        .map(price_json)
+        .collect();
+    Ok(Json(json!({ "provider": p.owner_code, "prices": list })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceListRequest {
+    prices: Vec<PriceRequest>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceRequest {
+    resource: String,
+    #[serde(default)]
+    model: Option<String>,
+    per_hour_cny: Value,
+}
+
+pub async fn set_prices(
+    State(state): Api,
+    Extension(me): Caller,
+    Path(code): Path<String>,
+    Body(r): Body<PriceListRequest>,
+) -> Result<Json<Value>, Problem> {
+    let store = &state.ingest.store;
+    let provider = store.provider(&code).await?;
+    if !me.may_act_for(provider.id) {
+        return Err(Problem::forbidden(
+            "organisations set their own prices only",
+        ));
+    }
+    let mut check = Check::default();
+    if r.prices.len() > MAX_PRICES {
+        check.fail("prices", format!("at most {MAX_PRICES} entries"));
+    }
+    let mut rows: Vec<PriceRow> = Vec::new();
+    for (i, p) in r.prices.iter().enumerate() {
+        let field = |name: &str| format!("prices[{i}].{name}");
+        let resource = Priced::parse(&p.resource);
+        if resource.is_none() {
+            check.fail(&field("resource"), "accelerator or cpu");
+        }
+        let model = match (resource, p.model.as_deref()) {
+            (Some(Priced::Cpu), Some(_)) => {
+                check.fail(
+                    &field("model"),
+                    "a cpu price is for any core; leave model out",
+                );
+                String::new()
+            }
+            (_, Some(m)) => check.text(&field("model"), m, 100),
+            (_, None) => String::new(),
+        };
+        let amount = parse_cny(&p.per_hour_cny)
+            .map_err(|rule| check.fail(&field("per_hour_cny"), rule))
+            .unwrap_or(0);
+        let Some(resource) = resource else { continue };
+        if rows
+            .iter()
+            .any(|r| r.resource == resource.as_str() && r.model.eq_ignore_ascii_case(&model))
+        {
+            check.fail(&field("model"), "listed twice");
+        }
+        rows.push(PriceRow {
+            provider_id: provider.id,
+            resource: resource.as_str().to_owned(),
+            model,
+            per_hour_cny_e4: amount,
+        });
+    }
+    check.done()?;
+    store.set_prices(provider.id, &rows).await?;
+    state.ingest.catalog.set_prices(
+        provider.id,
+        PriceList(rows.iter().filter_map(crate::catalog::price_of).collect()),
+    );
+    let listed: Vec<Value> = rows.iter().map(price_json).collect();
+    state
+        .audit_by(
+            &me,
+            "prices.set",
+            &format!("provider/{}", provider.owner_code),
+            &serde_json::to_string(&listed).unwrap_or_default(),
+        )
+        .await;
+    Ok(Json(
+        json!({ "provider": provider.owner_code, "prices": listed }),
+    ))
 }
 
 pub async fn lines(State(state): Api) -> Result<Json<Value>, Problem> {

@@ -31,6 +31,9 @@ pub struct Demand {
     pub max_staleness_ms: Option<u64>,
     /// Free now (the default) or merely installed.
     pub installed: bool,
+    /// The most the chosen resources on one host may cost per hour, in
+    /// 0.0001 CNY; a host without a listed price fails it.
+    pub max_price_cny_e4: Option<i64>,
     /// A CEL expression over the host document; must be true.
     pub expression: Option<String>,
     pub limit: usize,
@@ -92,6 +95,7 @@ pub fn parse(body: &Value) -> Result<Demand, Vec<FieldProblem>> {
         "industries",
         "max_staleness_s",
         "availability",
+        "max_price_per_hour_cny",
         "expression",
         "limit",
     ];
@@ -161,6 +165,7 @@ pub fn parse(body: &Value) -> Result<Demand, Vec<FieldProblem>> {
                 false
             }
         },
+        max_price_cny_e4: p.cny(object, "max_price_per_hour_cny"),
         expression: p.text(object, "expression"),
         limit: p.whole(object, "limit", 1, MAX_LIMIT as u64).unwrap_or(20) as usize,
         accelerator: None,
@@ -260,6 +265,15 @@ impl Reader {
                     format!("unknown field; known: {}", known.join(", ")),
                 );
             }
+        }
+    }
+
+    fn cny(&mut self, o: &Map<String, Value>, key: &str) -> Option<i64> {
+        match o.get(key)? {
+            Value::Null => None,
+            value => super::price::parse_cny(value)
+                .map_err(|rule| self.fail(key, rule))
+                .ok(),
         }
     }
 
@@ -404,7 +418,7 @@ mod tests {
         let errors = parse(&json!({
             "resource_type": "Z", "cpu_cores": -1, "memory_gib": "lots", "hosts": 0,
             "together": "nearby", "region": "1", "max_latency_ms": 5, "providers": "P00001",
-            "availability": "soon", "colour": "red",
+            "availability": "soon", "colour": "red", "max_price_per_hour_cny": "-3",
             "accelerator": {"count": 99, "nvlink": "yes", "speed": 1},
         }))
         .unwrap_err();
@@ -419,6 +433,7 @@ mod tests {
             "user_region",
             "providers",
             "availability",
+            "max_price_per_hour_cny",
             "colour",
             "accelerator.count",
             "accelerator.nvlink",

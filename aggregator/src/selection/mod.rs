@@ -29,6 +29,7 @@ static ANY_ACCELERATOR: AcceleratorDemand = AcceleratorDemand {
 
 pub mod demand;
 pub mod network;
+pub mod price;
 
 pub use demand::{AcceleratorDemand, Demand, Together};
 pub use network::{LineEdge, Network, Path, PublicLatency};
@@ -51,6 +52,7 @@ pub enum Constraint {
     Fabric,
     Latency,
     Bandwidth,
+    Price,
     Expression,
 }
 
@@ -74,6 +76,9 @@ pub struct HostPick {
     /// Measured QUIC round trip between the host and this aggregator.
     pub rtt_ms: Option<f64>,
     pub fabric: Option<String>,
+    /// What the chosen resources cost per hour at the provider's listed
+    /// prices; absent where the provider lists none for them.
+    pub price_per_hour_cny: Option<String>,
     pub score: f64,
     pub parts: ScoreParts,
 }
@@ -86,8 +91,27 @@ pub struct ScoreParts {
     pub latency: Option<f64>,
     /// 1 minus the utilization of the chosen resources.
     pub load: f64,
-    /// No provider sets compute prices yet.
+    /// The cheapest matching host's price over this host's: 1 for the
+    /// cheapest, 0 for a host without a listed price. Absent when no
+    /// matching host lists one.
     pub price: Option<f64>,
+}
+
+impl ScoreParts {
+    /// The weighted mean of the parts that apply.
+    fn score(&self) -> f64 {
+        let parts = [
+            (0.4, Some(self.availability)),
+            (0.3, self.latency),
+            (0.3, Some(self.load)),
+            (0.2, self.price),
+        ];
+        let (sum, weight) = parts
+            .iter()
+            .filter_map(|(w, p)| p.map(|p| (w * p, *w)))
+            .fold((0.0, 0.0), |(s, t), (p, w)| (s + p, t + w));
+        sum / weight
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -150,12 +174,12 @@ impl Expression {
             .map_err(|e| e.to_string())
     }
 
-    fn holds(&self, document: &serde_json::Value) -> Result<bool, String> {
+    fn holds(&self, document: &Document<'_>) -> Result<bool, String> {
         let mut context = cel::Context::default();
-        for key in ["host", "gpus"] {
-            let value = cel::to_value(&document[key]).map_err(|e| e.to_string())?;
-            context.add_variable_from_value(key, value);
-        }
+        let host = cel::to_value(&document.host).map_err(|e| e.to_string())?;
+        let gpus = cel::to_value(&document.gpus).map_err(|e| e.to_string())?;
+        context.add_variable_from_value("host", host);
+        context.add_variable_from_value("gpus", gpus);
         match self.0.execute(&context) {
             Ok(cel::Value::Bool(b)) => Ok(b),
             Ok(other) => Err(format!("the expression gave {other:?}, not true or false")),
@@ -194,48 +218,88 @@ fn vendor_matches(model_key: &str, vendor: &str) -> bool {
 /// The document a CEL expression sees: `host` and `gpus`. A figure that
 /// could not be read is null, never 0, so an expression that compares it
 /// fails for that host instead of passing by accident (`has()` and `!= null`
-/// test for it).
-pub fn document(fleet: &Fleet, host: &HostEntry, now: u64) -> serde_json::Value {
+/// test for it). Borrowed and typed, so evaluating it per host in a scan
+/// allocates little.
+#[derive(Debug, Serialize)]
+pub struct Document<'a> {
+    pub host: HostDocument<'a>,
+    pub gpus: Vec<GpuDocument<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HostDocument<'a> {
+    hostname: &'a str,
+    region: &'a str,
+    provider: &'a str,
+    industry: &'a str,
+    state: &'static str,
+    cpus: Option<u32>,
+    cpu_model: Option<&'a str>,
+    memory_bytes: Option<u64>,
+    memory_used_bytes: Option<u64>,
+    cpu_utilization_percent: Option<f64>,
+    disk_available_bytes: Option<u64>,
+    infiniband_gbps: Option<f64>,
+    fabric: Option<&'a str>,
+    rtt_ms: Option<f64>,
+    slurm: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GpuDocument<'a> {
+    identifier: &'a str,
+    model: Option<&'a str>,
+    memory_bytes: Option<u64>,
+    mig: Option<bool>,
+    free: Option<bool>,
+    utilization_percent: Option<u32>,
+    memory_used_bytes: Option<u64>,
+    temperature_celsius: Option<u32>,
+    power_watts: Option<f64>,
+    nvlink_active: Option<u32>,
+}
+
+pub fn document<'a>(fleet: &Fleet, host: &'a HostEntry, now: u64) -> Document<'a> {
     let vitals = host.vitals.as_deref();
     let inventory = host.inventory.as_deref();
-    let gpus: Vec<serde_json::Value> = host
+    let gpus = host
         .accelerators()
         .map(|r| {
             let live = host.vitals_of(r);
-            serde_json::json!({
-                "identifier": r.identifier,
-                "model": r.model,
-                "memory_bytes": r.memory_bytes,
-                "mig": r.mig,
-                "free": fleet.free_now(r, now),
-                "utilization_percent": live.and_then(|g| g.utilization_percent),
-                "memory_used_bytes": live.and_then(|g| g.memory_used_bytes),
-                "temperature_celsius": live.and_then(|g| g.temperature_celsius),
-                "power_watts": live.and_then(|g| g.power_watts),
-                "nvlink_active": live.and_then(|g| g.nvlink_active),
-            })
+            GpuDocument {
+                identifier: &r.identifier,
+                model: r.model.as_deref(),
+                memory_bytes: r.memory_bytes,
+                mig: r.mig,
+                free: fleet.free_now(r, now),
+                utilization_percent: live.and_then(|g| g.utilization_percent),
+                memory_used_bytes: live.and_then(|g| g.memory_used_bytes),
+                temperature_celsius: live.and_then(|g| g.temperature_celsius),
+                power_watts: live.and_then(|g| g.power_watts),
+                nvlink_active: live.and_then(|g| g.nvlink_active),
+            }
         })
         .collect();
-    serde_json::json!({
-        "host": {
-            "hostname": host.hostname,
-            "region": host.region,
-            "provider": host.owner.code,
-            "industry": host.owner.industry,
-            "state": host.state(now).as_str(),
-            "cpus": inventory.map(|i| i.cpu.logical_cpus),
-            "cpu_model": inventory.and_then(|i| i.cpu.model_name.clone()),
-            "memory_bytes": inventory.and_then(|i| i.memory_total_bytes),
-            "memory_used_bytes": vitals.and_then(|v| v.memory_used_bytes),
-            "cpu_utilization_percent": vitals.and_then(|v| v.cpu_utilization_percent),
-            "disk_available_bytes": vitals.and_then(|v| v.disk_available_bytes),
-            "infiniband_gbps": vitals.and_then(|v| v.infiniband_active_gbps),
-            "fabric": host.fabric,
-            "rtt_ms": host.rtt_us.map(|us| us as f64 / 1000.0),
-            "slurm": inventory.map(|i| i.slurm.is_some()),
+    Document {
+        host: HostDocument {
+            hostname: &host.hostname,
+            region: &host.region,
+            provider: &host.owner.code,
+            industry: &host.owner.industry,
+            state: host.state(now).as_str(),
+            cpus: inventory.map(|i| i.cpu.logical_cpus),
+            cpu_model: inventory.and_then(|i| i.cpu.model_name.as_deref()),
+            memory_bytes: inventory.and_then(|i| i.memory_total_bytes),
+            memory_used_bytes: vitals.and_then(|v| v.memory_used_bytes),
+            cpu_utilization_percent: vitals.and_then(|v| v.cpu_utilization_percent),
+            disk_available_bytes: vitals.and_then(|v| v.disk_available_bytes),
+            infiniband_gbps: vitals.and_then(|v| v.infiniband_active_gbps),
+            fabric: host.fabric.as_deref(),
+            rtt_ms: host.rtt_us.map(|us| us as f64 / 1000.0),
+            slurm: inventory.map(|i| i.slurm.is_some()),
         },
-        "gpus": gpus,
-    })
+        gpus,
+    }
 }
 
 /// A failed constraint, kept as numbers: most hosts fail something, and
@@ -325,6 +389,10 @@ fn describe(f: &Fault, host: &HostEntry, demand: &Demand, now: u64) -> String {
             None => "unreachable".into(),
         },
         Constraint::Bandwidth => format!("no path carries {} Mb/s", f.want),
+        Constraint::Price => match known(f.have) {
+            Some(cny) => format!("{cny:.2} CNY per hour"),
+            None => "no price listed".into(),
+        },
         Constraint::Expression => "false".into(),
     }
 }
@@ -337,6 +405,8 @@ struct Verdict {
     matching: u32,
     availability: f64,
     load: f64,
+    /// What the chosen resources cost per hour, in 0.0001 CNY.
+    price_cny_e4: Option<i64>,
 }
 
 struct Checker<'a> {
@@ -347,9 +417,11 @@ struct Checker<'a> {
     wants_accelerators: bool,
     /// Per query: does each interned model name match, and the path to each region.
     models: Vec<Option<bool>>,
-    paths: HashMap<&'a str, Option<Path>, Fnv>,
+    paths: HashMap<[u8; 6], Option<Path>, Fnv>,
     /// Reused for each host's matching accelerators: (slot, utilization).
     matching: Vec<(u32, f64)>,
+    /// Per query: the hourly price of a model at a provider.
+    prices: HashMap<(i64, u32), Option<i64>, Fnv>,
 }
 
 /// FNV-1a: region codes and constraint names are short, trusted keys.
@@ -394,12 +466,46 @@ impl<'a> Checker<'a> {
         })
     }
 
-    fn path(&mut self, region: &'a str) -> Option<&Path> {
+    /// What the chosen resources of a host cost per hour: each chosen
+    /// accelerator at its model's price, or the cores asked for (all the
+    /// host's, if no number was asked) at the core price.
+    fn price(&mut self, host: &HostEntry, chosen: &[u32]) -> Option<i64> {
+        let list = self.fleet.prices.get(&host.owner.id)?;
+        if !self.wants_accelerators {
+            let cores = match self.demand.cpu_cores {
+                Some(n) => n,
+                None => host.figures.logical_cpus?,
+            };
+            return list.core()?.checked_mul(i64::from(cores));
+        }
+        let mut total = 0i64;
+        for slot in chosen {
+            // From the compact briefs, not the scattered resources.
+            let model_id = host.gpu_briefs.iter().find(|b| b.slot == *slot)?.model_id;
+            let fleet = self.fleet;
+            let each = *self
+                .prices
+                .entry((host.owner.id, model_id))
+                .or_insert_with(|| {
+                    list.accelerator(
+                        fleet
+                            .models
+                            .get(model_id as usize)
+                            .map_or("", String::as_str),
+                    )
+                });
+            total = total.checked_add(each?)?;
+        }
+        Some(total)
+    }
+
+    /// The path from the user to a host's region, found once per region.
+    fn path(&mut self, host: &HostEntry) -> Option<&Path> {
         let (network, d) = (self.network, self.demand);
         let user = d.user_region.as_deref()?;
         self.paths
-            .entry(region)
-            .or_insert_with(|| network.path(user, region, d.min_bandwidth_mbps))
+            .entry(host.figures.region)
+            .or_insert_with(|| network.path(user, &host.region, d.min_bandwidth_mbps))
             .as_ref()
     }
 
@@ -433,12 +539,13 @@ impl<'a> Checker<'a> {
         {
             fail!(Constraint::Staleness, age.map_or(f64::NAN, |a| a as f64));
         }
-        let inventory = host.inventory.as_deref();
-        let vitals = host.vitals.as_deref();
-        let has_gpus = host.accelerators().next().is_some();
+        // Only what is inline in the entry: what it points to is scattered
+        // on the heap, a cache miss per host followed.
+        let figures = &host.figures;
+        let has_gpus = !host.gpu_groups.is_empty();
         let type_ok = match d.resource_type {
             Some(ResourceType::AiAccelerator) => has_gpus,
-            Some(ResourceType::Supercomputing) => inventory.is_some_and(|i| i.slurm.is_some()),
+            Some(ResourceType::Supercomputing) => figures.slurm,
             Some(ResourceType::GeneralCompute) | None => true,
             Some(_) => false,
         } && (!self.wants_accelerators || has_gpus);
@@ -446,7 +553,7 @@ impl<'a> Checker<'a> {
             fail!(Constraint::ResourceType);
         }
         if let Some(prefix) = &d.region
-            && !host.region.starts_with(prefix.as_str())
+            && !figures.in_region(prefix)
         {
             fail!(Constraint::Region);
         }
@@ -461,10 +568,9 @@ impl<'a> Checker<'a> {
         {
             fail!(Constraint::Industry);
         }
-        let cpu_util = vitals.and_then(|v| v.cpu_utilization_percent);
+        let cpu_util = figures.cpu_utilization_percent;
         if let Some(want) = d.cpu_cores {
-            let cpus = inventory.map(|i| i.cpu.logical_cpus);
-            let have = match (free_now, cpus, cpu_util) {
+            let have = match (free_now, figures.logical_cpus, cpu_util) {
                 (false, Some(c), _) => Some(f64::from(c)),
                 (true, Some(c), Some(u)) => Some(f64::from(c) * (1.0 - u / 100.0)),
                 _ => None,
@@ -474,12 +580,10 @@ impl<'a> Checker<'a> {
             }
         }
         if let Some(want) = d.memory_bytes {
-            let total = vitals
-                .and_then(|v| v.memory_total_bytes)
-                .or(inventory.and_then(|i| i.memory_total_bytes));
+            let total = figures.memory_total_bytes;
             let have = if free_now {
                 total
-                    .zip(vitals.and_then(|v| v.memory_used_bytes))
+                    .zip(figures.memory_used_bytes)
                     .map(|(t, u)| t.saturating_sub(u))
             } else {
                 total
@@ -489,13 +593,11 @@ impl<'a> Checker<'a> {
             }
         }
         if let Some(want) = d.disk_bytes {
-            let have = vitals.and_then(|v| {
-                if free_now {
-                    v.disk_available_bytes
-                } else {
-                    v.disk_total_bytes
-                }
-            });
+            let have = if free_now {
+                figures.disk_available_bytes
+            } else {
+                figures.disk_total_bytes
+            };
             if have.is_none_or(|h| h < want) {
                 fail!(Constraint::Disk, have.map_or(f64::NAN, |b| b as f64));
             }
@@ -564,7 +666,7 @@ impl<'a> Checker<'a> {
                 );
             }
             if let Some(gbps) = a.infiniband_gbps {
-                let have = vitals.and_then(|v| v.infiniband_active_gbps);
+                let have = figures.infiniband_active_gbps;
                 if have.is_none_or(|h| h < gbps) {
                     fail!(Constraint::Infiniband, have.unwrap_or(f64::NAN));
                 }
@@ -576,7 +678,7 @@ impl<'a> Checker<'a> {
         if d.user_region.is_some() {
             let floor = d.min_bandwidth_mbps;
             let max = d.max_latency_ms;
-            match self.path(&host.region) {
+            match self.path(host) {
                 None if floor.is_some() => fail!(
                     Constraint::Bandwidth,
                     f64::NAN,
@@ -600,12 +702,13 @@ impl<'a> Checker<'a> {
                 matching: matching.len() as u32,
                 availability: 0.0,
                 load: 0.0,
+                price_cny_e4: None,
             };
             self.matching = matching;
             return verdict;
         }
         // Choose: the least-loaded matching accelerators, or the host itself.
-        if self.wants_accelerators {
+        let mut verdict = if self.wants_accelerators {
             let want = d.accelerator.as_ref().map_or(1, |a| a.count) as usize;
             matching.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
             let chosen = &matching[..want.min(matching.len())];
@@ -624,6 +727,7 @@ impl<'a> Checker<'a> {
                     free_gpus as f64 / gpus as f64
                 },
                 load,
+                price_cny_e4: None,
             };
             self.matching = matching;
             verdict
@@ -636,8 +740,26 @@ impl<'a> Checker<'a> {
                 matching: 0,
                 availability: idle,
                 load: idle,
+                price_cny_e4: None,
             }
+        };
+        // The price is of what was chosen, so it is judged last.
+        verdict.price_cny_e4 = self.price(host, &verdict.chosen);
+        if let Some(max) = d.max_price_cny_e4
+            && verdict.price_cny_e4.is_none_or(|p| p > max)
+        {
+            let have = verdict
+                .price_cny_e4
+                .map_or(f64::NAN, |p| p as f64 / 10_000.0);
+            verdict.faults.push(Fault {
+                constraint: Constraint::Price,
+                have: have as f32,
+                want: (max as f64 / 10_000.0) as f32,
+                exact: true,
+            });
+            verdict.chosen.clear();
         }
+        verdict
     }
 }
 
@@ -697,17 +819,49 @@ impl Misses {
     }
 }
 
-/// A host as an answer shows it.
-fn host_pick<'a>(
+/// How a host that met every constraint scores. `cheapest` is the lowest
+/// price among those hosts.
+fn score_parts<'a>(
     checker: &mut Checker<'a>,
     host: &'a HostEntry,
-    verdict: Verdict,
-    score: f64,
+    verdict: &Verdict,
+    cheapest: Option<i64>,
     now: u64,
-) -> HostPick {
+) -> ScoreParts {
+    let stale = host.state(now) != HostState::Online;
+    ScoreParts {
+        availability: (verdict.availability * if stale { 0.5 } else { 1.0 }).clamp(0.0, 1.0),
+        latency: checker
+            .path(host)
+            .map(|p| 1.0 / (1.0 + p.latency_ms / 10.0)),
+        load: verdict.load.clamp(0.0, 1.0),
+        // Not listing a price must never rank above listing one.
+        price: cheapest.map(|c| match verdict.price_cny_e4 {
+            Some(p) if p > 0 => (c as f64 / p as f64).clamp(0.0, 1.0),
+            Some(_) => 1.0,
+            None => 0.0,
+        }),
+    }
+}
+
+/// A host that met every constraint, scored.
+struct Scored<'a> {
+    host: &'a HostEntry,
+    verdict: Verdict,
+    parts: ScoreParts,
+    score: f64,
+}
+
+/// A host as an answer shows it.
+fn host_pick<'a>(checker: &mut Checker<'a>, scored: Scored<'a>, now: u64) -> HostPick {
+    let Scored {
+        host,
+        verdict,
+        parts,
+        score,
+    } = scored;
     let state = host.state(now);
-    let path = checker.path(&host.region).cloned();
-    let latency = path.as_ref().map(|p| 1.0 / (1.0 + p.latency_ms / 10.0));
+    let path = checker.path(host).cloned();
     let stale = state != HostState::Online;
     HostPick {
         host_id: host.host_id,
@@ -729,13 +883,9 @@ fn host_pick<'a>(
         path,
         rtt_ms: host.rtt_us.map(|us| us as f64 / 1000.0),
         fabric: host.fabric.clone(),
+        price_per_hour_cny: verdict.price_cny_e4.map(price::format_cny),
         score,
-        parts: ScoreParts {
-            availability: (verdict.availability * if stale { 0.5 } else { 1.0 }).clamp(0.0, 1.0),
-            latency,
-            load: verdict.load.clamp(0.0, 1.0),
-            price: None,
-        },
+        parts,
     }
 }
 
@@ -759,25 +909,15 @@ pub fn select(
         models: Vec::new(),
         paths: HashMap::default(),
         matching: Vec::new(),
+        prices: HashMap::default(),
     };
     let mut eliminated: HashMap<Constraint, u64, Fnv> = HashMap::default();
     let mut misses = Misses::default();
-    let mut passed: Vec<(&HostEntry, Verdict, f64)> = Vec::new();
+    let mut passed: Vec<(&HostEntry, Verdict)> = Vec::new();
     for host in fleet.hosts.values() {
         let verdict = checker.check(host);
         if verdict.faults.is_empty() {
-            let stale = host.state(now) != HostState::Online;
-            let availability =
-                (verdict.availability * if stale { 0.5 } else { 1.0 }).clamp(0.0, 1.0);
-            let latency = checker
-                .path(&host.region)
-                .map(|p| 1.0 / (1.0 + p.latency_ms / 10.0));
-            let load = verdict.load.clamp(0.0, 1.0);
-            let score = match latency {
-                Some(l) => 0.4 * availability + 0.3 * l + 0.3 * load,
-                None => (0.4 * availability + 0.3 * load) / 0.7,
-            };
-            passed.push((host, verdict, score));
+            passed.push((host, verdict));
         } else {
             for f in verdict.faults.iter() {
                 *eliminated.entry(f.constraint).or_default() += 1;
@@ -785,7 +925,24 @@ pub fn select(
             misses.offer_faults(host, &verdict.faults, demand, now);
         }
     }
-    passed.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.host_id.cmp(&b.0.host_id)));
+    let cheapest = passed.iter().filter_map(|(_, v)| v.price_cny_e4).min();
+    let mut passed: Vec<Scored<'_>> = passed
+        .into_iter()
+        .map(|(host, verdict)| {
+            let parts = score_parts(&mut checker, host, &verdict, cheapest, now);
+            Scored {
+                host,
+                verdict,
+                parts,
+                score: parts.score(),
+            }
+        })
+        .collect();
+    passed.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.host.host_id.cmp(&b.host.host_id))
+    });
     // The expression, in rank order, until the answer is full: one host
     // per candidate, or every host when they must be grouped.
     let wanted = demand.hosts as usize;
@@ -794,9 +951,10 @@ pub fn select(
     } else {
         usize::MAX
     };
-    let mut accepted: Vec<(&HostEntry, Verdict, f64)> = Vec::new();
+    let mut accepted: Vec<Scored<'_>> = Vec::new();
     let mut unexamined = 0u64;
-    for (host, verdict, score) in passed {
+    for scored in passed {
+        let host = scored.host;
         if accepted.len() >= needed {
             unexamined += 1;
             continue;
@@ -816,16 +974,16 @@ pub fn select(
                 continue;
             }
         }
-        accepted.push((host, verdict, score));
+        accepted.push(scored);
     }
     let matched_hosts = accepted.len() as u64;
     let mut groups_short = None;
     let mut candidates: Vec<Candidate> = if wanted <= 1 {
         accepted
             .into_iter()
-            .map(|(host, verdict, score)| Candidate {
-                score,
-                hosts: vec![host_pick(&mut checker, host, verdict, score, now)],
+            .map(|s| Candidate {
+                score: s.score,
+                hosts: vec![host_pick(&mut checker, s, now)],
             })
             .collect()
     } else {
@@ -833,7 +991,7 @@ pub fn select(
         // enough (accepted is in rank order). Only the groups answered are
         // written out.
         let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
-        for (i, (host, _, _)) in accepted.iter().enumerate() {
+        for (i, Scored { host, .. }) in accepted.iter().enumerate() {
             let key = match demand.together {
                 Together::Anywhere => "",
                 Together::Region => host.region.as_str(),
@@ -848,7 +1006,7 @@ pub fn select(
             .filter(|members| members.len() >= wanted)
             .map(|mut members| {
                 members.truncate(wanted);
-                let score = members.iter().map(|&i| accepted[i].2).sum::<f64>() / wanted as f64;
+                let score = members.iter().map(|&i| accepted[i].score).sum::<f64>() / wanted as f64;
                 (score, members)
             })
             .collect();
@@ -860,15 +1018,14 @@ pub fn select(
         }
         full.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1[0].cmp(&b.1[0])));
         full.truncate(demand.limit);
-        let mut slots: Vec<Option<(&HostEntry, Verdict, f64)>> =
-            accepted.into_iter().map(Some).collect();
+        let mut slots: Vec<Option<Scored<'_>>> = accepted.into_iter().map(Some).collect();
         full.into_iter()
             .map(|(score, members)| Candidate {
                 score,
                 hosts: members
                     .into_iter()
                     .filter_map(|i| slots[i].take())
-                    .map(|(host, verdict, s)| host_pick(&mut checker, host, verdict, s, now))
+                    .map(|s| host_pick(&mut checker, s, now))
                     .collect(),
             })
             .collect()

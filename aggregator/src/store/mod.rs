@@ -104,6 +104,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0006-sqlite.sql"),
         include_str!("../../migrations/0006-postgres.sql"),
     ),
+    (
+        7,
+        include_str!("../../migrations/0007-sqlite.sql"),
+        include_str!("../../migrations/0007-postgres.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone)]
