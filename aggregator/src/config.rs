@@ -10,7 +10,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use serde::{Deserialize, Serialize};
 use suanli_protocol::identifier::{Industry, NodePrefix, RegionCode};
 
-use crate::selection::PublicLatency;
+use crate::{https::HttpTls, selection::PublicLatency};
 
 /// What a config file (or the flags) may set.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, clap::Args)]
@@ -32,6 +32,20 @@ pub struct ServeFile {
     #[arg(long, env = "SUANLI_HTTP_LISTEN", value_name = "ADDR")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_listen: Option<SocketAddr>,
+    /// PEM certificate chain for HTTPS on the API and dashboard (with http_tls_key).
+    /// Without one, a non-loopback listener serves HTTPS with a certificate the node CA signs.
+    #[arg(long, env = "SUANLI_HTTP_TLS_CERT", value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_tls_cert: Option<PathBuf>,
+    /// PEM private key of http_tls_cert.
+    #[arg(long, env = "SUANLI_HTTP_TLS_KEY", value_name = "FILE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_tls_key: Option<PathBuf>,
+    /// Plain HTTP on a non-loopback address, for a node behind a TLS-terminating proxy
+    /// (browsers sign in only over HTTPS).
+    #[arg(long, env = "SUANLI_HTTP_PLAINTEXT", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_plaintext: Option<bool>,
     /// Address written into join strings, if agents must use another than the listener's.
     #[arg(long, env = "SUANLI_ADVERTISE", value_name = "HOST:PORT")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -93,6 +107,9 @@ impl ServeFile {
             database_url: None,
             quic_listen: Some(SocketAddr::from(([0, 0, 0, 0], 7443))),
             http_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            http_tls_cert: None,
+            http_tls_key: None,
+            http_plaintext: Some(false),
             advertise: None,
             node_prefix: Some("CN.LOCAL".into()),
             sample_interval: None,
@@ -116,6 +133,9 @@ impl ServeFile {
             database_url: self.database_url.or(lower.database_url),
             quic_listen: self.quic_listen.or(lower.quic_listen),
             http_listen: self.http_listen.or(lower.http_listen),
+            http_tls_cert: self.http_tls_cert.or(lower.http_tls_cert),
+            http_tls_key: self.http_tls_key.or(lower.http_tls_key),
+            http_plaintext: self.http_plaintext.or(lower.http_plaintext),
             advertise: self.advertise.or(lower.advertise),
             node_prefix: self.node_prefix.or(lower.node_prefix),
             sample_interval: self.sample_interval.or(lower.sample_interval),
@@ -148,6 +168,7 @@ pub struct ServeConfig {
     pub database_url: Option<String>,
     pub quic_listen: SocketAddr,
     pub http_listen: SocketAddr,
+    pub http_tls: HttpTls,
     pub advertise: Option<String>,
     pub node_prefix: NodePrefix,
     pub sample_interval: Option<Duration>,
@@ -254,6 +275,31 @@ impl ServeConfig {
                 "database_url: {url:?} is neither sqlite:… nor postgres://…"
             ));
         }
+        let http_listen = file
+            .http_listen
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let plaintext = file.http_plaintext.unwrap_or(false);
+        let http_tls = match (file.http_tls_cert, file.http_tls_key) {
+            (Some(cert), Some(key)) => {
+                for (name, path) in [("http_tls_cert", &cert), ("http_tls_key", &key)] {
+                    if !path.is_file() {
+                        problems.push(format!("{name}: {} is not a readable file", path.display()));
+                    }
+                }
+                if plaintext {
+                    problems.push("http_plaintext: contradicts http_tls_cert".into());
+                }
+                HttpTls::Files { cert, key }
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                problems.push("http_tls_cert and http_tls_key: give both or neither".into());
+                HttpTls::Plain
+            }
+            (None, None) if plaintext || http_listen.ip().is_loopback() => HttpTls::Plain,
+            (None, None) => HttpTls::NodeCa {
+                names: web_names(http_listen, file.advertise.as_deref()),
+            },
+        };
         match (
             node_prefix,
             handshake_timeout,
@@ -275,9 +321,8 @@ impl ServeConfig {
                 quic_listen: file
                     .quic_listen
                     .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 7443))),
-                http_listen: file
-                    .http_listen
-                    .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
+                http_listen,
+                http_tls,
                 advertise: file.advertise,
                 node_prefix,
                 sample_interval,
@@ -292,6 +337,30 @@ impl ServeConfig {
             _ => Err(problems),
         }
     }
+}
+
+/// The names a node-CA-signed dashboard certificate carries: loopback, the
+/// listener's address if it is a specific one, and the advertised host.
+fn web_names(listen: SocketAddr, advertise: Option<&str>) -> Vec<String> {
+    let mut names: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    if !listen.ip().is_unspecified() {
+        names.push(listen.ip().to_string());
+    }
+    if let Some(host) = advertise.and_then(|a| {
+        // HOST:PORT, [V6]:PORT or a bare host.
+        a.parse::<SocketAddr>()
+            .map(|s| s.ip().to_string())
+            .ok()
+            .or_else(|| {
+                a.rsplit_once(':')
+                    .map(|(h, _)| h.trim_matches(['[', ']']).to_owned())
+            })
+    }) {
+        names.push(host);
+    }
+    names.sort();
+    names.dedup();
+    names
 }
 
 #[cfg(test)]
@@ -322,6 +391,44 @@ mod tests {
         };
         let problems = ServeConfig::validate(file).unwrap_err();
         assert_eq!(problems.len(), 4, "{problems:#?}");
+    }
+
+    #[test]
+    fn https_unless_loopback_or_asked_for_plain() {
+        let on = |listen: &str, extra: ServeFile| {
+            ServeConfig::validate(ServeFile {
+                http_listen: Some(listen.parse().unwrap()),
+                advertise: Some("node.example.cn:7443".into()),
+                ..extra
+            })
+        };
+        assert_eq!(
+            on("127.0.0.1:0", ServeFile::default()).unwrap().http_tls,
+            HttpTls::Plain
+        );
+        match on("0.0.0.0:8443", ServeFile::default()).unwrap().http_tls {
+            HttpTls::NodeCa { names } => {
+                assert!(names.contains(&"node.example.cn".to_owned()), "{names:?}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let plain = ServeFile {
+            http_plaintext: Some(true),
+            ..Default::default()
+        };
+        assert_eq!(on("0.0.0.0:80", plain).unwrap().http_tls, HttpTls::Plain);
+        let half = ServeFile {
+            http_tls_cert: Some("/nonexistent/cert.pem".into()),
+            ..Default::default()
+        };
+        let problems = on("0.0.0.0:443", half).unwrap_err();
+        assert!(problems[0].contains("both or neither"), "{problems:?}");
+        let missing = ServeFile {
+            http_tls_cert: Some("/nonexistent/cert.pem".into()),
+            http_tls_key: Some("/nonexistent/key.pem".into()),
+            ..Default::default()
+        };
+        assert_eq!(on("0.0.0.0:443", missing).unwrap_err().len(), 2);
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod dashboard;
 pub mod history;
+pub mod https;
 pub mod identify;
 pub mod ingest;
 pub mod metrics;

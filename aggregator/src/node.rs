@@ -199,6 +199,32 @@ impl NodeIdentity {
     }
 }
 
+impl NodeIdentity {
+    /// A certificate for HTTPS on the API and dashboard, signed by the node
+    /// CA for `names` (host names or IP addresses). Made at each start and
+    /// never stored; browsers accept at most 398 days.
+    pub fn sign_web(
+        &self,
+        names: &[String],
+    ) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), NodeError> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(names.to_vec())?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "Suanli node dashboard");
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        let now = time_now();
+        params.not_before = now - Duration::from_secs(3600);
+        params.not_after = now + Duration::from_secs(397 * 24 * 3600);
+        let cert = params.signed_by(&key, &self.ca_issuer)?;
+        Ok((
+            cert.der().clone(),
+            PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        ))
+    }
+}
+
 fn time_now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
 }

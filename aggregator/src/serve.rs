@@ -7,6 +7,7 @@
 use std::{io::Write, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use suanli_protocol::{
     join::JoinString,
     transport::{self, CloseCode, SOCKET_BUFFER_BYTES, fingerprint, to_hex},
@@ -19,6 +20,7 @@ use crate::{
     auth,
     catalog::Catalog,
     config::ServeConfig,
+    https::{HttpTls, TlsListener},
     ingest::{Ingest, IngestConfig, SampleWriter},
     metrics::IngestCounters,
     node::{NodeIdentity, random_secret, write_private},
@@ -75,6 +77,8 @@ pub async fn run(config: ServeConfig, options: RunOptions) -> anyhow::Result<()>
         .await
         .with_context(|| format!("binding HTTP on {}", config.http_listen))?;
     let http_addr = http.local_addr()?;
+    let http_tls = config.http_tls.server_config(&identity)?;
+    let scheme = if http_tls.is_some() { "https" } else { "http" };
     let advertise = config
         .advertise
         .clone()
@@ -104,7 +108,7 @@ pub async fn run(config: ServeConfig, options: RunOptions) -> anyhow::Result<()>
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(
         stdout,
-        "suanli-aggregator listening quic={quic_addr} http={http_addr}"
+        "suanli-aggregator listening quic={quic_addr} {scheme}={http_addr}"
     );
     if created {
         let _ = writeln!(
@@ -120,8 +124,8 @@ pub async fn run(config: ServeConfig, options: RunOptions) -> anyhow::Result<()>
     }
     let _ = writeln!(
         stdout,
-        "控制台 / dashboard: http://{}/ui/  (login admin{})\n\
-         API: http://{http_addr}/api/v1/openapi.json  (Authorization: Bearer $(cat {}))",
+        "控制台 / dashboard: {scheme}://{}/ui/  (login admin{})\n\
+         API: {scheme}://{http_addr}/api/v1/openapi.json  (Authorization: Bearer $(cat {})){}",
         advertised(http_addr),
         if initial_password {
             format!(
@@ -131,7 +135,16 @@ pub async fn run(config: ServeConfig, options: RunOptions) -> anyhow::Result<()>
         } else {
             String::new()
         },
-        config.data_dir.join("admin.token").display()
+        config.data_dir.join("admin.token").display(),
+        if matches!(config.http_tls, HttpTls::NodeCa { .. }) {
+            format!(
+                "\n证书由节点 CA 签发，浏览器需信任 {} / the certificate is signed by the node CA: trust {}",
+                config.data_dir.join("ca.pem").display(),
+                config.data_dir.join("ca.pem").display()
+            )
+        } else {
+            String::new()
+        }
     );
     let _ = stdout.flush();
     drop(stdout);
@@ -169,16 +182,26 @@ pub async fn run(config: ServeConfig, options: RunOptions) -> anyhow::Result<()>
         local_region: config.local_region.to_string(),
     });
     let mut http_shutdown = shutdown.clone();
-    let http_task = tokio::spawn(async move {
-        axum::serve(
-            http,
-            api::router(api_state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = http_shutdown.changed().await;
-        })
-        .await
-    });
+    let app = api::router(api_state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let stopped = async move {
+        let _ = http_shutdown.changed().await;
+    };
+    let http_task = match http_tls {
+        None => {
+            tokio::spawn(
+                async move { axum::serve(http, app).with_graceful_shutdown(stopped).await },
+            )
+        }
+        Some(tls) => {
+            // `tap_io` is what gives a custom listener the peer address.
+            let listener = TlsListener::new(http, tls)?.tap_io(|_| ());
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            })
+        }
+    };
 
     let local_agent = if options.with_local_agent {
         let command = prepare_local_agent(&config, &options, &store, &advertise, &ca_fingerprint)

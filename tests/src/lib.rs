@@ -133,6 +133,8 @@ pub struct Aggregator {
     pub data_dir: PathBuf,
     pub quic: SocketAddr,
     pub http: SocketAddr,
+    /// Whether the API answers HTTPS (`https=` on the first line).
+    pub https: bool,
     backend: Backend,
     extra: Vec<String>,
 }
@@ -145,6 +147,7 @@ impl Aggregator {
             data_dir: data_dir.to_owned(),
             quic: SocketAddr::from(([127, 0, 0, 1], 0)),
             http: SocketAddr::from(([127, 0, 0, 1], 0)),
+            https: false,
             backend,
             extra: extra.iter().map(|s| s.to_string()).collect(),
         };
@@ -158,14 +161,18 @@ impl Aggregator {
             .append(true)
             .open(self.data_dir.with_extension("aggregator.log"))
             .expect("aggregator log");
-        let mut child = Command::new(binary("suanli-aggregator"))
+        let mut command = Command::new(binary("suanli-aggregator"));
+        command
             .arg("serve")
             .arg("--data-dir")
             .arg(&self.data_dir)
             .arg("--quic-listen")
-            .arg(self.quic.to_string())
-            .arg("--http-listen")
-            .arg(self.http.to_string())
+            .arg(self.quic.to_string());
+        // A test may listen elsewhere than loopback.
+        if !self.extra.iter().any(|a| a == "--http-listen") {
+            command.arg("--http-listen").arg(self.http.to_string());
+        }
+        let mut child = command
             .args(self.backend.args())
             .args(&self.extra)
             .env("SUANLI_LOG", "info")
@@ -176,15 +183,16 @@ impl Aggregator {
         let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
         let mut line = String::new();
         stdout.read_line(&mut line).expect("aggregator stdout");
-        let field = |name: &str| -> SocketAddr {
+        let field = |name: &str| -> Option<SocketAddr> {
             line.split_whitespace()
                 .find_map(|w| w.strip_prefix(name))
-                .unwrap_or_else(|| panic!("no {name} in {line:?}"))
-                .parse()
-                .expect("address")
+                .map(|a| a.parse().expect("address"))
         };
-        self.quic = field("quic=");
-        self.http = field("http=");
+        self.quic = field("quic=").unwrap_or_else(|| panic!("no quic= in {line:?}"));
+        self.https = field("https=").is_some();
+        self.http = field("http=")
+            .or(field("https="))
+            .unwrap_or_else(|| panic!("no http= in {line:?}"));
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || {
             let mut sink = Vec::new();
@@ -458,6 +466,43 @@ impl Request {
 
     pub fn send(&self, addr: SocketAddr) -> Response {
         let mut stream = TcpStream::connect(addr).expect("connect HTTP");
+        self.exchange(&mut stream, addr)
+    }
+
+    /// Sends over TLS 1.3 to `server_name`, trusting only `roots`; `Err`
+    /// says why the handshake failed.
+    pub fn send_tls(
+        &self,
+        addr: SocketAddr,
+        server_name: &str,
+        roots: &[rustls::pki_types::CertificateDer<'static>],
+    ) -> Result<Response, String> {
+        let mut store = rustls::RootCertStore::empty();
+        for root in roots {
+            store.add(root.clone()).map_err(|e| e.to_string())?;
+        }
+        let config =
+            rustls::ClientConfig::builder_with_provider(suanli_protocol::transport::provider())
+                .with_protocol_versions(&[&rustls::version::TLS13])
+                .map_err(|e| e.to_string())?
+                .with_root_certificates(store)
+                .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from(server_name.to_owned())
+            .map_err(|e| e.to_string())?;
+        let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name)
+            .map_err(|e| e.to_string())?;
+        let tcp = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        // Drive the handshake first, so its failure is reported as such.
+        while tls.conn.is_handshaking() {
+            tls.conn
+                .complete_io(&mut tls.sock)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(self.exchange(&mut tls, addr))
+    }
+
+    fn exchange(&self, stream: &mut (impl Read + Write), addr: SocketAddr) -> Response {
         let mut head = format!(
             "{} {} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n",
             self.method, self.path
