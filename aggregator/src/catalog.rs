@@ -501,16 +501,22 @@ impl Catalog {
         let hosts = store.host_rows(None).await?;
         let rows = store.catalog_rows(None).await?;
         catalog.install(hosts, rows);
-        let mut lists: HashMap<i64, PriceList> = HashMap::new();
+        catalog.reload_prices(store).await?;
+        Ok(catalog)
+    }
+
+    /// Replaces every price list with what storage holds.
+    pub async fn reload_prices(&self, store: &Store) -> Result<(), StoreError> {
+        let mut lists: HashMap<i64, Arc<PriceList>> = HashMap::new();
         for row in store.prices(None).await? {
             if let Some(price) = price_of(&row) {
-                lists.entry(row.provider_id).or_default().0.push(price);
+                Arc::make_mut(lists.entry(row.provider_id).or_default())
+                    .0
+                    .push(price);
             }
         }
-        for (provider_id, list) in lists {
-            catalog.set_prices(provider_id, list);
-        }
-        Ok(catalog)
+        self.write().prices = lists;
+        Ok(())
     }
 
     /// Installs a provider's price list, replacing what it listed before.
@@ -725,6 +731,15 @@ impl Catalog {
         if let Some(host) = self.write().hosts.get_mut(&host_id) {
             host.rtt_us = Some(rtt_us);
         }
+    }
+
+    /// Whether the catalog knows the host, and the sequence number of the
+    /// newest sample it has seen from it.
+    pub fn last_seq(&self, host_id: i64) -> Option<Option<u64>> {
+        self.read()
+            .hosts
+            .get(&host_id)
+            .map(|h| h.vitals.as_ref().map(|v| v.seq))
     }
 
     pub fn set_revoked(&self, host_id: i64) {

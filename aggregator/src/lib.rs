@@ -28,6 +28,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod node;
 pub mod registry;
+pub mod replica;
 pub mod selection;
 pub mod serve;
 pub mod store;

@@ -132,6 +132,10 @@ impl Registry {
             .is_some_and(|h| h.interval.try_send(interval).is_ok())
     }
 
+    pub fn is_connected(&self, host_id: i64) -> bool {
+        self.lock().contains_key(&host_id)
+    }
+
     pub fn connected(&self) -> usize {
         self.lock().len()
     }

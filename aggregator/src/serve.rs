@@ -24,7 +24,7 @@ use crate::{
     ingest::{Ingest, IngestConfig, SampleWriter},
     metrics::IngestCounters,
     node::{NodeIdentity, random_secret, write_private},
-    store::{NewAccount, NewProvider, Store, now_ms},
+    store::{Backend, NewAccount, NewProvider, Store, now_ms},
 };
 
 /// How often live connections are checked against revocations: a revoked
@@ -156,6 +156,9 @@ pub async fn run(config: ServeConfig, options: RunOptions) -> anyhow::Result<()>
         shutdown.clone(),
     ));
     let revocations = tokio::spawn(watch_revocations(ingest.clone(), shutdown.clone()));
+    // On PostgreSQL other replicas may serve this node too.
+    let peers = (store.backend() == Backend::Postgres)
+        .then(|| tokio::spawn(crate::replica::follow(ingest.clone(), shutdown.clone())));
     let latency = tokio::spawn(keep_region_latency(
         ingest.clone(),
         config.local_region.to_string(),
@@ -222,6 +225,9 @@ pub async fn run(config: ServeConfig, options: RunOptions) -> anyhow::Result<()>
     endpoint.close(CloseCode::ShuttingDown.code(), b"aggregator shutting down");
     let _ = accept.await;
     let _ = revocations.await;
+    if let Some(peers) = peers {
+        let _ = peers.await;
+    }
     let _ = retention.await;
     let _ = latency.await;
     let _ = http_task.await;

@@ -748,6 +748,53 @@ impl Store {
         Ok(hosts)
     }
 
+    /// Stored samples with an id above `after`, in id order, without their
+    /// bodies: `(id, host, seq)`. How a replica follows the samples the
+    /// others take in (and skips those it took in itself).
+    pub async fn samples_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, i64, u64)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT id, host_id, seq FROM samples WHERE id > $1 ORDER BY id LIMIT $2")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get::<i64, _>(2)? as u64)))
+            .collect()
+    }
+
+    /// The bodies of these samples: `(host, body)`, in id order.
+    pub async fn sample_bodies(&self, ids: &[i64]) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(ROWS_PER_INSERT) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT host_id, body FROM samples WHERE id IN ({}) ORDER BY id",
+                placeholders.join(",")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for r in query.fetch_all(&self.pool).await? {
+                out.push((r.try_get(0)?, r.try_get(1)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The highest sample id stored, 0 if none.
+    pub async fn last_sample_id(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COALESCE(MAX(id), 0) FROM samples")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?)
+    }
+
     /// Folds raw samples collected before `cutoff_ms` into one-minute
     /// rollups and deletes them, oldest first, at most `limit` per call.
     /// Returns how many raw samples went.

@@ -1,0 +1,87 @@
+//! Several aggregators (replicas) may serve one node from one PostgreSQL
+//! database; each takes in the samples of the agents connected to it. So
+//! that every replica's catalog, and with it the status API, the dashboard
+//! and selection, shows the whole fleet live, each follows the samples the
+//! others store and reloads the price lists they change.
+
+use std::{sync::Arc, time::Duration};
+
+use suanli_protocol::stream::SequencedSample;
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use crate::{ingest::Ingest, store::now_ms};
+
+const POLL: Duration = Duration::from_millis(500);
+const BATCH: i64 = 5_000;
+/// Price lists change by hand: every this many polls is soon enough.
+const PRICES_EVERY: u64 = 10;
+
+/// Follows the other replicas' samples until shutdown.
+pub async fn follow(ingest: Arc<Ingest>, mut shutdown: watch::Receiver<bool>) {
+    let mut cursor = match ingest.store.last_sample_id().await {
+        Ok(id) => id,
+        Err(e) => {
+            warn!(error = %e, "could not find where the stored samples end; following from the start");
+            0
+        }
+    };
+    // Replicas insert side by side, so rows can commit out of id order:
+    // each poll reads again from where the one before began, and what was
+    // seen already is skipped by its sequence number.
+    let mut behind = cursor;
+    let mut tick = tokio::time::interval(POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for poll in 1u64.. {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        match catch_up(&ingest, behind).await {
+            Ok(highest) => {
+                behind = cursor;
+                cursor = cursor.max(highest);
+            }
+            Err(e) => warn!(error = %e, "could not read the other replicas' samples"),
+        }
+        if poll % PRICES_EVERY == 0
+            && let Err(e) = ingest.catalog.reload_prices(&ingest.store).await
+        {
+            warn!(error = %e, "could not reload price lists");
+        }
+    }
+}
+
+/// Observes every sample stored after `after` that this replica did not
+/// take in itself; returns the highest id read.
+async fn catch_up(ingest: &Ingest, mut after: i64) -> Result<i64, crate::store::StoreError> {
+    loop {
+        let rows = ingest.store.samples_after(after, BATCH).await?;
+        let Some(&(last, _, _)) = rows.last() else {
+            return Ok(after);
+        };
+        let mut wanted = Vec::new();
+        for (id, host_id, seq) in &rows {
+            if ingest.registry.is_connected(*host_id) {
+                continue;
+            }
+            match ingest.catalog.last_seq(*host_id) {
+                Some(Some(seen)) if seen >= *seq => continue,
+                Some(_) => {}
+                // Enrolled at another replica since this one loaded.
+                None => ingest.catalog.refresh_host(&ingest.store, *host_id).await?,
+            }
+            wanted.push(*id);
+        }
+        for (host_id, body) in ingest.store.sample_bodies(&wanted).await? {
+            match SequencedSample::decode(&body) {
+                Ok(s) => ingest.catalog.observe(host_id, s.seq, &s.sample, now_ms()),
+                Err(e) => debug!(host_id, error = %e, "undecodable stored sample skipped"),
+            }
+        }
+        after = last;
+        if rows.len() < BATCH as usize {
+            return Ok(after);
+        }
+    }
+}
