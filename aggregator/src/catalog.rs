@@ -412,6 +412,8 @@ pub struct Fleet {
     pub hosts: BTreeMap<i64, HostEntry>,
     /// Accelerator model names (lower-cased), interned: a resource's `model_id`.
     pub models: Vec<String>,
+    /// Each model as first named (not lower-cased), for people to read.
+    pub model_names: Vec<String>,
     model_ids: HashMap<String, u32>,
     /// Each provider's listed prices, by provider id.
     pub prices: HashMap<i64, Arc<PriceList>>,
@@ -461,12 +463,13 @@ pub struct GpuGroup {
 }
 
 impl Fleet {
-    fn intern(&mut self, model_key: &str) -> u32 {
+    fn intern(&mut self, model_key: &str, name: Option<&str>) -> u32 {
         if let Some(id) = self.model_ids.get(model_key) {
             return *id;
         }
         let id = self.models.len() as u32;
         self.models.push(model_key.to_owned());
+        self.model_names.push(name.unwrap_or("unknown").to_owned());
         self.model_ids.insert(model_key.to_owned(), id);
         id
     }
@@ -639,7 +642,7 @@ impl Catalog {
                 .by_identifier
                 .insert(row.identifier.clone(), row.resource_id);
             let model_key = model.as_deref().unwrap_or_default().to_lowercase();
-            let model_id = fleet.intern(&model_key);
+            let model_id = fleet.intern(&model_key, model.as_deref());
             let entry = Arc::new(ResourceEntry {
                 id: row.resource_id,
                 identifier: row.identifier,

@@ -72,6 +72,30 @@ fn a_gpu_leaves_free_now_answers_with_the_sample_that_shows_it_busy() {
     let installed =
         select(&json!({"accelerator": {"model": "H100", "count": 2}, "availability": "installed"}));
     assert_eq!(installed["candidates"].as_array().unwrap().len(), 1);
+    // The overview counts the same: two H100s, one free, by model and type.
+    let summary = Request::new("GET", "/api/v1/summary")
+        .bearer(&token)
+        .send(node.http)
+        .json();
+    let model = &summary["by_accelerator_model"][0];
+    assert_eq!(model["key"], "NVIDIA H100 80GB HBM3", "{summary}");
+    assert_eq!(
+        (&model["total"], &model["online"], &model["free_now"]),
+        (&json!(2), &json!(2), &json!(1))
+    );
+    assert_eq!(model["mean_utilization_percent"], 43.5, "{summary}");
+    let types = summary["by_resource_type"].as_array().unwrap();
+    let count = |code: &str| {
+        types
+            .iter()
+            .find(|t| t["key"] == code)
+            .map(|t| t["total"].clone())
+    };
+    assert_eq!(
+        (count("A"), count("C")),
+        (Some(json!(2)), Some(json!(1))),
+        "{summary}"
+    );
 
     for round in 0..3 {
         // Busy: gone from free-now answers once a sample says so.

@@ -12,7 +12,11 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
-use suanli_protocol::{identifier::Identifier, proto, stream::SequencedSample};
+use suanli_protocol::{
+    identifier::{Identifier, ResourceType},
+    proto,
+    stream::SequencedSample,
+};
 
 use super::{ApiState, Body, FieldProblem, Params, Problem};
 use crate::{
@@ -97,38 +101,55 @@ pub async fn summary(State(state): Api) -> Json<Value> {
         utilization_n: u64,
     }
     let mut by_type: BTreeMap<char, Tally> = BTreeMap::new();
-    let mut by_model: BTreeMap<&str, Tally> = BTreeMap::new();
+    let mut by_model_id: Vec<Tally> = Vec::new();
+    // From each host's compact figures: following 100,000 resource
+    // pointers made this the overview page's whole cost.
     for host in fleet.hosts.values() {
         let online = host.state(now) == HostState::Online;
-        for r in &host.resources {
-            let free = host.free_now(r, now) == Some(true);
-            let util = match &r.gpu_uuid {
-                Some(_) => host
-                    .vitals_of(r)
-                    .and_then(|g| g.utilization_percent)
-                    .map(f64::from),
-                None => host.vitals.as_ref().and_then(|v| v.cpu_utilization_percent),
-            };
-            let tally = |t: &mut Tally| {
+        if let Some(r) = host.own_resource() {
+            let t = by_type.entry(r.resource_type.code()).or_default();
+            t.total += 1;
+            t.online += u64::from(online);
+            t.free += u64::from(host.free_now(r, now) == Some(true));
+            t.memory_bytes += r.memory_bytes.unwrap_or(0);
+            if let Some(u) = host.figures.cpu_utilization_percent.filter(|_| online) {
+                t.utilization += u;
+                t.utilization_n += 1;
+            }
+        }
+        let accelerators = by_type
+            .entry(ResourceType::AiAccelerator.code())
+            .or_default();
+        for g in &host.gpu_briefs {
+            let i = g.model_id as usize;
+            if by_model_id.len() <= i {
+                by_model_id.resize_with(i + 1, Tally::default);
+            }
+            for t in [&mut *accelerators, &mut by_model_id[i]] {
                 t.total += 1;
                 t.online += u64::from(online);
-                t.free += u64::from(free);
-                t.memory_bytes += r.memory_bytes.unwrap_or(0);
-                if let Some(u) = util.filter(|_| online) {
-                    t.utilization += u;
+                t.free += u64::from(online && g.idle);
+                t.memory_bytes += g.memory_bytes.unwrap_or(0);
+                if let Some(u) = g.utilization_percent.filter(|_| online) {
+                    t.utilization += f64::from(u);
                     t.utilization_n += 1;
                 }
-            };
-            tally(by_type.entry(r.resource_type.code()).or_default());
-            if r.gpu_uuid.is_some() {
-                tally(
-                    by_model
-                        .entry(r.model.as_deref().unwrap_or("unknown"))
-                        .or_default(),
-                );
             }
         }
     }
+    by_type.retain(|_, t| t.total > 0);
+    let mut by_model: BTreeMap<&str, Tally> = BTreeMap::new();
+    for (i, t) in by_model_id.into_iter().enumerate() {
+        let name = fleet.model_names.get(i).map_or("unknown", String::as_str);
+        let merged = by_model.entry(name).or_default();
+        merged.total += t.total;
+        merged.online += t.online;
+        merged.free += t.free;
+        merged.memory_bytes += t.memory_bytes;
+        merged.utilization += t.utilization;
+        merged.utilization_n += t.utilization_n;
+    }
+    by_model.retain(|_, t| t.total > 0);
     fn render<K: std::fmt::Display>(m: BTreeMap<K, Tally>) -> Value {
         m.into_iter()
             .map(|(k, t)| {
