@@ -2,7 +2,7 @@
 //! database; each takes in the samples of the agents connected to it. So
 //! that every replica's catalog, and with it the status API, the dashboard
 //! and selection, shows the whole fleet live, each follows the samples the
-//! others store and reloads the price lists they change.
+//! others store and reloads the price lists and lines they change.
 
 use std::{sync::Arc, time::Duration};
 
@@ -10,15 +10,16 @@ use suanli_protocol::stream::SequencedSample;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use crate::{ingest::Ingest, store::now_ms};
+use crate::{api::ApiState, ingest::Ingest, store::now_ms};
 
 const POLL: Duration = Duration::from_millis(500);
 const BATCH: i64 = 5_000;
-/// Price lists change by hand: every this many polls is soon enough.
-const PRICES_EVERY: u64 = 10;
+/// Price lists and lines change by hand: every this many polls is soon enough.
+const RELOAD_EVERY: u64 = 10;
 
 /// Follows the other replicas' samples until shutdown.
-pub async fn follow(ingest: Arc<Ingest>, mut shutdown: watch::Receiver<bool>) {
+pub async fn follow(api: Arc<ApiState>, mut shutdown: watch::Receiver<bool>) {
+    let ingest = &api.ingest;
     let mut cursor = match ingest.store.last_sample_id().await {
         Ok(id) => id,
         Err(e) => {
@@ -37,17 +38,20 @@ pub async fn follow(ingest: Arc<Ingest>, mut shutdown: watch::Receiver<bool>) {
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
-        match catch_up(&ingest, behind).await {
+        match catch_up(ingest, behind).await {
             Ok(highest) => {
                 behind = cursor;
                 cursor = cursor.max(highest);
             }
             Err(e) => warn!(error = %e, "could not read the other replicas' samples"),
         }
-        if poll % PRICES_EVERY == 0
-            && let Err(e) = ingest.catalog.reload_prices(&ingest.store).await
-        {
-            warn!(error = %e, "could not reload price lists");
+        if poll % RELOAD_EVERY == 0 {
+            if let Err(e) = ingest.catalog.reload_prices(&ingest.store).await {
+                warn!(error = %e, "could not reload price lists");
+            }
+            if let Err(e) = api.reload_network().await {
+                warn!(error = %e, "could not reload dedicated lines");
+            }
         }
     }
 }

@@ -156,9 +156,6 @@ pub async fn run(config: ServeConfig, options: RunOptions) -> anyhow::Result<()>
         shutdown.clone(),
     ));
     let revocations = tokio::spawn(watch_revocations(ingest.clone(), shutdown.clone()));
-    // On PostgreSQL other replicas may serve this node too.
-    let peers = (store.backend() == Backend::Postgres)
-        .then(|| tokio::spawn(crate::replica::follow(ingest.clone(), shutdown.clone())));
     let latency = tokio::spawn(keep_region_latency(
         ingest.clone(),
         config.local_region.to_string(),
@@ -184,6 +181,9 @@ pub async fn run(config: ServeConfig, options: RunOptions) -> anyhow::Result<()>
         network: std::sync::RwLock::new(network),
         local_region: config.local_region.to_string(),
     });
+    // On PostgreSQL other replicas may serve this node too.
+    let peers = (store.backend() == Backend::Postgres)
+        .then(|| tokio::spawn(crate::replica::follow(api_state.clone(), shutdown.clone())));
     let mut http_shutdown = shutdown.clone();
     let app = api::router(api_state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let stopped = async move {

@@ -1,6 +1,6 @@
 //! Two aggregators serving one node from one PostgreSQL database: an agent
 //! streams to one of them, and the other shows it live, selects it, and
-//! learns the prices set through the first. Needs PostgreSQL
+//! learns the prices and lines set through the first. Needs PostgreSQL
 //! (`SUANLI_TEST_DATABASE_URL`, set by `.ci/run`); says so and does nothing
 //! without it.
 
@@ -89,6 +89,23 @@ fn every_replica_shows_the_whole_fleet_live() {
         );
         let answer: Value = serde_json::from_str(&body).unwrap_or_default();
         status == 200 && answer["candidates"][0]["hosts"][0]["price_per_hour_cny"] == "0.02"
+    });
+    // A dedicated line registered through A reaches B's paths.
+    let (status, body) = http(
+        a.http,
+        "POST",
+        "/api/v1/lines",
+        Some(&a.admin_token()),
+        Some(
+            &json!({"name": "京沪专线", "from_region": "110108", "to_region": "310115",
+                    "latency_ms": 9.5, "bandwidth_mbps": 100000, "provider": code})
+            .to_string(),
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+    wait_until(WAIT, "B to route over A's line", || {
+        let (_, body) = b.get("/api/v1/network");
+        serde_json::from_str::<Value>(&body).unwrap_or_default()["lines"][0]["latency_ms"] == 9.5
     });
     agent.stop();
 }

@@ -80,6 +80,18 @@ impl ApiState {
         }
     }
 
+    /// Reads the dedicated lines again, keeping the public latency table.
+    pub async fn reload_network(&self) -> Result<(), StoreError> {
+        let public = self
+            .network
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .public;
+        let network = load_network(&self.ingest.store, public).await?;
+        *self.network.write().unwrap_or_else(|e| e.into_inner()) = network;
+        Ok(())
+    }
+
     pub async fn audit_by(&self, who: &Principal, action: &str, subject: &str, detail: &str) {
         self.audit(&who.actor, &who.address, action, subject, detail)
             .await;

@@ -943,14 +943,8 @@ pub async fn create_line(
             price_per_mbps_month: price,
         })
         .await?;
-    let public = state
-        .network
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .public;
-    match super::load_network(store, public).await {
-        Ok(network) => *state.network.write().unwrap_or_else(|e| e.into_inner()) = network,
-        Err(e) => tracing::warn!(error = %e, "could not reload the network after a new line"),
+    if let Err(e) = state.reload_network().await {
+        tracing::warn!(error = %e, "could not reload the network after a new line");
     }
     state
         .audit_by(
