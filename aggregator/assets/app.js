@@ -42,6 +42,10 @@ const T = {
   resource: ["资源", "Resource"], per_accel_h: ["每卡时", "per accelerator-hour"], per_core_h: ["每核时", "per core-hour"],
   any_model: ["（任意型号）", "(any model)"], add_row: ["添加一行", "Add a row"], save: ["保存", "Save"], saved: ["已保存。", "Saved."],
   remove: ["删除", "Remove"], prices_note: ["算力选择按所列价格为候选排序（越便宜得分越高），并支持“最高价格”约束。型号按整词匹配：H100 适用于 NVIDIA H100 80GB HBM3。", "Selection ranks candidates by these prices (cheaper scores higher) and honours a maximum price. Models match by whole words: H100 applies to NVIDIA H100 80GB HBM3."],
+  line_name: ["线路名称", "Line name"], from_region: ["起点地区", "From region"], to_region: ["终点地区", "To region"],
+  latency_ms: ["时延 ms", "Latency ms"], bandwidth_mbps: ["带宽 Mb/s", "Bandwidth Mb/s"], price_month: ["价格（元/Mb/s/月）", "Price (CNY per Mb/s per month)"],
+  register_line: ["登记专线", "Register line"], state_open: ["开通", "open"], state_maintenance: ["维护", "maintenance"], state_closed: ["关闭", "closed"],
+  lines_note: ["只有“开通”的专线参与算力选择的路径计算。", "Only open lines carry selection's paths."],
   freshness: ["数据新鲜度", "Freshness"], lines: ["专线", "Lines"], site_region: ["机房地区（可选）", "Site region (optional)"],
 };
 let lang = localStorage.getItem("suanli.lang") || "zh";
@@ -329,6 +333,43 @@ const pages = {
     main.append(form);
   },
 
+  async lines(main) {
+    const data = await api("GET", "/api/v1/lines");
+    const mayRegister = ["admin", "line_provider"].includes(me.role);
+    const own = me.provider && me.provider.code;
+    const out = el("div", {});
+    const input = (name, label, attrs) => el("label", {}, label, el("input", { name, required: true, ...attrs }));
+    const form = el("form", { class: "inline", id: "line-form" },
+      me.role === "admin" ? input("provider", t("provider"), { size: 8 }) : null,
+      input("name", t("line_name"), { size: 12 }),
+      input("from_region", t("from_region"), { size: 6, maxlength: 6 }),
+      input("to_region", t("to_region"), { size: 6, maxlength: 6 }),
+      input("latency_ms", t("latency_ms"), { type: "number", min: 0, step: "any", size: 5 }),
+      input("bandwidth_mbps", t("bandwidth_mbps"), { type: "number", min: 1, size: 7 }),
+      el("label", {}, t("price_month"), el("input", { name: "price_per_mbps_month", size: 6 })),
+      el("button", { class: "primary", type: "submit", id: "line-submit" }, t("register_line")));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const f = Object.fromEntries(new FormData(form));
+      const body = { name: f.name, from_region: f.from_region, to_region: f.to_region, latency_ms: Number(f.latency_ms), bandwidth_mbps: Number(f.bandwidth_mbps) };
+      if (f.price_per_mbps_month) body.price_per_mbps_month = f.price_per_mbps_month;
+      if (f.provider) body.provider = f.provider;
+      try { await api("POST", "/api/v1/lines", body); route(); } catch (e) { out.replaceChildren(errorBox(e)); }
+    });
+    const stateCellFor = (l) => {
+      if (!(me.role === "admin" || (me.role === "line_provider" && l.provider === own))) return el("td", {}, t("state_" + l.state));
+      const pick = el("select", { class: "line-state", onchange: async (ev) => {
+        try { await api("PATCH", "/api/v1/lines/" + l.id, { state: ev.target.value }); route(); } catch (e) { out.replaceChildren(errorBox(e)); }
+      } }, ["open", "maintenance", "closed"].map((v) => el("option", { value: v, selected: v === l.state }, t("state_" + v))));
+      return el("td", {}, pick);
+    };
+    const rows = data.lines.map((l) => el("tr", { class: "line-row" }, el("td", { class: "mono" }, `${l.provider}-L${String(l.id).padStart(6, "0")}`), el("td", {}, l.name),
+      el("td", {}, l.from_region + " → " + l.to_region), el("td", {}, (l.latency_us / 1000).toFixed(1)), el("td", {}, l.bandwidth_mbps),
+      el("td", {}, l.price_per_mbps_month || "—"), stateCellFor(l)));
+    main.append(el("h1", {}, t("lines")), el("p", { class: "note" }, t("lines_note")), mayRegister ? form : null, out,
+      table([t("identifier"), t("line_name"), t("region"), t("latency_ms"), t("bandwidth_mbps"), t("price_month"), t("state")], rows));
+  },
+
   async selection(main) {
     const out = el("div", { id: "selection-answer" });
     const input = (name, label, attrs) => el("label", {}, label, el("input", { name, ...attrs }));
@@ -412,7 +453,7 @@ function renderAnswer(a) {
 
 const NAV = [
   ["overview", () => true], ["resources", () => true], ["selection", () => true], ["registrations", () => true],
-  ["providers", () => true], ["prices", (r) => r !== "user" && r !== "line_provider"], ["tokens", (r) => r !== "user" && r !== "line_provider"], ["audit", (r) => ["admin", "operator", "viewer"].includes(r)],
+  ["providers", () => true], ["lines", () => true], ["prices", (r) => r !== "user" && r !== "line_provider"], ["tokens", (r) => r !== "user" && r !== "line_provider"], ["audit", (r) => ["admin", "operator", "viewer"].includes(r)],
 ];
 
 function renderLogin(main) {

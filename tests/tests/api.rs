@@ -951,3 +951,82 @@ fn the_node_keeps_serving_when_its_stdout_is_closed() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn line_providers_register_and_change_their_own_lines() {
+    for backend in Backend::all("api_lines") {
+        let dir = tempfile::tempdir().unwrap();
+        let node = start(dir.path(), backend);
+        let staff = admin(&node);
+        for (i, login) in ["liner", "rival"].into_iter().enumerate() {
+            let id = register(&node, "line_provider", USCC[i], login);
+            let r = staff.send(
+                "POST",
+                &format!("/api/v1/registrations/{id}/approve"),
+                &json!({}),
+            );
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+        let liner = node.sign_in("liner", PASSWORD);
+        let rival = node.sign_in("rival", PASSWORD);
+        let r = liner.send(
+            "POST",
+            "/api/v1/lines",
+            &json!({"name": "京沪专线", "from_region": "110108", "to_region": "310115",
+                    "latency_ms": 9.5, "bandwidth_mbps": 100000, "price_per_mbps_month": "30"}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        let id = r.json()["id"].as_i64().unwrap();
+        let lines_in_paths = || staff.get("/api/v1/network").json()["lines"].clone();
+        assert_eq!(lines_in_paths()[0]["latency_ms"], 9.5);
+
+        let path = format!("/api/v1/lines/{id}");
+        let r = rival.send("PATCH", &path, &json!({"state": "closed"}));
+        assert_eq!(r.status, 403, "another's line: {}", r.body);
+        let r = liner.send(
+            "PATCH",
+            &path,
+            &json!({"state": "down", "latency_ms": -1, "bandwidth_mbps": 0}),
+        );
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert_eq!(
+            r.error_fields(),
+            ["state", "latency_ms", "bandwidth_mbps"],
+            "{}",
+            r.body
+        );
+        assert_eq!(liner.send("PATCH", &path, &json!({})).status, 422);
+        assert_eq!(
+            liner
+                .send("PATCH", "/api/v1/lines/999999", &json!({"state": "open"}))
+                .status,
+            404
+        );
+
+        // Under maintenance the line carries no path; reopened, it does,
+        // with what was changed, and the rest as it was.
+        let r = liner.send("PATCH", &path, &json!({"state": "maintenance"}));
+        assert_eq!(r.json()["state"], "maintenance", "{}", r.body);
+        assert!(lines_in_paths().as_array().unwrap().is_empty());
+        let r = liner.send("PATCH", &path, &json!({"state": "open", "latency_ms": 7}));
+        assert_eq!(r.status, 200, "{}", r.body);
+        let line = &lines_in_paths()[0];
+        assert_eq!(
+            (
+                &line["latency_ms"],
+                &line["bandwidth_mbps"],
+                &line["price_per_mbps_month"]
+            ),
+            (&json!(7.0), &json!(100000), &json!("30"))
+        );
+        let audit = staff.get("/api/v1/audit").json();
+        assert!(
+            audit["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["action"] == "line.update" && e["actor"] == "liner"),
+            "{audit}"
+        );
+    }
+}

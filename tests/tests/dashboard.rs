@@ -121,6 +121,39 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
         "!!document.getElementById('prices-saved')",
     );
 
+    // Lines: staff register one for a provider and put it under maintenance.
+    page.eval("location.hash = '#/lines'; true");
+    page.wait_for(
+        WAIT,
+        "the line form",
+        "!!document.getElementById('line-form')",
+    );
+    page.eval(
+        "(async () => {
+          const code = (await (await fetch('/api/v1/providers')).json()).providers[0].code;
+          const f = document.getElementById('line-form');
+          f.provider.value = code; f.name.value = '京沪专线';
+          f.from_region.value = '110108'; f.to_region.value = '310115';
+          f.latency_ms.value = '9.5'; f.bandwidth_mbps.value = '100000';
+          document.getElementById('line-submit').click(); return true; })()",
+    );
+    page.wait_for(
+        WAIT,
+        "the line listed",
+        "document.querySelectorAll('tr.line-row').length === 1",
+    );
+    page.eval(
+        "(() => { const s = document.querySelector('select.line-state');
+          s.dataset.old = '1'; s.value = 'maintenance';
+          s.dispatchEvent(new Event('change')); return true; })()",
+    );
+    page.wait_for(
+        WAIT,
+        "the line shown under maintenance",
+        "(() => { const s = document.querySelector('select.line-state');
+           return !!s && !s.dataset.old && s.value === 'maintenance'; })()",
+    );
+
     // Selection: any free host is this one, priced per core-hour.
     page.eval("location.hash = '#/selection'; true");
     page.wait_for(

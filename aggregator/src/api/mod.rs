@@ -207,6 +207,7 @@ pub static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(||
         route!(PUT "/api/v1/providers/{code}/prices", Access::Roles(HOST_MANAGERS), "Replace an organisation's price list: staff, or the organisation itself", set_prices, body = "PriceList"),
         route!(GET "/api/v1/lines", Access::Roles(ALL), "Dedicated lines (算力专线) registered by line providers", lines),
         route!(POST "/api/v1/lines", Access::Roles(&[Role::Admin, Role::LineProvider]), "Register a dedicated line", create_line, body = "NewLine", success = (201, "Created")),
+        route!(PATCH "/api/v1/lines/{id}", Access::Roles(&[Role::Admin, Role::LineProvider]), "Change a line's state (open, maintenance, closed), latency, bandwidth or price; only open lines carry paths", update_line, body = "LineChange"),
         route!(POST "/api/v1/selection", Access::Roles(ALL), "Selection: a demand becomes ranked compute with network paths, and why nothing else matched", selection::select, body = "Demand"),
         route!(GET "/api/v1/selections", Access::Roles(STAFF), "Selection queries as recorded (scheduling business), newest first", selection::selections, query = &[("before", "entries older than this id"), ("limit", "at most this many (default 100, at most 1000)")]),
         route!(GET "/api/v1/network", Access::Roles(ALL), "The public latency table, dedicated lines, and latency observed from this node to each region (now, and the minutes kept)", selection::network, query = &[("hours", "hours of kept observations (default 24, at most 744)")]),

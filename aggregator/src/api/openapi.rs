@@ -160,6 +160,12 @@ fn schemas() -> Value {
             "price_per_mbps_month": text,
             "provider": {"type": "string", "description": "admin only: the line provider's code"},
         })),
+        "LineChange": object(&[], json!({
+            "state": {"enum": super::service::LINE_STATES},
+            "latency_ms": {"type": "number", "exclusiveMinimum": 0},
+            "bandwidth_mbps": {"type": "integer", "minimum": 1},
+            "price_per_mbps_month": text,
+        })),
         "Demand": object(&[], json!({
             "resource_type": {"type": "string", "description": "C (general), A (AI accelerator), H (supercomputing); or general, ai, hpc"},
             "accelerator": object(&[], json!({

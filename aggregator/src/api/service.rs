@@ -25,7 +25,7 @@ use crate::{
     },
     node::random_secret,
     selection::price::{PriceList, Priced, format_cny, parse_cny},
-    store::{NewAccount, NewLine, NewRegistration, PriceRow, Provider, now_ms},
+    store::{LineChange, NewAccount, NewLine, NewRegistration, PriceRow, Provider, now_ms},
 };
 
 type Api = State<Arc<ApiState>>;
@@ -955,6 +955,103 @@ pub async fn create_line(
         )
         .await;
     Ok((StatusCode::CREATED, Json(json!(line))).into_response())
+}
+
+/// What a line may be: open lines carry selection's paths.
+pub const LINE_STATES: &[&str] = &["open", "maintenance", "closed"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineChangeRequest {
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    latency_ms: Option<f64>,
+    #[serde(default)]
+    bandwidth_mbps: Option<i64>,
+    #[serde(default)]
+    price_per_mbps_month: Option<String>,
+}
+
+pub async fn update_line(
+    State(state): Api,
+    Extension(me): Caller,
+    Path(id): Path<String>,
+    Body(r): Body<LineChangeRequest>,
+) -> Result<Json<Value>, Problem> {
+    let id = parse_id(&id, "a line")?;
+    let store = &state.ingest.store;
+    let owner = store
+        .line_owner(id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no line {id}")))?;
+    if me.role != Role::Admin && me.provider_id != Some(owner) {
+        return Err(Problem::forbidden(
+            "line providers change their own lines only",
+        ));
+    }
+    let mut check = Check::default();
+    if let Some(s) = &r.state
+        && !LINE_STATES.contains(&s.as_str())
+    {
+        check.fail("state", LINE_STATES.join(", "));
+    }
+    if r.latency_ms
+        .is_some_and(|ms| !(ms.is_finite() && ms > 0.0 && ms < 10_000.0))
+    {
+        check.fail(
+            "latency_ms",
+            "a positive number of milliseconds below 10000",
+        );
+    }
+    if r.bandwidth_mbps
+        .is_some_and(|b| !(1..=10_000_000).contains(&b))
+    {
+        check.fail("bandwidth_mbps", "between 1 and 10000000");
+    }
+    let price = r
+        .price_per_mbps_month
+        .as_deref()
+        .map(|p| check.text("price_per_mbps_month", p, 50));
+    if r.state.is_none()
+        && r.latency_ms.is_none()
+        && r.bandwidth_mbps.is_none()
+        && r.price_per_mbps_month.is_none()
+    {
+        check.fail(
+            "body",
+            "say what changes: state, latency_ms, bandwidth_mbps or price_per_mbps_month",
+        );
+    }
+    check.done()?;
+    let line = store
+        .update_line(
+            id,
+            &LineChange {
+                state: r.state.clone(),
+                latency_us: r.latency_ms.map(|ms| (ms * 1000.0).round() as i64),
+                bandwidth_mbps: r.bandwidth_mbps,
+                price_per_mbps_month: price,
+            },
+        )
+        .await?;
+    if let Err(e) = state.reload_network().await {
+        tracing::warn!(error = %e, "could not reload the network after a line changed");
+    }
+    state
+        .audit_by(
+            &me,
+            "line.update",
+            &format!("line/{id}"),
+            &format!(
+                "state {} · {:.1} ms · {} Mb/s",
+                line.state,
+                line.latency_us as f64 / 1000.0,
+                line.bandwidth_mbps
+            ),
+        )
+        .await;
+    Ok(Json(json!(line)))
 }
 
 // ---- audit log ----

@@ -92,6 +92,15 @@ pub struct Line {
     pub created_at_ms: i64,
 }
 
+/// What may change of a line: `None` leaves it as it is.
+#[derive(Debug, Clone, Default)]
+pub struct LineChange {
+    pub state: Option<String>,
+    pub latency_us: Option<i64>,
+    pub bandwidth_mbps: Option<i64>,
+    pub price_per_mbps_month: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewLine {
     pub provider_id: i64,
@@ -655,6 +664,37 @@ impl Store {
             .into_iter()
             .find(|l| l.id == id)
             .ok_or_else(|| StoreError::NotFound(format!("line {id} vanished")))
+    }
+
+    /// The provider a line belongs to, if the line exists.
+    pub async fn line_owner(&self, id: i64) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query("SELECT provider_id FROM lines WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?)
+    }
+
+    /// Changes what is given of a line; the rest stays.
+    pub async fn update_line(&self, id: i64, change: &LineChange) -> Result<Line, StoreError> {
+        sqlx::query(
+            "UPDATE lines SET state = COALESCE($1, state), latency_us = COALESCE($2, latency_us), \
+             bandwidth_mbps = COALESCE($3, bandwidth_mbps), \
+             price_per_mbps_month = COALESCE($4, price_per_mbps_month) WHERE id = $5",
+        )
+        .bind(change.state.as_deref())
+        .bind(change.latency_us)
+        .bind(change.bandwidth_mbps)
+        .bind(change.price_per_mbps_month.as_deref())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        self.lines()
+            .await?
+            .into_iter()
+            .find(|l| l.id == id)
+            .ok_or_else(|| StoreError::NotFound(format!("line {id}")))
     }
 
     pub async fn lines(&self) -> Result<Vec<Line>, StoreError> {
