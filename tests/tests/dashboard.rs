@@ -153,6 +153,8 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
         "(() => { const s = document.querySelector('select.line-state');
            return !!s && !s.dataset.old && s.value === 'maintenance'; })()",
     );
+    let lines_png = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-lines.png");
+    std::fs::write(&lines_png, page.screenshot()).unwrap();
 
     // Selection: any free host is this one, priced per core-hour.
     page.eval("location.hash = '#/selection'; true");
@@ -167,6 +169,9 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
         "a ranked answer",
         "document.querySelectorAll('#selection-answer tr.candidate').length === 1",
     );
+    let selection_png =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-selection.png");
+    std::fs::write(&selection_png, page.screenshot()).unwrap();
     assert!(
         page.eval("document.querySelector('#selection-answer tr.candidate').textContent")
             .as_str()
