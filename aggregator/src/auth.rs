@@ -11,12 +11,7 @@
 //! Bearer credentials are not sent by browsers on their own, so they need no
 //! CSRF token.
 
-use std::{
-    collections::HashMap,
-    net::IpAddr,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::{net::IpAddr, time::Duration};
 
 use argon2::{
     Argon2, PasswordHash, PasswordHasher as _, PasswordVerifier as _, password_hash::SaltString,
@@ -179,65 +174,18 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Failed logins allowed per address and per login within [`LOGIN_WINDOW`].
-pub const LOGIN_FAILURES_ALLOWED: u32 = 5;
+pub const LOGIN_FAILURES_ALLOWED: u64 = 5;
 pub const LOGIN_WINDOW: Duration = Duration::from_secs(300);
 
-/// Counts failed logins per client address and per login name; past the
-/// allowance both are refused until the window has passed. Keyed by login
-/// too, so guessing one account's password from many addresses is slow as well.
-#[derive(Debug, Default)]
-pub struct LoginThrottle {
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
-}
-
-impl LoginThrottle {
-    fn keys(address: Option<IpAddr>, login: &str) -> [String; 2] {
-        [
-            format!("ip:{}", address.map(|a| a.to_string()).unwrap_or_default()),
-            format!("login:{}", login.to_lowercase()),
-        ]
-    }
-
-    /// `Err(wait)` while either key is over its allowance.
-    pub fn check(
-        &self,
-        address: Option<IpAddr>,
-        login: &str,
-        now: Instant,
-    ) -> Result<(), Duration> {
-        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let mut wait = Duration::ZERO;
-        for key in Self::keys(address, login) {
-            if let Some((count, since)) = failures.get(&key) {
-                let elapsed = now.duration_since(*since);
-                if *count >= LOGIN_FAILURES_ALLOWED && elapsed < LOGIN_WINDOW {
-                    wait = wait.max(LOGIN_WINDOW - elapsed);
-                }
-            }
-        }
-        if wait.is_zero() { Ok(()) } else { Err(wait) }
-    }
-
-    pub fn failed(&self, address: Option<IpAddr>, login: &str, now: Instant) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if failures.len() > 100_000 {
-            failures.retain(|_, (_, since)| now.duration_since(*since) < LOGIN_WINDOW);
-        }
-        for key in Self::keys(address, login) {
-            let entry = failures.entry(key).or_insert((0, now));
-            if now.duration_since(entry.1) >= LOGIN_WINDOW {
-                *entry = (0, now);
-            }
-            entry.0 += 1;
-        }
-    }
-
-    pub fn succeeded(&self, address: Option<IpAddr>, login: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        for key in Self::keys(address, login) {
-            failures.remove(&key);
-        }
-    }
+/// What failed sign-ins are counted against: the client's address and the
+/// login name, so guessing one account's password from many addresses is
+/// slow as well. The counts live in the database (`Store::login_failed`),
+/// so every replica of a node counts the same attempts.
+pub fn throttle_keys(address: Option<IpAddr>, login: &str) -> [String; 2] {
+    [
+        format!("ip:{}", address.map(|a| a.to_string()).unwrap_or_default()),
+        format!("login:{}", login.to_lowercase()),
+    ]
 }
 
 #[cfg(test)]
@@ -256,27 +204,6 @@ mod tests {
             hash_password("correct horse battery").unwrap(),
             "salted"
         );
-    }
-
-    #[test]
-    fn throttle_refuses_after_the_allowance_and_forgets_after_the_window() {
-        let throttle = LoginThrottle::default();
-        let t0 = Instant::now();
-        let ip = Some(IpAddr::from([10, 0, 0, 1]));
-        for _ in 0..LOGIN_FAILURES_ALLOWED {
-            assert!(throttle.check(ip, "alice", t0).is_ok());
-            throttle.failed(ip, "alice", t0);
-        }
-        assert!(throttle.check(ip, "alice", t0).is_err());
-        // The same login from another address is refused too, and another
-        // login from the same address.
-        assert!(
-            throttle
-                .check(Some(IpAddr::from([10, 0, 0, 2])), "alice", t0)
-                .is_err()
-        );
-        assert!(throttle.check(ip, "bob", t0).is_err());
-        assert!(throttle.check(ip, "alice", t0 + LOGIN_WINDOW).is_ok());
     }
 
     #[test]

@@ -174,7 +174,6 @@ pub async fn run(config: ServeConfig, options: RunOptions) -> anyhow::Result<()>
     let api_state = Arc::new(ApiState {
         ingest: ingest.clone(),
         admin_token,
-        throttle: Default::default(),
         advertise: advertise.clone(),
         ca_fingerprint: ca_fingerprint.clone(),
         started: std::time::Instant::now(),

@@ -395,3 +395,63 @@ async fn observed_region_latency_is_kept_per_minute_and_expires() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn failed_sign_ins_are_counted_per_key_within_the_window() {
+    on_each_backend("login_failures", |store| async move {
+        const WINDOW: u64 = 300_000;
+        let t0 = 1_800_000_000_000u64;
+        let alice = ["ip:10.0.0.1".to_owned(), "login:alice".to_owned()];
+        for _ in 0..5 {
+            assert_eq!(store.login_wait(&alice, 5, WINDOW, t0).await.unwrap(), None);
+            store.login_failed(&alice, WINDOW, t0).await.unwrap();
+        }
+        assert_eq!(
+            store
+                .login_wait(&alice, 5, WINDOW, t0 + 1_000)
+                .await
+                .unwrap(),
+            Some(WINDOW - 1_000)
+        );
+        // The same login from another address is refused, and another login
+        // from the same address.
+        let elsewhere = ["ip:10.0.0.2".to_owned(), "login:alice".to_owned()];
+        let bob = ["ip:10.0.0.1".to_owned(), "login:bob".to_owned()];
+        assert!(
+            store
+                .login_wait(&elsewhere, 5, WINDOW, t0)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            store
+                .login_wait(&bob, 5, WINDOW, t0)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        // Once the window has passed, counting starts again from one.
+        let later = t0 + WINDOW;
+        assert_eq!(
+            store.login_wait(&alice, 5, WINDOW, later).await.unwrap(),
+            None
+        );
+        store.login_failed(&alice, WINDOW, later).await.unwrap();
+        assert_eq!(
+            store.login_wait(&alice, 1, WINDOW, later).await.unwrap(),
+            Some(WINDOW)
+        );
+        assert_eq!(
+            store.login_wait(&alice, 2, WINDOW, later).await.unwrap(),
+            None
+        );
+        // A success clears its keys.
+        store.login_succeeded(&alice).await.unwrap();
+        assert_eq!(
+            store.login_wait(&alice, 1, WINDOW, later).await.unwrap(),
+            None
+        );
+    })
+    .await;
+}

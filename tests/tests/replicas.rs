@@ -1,6 +1,7 @@
 //! Two aggregators serving one node from one PostgreSQL database: an agent
 //! streams to one of them, and the other shows it live, selects it, and
-//! learns the prices and lines set through the first. Needs PostgreSQL
+//! learns the prices and lines set through the first; failed sign-ins
+//! count against the same allowance on both. Needs PostgreSQL
 //! (`SUANLI_TEST_DATABASE_URL`, set by `.ci/run`); says so and does nothing
 //! without it.
 
@@ -107,5 +108,21 @@ fn every_replica_shows_the_whole_fleet_live() {
         let (_, body) = b.get("/api/v1/network");
         serde_json::from_str::<Value>(&body).unwrap_or_default()["lines"][0]["latency_ms"] == 9.5
     });
+    // Failed sign-ins count on every replica: three at A and two at B
+    // use up the allowance at both.
+    let sign_in = |node: &Aggregator| {
+        http(
+            node.http,
+            "POST",
+            "/api/v1/session",
+            None,
+            Some(&json!({"login": "ghost", "password": "not the password"}).to_string()),
+        )
+        .0
+    };
+    for node in [&a, &a, &a, &b, &b] {
+        assert_eq!(sign_in(node), 401);
+    }
+    assert_eq!((sign_in(&a), sign_in(&b)), (429, 429));
     agent.stop();
 }

@@ -23,10 +23,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use tracing::warn;
 
 use crate::{
-    auth::{
-        self, API_KEY_PREFIX, CSRF_HEADER, Credential, LoginThrottle, Principal, Role,
-        SESSION_COOKIE,
-    },
+    auth::{self, API_KEY_PREFIX, CSRF_HEADER, Credential, Principal, Role, SESSION_COOKIE},
     ingest::Ingest,
     store::{AuditEntry, StoreError},
 };
@@ -47,7 +44,6 @@ pub const BODY_LIMIT: usize = 64 << 10;
 pub struct ApiState {
     pub ingest: Arc<Ingest>,
     pub admin_token: String,
-    pub throttle: LoginThrottle,
     /// What join strings carry: the QUIC address agents dial and the CA fingerprint.
     pub advertise: String,
     pub ca_fingerprint: String,

@@ -125,17 +125,19 @@ pub async fn login(State(state): Api, request: Request) -> Result<Response, Prob
     let address = peer(request.extensions()).map(|a| a.ip());
     let address_text = address.map(|a| a.to_string()).unwrap_or_default();
     let Body(body): Body<Login> = Body::from_request(request, &()).await?;
-    let now = std::time::Instant::now();
-    if let Err(wait) = state.throttle.check(address, &body.login, now) {
+    let store = &state.ingest.store;
+    let keys = auth::throttle_keys(address, &body.login);
+    let window_ms = auth::LOGIN_WINDOW.as_millis() as u64;
+    if let Some(wait_ms) = store
+        .login_wait(&keys, auth::LOGIN_FAILURES_ALLOWED, window_ms, now_ms())
+        .await?
+    {
+        let wait_s = wait_ms.div_ceil(1000).max(1);
         return Err(Problem::too_many(
-            wait.as_secs().max(1),
-            format!(
-                "too many failed sign-ins; try again in {} s",
-                wait.as_secs().max(1)
-            ),
+            wait_s,
+            format!("too many failed sign-ins; try again in {wait_s} s"),
         ));
     }
-    let store = &state.ingest.store;
     // A login with control characters cannot exist (and NUL cannot be queried).
     let found = if body.login.chars().any(char::is_control) {
         None
@@ -151,7 +153,7 @@ pub async fn login(State(state): Api, request: Request) -> Result<Response, Prob
         .await
         .unwrap_or(false);
     let Some(account) = account.filter(|_| verified) else {
-        state.throttle.failed(address, &body.login, now);
+        store.login_failed(&keys, window_ms, now_ms()).await?;
         // The attempted login is recorded, never the password.
         state
             .audit(
@@ -167,7 +169,7 @@ pub async fn login(State(state): Api, request: Request) -> Result<Response, Prob
             "wrong login or password",
         ));
     };
-    state.throttle.succeeded(address, &body.login);
+    store.login_succeeded(&keys).await?;
     let secret = random_secret();
     let csrf_token = random_secret();
     let expires = now_ms() + SESSION_TTL.as_millis() as u64;

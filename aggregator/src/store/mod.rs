@@ -109,6 +109,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0007-sqlite.sql"),
         include_str!("../../migrations/0007-postgres.sql"),
     ),
+    (
+        8,
+        include_str!("../../migrations/0008-sqlite.sql"),
+        include_str!("../../migrations/0008-postgres.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone)]

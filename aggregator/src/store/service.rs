@@ -1051,3 +1051,73 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// How long until none of `keys` is over `allowed` failures within
+    /// `window_ms`; `None` if none is now.
+    pub async fn login_wait(
+        &self,
+        keys: &[String],
+        allowed: u64,
+        window_ms: u64,
+        now_ms: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut wait = None;
+        for key in keys {
+            let row = sqlx::query("SELECT failures, since_ms FROM login_failures WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+            if let Some(row) = row {
+                let failures: i64 = row.try_get(0)?;
+                let since: i64 = row.try_get(1)?;
+                let elapsed = now_ms.saturating_sub(since.max(0) as u64);
+                if failures as u64 >= allowed && elapsed < window_ms {
+                    wait = wait.max(Some(window_ms - elapsed));
+                }
+            }
+        }
+        Ok(wait)
+    }
+
+    /// Counts a failed sign-in against each key; a count older than the
+    /// window starts again.
+    pub async fn login_failed(
+        &self,
+        keys: &[String],
+        window_ms: u64,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let now = int(now_ms);
+        let fresh_after = int(now_ms.saturating_sub(window_ms));
+        for key in keys {
+            sqlx::query(
+                "INSERT INTO login_failures (key, failures, since_ms) VALUES ($1, 1, $2) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                 failures = CASE WHEN login_failures.since_ms > $3 THEN login_failures.failures + 1 ELSE 1 END, \
+                 since_ms = CASE WHEN login_failures.since_ms > $3 THEN login_failures.since_ms ELSE $2 END",
+            )
+            .bind(key)
+            .bind(now)
+            .bind(fresh_after)
+            .execute(&self.pool)
+            .await?;
+        }
+        // Keep the table to the keys still counting.
+        sqlx::query("DELETE FROM login_failures WHERE since_ms <= $1")
+            .bind(fresh_after)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn login_succeeded(&self, keys: &[String]) -> Result<(), StoreError> {
+        for key in keys {
+            sqlx::query("DELETE FROM login_failures WHERE key = $1")
+                .bind(key)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+}
