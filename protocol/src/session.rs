@@ -551,6 +551,30 @@ mod tests {
         (next_seq, dropped, store, connections)
     }
 
+    /// The simulation exercises what conservation is about: cut links, and
+    /// samples sent again after an acknowledgement was lost. A given seed
+    /// need not resend anything (one in CI did not), so this is asked of a
+    /// fixed set of seeds, not of every random one.
+    #[test]
+    fn the_simulation_cuts_links_and_resends() {
+        let runs: Vec<(u32, bool)> = (0..16u64)
+            .map(|seed| {
+                let (_, _, store, connections) = simulate(seed, 10_000);
+                (connections, store.values().any(|n| *n > 1))
+            })
+            .collect();
+        assert!(runs.iter().all(|(c, _)| *c > 5), "{runs:?}");
+        let resent = runs.iter().filter(|(_, r)| *r).count();
+        assert!(resent >= 8, "{resent} of 16 seeds resent: {runs:?}");
+        // The seed that resent nothing conserves all the same.
+        let (produced, dropped, store, _) = simulate(14_928_983_000_124_963_798, 10_000);
+        assert_eq!(dropped, 0);
+        assert_eq!(
+            store.keys().copied().collect::<BTreeSet<_>>(),
+            (0..produced).collect()
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
 
@@ -558,9 +582,7 @@ mod tests {
         /// those the spool bound dropped, which are counted.
         #[test]
         fn every_sample_is_stored_once_or_counted_as_dropped(seed in any::<u64>()) {
-            let (produced, dropped, store, connections) = simulate(seed, 10_000);
-            prop_assert!(connections > 5, "the link was cut only {} times", connections);
-            prop_assert!(store.values().any(|n| *n > 1), "no sample was ever resent");
+            let (produced, dropped, store, _) = simulate(seed, 10_000);
             prop_assert_eq!(dropped, 0);
             prop_assert_eq!(store.keys().copied().collect::<BTreeSet<_>>(), (0..produced).collect());
         }
