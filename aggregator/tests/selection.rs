@@ -686,28 +686,17 @@ fn listed_prices_rank_cheaper_first_and_bound_the_answer() {
     use selection::price::{Price, PriceList, Priced};
     let h100 = || gpu("NVIDIA H100 80GB HBM3", 80);
     let a100 = || gpu("NVIDIA A100-SXM4-80GB", 80);
+    let two = |g: Gpu| Spec {
+        gpus: vec![g.clone(), g],
+        ..spec()
+    };
+    // 1, 2, 3: alike but for price; 4 lists no price; 5 is A100s.
     let catalog = fleet(&[
-        // 1, 2, 3: alike but for price; 4 lists no price; 5 is A100s.
-        Spec {
-            gpus: vec![h100(), h100()],
-            ..spec()
-        },
-        Spec {
-            gpus: vec![h100(), h100()],
-            ..spec()
-        },
-        Spec {
-            gpus: vec![h100(), h100()],
-            ..spec()
-        },
-        Spec {
-            gpus: vec![h100(), h100()],
-            ..spec()
-        },
-        Spec {
-            gpus: vec![a100(), a100()],
-            ..spec()
-        },
+        two(h100()),
+        two(h100()),
+        two(h100()),
+        two(h100()),
+        two(a100()),
     ]);
     let price = |resource, model: &str, cny_e4| Price {
         resource,
