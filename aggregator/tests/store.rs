@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use suanli_aggregator::store::{
-    AuditEntry, NewAccount, NewProvider, NewRegistration, RegionLatency, SampleRow,
+    AuditEntry, HostListing, NewAccount, NewProvider, NewRegistration, RegionLatency, SampleRow,
     SelectionRecord, Store, TokenRefusal, now_ms,
 };
 use suanli_protocol::stream::SequencedSample;
@@ -182,10 +182,39 @@ async fn each_sample_is_stored_once_and_gaps_are_counted() {
             .unwrap();
         assert_eq!(store.stored_seqs(h).await.unwrap(), vec![0, 1, 2, 4, 5, 6]);
         assert_eq!(store.stored_through(h).await.unwrap(), Some(6));
-        let listing = &store.list_hosts().await.unwrap()[0];
+        let listing = &store.list_hosts(None, 0, 10).await.unwrap()[0];
         assert_eq!(listing.samples_stored, 6);
         assert_eq!((listing.first_seq, listing.last_seq), (Some(0), Some(6)));
         assert_eq!(listing.gaps, 1, "seq 3 is missing");
+
+        // In pages, each with its own figures, of one provider or all.
+        let other = store
+            .create_provider(&NewProvider {
+                name: "其他".into(),
+                uscc: "91110108551385082Q".into(),
+                region: "110108".into(),
+                industry: "I65".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .id;
+        let h2 = store.enroll_host(p, "m2", "h2", "c2").await.unwrap();
+        let h3 = store.enroll_host(other, "m3", "h3", "c3").await.unwrap();
+        store
+            .store_samples(&[sample(h3, 0, now, 1.0)])
+            .await
+            .unwrap();
+        let ids = |page: Vec<HostListing>| page.iter().map(|l| l.host_id).collect::<Vec<_>>();
+        assert_eq!(ids(store.list_hosts(None, 0, 2).await.unwrap()), [h, h2]);
+        let rest = store.list_hosts(None, h2, 2).await.unwrap();
+        assert_eq!(ids(rest.clone()), [h3]);
+        assert_eq!((rest[0].samples_stored, rest[0].gaps), (1, 0));
+        assert_eq!(
+            ids(store.list_hosts(Some(other), 0, 10).await.unwrap()),
+            [h3]
+        );
+        assert_eq!(store.list_hosts(None, h3, 10).await.unwrap().len(), 0);
     })
     .await;
 }

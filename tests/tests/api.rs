@@ -142,6 +142,12 @@ fn an_organisation_registers_is_reviewed_and_enrolls_its_own_host() {
         let host_id = applicant.get("/api/v1/hosts").json()["hosts"][0]["host_id"]
             .as_i64()
             .unwrap();
+        // Pages: past the last host there is none, and a page has a size.
+        let after = applicant
+            .get(&format!("/api/v1/hosts?cursor={host_id}"))
+            .json();
+        assert_eq!(after["hosts"], json!([]), "{after}");
+        assert_eq!(applicant.get("/api/v1/hosts?limit=0").status, 422);
 
         // Another provider sees none of it; a user sees the resource but not the host.
         let other = register(&node, "provider", USCC[1], "other");

@@ -207,7 +207,10 @@ pub static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(||
         route!(POST "/api/v1/selection", Access::Roles(ALL), "Selection: a demand becomes ranked compute with network paths, and why nothing else matched", selection::select, body = "Demand"),
         route!(GET "/api/v1/selections", Access::Roles(STAFF), "Selection queries as recorded (scheduling business), newest first", selection::selections, query = &[("before", "entries older than this id"), ("limit", "at most this many (default 100, at most 1000)")]),
         route!(GET "/api/v1/network", Access::Roles(ALL), "The public latency table, dedicated lines, and latency observed from this node to each region (now, and the minutes kept)", selection::network, query = &[("hours", "hours of kept observations (default 24, at most 744)")]),
-        route!(GET "/api/v1/hosts", Access::Roles(HOST_OWNERS), "Hosts with storage and link figures: all for staff, the organisation's own otherwise", hosts),
+        route!(GET "/api/v1/hosts", Access::Roles(HOST_OWNERS), "Hosts with storage and link figures, in pages: all for staff, the organisation's own otherwise", hosts, query = &[
+            ("cursor", "next_cursor of the previous page"),
+            ("limit", "page size (default 1000, at most 10000)"),
+        ]),
         route!(GET "/api/v1/hosts/{host}", Access::Roles(HOST_OWNERS), "One host: inventory, live figures, link, resources", host),
         route!(GET "/api/v1/hosts/{host}/live", Access::Roles(HOST_OWNERS), "Server-sent events with each new sample; while open the host samples every second", live),
         route!(POST "/api/v1/hosts/{host}/sample-interval", Access::Roles(MANAGERS), "Ask a connected host to sample at another interval", set_sample_interval, body = "Interval", success = (202, "Sent to the agent")),

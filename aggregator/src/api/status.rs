@@ -577,26 +577,50 @@ async fn visible_host(state: &ApiState, me: &Principal, reference: &str) -> Resu
     }
 }
 
-pub async fn hosts(State(state): Api, Extension(me): Caller) -> Result<Json<Value>, Problem> {
-    let listed = state.ingest.store.list_hosts().await?;
-    let owners: std::collections::HashMap<i64, i64> = state
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostsQuery {
+    #[serde(default)]
+    cursor: Option<i64>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+pub async fn hosts(
+    State(state): Api,
+    Extension(me): Caller,
+    Params(q): Params<HostsQuery>,
+) -> Result<Json<Value>, Problem> {
+    let limit = q.limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(Problem::invalid(vec![FieldProblem {
+            field: "limit".into(),
+            message: "between 1 and 10000".into(),
+        }]));
+    }
+    // Organisations see their own hosts only (no provider yet: none).
+    let scope = if me.role.is_staff() {
+        None
+    } else {
+        Some(me.provider_id.unwrap_or(0))
+    };
+    let listed = state
         .ingest
-        .catalog
-        .read()
-        .hosts
-        .values()
-        .map(|h| (h.host_id, h.owner.id))
-        .collect();
+        .store
+        .list_hosts(scope, q.cursor.unwrap_or(0), limit)
+        .await?;
+    let next = (listed.len() as i64 == limit)
+        .then(|| listed.last().map(|h| h.host_id))
+        .flatten();
     let hosts: Vec<Value> = listed
         .into_iter()
-        .filter(|h| owners.get(&h.host_id).is_some_and(|p| me.may_act_for(*p)))
         .map(|stored| {
             let mut v = json!(stored);
             v["link"] = json!(state.ingest.registry.link(stored.host_id));
             v
         })
         .collect();
-    Ok(Json(json!({ "hosts": hosts })))
+    Ok(Json(json!({ "hosts": hosts, "next_cursor": next })))
 }
 
 pub async fn host(

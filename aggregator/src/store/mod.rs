@@ -714,32 +714,71 @@ impl Store {
         Ok(identifier)
     }
 
-    pub async fn list_hosts(&self) -> Result<Vec<HostListing>, StoreError> {
+    /// A page of hosts with their storage figures and resources: at most
+    /// `limit` with an id above `after`, of one provider or of all.
+    pub async fn list_hosts(
+        &self,
+        provider_id: Option<i64>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<HostListing>, StoreError> {
         let rows = sqlx::query(
             "SELECT h.id, h.hostname, p.owner_code, h.enrolled_at_ms, h.revoked_at_ms, h.last_seen_ms, \
-                    h.rtt_us, h.sent_packets, h.lost_packets, h.dropped_samples, \
-                    s.n, s.first_seq, s.last_seq \
+                    h.rtt_us, h.sent_packets, h.lost_packets, h.dropped_samples \
              FROM hosts h JOIN providers p ON p.id = h.provider_id \
-             LEFT JOIN (SELECT host_id, COUNT(*) AS n, MIN(seq) AS first_seq, MAX(seq) AS last_seq \
-                        FROM samples GROUP BY host_id) s ON s.host_id = h.id \
-             ORDER BY h.id",
+             WHERE h.id > $1 AND ($2 < 0 OR h.provider_id = $2) ORDER BY h.id LIMIT $3",
         )
-        .fetch_all(&self.pool)
-        .await?;
-        let resources = sqlx::query(
-            "SELECT host_id, identifier, resource_type, resource_key FROM resources ORDER BY id",
-        )
+        .bind(after)
+        .bind(provider_id.unwrap_or(-1))
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         let mut hosts = rows
             .iter()
             .map(host_from_row)
             .collect::<Result<Vec<_>, _>>()?;
+        let (Some(first), Some(last)) = (hosts.first(), hosts.last()) else {
+            return Ok(hosts);
+        };
+        let (first, last) = (first.host_id, last.host_id);
+        // Only the page's hosts: counting every stored sample of the node
+        // per request would grow with the fleet and its history.
+        let stored = sqlx::query(
+            "SELECT host_id, COUNT(*), MIN(seq), MAX(seq) FROM samples \
+             WHERE host_id BETWEEN $1 AND $2 GROUP BY host_id",
+        )
+        .bind(first)
+        .bind(last)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &stored {
+            let host_id: i64 = row.try_get(0)?;
+            if let Ok(at) = hosts.binary_search_by_key(&host_id, |h| h.host_id) {
+                let host = &mut hosts[at];
+                host.samples_stored = row.try_get(1)?;
+                host.first_seq = row.try_get(2)?;
+                host.last_seq = row.try_get(3)?;
+                if let (Some(first), Some(last)) = (host.first_seq, host.last_seq) {
+                    host.gaps = last - first + 1 - host.samples_stored;
+                }
+            }
+        }
+        let resources = sqlx::query(
+            "SELECT host_id, identifier, resource_type, resource_key FROM resources \
+             WHERE host_id BETWEEN $1 AND $2 ORDER BY id",
+        )
+        .bind(first)
+        .bind(last)
+        .fetch_all(&self.pool)
+        .await?;
+        // Hosts are in id order: find each resource's by binary search, not
+        // by a scan per resource (100,000 resources × 11,000 hosts).
         for row in &resources {
             let host_id: i64 = row.try_get(0)?;
-            let Some(host) = hosts.iter_mut().find(|h| h.host_id == host_id) else {
+            let Ok(at) = hosts.binary_search_by_key(&host_id, |h| h.host_id) else {
                 continue;
             };
+            let host = &mut hosts[at];
             let listing = ResourceListing {
                 identifier: row.try_get(1)?,
                 resource_type: row.try_get(2)?,
@@ -945,14 +984,6 @@ fn provider_from_row(row: &AnyRow) -> Result<Provider, StoreError> {
 }
 
 fn host_from_row(row: &AnyRow) -> Result<HostListing, StoreError> {
-    let samples_stored: Option<i64> = row.try_get(10)?;
-    let first_seq: Option<i64> = row.try_get(11)?;
-    let last_seq: Option<i64> = row.try_get(12)?;
-    let samples_stored = samples_stored.unwrap_or(0);
-    let gaps = match (first_seq, last_seq) {
-        (Some(first), Some(last)) => last - first + 1 - samples_stored,
-        _ => 0,
-    };
     Ok(HostListing {
         host_id: row.try_get(0)?,
         hostname: row.try_get(1)?,
@@ -965,10 +996,10 @@ fn host_from_row(row: &AnyRow) -> Result<HostListing, StoreError> {
         sent_packets: row.try_get(7)?,
         lost_packets: row.try_get(8)?,
         dropped_samples: row.try_get(9)?,
-        samples_stored,
-        first_seq,
-        last_seq,
-        gaps,
+        samples_stored: 0,
+        first_seq: None,
+        last_seq: None,
+        gaps: 0,
         resources: Vec::new(),
     })
 }

@@ -8,6 +8,7 @@
 //! and times, through a user's API key over HTTP:
 //! - list: `GET /api/v1/resources` with typical filters and deep cursors;
 //! - resolve: `GET /api/v1/resources/{identifier}` for random identifiers;
+//! - hosts: `GET /api/v1/hosts`, a page of 1,000 hosts with storage figures;
 //! - overview: what the overview page fetches (`/ui/`, `app.js`, `/api/v1/summary`).
 //!
 //! ```text
@@ -179,6 +180,9 @@ fn main() -> anyhow::Result<()> {
             .collect();
         report(case, &times);
     }
+    // A page of hosts with storage figures and resources, as staff list them.
+    let hosts: Vec<Duration> = (0..repeat.min(20)).map(|_| get("/api/v1/hosts")).collect();
+    report("hosts /api/v1/hosts (a 1,000-host page, 20 times)", &hosts);
     let summary: Vec<Duration> = (0..repeat).map(|_| get("/api/v1/summary")).collect();
     report("summary /api/v1/summary", &summary);
     let overview: Vec<Duration> = (0..repeat)
