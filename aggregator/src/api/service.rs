@@ -43,6 +43,19 @@ impl Check {
         });
     }
 
+    /// A line's latency and bandwidth, where given.
+    fn line_figures(&mut self, latency_ms: Option<f64>, bandwidth_mbps: Option<i64>) {
+        if latency_ms.is_some_and(|ms| !(ms.is_finite() && ms > 0.0 && ms < 10_000.0)) {
+            self.fail(
+                "latency_ms",
+                "a positive number of milliseconds below 10000",
+            );
+        }
+        if bandwidth_mbps.is_some_and(|b| !(1..=10_000_000).contains(&b)) {
+            self.fail("bandwidth_mbps", "between 1 and 10000000");
+        }
+    }
+
     fn text(&mut self, field: &str, value: &str, max: usize) -> String {
         let trimmed = value.trim();
         if trimmed.is_empty() {
@@ -899,15 +912,7 @@ pub async fn create_line(
     let name = check.text("name", &r.name, 200);
     let from_region = check.region("from_region", &r.from_region);
     let to_region = check.region("to_region", &r.to_region);
-    if !(r.latency_ms.is_finite() && r.latency_ms > 0.0 && r.latency_ms < 10_000.0) {
-        check.fail(
-            "latency_ms",
-            "a positive number of milliseconds below 10000",
-        );
-    }
-    if !(1..=10_000_000).contains(&r.bandwidth_mbps) {
-        check.fail("bandwidth_mbps", "between 1 and 10000000");
-    }
+    check.line_figures(Some(r.latency_ms), Some(r.bandwidth_mbps));
     let price = r
         .price_per_mbps_month
         .as_deref()
@@ -998,19 +1003,7 @@ pub async fn update_line(
     {
         check.fail("state", LINE_STATES.join(", "));
     }
-    if r.latency_ms
-        .is_some_and(|ms| !(ms.is_finite() && ms > 0.0 && ms < 10_000.0))
-    {
-        check.fail(
-            "latency_ms",
-            "a positive number of milliseconds below 10000",
-        );
-    }
-    if r.bandwidth_mbps
-        .is_some_and(|b| !(1..=10_000_000).contains(&b))
-    {
-        check.fail("bandwidth_mbps", "between 1 and 10000000");
-    }
+    check.line_figures(r.latency_ms, r.bandwidth_mbps);
     let price = r
         .price_per_mbps_month
         .as_deref()
