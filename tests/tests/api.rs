@@ -34,6 +34,18 @@ fn register(node: &Aggregator, kind: &str, uscc: &str, login: &str) -> i64 {
     r.json()["id"].as_i64().unwrap()
 }
 
+/// Registers an organisation, has staff approve it, and signs its account in.
+fn approved(node: &Aggregator, staff: &Session, kind: &str, uscc: &str, login: &str) -> Session {
+    let id = register(node, kind, uscc, login);
+    let r = staff.send(
+        "POST",
+        &format!("/api/v1/registrations/{id}/approve"),
+        &json!({}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    node.sign_in(login, PASSWORD)
+}
+
 /// Valid credit codes (check characters computed per GB 32100).
 const USCC: [&str; 4] = [
     "91350100M000100Y43",
@@ -150,13 +162,7 @@ fn an_organisation_registers_is_reviewed_and_enrolls_its_own_host() {
         assert_eq!(applicant.get("/api/v1/hosts?limit=0").status, 422);
 
         // Another provider sees none of it; a user sees the resource but not the host.
-        let other = register(&node, "provider", USCC[1], "other");
-        staff.send(
-            "POST",
-            &format!("/api/v1/registrations/{other}/approve"),
-            &json!({}),
-        );
-        let other = node.sign_in("other", PASSWORD);
+        let other = approved(&node, &staff, "provider", USCC[1], "other");
         assert!(
             other.get("/api/v1/hosts").json()["hosts"]
                 .as_array()
@@ -964,17 +970,8 @@ fn line_providers_register_and_change_their_own_lines() {
         let dir = tempfile::tempdir().unwrap();
         let node = start(dir.path(), backend);
         let staff = admin(&node);
-        for (i, login) in ["liner", "rival"].into_iter().enumerate() {
-            let id = register(&node, "line_provider", USCC[i], login);
-            let r = staff.send(
-                "POST",
-                &format!("/api/v1/registrations/{id}/approve"),
-                &json!({}),
-            );
-            assert_eq!(r.status, 200, "{}", r.body);
-        }
-        let liner = node.sign_in("liner", PASSWORD);
-        let rival = node.sign_in("rival", PASSWORD);
+        let liner = approved(&node, &staff, "line_provider", USCC[0], "liner");
+        let rival = approved(&node, &staff, "line_provider", USCC[1], "rival");
         let r = liner.send(
             "POST",
             "/api/v1/lines",
