@@ -7,10 +7,10 @@
 use std::{net::SocketAddr, path::Path, time::Duration};
 
 use anyhow::{Context, bail};
+use suanli_link::transport::{self, CloseCode, MessageReader, SERVER_NAME, ServerTrust};
 use suanli_protocol::{
     join::JoinString,
     stream::{AgentMessage, AggregatorMessage, EnrollRequest},
-    transport::{self, CloseCode, MessageReader, SERVER_NAME, ServerTrust},
 };
 
 use crate::{

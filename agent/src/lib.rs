@@ -5,8 +5,8 @@
 //!   kernel log) and the [`collect::Sampler`] that bounds each with a timeout.
 //! - [`inventory`]: the one-shot `inventory` command and its readable summary.
 //! - [`enroll`]: `join`: a key pair, a CSR and a token become a client certificate.
-//! - [`uplink`]: `run`: sample, spool, stream to the aggregator.
-//! - [`spool`]: the on-disk queue of samples not yet acknowledged.
+//! - [`uplink`]: `run`: sample, spool, stream to the aggregator (the spool,
+//!   transport and pump are `suanli-link`'s).
 //! - [`state`]: the enrolled agent's files.
 //! - [`cli`]: command-line parsing; `main.rs` only calls [`cli::main`].
 
@@ -15,7 +15,6 @@ pub mod collect;
 pub mod enroll;
 pub mod inventory;
 pub mod root;
-pub mod spool;
 pub mod state;
 pub mod uplink;
 

@@ -11,7 +11,6 @@
 
 use std::{
     fs,
-    io::Write,
     os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
 };
@@ -19,6 +18,7 @@ use std::{
 use anyhow::Context;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use serde::{Deserialize, Serialize};
+use suanli_link::files::write_private;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -73,20 +73,6 @@ fn to_pem(label: &str, der: &[u8]) -> String {
     pem::encode(&pem::Pem::new(label, der))
 }
 
-fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    file.write_all(contents)?;
-    file.sync_all()?;
-    fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
-}
-
 impl AgentState {
     pub fn load(dir: &Path) -> anyhow::Result<Self> {
         let json = dir.join("agent.json");
@@ -139,7 +125,8 @@ impl AgentState {
         write_private(
             &dir.join("agent.json"),
             serde_json::to_string_pretty(enrollment)?.as_bytes(),
-        )
+        )?;
+        Ok(())
     }
 }
 

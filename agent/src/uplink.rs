@@ -13,14 +13,16 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use quinn::{Connection, Endpoint, SendStream};
+use quinn::Endpoint;
+use suanli_link::{
+    spool::Spool,
+    transport::{self, CloseCode, SERVER_NAME, ServerTrust},
+    uplink::{Link, next_message, pump, random_u64, sleep_or_never},
+};
 use suanli_protocol::{
     model::HostReport,
     session::{Backoff, Uplink, UplinkEvent},
-    stream::{
-        AgentMessage, AggregatorMessage, InventoryUpdate, SequencedSample, encode_sample_frame,
-    },
-    transport::{self, CloseCode, MessageReader, ReadError, SERVER_NAME, ServerTrust},
+    stream::{AgentMessage, AggregatorMessage, InventoryUpdate, SequencedSample},
 };
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
@@ -29,7 +31,6 @@ use crate::{
     Sources,
     collect::Sampler,
     enroll::{resolve, unspecified_for},
-    spool::Spool,
     state::{self, AgentState, spool_dir},
 };
 
@@ -45,8 +46,6 @@ pub struct RunConfig {
 
 /// Samples on the wire but not yet acknowledged, at most.
 const WINDOW: u64 = 512;
-/// Frames written to the stream in one go, at most.
-const SEND_BATCH: usize = 64;
 
 /// Runs until `shutdown` flips or the aggregator refuses this host for good.
 pub async fn run(config: RunConfig, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
@@ -77,7 +76,7 @@ pub async fn run(config: RunConfig, mut shutdown: watch::Receiver<bool>) -> anyh
         Backoff::new(Duration::from_millis(200), Duration::from_secs(60)),
         WINDOW,
     );
-    let mut link: Option<Link> = None;
+    let mut link: Option<Link<AggregatorMessage>> = None;
     let mut endpoint: Option<Endpoint> = None;
     let mut inventory: Option<InventoryUpdate> = None;
     let mut inventory_sent = false;
@@ -165,7 +164,7 @@ pub async fn run(config: RunConfig, mut shutdown: watch::Receiver<bool>) -> anyh
                     inventory_sent = true;
                 }
             }
-            if let Err(e) = pump(l, &mut uplink, &mut spool).await {
+            if let Err(e) = pump(&mut l.send, &mut uplink, &mut spool).await {
                 debug!(error = %e, "write failed; the reader will see the close");
             }
         }
@@ -186,28 +185,13 @@ pub async fn run(config: RunConfig, mut shutdown: watch::Receiver<bool>) -> anyh
     result
 }
 
-/// One live connection.
-#[derive(Debug)]
-struct Link {
-    connection: Connection,
-    send: SendStream,
-    messages: mpsc::Receiver<Result<AggregatorMessage, Closed>>,
-}
-
-/// Why the connection ended, as far as the agent can tell.
-#[derive(Debug)]
-struct Closed {
-    code: Option<CloseCode>,
-    reason: String,
-}
-
 async fn connect(
     endpoint: &mut Option<Endpoint>,
     address: &str,
     client: &quinn::ClientConfig,
     uplink: &mut Uplink,
     spool: &Spool,
-) -> anyhow::Result<Link> {
+) -> anyhow::Result<Link<AggregatorMessage>> {
     let remote = resolve(address).await?;
     let ep = match endpoint {
         Some(ep) => ep.clone(),
@@ -231,118 +215,21 @@ async fn connect(
     let mut bytes = Vec::new();
     AgentMessage::Hello(hello).encode(&mut bytes);
     send.write_all(&bytes).await?;
-    let (tx, messages) = mpsc::channel(64);
-    tokio::spawn(read_messages(
-        MessageReader::new(recv),
-        connection.clone(),
-        tx,
-    ));
     // Connected only once Welcome arrives: a bad certificate is refused after
     // the QUIC handshake has already "succeeded".
-    Ok(Link {
-        connection,
-        send,
-        messages,
-    })
+    Ok(Link::new(connection, send, recv))
 }
 
-async fn read_messages(
-    mut reader: MessageReader,
-    connection: Connection,
-    tx: mpsc::Sender<Result<AggregatorMessage, Closed>>,
+fn drop_link(
+    link: &mut Option<Link<AggregatorMessage>>,
+    uplink: &mut Uplink,
+    code: CloseCode,
+    reason: &str,
 ) {
-    let closed = loop {
-        match reader.next::<AggregatorMessage>().await {
-            Ok(Some(message)) => {
-                if tx.send(Ok(message)).await.is_err() {
-                    return;
-                }
-            }
-            Ok(None) => break closed_reason(&connection, "stream ended".into()).await,
-            Err(ReadError::Frame(e)) => {
-                connection.close(CloseCode::Protocol.code(), e.to_string().as_bytes());
-                break Closed {
-                    code: None,
-                    reason: format!("bad frame from the aggregator: {e}"),
-                };
-            }
-            Err(ReadError::Stream(e)) => break closed_reason(&connection, e.to_string()).await,
-        }
-    };
-    let _ = tx.send(Err(closed)).await;
-}
-
-async fn closed_reason(connection: &Connection, fallback: String) -> Closed {
-    match transport::close_reason(connection).await {
-        Some(quinn::ConnectionError::ApplicationClosed(close)) => Closed {
-            code: CloseCode::from_code(close.error_code),
-            reason: String::from_utf8_lossy(&close.reason).into_owned(),
-        },
-        Some(other) => Closed {
-            code: None,
-            reason: other.to_string(),
-        },
-        None => Closed {
-            code: None,
-            reason: fallback,
-        },
-    }
-}
-
-async fn next_message(link: &mut Option<Link>) -> Result<AggregatorMessage, Closed> {
-    match link {
-        Some(l) => l.messages.recv().await.unwrap_or_else(|| {
-            Err(Closed {
-                code: None,
-                reason: "reader stopped".into(),
-            })
-        }),
-        None => std::future::pending().await,
-    }
-}
-
-fn drop_link(link: &mut Option<Link>, uplink: &mut Uplink, code: CloseCode, reason: &str) {
     if let Some(l) = link.take() {
         l.connection.close(code.code(), reason.as_bytes());
     }
     uplink.on_disconnected(Instant::now(), random_u64());
-}
-
-/// Sends spooled samples the window allows, several frames per write.
-async fn pump(link: &mut Link, uplink: &mut Uplink, spool: &mut Spool) -> anyhow::Result<()> {
-    loop {
-        let mut bytes = Vec::new();
-        let mut frames = 0;
-        while frames < SEND_BATCH {
-            let Some(next) = uplink.next_to_send(spool.pending()) else {
-                break;
-            };
-            let Some((seq, sample)) = spool.read(next)? else {
-                break;
-            };
-            encode_sample_frame(&sample, &mut bytes);
-            uplink.on_sent(seq);
-            frames += 1;
-        }
-        if frames == 0 {
-            return Ok(());
-        }
-        link.send.write_all(&bytes).await?;
-    }
-}
-
-async fn sleep_or_never(duration: Option<Duration>) {
-    match duration {
-        Some(d) => tokio::time::sleep(d).await,
-        None => std::future::pending().await,
-    }
-}
-
-fn random_u64() -> u64 {
-    let mut bytes = [0u8; 8];
-    // Jitter only: if the system source failed, no jitter is still correct.
-    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
-    u64::from_le_bytes(bytes)
 }
 
 /// Samples every `interval` until the receiver is gone. The first cycle only

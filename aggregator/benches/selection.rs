@@ -12,10 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use suanli_aggregator::{
     catalog::Catalog,
-    selection::{
-        self, Expression, LineEdge, Network,
-        price::{Price, PriceList, Priced},
-    },
+    price::{Price, PriceList, Priced},
+    selection::{self, Expression, LineEdge, Network},
     store::{CatalogRow, HostRow, Provider},
 };
 use suanli_protocol::{

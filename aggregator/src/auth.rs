@@ -16,7 +16,7 @@ use std::{net::IpAddr, time::Duration};
 use argon2::{
     Argon2, PasswordHash, PasswordHasher as _, PasswordVerifier as _, password_hash::SaltString,
 };
-use suanli_protocol::transport::{fingerprint, to_hex};
+use suanli_link::transport::{fingerprint, to_hex};
 
 use crate::store::Account;
 

@@ -4,497 +4,32 @@
 //! and `/metrics` read, so that listing 100,000 resources or summing a
 //! fleet never touches the database. It is loaded at start, refreshed per
 //! host when an inventory arrives (identifiers are minted then), and every
-//! sample updates its host's [`Vitals`] as it is ingested.
+//! sample updates its host's [`Vitals`] as it is ingested. What is true of
+//! a fleet (host state, free now) is in [`crate::fleet`]; this module only
+//! keeps one, current.
 //!
 //! Each replica holds the hosts connected to it live; on PostgreSQL with
 //! several replicas, a host's live figures are on the replica it streams to.
 
 use std::{
-    collections::{BTreeMap, HashMap},
-    sync::{Arc, RwLock},
+    collections::HashMap,
+    sync::{Arc, Mutex, RwLock},
 };
 
-use smallvec::SmallVec;
-use suanli_protocol::{
-    identifier::ResourceType,
-    model::{HostInventory, HostSample},
-    stream::InventoryUpdate,
-};
+use suanli_protocol::{identifier::ResourceType, model::HostSample, stream::InventoryUpdate};
 use tokio::sync::watch;
 
 use crate::{
-    selection::price::{Price, PriceList, Priced},
-    store::{CatalogRow, HostRow, PriceRow, Store, StoreError},
+    fleet::{Fleet, HostEntry, Owner, ResourceEntry, Vitals},
+    price::PriceList,
+    store::{CatalogRow, HostRow, Store, StoreError},
 };
-
-/// A host whose last sample is older than this many intervals is stale…
-const STALE_AFTER_INTERVALS: u64 = 3;
-/// …but never sooner than this.
-const STALE_AFTER_MIN_MS: u64 = 15_000;
-/// Past this, stale becomes offline.
-const OFFLINE_AFTER_MS: u64 = 300_000;
-/// The interval assumed until two samples have been seen.
-const DEFAULT_INTERVAL_MS: u64 = 5_000;
-/// "Free now": an accelerator below both of these…
-pub const GPU_FREE_UTILIZATION_PERCENT: u32 = 10;
-pub const GPU_FREE_MEMORY_FRACTION: f64 = 0.10;
-/// …and a CPU host below this utilization.
-const HOST_FREE_CPU_PERCENT: f64 = 50.0;
-
-/// Where a host stands, by the age of its last sample.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HostState {
-    Online,
-    Stale,
-    Offline,
-    Revoked,
-}
-
-impl HostState {
-    pub const ALL: [HostState; 4] = [
-        HostState::Online,
-        HostState::Stale,
-        HostState::Offline,
-        HostState::Revoked,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HostState::Online => "online",
-            HostState::Stale => "stale",
-            HostState::Offline => "offline",
-            HostState::Revoked => "revoked",
-        }
-    }
-}
-
-/// The figures people watch, from a host's latest sample.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct Vitals {
-    pub seq: u64,
-    pub collected_at_ms: u64,
-    pub cpu_utilization_percent: Option<f64>,
-    pub load_average_1m: Option<f64>,
-    pub memory_total_bytes: Option<u64>,
-    pub memory_used_bytes: Option<u64>,
-    /// Local (not network) filesystems, summed.
-    pub disk_total_bytes: Option<u64>,
-    pub disk_available_bytes: Option<u64>,
-    /// The fastest InfiniBand port that is ACTIVE.
-    pub infiniband_active_gbps: Option<f64>,
-    pub gpus: Vec<GpuVitals>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct GpuVitals {
-    pub index: u32,
-    pub uuid: Option<String>,
-    pub utilization_percent: Option<u32>,
-    pub memory_used_bytes: Option<u64>,
-    pub memory_total_bytes: Option<u64>,
-    pub temperature_celsius: Option<u32>,
-    pub power_watts: Option<f64>,
-    pub ecc_uncorrected_volatile: Option<u64>,
-    /// XID errors seen since the aggregator started.
-    pub xid_errors: u64,
-    /// Active NVLink links; absent where the GPU reports none.
-    pub nvlink_active: Option<u32>,
-}
-
-impl Vitals {
-    /// The figures of `sample`; `inventory` tells local filesystems from network ones.
-    pub fn from_sample(seq: u64, sample: &HostSample, inventory: Option<&HostInventory>) -> Self {
-        let network_mounts: Vec<&str> = inventory
-            .map(|inv| {
-                inv.filesystems
-                    .iter()
-                    .filter(|f| f.network)
-                    .map(|f| f.mount_point.as_str())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let local = sample
-            .filesystems
-            .iter()
-            .filter(|f| !network_mounts.contains(&f.mount_point.as_str()));
-        let sum = |pick: fn(&suanli_protocol::model::FilesystemSample) -> Option<u64>| {
-            local
-                .clone()
-                .map(pick)
-                .try_fold(0u64, |acc, v| Some(acc + v?))
-        };
-        let (disk_total_bytes, disk_available_bytes) = if sample.filesystems.is_empty() {
-            (None, None)
-        } else {
-            (sum(|f| f.total_bytes), sum(|f| f.available_bytes))
-        };
-        Self {
-            disk_total_bytes,
-            disk_available_bytes,
-            infiniband_active_gbps: sample
-                .infiniband_ports
-                .iter()
-                .filter(|p| p.state.as_deref() == Some("ACTIVE"))
-                .filter_map(|p| p.rate_gbps)
-                .max_by(f64::total_cmp),
-            seq,
-            collected_at_ms: sample.collected_at_unix_ms,
-            cpu_utilization_percent: sample.cpu.utilization_percent,
-            load_average_1m: sample.cpu.load_average_1m,
-            memory_total_bytes: sample.memory.total_bytes,
-            memory_used_bytes: sample.memory.used_bytes,
-            gpus: sample
-                .gpus
-                .iter()
-                .map(|g| GpuVitals {
-                    index: g.index,
-                    uuid: g.uuid.clone(),
-                    utilization_percent: g.utilization_percent,
-                    memory_used_bytes: g.memory_used_bytes,
-                    memory_total_bytes: g.memory_total_bytes,
-                    temperature_celsius: g.temperature_celsius,
-                    power_watts: g.power_milliwatts.map(|mw| f64::from(mw) / 1000.0),
-                    ecc_uncorrected_volatile: g.ecc_uncorrected_volatile,
-                    xid_errors: 0,
-                    nvlink_active: (!g.nvlinks.is_empty())
-                        .then(|| g.nvlinks.iter().filter(|l| l.active).count() as u32),
-                })
-                .collect(),
-        }
-    }
-}
-
-/// The figures selection checks on every host, copied inline into the
-/// entry: the inventory, vitals and region text are each behind a pointer,
-/// and following three pointers per host dominated a 20,000-host scan.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct HostFigures {
-    /// The GB/T 2260 code's six digits.
-    pub region: [u8; 6],
-    pub logical_cpus: Option<u32>,
-    pub slurm: bool,
-    /// From the latest sample, else the inventory.
-    pub memory_total_bytes: Option<u64>,
-    pub memory_used_bytes: Option<u64>,
-    pub cpu_utilization_percent: Option<f64>,
-    pub disk_total_bytes: Option<u64>,
-    pub disk_available_bytes: Option<u64>,
-    pub infiniband_active_gbps: Option<f64>,
-}
-
-impl HostFigures {
-    /// Is the host in a region starting with `prefix`?
-    pub fn in_region(&self, prefix: &str) -> bool {
-        self.region.starts_with(prefix.as_bytes())
-    }
-}
-
-/// An organisation as resources carry it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Owner {
-    #[serde(skip)]
-    pub id: i64,
-    pub code: String,
-    pub name: String,
-    pub region: String,
-    pub industry: String,
-}
-
-#[derive(Debug)]
-pub struct HostEntry {
-    pub host_id: i64,
-    pub hostname: String,
-    pub owner: Arc<Owner>,
-    /// Where the host is (GB/T 2260): its site, else its provider's region.
-    pub region: String,
-    pub revoked: bool,
-    pub inventory: Option<Arc<HostInventory>>,
-    pub vitals: Option<Arc<Vitals>>,
-    /// From storage at load, then from samples.
-    pub last_seen_ms: Option<u64>,
-    pub rtt_us: Option<u64>,
-    /// Collection interval observed between the last two samples.
-    pub interval_ms: Option<u64>,
-    /// Interval the host sampled at before a live page asked for 1 s.
-    pub interval_before_live_ms: Option<u64>,
-    /// The last sample the agent had spooled when it connected: until the
-    /// stream passes it, the agent is catching up.
-    pub spooled_through: Option<u64>,
-    /// This host's resources, the host itself first.
-    pub resources: Vec<Arc<ResourceEntry>>,
-    /// `subnet prefix/SM LID` of its first InfiniBand port: hosts with the
-    /// same value are on one fabric.
-    pub fabric: Option<String>,
-    pub gpu_groups: SmallVec<[GpuGroup; 2]>,
-    /// What selection reads of every host, kept inline (see [`HostFigures`]).
-    pub figures: HostFigures,
-    /// Each accelerator's figures, compact and in one place, in the order
-    /// of `resources` (`slot` indexes it): what selection reads per GPU.
-    pub gpu_briefs: Vec<GpuBrief>,
-    xid_errors: HashMap<u32, u64>,
-    live: watch::Sender<Option<Arc<Vitals>>>,
-    watchers: usize,
-}
-
-impl HostEntry {
-    pub fn state(&self, now_ms: u64) -> HostState {
-        if self.revoked {
-            return HostState::Revoked;
-        }
-        let Some(seen) = self.last_seen_ms else {
-            return HostState::Offline;
-        };
-        let age = now_ms.saturating_sub(seen);
-        let interval = self.interval_ms.unwrap_or(DEFAULT_INTERVAL_MS);
-        if age <= (interval * STALE_AFTER_INTERVALS).max(STALE_AFTER_MIN_MS) {
-            HostState::Online
-        } else if age <= OFFLINE_AFTER_MS {
-            HostState::Stale
-        } else {
-            HostState::Offline
-        }
-    }
-
-    /// Samples the agent still has to send from its spool, as of the
-    /// connection's start and what has arrived since.
-    pub fn spool_backlog(&self) -> Option<u64> {
-        let through = self.spooled_through?;
-        let latest = self.vitals.as_ref().map(|v| v.seq);
-        Some(match latest {
-            Some(seq) => through.saturating_sub(seq),
-            None => through + 1,
-        })
-    }
-
-    pub fn gpu_vitals(&self, uuid: &str) -> Option<&GpuVitals> {
-        self.vitals
-            .as_ref()?
-            .gpus
-            .iter()
-            .find(|g| g.uuid.as_deref() == Some(uuid))
-    }
-
-    /// The live figures of one of this host's accelerators: found by its
-    /// index (samples list GPUs in index order), confirmed by UUID.
-    pub fn vitals_of(&self, r: &ResourceEntry) -> Option<&GpuVitals> {
-        let uuid = r.gpu_uuid.as_deref()?;
-        let gpus = &self.vitals.as_ref()?.gpus;
-        match r.gpu_index.and_then(|i| gpus.get(i as usize)) {
-            Some(g) if g.uuid.as_deref() == Some(uuid) => Some(g),
-            _ => gpus.iter().find(|g| g.uuid.as_deref() == Some(uuid)),
-        }
-    }
-
-    /// Copies what selection scans for into `figures`.
-    fn refigure(&mut self) {
-        let inventory = self.inventory.as_deref();
-        let vitals = self.vitals.as_deref();
-        let mut region = [0u8; 6];
-        for (to, from) in region.iter_mut().zip(self.region.bytes()) {
-            *to = from;
-        }
-        self.figures = HostFigures {
-            region,
-            logical_cpus: inventory.map(|i| i.cpu.logical_cpus),
-            slurm: inventory.is_some_and(|i| i.slurm.is_some()),
-            memory_total_bytes: vitals
-                .and_then(|v| v.memory_total_bytes)
-                .or(inventory.and_then(|i| i.memory_total_bytes)),
-            memory_used_bytes: vitals.and_then(|v| v.memory_used_bytes),
-            cpu_utilization_percent: vitals.and_then(|v| v.cpu_utilization_percent),
-            disk_total_bytes: vitals.and_then(|v| v.disk_total_bytes),
-            disk_available_bytes: vitals.and_then(|v| v.disk_available_bytes),
-            infiniband_active_gbps: vitals.and_then(|v| v.infiniband_active_gbps),
-        };
-    }
-
-    /// Recounts `gpu_groups` from the accelerators and the latest sample.
-    fn regroup(&mut self) {
-        self.refigure();
-        let mut groups: SmallVec<[GpuGroup; 2]> = SmallVec::new();
-        let mut briefs = Vec::new();
-        for (slot, r) in self.resources.iter().enumerate() {
-            if r.gpu_uuid.is_none() {
-                continue;
-            }
-            let live = self.vitals_of(r);
-            let idle = gpu_idle(live, r.memory_bytes);
-            briefs.push(GpuBrief {
-                slot: slot as u32,
-                model_id: r.model_id,
-                memory_bytes: r.memory_bytes,
-                mig: r.mig,
-                idle,
-                utilization_percent: live.and_then(|g| g.utilization_percent),
-                memory_used_bytes: live.and_then(|g| g.memory_used_bytes),
-                memory_total_bytes: live.and_then(|g| g.memory_total_bytes).or(r.memory_bytes),
-                nvlink_active: live.and_then(|g| g.nvlink_active),
-            });
-            match groups
-                .iter_mut()
-                .find(|g| g.model_id == r.model_id && g.memory_bytes == r.memory_bytes)
-            {
-                Some(g) => {
-                    g.installed += 1;
-                    g.idle += u32::from(idle);
-                }
-                None => groups.push(GpuGroup {
-                    model_id: r.model_id,
-                    memory_bytes: r.memory_bytes,
-                    installed: 1,
-                    idle: u32::from(idle),
-                }),
-            }
-        }
-        self.gpu_groups = groups;
-        self.gpu_briefs = briefs;
-    }
-
-    /// Is one of this host's resources free now: the host online and the
-    /// resource idle enough. `None` where the figures to tell are missing.
-    pub fn free_now(&self, resource: &ResourceEntry, now_ms: u64) -> Option<bool> {
-        if self.state(now_ms) != HostState::Online {
-            return Some(false);
-        }
-        match &resource.gpu_uuid {
-            Some(_) => {
-                let gpu = self.vitals_of(resource)?;
-                Some(gpu_idle(Some(gpu), resource.memory_bytes))
-            }
-            None => Some(self.vitals.as_ref()?.cpu_utilization_percent? < HOST_FREE_CPU_PERCENT),
-        }
-    }
-
-    /// The host's own (general compute) resource.
-    pub fn own_resource(&self) -> Option<&ResourceEntry> {
-        self.resources
-            .first()
-            .map(|r| &**r)
-            .filter(|r| r.gpu_uuid.is_none())
-    }
-
-    /// The host's accelerators.
-    pub fn accelerators(&self) -> impl Iterator<Item = &ResourceEntry> {
-        self.resources
-            .iter()
-            .map(|r| &**r)
-            .filter(|r| r.gpu_uuid.is_some())
-    }
-}
-
-/// One resource: a host (general compute) or one of its accelerators.
-#[derive(Debug, Clone)]
-pub struct ResourceEntry {
-    pub id: i64,
-    pub identifier: String,
-    pub resource_type: ResourceType,
-    pub host_id: i64,
-    /// For an accelerator, its UUID and index on the host.
-    pub gpu_uuid: Option<String>,
-    pub gpu_index: Option<u32>,
-    /// Model name: the GPU's, or the host CPU's.
-    pub model: Option<String>,
-    /// Memory of the accelerator, or of the host.
-    pub memory_bytes: Option<u64>,
-    /// `model`, lower-cased, for matching; and its interned id in the fleet.
-    pub model_key: String,
-    pub model_id: u32,
-    /// An accelerator's MIG mode.
-    pub mig: Option<bool>,
-}
-
-#[derive(Debug, Default)]
-pub struct Fleet {
-    pub resources: BTreeMap<i64, Arc<ResourceEntry>>,
-    pub by_identifier: HashMap<String, i64>,
-    /// By host id, so a scan visits hosts in a stable order.
-    pub hosts: BTreeMap<i64, HostEntry>,
-    /// Accelerator model names (lower-cased), interned: a resource's `model_id`.
-    pub models: Vec<String>,
-    /// Each model as first named (not lower-cased), for people to read.
-    pub model_names: Vec<String>,
-    model_ids: HashMap<String, u32>,
-    /// Each provider's listed prices, by provider id.
-    pub prices: HashMap<i64, Arc<PriceList>>,
-}
-
-/// Is an accelerator idle enough to count as free: utilization and memory
-/// use both low. Unknown figures are not free.
-pub fn gpu_idle(g: Option<&GpuVitals>, memory_bytes: Option<u64>) -> bool {
-    let Some(g) = g else { return false };
-    match (
-        g.utilization_percent,
-        g.memory_used_bytes,
-        g.memory_total_bytes.or(memory_bytes),
-    ) {
-        (Some(util), Some(used), Some(total)) if total > 0 => {
-            util < GPU_FREE_UTILIZATION_PERCENT
-                && (used as f64 / total as f64) < GPU_FREE_MEMORY_FRACTION
-        }
-        _ => false,
-    }
-}
-
-/// One accelerator as selection sees it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct GpuBrief {
-    /// Index into the host's `resources`.
-    pub slot: u32,
-    pub model_id: u32,
-    pub memory_bytes: Option<u64>,
-    pub mig: Option<bool>,
-    pub idle: bool,
-    pub utilization_percent: Option<u32>,
-    pub memory_used_bytes: Option<u64>,
-    pub memory_total_bytes: Option<u64>,
-    pub nvlink_active: Option<u32>,
-}
-
-/// A host's accelerators of one model and memory size: how many are
-/// installed and how many were idle in the latest sample. Selection reads
-/// these to pass over a host without looking at each accelerator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GpuGroup {
-    pub model_id: u32,
-    pub memory_bytes: Option<u64>,
-    pub installed: u32,
-    pub idle: u32,
-}
-
-impl Fleet {
-    fn intern(&mut self, model_key: &str, name: Option<&str>) -> u32 {
-        if let Some(id) = self.model_ids.get(model_key) {
-            return *id;
-        }
-        let id = self.models.len() as u32;
-        self.models.push(model_key.to_owned());
-        self.model_names.push(name.unwrap_or("unknown").to_owned());
-        self.model_ids.insert(model_key.to_owned(), id);
-        id
-    }
-
-    /// Is `resource` free now: its host online and the resource idle enough.
-    pub fn free_now(&self, resource: &ResourceEntry, now_ms: u64) -> Option<bool> {
-        self.hosts
-            .get(&resource.host_id)?
-            .free_now(resource, now_ms)
-    }
-}
-
-/// A stored price as selection reads it; a row of a kind this build does
-/// not know is left out.
-pub fn price_of(row: &PriceRow) -> Option<Price> {
-    Some(Price {
-        resource: Priced::parse(&row.resource)?,
-        model: row.model.clone(),
-        per_hour_cny_e4: row.per_hour_cny_e4,
-    })
-}
 
 #[derive(Debug, Default)]
 pub struct Catalog {
     fleet: RwLock<Fleet>,
+    /// Each watched host's figures as they arrive, for live pages.
+    feeds: Mutex<HashMap<i64, watch::Sender<Option<Arc<Vitals>>>>>,
 }
 
 impl Catalog {
@@ -512,7 +47,7 @@ impl Catalog {
     pub async fn reload_prices(&self, store: &Store) -> Result<(), StoreError> {
         let mut lists: HashMap<i64, Arc<PriceList>> = HashMap::new();
         for row in store.prices(None).await? {
-            if let Some(price) = price_of(&row) {
+            if let Some(price) = row.price() {
                 Arc::make_mut(lists.entry(row.provider_id).or_default())
                     .0
                     .push(price);
@@ -547,22 +82,13 @@ impl Catalog {
         for row in hosts {
             let owner = owners
                 .entry(row.provider.id)
-                .or_insert_with(|| {
-                    Arc::new(Owner {
-                        id: row.provider.id,
-                        code: row.provider.owner_code.clone(),
-                        name: row.provider.name.clone(),
-                        region: row.provider.region.clone(),
-                        industry: row.provider.industry.clone(),
-                    })
-                })
+                .or_insert_with(|| Arc::new(row.provider.owner()))
                 .clone();
             let inventory = row
                 .inventory
                 .as_deref()
                 .and_then(|bytes| InventoryUpdate::decode(bytes).ok())
                 .map(|update| Arc::new(update.inventory));
-            let fabric = inventory.as_deref().and_then(fabric_of);
             let region = row.region.unwrap_or_else(|| owner.region.clone());
             match fleet.hosts.get_mut(&row.host_id) {
                 Some(host) => {
@@ -570,34 +96,14 @@ impl Catalog {
                     host.region = region;
                     host.owner = owner;
                     host.revoked = row.revoked;
-                    host.inventory = inventory;
-                    host.fabric = fabric;
-                    host.refigure();
+                    host.set_inventory(inventory);
                 }
                 None => {
-                    let mut host = HostEntry {
-                        host_id: row.host_id,
-                        hostname: row.hostname,
-                        region,
-                        owner,
-                        revoked: row.revoked,
-                        inventory,
-                        vitals: None,
-                        last_seen_ms: row.last_seen_ms.map(|v| v as u64),
-                        rtt_us: row.rtt_us.map(|v| v as u64),
-                        interval_ms: None,
-                        interval_before_live_ms: None,
-                        spooled_through: None,
-                        resources: Vec::new(),
-                        fabric,
-                        gpu_groups: SmallVec::new(),
-                        figures: HostFigures::default(),
-                        gpu_briefs: Vec::new(),
-                        xid_errors: HashMap::new(),
-                        live: watch::channel(None).0,
-                        watchers: 0,
-                    };
-                    host.refigure();
+                    let mut host =
+                        HostEntry::new(row.host_id, row.hostname, owner, region, inventory);
+                    host.revoked = row.revoked;
+                    host.last_seen_ms = row.last_seen_ms.map(|v| v as u64);
+                    host.rtt_us = row.rtt_us.map(|v| v as u64);
                     fleet.hosts.insert(row.host_id, host);
                 }
             }
@@ -687,40 +193,32 @@ impl Catalog {
 
     /// Takes in a host's newest sample.
     pub fn observe(&self, host_id: i64, seq: u64, sample: &HostSample, received_ms: u64) {
+        // Read the sample outside the write lock: only the swap needs it.
         let inventory = self
             .read()
             .hosts
             .get(&host_id)
             .and_then(|h| h.inventory.clone());
-        let mut vitals = Vitals::from_sample(seq, sample, inventory.as_deref());
+        let vitals = Vitals::from_sample(seq, sample, inventory.as_deref());
         let mut fleet = self.write();
         let Some(host) = fleet.hosts.get_mut(&host_id) else {
             return;
         };
-        // A resent or late sample is history, not news.
-        if let Some(previous) = &host.vitals {
-            if previous.seq >= seq {
-                return;
-            }
-            if seq == previous.seq + 1 && vitals.collected_at_ms > previous.collected_at_ms {
-                host.interval_ms = Some(vitals.collected_at_ms - previous.collected_at_ms);
-            }
+        if let Some(vitals) = host.observe(vitals, sample, received_ms)
+            && host.watchers > 0
+        {
+            self.feed(host_id).send_replace(Some(vitals));
         }
-        for event in &sample.xid_events {
-            if let Some(index) = event.gpu_index {
-                *host.xid_errors.entry(index).or_default() += 1;
-            }
-        }
-        for gpu in &mut vitals.gpus {
-            gpu.xid_errors = host.xid_errors.get(&gpu.index).copied().unwrap_or(0);
-        }
-        host.last_seen_ms = Some(received_ms);
-        let vitals = Arc::new(vitals);
-        host.vitals = Some(vitals.clone());
-        host.regroup();
-        if host.watchers > 0 {
-            host.live.send_replace(Some(vitals));
-        }
+    }
+
+    /// The live feed of one host's figures, made on first use.
+    fn feed(&self, host_id: i64) -> watch::Sender<Option<Arc<Vitals>>> {
+        self.feeds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(host_id)
+            .or_insert_with(|| watch::channel(None).0)
+            .clone()
     }
 
     /// Records, at connect, the last sequence number the agent has spooled.
@@ -745,9 +243,14 @@ impl Catalog {
             .map(|h| h.vitals.as_ref().map(|v| v.seq))
     }
 
-    pub fn set_revoked(&self, host_id: i64) {
-        if let Some(host) = self.write().hosts.get_mut(&host_id) {
-            host.revoked = true;
+    /// Marks a host revoked; `true` if it was not already.
+    pub fn set_revoked(&self, host_id: i64) -> bool {
+        match self.write().hosts.get_mut(&host_id) {
+            Some(host) if !host.revoked => {
+                host.revoked = true;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -761,9 +264,12 @@ impl Catalog {
         let first = host.watchers == 1;
         if first {
             host.interval_before_live_ms = host.interval_ms;
-            host.live.send_replace(host.vitals.clone());
         }
-        Some((host.live.subscribe(), first))
+        let feed = self.feed(host_id);
+        if first {
+            feed.send_replace(host.vitals.clone());
+        }
+        Some((feed.subscribe(), first))
     }
 
     /// Stops one watcher; for the last one, the interval to go back to.
@@ -779,76 +285,5 @@ impl Catalog {
             .hosts
             .get(&host_id)
             .is_some_and(|h| h.watchers > 0)
-    }
-}
-
-/// The fabric a host's first InfiniBand port is on.
-fn fabric_of(inventory: &HostInventory) -> Option<String> {
-    inventory
-        .infiniband_ports
-        .iter()
-        .filter(|p| p.link_layer.as_deref() != Some("Ethernet"))
-        .find_map(|p| Some(format!("{}/{}", p.subnet_prefix.as_deref()?, p.sm_lid?)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn host(last_seen_ms: Option<u64>, interval_ms: Option<u64>) -> HostEntry {
-        HostEntry {
-            host_id: 1,
-            hostname: "h".into(),
-            region: "110108".into(),
-            owner: Arc::new(Owner {
-                id: 1,
-                code: "P00001".into(),
-                name: "p".into(),
-                region: "110108".into(),
-                industry: "I65".into(),
-            }),
-            revoked: false,
-            inventory: None,
-            vitals: None,
-            last_seen_ms,
-            rtt_us: None,
-            interval_ms,
-            interval_before_live_ms: None,
-            spooled_through: None,
-            resources: Vec::new(),
-            fabric: None,
-            gpu_groups: SmallVec::new(),
-            figures: HostFigures::default(),
-            gpu_briefs: Vec::new(),
-            xid_errors: HashMap::new(),
-            live: watch::channel(None).0,
-            watchers: 0,
-        }
-    }
-
-    #[test]
-    fn state_follows_the_age_of_the_last_sample() {
-        let now = 1_000_000;
-        assert_eq!(host(None, None).state(now), HostState::Offline);
-        assert_eq!(host(Some(now - 1_000), None).state(now), HostState::Online);
-        assert_eq!(
-            host(Some(now - 14_000), Some(1_000)).state(now),
-            HostState::Online
-        );
-        assert_eq!(
-            host(Some(now - 16_000), Some(1_000)).state(now),
-            HostState::Stale
-        );
-        assert_eq!(
-            host(Some(now - 50_000), Some(20_000)).state(now),
-            HostState::Online
-        );
-        assert_eq!(
-            host(Some(now - 301_000), None).state(now),
-            HostState::Offline
-        );
-        let mut revoked = host(Some(now), None);
-        revoked.revoked = true;
-        assert_eq!(revoked.state(now), HostState::Revoked);
     }
 }

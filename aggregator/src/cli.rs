@@ -14,8 +14,12 @@ use suanli_protocol::{
 
 use crate::{
     config::{ServeConfig, ServeFile},
-    node::NodeIdentity,
-    serve::{self, RunOptions},
+    identity::NodeIdentity,
+    run::{self, RunOptions},
+    service::{
+        Actor, hosts, providers,
+        tokens::{self, TokenRequest},
+    },
     store::{NewProvider, Store},
 };
 
@@ -142,7 +146,7 @@ impl StoreArgs {
         );
         Store::open(&url)
             .await
-            .with_context(|| format!("opening the database {}", serve::redact(&url)))
+            .with_context(|| format!("opening the database {}", run::redact(&url)))
     }
 }
 
@@ -275,7 +279,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => {
             let config = load_config(args.config)?;
-            serve::run(
+            run::run(
                 config,
                 RunOptions {
                     with_local_agent: args.with_local_agent,
@@ -299,22 +303,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 .with_context(|| format!("invalid industry {industry:?}"))?;
             anyhow::ensure!(!name.trim().is_empty(), "--name must not be empty");
             let store = store.open().await?;
-            let provider = store
-                .create_provider(&NewProvider {
+            let provider = providers::create(
+                &store,
+                &Actor::cli(),
+                &NewProvider {
                     name: name.trim().to_owned(),
                     uscc: uscc.as_str().to_owned(),
                     region: region.to_string(),
                     industry: industry.to_string(),
                     ..Default::default()
-                })
-                .await?;
-            audit(
-                &store,
-                "provider.create",
-                &format!("provider/{}", provider.owner_code),
-                uscc.as_str(),
+                },
             )
-            .await;
+            .await?;
             println!("{}", provider.owner_code);
             Ok(())
         }
@@ -340,30 +340,25 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 .map(|r| RegionCode::parse(&r).with_context(|| format!("invalid region {r:?}")))
                 .transpose()?
                 .map(|r| r.to_string());
-            let join = serve::create_join_string(
+            let issued = tokens::create(
                 &store,
-                provider.id,
-                &address,
-                &identity.ca_fingerprint(),
-                ttl,
-                uses,
-                region.as_deref(),
+                &Actor::cli(),
+                TokenRequest {
+                    provider: &provider,
+                    address: &address,
+                    ca_fingerprint: &identity.ca_fingerprint(),
+                    ttl,
+                    uses,
+                    region: region.as_deref(),
+                },
             )
             .await?;
-            audit(
-                &store,
-                "token.create",
-                &format!("provider/{}", provider.owner_code),
-                &format!("uses {uses} ttl {}", humantime::format_duration(ttl)),
-            )
-            .await;
-            println!("{join}");
+            println!("{}", issued.join);
             Ok(())
         }
         Command::Host(HostCommand::Revoke { store, host }) => {
             let store = store.open().await?;
-            let id = store.revoke_host(&host).await?;
-            audit(&store, "host.revoke", &format!("host/{id}"), "").await;
+            let id = hosts::revoke(&store, &Actor::cli(), &host).await?;
             println!("host {id} revoked");
             Ok(())
         }
@@ -517,20 +512,4 @@ fn select(args: SelectArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Administrative commands go to the audit log like API calls, as the
-/// local user that ran them.
-async fn audit(store: &Store, action: &str, subject: &str, detail: &str) {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let entry = crate::store::AuditEntry {
-        actor: format!("cli:{user}"),
-        action: action.to_owned(),
-        subject: subject.to_owned(),
-        detail: detail.to_owned(),
-        address: "local".into(),
-    };
-    if let Err(e) = store.audit(&entry).await {
-        tracing::warn!(error = %e, action, "could not write the audit log");
-    }
 }

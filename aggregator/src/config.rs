@@ -10,7 +10,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use serde::{Deserialize, Serialize};
 use suanli_protocol::identifier::{Industry, NodePrefix, RegionCode};
 
-use crate::{https::HttpTls, selection::PublicLatency};
+use crate::{api::https::HttpTls, selection::PublicLatency};
 
 /// What a config file (or the flags) may set.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, clap::Args)]

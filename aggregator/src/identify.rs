@@ -14,7 +14,7 @@ use suanli_protocol::{
     model::{GpuInventory, HostInventory},
 };
 
-use crate::store::Provider;
+use crate::fleet::Owner;
 
 /// A resource seen in an inventory, not yet named.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,15 +94,15 @@ fn spec(text: &str) -> SpecCode {
 /// The identifier for a resource's serial number.
 pub fn mint(
     node: &NodePrefix,
-    provider: &Provider,
+    owner: &Owner,
     sighting: &Sighting,
     serial: i64,
 ) -> Result<Identifier, suanli_protocol::identifier::FieldError> {
     Ok(Identifier::new(
         node.clone(),
-        OwnerCode::parse(&provider.owner_code)?,
-        Industry::parse(&provider.industry)?,
-        RegionCode::parse(&provider.region)?,
+        OwnerCode::parse(&owner.code)?,
+        Industry::parse(&owner.industry)?,
+        RegionCode::parse(&owner.region)?,
         sighting.resource_type,
         sighting.spec.clone(),
         Serial::parse(&format!("{serial:06}"))?,
@@ -145,21 +145,17 @@ mod tests {
 
     #[test]
     fn minted_identifiers_parse_back() {
-        let provider = Provider {
+        let owner = Owner {
             id: 1,
-            owner_code: "P00001".into(),
+            code: "P00001".into(),
             name: "x".into(),
-            uscc: "x".into(),
             region: "110108".into(),
             industry: "I65".into(),
-            kind: "provider".into(),
-            contact: String::new(),
-            uscc_verified: true,
         };
         let mut inv = HostInventory::default();
         inv.gpus.push(gpu("NVIDIA H100 80GB HBM3", 80));
         for (i, s) in sightings("m1", &inv).iter().enumerate() {
-            let id = mint(&NodePrefix::parse("CN.11").unwrap(), &provider, s, i as i64).unwrap();
+            let id = mint(&NodePrefix::parse("CN.11").unwrap(), &owner, s, i as i64).unwrap();
             assert_eq!(Identifier::parse(&id.to_string()).unwrap(), id);
         }
     }

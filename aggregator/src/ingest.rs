@@ -10,40 +10,35 @@
 //! and logged once; nothing it does reaches another connection.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use quinn::{Connection, Endpoint, Incoming, SendStream};
 use rustls::pki_types::CertificateDer;
+use suanli_link::transport::{CloseCode, MessageReader, ReadError, fingerprint, to_hex};
 use suanli_protocol::{
-    identifier::NodePrefix,
     session::{IngestCursor, negotiate},
     stream::{
         AgentMessage, AggregatorMessage, EnrollRequest, Enrolled, Hello, InventoryUpdate,
         MAX_VERSION, MIN_VERSION, Welcome,
     },
-    transport::{CloseCode, MessageReader, ReadError, fingerprint, to_hex},
 };
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::{
-    catalog::Catalog,
-    identify,
-    metrics::IngestCounters,
-    node::NodeIdentity,
-    registry::Registry,
-    store::{LinkFigures, SampleRow, Store, now_ms},
+    auth, identify,
+    identity::NodeIdentity,
+    live,
+    node::{Node, NodeEvent, tasks::Shutdown},
+    store::{LinkFigures, SampleRow, now_ms},
 };
 
 /// How the node treats its agents.
 #[derive(Debug, Clone)]
 pub struct IngestConfig {
-    pub node_prefix: NodePrefix,
-    /// Interval to impose on agents; `None` lets each keep its own.
-    pub sample_interval: Option<Duration>,
     /// How long a new connection may take to open its stream and speak.
     pub handshake_timeout: Duration,
     /// Connections admitted per second; beyond it agents are told when to
@@ -55,56 +50,41 @@ pub struct IngestConfig {
 impl Default for IngestConfig {
     fn default() -> Self {
         Self {
-            node_prefix: NodePrefix::national(),
-            sample_interval: None,
             handshake_timeout: Duration::from_secs(10),
             admissions_per_second: 200.0,
         }
     }
 }
 
-/// Everything a connection task needs.
+/// Samples a connection may have waiting for their commit; past this it
+/// stops reading until acknowledgements catch up.
+const MAX_COMMITTING: usize = 1024;
+
+/// What the agents' edge holds beside the node.
 #[derive(Debug)]
 pub struct Ingest {
-    pub store: Store,
-    pub identity: NodeIdentity,
-    pub registry: Registry,
-    pub config: IngestConfig,
-    pub writer: SampleWriter,
-    pub catalog: Catalog,
-    pub counters: IngestCounters,
+    node: Arc<Node>,
+    config: IngestConfig,
     admissions: Mutex<Admission>,
 }
 
 impl Ingest {
-    pub fn new(
-        store: Store,
-        identity: NodeIdentity,
-        config: IngestConfig,
-        writer: SampleWriter,
-        catalog: Catalog,
-        counters: IngestCounters,
-    ) -> Self {
+    pub fn new(node: Arc<Node>, config: IngestConfig) -> Self {
         let rate = config.admissions_per_second;
         Self {
-            store,
-            identity,
-            registry: Registry::default(),
+            node,
             config,
-            writer,
-            catalog,
-            counters,
             admissions: Mutex::new(Admission::new(rate, rate.max(1.0))),
         }
     }
 }
 
 /// Accepts connections until `shutdown` flips.
-pub async fn accept(endpoint: Endpoint, ingest: Arc<Ingest>, mut shutdown: watch::Receiver<bool>) {
+pub async fn accept(endpoint: Endpoint, ingest: Arc<Ingest>, mut shutdown: Shutdown) {
     loop {
         let incoming = tokio::select! {
             incoming = endpoint.accept() => incoming,
-            _ = shutdown.changed() => None,
+            _ = shutdown.wait() => None,
         };
         let Some(incoming) = incoming else { break };
         let remote = incoming.remote_address();
@@ -155,6 +135,7 @@ async fn connection(incoming: Incoming, ingest: Arc<Ingest>) {
         Err(refusal) => {
             if refusal.code != CloseCode::Done {
                 ingest
+                    .node
                     .counters
                     .connections_refused
                     .get_or_create(&vec![("code", format!("{:?}", refusal.code))])
@@ -230,8 +211,9 @@ async fn enroll(
     // A broken request must not spend the token.
     NodeIdentity::check_csr(&request.csr_der)
         .map_err(|e| Refusal::new(CloseCode::EnrollmentRefused, format!("bad CSR: {e}")))?;
-    let secret_hash = to_hex(&fingerprint(request.token.as_bytes()));
+    let secret_hash = auth::secret_hash(&request.token);
     let provider_id = match ingest
+        .node
         .store
         .redeem_token(&secret_hash, now_ms())
         .await
@@ -254,15 +236,18 @@ async fn enroll(
     // fingerprint first and record the real one once signed.
     let pending = format!("pending:{}", to_hex(&fingerprint(&request.csr_der)));
     let host_id = ingest
+        .node
         .store
         .enroll_host(provider_id, &machine_key, &request.hostname, &pending)
         .await
         .map_err(|e| internal(&e))?;
     let certificate = ingest
+        .node
         .identity
         .sign_client(&request.csr_der, host_id)
         .map_err(|e| Refusal::new(CloseCode::EnrollmentRefused, format!("bad CSR: {e}")))?;
     ingest
+        .node
         .store
         .enroll_host(
             provider_id,
@@ -273,20 +258,28 @@ async fn enroll(
         .await
         .map_err(|e| internal(&e))?;
     if let Some(region) = ingest
+        .node
         .store
         .token_region(&secret_hash)
         .await
         .map_err(|e| internal(&e))?
     {
         ingest
+            .node
             .store
             .set_host_region(host_id, &region)
             .await
             .map_err(|e| internal(&e))?;
     }
     info!(host_id, hostname = %request.hostname, machine_key = %machine_key, "host enrolled");
-    ingest.counters.enrollments.inc();
-    if let Err(e) = ingest.catalog.refresh_host(&ingest.store, host_id).await {
+    ingest.node.counters.enrollments.inc();
+    ingest.node.publish(NodeEvent::Enrolled { host_id });
+    if let Err(e) = ingest
+        .node
+        .catalog
+        .refresh_host(&ingest.node.store, host_id)
+        .await
+    {
         warn!(host_id, error = %e, "could not load the enrolled host into the catalog");
     }
     send_message(
@@ -295,7 +288,7 @@ async fn enroll(
             host_id: host_id as u64,
             host_identifier: String::new(),
             certificate_der: certificate.to_vec(),
-            ca_certificate_der: ingest.identity.ca_der.to_vec(),
+            ca_certificate_der: ingest.node.identity.ca_der.to_vec(),
         }),
     )
     .await?;
@@ -315,6 +308,7 @@ async fn stream(
 ) -> Result<(), Refusal> {
     let internal = |e: &dyn std::fmt::Display| Refusal::new(CloseCode::Internal, e.to_string());
     let auth = ingest
+        .node
         .store
         .host_by_cert(&to_hex(&fingerprint(cert)))
         .await
@@ -356,11 +350,13 @@ async fn stream(
     }
 
     let stored_through = ingest
+        .node
         .store
         .stored_through(host_id)
         .await
         .map_err(|e| internal(&e))?;
     let identifier = ingest
+        .node
         .store
         .host_identifier(host_id)
         .await
@@ -371,7 +367,7 @@ async fn stream(
             version,
             host_id: host_id as u64,
             host_identifier: identifier.unwrap_or_default(),
-            sample_interval: ingest.config.sample_interval,
+            sample_interval: ingest.node.settings.sample_interval,
             stored_through_seq: stored_through,
         }),
     )
@@ -379,25 +375,23 @@ async fn stream(
     info!(host_id, agent_version = %hello.agent_version, version, "agent connected");
 
     let (interval_tx, mut interval_rx) = mpsc::channel(4);
-    let generation = ingest.registry.connect(host_id, conn.clone(), interval_tx);
-    ingest.counters.connections_accepted.inc();
-    ingest.catalog.set_spooled_through(
+    let node = &ingest.node;
+    let generation = node.registry.connect(host_id, conn.clone(), interval_tx);
+    node.counters.connections_accepted.inc();
+    node.catalog.set_spooled_through(
         host_id,
         hello
             .first_pending_seq
             .and_then(|_| hello.next_seq.checked_sub(1)),
     );
-    // Someone is watching this host live: keep it at the live interval
-    // across its reconnects.
-    if ingest.catalog.watched(host_id) {
-        ingest
-            .registry
-            .set_interval(host_id, crate::api::LIVE_INTERVAL);
-    }
-    let (out_tx, out_rx) = mpsc::channel(1024);
-    let acker = tokio::spawn(acknowledge(send, out_rx, conn.clone()));
+    live::on_connect(&node.catalog, &node.registry, host_id);
 
+    // Ordering and acknowledgement are the session core's: what runs here
+    // is what the seeded simulation in `suanli_protocol::session` proves.
     let mut cursor = IngestCursor::default();
+    // Samples handed to the writer, oldest first, each with word of its
+    // batch's commit.
+    let mut committing: VecDeque<(u64, oneshot::Receiver<bool>)> = VecDeque::new();
     let mut link = LinkFigures {
         dropped_samples: hello.dropped_samples,
         ..Default::default()
@@ -405,30 +399,43 @@ async fn stream(
     let mut link_tick = tokio::time::interval(Duration::from_secs(5));
     let result = loop {
         tokio::select! {
-            message = reader.next::<AgentMessage>() => match message {
+            committed = committed(&mut committing), if !committing.is_empty() => match committed {
+                Some(through) => {
+                    if let Some(ack) = cursor.on_stored(through) {
+                        send_message(&mut send, ack).await?;
+                    }
+                }
+                None => break Err(Refusal::new(CloseCode::Internal, "storage failed; resend later")),
+            },
+            message = reader.next::<AgentMessage>(), if committing.len() < MAX_COMMITTING => match message {
                 Ok(Some(AgentMessage::Sample(sample))) => {
                     if let Err(e) = cursor.on_sample(sample.seq) {
                         break Err(Refusal::new(CloseCode::Protocol, e.to_string()));
                     }
                     link.last_seen_ms = now_ms();
-                    ingest.counters.samples_received.inc();
+                    node.counters.samples_received.inc();
                     if let Ok(decoded) = sample.decode() {
-                        ingest.catalog.observe(host_id, decoded.seq, &decoded.sample, link.last_seen_ms);
+                        node.catalog.observe(host_id, decoded.seq, &decoded.sample, link.last_seen_ms);
+                        for event in &decoded.sample.xid_events {
+                            node.publish(NodeEvent::DeviceEvent {
+                                host_id,
+                                gpu_index: event.gpu_index,
+                                code: event.xid,
+                            });
+                        }
                     }
                     let seq = sample.seq;
-                    let done = ingest.writer.submit(SampleRow {
+                    let done = node.writer.submit(SampleRow {
                         host_id,
                         seq,
                         collected_at_ms: sample.collected_at_unix_ms,
                         body: sample.bytes,
                     }).await;
-                    if out_tx.send(Outgoing::AfterStored(seq, done)).await.is_err() {
-                        break Ok(());
-                    }
+                    committing.push_back((seq, done));
                 }
                 Ok(Some(AgentMessage::Inventory(update))) => {
-                    if let Err(e) = record_inventory(ingest, host_id, auth.provider_id, *update).await {
-                        break Err(internal(&e));
+                    if let Err(refusal) = record_inventory(node, host_id, auth.provider_id, *update).await {
+                        break Err(refusal);
                     }
                 }
                 Ok(Some(AgentMessage::Hello(_) | AgentMessage::EnrollRequest(_))) => {
@@ -438,208 +445,134 @@ async fn stream(
                 Err(e) => break Err(e.into()),
             },
             Some(interval) = interval_rx.recv() => {
-                if out_tx.send(Outgoing::Message(AggregatorMessage::Configure { sample_interval: interval })).await.is_err() {
-                    break Ok(());
-                }
+                send_message(&mut send, AggregatorMessage::Configure { sample_interval: interval }).await?;
             }
             _ = link_tick.tick() => {
                 let stats = conn.stats();
                 link.rtt_us = stats.path.rtt.as_micros() as u64;
                 link.sent_packets = stats.path.sent_packets;
                 link.lost_packets = stats.path.lost_packets;
-                ingest.catalog.set_rtt(host_id, link.rtt_us);
-                if link.last_seen_ms > 0 && let Err(e) = ingest.store.record_link(host_id, link).await {
+                node.catalog.set_rtt(host_id, link.rtt_us);
+                if link.last_seen_ms > 0 && let Err(e) = node.store.record_link(host_id, link).await {
                     warn!(host_id, error = %e, "could not record link figures");
                 }
             }
         }
     };
-    ingest.registry.disconnect(host_id, generation);
-    drop(out_tx);
-    let _ = acker.await;
+    // A clean end (the agent said goodbye) still acknowledges what commits.
+    let result = match result {
+        Ok(()) => acknowledge_rest(&mut cursor, committing, &mut send).await,
+        refused => refused,
+    };
+    node.registry.disconnect(host_id, generation);
     if link.last_seen_ms > 0 {
-        let _ = ingest.store.record_link(host_id, link).await;
+        let _ = node.store.record_link(host_id, link).await;
     }
     info!(host_id, "agent disconnected");
     result
 }
 
+/// Waits for the oldest sample's batch to commit; returns the newest seq
+/// committed in an unbroken run from the front (consecutive commits share
+/// one acknowledgement), or `None` if storage failed. Cancel-safe: nothing
+/// is taken off the queue until it has committed.
+async fn committed(queue: &mut VecDeque<(u64, oneshot::Receiver<bool>)>) -> Option<u64> {
+    let (_, front) = queue.front_mut()?;
+    if !front.await.unwrap_or(false) {
+        return None;
+    }
+    let (mut through, _) = queue.pop_front()?;
+    while let Some((seq, next)) = queue.front_mut() {
+        match next.try_recv() {
+            Ok(true) => {
+                through = *seq;
+                queue.pop_front();
+            }
+            Ok(false) => return None,
+            Err(_) => break,
+        }
+    }
+    Some(through)
+}
+
+/// Acknowledges every sample still committing, then finishes the stream.
+async fn acknowledge_rest(
+    cursor: &mut IngestCursor,
+    mut committing: VecDeque<(u64, oneshot::Receiver<bool>)>,
+    send: &mut SendStream,
+) -> Result<(), Refusal> {
+    while !committing.is_empty() {
+        let through = committed(&mut committing)
+            .await
+            .ok_or_else(|| Refusal::new(CloseCode::Internal, "storage failed; resend later"))?;
+        if let Some(ack) = cursor.on_stored(through) {
+            send_message(send, ack).await?;
+        }
+    }
+    let _ = send.finish();
+    Ok(())
+}
+
 async fn record_inventory(
-    ingest: &Ingest,
+    node: &Node,
     host_id: i64,
     provider_id: i64,
     update: InventoryUpdate,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    ingest.counters.inventories.inc();
+) -> Result<(), Refusal> {
+    let internal = |e: &dyn std::fmt::Display| Refusal::new(CloseCode::Internal, e.to_string());
+    node.counters.inventories.inc();
     let inventory = update.inventory.clone();
     let encoded = update.encode();
-    ingest.store.record_inventory(host_id, &encoded).await?;
-    let mut provider = ingest.store.provider_by_id(provider_id).await?;
+    let store = &node.store;
+    store
+        .record_inventory(host_id, &encoded)
+        .await
+        .map_err(|e| internal(&e))?;
+    let mut owner = store
+        .provider_by_id(provider_id)
+        .await
+        .map_err(|e| internal(&e))?
+        .owner();
     // Identifiers carry where the resource is: the host's site, if its
     // token named one.
-    if let Some(region) = ingest
-        .store
+    if let Some(region) = store
         .host_rows(Some(host_id))
-        .await?
+        .await
+        .map_err(|e| internal(&e))?
         .into_iter()
         .find_map(|h| h.region)
     {
-        provider.region = region;
+        owner.region = region;
     }
-    let machine_key = ingest.store.machine_key(host_id).await?;
+    let machine_key = store.machine_key(host_id).await.map_err(|e| internal(&e))?;
+    let prefix = &node.settings.node_prefix;
     for sighting in identify::sightings(&machine_key, &inventory) {
         // Minting cannot fail once the provider's fields are known to be
         // valid, so check them before any row is written.
-        identify::mint(&ingest.config.node_prefix, &provider, &sighting, 0)?;
-        let prefix = ingest.config.node_prefix.clone();
-        let provider = provider.clone();
+        identify::mint(prefix, &owner, &sighting, 0).map_err(|e| internal(&e))?;
+        let prefix = prefix.clone();
+        let owner = owner.clone();
         let s = sighting.clone();
-        ingest
-            .store
+        store
             .ensure_resource(
                 host_id,
                 &sighting.key,
                 sighting.resource_type.name_en(),
                 move |serial| {
-                    identify::mint(&prefix, &provider, &s, serial)
+                    identify::mint(&prefix, &owner, &s, serial)
                         .map(|id| id.to_string())
                         .unwrap_or_else(|_| format!("-{}", s.key))
                 },
             )
-            .await?;
+            .await
+            .map_err(|e| internal(&e))?;
     }
-    ingest.catalog.refresh_host(&ingest.store, host_id).await?;
+    node.catalog
+        .refresh_host(store, host_id)
+        .await
+        .map_err(|e| internal(&e))?;
+    node.publish(NodeEvent::InventoryChanged { host_id });
     Ok(())
-}
-
-/// What a connection's writer half sends, in order.
-#[derive(Debug)]
-enum Outgoing {
-    Message(AggregatorMessage),
-    /// Acknowledge `seq` once its batch has committed.
-    AfterStored(u64, oneshot::Receiver<bool>),
-}
-
-/// Writes a connection's messages in order; acknowledgements wait for their
-/// commit, and consecutive committed samples share one `Ack`.
-async fn acknowledge(mut send: SendStream, mut rx: mpsc::Receiver<Outgoing>, conn: Connection) {
-    let mut owed: Option<u64> = None;
-    loop {
-        let item = if owed.is_some() {
-            match rx.try_recv() {
-                Ok(item) => Some(item),
-                Err(mpsc::error::TryRecvError::Empty) => None,
-                Err(mpsc::error::TryRecvError::Disconnected) => None,
-            }
-        } else {
-            rx.recv().await
-        };
-        let item = match item {
-            Some(item) => item,
-            None => match owed.take() {
-                Some(through_seq) => {
-                    if send_message(&mut send, AggregatorMessage::Ack { through_seq })
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                    continue;
-                }
-                None => return,
-            },
-        };
-        match item {
-            Outgoing::AfterStored(seq, done) => match done.await {
-                Ok(true) => owed = Some(seq),
-                _ => {
-                    conn.close(CloseCode::Internal.code(), b"storage failed; resend later");
-                    return;
-                }
-            },
-            Outgoing::Message(message) => {
-                if let Some(through_seq) = owed.take()
-                    && send_message(&mut send, AggregatorMessage::Ack { through_seq })
-                        .await
-                        .is_err()
-                {
-                    return;
-                }
-                if send_message(&mut send, message).await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// The single writer: batches samples from every connection into one
-/// transaction, so commits (and fsyncs) are shared.
-#[derive(Debug, Clone)]
-pub struct SampleWriter {
-    tx: mpsc::Sender<(SampleRow, oneshot::Sender<bool>)>,
-}
-
-/// Most samples committed in one transaction.
-const MAX_BATCH: usize = 2048;
-/// How long the writer gathers samples before committing them together.
-const GROUP_COMMIT_WINDOW: Duration = Duration::from_millis(10);
-
-impl SampleWriter {
-    /// Starts the writer task; it ends when every `SampleWriter` is dropped
-    /// and the queue has drained.
-    pub fn start(store: Store, counters: IngestCounters) -> (Self, tokio::task::JoinHandle<()>) {
-        let (tx, mut rx) = mpsc::channel::<(SampleRow, oneshot::Sender<bool>)>(MAX_BATCH * 2);
-        let task = tokio::spawn(async move {
-            let mut rows = Vec::with_capacity(MAX_BATCH);
-            let mut waiters = Vec::with_capacity(MAX_BATCH);
-            while let Some((row, done)) = rx.recv().await {
-                rows.push(row);
-                waiters.push(done);
-                // Group commit: gather what arrives within a short window, so
-                // a thousand agents share one fsync instead of paying one each.
-                let window = tokio::time::sleep(GROUP_COMMIT_WINDOW);
-                tokio::pin!(window);
-                while rows.len() < MAX_BATCH {
-                    tokio::select! {
-                        next = rx.recv() => match next {
-                            Some((row, done)) => {
-                                rows.push(row);
-                                waiters.push(done);
-                            }
-                            None => break,
-                        },
-                        _ = &mut window => break,
-                    }
-                }
-                let ok = match store.store_samples(&rows).await {
-                    Ok(()) => {
-                        counters.batches_committed.inc();
-                        counters.samples_stored.inc_by(rows.len() as u64);
-                        true
-                    }
-                    Err(e) => {
-                        counters.batches_failed.inc();
-                        warn!(error = %e, samples = rows.len(), "storing a batch failed; its agents will resend");
-                        false
-                    }
-                };
-                for done in waiters.drain(..) {
-                    let _ = done.send(ok);
-                }
-                rows.clear();
-            }
-        });
-        (Self { tx }, task)
-    }
-
-    /// Queues a row; the receiver says whether its batch committed.
-    pub async fn submit(&self, row: SampleRow) -> oneshot::Receiver<bool> {
-        let (done, rx) = oneshot::channel();
-        // If the writer is gone the receiver reports failure.
-        let _ = self.tx.send((row, done)).await;
-        rx
-    }
 }
 
 /// Admission control: `rate` connections per second, bursts up to `burst`.

@@ -1,34 +1,39 @@
 //! The Suanli aggregator: a node's identifiers, selection and monitoring.
 //!
-//! - [`serve`]: the node process; wires the parts below to one shutdown signal.
-//! - [`ingest`]: agents' QUIC connections: enrollment, samples in, acks out.
-//! - [`registry`]: live connections and their link figures.
-//! - [`identify`]: minting identifiers (算力标识) for hosts and GPUs.
-//! - [`store`]: SQLite / PostgreSQL storage behind one interface.
-//! - [`history`]: one-minute rollups of samples older than the raw window.
-//! - [`node`]: the node's CA, server certificate and admin credential.
-//! - [`catalog`]: every resource in memory with its host's latest sample.
-//! - [`auth`]: roles, passwords, sessions, API keys.
-//! - [`api`]: the HTTP API (routes, OpenAPI, service center, status).
-//! - [`selection`]: a demand becomes ranked compute with network paths.
-//! - [`metrics`]: Prometheus exposition.
-//! - [`dashboard`]: the staff dashboard's embedded assets.
-//! - [`config`], [`cli`]: configuration and command line; `main.rs` only calls [`cli::main`].
+//! Modules sit in layers, and a module uses only its own layer or lower
+//! ones (ARCHITECTURE.md has the table; `tests/tests/tidy.rs` checks it):
+//!
+//! 1. core, pure: [`check`], [`fleet`], [`price`], [`identify`],
+//!    [`history`], [`selection`];
+//! 2. state and storage: [`store`], [`catalog`], [`registry`], [`live`],
+//!    [`routing`], [`telemetry`], [`identity`], [`auth`];
+//! 3. the node context and its tasks: [`node`];
+//! 4. operations, each written once: [`service`];
+//! 5. edges, which never use each other: [`ingest`] (agents), [`api`]
+//!    (HTTP, dashboard, metrics), [`replica`] (the other replicas);
+//! 6. the process: [`run`], [`local_agent`], [`cli`], [`config`];
+//!    `main.rs` only calls [`cli::main`].
 
 pub mod api;
 pub mod auth;
 pub mod catalog;
+pub mod check;
 pub mod cli;
 pub mod config;
-pub mod dashboard;
+pub mod fleet;
 pub mod history;
-pub mod https;
 pub mod identify;
+pub mod identity;
 pub mod ingest;
-pub mod metrics;
+pub mod live;
+pub mod local_agent;
 pub mod node;
+pub mod price;
 pub mod registry;
 pub mod replica;
+pub mod routing;
+pub mod run;
 pub mod selection;
-pub mod serve;
+pub mod service;
 pub mod store;
+pub mod telemetry;

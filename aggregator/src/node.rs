@@ -1,234 +1,136 @@
-//! The node's own secrets in its data directory: the node CA, the server
-//! certificate, and the admin credential. Created on first start, mode 0600.
+//! The node: what its parts share, built once by [`crate::run`] and passed
+//! as `Arc<Node>` to every edge (agents, HTTP, replicas) and operation.
 //!
-//! ```text
-//! DATA_DIR/
-//!   ca.pem  ca.key          node CA (signs agents' client certificates)
-//!   server.pem server.key   the aggregator's QUIC certificate, signed by the CA
-//!   admin.token             bearer token for the HTTP API (admin role)
-//!   reset.key               QUIC stateless-reset key, stable across restarts
-//!   suanli.db               SQLite, unless --database-url points elsewhere
-//! ```
+//! Nothing here has a concept of its own: it holds the state modules, the
+//! settings every part reads, the bounded event broadcast parts react to,
+//! and (in [`tasks`]) the owner of every background task.
 
-use std::{
-    fs,
-    io::Write,
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
-    path::{Path, PathBuf},
-    time::Duration,
+use std::{sync::Arc, time::Duration, time::Instant};
+
+use suanli_protocol::identifier::{Industry, NodePrefix, RegionCode};
+use tokio::sync::{broadcast, mpsc};
+use tracing::warn;
+
+use crate::{
+    catalog::Catalog,
+    identity::NodeIdentity,
+    registry::Registry,
+    routing::Routing,
+    store::{SampleWriter, SelectionRecord, Store},
+    telemetry::IngestCounters,
 };
 
-use rcgen::{
-    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DnType,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-};
-use rustls::pki_types::{
-    CertificateDer, CertificateSigningRequestDer, PrivateKeyDer, pem::PemObject,
-};
-use suanli_protocol::transport::{SERVER_NAME, fingerprint, to_hex};
+pub mod tasks;
 
-/// Client certificates are short-lived enough to limit a stolen key, long
-/// enough that hosts need no renewal machinery yet.
-const CLIENT_CERT_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
-
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("certificate: {0}")]
-    Certificate(#[from] rcgen::Error),
-    #[error("PEM: {0}")]
-    Pem(String),
+/// What every part of the node reads of its configuration.
+#[derive(Debug, Clone)]
+pub struct NodeSettings {
+    /// The prefix of every identifier this node mints.
+    pub node_prefix: NodePrefix,
+    /// Interval imposed on agents; `None` lets each keep its own.
+    pub sample_interval: Option<Duration>,
+    /// Where the node itself is: observed latency is measured from here,
+    /// and the node's own host is registered here.
+    pub local_region: RegionCode,
+    pub local_industry: Industry,
+    /// The QUIC address join strings tell agents to dial.
+    pub advertise: String,
 }
 
-/// The node's CA and server identity.
-#[derive(Debug)]
-pub struct NodeIdentity {
-    pub ca_der: CertificateDer<'static>,
-    pub server_der: CertificateDer<'static>,
-    server_key_der: Vec<u8>,
-    ca_issuer: Issuer<'static, KeyPair>,
-    pub admin_token: String,
-    /// Stateless-reset key, kept so a restarted aggregator can reset its
-    /// predecessor's connections (see `transport::endpoint`).
-    pub reset_key: Vec<u8>,
-}
-
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> NodeError + '_ {
-    move |source| NodeError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
-
-/// Writes a file readable by its owner only, atomically.
-pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), NodeError> {
-    let tmp = path.with_extension("tmp");
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io_error(&tmp))?;
-    file.write_all(contents).map_err(io_error(&tmp))?;
-    file.sync_all().map_err(io_error(&tmp))?;
-    fs::rename(&tmp, path).map_err(io_error(path))
-}
-
-/// A fresh random secret, hex.
-pub fn random_secret() -> String {
-    let mut bytes = [0u8; 32];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-        .expect("the system random source is available");
-    to_hex(&bytes)
-}
-
-impl NodeIdentity {
-    /// Loads the node's identity from `dir`, creating it on first start.
-    /// Returns whether it was created.
-    pub fn load_or_create(dir: &Path) -> Result<(Self, bool), NodeError> {
-        fs::create_dir_all(dir).map_err(io_error(dir))?;
-        let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
-        let ca_pem_path = dir.join("ca.pem");
-        let created = !ca_pem_path.exists();
-        if created {
-            Self::create(dir)?;
-        }
-        let read = |name: &str| {
-            let path = dir.join(name);
-            fs::read_to_string(&path).map_err(io_error(&path))
-        };
-        let ca_pem = read("ca.pem")?;
-        let ca_key = KeyPair::from_pem(&read("ca.key")?)?;
-        let ca_issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key)?;
-        let server_key = KeyPair::from_pem(&read("server.key")?)?;
-        Ok((
-            Self {
-                ca_der: pem_to_der(&ca_pem)?,
-                server_der: pem_to_der(&read("server.pem")?)?,
-                server_key_der: server_key.serialize_der(),
-                ca_issuer,
-                admin_token: read("admin.token")?.trim().to_owned(),
-                reset_key: read("reset.key")?.trim().as_bytes().to_vec(),
-            },
-            created,
-        ))
-    }
-
-    fn create(dir: &Path) -> Result<(), NodeError> {
-        let ca_key = KeyPair::generate()?;
-        let mut ca = CertificateParams::new(Vec::<String>::new())?;
-        ca.distinguished_name
-            .push(DnType::CommonName, "Suanli node CA");
-        ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        ca.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        ca.not_before = rcgen::date_time_ymd(2024, 1, 1);
-        ca.not_after = rcgen::date_time_ymd(2124, 1, 1);
-        let ca_cert = ca.self_signed(&ca_key)?;
-        let issuer = Issuer::new(ca, &ca_key);
-
-        let server_key = KeyPair::generate()?;
-        let mut server = CertificateParams::new(vec![SERVER_NAME.to_owned()])?;
-        server
-            .distinguished_name
-            .push(DnType::CommonName, SERVER_NAME);
-        server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        server.use_authority_key_identifier_extension = true;
-        server.not_before = rcgen::date_time_ymd(2024, 1, 1);
-        server.not_after = rcgen::date_time_ymd(2124, 1, 1);
-        let server_cert = server.signed_by(&server_key, &issuer)?;
-
-        write_private(&dir.join("ca.key"), ca_key.serialize_pem().as_bytes())?;
-        write_private(
-            &dir.join("server.key"),
-            server_key.serialize_pem().as_bytes(),
-        )?;
-        write_private(&dir.join("server.pem"), server_cert.pem().as_bytes())?;
-        write_private(&dir.join("admin.token"), random_secret().as_bytes())?;
-        write_private(&dir.join("reset.key"), random_secret().as_bytes())?;
-        // Last: its presence marks a complete identity.
-        write_private(&dir.join("ca.pem"), ca_cert.pem().as_bytes())?;
-        Ok(())
-    }
-
-    pub fn server_key(&self) -> PrivateKeyDer<'static> {
-        PrivateKeyDer::Pkcs8(self.server_key_der.clone().into())
-    }
-
-    /// The CA fingerprint agents pin when they join.
-    pub fn ca_fingerprint(&self) -> String {
-        to_hex(&fingerprint(&self.ca_der))
-    }
-
-    /// Checks that a CSR parses and is self-signed correctly, before a token
-    /// is spent on it.
-    pub fn check_csr(csr_der: &[u8]) -> Result<(), NodeError> {
-        CertificateSigningRequestParams::from_der(&CertificateSigningRequestDer::from(csr_der))?;
-        Ok(())
-    }
-
-    /// Signs a host's client certificate for the public key in its CSR;
-    /// everything else in the request is ignored.
-    pub fn sign_client(
-        &self,
-        csr_der: &[u8],
+/// Something that happened which another part may react to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeEvent {
+    /// A host joined with a token.
+    Enrolled { host_id: i64 },
+    /// A host's inventory (and so its resources) changed.
+    InventoryChanged { host_id: i64 },
+    /// A host reported a device event (an NVIDIA XID today).
+    DeviceEvent {
         host_id: i64,
-    ) -> Result<CertificateDer<'static>, NodeError> {
-        let csr = CertificateSigningRequestParams::from_der(&CertificateSigningRequestDer::from(
-            csr_der,
-        ))?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, format!("suanli-host-{host_id}"));
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        params.use_authority_key_identifier_extension = true;
-        let now = time_now();
-        params.not_before = now - Duration::from_secs(3600);
-        params.not_after = now + CLIENT_CERT_VALIDITY;
-        let cert = params.signed_by(&csr.public_key, &self.ca_issuer)?;
-        Ok(cert.der().clone())
+        gpu_index: Option<u32>,
+        code: u64,
+    },
+    /// A host was revoked: its agent is cut off.
+    Revoked { host_id: i64 },
+    /// Dedicated lines changed: selection routes over the new set.
+    LinesChanged,
+    /// A provider's price list changed.
+    PricesChanged { provider_id: i64 },
+}
+
+/// Events a slow subscriber may fall behind by before it misses some
+/// (it is told how many).
+const EVENT_BACKLOG: usize = 1024;
+/// Selections waiting to be recorded; beyond this they are dropped, counted
+/// in the log, rather than slowing answers down.
+pub const SELECTION_BACKLOG: usize = 1024;
+
+/// The node context.
+#[derive(Debug)]
+pub struct Node {
+    pub settings: NodeSettings,
+    pub identity: NodeIdentity,
+    pub store: Store,
+    /// The one batched writer of samples.
+    pub writer: SampleWriter,
+    /// Every resource with its latest figures.
+    pub catalog: Catalog,
+    /// Connected agents.
+    pub registry: Registry,
+    /// The network selection routes over.
+    pub routing: Routing,
+    pub counters: IngestCounters,
+    pub started: Instant,
+    events: broadcast::Sender<NodeEvent>,
+    selections: mpsc::Sender<SelectionRecord>,
+}
+
+/// The parts a node is made of, before it starts.
+#[derive(Debug)]
+pub struct Parts {
+    pub settings: NodeSettings,
+    pub identity: NodeIdentity,
+    pub store: Store,
+    pub writer: SampleWriter,
+    pub catalog: Catalog,
+    pub routing: Routing,
+    pub counters: IngestCounters,
+}
+
+impl Node {
+    /// Assembles a node; the receiver carries selections to record (see
+    /// [`tasks::record_selections`]).
+    pub fn new(parts: Parts) -> (Arc<Self>, mpsc::Receiver<SelectionRecord>) {
+        let (selections, recorded) = mpsc::channel(SELECTION_BACKLOG);
+        let node = Self {
+            settings: parts.settings,
+            identity: parts.identity,
+            store: parts.store,
+            writer: parts.writer,
+            catalog: parts.catalog,
+            registry: Registry::default(),
+            routing: parts.routing,
+            counters: parts.counters,
+            started: Instant::now(),
+            events: broadcast::channel(EVENT_BACKLOG).0,
+            selections,
+        };
+        (Arc::new(node), recorded)
     }
-}
 
-impl NodeIdentity {
-    /// A certificate for HTTPS on the API and dashboard, signed by the node
-    /// CA for `names` (host names or IP addresses). Made at each start and
-    /// never stored; browsers accept at most 398 days.
-    pub fn sign_web(
-        &self,
-        names: &[String],
-    ) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), NodeError> {
-        let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(names.to_vec())?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "Suanli node dashboard");
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.use_authority_key_identifier_extension = true;
-        let now = time_now();
-        params.not_before = now - Duration::from_secs(3600);
-        params.not_after = now + Duration::from_secs(397 * 24 * 3600);
-        let cert = params.signed_by(&key, &self.ca_issuer)?;
-        Ok((
-            cert.der().clone(),
-            PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-        ))
+    /// Tells whoever subscribed; nobody listening is fine.
+    pub fn publish(&self, event: NodeEvent) {
+        let _ = self.events.send(event);
     }
-}
 
-fn time_now() -> time::OffsetDateTime {
-    time::OffsetDateTime::now_utc()
-}
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
 
-fn pem_to_der(pem: &str) -> Result<CertificateDer<'static>, NodeError> {
-    CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| NodeError::Pem(e.to_string()))
+    /// Queues a selection for the record, off the answer's path.
+    pub fn record_selection(&self, record: SelectionRecord) {
+        if self.selections.try_send(record).is_err() {
+            warn!("selection record queue full; one selection not recorded");
+        }
+    }
 }

@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use suanli_protocol::transport::CloseCode;
+use suanli_link::transport::CloseCode;
 use tokio::sync::mpsc;
 
 /// One connected host.

@@ -7,10 +7,12 @@
 use std::{sync::Arc, time::Duration};
 
 use suanli_protocol::stream::SequencedSample;
-use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use crate::{api::ApiState, ingest::Ingest, store::now_ms};
+use crate::{
+    node::{Node, tasks::Shutdown},
+    store::{StoreError, now_ms},
+};
 
 const POLL: Duration = Duration::from_millis(500);
 const BATCH: i64 = 5_000;
@@ -18,9 +20,8 @@ const BATCH: i64 = 5_000;
 const RELOAD_EVERY: u64 = 10;
 
 /// Follows the other replicas' samples until shutdown.
-pub async fn follow(api: Arc<ApiState>, mut shutdown: watch::Receiver<bool>) {
-    let ingest = &api.ingest;
-    let mut cursor = match ingest.store.last_sample_id().await {
+pub async fn follow(node: Arc<Node>, mut shutdown: Shutdown) {
+    let mut cursor = match node.store.last_sample_id().await {
         Ok(id) => id,
         Err(e) => {
             warn!(error = %e, "could not find where the stored samples end; following from the start");
@@ -36,9 +37,9 @@ pub async fn follow(api: Arc<ApiState>, mut shutdown: watch::Receiver<bool>) {
     for poll in 1u64.. {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.wait() => return,
         }
-        match catch_up(ingest, behind).await {
+        match catch_up(&node, behind).await {
             Ok(highest) => {
                 behind = cursor;
                 cursor = cursor.max(highest);
@@ -46,10 +47,10 @@ pub async fn follow(api: Arc<ApiState>, mut shutdown: watch::Receiver<bool>) {
             Err(e) => warn!(error = %e, "could not read the other replicas' samples"),
         }
         if poll % RELOAD_EVERY == 0 {
-            if let Err(e) = ingest.catalog.reload_prices(&ingest.store).await {
+            if let Err(e) = node.catalog.reload_prices(&node.store).await {
                 warn!(error = %e, "could not reload price lists");
             }
-            if let Err(e) = api.reload_network().await {
+            if let Err(e) = node.routing.reload(&node.store).await {
                 warn!(error = %e, "could not reload dedicated lines");
             }
         }
@@ -58,28 +59,28 @@ pub async fn follow(api: Arc<ApiState>, mut shutdown: watch::Receiver<bool>) {
 
 /// Observes every sample stored after `after` that this replica did not
 /// take in itself; returns the highest id read.
-async fn catch_up(ingest: &Ingest, mut after: i64) -> Result<i64, crate::store::StoreError> {
+async fn catch_up(node: &Node, mut after: i64) -> Result<i64, StoreError> {
     loop {
-        let rows = ingest.store.samples_after(after, BATCH).await?;
+        let rows = node.store.samples_after(after, BATCH).await?;
         let Some(&(last, _, _)) = rows.last() else {
             return Ok(after);
         };
         let mut wanted = Vec::new();
         for (id, host_id, seq) in &rows {
-            if ingest.registry.is_connected(*host_id) {
+            if node.registry.is_connected(*host_id) {
                 continue;
             }
-            match ingest.catalog.last_seq(*host_id) {
+            match node.catalog.last_seq(*host_id) {
                 Some(Some(seen)) if seen >= *seq => continue,
                 Some(_) => {}
                 // Enrolled at another replica since this one loaded.
-                None => ingest.catalog.refresh_host(&ingest.store, *host_id).await?,
+                None => node.catalog.refresh_host(&node.store, *host_id).await?,
             }
             wanted.push(*id);
         }
-        for (host_id, body) in ingest.store.sample_bodies(&wanted).await? {
+        for (host_id, body) in node.store.sample_bodies(&wanted).await? {
             match SequencedSample::decode(&body) {
-                Ok(s) => ingest.catalog.observe(host_id, s.seq, &s.sample, now_ms()),
+                Ok(s) => node.catalog.observe(host_id, s.seq, &s.sample, now_ms()),
                 Err(e) => debug!(host_id, error = %e, "undecodable stored sample skipped"),
             }
         }

@@ -232,16 +232,16 @@ fn fleet(specs: &[Spec]) -> Catalog {
     }
     for (i, s) in specs.iter().enumerate() {
         if let Some((gpu, core)) = s.price {
-            let price = |resource, per_hour_cny_e4| selection::price::Price {
+            let price = |resource, per_hour_cny_e4| suanli_aggregator::price::Price {
                 resource,
                 model: String::new(),
                 per_hour_cny_e4,
             };
             catalog.set_prices(
                 i as i64 + 1,
-                selection::price::PriceList(vec![
-                    price(selection::price::Priced::Accelerator, gpu),
-                    price(selection::price::Priced::Cpu, core),
+                suanli_aggregator::price::PriceList(vec![
+                    price(suanli_aggregator::price::Priced::Accelerator, gpu),
+                    price(suanli_aggregator::price::Priced::Cpu, core),
                 ]),
             );
         }
@@ -683,7 +683,7 @@ fn paths_direct_multi_hop_public_and_unreachable() {
 
 #[test]
 fn listed_prices_rank_cheaper_first_and_bound_the_answer() {
-    use selection::price::{Price, PriceList, Priced};
+    use suanli_aggregator::price::{Price, PriceList, Priced};
     let h100 = || gpu("NVIDIA H100 80GB HBM3", 80);
     let a100 = || gpu("NVIDIA A100-SXM4-80GB", 80);
     let two = |g: Gpu| Spec {

@@ -9,14 +9,15 @@
 //! - [`stream`]: the agent ↔ aggregator messages and their framing.
 //! - [`session`]: the IO-free state machines of the stream.
 //! - [`uscc`]: validation of the unified social credit code (统一社会信用代码).
+//!
+//! This crate does no IO and reads no clock; the transport, the spool and
+//! the pump that moves bytes between them are in `suanli-link`.
 
 pub mod identifier;
 pub mod join;
 pub mod model;
 pub mod session;
 pub mod stream;
-#[cfg(feature = "quic")]
-pub mod transport;
 pub mod uscc;
 
 /// Generated wire types. Field presence follows the `.proto`: an `optional`

@@ -482,7 +482,7 @@ impl Request {
             store.add(root.clone()).map_err(|e| e.to_string())?;
         }
         let config =
-            rustls::ClientConfig::builder_with_provider(suanli_protocol::transport::provider())
+            rustls::ClientConfig::builder_with_provider(suanli_link::transport::provider())
                 .with_protocol_versions(&[&rustls::version::TLS13])
                 .map_err(|e| e.to_string())?
                 .with_root_certificates(store)

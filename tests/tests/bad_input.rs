@@ -9,10 +9,8 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use quinn::{ConnectionError, Endpoint};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
-use suanli_protocol::{
-    stream::{AgentMessage, Hello, MAX_FRAME_LEN},
-    transport::{self, CloseCode, SERVER_NAME, ServerTrust},
-};
+use suanli_link::transport::{self, CloseCode, SERVER_NAME, ServerTrust};
+use suanli_protocol::stream::{AgentMessage, Hello, MAX_FRAME_LEN};
 use suanli_tests::{Agent, Aggregator, Backend, wait_until};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -365,7 +363,8 @@ async fn enrolled_connection(node: &Aggregator, state_dir: &std::path::Path) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn versions_are_negotiated_or_refused_with_a_reason() {
-    use suanli_protocol::{stream::AggregatorMessage, transport::MessageReader};
+    use suanli_link::transport::MessageReader;
+    use suanli_protocol::stream::AggregatorMessage;
     let dir = tempfile::tempdir().unwrap();
     let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, &[]);
     let join = node.join_string(None);

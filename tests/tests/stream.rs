@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use suanli_agent::spool::Spool;
+use suanli_link::spool::Spool;
 use suanli_tests::{
     Agent, Aggregator, Backend,
     relay::{Impairment, Relay},

@@ -18,21 +18,20 @@ use suanli_protocol::{
     stream::SequencedSample,
 };
 
-use super::{ApiState, Body, FieldProblem, Params, Problem};
+use super::{Body, Params, Problem, actor};
 use crate::{
     auth::Principal,
-    catalog::{Fleet, HostEntry, HostState, ResourceEntry},
+    check::FieldProblem,
+    fleet::{Fleet, HostEntry, HostState, ResourceEntry},
     history::Stat,
+    live,
+    node::Node,
+    service::{audit, hosts},
     store::now_ms,
 };
 
-type Api = State<Arc<ApiState>>;
+type Api = State<Arc<Node>>;
 type Caller = Extension<Principal>;
-
-/// While a host page is open, its agent samples this often.
-pub const LIVE_INTERVAL: Duration = Duration::from_secs(1);
-/// What a host goes back to if neither the node nor its history says.
-const FALLBACK_INTERVAL: Duration = Duration::from_secs(5);
 
 fn resource_json(fleet: &Fleet, r: &ResourceEntry, now: u64) -> Value {
     let host = fleet.hosts.get(&r.host_id);
@@ -74,7 +73,7 @@ fn resource_json(fleet: &Fleet, r: &ResourceEntry, now: u64) -> Value {
 
 pub async fn summary(State(state): Api) -> Json<Value> {
     let now = now_ms();
-    let fleet = state.ingest.catalog.read();
+    let fleet = state.catalog.read();
     let mut hosts: BTreeMap<&str, u64> = HostState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
     let (mut cpus, mut memory, mut cpu_util, mut cpu_util_n) = (0u64, 0u64, 0.0, 0u64);
     for host in fleet.hosts.values() {
@@ -169,7 +168,7 @@ pub async fn summary(State(state): Api) -> Json<Value> {
         "hosts": hosts,
         "hosts_total": fleet.hosts.len(),
         "resources_total": fleet.resources.len(),
-        "connected_agents": state.ingest.registry.connected(),
+        "connected_agents": state.registry.connected(),
         "capacity": {"logical_cpus": cpus, "memory_bytes": memory},
         "mean_cpu_utilization_percent": (cpu_util_n > 0).then(|| cpu_util / cpu_util_n as f64),
         "by_resource_type": render(by_type),
@@ -251,7 +250,7 @@ pub async fn resources(
     let needle = q.q.as_deref().map(str::to_uppercase);
     let provider = q.provider.as_deref().map(str::to_uppercase);
     let now = now_ms();
-    let fleet = state.ingest.catalog.read();
+    let fleet = state.catalog.read();
     let mut page = Vec::with_capacity(limit);
     let mut next = None;
     let start = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
@@ -315,7 +314,7 @@ pub async fn resolve(
     State(state): Api,
     Path(identifier): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    let fleet = state.ingest.catalog.read();
+    let fleet = state.catalog.read();
     let r = find(&fleet, &identifier)?;
     let mut body = resource_json(&fleet, r, now_ms());
     if let Some(host) = fleet.hosts.get(&r.host_id) {
@@ -358,7 +357,7 @@ pub async fn history(
     Params(q): Params<HistoryQuery>,
 ) -> Result<Json<Value>, Problem> {
     let (host_id, gpu_index, canonical) = {
-        let fleet = state.ingest.catalog.read();
+        let fleet = state.catalog.read();
         let r = find(&fleet, &identifier)?;
         let gpu_index = r.gpu_uuid.as_ref().and_then(|uuid| {
             let inv = fleet.hosts.get(&r.host_id)?.inventory.as_ref()?;
@@ -438,7 +437,7 @@ pub async fn history(
     let gpu_index = gpu_index.flatten();
     let buckets = ((to - from).div_ceil(step)) as usize;
     let mut stats = vec![Stat::default(); buckets];
-    let store = &state.ingest.store;
+    let store = &state.store;
     // Older minutes come from rollups, the raw window from samples; a
     // minute in both (being rolled up right now) counts each sample once
     // because rollups delete the raw rows they fold in the same transaction.
@@ -561,15 +560,9 @@ impl Metric {
 // ---- hosts ----
 
 /// A host the caller may see, by id, hostname or identifier.
-async fn visible_host(state: &ApiState, me: &Principal, reference: &str) -> Result<i64, Problem> {
-    let host_id = state.ingest.store.host_id(reference).await?;
-    let provider_id = state
-        .ingest
-        .catalog
-        .read()
-        .hosts
-        .get(&host_id)
-        .map(|h| h.owner.id);
+async fn visible_host(state: &Node, me: &Principal, reference: &str) -> Result<i64, Problem> {
+    let host_id = state.store.host_id(reference).await?;
+    let provider_id = state.catalog.read().hosts.get(&host_id).map(|h| h.owner.id);
     match provider_id {
         // Another organisation's host does not exist as far as the caller knows.
         Some(p) if me.may_act_for(p) => Ok(host_id),
@@ -605,7 +598,6 @@ pub async fn hosts(
         Some(me.provider_id.unwrap_or(0))
     };
     let listed = state
-        .ingest
         .store
         .list_hosts(scope, q.cursor.unwrap_or(0), limit)
         .await?;
@@ -616,7 +608,7 @@ pub async fn hosts(
         .into_iter()
         .map(|stored| {
             let mut v = json!(stored);
-            v["link"] = json!(state.ingest.registry.link(stored.host_id));
+            v["link"] = json!(state.registry.link(stored.host_id));
             v
         })
         .collect();
@@ -630,7 +622,7 @@ pub async fn host(
 ) -> Result<Json<Value>, Problem> {
     let host_id = visible_host(&state, &me, &reference).await?;
     let now = now_ms();
-    let fleet = state.ingest.catalog.read();
+    let fleet = state.catalog.read();
     let host = fleet
         .hosts
         .get(&host_id)
@@ -654,30 +646,28 @@ pub async fn host(
         "last_seen_ms": host.last_seen_ms,
         "interval_ms": host.interval_ms,
         "spool_backlog": host.spool_backlog(),
-        "link": state.ingest.registry.link(host_id),
+        "link": state.registry.link(host_id),
         "vitals": host.vitals.as_deref(),
         "inventory": inventory,
         "resources": resources,
     })))
 }
 
-/// Ends a live view: the last watcher puts the host back on its interval.
+/// Ends a live view when its stream is dropped.
 struct LiveGuard {
-    state: Arc<ApiState>,
+    node: Arc<Node>,
     host_id: i64,
 }
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {
-        let ingest = &self.state.ingest;
-        if let Some(before) = ingest.catalog.unwatch(self.host_id) {
-            let interval = ingest
-                .config
-                .sample_interval
-                .or(before.map(Duration::from_millis))
-                .unwrap_or(FALLBACK_INTERVAL);
-            ingest.registry.set_interval(self.host_id, interval);
-        }
+        let node = &self.node;
+        live::close(
+            &node.catalog,
+            &node.registry,
+            self.host_id,
+            node.settings.sample_interval,
+        );
     }
 }
 
@@ -687,18 +677,12 @@ pub async fn live(
     Path(reference): Path<String>,
 ) -> Result<Sse<impl futures_core::Stream<Item = Result<Event, Infallible>>>, Problem> {
     let host_id = visible_host(&state, &me, &reference).await?;
-    let (mut samples, first) = state
-        .ingest
-        .catalog
-        .watch(host_id)
+    let mut samples = live::open(&state.catalog, &state.registry, host_id)
         .ok_or_else(|| Problem::not_found(format!("no host {reference:?}")))?;
     let guard = LiveGuard {
-        state: state.clone(),
+        node: state.clone(),
         host_id,
     };
-    if first {
-        state.ingest.registry.set_interval(host_id, LIVE_INTERVAL);
-    }
     let stream = async_stream(move |tx| async move {
         let _guard = guard;
         loop {
@@ -764,18 +748,17 @@ pub async fn set_sample_interval(
     }
     let host_id = visible_host(&state, &me, &reference).await?;
     if state
-        .ingest
         .registry
         .set_interval(host_id, Duration::from_millis(request.interval_ms))
     {
-        state
-            .audit_by(
-                &me,
-                "host.sample_interval",
-                &format!("host/{host_id}"),
-                &format!("{} ms", request.interval_ms),
-            )
-            .await;
+        audit::record(
+            &state.store,
+            &actor(&me),
+            "host.sample_interval",
+            &format!("host/{host_id}"),
+            &format!("{} ms", request.interval_ms),
+        )
+        .await;
         Ok(StatusCode::ACCEPTED)
     } else {
         Err(Problem::conflict(format!(
@@ -790,11 +773,6 @@ pub async fn revoke_host(
     Path(reference): Path<String>,
 ) -> Result<StatusCode, Problem> {
     let host_id = visible_host(&state, &me, &reference).await?;
-    state.ingest.store.revoke_host(&host_id.to_string()).await?;
-    state.ingest.catalog.set_revoked(host_id);
-    state.ingest.registry.close_revoked(&[host_id]);
-    state
-        .audit_by(&me, "host.revoke", &format!("host/{host_id}"), "")
-        .await;
+    hosts::revoke_live(&state, &actor(&me), host_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

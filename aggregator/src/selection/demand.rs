@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 use suanli_protocol::identifier::{RegionCode, ResourceType};
 
-use crate::api::FieldProblem;
+use crate::check::{Check, Invalid};
 
 /// What the user asks for. Every constraint is hard unless said otherwise.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -71,13 +71,10 @@ pub const MAX_HOSTS: u32 = 256;
 pub const MAX_LIMIT: usize = 1000;
 
 /// Reads a demand; `Err` lists every field that is wrong.
-pub fn parse(body: &Value) -> Result<Demand, Vec<FieldProblem>> {
-    let mut p = Reader::default();
+pub fn parse(body: &Value) -> Result<Demand, Invalid> {
+    let mut p = Check::default();
     let Some(object) = body.as_object() else {
-        return Err(vec![FieldProblem {
-            field: "body".into(),
-            message: "a demand is a JSON object".into(),
-        }]);
+        return Err(Invalid::one("body", "a demand is a JSON object"));
     };
     const KNOWN: &[&str] = &[
         "resource_type",
@@ -99,9 +96,9 @@ pub fn parse(body: &Value) -> Result<Demand, Vec<FieldProblem>> {
         "expression",
         "limit",
     ];
-    p.unknown("", object, KNOWN);
+    p.unknown("", object.keys(), KNOWN);
     let mut demand = Demand {
-        resource_type: p.text(object, "resource_type").and_then(|t| {
+        resource_type: p.string(object, "resource_type").and_then(|t| {
             let found = ResourceType::parse(&t).ok().or(match t.as_str() {
                 "general" | "cpu" => Some(ResourceType::GeneralCompute),
                 "ai" | "accelerator" | "gpu" => Some(ResourceType::AiAccelerator),
@@ -122,7 +119,7 @@ pub fn parse(body: &Value) -> Result<Demand, Vec<FieldProblem>> {
         hosts: p
             .whole(object, "hosts", 1, u64::from(MAX_HOSTS))
             .unwrap_or(1) as u32,
-        together: match p.text(object, "together").as_deref() {
+        together: match p.string(object, "together").as_deref() {
             None | Some("anywhere") => Together::Anywhere,
             Some("region") => Together::Region,
             Some("provider") => Together::Provider,
@@ -134,7 +131,7 @@ pub fn parse(body: &Value) -> Result<Demand, Vec<FieldProblem>> {
         },
         region: p.region_prefix(object, "region"),
         user_region: p
-            .text(object, "user_region")
+            .string(object, "user_region")
             .and_then(|r| match RegionCode::parse(&r) {
                 Ok(code) => Some(code.to_string()),
                 Err(e) => {
@@ -157,7 +154,7 @@ pub fn parse(body: &Value) -> Result<Demand, Vec<FieldProblem>> {
         max_staleness_ms: p
             .positive(object, "max_staleness_s")
             .map(|s| (s * 1000.0) as u64),
-        installed: match p.text(object, "availability").as_deref() {
+        installed: match p.string(object, "availability").as_deref() {
             None | Some("free_now") => false,
             Some("installed") => true,
             Some(_) => {
@@ -166,7 +163,7 @@ pub fn parse(body: &Value) -> Result<Demand, Vec<FieldProblem>> {
             }
         },
         max_price_cny_e4: p.cny(object, "max_price_per_hour_cny"),
-        expression: p.text(object, "expression"),
+        expression: p.string(object, "expression"),
         limit: p.whole(object, "limit", 1, MAX_LIMIT as u64).unwrap_or(20) as usize,
         accelerator: None,
     };
@@ -175,7 +172,7 @@ pub fn parse(body: &Value) -> Result<Demand, Vec<FieldProblem>> {
             Some(a) => {
                 p.unknown(
                     "accelerator.",
-                    a,
+                    a.keys(),
                     &[
                         "vendor",
                         "model",
@@ -189,10 +186,10 @@ pub fn parse(body: &Value) -> Result<Demand, Vec<FieldProblem>> {
                 );
                 demand.accelerator = Some(AcceleratorDemand {
                     vendor: p
-                        .text_at(a, "accelerator.vendor", "vendor")
+                        .string_at(a, "accelerator.vendor", "vendor")
                         .map(|s| s.to_lowercase()),
                     model: p
-                        .text_at(a, "accelerator.model", "model")
+                        .string_at(a, "accelerator.model", "model")
                         .map(|s| s.to_lowercase()),
                     count: p
                         .whole_at(a, "accelerator.count", "count", 1, 64)
@@ -243,45 +240,25 @@ pub fn parse(body: &Value) -> Result<Demand, Vec<FieldProblem>> {
     if demand.expression.as_deref().is_some_and(|e| e.len() > 4096) {
         p.fail("expression", "at most 4096 bytes");
     }
-    if p.0.is_empty() { Ok(demand) } else { Err(p.0) }
+    p.done().map(|()| demand)
 }
 
-#[derive(Debug, Default)]
-struct Reader(Vec<FieldProblem>);
-
-impl Reader {
-    fn fail(&mut self, field: &str, message: impl Into<String>) {
-        self.0.push(FieldProblem {
-            field: field.to_owned(),
-            message: message.into(),
-        });
-    }
-
-    fn unknown(&mut self, prefix: &str, object: &Map<String, Value>, known: &[&str]) {
-        for key in object.keys() {
-            if !known.contains(&key.as_str()) {
-                self.fail(
-                    &format!("{prefix}{key}"),
-                    format!("unknown field; known: {}", known.join(", ")),
-                );
-            }
-        }
-    }
-
+/// Readers of a demand's JSON fields: each reads one value or fails its field.
+impl Check {
     fn cny(&mut self, o: &Map<String, Value>, key: &str) -> Option<i64> {
         match o.get(key)? {
             Value::Null => None,
-            value => super::price::parse_cny(value)
+            value => crate::price::parse_cny(value)
                 .map_err(|rule| self.fail(key, rule))
                 .ok(),
         }
     }
 
-    fn text(&mut self, o: &Map<String, Value>, key: &str) -> Option<String> {
-        self.text_at(o, key, key)
+    fn string(&mut self, o: &Map<String, Value>, key: &str) -> Option<String> {
+        self.string_at(o, key, key)
     }
 
-    fn text_at(&mut self, o: &Map<String, Value>, field: &str, key: &str) -> Option<String> {
+    fn string_at(&mut self, o: &Map<String, Value>, field: &str, key: &str) -> Option<String> {
         match o.get(key)? {
             Value::Null => None,
             Value::String(s) if !s.trim().is_empty() && !s.contains('\0') => {
@@ -392,7 +369,7 @@ impl Reader {
     }
 
     fn region_prefix(&mut self, o: &Map<String, Value>, key: &str) -> Option<String> {
-        let text = self.text(o, key)?;
+        let text = self.string(o, key)?;
         if (2..=6).contains(&text.len())
             && text.len() % 2 == 0
             && text.bytes().all(|b| b.is_ascii_digit())
@@ -422,7 +399,7 @@ mod tests {
             "accelerator": {"count": 99, "nvlink": "yes", "speed": 1},
         }))
         .unwrap_err();
-        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        let fields: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
         for field in [
             "resource_type",
             "cpu_cores",

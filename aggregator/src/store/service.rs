@@ -1001,6 +1001,18 @@ pub struct PriceRow {
     pub per_hour_cny_e4: i64,
 }
 
+impl PriceRow {
+    /// The price as selection reads it; a row of a kind this build does
+    /// not know is left out.
+    pub fn price(&self) -> Option<crate::price::Price> {
+        Some(crate::price::Price {
+            resource: crate::price::Priced::parse(&self.resource)?,
+            model: self.model.clone(),
+            per_hour_cny_e4: self.per_hour_cny_e4,
+        })
+    }
+}
+
 impl Store {
     /// Prices, of one provider or of all, in a stable order.
     pub async fn prices(&self, provider_id: Option<i64>) -> Result<Vec<PriceRow>, StoreError> {

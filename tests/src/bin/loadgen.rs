@@ -28,6 +28,7 @@ use std::{
 use anyhow::{Context, bail};
 use quinn::Endpoint;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use suanli_link::transport::{self, MessageReader, SERVER_NAME, ServerTrust};
 use suanli_protocol::{
     join::JoinString,
     model::HostReport,
@@ -35,7 +36,6 @@ use suanli_protocol::{
         AgentMessage, AggregatorMessage, EncodedSample, EnrollRequest, Hello, InventoryUpdate,
         SequencedSample,
     },
-    transport::{self, MessageReader, SERVER_NAME, ServerTrust},
 };
 use tokio::sync::Semaphore;
 

@@ -3,7 +3,8 @@
 //!
 //! One code path serves both through sqlx's `Any` driver: queries use `$n`
 //! placeholders and portable types only (BIGINT, TEXT, bytes), and the schema
-//! lives in `migrations/{sqlite,postgres}.sql`, which differ only in dialect.
+//! lives in numbered pairs `migrations/000N-{sqlite,postgres}.sql`, which differ
+//! only in dialect.
 //! Times are unix milliseconds; unsigned wire values are stored as BIGINT.
 //!
 //! Samples are keyed by (host, seq) and inserted with `ON CONFLICT DO
@@ -31,8 +32,10 @@ macro_rules! provider_columns {
 }
 
 mod service;
+mod writer;
 
 pub use service::*;
+pub use writer::SampleWriter;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -76,43 +79,43 @@ pub enum Backend {
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
-        include_str!("../../migrations/0001-sqlite.sql"),
-        include_str!("../../migrations/0001-postgres.sql"),
+        include_str!("../migrations/0001-sqlite.sql"),
+        include_str!("../migrations/0001-postgres.sql"),
     ),
     (
         2,
-        include_str!("../../migrations/0002-sqlite.sql"),
-        include_str!("../../migrations/0002-postgres.sql"),
+        include_str!("../migrations/0002-sqlite.sql"),
+        include_str!("../migrations/0002-postgres.sql"),
     ),
     (
         3,
-        include_str!("../../migrations/0003-sqlite.sql"),
-        include_str!("../../migrations/0003-postgres.sql"),
+        include_str!("../migrations/0003-sqlite.sql"),
+        include_str!("../migrations/0003-postgres.sql"),
     ),
     (
         4,
-        include_str!("../../migrations/0004-sqlite.sql"),
-        include_str!("../../migrations/0004-postgres.sql"),
+        include_str!("../migrations/0004-sqlite.sql"),
+        include_str!("../migrations/0004-postgres.sql"),
     ),
     (
         5,
-        include_str!("../../migrations/0005-sqlite.sql"),
-        include_str!("../../migrations/0005-postgres.sql"),
+        include_str!("../migrations/0005-sqlite.sql"),
+        include_str!("../migrations/0005-postgres.sql"),
     ),
     (
         6,
-        include_str!("../../migrations/0006-sqlite.sql"),
-        include_str!("../../migrations/0006-postgres.sql"),
+        include_str!("../migrations/0006-sqlite.sql"),
+        include_str!("../migrations/0006-postgres.sql"),
     ),
     (
         7,
-        include_str!("../../migrations/0007-sqlite.sql"),
-        include_str!("../../migrations/0007-postgres.sql"),
+        include_str!("../migrations/0007-sqlite.sql"),
+        include_str!("../migrations/0007-postgres.sql"),
     ),
     (
         8,
-        include_str!("../../migrations/0008-sqlite.sql"),
-        include_str!("../../migrations/0008-postgres.sql"),
+        include_str!("../migrations/0008-sqlite.sql"),
+        include_str!("../migrations/0008-postgres.sql"),
     ),
 ];
 
@@ -135,6 +138,19 @@ pub struct Provider {
     pub contact: String,
     /// False where an administrator accepted a code failing its check character.
     pub uscc_verified: bool,
+}
+
+impl Provider {
+    /// The organisation as its resources carry it.
+    pub fn owner(&self) -> crate::fleet::Owner {
+        crate::fleet::Owner {
+            id: self.id,
+            code: self.owner_code.clone(),
+            name: self.name.clone(),
+            region: self.region.clone(),
+            industry: self.industry.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

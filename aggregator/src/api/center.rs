@@ -12,102 +12,27 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
-use suanli_protocol::{
-    identifier::{Industry, RegionCode},
-    uscc::Uscc,
-};
+use suanli_protocol::{identifier::Industry, uscc::Uscc};
 
-use super::{ApiState, Body, FieldProblem, Page, Params, Problem, parse_id, peer};
+use super::{Body, Page, Params, Problem, actor, parse_id, peer};
 use crate::{
     auth::{
         self, API_KEY_PREFIX, Credential, MIN_PASSWORD_CHARS, Principal, Role, SESSION_COOKIE,
         SESSION_TTL,
     },
-    node::random_secret,
-    selection::price::{PriceList, Priced, format_cny, parse_cny},
+    check::Check,
+    identity::random_secret,
+    node::{Node, NodeEvent},
+    price::{PriceList, Priced, format_cny, parse_cny},
+    service::{
+        Actor, Source, audit, providers,
+        tokens::{self, TokenRequest},
+    },
     store::{LineChange, NewAccount, NewLine, NewRegistration, PriceRow, Provider, now_ms},
 };
 
-type Api = State<Arc<ApiState>>;
+type Api = State<Arc<Node>>;
 type Caller = Extension<Principal>;
-
-/// Collects field problems, so a request hears about all of them at once.
-#[derive(Debug, Default)]
-struct Check(Vec<FieldProblem>);
-
-impl Check {
-    fn fail(&mut self, field: &str, message: impl Into<String>) {
-        self.0.push(FieldProblem {
-            field: field.to_owned(),
-            message: message.into(),
-        });
-    }
-
-    /// A line's latency and bandwidth, where given.
-    fn line_figures(&mut self, latency_ms: Option<f64>, bandwidth_mbps: Option<i64>) {
-        if latency_ms.is_some_and(|ms| !(ms.is_finite() && ms > 0.0 && ms < 10_000.0)) {
-            self.fail(
-                "latency_ms",
-                "a positive number of milliseconds below 10000",
-            );
-        }
-        if bandwidth_mbps.is_some_and(|b| !(1..=10_000_000).contains(&b)) {
-            self.fail("bandwidth_mbps", "between 1 and 10000000");
-        }
-    }
-
-    fn text(&mut self, field: &str, value: &str, max: usize) -> String {
-        let trimmed = value.trim();
-        if trimmed.is_empty() {
-            self.fail(field, "must not be empty");
-        } else if trimmed.chars().count() > max {
-            self.fail(field, format!("at most {max} characters"));
-        } else if trimmed.chars().any(char::is_control) {
-            self.fail(field, "must not contain control characters");
-        }
-        trimmed.to_owned()
-    }
-
-    fn login(&mut self, value: &str) -> String {
-        let ok = (3..=64).contains(&value.len())
-            && value
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
-        if !ok {
-            self.fail("login", "3–64 characters: letters, digits and . _ - @");
-        }
-        value.to_owned()
-    }
-
-    fn password(&mut self, value: &str) {
-        if value.chars().count() < MIN_PASSWORD_CHARS {
-            self.fail(
-                "password",
-                format!("at least {MIN_PASSWORD_CHARS} characters"),
-            );
-        } else if value.len() > 1024 {
-            self.fail("password", "at most 1024 bytes");
-        }
-    }
-
-    fn region(&mut self, field: &str, value: &str) -> String {
-        match RegionCode::parse(value) {
-            Ok(r) => r.to_string(),
-            Err(e) => {
-                self.fail(field, format!("not a GB/T 2260 region code: {e}"));
-                String::new()
-            }
-        }
-    }
-
-    fn done(self) -> Result<(), Problem> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(Problem::invalid(self.0))
-        }
-    }
-}
 
 fn provider_json(p: &Provider, full: bool) -> Value {
     let mut v = json!({
@@ -138,7 +63,7 @@ pub async fn login(State(state): Api, request: Request) -> Result<Response, Prob
     let address = peer(request.extensions()).map(|a| a.ip());
     let address_text = address.map(|a| a.to_string()).unwrap_or_default();
     let Body(body): Body<Login> = Body::from_request(request, &()).await?;
-    let store = &state.ingest.store;
+    let store = &state.store;
     let keys = auth::throttle_keys(address, &body.login);
     let window_ms = auth::LOGIN_WINDOW.as_millis() as u64;
     if let Some(wait_ms) = store
@@ -168,15 +93,14 @@ pub async fn login(State(state): Api, request: Request) -> Result<Response, Prob
     let Some(account) = account.filter(|_| verified) else {
         store.login_failed(&keys, window_ms, now_ms()).await?;
         // The attempted login is recorded, never the password.
-        state
-            .audit(
-                &printable(&body.login),
-                &address_text,
-                "login.failed",
-                "session",
-                "",
-            )
-            .await;
+        audit::record(
+            &state.store,
+            &Actor::new(printable(&body.login), &address_text),
+            "login.failed",
+            "session",
+            "",
+        )
+        .await;
         return Err(Problem::new(
             StatusCode::UNAUTHORIZED,
             "wrong login or password",
@@ -194,9 +118,14 @@ pub async fn login(State(state): Api, request: Request) -> Result<Response, Prob
             expires,
         )
         .await?;
-    state
-        .audit(&account.login, &address_text, "login", "session", "")
-        .await;
+    audit::record(
+        &state.store,
+        &Actor::new(&account.login, &address_text),
+        "login",
+        "session",
+        "",
+    )
+    .await;
     let cookie = format!(
         "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={}",
         SESSION_TTL.as_secs()
@@ -217,7 +146,7 @@ fn printable(text: &str) -> String {
 
 pub async fn whoami(State(state): Api, Extension(me): Caller) -> Result<Json<Value>, Problem> {
     let provider = match me.provider_id {
-        Some(id) => Some(state.ingest.store.provider_by_id(id).await?),
+        Some(id) => Some(state.store.provider_by_id(id).await?),
         None => None,
     };
     let csrf = match &me.credential {
@@ -234,8 +163,8 @@ pub async fn whoami(State(state): Api, Extension(me): Caller) -> Result<Json<Val
 
 pub async fn logout(State(state): Api, Extension(me): Caller) -> Result<Response, Problem> {
     if let Credential::Session { secret_sha256, .. } = &me.credential {
-        state.ingest.store.delete_session(secret_sha256).await?;
-        state.audit_by(&me, "logout", "session", "").await;
+        state.store.delete_session(secret_sha256).await?;
+        audit::record(&state.store, &actor(&me), "logout", "session", "").await;
     }
     let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0");
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
@@ -298,15 +227,15 @@ pub async fn register(State(state): Api, request: Request) -> Result<Response, P
         }
     };
     let login = check.login(&r.login);
-    check.password(&r.password);
+    check.password(&r.password, MIN_PASSWORD_CHARS);
     check.done()?;
     let role = role.ok_or_else(|| Problem::bad_request("kind"))?;
     let password = r.password.clone();
     let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
         .await
-        .map_err(Problem::internal)?
-        .map_err(Problem::internal)?;
-    let store = &state.ingest.store;
+        .map_err(|e| Problem::unavailable(Source::Task, e))?
+        .map_err(|e| Problem::unavailable(Source::Task, e))?;
+    let store = &state.store;
     let account = store
         .create_account(&NewAccount {
             login: login.clone(),
@@ -327,18 +256,17 @@ pub async fn register(State(state): Api, request: Request) -> Result<Response, P
             account_id: account.id,
         })
         .await?;
-    state
-        .audit(
-            &login,
-            &address,
-            "registration.create",
-            &format!("registration/{}", registration.id),
-            &format!(
-                "{} {} uscc_verified={uscc_verified}",
-                registration.kind, registration.uscc
-            ),
-        )
-        .await;
+    audit::record(
+        &state.store,
+        &Actor::new(&login, &address),
+        "registration.create",
+        &format!("registration/{}", registration.id),
+        &format!(
+            "{} {} uscc_verified={uscc_verified}",
+            registration.kind, registration.uscc
+        ),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(registration)).into_response())
 }
 
@@ -354,7 +282,7 @@ pub async fn registrations(
                 .ok_or_else(|| Problem::forbidden("no account"))?,
         )
     };
-    let list = state.ingest.store.registrations(own).await?;
+    let list = state.store.registrations(own).await?;
     Ok(Json(json!({ "registrations": list })))
 }
 
@@ -372,7 +300,7 @@ pub async fn approve(
     Body(review): Body<Review>,
 ) -> Result<Json<Value>, Problem> {
     let id = parse_id(&id, "a registration")?;
-    let store = &state.ingest.store;
+    let store = &state.store;
     let pending = store.registration(id).await?;
     if !pending.uscc_verified && me.role != Role::Admin {
         return Err(Problem::forbidden(
@@ -391,14 +319,14 @@ pub async fn approve(
             done.uscc
         )
     };
-    state
-        .audit_by(
-            &me,
-            "registration.approve",
-            &format!("registration/{id}"),
-            &detail,
-        )
-        .await;
+    audit::record(
+        &state.store,
+        &actor(&me),
+        "registration.approve",
+        &format!("registration/{id}"),
+        &detail,
+    )
+    .await;
     Ok(Json(json!(done)))
 }
 
@@ -413,27 +341,24 @@ pub async fn reject(
     let reason = check.text("reason", review.reason.as_deref().unwrap_or(""), 500);
     check.done()?;
     let done = state
-        .ingest
         .store
         .review_registration(id, false, Some(&reason), &me.actor)
         .await?;
-    state
-        .audit_by(
-            &me,
-            "registration.reject",
-            &format!("registration/{id}"),
-            &reason,
-        )
-        .await;
+    audit::record(
+        &state.store,
+        &actor(&me),
+        "registration.reject",
+        &format!("registration/{id}"),
+        &reason,
+    )
+    .await;
     Ok(Json(json!(done)))
 }
 
 // ---- accounts ----
 
 pub async fn accounts(State(state): Api) -> Result<Json<Value>, Problem> {
-    Ok(Json(
-        json!({ "accounts": state.ingest.store.accounts().await? }),
-    ))
+    Ok(Json(json!({ "accounts": state.store.accounts().await? })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -448,7 +373,7 @@ pub struct NewAccountRequest {
 }
 
 async fn provider_for_role(
-    state: &ApiState,
+    state: &Node,
     role: Role,
     code: Option<&str>,
     check: &mut Check,
@@ -460,7 +385,7 @@ async fn provider_for_role(
         check.fail("provider", "only organisation roles act for a provider");
         return Ok(None);
     }
-    match state.ingest.store.provider(code).await {
+    match state.store.provider(code).await {
         Ok(p) => Ok(Some(p.id)),
         Err(crate::store::StoreError::NoProvider(_)) => {
             check.fail("provider", format!("no provider {code}"));
@@ -478,7 +403,7 @@ pub async fn create_account(
     let mut check = Check::default();
     let login = check.login(&r.login);
     if let Some(p) = &r.password {
-        check.password(p);
+        check.password(p, MIN_PASSWORD_CHARS);
     }
     let provider_id = provider_for_role(&state, r.role, r.provider.as_deref(), &mut check).await?;
     check.done()?;
@@ -486,10 +411,9 @@ pub async fn create_account(
     let password = r.password.clone().or(generated.clone()).unwrap_or_default();
     let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
         .await
-        .map_err(Problem::internal)?
-        .map_err(Problem::internal)?;
+        .map_err(|e| Problem::unavailable(Source::Task, e))?
+        .map_err(|e| Problem::unavailable(Source::Task, e))?;
     let account = state
-        .ingest
         .store
         .create_account(&NewAccount {
             login,
@@ -498,14 +422,14 @@ pub async fn create_account(
             provider_id,
         })
         .await?;
-    state
-        .audit_by(
-            &me,
-            "account.create",
-            &format!("account/{}", account.login),
-            &format!("role {}", account.role),
-        )
-        .await;
+    audit::record(
+        &state.store,
+        &actor(&me),
+        "account.create",
+        &format!("account/{}", account.login),
+        &format!("role {}", account.role),
+    )
+    .await;
     let mut body = json!(account);
     if let Some(password) = generated {
         body["password"] = json!(password);
@@ -531,18 +455,17 @@ pub async fn set_role(
     let provider_id = provider_for_role(&state, r.role, r.provider.as_deref(), &mut check).await?;
     check.done()?;
     let account = state
-        .ingest
         .store
         .set_role(&login, r.role.as_str(), provider_id)
         .await?;
-    state
-        .audit_by(
-            &me,
-            "account.role",
-            &format!("account/{}", account.login),
-            &format!("role {}", account.role),
-        )
-        .await;
+    audit::record(
+        &state.store,
+        &actor(&me),
+        "account.role",
+        &format!("account/{}", account.login),
+        &format!("role {}", account.role),
+    )
+    .await;
     Ok(Json(json!(account)))
 }
 
@@ -550,7 +473,7 @@ pub async fn set_role(
 
 pub async fn api_keys(State(state): Api, Extension(me): Caller) -> Result<Json<Value>, Problem> {
     let keys = match me.account_id {
-        Some(id) => state.ingest.store.api_keys(id).await?,
+        Some(id) => state.store.api_keys(id).await?,
         None => Vec::new(),
     };
     Ok(Json(json!({ "api_keys": keys })))
@@ -582,13 +505,17 @@ pub async fn create_api_key(
     let key = format!("{API_KEY_PREFIX}{}", random_secret());
     let expires = now_ms() + u64::from(ttl_days) * 86_400_000;
     let id = state
-        .ingest
         .store
         .create_api_key(account_id, &name, &auth::secret_hash(&key), expires)
         .await?;
-    state
-        .audit_by(&me, "api_key.create", &format!("api_key/{id}"), &name)
-        .await;
+    audit::record(
+        &state.store,
+        &actor(&me),
+        "api_key.create",
+        &format!("api_key/{id}"),
+        &name,
+    )
+    .await;
     Ok((
         StatusCode::CREATED,
         Json(json!({"id": id, "name": name, "key": key, "expires_at_ms": expires})),
@@ -605,12 +532,17 @@ pub async fn revoke_api_key(
     let account_id = me
         .account_id
         .ok_or_else(|| Problem::not_found(format!("no API key {id}")))?;
-    if !state.ingest.store.revoke_api_key(account_id, id).await? {
+    if !state.store.revoke_api_key(account_id, id).await? {
         return Err(Problem::not_found(format!("no API key {id} of yours")));
     }
-    state
-        .audit_by(&me, "api_key.revoke", &format!("api_key/{id}"), "")
-        .await;
+    audit::record(
+        &state.store,
+        &actor(&me),
+        "api_key.revoke",
+        &format!("api_key/{id}"),
+        "",
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -630,9 +562,7 @@ pub async fn tokens(State(state): Api, Extension(me): Caller) -> Result<Json<Val
     } else {
         Some(own_provider(&me)?)
     };
-    Ok(Json(
-        json!({ "tokens": state.ingest.store.tokens(scope).await? }),
-    ))
+    Ok(Json(json!({ "tokens": state.store.tokens(scope).await? })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -664,7 +594,7 @@ pub async fn create_token(
         check.fail("uses", "between 1 and 1000");
     }
     let region = r.region.as_deref().map(|code| check.region("region", code));
-    let store = &state.ingest.store;
+    let store = &state.store;
     let provider = match (&r.provider, me.role.is_staff()) {
         (Some(code), true) => match store.provider(code).await {
             Ok(p) => Some(p),
@@ -691,39 +621,28 @@ pub async fn create_token(
     };
     check.done()?;
     let provider = provider.ok_or_else(|| Problem::bad_request("provider"))?;
-    let join = crate::serve::create_join_string(
+    let issued = tokens::create(
         store,
-        provider.id,
-        &state.advertise,
-        &state.ca_fingerprint,
-        Duration::from_secs(u64::from(ttl_hours) * 3600),
-        u64::from(uses),
-        region.as_deref(),
+        &actor(&me),
+        TokenRequest {
+            provider: &provider,
+            address: &state.settings.advertise,
+            ca_fingerprint: &state.identity.ca_fingerprint(),
+            ttl: Duration::from_secs(u64::from(ttl_hours) * 3600),
+            uses: u64::from(uses),
+            region: region.as_deref(),
+        },
     )
-    .await
-    .map_err(Problem::internal)?;
-    let id = store
-        .token_created_by(&auth::secret_hash(&join.token), &me.actor)
-        .await?;
-    state
-        .audit_by(
-            &me,
-            "token.create",
-            &format!("token/{id}"),
-            &format!(
-                "provider {} uses {uses} ttl {ttl_hours}h",
-                provider.owner_code
-            ),
-        )
-        .await;
+    .await?;
+    let join = issued.join;
     Ok((
         StatusCode::CREATED,
         Json(json!({
-            "id": id,
+            "id": issued.id,
             "provider": provider.owner_code,
             "join": join.to_string(),
             "command": format!("suanli-agent join '{join}'"),
-            "expires_at_ms": now_ms() + u64::from(ttl_hours) * 3_600_000,
+            "expires_at_ms": issued.expires_at_ms,
             "uses": uses,
             "region": region.unwrap_or(provider.region),
         })),
@@ -737,15 +656,20 @@ pub async fn revoke_token(
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
     let id = parse_id(&id, "a token")?;
-    let store = &state.ingest.store;
+    let store = &state.store;
     let provider_id = store.token_provider(id).await?;
     if !me.may_act_for(provider_id) {
         return Err(Problem::not_found(format!("no enrollment token {id}")));
     }
     store.revoke_token(id).await?;
-    state
-        .audit_by(&me, "token.revoke", &format!("token/{id}"), "")
-        .await;
+    audit::record(
+        &state.store,
+        &actor(&me),
+        "token.revoke",
+        &format!("token/{id}"),
+        "",
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -753,12 +677,11 @@ pub async fn revoke_token(
 
 pub async fn providers(State(state): Api, Extension(me): Caller) -> Result<Json<Value>, Problem> {
     let list: Vec<Value> = state
-        .ingest
         .store
         .providers()
         .await?
         .iter()
-        .filter(|p| p.uscc != crate::serve::LOCAL_PROVIDER_USCC || me.role.is_staff())
+        .filter(|p| providers::is_public(p) || me.role.is_staff())
         .map(|p| provider_json(p, me.may_act_for(p.id)))
         .collect();
     Ok(Json(json!({ "providers": list })))
@@ -769,7 +692,7 @@ pub async fn provider(
     Extension(me): Caller,
     Path(code): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    let p = state.ingest.store.provider(&code).await?;
+    let p = state.store.provider(&code).await?;
     Ok(Json(provider_json(&p, me.may_act_for(p.id))))
 }
 
@@ -787,7 +710,7 @@ fn price_json(p: &PriceRow) -> Value {
 }
 
 pub async fn prices(State(state): Api, Path(code): Path<String>) -> Result<Json<Value>, Problem> {
-    let store = &state.ingest.store;
+    let store = &state.store;
     let p = store.provider(&code).await?;
     let list: Vec<Value> = store
         .prices(Some(p.id))
@@ -819,7 +742,7 @@ pub async fn set_prices(
     Path(code): Path<String>,
     Body(r): Body<PriceListRequest>,
 ) -> Result<Json<Value>, Problem> {
-    let store = &state.ingest.store;
+    let store = &state.store;
     let provider = store.provider(&code).await?;
     if !me.may_act_for(provider.id) {
         return Err(Problem::forbidden(
@@ -867,26 +790,29 @@ pub async fn set_prices(
     }
     check.done()?;
     store.set_prices(provider.id, &rows).await?;
-    state.ingest.catalog.set_prices(
+    state.catalog.set_prices(
         provider.id,
-        PriceList(rows.iter().filter_map(crate::catalog::price_of).collect()),
+        PriceList(rows.iter().filter_map(PriceRow::price).collect()),
     );
+    state.publish(NodeEvent::PricesChanged {
+        provider_id: provider.id,
+    });
     let listed: Vec<Value> = rows.iter().map(price_json).collect();
-    state
-        .audit_by(
-            &me,
-            "prices.set",
-            &format!("provider/{}", provider.owner_code),
-            &serde_json::to_string(&listed).unwrap_or_default(),
-        )
-        .await;
+    audit::record(
+        &state.store,
+        &actor(&me),
+        "prices.set",
+        &format!("provider/{}", provider.owner_code),
+        &serde_json::to_string(&listed).unwrap_or_default(),
+    )
+    .await;
     Ok(Json(
         json!({ "provider": provider.owner_code, "prices": listed }),
     ))
 }
 
 pub async fn lines(State(state): Api) -> Result<Json<Value>, Problem> {
-    Ok(Json(json!({ "lines": state.ingest.store.lines().await? })))
+    Ok(Json(json!({ "lines": state.store.lines().await? })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -917,7 +843,7 @@ pub async fn create_line(
         .price_per_mbps_month
         .as_deref()
         .map(|p| check.text("price_per_mbps_month", p, 50));
-    let store = &state.ingest.store;
+    let store = &state.store;
     let provider_id = match (me.role, &r.provider) {
         (Role::Admin, Some(code)) => match store.provider(code).await {
             Ok(p) => Some(p.id),
@@ -950,17 +876,18 @@ pub async fn create_line(
             price_per_mbps_month: price,
         })
         .await?;
-    if let Err(e) = state.reload_network().await {
+    if let Err(e) = state.routing.reload(&state.store).await {
         tracing::warn!(error = %e, "could not reload the network after a new line");
     }
-    state
-        .audit_by(
-            &me,
-            "line.create",
-            &format!("line/{}", line.id),
-            &format!("{} → {}", line.from_region, line.to_region),
-        )
-        .await;
+    state.publish(NodeEvent::LinesChanged);
+    audit::record(
+        &state.store,
+        &actor(&me),
+        "line.create",
+        &format!("line/{}", line.id),
+        &format!("{} → {}", line.from_region, line.to_region),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(json!(line))).into_response())
 }
 
@@ -987,7 +914,7 @@ pub async fn update_line(
     Body(r): Body<LineChangeRequest>,
 ) -> Result<Json<Value>, Problem> {
     let id = parse_id(&id, "a line")?;
-    let store = &state.ingest.store;
+    let store = &state.store;
     let owner = store
         .line_owner(id)
         .await?
@@ -1030,22 +957,23 @@ pub async fn update_line(
             },
         )
         .await?;
-    if let Err(e) = state.reload_network().await {
+    if let Err(e) = state.routing.reload(&state.store).await {
         tracing::warn!(error = %e, "could not reload the network after a line changed");
     }
-    state
-        .audit_by(
-            &me,
-            "line.update",
-            &format!("line/{id}"),
-            &format!(
-                "state {} · {:.1} ms · {} Mb/s",
-                line.state,
-                line.latency_us as f64 / 1000.0,
-                line.bandwidth_mbps
-            ),
-        )
-        .await;
+    state.publish(NodeEvent::LinesChanged);
+    audit::record(
+        &state.store,
+        &actor(&me),
+        "line.update",
+        &format!("line/{id}"),
+        &format!(
+            "state {} · {:.1} ms · {} Mb/s",
+            line.state,
+            line.latency_us as f64 / 1000.0,
+            line.bandwidth_mbps
+        ),
+    )
+    .await;
     Ok(Json(json!(line)))
 }
 
@@ -1053,7 +981,7 @@ pub async fn update_line(
 
 pub async fn audit_log(State(state): Api, Params(q): Params<Page>) -> Result<Json<Value>, Problem> {
     let limit = q.limit()?;
-    let entries = state.ingest.store.audit_log(q.before, limit).await?;
+    let entries = state.store.audit_log(q.before, limit).await?;
     let next = (entries.len() as i64 == limit)
         .then(|| entries.last().map(|e| e.id))
         .flatten();

@@ -24,27 +24,27 @@ const ASSETS: &[Asset] = &[
     Asset {
         path: "index.html",
         content_type: "text/html; charset=utf-8",
-        body: include_bytes!("../assets/index.html"),
+        body: include_bytes!("../../assets/index.html"),
     },
     Asset {
         path: "app.js",
         content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../assets/app.js"),
+        body: include_bytes!("../../assets/app.js"),
     },
     Asset {
         path: "app.css",
         content_type: "text/css; charset=utf-8",
-        body: include_bytes!("../assets/app.css"),
+        body: include_bytes!("../../assets/app.css"),
     },
     Asset {
         path: "vendor/uplot/uPlot.iife.min.js",
         content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../assets/vendor/uplot/uPlot.iife.min.js"),
+        body: include_bytes!("../../assets/vendor/uplot/uPlot.iife.min.js"),
     },
     Asset {
         path: "vendor/uplot/uPlot.min.css",
         content_type: "text/css; charset=utf-8",
-        body: include_bytes!("../assets/vendor/uplot/uPlot.min.css"),
+        body: include_bytes!("../../assets/vendor/uplot/uPlot.min.css"),
     },
 ];
 

@@ -25,7 +25,7 @@ use rustls::{
     server::WebPkiClientVerifier,
 };
 
-use crate::stream::{ALPN, FrameDecoder, FrameError, Inbound};
+use suanli_protocol::stream::{ALPN, FrameDecoder, FrameError, Inbound};
 
 /// The name every aggregator certificate carries; agents verify against it,
 /// whatever address they dial (the node CA is pinned, not a public one).

@@ -6,10 +6,7 @@
 //! series are on `/metrics/hosts`, filtered by provider, region or
 //! identifier and capped, so a 100,000-host node is scraped in slices.
 
-use std::{
-    collections::BTreeMap,
-    sync::{Arc, atomic::AtomicU64},
-};
+use std::{collections::BTreeMap, sync::Arc};
 
 use axum::{
     extract::State,
@@ -18,79 +15,25 @@ use axum::{
 };
 use prometheus_client::{
     encoding::text::encode,
-    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    metrics::{family::Family, gauge::Gauge},
     registry::Registry,
 };
 use serde::Deserialize;
 
+use super::{Params, Problem};
+use crate::service::Source;
 use crate::{
-    api::{ApiState, FieldProblem, Params, Problem},
-    catalog::HostState,
+    check::FieldProblem,
+    fleet::HostState,
+    node::Node,
     store::now_ms,
+    telemetry::{FloatGauge, Labels, process_figures},
 };
-
-type Labels = Vec<(&'static str, String)>;
-type FloatGauge = Gauge<f64, AtomicU64>;
-
-/// Counters the ingest path bumps; shared with every scrape.
-#[derive(Debug, Clone, Default)]
-pub struct IngestCounters {
-    pub samples_received: Counter,
-    pub samples_stored: Counter,
-    pub batches_committed: Counter,
-    pub batches_failed: Counter,
-    pub connections_accepted: Counter,
-    pub connections_refused: Family<Labels, Counter>,
-    pub enrollments: Counter,
-    pub inventories: Counter,
-}
-
-impl IngestCounters {
-    fn register(&self, registry: &mut Registry) {
-        let s = registry.sub_registry_with_prefix("suanli");
-        s.register(
-            "samples_received",
-            "Samples received from agents",
-            self.samples_received.clone(),
-        );
-        s.register(
-            "samples_stored",
-            "Samples committed to storage (resends of stored samples included)",
-            self.samples_stored.clone(),
-        );
-        s.register(
-            "store_batches",
-            "Sample batches committed",
-            self.batches_committed.clone(),
-        );
-        s.register(
-            "store_batch_failures",
-            "Sample batches that failed to commit (their agents resend)",
-            self.batches_failed.clone(),
-        );
-        s.register(
-            "agent_connections",
-            "Agent connections that completed the handshake",
-            self.connections_accepted.clone(),
-        );
-        s.register(
-            "agent_refusals",
-            "Connections closed by the aggregator, by close code",
-            self.connections_refused.clone(),
-        );
-        s.register("enrollments", "Hosts enrolled", self.enrollments.clone());
-        s.register(
-            "inventories",
-            "Inventory updates received",
-            self.inventories.clone(),
-        );
-    }
-}
 
 fn respond(registry: &Registry) -> Response {
     let mut text = String::new();
     if let Err(e) = encode(&mut text, registry) {
-        return Problem::internal(e).into_response();
+        return Problem::unavailable(Source::Task, e).into_response();
     }
     (
         [(
@@ -102,31 +45,9 @@ fn respond(registry: &Registry) -> Response {
         .into_response()
 }
 
-/// Resident memory and CPU seconds of this process, from /proc.
-fn process_figures() -> (Option<u64>, Option<f64>) {
-    let page = 4096u64;
-    let rss = std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map(|pages| pages * page);
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let cpu = std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            // Fields after the parenthesised command name; utime and stime are 14th and 15th.
-            let rest = s.rsplit_once(')')?.1;
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            let utime: f64 = fields.get(11)?.parse().ok()?;
-            let stime: f64 = fields.get(12)?.parse().ok()?;
-            (ticks > 0).then(|| (utime + stime) / ticks as f64)
-        });
-    (rss, cpu)
-}
-
-pub async fn fleet(State(state): State<Arc<ApiState>>) -> Response {
+pub async fn fleet(State(state): State<Arc<Node>>) -> Response {
     let mut registry = Registry::default();
-    state.ingest.counters.register(&mut registry);
+    state.counters.register(&mut registry);
     let now = now_ms();
     let hosts: Family<Labels, Gauge> = Family::default();
     let resources: Family<Labels, Gauge> = Family::default();
@@ -134,7 +55,7 @@ pub async fn fleet(State(state): State<Arc<ApiState>>) -> Response {
     let accel_memory: Family<Labels, Gauge> = Family::default();
     let accel_util: Family<Labels, FloatGauge> = Family::default();
     {
-        let fleet = state.ingest.catalog.read();
+        let fleet = state.catalog.read();
         for host in fleet.hosts.values() {
             hosts
                 .get_or_create(&vec![
@@ -202,7 +123,7 @@ pub async fn fleet(State(state): State<Arc<ApiState>>) -> Response {
         accel_util,
     );
     let connected: Gauge = Gauge::default();
-    connected.set(state.ingest.registry.connected() as i64);
+    connected.set(state.registry.connected() as i64);
     s.register(
         "connected_agents",
         "Agents connected to this aggregator",
@@ -250,10 +171,7 @@ pub struct HostFilter {
     limit: Option<usize>,
 }
 
-pub async fn hosts(
-    State(state): State<Arc<ApiState>>,
-    Params(filter): Params<HostFilter>,
-) -> Response {
+pub async fn hosts(State(state): State<Arc<Node>>, Params(filter): Params<HostFilter>) -> Response {
     let limit = filter.limit.unwrap_or(1000);
     if !(1..=10_000).contains(&limit) {
         return Problem::invalid(vec![FieldProblem {
@@ -277,7 +195,7 @@ pub async fn hosts(
     let gpu_ecc: Family<Labels, Gauge> = Family::default();
     let gpu_xid: Family<Labels, Gauge> = Family::default();
     {
-        let fleet = state.ingest.catalog.read();
+        let fleet = state.catalog.read();
         let only_host = match filter.identifier.as_deref() {
             Some(text) => {
                 let id = text.trim().to_ascii_uppercase();

@@ -6,92 +6,42 @@
 //! access rule is enforced before a handler (or its body parser) runs.
 //! Errors are `application/problem+json` (RFC 9457).
 
-use std::{net::SocketAddr, sync::Arc, time::Instant};
+use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
     Json, Router,
-    extract::{
-        ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Request, State,
-        rejection::{JsonRejection, QueryRejection},
-    },
-    http::{HeaderMap, Method, StatusCode, header, request::Parts},
+    extract::{ConnectInfo, DefaultBodyLimit, Request, State},
+    http::{HeaderMap, Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
     routing::MethodRouter,
 };
-use serde::{Serialize, de::DeserializeOwned};
-use tracing::warn;
 
 use crate::{
     auth::{self, API_KEY_PREFIX, CSRF_HEADER, Credential, Principal, Role, SESSION_COOKIE},
-    ingest::Ingest,
-    store::{AuditEntry, StoreError},
+    check::FieldProblem,
+    node::Node,
+    service::Actor,
 };
 
+mod center;
+mod dashboard;
+pub mod https;
+mod metrics;
 mod openapi;
+mod problem;
 mod selection;
-mod service;
 mod status;
 
 pub use openapi::openapi;
-pub use selection::{load_network, observed_latency};
-pub use status::LIVE_INTERVAL;
+pub use problem::{Body, Params, Problem, parse_id};
 
 /// Bodies larger than this are refused before they are read.
 pub const BODY_LIMIT: usize = 64 << 10;
 
-#[derive(Debug)]
-pub struct ApiState {
-    pub ingest: Arc<Ingest>,
-    pub admin_token: String,
-    /// What join strings carry: the QUIC address agents dial and the CA fingerprint.
-    pub advertise: String,
-    pub ca_fingerprint: String,
-    pub started: Instant,
-    /// What selection routes over; reloaded when a line is registered.
-    pub network: std::sync::RwLock<crate::selection::Network>,
-    /// This node's own region, where observed latencies are measured from.
-    pub local_region: String,
-}
-
-impl ApiState {
-    /// Appends to the audit log; a failure is logged, never hidden.
-    pub async fn audit(
-        &self,
-        actor: &str,
-        address: &str,
-        action: &str,
-        subject: &str,
-        detail: &str,
-    ) {
-        let entry = AuditEntry {
-            actor: actor.to_owned(),
-            action: action.to_owned(),
-            subject: subject.to_owned(),
-            detail: detail.to_owned(),
-            address: address.to_owned(),
-        };
-        if let Err(e) = self.ingest.store.audit(&entry).await {
-            warn!(error = %e, action, subject, "could not write the audit log");
-        }
-    }
-
-    /// Reads the dedicated lines again, keeping the public latency table.
-    pub async fn reload_network(&self) -> Result<(), StoreError> {
-        let public = self
-            .network
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .public;
-        let network = load_network(&self.ingest.store, public).await?;
-        *self.network.write().unwrap_or_else(|e| e.into_inner()) = network;
-        Ok(())
-    }
-
-    pub async fn audit_by(&self, who: &Principal, action: &str, subject: &str, detail: &str) {
-        self.audit(&who.actor, &who.address, action, subject, detail)
-            .await;
-    }
+/// Who did it, for the audit log.
+pub fn actor(me: &Principal) -> Actor {
+    Actor::new(&me.actor, &me.address)
 }
 
 /// Who may call a route.
@@ -130,7 +80,7 @@ pub struct Route {
     pub body: Option<&'static str>,
     /// Success status and what the response is.
     pub success: (u16, &'static str),
-    pub handler: fn() -> MethodRouter<Arc<ApiState>>,
+    pub handler: fn() -> MethodRouter<Arc<Node>>,
 }
 
 macro_rules! route {
@@ -156,7 +106,7 @@ macro_rules! route {
 
 /// Every route of the API.
 pub static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(|| {
-    use service::*;
+    use center::*;
     use status::*;
     vec![
         route!(GET "/api/v1/openapi.json", Access::Public, "This document (OpenAPI 3.1)", openapi_document),
@@ -215,8 +165,8 @@ pub static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(||
         route!(GET "/api/v1/hosts/{host}/live", Access::Roles(HOST_OWNERS), "Server-sent events with each new sample; while open the host samples every second", live),
         route!(POST "/api/v1/hosts/{host}/sample-interval", Access::Roles(MANAGERS), "Ask a connected host to sample at another interval", set_sample_interval, body = "Interval", success = (202, "Sent to the agent")),
         route!(POST "/api/v1/hosts/{host}/revoke", Access::Roles(HOST_MANAGERS), "Revoke a host: its certificate stops working at once", revoke_host, success = (204, "Revoked")),
-        route!(GET "/metrics", Access::Roles(STAFF), "Prometheus: fleet totals, ingest counters, the aggregator's health", crate::metrics::fleet),
-        route!(GET "/metrics/hosts", Access::Roles(STAFF), "Prometheus: per-host and per-GPU series, filtered", crate::metrics::hosts, query = &[
+        route!(GET "/metrics", Access::Roles(STAFF), "Prometheus: fleet totals, ingest counters, the aggregator's health", metrics::fleet),
+        route!(GET "/metrics/hosts", Access::Roles(STAFF), "Prometheus: per-host and per-GPU series, filtered", metrics::hosts, query = &[
             ("provider", "only this provider's hosts"),
             ("region", "region code prefix"),
             ("identifier", "only this resource's host"),
@@ -225,9 +175,8 @@ pub static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(||
     ]
 });
 
-pub fn router(state: Arc<ApiState>) -> Router {
-    let mut paths: std::collections::BTreeMap<&str, MethodRouter<Arc<ApiState>>> =
-        Default::default();
+pub fn router(state: Arc<Node>) -> Router {
+    let mut paths: std::collections::BTreeMap<&str, MethodRouter<Arc<Node>>> = Default::default();
     for route in ROUTES.iter() {
         let guarded = (route.handler)().route_layer(axum::middleware::from_fn_with_state(
             (state.clone(), route.access),
@@ -252,7 +201,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         );
     }
     router
-        .merge(crate::dashboard::router())
+        .merge(dashboard::router())
         .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, NO_SUCH_ENDPOINT) })
         .layer(axum::middleware::from_fn(refuse_oversize))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -283,177 +232,11 @@ impl Page {
         if (1..=1000).contains(&limit) {
             Ok(limit)
         } else {
-            Err(Problem::invalid(vec![FieldProblem {
-                field: "limit".into(),
-                message: "between 1 and 1000".into(),
-            }]))
+            Err(Problem::invalid(vec![FieldProblem::new(
+                "limit",
+                "between 1 and 1000",
+            )]))
         }
-    }
-}
-
-/// A numeric id from a path, or a 400 that says what was expected.
-pub fn parse_id(text: &str, what: &str) -> Result<i64, Problem> {
-    text.parse()
-        .map_err(|_| Problem::bad_request(format!("{text:?} is not {what} id")))
-}
-
-/// One field that failed validation.
-#[derive(Debug, Clone, Serialize)]
-pub struct FieldProblem {
-    pub field: String,
-    pub message: String,
-}
-
-/// An RFC 9457 problem document.
-#[derive(Debug, Serialize)]
-pub struct Problem {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    title: String,
-    status: u16,
-    detail: String,
-    /// For 422: every field that is wrong, at once.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    errors: Vec<FieldProblem>,
-    #[serde(skip)]
-    retry_after_s: Option<u64>,
-}
-
-impl Problem {
-    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        Self {
-            kind: "about:blank",
-            title: status.canonical_reason().unwrap_or("error").to_owned(),
-            status: status.as_u16(),
-            detail: detail.into(),
-            errors: Vec::new(),
-            retry_after_s: None,
-        }
-    }
-
-    pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, detail)
-    }
-
-    pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, detail)
-    }
-
-    pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, detail)
-    }
-
-    pub fn conflict(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, detail)
-    }
-
-    /// 422 naming every bad field.
-    pub fn invalid(errors: Vec<FieldProblem>) -> Self {
-        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-        let mut problem = Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("invalid fields: {}", fields.join(", ")),
-        );
-        problem.errors = errors;
-        problem
-    }
-
-    pub fn too_many(retry_after_s: u64, detail: impl Into<String>) -> Self {
-        let mut problem = Self::new(StatusCode::TOO_MANY_REQUESTS, detail);
-        problem.retry_after_s = Some(retry_after_s);
-        problem
-    }
-
-    pub fn internal(error: impl std::fmt::Display) -> Self {
-        warn!(error = %error, "request failed");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the node's database did not answer; try again shortly",
-        )
-    }
-}
-
-impl From<StoreError> for Problem {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound(m) | StoreError::NoHost(m) | StoreError::NoProvider(m) => {
-                Problem::not_found(m)
-            }
-            StoreError::Conflict(m) => Problem::conflict(m),
-            StoreError::DuplicateProvider(code) => {
-                Problem::conflict(format!("already registered as provider {code}"))
-            }
-            other => Problem::internal(other),
-        }
-    }
-}
-
-impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let retry = self.retry_after_s;
-        let mut response = (status, Json(self)).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            header::HeaderValue::from_static("application/problem+json"),
-        );
-        if let Some(seconds) = retry {
-            headers.insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
-        }
-        response
-    }
-}
-
-/// A JSON body whose rejection is a problem document: 400 for malformed
-/// JSON, 415 without the JSON content type, 413 over the limit, 422 for
-/// wrong types, missing or unknown fields.
-#[derive(Debug)]
-pub struct Body<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
-    type Rejection = Problem;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(Body(value)),
-            Err(rejection) => Err(json_problem(rejection)),
-        }
-    }
-}
-
-fn json_problem(rejection: JsonRejection) -> Problem {
-    let status = rejection.status();
-    let text = rejection.body_text();
-    if status == StatusCode::UNPROCESSABLE_ENTITY {
-        // "Failed to deserialize the JSON body into the target type: role: unknown variant …"
-        let detail = text
-            .split_once("target type: ")
-            .map_or(text.as_str(), |(_, d)| d);
-        let field = detail
-            .split_once(": ")
-            .map_or("body", |(f, _)| f)
-            .to_owned();
-        return Problem::invalid(vec![FieldProblem {
-            field,
-            message: detail.to_owned(),
-        }]);
-    }
-    Problem::new(status, text)
-}
-
-/// Query parameters whose rejection is a 400 problem document.
-#[derive(Debug)]
-pub struct Params<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|q| Params(q.0))
-            .map_err(|e: QueryRejection| Problem::bad_request(e.body_text()))
     }
 }
 
@@ -493,7 +276,7 @@ async fn refuse_oversize(request: Request, next: Next) -> Response {
 /// Authenticates the caller and applies the route's access rule; handlers
 /// find the [`Principal`] in the request's extensions.
 async fn authorize(
-    State((state, access)): State<(Arc<ApiState>, Access)>,
+    State((state, access)): State<(Arc<Node>, Access)>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -536,20 +319,20 @@ async fn authorize(
 }
 
 async fn authenticate(
-    state: &ApiState,
+    state: &Node,
     headers: &HeaderMap,
     address: String,
 ) -> Result<Principal, Problem> {
     let unauthorized = |detail: &str| Problem::new(StatusCode::UNAUTHORIZED, detail);
     let now = crate::store::now_ms();
-    let store = &state.ingest.store;
+    let store = &state.store;
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let token = value
             .to_str()
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| unauthorized("the Authorization header must be: Bearer <API key>"))?;
-        if auth::constant_time_eq(token.as_bytes(), state.admin_token.as_bytes()) {
+        if auth::constant_time_eq(token.as_bytes(), state.identity.admin_token.as_bytes()) {
             return Ok(Principal {
                 actor: "admin-token".into(),
                 role: Role::Admin,
@@ -563,7 +346,7 @@ async fn authenticate(
             && let Some(account) = store
                 .api_key_account(&auth::secret_hash(token), now)
                 .await
-                .map_err(Problem::internal)?
+                .map_err(Problem::from)?
         {
             return Principal::from_account(&account, Credential::ApiKey, address)
                 .ok_or_else(|| unauthorized("the key's account has an unknown role"));
@@ -575,7 +358,7 @@ async fn authenticate(
         if let Some((account, csrf_token)) = store
             .session(&secret_sha256, now)
             .await
-            .map_err(Problem::internal)?
+            .map_err(Problem::from)?
         {
             return Principal::from_account(
                 &account,

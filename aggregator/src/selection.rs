@@ -1,5 +1,5 @@
 //! Selection (算力选择): a user's demand becomes ranked compute with network
-//! paths, judged on the live state in the [`Catalog`](crate::catalog).
+//! paths, judged on the live state of the [`Fleet`].
 //!
 //! [`select`] is a pure function of the fleet, the network and the demand:
 //! each host is checked against every hard constraint (so "why nothing
@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use suanli_protocol::identifier::ResourceType;
 
-use crate::catalog::{Fleet, HostEntry, HostState};
+use crate::fleet::{Fleet, HostEntry, HostState, model_matches};
 
 /// What an accelerator demand asks when it asks nothing in particular.
 static ANY_ACCELERATOR: AcceleratorDemand = AcceleratorDemand {
@@ -29,7 +29,6 @@ static ANY_ACCELERATOR: AcceleratorDemand = AcceleratorDemand {
 
 pub mod demand;
 pub mod network;
-pub mod price;
 
 pub use demand::{AcceleratorDemand, Demand, Together};
 pub use network::{LineEdge, Network, Path, PublicLatency};
@@ -186,20 +185,6 @@ impl Expression {
             Err(e) => Err(e.to_string()),
         }
     }
-}
-
-/// Does `model_key` (a lower-cased accelerator name) name the model asked for?
-/// Every word of the demand must be a word of the name: "h100" finds
-/// "nvidia h100 80gb hbm3", "a100" does not find "nvidia rtx a1000".
-pub fn model_matches(model_key: &str, wanted: &str) -> bool {
-    let words: Vec<&str> = model_key
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
-    wanted
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .all(|w| words.contains(&w))
 }
 
 fn vendor_matches(model_key: &str, vendor: &str) -> bool {
@@ -883,7 +868,7 @@ fn host_pick<'a>(checker: &mut Checker<'a>, scored: Scored<'a>, now: u64) -> Hos
         path,
         rtt_ms: host.rtt_us.map(|us| us as f64 / 1000.0),
         fabric: host.fabric.clone(),
-        price_per_hour_cny: verdict.price_cny_e4.map(price::format_cny),
+        price_per_hour_cny: verdict.price_cny_e4.map(crate::price::format_cny),
         score,
         parts,
     }

@@ -21,7 +21,7 @@ use tokio::{
 use tokio_rustls::{TlsAcceptor, server::TlsStream};
 use tracing::debug;
 
-use crate::node::NodeIdentity;
+use crate::identity::NodeIdentity;
 
 /// How long a client may take over its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -58,7 +58,7 @@ impl HttpTls {
                 (vec![cert, identity.ca_der.clone()], key)
             }
         };
-        let config = ServerConfig::builder_with_provider(suanli_protocol::transport::provider())
+        let config = ServerConfig::builder_with_provider(suanli_link::transport::provider())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .context("TLS 1.3")?
             .with_no_client_auth()

@@ -1,0 +1,190 @@
+//! Problem documents (RFC 9457) and the extractors whose rejections are
+//! problem documents, so every error the API gives has one shape.
+
+use axum::{
+    Json,
+    extract::{
+        FromRequest, FromRequestParts, Request,
+        rejection::{JsonRejection, QueryRejection},
+    },
+    http::{StatusCode, header, request::Parts},
+    response::{IntoResponse, Response},
+};
+use serde::{Serialize, de::DeserializeOwned};
+use tracing::warn;
+
+use crate::{
+    check::{FieldProblem, Invalid},
+    service::{ServiceError, Source},
+    store::StoreError,
+};
+
+/// A numeric id from a path, or a 400 that says what was expected.
+pub fn parse_id(text: &str, what: &str) -> Result<i64, Problem> {
+    text.parse()
+        .map_err(|_| Problem::bad_request(format!("{text:?} is not {what} id")))
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: String,
+    status: u16,
+    detail: String,
+    /// For 422: every field that is wrong, at once.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<FieldProblem>,
+    #[serde(skip)]
+    retry_after_s: Option<u64>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after_s: None,
+        }
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, detail)
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, detail)
+    }
+
+    /// 422 naming every bad field.
+    pub fn invalid(errors: Vec<FieldProblem>) -> Self {
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        let mut problem = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("invalid fields: {}", fields.join(", ")),
+        );
+        problem.errors = errors;
+        problem
+    }
+
+    pub fn too_many(retry_after_s: u64, detail: impl Into<String>) -> Self {
+        let mut problem = Self::new(StatusCode::TOO_MANY_REQUESTS, detail);
+        problem.retry_after_s = Some(retry_after_s);
+        problem
+    }
+
+    /// 503: a part of the node failed, not the request; says which, and
+    /// logs the error (which may hold details the caller must not see).
+    pub fn unavailable(source: Source, error: impl std::fmt::Display) -> Self {
+        warn!(error = %error, source = source.as_str(), "request failed");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{} failed; try again shortly", source.as_str()),
+        )
+    }
+}
+
+impl From<Invalid> for Problem {
+    fn from(Invalid(errors): Invalid) -> Self {
+        Problem::invalid(errors)
+    }
+}
+
+impl From<ServiceError> for Problem {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::NotFound(m) => Problem::not_found(m),
+            ServiceError::Forbidden(m) => Problem::forbidden(m),
+            ServiceError::Conflict(m) => Problem::conflict(m),
+            ServiceError::Invalid(invalid) => invalid.into(),
+            ServiceError::Unavailable { failed, detail } => Problem::unavailable(failed, detail),
+        }
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(e: StoreError) -> Self {
+        ServiceError::from(e).into()
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let retry = self.retry_after_s;
+        let mut response = (status, Json(self)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(seconds) = retry {
+            headers.insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// A JSON body whose rejection is a problem document: 400 for malformed
+/// JSON, 415 without the JSON content type, 413 over the limit, 422 for
+/// wrong types, missing or unknown fields.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Body(value)),
+            Err(rejection) => Err(json_problem(rejection)),
+        }
+    }
+}
+
+fn json_problem(rejection: JsonRejection) -> Problem {
+    let status = rejection.status();
+    let text = rejection.body_text();
+    if status == StatusCode::UNPROCESSABLE_ENTITY {
+        // "Failed to deserialize the JSON body into the target type: role: unknown variant …"
+        let detail = text
+            .split_once("target type: ")
+            .map_or(text.as_str(), |(_, d)| d);
+        let field = detail
+            .split_once(": ")
+            .map_or("body", |(f, _)| f)
+            .to_owned();
+        return Problem::invalid(vec![FieldProblem {
+            field,
+            message: detail.to_owned(),
+        }]);
+    }
+    Problem::new(status, text)
+}
+
+/// Query parameters whose rejection is a 400 problem document.
+#[derive(Debug)]
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Params(q.0))
+            .map_err(|e: QueryRejection| Problem::bad_request(e.body_text()))
+    }
+}

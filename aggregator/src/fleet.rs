@@ -1,0 +1,630 @@
+//! The fleet: every resource of the node and its host's latest figures,
+//! and the rules read off them (host state, free now, the figures
+//! selection scans). Pure: values in, values out; time is a parameter.
+//!
+//! [`crate::catalog::Catalog`] holds the node's one `Fleet` behind a lock.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
+
+use smallvec::SmallVec;
+use suanli_protocol::{
+    identifier::ResourceType,
+    model::{HostInventory, HostSample},
+};
+
+use crate::price::PriceList;
+
+/// A host whose last sample is older than this many intervals is stale…
+const STALE_AFTER_INTERVALS: u64 = 3;
+/// …but never sooner than this.
+const STALE_AFTER_MIN_MS: u64 = 15_000;
+/// Past this, stale becomes offline.
+const OFFLINE_AFTER_MS: u64 = 300_000;
+/// The interval assumed until two samples have been seen.
+const DEFAULT_INTERVAL_MS: u64 = 5_000;
+/// "Free now": an accelerator below both of these…
+pub const GPU_FREE_UTILIZATION_PERCENT: u32 = 10;
+pub const GPU_FREE_MEMORY_FRACTION: f64 = 0.10;
+/// …and a CPU host below this utilization.
+const HOST_FREE_CPU_PERCENT: f64 = 50.0;
+
+/// Where a host stands, by the age of its last sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostState {
+    Online,
+    Stale,
+    Offline,
+    Revoked,
+}
+
+impl HostState {
+    pub const ALL: [HostState; 4] = [
+        HostState::Online,
+        HostState::Stale,
+        HostState::Offline,
+        HostState::Revoked,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostState::Online => "online",
+            HostState::Stale => "stale",
+            HostState::Offline => "offline",
+            HostState::Revoked => "revoked",
+        }
+    }
+}
+
+/// The figures people watch, from a host's latest sample.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Vitals {
+    pub seq: u64,
+    pub collected_at_ms: u64,
+    pub cpu_utilization_percent: Option<f64>,
+    pub load_average_1m: Option<f64>,
+    pub memory_total_bytes: Option<u64>,
+    pub memory_used_bytes: Option<u64>,
+    /// Local (not network) filesystems, summed.
+    pub disk_total_bytes: Option<u64>,
+    pub disk_available_bytes: Option<u64>,
+    /// The fastest InfiniBand port that is ACTIVE.
+    pub infiniband_active_gbps: Option<f64>,
+    pub gpus: Vec<GpuVitals>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct GpuVitals {
+    pub index: u32,
+    pub uuid: Option<String>,
+    pub utilization_percent: Option<u32>,
+    pub memory_used_bytes: Option<u64>,
+    pub memory_total_bytes: Option<u64>,
+    pub temperature_celsius: Option<u32>,
+    pub power_watts: Option<f64>,
+    pub ecc_uncorrected_volatile: Option<u64>,
+    /// XID errors seen since the aggregator started.
+    pub xid_errors: u64,
+    /// Active NVLink links; absent where the GPU reports none.
+    pub nvlink_active: Option<u32>,
+}
+
+impl Vitals {
+    /// The figures of `sample`; `inventory` tells local filesystems from network ones.
+    pub fn from_sample(seq: u64, sample: &HostSample, inventory: Option<&HostInventory>) -> Self {
+        let network_mounts: Vec<&str> = inventory
+            .map(|inv| {
+                inv.filesystems
+                    .iter()
+                    .filter(|f| f.network)
+                    .map(|f| f.mount_point.as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let local = sample
+            .filesystems
+            .iter()
+            .filter(|f| !network_mounts.contains(&f.mount_point.as_str()));
+        let sum = |pick: fn(&suanli_protocol::model::FilesystemSample) -> Option<u64>| {
+            local
+                .clone()
+                .map(pick)
+                .try_fold(0u64, |acc, v| Some(acc + v?))
+        };
+        let (disk_total_bytes, disk_available_bytes) = if sample.filesystems.is_empty() {
+            (None, None)
+        } else {
+            (sum(|f| f.total_bytes), sum(|f| f.available_bytes))
+        };
+        Self {
+            disk_total_bytes,
+            disk_available_bytes,
+            infiniband_active_gbps: sample
+                .infiniband_ports
+                .iter()
+                .filter(|p| p.state.as_deref() == Some("ACTIVE"))
+                .filter_map(|p| p.rate_gbps)
+                .max_by(f64::total_cmp),
+            seq,
+            collected_at_ms: sample.collected_at_unix_ms,
+            cpu_utilization_percent: sample.cpu.utilization_percent,
+            load_average_1m: sample.cpu.load_average_1m,
+            memory_total_bytes: sample.memory.total_bytes,
+            memory_used_bytes: sample.memory.used_bytes,
+            gpus: sample
+                .gpus
+                .iter()
+                .map(|g| GpuVitals {
+                    index: g.index,
+                    uuid: g.uuid.clone(),
+                    utilization_percent: g.utilization_percent,
+                    memory_used_bytes: g.memory_used_bytes,
+                    memory_total_bytes: g.memory_total_bytes,
+                    temperature_celsius: g.temperature_celsius,
+                    power_watts: g.power_milliwatts.map(|mw| f64::from(mw) / 1000.0),
+                    ecc_uncorrected_volatile: g.ecc_uncorrected_volatile,
+                    xid_errors: 0,
+                    nvlink_active: (!g.nvlinks.is_empty())
+                        .then(|| g.nvlinks.iter().filter(|l| l.active).count() as u32),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The figures selection checks on every host, copied inline into the
+/// entry: the inventory, vitals and region text are each behind a pointer,
+/// and following three pointers per host dominated a 20,000-host scan.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HostFigures {
+    /// The GB/T 2260 code's six digits.
+    pub region: [u8; 6],
+    pub logical_cpus: Option<u32>,
+    pub slurm: bool,
+    /// From the latest sample, else the inventory.
+    pub memory_total_bytes: Option<u64>,
+    pub memory_used_bytes: Option<u64>,
+    pub cpu_utilization_percent: Option<f64>,
+    pub disk_total_bytes: Option<u64>,
+    pub disk_available_bytes: Option<u64>,
+    pub infiniband_active_gbps: Option<f64>,
+}
+
+impl HostFigures {
+    /// Is the host in a region starting with `prefix`?
+    pub fn in_region(&self, prefix: &str) -> bool {
+        self.region.starts_with(prefix.as_bytes())
+    }
+}
+
+/// An organisation as resources carry it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Owner {
+    #[serde(skip)]
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub region: String,
+    pub industry: String,
+}
+
+#[derive(Debug)]
+pub struct HostEntry {
+    pub host_id: i64,
+    pub hostname: String,
+    pub owner: Arc<Owner>,
+    /// Where the host is (GB/T 2260): its site, else its provider's region.
+    pub region: String,
+    pub revoked: bool,
+    pub inventory: Option<Arc<HostInventory>>,
+    pub vitals: Option<Arc<Vitals>>,
+    /// From storage at load, then from samples.
+    pub last_seen_ms: Option<u64>,
+    pub rtt_us: Option<u64>,
+    /// Collection interval observed between the last two samples.
+    pub interval_ms: Option<u64>,
+    /// Interval the host sampled at before a live page asked for 1 s.
+    pub interval_before_live_ms: Option<u64>,
+    /// The last sample the agent had spooled when it connected: until the
+    /// stream passes it, the agent is catching up.
+    pub spooled_through: Option<u64>,
+    /// This host's resources, the host itself first.
+    pub resources: Vec<Arc<ResourceEntry>>,
+    /// `subnet prefix/SM LID` of its first InfiniBand port: hosts with the
+    /// same value are on one fabric.
+    pub fabric: Option<String>,
+    pub gpu_groups: SmallVec<[GpuGroup; 2]>,
+    /// What selection reads of every host, kept inline (see [`HostFigures`]).
+    pub figures: HostFigures,
+    /// Each accelerator's figures, compact and in one place, in the order
+    /// of `resources` (`slot` indexes it): what selection reads per GPU.
+    pub gpu_briefs: Vec<GpuBrief>,
+    xid_errors: HashMap<u32, u64>,
+    /// Live pages watching this host.
+    pub watchers: usize,
+}
+
+impl HostEntry {
+    /// A host as storage describes it, before any sample.
+    pub fn new(
+        host_id: i64,
+        hostname: String,
+        owner: Arc<Owner>,
+        region: String,
+        inventory: Option<Arc<HostInventory>>,
+    ) -> Self {
+        let fabric = inventory.as_deref().and_then(fabric_of);
+        let mut host = Self {
+            host_id,
+            hostname,
+            owner,
+            region,
+            revoked: false,
+            inventory,
+            vitals: None,
+            last_seen_ms: None,
+            rtt_us: None,
+            interval_ms: None,
+            interval_before_live_ms: None,
+            spooled_through: None,
+            resources: Vec::new(),
+            fabric,
+            gpu_groups: SmallVec::new(),
+            figures: HostFigures::default(),
+            gpu_briefs: Vec::new(),
+            xid_errors: HashMap::new(),
+            watchers: 0,
+        };
+        host.refigure();
+        host
+    }
+
+    /// Takes in the figures `vitals` of the host's `sample`, received at
+    /// `received_ms`. Returns them as kept, or `None` for a resent or late
+    /// sample, which is history, not news.
+    pub fn observe(
+        &mut self,
+        mut vitals: Vitals,
+        sample: &HostSample,
+        received_ms: u64,
+    ) -> Option<Arc<Vitals>> {
+        let seq = vitals.seq;
+        if let Some(previous) = &self.vitals {
+            if previous.seq >= seq {
+                return None;
+            }
+            if seq == previous.seq + 1 && vitals.collected_at_ms > previous.collected_at_ms {
+                self.interval_ms = Some(vitals.collected_at_ms - previous.collected_at_ms);
+            }
+        }
+        for event in &sample.xid_events {
+            if let Some(index) = event.gpu_index {
+                *self.xid_errors.entry(index).or_default() += 1;
+            }
+        }
+        for gpu in &mut vitals.gpus {
+            gpu.xid_errors = self.xid_errors.get(&gpu.index).copied().unwrap_or(0);
+        }
+        self.last_seen_ms = Some(received_ms);
+        let vitals = Arc::new(vitals);
+        self.vitals = Some(vitals.clone());
+        self.regroup();
+        Some(vitals)
+    }
+
+    /// The host's inventory changed: its fabric and figures follow.
+    pub fn set_inventory(&mut self, inventory: Option<Arc<HostInventory>>) {
+        self.fabric = inventory.as_deref().and_then(fabric_of);
+        self.inventory = inventory;
+        self.refigure();
+    }
+
+    pub fn state(&self, now_ms: u64) -> HostState {
+        if self.revoked {
+            return HostState::Revoked;
+        }
+        let Some(seen) = self.last_seen_ms else {
+            return HostState::Offline;
+        };
+        let age = now_ms.saturating_sub(seen);
+        let interval = self.interval_ms.unwrap_or(DEFAULT_INTERVAL_MS);
+        if age <= (interval * STALE_AFTER_INTERVALS).max(STALE_AFTER_MIN_MS) {
+            HostState::Online
+        } else if age <= OFFLINE_AFTER_MS {
+            HostState::Stale
+        } else {
+            HostState::Offline
+        }
+    }
+
+    /// Samples the agent still has to send from its spool, as of the
+    /// connection's start and what has arrived since.
+    pub fn spool_backlog(&self) -> Option<u64> {
+        let through = self.spooled_through?;
+        let latest = self.vitals.as_ref().map(|v| v.seq);
+        Some(match latest {
+            Some(seq) => through.saturating_sub(seq),
+            None => through + 1,
+        })
+    }
+
+    pub fn gpu_vitals(&self, uuid: &str) -> Option<&GpuVitals> {
+        self.vitals
+            .as_ref()?
+            .gpus
+            .iter()
+            .find(|g| g.uuid.as_deref() == Some(uuid))
+    }
+
+    /// The live figures of one of this host's accelerators: found by its
+    /// index (samples list GPUs in index order), confirmed by UUID.
+    pub fn vitals_of(&self, r: &ResourceEntry) -> Option<&GpuVitals> {
+        let uuid = r.gpu_uuid.as_deref()?;
+        let gpus = &self.vitals.as_ref()?.gpus;
+        match r.gpu_index.and_then(|i| gpus.get(i as usize)) {
+            Some(g) if g.uuid.as_deref() == Some(uuid) => Some(g),
+            _ => gpus.iter().find(|g| g.uuid.as_deref() == Some(uuid)),
+        }
+    }
+
+    /// Copies what selection scans for into `figures`.
+    pub fn refigure(&mut self) {
+        let inventory = self.inventory.as_deref();
+        let vitals = self.vitals.as_deref();
+        let mut region = [0u8; 6];
+        for (to, from) in region.iter_mut().zip(self.region.bytes()) {
+            *to = from;
+        }
+        self.figures = HostFigures {
+            region,
+            logical_cpus: inventory.map(|i| i.cpu.logical_cpus),
+            slurm: inventory.is_some_and(|i| i.slurm.is_some()),
+            memory_total_bytes: vitals
+                .and_then(|v| v.memory_total_bytes)
+                .or(inventory.and_then(|i| i.memory_total_bytes)),
+            memory_used_bytes: vitals.and_then(|v| v.memory_used_bytes),
+            cpu_utilization_percent: vitals.and_then(|v| v.cpu_utilization_percent),
+            disk_total_bytes: vitals.and_then(|v| v.disk_total_bytes),
+            disk_available_bytes: vitals.and_then(|v| v.disk_available_bytes),
+            infiniband_active_gbps: vitals.and_then(|v| v.infiniband_active_gbps),
+        };
+    }
+
+    /// Recounts `gpu_groups` from the accelerators and the latest sample.
+    pub fn regroup(&mut self) {
+        self.refigure();
+        let mut groups: SmallVec<[GpuGroup; 2]> = SmallVec::new();
+        let mut briefs = Vec::new();
+        for (slot, r) in self.resources.iter().enumerate() {
+            if r.gpu_uuid.is_none() {
+                continue;
+            }
+            let live = self.vitals_of(r);
+            let idle = gpu_idle(live, r.memory_bytes);
+            briefs.push(GpuBrief {
+                slot: slot as u32,
+                model_id: r.model_id,
+                memory_bytes: r.memory_bytes,
+                mig: r.mig,
+                idle,
+                utilization_percent: live.and_then(|g| g.utilization_percent),
+                memory_used_bytes: live.and_then(|g| g.memory_used_bytes),
+                memory_total_bytes: live.and_then(|g| g.memory_total_bytes).or(r.memory_bytes),
+                nvlink_active: live.and_then(|g| g.nvlink_active),
+            });
+            match groups
+                .iter_mut()
+                .find(|g| g.model_id == r.model_id && g.memory_bytes == r.memory_bytes)
+            {
+                Some(g) => {
+                    g.installed += 1;
+                    g.idle += u32::from(idle);
+                }
+                None => groups.push(GpuGroup {
+                    model_id: r.model_id,
+                    memory_bytes: r.memory_bytes,
+                    installed: 1,
+                    idle: u32::from(idle),
+                }),
+            }
+        }
+        self.gpu_groups = groups;
+        self.gpu_briefs = briefs;
+    }
+
+    /// Is one of this host's resources free now: the host online and the
+    /// resource idle enough. `None` where the figures to tell are missing.
+    pub fn free_now(&self, resource: &ResourceEntry, now_ms: u64) -> Option<bool> {
+        if self.state(now_ms) != HostState::Online {
+            return Some(false);
+        }
+        match &resource.gpu_uuid {
+            Some(_) => {
+                let gpu = self.vitals_of(resource)?;
+                Some(gpu_idle(Some(gpu), resource.memory_bytes))
+            }
+            None => Some(self.vitals.as_ref()?.cpu_utilization_percent? < HOST_FREE_CPU_PERCENT),
+        }
+    }
+
+    /// The host's own (general compute) resource.
+    pub fn own_resource(&self) -> Option<&ResourceEntry> {
+        self.resources
+            .first()
+            .map(|r| &**r)
+            .filter(|r| r.gpu_uuid.is_none())
+    }
+
+    /// The host's accelerators.
+    pub fn accelerators(&self) -> impl Iterator<Item = &ResourceEntry> {
+        self.resources
+            .iter()
+            .map(|r| &**r)
+            .filter(|r| r.gpu_uuid.is_some())
+    }
+}
+
+/// One resource: a host (general compute) or one of its accelerators.
+#[derive(Debug, Clone)]
+pub struct ResourceEntry {
+    pub id: i64,
+    pub identifier: String,
+    pub resource_type: ResourceType,
+    pub host_id: i64,
+    /// For an accelerator, its UUID and index on the host.
+    pub gpu_uuid: Option<String>,
+    pub gpu_index: Option<u32>,
+    /// Model name: the GPU's, or the host CPU's.
+    pub model: Option<String>,
+    /// Memory of the accelerator, or of the host.
+    pub memory_bytes: Option<u64>,
+    /// `model`, lower-cased, for matching; and its interned id in the fleet.
+    pub model_key: String,
+    pub model_id: u32,
+    /// An accelerator's MIG mode.
+    pub mig: Option<bool>,
+}
+
+#[derive(Debug, Default)]
+pub struct Fleet {
+    pub resources: BTreeMap<i64, Arc<ResourceEntry>>,
+    pub by_identifier: HashMap<String, i64>,
+    /// By host id, so a scan visits hosts in a stable order.
+    pub hosts: BTreeMap<i64, HostEntry>,
+    /// Accelerator model names (lower-cased), interned: a resource's `model_id`.
+    pub models: Vec<String>,
+    /// Each model as first named (not lower-cased), for people to read.
+    pub model_names: Vec<String>,
+    model_ids: HashMap<String, u32>,
+    /// Each provider's listed prices, by provider id.
+    pub prices: HashMap<i64, Arc<PriceList>>,
+}
+
+/// Does `model_key` (a lower-cased accelerator name) name the model asked for?
+/// Every word of the demand must be a word of the name: "h100" finds
+/// "nvidia h100 80gb hbm3", "a100" does not find "nvidia rtx a1000".
+pub fn model_matches(model_key: &str, wanted: &str) -> bool {
+    let words: Vec<&str> = model_key
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    wanted
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .all(|w| words.contains(&w))
+}
+
+/// Is an accelerator idle enough to count as free: utilization and memory
+/// use both low. Unknown figures are not free.
+pub fn gpu_idle(g: Option<&GpuVitals>, memory_bytes: Option<u64>) -> bool {
+    let Some(g) = g else { return false };
+    match (
+        g.utilization_percent,
+        g.memory_used_bytes,
+        g.memory_total_bytes.or(memory_bytes),
+    ) {
+        (Some(util), Some(used), Some(total)) if total > 0 => {
+            util < GPU_FREE_UTILIZATION_PERCENT
+                && (used as f64 / total as f64) < GPU_FREE_MEMORY_FRACTION
+        }
+        _ => false,
+    }
+}
+
+/// One accelerator as selection sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GpuBrief {
+    /// Index into the host's `resources`.
+    pub slot: u32,
+    pub model_id: u32,
+    pub memory_bytes: Option<u64>,
+    pub mig: Option<bool>,
+    pub idle: bool,
+    pub utilization_percent: Option<u32>,
+    pub memory_used_bytes: Option<u64>,
+    pub memory_total_bytes: Option<u64>,
+    pub nvlink_active: Option<u32>,
+}
+
+/// A host's accelerators of one model and memory size: how many are
+/// installed and how many were idle in the latest sample. Selection reads
+/// these to pass over a host without looking at each accelerator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GpuGroup {
+    pub model_id: u32,
+    pub memory_bytes: Option<u64>,
+    pub installed: u32,
+    pub idle: u32,
+}
+
+impl Fleet {
+    pub fn intern(&mut self, model_key: &str, name: Option<&str>) -> u32 {
+        if let Some(id) = self.model_ids.get(model_key) {
+            return *id;
+        }
+        let id = self.models.len() as u32;
+        self.models.push(model_key.to_owned());
+        self.model_names.push(name.unwrap_or("unknown").to_owned());
+        self.model_ids.insert(model_key.to_owned(), id);
+        id
+    }
+
+    /// Is `resource` free now: its host online and the resource idle enough.
+    pub fn free_now(&self, resource: &ResourceEntry, now_ms: u64) -> Option<bool> {
+        self.hosts
+            .get(&resource.host_id)?
+            .free_now(resource, now_ms)
+    }
+}
+
+/// The fabric a host's first InfiniBand port is on.
+fn fabric_of(inventory: &HostInventory) -> Option<String> {
+    inventory
+        .infiniband_ports
+        .iter()
+        .filter(|p| p.link_layer.as_deref() != Some("Ethernet"))
+        .find_map(|p| Some(format!("{}/{}", p.subnet_prefix.as_deref()?, p.sm_lid?)))
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(last_seen_ms: Option<u64>, interval_ms: Option<u64>) -> HostEntry {
+        HostEntry {
+            host_id: 1,
+            hostname: "h".into(),
+            region: "110108".into(),
+            owner: Arc::new(Owner {
+                id: 1,
+                code: "P00001".into(),
+                name: "p".into(),
+                region: "110108".into(),
+                industry: "I65".into(),
+            }),
+            revoked: false,
+            inventory: None,
+            vitals: None,
+            last_seen_ms,
+            rtt_us: None,
+            interval_ms,
+            interval_before_live_ms: None,
+            spooled_through: None,
+            resources: Vec::new(),
+            fabric: None,
+            gpu_groups: SmallVec::new(),
+            figures: HostFigures::default(),
+            gpu_briefs: Vec::new(),
+            xid_errors: HashMap::new(),
+            watchers: 0,
+        }
+    }
+
+    #[test]
+    fn state_follows_the_age_of_the_last_sample() {
+        let now = 1_000_000;
+        assert_eq!(host(None, None).state(now), HostState::Offline);
+        assert_eq!(host(Some(now - 1_000), None).state(now), HostState::Online);
+        assert_eq!(
+            host(Some(now - 14_000), Some(1_000)).state(now),
+            HostState::Online
+        );
+        assert_eq!(
+            host(Some(now - 16_000), Some(1_000)).state(now),
+            HostState::Stale
+        );
+        assert_eq!(
+            host(Some(now - 50_000), Some(20_000)).state(now),
+            HostState::Online
+        );
+        assert_eq!(
+            host(Some(now - 301_000), None).state(now),
+            HostState::Offline
+        );
+        let mut revoked = host(Some(now), None);
+        revoked.revoked = true;
+        assert_eq!(revoked.state(now), HostState::Revoked);
+    }
+}

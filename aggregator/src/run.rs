@@ -1,0 +1,404 @@
+//! `suanli-aggregator serve`: the node's long-running process.
+//!
+//! Parse, build the [`Node`], start its tasks under one owner, wait for a
+//! signal, drain: the agents' QUIC listener, the HTTP API, the periodic
+//! jobs (retention, observed latency, revocations), the replica follower on
+//! PostgreSQL and, with `--with-local-agent`, an agent for this very host.
+
+use std::{io::Write, path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::serve::ListenerExt;
+use suanli_link::{
+    files,
+    transport::{self, CloseCode, SOCKET_BUFFER_BYTES},
+};
+use tracing::{info, warn};
+
+use crate::{
+    api::{
+        self,
+        https::{HttpTls, TlsListener},
+    },
+    auth,
+    catalog::Catalog,
+    config::ServeConfig,
+    identity::{NodeIdentity, random_secret},
+    ingest::{self, Ingest, IngestConfig},
+    local_agent,
+    node::{
+        Node, NodeSettings, Parts,
+        tasks::{self, Shutdown, Tasks, every},
+    },
+    replica,
+    routing::{Routing, observed_latency},
+    service::hosts,
+    store::{Backend, NewAccount, SampleWriter, Store, now_ms},
+    telemetry::IngestCounters,
+};
+
+/// How often live connections are checked against revocations made
+/// elsewhere (the command line, another replica): a revoked host is cut
+/// off within this (plus one database read).
+const REVOCATION_POLL: Duration = Duration::from_millis(250);
+/// Retention and observed latency run this often.
+const HOUSEKEEPING: Duration = Duration::from_secs(60);
+/// How long each task may take to stop.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Options that only make sense for one run, not in a config file.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub with_local_agent: bool,
+    /// The agent binary; next to this one by default.
+    pub agent_binary: Option<PathBuf>,
+    /// The local agent's own sampling interval.
+    pub local_agent_interval: Option<String>,
+}
+
+pub async fn run(config: ServeConfig, options: RunOptions) -> anyhow::Result<()> {
+    let (identity, created) = NodeIdentity::load_or_create(&config.data_dir)
+        .with_context(|| format!("node identity in {}", config.data_dir.display()))?;
+    let url = database_url(&config);
+    let store = Store::open(&url)
+        .await
+        .with_context(|| format!("opening the database {}", redact(&url)))?;
+    let mut tasks = Tasks::default();
+    let counters = IngestCounters::default();
+    let (writer, writing) = SampleWriter::new(store.clone(), counters.clone());
+    tasks.spawn_draining("sample writer", writing);
+    let catalog = Catalog::load(&store)
+        .await
+        .context("loading the resource catalog")?;
+    let routing = Routing::load(&store, config.public_network)
+        .await
+        .context("loading dedicated lines")?;
+    let initial_password = bootstrap_admin(&config, &store).await?;
+
+    let server_config = transport::server_config(
+        identity.ca_der.clone(),
+        identity.server_der.clone(),
+        identity.server_key(),
+    )?;
+    let (endpoint, granted) = transport::endpoint(
+        config.quic_listen,
+        Some(server_config),
+        Some(&identity.reset_key),
+    )?;
+    if granted < SOCKET_BUFFER_BYTES {
+        warn!(
+            granted,
+            wanted = SOCKET_BUFFER_BYTES,
+            "UDP receive buffer smaller than asked; raise net.core.rmem_max (packaging/sysctl/60-suanli.conf)"
+        );
+    }
+    let quic_addr = endpoint.local_addr()?;
+    let http = tokio::net::TcpListener::bind(config.http_listen)
+        .await
+        .with_context(|| format!("binding HTTP on {}", config.http_listen))?;
+    let http_addr = http.local_addr()?;
+    let http_tls = config.http_tls.server_config(&identity)?;
+    let scheme = if http_tls.is_some() { "https" } else { "http" };
+    let advertise = config
+        .advertise
+        .clone()
+        .unwrap_or_else(|| advertised(quic_addr).to_string());
+    // `token create` reads this to put the right address into join strings.
+    std::fs::write(config.data_dir.join("advertise"), &advertise)?;
+
+    let ca_fingerprint = identity.ca_fingerprint();
+    let (node, selections) = Node::new(Parts {
+        settings: NodeSettings {
+            node_prefix: config.node_prefix.clone(),
+            sample_interval: config.sample_interval,
+            local_region: config.local_region.clone(),
+            local_industry: config.local_industry.clone(),
+            advertise: advertise.clone(),
+        },
+        identity,
+        store: store.clone(),
+        writer,
+        catalog,
+        routing,
+        counters,
+    });
+    tasks.spawn_draining(
+        "selection record",
+        tasks::record_selections(store.clone(), selections),
+    );
+
+    // One line on stdout for scripts and tests; the rest goes to the log.
+    // Whoever started us may have stopped reading stdout: a closed pipe is
+    // no reason to stop serving, so write errors are ignored.
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(
+        stdout,
+        "suanli-aggregator listening quic={quic_addr} {scheme}={http_addr}"
+    );
+    if created {
+        let _ = writeln!(
+            stdout,
+            "新节点已创建 / new node created in {dir}\n\
+             CA fingerprint: {ca_fingerprint}\n\
+             注册主机 / enroll a host:\n  \
+             suanli-aggregator provider create --data-dir {dir} --name NAME --uscc CODE --region CODE --industry CODE\n  \
+             suanli-aggregator token create --data-dir {dir} --provider <code from provider create>\n  \
+             suanli-agent join <join string>",
+            dir = config.data_dir.display(),
+        );
+    }
+    let _ = writeln!(
+        stdout,
+        "控制台 / dashboard: {scheme}://{}/ui/  (login admin{})\n\
+         API: {scheme}://{http_addr}/api/v1/openapi.json  (Authorization: Bearer $(cat {})){}",
+        advertised(http_addr),
+        if initial_password {
+            format!(
+                ", password in {}",
+                config.data_dir.join("admin.password").display()
+            )
+        } else {
+            String::new()
+        },
+        config.data_dir.join("admin.token").display(),
+        if matches!(config.http_tls, HttpTls::NodeCa { .. }) {
+            format!(
+                "\n证书由节点 CA 签发，浏览器需信任 {} / the certificate is signed by the node CA: trust {}",
+                config.data_dir.join("ca.pem").display(),
+                config.data_dir.join("ca.pem").display()
+            )
+        } else {
+            String::new()
+        }
+    );
+    let _ = stdout.flush();
+    drop(stdout);
+
+    let ingest = Arc::new(Ingest::new(
+        node.clone(),
+        IngestConfig {
+            handshake_timeout: config.handshake_timeout,
+            admissions_per_second: config.admissions_per_second,
+        },
+    ));
+    tasks.spawn(
+        "agent listener",
+        ingest::accept(endpoint.clone(), ingest, tasks.shutdown()),
+    );
+    tasks.spawn(
+        "revocation watch",
+        watch_revocations(node.clone(), tasks.shutdown()),
+    );
+    tasks.spawn(
+        "observed latency",
+        keep_region_latency(node.clone(), config.rollup_retention, tasks.shutdown()),
+    );
+    tasks.spawn(
+        "retention",
+        retain(
+            store.clone(),
+            config.raw_retention,
+            config.rollup_retention,
+            tasks.shutdown(),
+        ),
+    );
+    // On PostgreSQL other replicas may serve this node too.
+    if store.backend() == Backend::Postgres {
+        tasks.spawn(
+            "replica follower",
+            replica::follow(node.clone(), tasks.shutdown()),
+        );
+    }
+    let app =
+        api::router(node.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let mut http_shutdown = tasks.shutdown();
+    let stopped = async move { http_shutdown.wait().await };
+    match http_tls {
+        None => tasks.spawn("http", async move {
+            if let Err(e) = axum::serve(http, app).with_graceful_shutdown(stopped).await {
+                warn!(error = %e, "HTTP server failed");
+            }
+        }),
+        Some(tls) => {
+            // `tap_io` is what gives a custom listener the peer address.
+            let listener = TlsListener::new(http, tls)?.tap_io(|_| ());
+            tasks.spawn("https", async move {
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                {
+                    warn!(error = %e, "HTTPS server failed");
+                }
+            });
+        }
+    }
+    if options.with_local_agent {
+        let command = local_agent::prepare(&config, &options, &node, &ca_fingerprint)
+            .await
+            .context("enrolling the local agent")?;
+        tasks.spawn(
+            "local agent",
+            local_agent::supervise(command, tasks.shutdown()),
+        );
+    }
+
+    wait_for_signal().await?;
+    info!("shutting down");
+    tasks.stop();
+    node.registry.close_all();
+    endpoint.close(CloseCode::ShuttingDown.code(), b"aggregator shutting down");
+    tasks.join(DRAIN_DEADLINE).await;
+    // Connections are closed; what the writer already queued commits once
+    // the node is gone, and anything unacknowledged will simply be resent.
+    drop(node);
+    tasks.drain(DRAIN_DEADLINE).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+    Ok(())
+}
+
+pub fn database_url(config: &ServeConfig) -> String {
+    config
+        .database_url
+        .clone()
+        .unwrap_or_else(|| Store::sqlite_url(&config.data_dir))
+}
+
+/// A URL with any password replaced, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The address to tell agents: a wildcard listener is reached on loopback
+/// from this machine; other machines need `--advertise`.
+fn advertised(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    if addr.ip().is_unspecified() {
+        let ip = match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        };
+        std::net::SocketAddr::new(ip, addr.port())
+    } else {
+        addr
+    }
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+/// Folds raw samples older than `raw` into rollups (in bounded batches,
+/// so ingest keeps its turn at the database) and drops rollups older than
+/// `rollups`; expires sessions.
+async fn retain(store: Store, raw: Duration, rollups: Duration, shutdown: Shutdown) {
+    let stopping = shutdown.clone();
+    every(HOUSEKEEPING, shutdown, || async {
+        let now = now_ms();
+        let cutoff = now.saturating_sub(raw.as_millis() as u64);
+        let mut folded = 0;
+        loop {
+            match store.roll_up(cutoff, 5_000).await {
+                Ok(0) => break,
+                Ok(n) => folded += n,
+                Err(e) => {
+                    warn!(error = %e, "rolling up old samples failed");
+                    break;
+                }
+            }
+            if stopping.is_set() {
+                return;
+            }
+        }
+        let expired = store
+            .expire_rollups(now.saturating_sub(rollups.as_millis() as u64))
+            .await
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "expiring rollups failed");
+                0
+            });
+        if folded > 0 || expired > 0 {
+            info!(folded, expired, "retention");
+        }
+        if let Err(e) = store.expire_sessions(now).await {
+            warn!(error = %e, "expiring sessions failed");
+        }
+    })
+    .await;
+}
+
+/// Keeps the latency observed from this node to each region (beside the
+/// configured table), for as long as rollups are kept.
+async fn keep_region_latency(node: Arc<Node>, keep: Duration, shutdown: Shutdown) {
+    let from = node.settings.local_region.to_string();
+    every(HOUSEKEEPING, shutdown, || async {
+        let now = now_ms();
+        let rows = observed_latency(&node.catalog, &from, now);
+        if let Err(e) = node.store.record_region_latency(&rows).await {
+            warn!(error = %e, "could not keep observed region latency");
+        }
+        if let Err(e) = node
+            .store
+            .expire_region_latency(now.saturating_sub(keep.as_millis() as u64))
+            .await
+        {
+            warn!(error = %e, "could not expire observed region latency");
+        }
+    })
+    .await;
+}
+
+/// Applies revocations made outside this process.
+async fn watch_revocations(node: Arc<Node>, shutdown: Shutdown) {
+    every(REVOCATION_POLL, shutdown, || async {
+        if node.registry.connected() == 0 {
+            return;
+        }
+        match node.store.revoked_hosts().await {
+            Ok(revoked) => {
+                let closed = hosts::apply_revoked(&node, &revoked);
+                if closed > 0 {
+                    info!(closed, "closed connections of revoked hosts");
+                }
+            }
+            Err(e) => warn!(error = %e, "could not read revocations"),
+        }
+    })
+    .await;
+}
+
+/// On a node with no accounts, creates `admin` with a random password in
+/// `admin.password` (0600). Returns whether it did.
+async fn bootstrap_admin(config: &ServeConfig, store: &Store) -> anyhow::Result<bool> {
+    if store.count_accounts().await? > 0 {
+        return Ok(false);
+    }
+    let password = random_secret()[..20].to_owned();
+    let hash = auth::hash_password(&password)
+        .map_err(|e| anyhow::anyhow!("hashing the initial password: {e}"))?;
+    store
+        .create_account(&NewAccount {
+            login: "admin".into(),
+            password_hash: hash,
+            role: auth::Role::Admin.as_str().into(),
+            provider_id: None,
+        })
+        .await?;
+    files::write_private(
+        &config.data_dir.join("admin.password"),
+        format!("{password}\n").as_bytes(),
+    )?;
+    Ok(true)
+}

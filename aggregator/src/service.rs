@@ -1,0 +1,105 @@
+//! Operations: each verb of the node written once, with its audit entry,
+//! for every edge that offers it (the HTTP API, the command line, and the
+//! node links to come).
+//!
+//! An operation returns a [`ServiceError`] that says what kind of failure
+//! it was, so each edge answers in its own terms: the API with a problem
+//! document, the command line with a message, a node link with a code.
+
+use crate::{check::Invalid, store::StoreError};
+
+pub mod audit;
+pub mod hosts;
+pub mod providers;
+pub mod tokens;
+
+/// Who asked, as the audit log records them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// An account's login, `cli:<user>` or `node`.
+    pub name: String,
+    /// Where the request came from: an IP address, or `local`.
+    pub address: String,
+}
+
+impl Actor {
+    pub fn new(name: impl Into<String>, address: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            address: address.into(),
+        }
+    }
+
+    /// The local user running an administrative command.
+    pub fn cli() -> Self {
+        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+        Self::new(format!("cli:{user}"), "local")
+    }
+
+    /// The node acting on its own (bootstrap, the local agent).
+    pub fn node() -> Self {
+        Self::new("node", "local")
+    }
+}
+
+/// What part of the node failed, for an answer that is not the caller's
+/// fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Database,
+    Identity,
+    Task,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Database => "the node's database",
+            Source::Identity => "the node's certificate authority",
+            Source::Task => "a worker of the node",
+        }
+    }
+}
+
+/// Why an operation failed, classified for the edges.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    /// The node failed, not the request; retrying later may succeed.
+    #[error("{} failed: {detail}", failed.as_str())]
+    Unavailable { failed: Source, detail: String },
+}
+
+impl ServiceError {
+    pub fn unavailable(source: Source, detail: impl std::fmt::Display) -> Self {
+        Self::Unavailable {
+            failed: source,
+            detail: detail.to_string(),
+        }
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(m) => Self::NotFound(m),
+            e @ (StoreError::NoHost(_) | StoreError::NoProvider(_)) => {
+                Self::NotFound(e.to_string())
+            }
+            StoreError::Conflict(m) => Self::Conflict(m),
+            StoreError::DuplicateProvider(code) => {
+                Self::Conflict(format!("already registered as provider {code}"))
+            }
+            e @ (StoreError::Database(_) | StoreError::UnsupportedUrl(_)) => {
+                Self::unavailable(Source::Database, e)
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The node's own counters and health, as Prometheus reads them.
+//!
+//! Every metric name the node registers for its own work is written here
+//! once; the HTTP edge only encodes them (`/metrics`).
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::{
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::Registry,
+};
+
+pub type Labels = Vec<(&'static str, String)>;
+pub type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// Counters the ingest path bumps; shared with every scrape.
+#[derive(Debug, Clone, Default)]
+pub struct IngestCounters {
+    pub samples_received: Counter,
+    pub samples_stored: Counter,
+    pub batches_committed: Counter,
+    pub batches_failed: Counter,
+    pub connections_accepted: Counter,
+    pub connections_refused: Family<Labels, Counter>,
+    pub enrollments: Counter,
+    pub inventories: Counter,
+}
+
+impl IngestCounters {
+    pub fn register(&self, registry: &mut Registry) {
+        let s = registry.sub_registry_with_prefix("suanli");
+        s.register(
+            "samples_received",
+            "Samples received from agents",
+            self.samples_received.clone(),
+        );
+        s.register(
+            "samples_stored",
+            "Samples committed to storage (resends of stored samples included)",
+            self.samples_stored.clone(),
+        );
+        s.register(
+            "store_batches",
+            "Sample batches committed",
+            self.batches_committed.clone(),
+        );
+        s.register(
+            "store_batch_failures",
+            "Sample batches that failed to commit (their agents resend)",
+            self.batches_failed.clone(),
+        );
+        s.register(
+            "agent_connections",
+            "Agent connections that completed the handshake",
+            self.connections_accepted.clone(),
+        );
+        s.register(
+            "agent_refusals",
+            "Connections closed by the aggregator, by close code",
+            self.connections_refused.clone(),
+        );
+        s.register("enrollments", "Hosts enrolled", self.enrollments.clone());
+        s.register(
+            "inventories",
+            "Inventory updates received",
+            self.inventories.clone(),
+        );
+    }
+}
+
+/// Resident memory and CPU seconds of this process, from /proc.
+pub fn process_figures() -> (Option<u64>, Option<f64>) {
+    let page = 4096u64;
+    let rss = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map(|pages| pages * page);
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let cpu = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the parenthesised command name; utime and stime are 14th and 15th.
+            let rest = s.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            (ticks > 0).then(|| (utime + stime) / ticks as f64)
+        });
+    (rss, cpu)
+}
