@@ -15,7 +15,8 @@ use suanli_protocol::{
 use crate::{
     config::{ServeConfig, ServeFile},
     identity::NodeIdentity,
-    run::{self, RunOptions},
+    local_agent::LocalAgent,
+    run,
     service::{
         Actor, hosts, providers,
         tokens::{self, TokenRequest},
@@ -279,15 +280,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => {
             let config = load_config(args.config)?;
-            run::run(
-                config,
-                RunOptions {
-                    with_local_agent: args.with_local_agent,
-                    agent_binary: args.agent_binary,
-                    local_agent_interval: args.local_agent_interval,
-                },
-            )
-            .await
+            let local_agent = args.with_local_agent.then_some(LocalAgent {
+                binary: args.agent_binary,
+                interval: args.local_agent_interval,
+            });
+            run::run(config, local_agent).await
         }
         Command::Provider(ProviderCommand::Create {
             store,

@@ -483,20 +483,6 @@ pub struct Fleet {
     pub prices: HashMap<i64, Arc<PriceList>>,
 }
 
-/// Does `model_key` (a lower-cased accelerator name) name the model asked for?
-/// Every word of the demand must be a word of the name: "h100" finds
-/// "nvidia h100 80gb hbm3", "a100" does not find "nvidia rtx a1000".
-pub fn model_matches(model_key: &str, wanted: &str) -> bool {
-    let words: Vec<&str> = model_key
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
-    wanted
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .all(|w| words.contains(&w))
-}
-
 /// Is an accelerator idle enough to count as free: utilization and memory
 /// use both low. Unknown figures are not free.
 pub fn gpu_idle(g: Option<&GpuVitals>, memory_bytes: Option<u64>) -> bool {
@@ -540,6 +526,51 @@ pub struct GpuGroup {
     pub idle: u32,
 }
 
+/// One resource as a tally counts it, at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct Reading<'a> {
+    pub host: &'a HostEntry,
+    pub resource_type: ResourceType,
+    /// An accelerator's model, an index into [`Fleet::model_names`];
+    /// `None` for a host's own resource.
+    pub model_id: Option<u32>,
+    pub online: bool,
+    pub free: bool,
+    pub memory_bytes: Option<u64>,
+    /// Of an online resource only.
+    pub utilization_percent: Option<f64>,
+}
+
+/// Totals of a set of resources: what the summary, `/metrics` and (next)
+/// reports to a parent node all count.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Tally {
+    pub total: u64,
+    pub online: u64,
+    pub free: u64,
+    pub memory_bytes: u64,
+    utilization_sum: f64,
+    utilization_n: u64,
+}
+
+impl Tally {
+    pub fn add(&mut self, r: &Reading<'_>) {
+        self.total += 1;
+        self.online += u64::from(r.online);
+        self.free += u64::from(r.free);
+        self.memory_bytes += r.memory_bytes.unwrap_or(0);
+        if let Some(u) = r.utilization_percent {
+            self.utilization_sum += u;
+            self.utilization_n += 1;
+        }
+    }
+
+    /// Mean utilization of the online resources that report one.
+    pub fn mean_utilization_percent(&self) -> Option<f64> {
+        (self.utilization_n > 0).then(|| self.utilization_sum / self.utilization_n as f64)
+    }
+}
+
 impl Fleet {
     pub fn intern(&mut self, model_key: &str, name: Option<&str>) -> u32 {
         if let Some(id) = self.model_ids.get(model_key) {
@@ -550,6 +581,41 @@ impl Fleet {
         self.model_names.push(name.unwrap_or("unknown").to_owned());
         self.model_ids.insert(model_key.to_owned(), id);
         id
+    }
+
+    /// Every resource's reading at `now_ms`, the host's own first, from
+    /// each host's compact figures: following 100,000 resource pointers
+    /// made counting the fleet cost its whole time.
+    pub fn readings(&self, now_ms: u64) -> impl Iterator<Item = Reading<'_>> {
+        self.hosts.values().flat_map(move |host| {
+            let online = host.state(now_ms) == HostState::Online;
+            let own = host.own_resource().map(|r| Reading {
+                host,
+                resource_type: r.resource_type,
+                model_id: None,
+                online,
+                free: host.free_now(r, now_ms) == Some(true),
+                memory_bytes: r.memory_bytes,
+                utilization_percent: host.figures.cpu_utilization_percent.filter(|_| online),
+            });
+            let accelerators = host.gpu_briefs.iter().map(move |g| Reading {
+                host,
+                resource_type: ResourceType::AiAccelerator,
+                model_id: Some(g.model_id),
+                online,
+                free: online && g.idle,
+                memory_bytes: g.memory_bytes,
+                utilization_percent: g.utilization_percent.filter(|_| online).map(f64::from),
+            });
+            own.into_iter().chain(accelerators)
+        })
+    }
+
+    /// An accelerator model's name as first reported.
+    pub fn model_name(&self, model_id: u32) -> &str {
+        self.model_names
+            .get(model_id as usize)
+            .map_or("unknown", String::as_str)
     }
 
     /// Is `resource` free now: its host online and the resource idle enough.
@@ -626,5 +692,46 @@ mod tests {
         let mut revoked = host(Some(now), None);
         revoked.revoked = true;
         assert_eq!(revoked.state(now), HostState::Revoked);
+    }
+
+    fn brief(slot: u32, idle: bool, utilization_percent: Option<u32>) -> GpuBrief {
+        GpuBrief {
+            slot,
+            model_id: 0,
+            memory_bytes: Some(80 << 30),
+            mig: None,
+            idle,
+            utilization_percent,
+            memory_used_bytes: None,
+            memory_total_bytes: None,
+            nvlink_active: None,
+        }
+    }
+
+    #[test]
+    fn a_tally_counts_online_free_memory_and_mean_utilization() {
+        let now = 1_000_000;
+        let mut fleet = Fleet::default();
+        fleet.intern("nvidia h100", Some("NVIDIA H100"));
+        let mut online = host(Some(now - 1_000), None);
+        online.gpu_briefs = vec![brief(1, true, Some(2)), brief(2, false, Some(90))];
+        let mut offline = host(None, None);
+        offline.host_id = 2;
+        offline.gpu_briefs = vec![brief(1, true, Some(5))];
+        fleet.hosts.insert(1, online);
+        fleet.hosts.insert(2, offline);
+        let mut tally = Tally::default();
+        for r in fleet.readings(now) {
+            assert_eq!(
+                fleet.model_name(r.model_id.expect("accelerators only")),
+                "NVIDIA H100"
+            );
+            tally.add(&r);
+        }
+        assert_eq!((tally.total, tally.online, tally.free), (3, 2, 1));
+        assert_eq!(tally.memory_bytes, 3 * (80 << 30));
+        // The offline accelerator's stale figure is not averaged in.
+        assert_eq!(tally.mean_utilization_percent(), Some(46.0));
+        assert_eq!(Tally::default().mean_utilization_percent(), None);
     }
 }

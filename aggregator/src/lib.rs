@@ -3,7 +3,7 @@
 //! Modules sit in layers, and a module uses only its own layer or lower
 //! ones (ARCHITECTURE.md has the table; `tests/tests/tidy.rs` checks it):
 //!
-//! 1. core, pure: [`check`], [`fleet`], [`price`], [`identify`],
+//! 1. core, pure: [`check`], [`accel`], [`fleet`], [`price`], [`identify`],
 //!    [`history`], [`selection`];
 //! 2. state and storage: [`store`], [`catalog`], [`registry`], [`live`],
 //!    [`routing`], [`telemetry`], [`identity`], [`auth`];
@@ -14,6 +14,7 @@
 //! 6. the process: [`run`], [`local_agent`], [`cli`], [`config`];
 //!    `main.rs` only calls [`cli::main`].
 
+pub mod accel;
 pub mod api;
 pub mod auth;
 pub mod catalog;

@@ -1,7 +1,7 @@
 //! `serve --with-local-agent`: enrolls an agent for the node's own machine
 //! on first start (under the node's own provider) and keeps it running.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use tracing::{info, warn};
@@ -9,21 +9,29 @@ use tracing::{info, warn};
 use crate::{
     config::ServeConfig,
     node::{Node, tasks::Shutdown},
-    run::RunOptions,
     service::{
         Actor, providers,
         tokens::{self, TokenRequest},
     },
 };
 
+/// How to run the local agent: flags of one run, not configuration.
+#[derive(Debug, Clone, Default)]
+pub struct LocalAgent {
+    /// The agent binary; next to this one by default.
+    pub binary: Option<PathBuf>,
+    /// The agent's own sampling interval.
+    pub interval: Option<String>,
+}
+
 /// Enrolls this host's agent on first start; returns how to run it.
 pub async fn prepare(
     config: &ServeConfig,
-    options: &RunOptions,
+    options: &LocalAgent,
     node: &Node,
     ca_fingerprint: &str,
 ) -> anyhow::Result<tokio::process::Command> {
-    let binary = match &options.agent_binary {
+    let binary = match &options.binary {
         Some(path) => path.clone(),
         None => std::env::current_exe()?
             .parent()
@@ -64,7 +72,7 @@ pub async fn prepare(
     }
     let mut command = tokio::process::Command::new(&binary);
     command.arg("run").arg("--state-dir").arg(&state_dir);
-    if let Some(interval) = &options.local_agent_interval {
+    if let Some(interval) = &options.interval {
         command.arg("--interval").arg(interval);
     }
     command.kill_on_drop(true);

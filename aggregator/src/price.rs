@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::fleet::model_matches;
+use crate::accel::model_matches;
 
 /// The most a price may say per hour: a million yuan.
 const MAX_CNY_E4: i64 = 1_000_000 * 10_000;

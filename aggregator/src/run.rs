@@ -5,7 +5,7 @@
 //! jobs (retention, observed latency, revocations), the replica follower on
 //! PostgreSQL and, with `--with-local-agent`, an agent for this very host.
 
-use std::{io::Write, path::PathBuf, sync::Arc, time::Duration};
+use std::{io::Write, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
@@ -25,7 +25,7 @@ use crate::{
     config::ServeConfig,
     identity::{NodeIdentity, random_secret},
     ingest::{self, Ingest, IngestConfig},
-    local_agent,
+    local_agent::{self, LocalAgent},
     node::{
         Node, NodeSettings, Parts,
         tasks::{self, Shutdown, Tasks, every},
@@ -46,17 +46,9 @@ const HOUSEKEEPING: Duration = Duration::from_secs(60);
 /// How long each task may take to stop.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 
-/// Options that only make sense for one run, not in a config file.
-#[derive(Debug, Clone, Default)]
-pub struct RunOptions {
-    pub with_local_agent: bool,
-    /// The agent binary; next to this one by default.
-    pub agent_binary: Option<PathBuf>,
-    /// The local agent's own sampling interval.
-    pub local_agent_interval: Option<String>,
-}
-
-pub async fn run(config: ServeConfig, options: RunOptions) -> anyhow::Result<()> {
+/// Runs the node until SIGINT or SIGTERM; with `local_agent`, also an
+/// agent for this host.
+pub async fn run(config: ServeConfig, local_agent: Option<LocalAgent>) -> anyhow::Result<()> {
     let (identity, created) = NodeIdentity::load_or_create(&config.data_dir)
         .with_context(|| format!("node identity in {}", config.data_dir.display()))?;
     let url = database_url(&config);
@@ -232,7 +224,7 @@ pub async fn run(config: ServeConfig, options: RunOptions) -> anyhow::Result<()>
             });
         }
     }
-    if options.with_local_agent {
+    if let Some(options) = local_agent {
         let command = local_agent::prepare(&config, &options, &node, &ca_fingerprint)
             .await
             .context("enrolling the local agent")?;

@@ -13,7 +13,10 @@ use std::collections::HashMap;
 use serde::Serialize;
 use suanli_protocol::identifier::ResourceType;
 
-use crate::fleet::{Fleet, HostEntry, HostState, model_matches};
+use crate::{
+    accel::{model_matches, vendor_matches},
+    fleet::{Fleet, HostEntry, HostState},
+};
 
 /// What an accelerator demand asks when it asks nothing in particular.
 static ANY_ACCELERATOR: AcceleratorDemand = AcceleratorDemand {
@@ -184,19 +187,6 @@ impl Expression {
             Ok(other) => Err(format!("the expression gave {other:?}, not true or false")),
             Err(e) => Err(e.to_string()),
         }
-    }
-}
-
-fn vendor_matches(model_key: &str, vendor: &str) -> bool {
-    // NVML names do not always say NVIDIA ("Tesla V100-SXM2-32GB").
-    const NVIDIA_BRANDS: &[&str] = &["nvidia", "tesla", "geforce", "quadro", "titan"];
-    let words: Vec<&str> = model_key
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .collect();
-    if vendor == "nvidia" {
-        words.iter().any(|w| NVIDIA_BRANDS.contains(w))
-    } else {
-        words.contains(&vendor)
     }
 }
 
@@ -1034,22 +1024,5 @@ pub fn select(
         eliminated,
         nearest_misses: misses.0.into_iter().map(|(_, m)| m).collect(),
         groups_short,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn model_aliases_match_whole_words() {
-        assert!(model_matches("nvidia h100 80gb hbm3", "h100"));
-        assert!(model_matches("nvidia h100 80gb hbm3", "h100 80gb"));
-        assert!(model_matches("nvidia a100-sxm4-80gb", "a100"));
-        assert!(!model_matches("nvidia rtx a1000", "a100"));
-        assert!(!model_matches("nvidia h100 80gb hbm3", "h800"));
-        assert!(vendor_matches("tesla v100-sxm2-32gb", "nvidia"));
-        assert!(vendor_matches("ascend 910b", "ascend"));
-        assert!(!vendor_matches("ascend 910b", "nvidia"));
     }
 }

@@ -24,7 +24,7 @@ use super::{Params, Problem};
 use crate::service::Source;
 use crate::{
     check::FieldProblem,
-    fleet::HostState,
+    fleet::{HostState, Tally},
     node::Node,
     store::now_ms,
     telemetry::{FloatGauge, Labels, process_figures},
@@ -65,43 +65,34 @@ pub async fn fleet(State(state): State<Arc<Node>>) -> Response {
                 ])
                 .inc();
         }
-        let mut util: BTreeMap<Labels, (f64, u64)> = BTreeMap::new();
-        for r in fleet.resources.values() {
-            let Some(host) = fleet.hosts.get(&r.host_id) else {
-                continue;
-            };
-            let model = if r.gpu_uuid.is_some() {
-                r.model.clone().unwrap_or_else(|| "unknown".into())
-            } else {
-                String::new()
-            };
+        // By labels; and whether they are accelerators, the resources with a model.
+        let mut tallies: BTreeMap<Labels, (bool, Tally)> = BTreeMap::new();
+        for r in fleet.readings(now) {
+            let model = r.model_id.map_or("", |m| fleet.model_name(m));
             let labels = vec![
-                ("provider", host.owner.code.clone()),
-                ("region", host.region.clone()),
+                ("provider", r.host.owner.code.clone()),
+                ("region", r.host.region.clone()),
                 ("resource_type", r.resource_type.code().to_string()),
-                ("model", model.clone()),
+                ("model", model.to_owned()),
             ];
-            resources.get_or_create(&labels).inc();
-            if fleet.free_now(r, now) == Some(true) {
-                free.get_or_create(&labels).inc();
+            let (_, tally) = tallies
+                .entry(labels)
+                .or_insert((r.model_id.is_some(), Tally::default()));
+            tally.add(&r);
+        }
+        for (labels, (accelerators, t)) in tallies {
+            resources.get_or_create(&labels).set(t.total as i64);
+            if t.free > 0 {
+                free.get_or_create(&labels).set(t.free as i64);
             }
-            if let Some(uuid) = &r.gpu_uuid {
+            if accelerators {
                 accel_memory
                     .get_or_create(&labels)
-                    .inc_by(r.memory_bytes.unwrap_or(0) as i64);
-                if host.state(now) == HostState::Online
-                    && let Some(u) = host.gpu_vitals(uuid).and_then(|g| g.utilization_percent)
-                {
-                    let e = util.entry(labels).or_default();
-                    e.0 += f64::from(u);
-                    e.1 += 1;
+                    .set(t.memory_bytes as i64);
+                if let Some(mean) = t.mean_utilization_percent() {
+                    accel_util.get_or_create(&labels).set(mean / 100.0);
                 }
             }
-        }
-        for (labels, (sum, n)) in util {
-            accel_util
-                .get_or_create(&labels)
-                .set(sum / n as f64 / 100.0);
         }
     }
     let s = registry.sub_registry_with_prefix("suanli");

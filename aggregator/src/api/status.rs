@@ -12,17 +12,13 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
-use suanli_protocol::{
-    identifier::{Identifier, ResourceType},
-    proto,
-    stream::SequencedSample,
-};
+use suanli_protocol::{identifier::Identifier, proto, stream::SequencedSample};
 
 use super::{Body, Params, Problem, actor};
 use crate::{
     auth::Principal,
     check::FieldProblem,
-    fleet::{Fleet, HostEntry, HostState, ResourceEntry},
+    fleet::{Fleet, HostEntry, HostState, ResourceEntry, Tally},
     history::Stat,
     live,
     node::Node,
@@ -90,65 +86,14 @@ pub async fn summary(State(state): Api) -> Json<Value> {
             cpu_util_n += 1;
         }
     }
-    #[derive(Default)]
-    struct Tally {
-        total: u64,
-        online: u64,
-        free: u64,
-        memory_bytes: u64,
-        utilization: f64,
-        utilization_n: u64,
-    }
     let mut by_type: BTreeMap<char, Tally> = BTreeMap::new();
-    let mut by_model_id: Vec<Tally> = Vec::new();
-    // From each host's compact figures: following 100,000 resource
-    // pointers made this the overview page's whole cost.
-    for host in fleet.hosts.values() {
-        let online = host.state(now) == HostState::Online;
-        if let Some(r) = host.own_resource() {
-            let t = by_type.entry(r.resource_type.code()).or_default();
-            t.total += 1;
-            t.online += u64::from(online);
-            t.free += u64::from(host.free_now(r, now) == Some(true));
-            t.memory_bytes += r.memory_bytes.unwrap_or(0);
-            if let Some(u) = host.figures.cpu_utilization_percent.filter(|_| online) {
-                t.utilization += u;
-                t.utilization_n += 1;
-            }
-        }
-        let accelerators = by_type
-            .entry(ResourceType::AiAccelerator.code())
-            .or_default();
-        for g in &host.gpu_briefs {
-            let i = g.model_id as usize;
-            if by_model_id.len() <= i {
-                by_model_id.resize_with(i + 1, Tally::default);
-            }
-            for t in [&mut *accelerators, &mut by_model_id[i]] {
-                t.total += 1;
-                t.online += u64::from(online);
-                t.free += u64::from(online && g.idle);
-                t.memory_bytes += g.memory_bytes.unwrap_or(0);
-                if let Some(u) = g.utilization_percent.filter(|_| online) {
-                    t.utilization += f64::from(u);
-                    t.utilization_n += 1;
-                }
-            }
-        }
-    }
-    by_type.retain(|_, t| t.total > 0);
     let mut by_model: BTreeMap<&str, Tally> = BTreeMap::new();
-    for (i, t) in by_model_id.into_iter().enumerate() {
-        let name = fleet.model_names.get(i).map_or("unknown", String::as_str);
-        let merged = by_model.entry(name).or_default();
-        merged.total += t.total;
-        merged.online += t.online;
-        merged.free += t.free;
-        merged.memory_bytes += t.memory_bytes;
-        merged.utilization += t.utilization;
-        merged.utilization_n += t.utilization_n;
+    for r in fleet.readings(now) {
+        by_type.entry(r.resource_type.code()).or_default().add(&r);
+        if let Some(model) = r.model_id {
+            by_model.entry(fleet.model_name(model)).or_default().add(&r);
+        }
     }
-    by_model.retain(|_, t| t.total > 0);
     fn render<K: std::fmt::Display>(m: BTreeMap<K, Tally>) -> Value {
         m.into_iter()
             .map(|(k, t)| {
@@ -158,7 +103,7 @@ pub async fn summary(State(state): Api) -> Json<Value> {
                     "online": t.online,
                     "free_now": t.free,
                     "memory_bytes": t.memory_bytes,
-                    "mean_utilization_percent": (t.utilization_n > 0).then(|| t.utilization / t.utilization_n as f64),
+                    "mean_utilization_percent": t.mean_utilization_percent(),
                 })
             })
             .collect()

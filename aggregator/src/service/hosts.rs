@@ -34,3 +34,105 @@ pub fn apply_revoked(node: &Node, revoked: &[i64]) -> usize {
     }
     node.registry.close_revoked(revoked)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use suanli_protocol::identifier::{Industry, NodePrefix, RegionCode};
+
+    use super::*;
+    use crate::{
+        catalog::Catalog,
+        fleet::HostState,
+        identity::NodeIdentity,
+        node::{NodeSettings, Parts},
+        routing::Routing,
+        selection::PublicLatency,
+        service::providers,
+        store::SampleWriter,
+        telemetry::IngestCounters,
+    };
+
+    /// A node on SQLite in `dir`, as `run` builds one, without listeners.
+    async fn node(dir: &std::path::Path) -> Arc<Node> {
+        let (identity, _) = NodeIdentity::load_or_create(dir).unwrap();
+        let store = Store::open(&Store::sqlite_url(dir)).await.unwrap();
+        let counters = IngestCounters::default();
+        let (writer, _writing) = SampleWriter::new(store.clone(), counters.clone());
+        let catalog = Catalog::load(&store).await.unwrap();
+        let routing = Routing::load(&store, PublicLatency::default())
+            .await
+            .unwrap();
+        let (node, _selections) = Node::new(Parts {
+            settings: NodeSettings {
+                node_prefix: NodePrefix::national(),
+                sample_interval: None,
+                local_region: RegionCode::parse("110108").unwrap(),
+                local_industry: Industry::parse("I65").unwrap(),
+                advertise: "127.0.0.1:7443".into(),
+            },
+            identity,
+            store,
+            writer,
+            catalog,
+            routing,
+            counters,
+        });
+        node
+    }
+
+    #[tokio::test]
+    async fn a_revocation_reaches_storage_the_catalog_the_audit_log_and_subscribers_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = node(dir.path()).await;
+        let region = RegionCode::parse("110108").unwrap();
+        let provider = providers::local(&node.store, &region, &Industry::parse("I65").unwrap())
+            .await
+            .unwrap();
+        let host_id = node
+            .store
+            .enroll_host(provider.id, "machine-1", "h1", "cert-1")
+            .await
+            .unwrap();
+        node.catalog
+            .refresh_host(&node.store, host_id)
+            .await
+            .unwrap();
+        let mut events = node.subscribe();
+
+        let staff = Actor::new("admin", "192.0.2.1");
+        revoke_live(&node, &staff, host_id).await.unwrap();
+        // The revocation watch reads it back from storage too: no second event.
+        assert_eq!(
+            apply_revoked(&node, &node.store.revoked_hosts().await.unwrap()),
+            0
+        );
+
+        assert_eq!(events.try_recv(), Ok(NodeEvent::Revoked { host_id }));
+        assert!(events.try_recv().is_err(), "one event per revocation");
+        let state = node.catalog.read().hosts[&host_id].state(0);
+        assert_eq!(state, HostState::Revoked);
+        let log = node.store.audit_log(None, 10).await.unwrap();
+        let entry = &log
+            .iter()
+            .find(|r| r.entry.action == "host.revoke")
+            .unwrap()
+            .entry;
+        assert_eq!(
+            (entry.actor.as_str(), entry.address.as_str()),
+            ("admin", "192.0.2.1")
+        );
+        assert_eq!(entry.subject, format!("host/{host_id}"));
+    }
+
+    #[tokio::test]
+    async fn revoking_an_unknown_host_is_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = node(dir.path()).await;
+        let err = revoke(&node.store, &Actor::cli(), "no-such-host")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ServiceError::NotFound(_)), "{err:?}");
+    }
+}
