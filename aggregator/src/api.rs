@@ -32,6 +32,7 @@ mod openapi;
 mod problem;
 mod selection;
 mod status;
+mod views;
 
 pub use openapi::openapi;
 pub use problem::{Body, Params, Problem, parse_id};

@@ -14,7 +14,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use suanli_protocol::{identifier::Industry, uscc::Uscc};
 
-use super::{Body, Page, Params, Problem, actor, parse_id, peer};
+use super::{
+    Body, Page, Params, Problem, actor, parse_id, peer,
+    views::{self, AccountView, ApiKeyView, AuditView, LineView, RegistrationView, TokenView},
+};
 use crate::{
     auth::{
         self, API_KEY_PREFIX, Credential, MIN_PASSWORD_CHARS, Principal, Role, SESSION_COOKIE,
@@ -267,7 +270,11 @@ pub async fn register(State(state): Api, request: Request) -> Result<Response, P
         ),
     )
     .await;
-    Ok((StatusCode::CREATED, Json(registration)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(RegistrationView::from(&registration)),
+    )
+        .into_response())
 }
 
 pub async fn registrations(
@@ -283,7 +290,9 @@ pub async fn registrations(
         )
     };
     let list = state.store.registrations(own).await?;
-    Ok(Json(json!({ "registrations": list })))
+    Ok(Json(
+        json!({ "registrations": views::all::<_, RegistrationView<'_>>(&list) }),
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -327,7 +336,7 @@ pub async fn approve(
         &detail,
     )
     .await;
-    Ok(Json(json!(done)))
+    Ok(Json(json!(RegistrationView::from(&done))))
 }
 
 pub async fn reject(
@@ -352,13 +361,16 @@ pub async fn reject(
         &reason,
     )
     .await;
-    Ok(Json(json!(done)))
+    Ok(Json(json!(RegistrationView::from(&done))))
 }
 
 // ---- accounts ----
 
 pub async fn accounts(State(state): Api) -> Result<Json<Value>, Problem> {
-    Ok(Json(json!({ "accounts": state.store.accounts().await? })))
+    let accounts = state.store.accounts().await?;
+    Ok(Json(
+        json!({ "accounts": views::all::<_, AccountView<'_>>(&accounts) }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -430,7 +442,7 @@ pub async fn create_account(
         &format!("role {}", account.role),
     )
     .await;
-    let mut body = json!(account);
+    let mut body = json!(AccountView::from(&account));
     if let Some(password) = generated {
         body["password"] = json!(password);
     }
@@ -466,7 +478,7 @@ pub async fn set_role(
         &format!("role {}", account.role),
     )
     .await;
-    Ok(Json(json!(account)))
+    Ok(Json(json!(AccountView::from(&account))))
 }
 
 // ---- API keys ----
@@ -476,7 +488,9 @@ pub async fn api_keys(State(state): Api, Extension(me): Caller) -> Result<Json<V
         Some(id) => state.store.api_keys(id).await?,
         None => Vec::new(),
     };
-    Ok(Json(json!({ "api_keys": keys })))
+    Ok(Json(
+        json!({ "api_keys": views::all::<_, ApiKeyView<'_>>(&keys) }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -562,7 +576,10 @@ pub async fn tokens(State(state): Api, Extension(me): Caller) -> Result<Json<Val
     } else {
         Some(own_provider(&me)?)
     };
-    Ok(Json(json!({ "tokens": state.store.tokens(scope).await? })))
+    let tokens = state.store.tokens(scope).await?;
+    Ok(Json(
+        json!({ "tokens": views::all::<_, TokenView<'_>>(&tokens) }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -812,7 +829,10 @@ pub async fn set_prices(
 }
 
 pub async fn lines(State(state): Api) -> Result<Json<Value>, Problem> {
-    Ok(Json(json!({ "lines": state.store.lines().await? })))
+    let lines = state.store.lines().await?;
+    Ok(Json(
+        json!({ "lines": views::all::<_, LineView<'_>>(&lines) }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -888,7 +908,7 @@ pub async fn create_line(
         &format!("{} → {}", line.from_region, line.to_region),
     )
     .await;
-    Ok((StatusCode::CREATED, Json(json!(line))).into_response())
+    Ok((StatusCode::CREATED, Json(json!(LineView::from(&line)))).into_response())
 }
 
 /// What a line may be: open lines carry selection's paths.
@@ -974,7 +994,7 @@ pub async fn update_line(
         ),
     )
     .await;
-    Ok(Json(json!(line)))
+    Ok(Json(json!(LineView::from(&line))))
 }
 
 // ---- audit log ----
@@ -985,5 +1005,7 @@ pub async fn audit_log(State(state): Api, Params(q): Params<Page>) -> Result<Jso
     let next = (entries.len() as i64 == limit)
         .then(|| entries.last().map(|e| e.id))
         .flatten();
-    Ok(Json(json!({ "entries": entries, "next_before": next })))
+    Ok(Json(
+        json!({ "entries": views::all::<_, AuditView<'_>>(&entries), "next_before": next }),
+    ))
 }

@@ -7,7 +7,10 @@ use serde_json::{Value, json};
 
 use serde::Deserialize;
 
-use super::{Body, Page, Params, Problem};
+use super::{
+    Body, Page, Params, Problem,
+    views::{self, LatencyView, SelectionView},
+};
 use crate::{
     auth::Principal,
     check::{FieldProblem, Invalid},
@@ -89,7 +92,9 @@ pub async fn selections(
     Params(q): Params<Page>,
 ) -> Result<Json<Value>, Problem> {
     let list = state.store.selections(q.before, q.limit()?).await?;
-    Ok(Json(json!({ "selections": list })))
+    Ok(Json(
+        json!({ "selections": views::all::<_, SelectionView<'_>>(&list) }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,6 +142,6 @@ pub async fn network(
         "public": network.public,
         "lines": network.lines,
         "observed": observed,
-        "history": kept,
+        "history": views::all::<_, LatencyView<'_>>(&kept),
     })))
 }

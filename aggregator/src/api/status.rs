@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use suanli_protocol::{identifier::Identifier, proto, stream::SequencedSample};
 
-use super::{Body, Params, Problem, actor};
+use super::{Body, Params, Problem, actor, views::HostView};
 use crate::{
     auth::Principal,
     check::FieldProblem,
@@ -552,7 +552,7 @@ pub async fn hosts(
     let hosts: Vec<Value> = listed
         .into_iter()
         .map(|stored| {
-            let mut v = json!(stored);
+            let mut v = json!(HostView::from(&stored));
             v["link"] = json!(state.registry.link(stored.host_id));
             v
         })

@@ -1,0 +1,116 @@
+//! One-minute rollups that raw samples fold into after the raw window.
+
+use super::*;
+
+impl Store {
+    /// Folds raw samples collected before `cutoff_ms` into one-minute
+    /// rollups and deletes them, oldest first, at most `limit` per call.
+    /// Returns how many raw samples went.
+    pub async fn roll_up(&self, cutoff_ms: u64, limit: usize) -> Result<usize, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(
+            "SELECT id, host_id, collected_at_ms, body FROM samples ORDER BY id LIMIT $1",
+        )
+        .bind(limit as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        // Rows are in arrival order, which is collection order but for late
+        // arrivals; stop at the first young one, so the id range below holds
+        // only old rows.
+        let mut minutes: BTreeMap<(i64, u64), Vec<SequencedSample>> = BTreeMap::new();
+        let mut ids = None;
+        for row in &rows {
+            let collected: i64 = row.try_get(2)?;
+            if collected as u64 >= cutoff_ms {
+                break;
+            }
+            let id: i64 = row.try_get(0)?;
+            let host_id: i64 = row.try_get(1)?;
+            let body: Vec<u8> = row.try_get(3)?;
+            ids = Some(ids.map_or((id, id), |(first, _)| (first, id)));
+            match SequencedSample::decode(&body) {
+                Ok(sample) => minutes
+                    .entry((host_id, history::minute_of(collected as u64)))
+                    .or_default()
+                    .push(sample),
+                // Validated on the way in, so this is disk corruption: the
+                // row is dropped and said so rather than blocking retention.
+                Err(e) => {
+                    tracing::warn!(host_id, id, error = %e, "undecodable stored sample dropped")
+                }
+            }
+        }
+        let Some((first_id, last_id)) = ids else {
+            return Ok(0);
+        };
+        for ((host_id, minute), samples) in minutes {
+            // Fold into what an earlier pass left for this minute, sample by
+            // sample, so a resend already counted is skipped.
+            let mut rollup = sqlx::query(
+                "SELECT body FROM sample_rollups WHERE host_id = $1 AND minute_ms = $2",
+            )
+            .bind(host_id)
+            .bind(int(minute))
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| row.try_get::<Vec<u8>, _>(0))
+            .transpose()?
+            .and_then(|bytes| Rollup::from_bytes(&bytes).ok())
+            .unwrap_or_default();
+            for sample in &samples {
+                rollup.add(sample);
+            }
+            sqlx::query(
+                "INSERT INTO sample_rollups (host_id, minute_ms, samples, body) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (host_id, minute_ms) DO UPDATE SET samples = excluded.samples, body = excluded.body",
+            )
+            .bind(host_id)
+            .bind(int(minute))
+            .bind(int(rollup.samples))
+            .bind(rollup.to_bytes())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let deleted = sqlx::query("DELETE FROM samples WHERE id >= $1 AND id <= $2")
+            .bind(first_id)
+            .bind(last_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(deleted as usize)
+    }
+
+    /// Deletes rollups of minutes before `before_ms`; returns how many.
+    pub async fn expire_rollups(&self, before_ms: u64) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM sample_rollups WHERE minute_ms < $1")
+                .bind(int(before_ms))
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    /// A host's rollups from `from_ms` on, oldest first (for checks and the history API).
+    pub async fn rollups(
+        &self,
+        host_id: i64,
+        from_ms: u64,
+    ) -> Result<Vec<(u64, Rollup)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT minute_ms, body FROM sample_rollups WHERE host_id = $1 AND minute_ms >= $2 ORDER BY minute_ms",
+        )
+        .bind(host_id)
+        .bind(int(from_ms))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let minute: i64 = r.try_get(0)?;
+                let body: Vec<u8> = r.try_get(1)?;
+                Ok((minute as u64, Rollup::from_bytes(&body).unwrap_or_default()))
+            })
+            .collect()
+    }
+}
