@@ -37,6 +37,24 @@ mod views;
 pub use openapi::openapi;
 pub use problem::{Body, Params, Problem, parse_id};
 
+/// `[http]` of the config file: the API and dashboard's listener.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    /// TCP address of the HTTP API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_listen: Option<std::net::SocketAddr>,
+    /// PEM certificate chain for HTTPS (with http_tls_key); without one, a non-loopback listener gets a certificate the node CA signs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of http_tls_cert.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_tls_key: Option<std::path::PathBuf>,
+    /// Plain HTTP on a non-loopback address, behind a TLS-terminating proxy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_plaintext: Option<bool>,
+}
+
 /// Bodies larger than this are refused before they are read.
 pub const BODY_LIMIT: usize = 64 << 10;
 

@@ -223,7 +223,12 @@ fn load_config(args: ConfigArgs) -> anyhow::Result<ServeConfig> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            ServeFile::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+            let (file, deprecated) = ServeFile::from_toml(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            for warning in deprecated {
+                tracing::warn!(file = %path.display(), "{warning}");
+            }
+            file
         }
         None => ServeFile::default(),
     };
@@ -257,7 +262,7 @@ pub fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::PrintDefaultConfig => {
-            print!("{}", toml::to_string(&ServeFile::defaults())?);
+            print!("{}", ServeFile::default_toml()?);
             Ok(())
         }
         Command::CheckConfig(args) => {

@@ -1,16 +1,120 @@
 //! `serve` configuration: defaults < TOML file < environment < flags.
 //!
-//! The file uses the flags' names with `_` for `-`; unknown keys are an
-//! error. [`ServeFile`] is what a file may say, every field optional;
-//! [`ServeConfig`] is the validated result the node runs with. All problems
-//! are reported at once, not one per run.
+//! The file has a section per part of the node (`[node]`, `[store]`,
+//! `[ingest]`, `[http]`, `[retention]`, `[selection]`), each defined by the
+//! module that reads it; inside, keys are the flags' names with `_` for
+//! `-`. Unknown keys are an error. The flat keys of earlier versions (no
+//! sections) are still read, each with a warning naming its section.
+//! [`ServeFile`] is every setting, flat and optional, as flags and files
+//! merge; [`ServeConfig`] is the validated result the node runs with. All
+//! problems are reported at once, not one per run.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use serde::{Deserialize, Serialize};
 use suanli_protocol::identifier::{Industry, NodePrefix, RegionCode};
 
-use crate::{api::https::HttpTls, selection::PublicLatency};
+use crate::{
+    api::{HttpSection, https::HttpTls},
+    ingest::IngestSection,
+    node::NodeSection,
+    routing::SelectionSection,
+    run::RetentionSection,
+    selection::PublicLatency,
+    store::StoreSection,
+};
+
+/// The config file, a section per part of the node.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub node: NodeSection,
+    #[serde(default)]
+    pub store: StoreSection,
+    #[serde(default)]
+    pub ingest: IngestSection,
+    #[serde(default)]
+    pub http: HttpSection,
+    #[serde(default)]
+    pub retention: RetentionSection,
+    #[serde(default)]
+    pub selection: SelectionSection,
+}
+
+impl ConfigFile {
+    /// Every setting, flat, as flags and files merge.
+    pub fn flatten(self) -> ServeFile {
+        let Self {
+            node,
+            store,
+            ingest,
+            http,
+            retention,
+            selection,
+        } = self;
+        ServeFile {
+            data_dir: node.data_dir,
+            database_url: store.database_url,
+            quic_listen: ingest.quic_listen,
+            http_listen: http.http_listen,
+            http_tls_cert: http.http_tls_cert,
+            http_tls_key: http.http_tls_key,
+            http_plaintext: http.http_plaintext,
+            advertise: node.advertise,
+            node_prefix: node.node_prefix,
+            sample_interval: node.sample_interval,
+            handshake_timeout: ingest.handshake_timeout,
+            admissions_per_second: ingest.admissions_per_second,
+            raw_retention: retention.raw_retention,
+            rollup_retention: retention.rollup_retention,
+            local_region: node.local_region,
+            local_industry: node.local_industry,
+            public_latency_city_ms: selection.public_latency_city_ms,
+            public_latency_province_ms: selection.public_latency_province_ms,
+            public_latency_national_ms: selection.public_latency_national_ms,
+            public_bandwidth_mbps: selection.public_bandwidth_mbps,
+        }
+    }
+
+    /// The settings of `flat`, each in its section.
+    pub fn sections(flat: ServeFile) -> Self {
+        Self {
+            node: NodeSection {
+                data_dir: flat.data_dir,
+                node_prefix: flat.node_prefix,
+                advertise: flat.advertise,
+                local_region: flat.local_region,
+                local_industry: flat.local_industry,
+                sample_interval: flat.sample_interval,
+            },
+            store: StoreSection {
+                database_url: flat.database_url,
+            },
+            ingest: IngestSection {
+                quic_listen: flat.quic_listen,
+                handshake_timeout: flat.handshake_timeout,
+                admissions_per_second: flat.admissions_per_second,
+            },
+            http: HttpSection {
+                http_listen: flat.http_listen,
+                http_tls_cert: flat.http_tls_cert,
+                http_tls_key: flat.http_tls_key,
+                http_plaintext: flat.http_plaintext,
+            },
+            retention: RetentionSection {
+                raw_retention: flat.raw_retention,
+                rollup_retention: flat.rollup_retention,
+            },
+            selection: SelectionSection {
+                public_latency_city_ms: flat.public_latency_city_ms,
+                public_latency_province_ms: flat.public_latency_province_ms,
+                public_latency_national_ms: flat.public_latency_national_ms,
+                public_bandwidth_mbps: flat.public_bandwidth_mbps,
+            },
+        }
+    }
+}
 
 /// What a config file (or the flags) may set.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, clap::Args)]
@@ -156,8 +260,47 @@ impl ServeFile {
         }
     }
 
-    pub fn from_toml(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+    /// Reads a config file; also returns a warning for each flat key of
+    /// earlier versions, which is read all the same.
+    pub fn from_toml(text: &str) -> Result<(Self, Vec<String>), String> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        let (flat, sections): (toml::Table, toml::Table) =
+            table.into_iter().partition(|(_, v)| !v.is_table());
+        let sectioned = ConfigFile::deserialize(toml::Value::Table(sections))
+            .map_err(|e| e.to_string())?
+            .flatten();
+        if flat.is_empty() {
+            return Ok((sectioned, Vec::new()));
+        }
+        let old =
+            ServeFile::deserialize(toml::Value::Table(flat.clone())).map_err(|e| e.to_string())?;
+        // A flat key's section is the one that takes it.
+        let sections: Vec<String> = toml::Table::try_from(ConfigFile::default())
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        let warnings = flat
+            .iter()
+            .map(|(key, value)| {
+                let home = sections
+                    .iter()
+                    .find(|section| {
+                        let one = toml::Table::from_iter([(key.clone(), value.clone())]);
+                        let file = toml::Table::from_iter([((*section).clone(), one.into())]);
+                        ConfigFile::deserialize(toml::Value::Table(file)).is_ok()
+                    })
+                    .map_or("its section", String::as_str);
+                format!("{key}: a key outside any section is deprecated; move it under [{home}]")
+            })
+            .collect();
+        // A key given both ways: the section wins.
+        Ok((sectioned.over(old), warnings))
+    }
+
+    /// The file `print-default-config` prints: every default, in sections.
+    pub fn default_toml() -> Result<String, toml::ser::Error> {
+        toml::to_string(&ConfigFile::sections(Self::defaults()))
     }
 }
 
@@ -368,16 +511,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_are_valid_and_print_as_toml() {
-        let text = toml::to_string(&ServeFile::defaults()).unwrap();
-        let back = ServeFile::from_toml(&text).unwrap();
+    fn defaults_are_valid_and_print_as_toml_in_sections() {
+        let text = ServeFile::default_toml().unwrap();
+        assert!(
+            text.contains("[ingest]\nquic_listen = \"0.0.0.0:7443\""),
+            "{text}"
+        );
+        let (back, warnings) = ServeFile::from_toml(&text).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(back.quic_listen, ServeFile::defaults().quic_listen);
         ServeConfig::validate(back).unwrap();
     }
 
     #[test]
-    fn unknown_keys_are_refused() {
+    fn unknown_keys_are_refused_in_and_out_of_sections() {
         let err = ServeFile::from_toml("quic_listen = \"0.0.0.0:1\"\nqiuc = 1\n").unwrap_err();
         assert!(err.contains("qiuc"), "{err}");
+        let err = ServeFile::from_toml("[ingest]\nqiuc = 1\n").unwrap_err();
+        assert!(err.contains("qiuc"), "{err}");
+        let err = ServeFile::from_toml("[ingress]\nquic_listen = \"0.0.0.0:1\"\n").unwrap_err();
+        assert!(err.contains("ingress"), "{err}");
+    }
+
+    #[test]
+    fn flat_keys_are_still_read_with_a_warning_naming_their_section() {
+        let (file, warnings) =
+            ServeFile::from_toml("node_prefix = \"CN.11\"\n[ingest]\nhandshake_timeout = \"3s\"\n")
+                .unwrap();
+        assert_eq!(file.node_prefix.as_deref(), Some("CN.11"));
+        assert_eq!(file.handshake_timeout.as_deref(), Some("3s"));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("node_prefix") && warnings[0].contains("[node]"),
+            "{warnings:?}"
+        );
+        // A key no default sets finds its section too.
+        let (_, warnings) = ServeFile::from_toml("database_url = \"sqlite://x\"\n").unwrap();
+        assert!(warnings[0].contains("[store]"), "{warnings:?}");
+        // Given both ways, the section wins.
+        let (file, _) =
+            ServeFile::from_toml("node_prefix = \"CN.11\"\n[node]\nnode_prefix = \"CN.12\"\n")
+                .unwrap();
+        assert_eq!(file.node_prefix.as_deref(), Some("CN.12"));
     }
 
     #[test]

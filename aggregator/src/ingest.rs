@@ -36,6 +36,21 @@ use crate::{
     store::{LinkFigures, SampleRow, now_ms},
 };
 
+/// `[ingest]` of the config file: how agents reach the node.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSection {
+    /// UDP address agents connect to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quic_listen: Option<std::net::SocketAddr>,
+    /// How long a new connection may take to speak (e.g. 10s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handshake_timeout: Option<String>,
+    /// Agents admitted per second; beyond it they are told to come back later.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admissions_per_second: Option<f64>,
+}
+
 /// How the node treats its agents.
 #[derive(Debug, Clone)]
 pub struct IngestConfig {
@@ -636,6 +651,7 @@ impl Admission {
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
 
     #[test]

@@ -22,6 +22,30 @@ use crate::{
 
 pub mod tasks;
 
+/// `[node]` of the config file: who this node is and what it asks of every part.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    /// Where the node keeps its CA, credentials and (by default) its SQLite database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// This node's identifier prefix, assigned by its parent node (e.g. CN.11).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_prefix: Option<String>,
+    /// Address written into join strings, if agents must use another than the listener's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advertise: Option<String>,
+    /// GB/T 2260 region code of this machine, for the local agent's provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_region: Option<String>,
+    /// GB/T 4754 industry (section + division) for the local agent's provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_industry: Option<String>,
+    /// Sampling interval imposed on every agent (e.g. 5s); agents keep their own if unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample_interval: Option<String>,
+}
+
 /// What every part of the node reads of its configuration.
 #[derive(Debug, Clone)]
 pub struct NodeSettings {

@@ -11,6 +11,24 @@ use crate::{
     store::{RegionLatency, Store, StoreError},
 };
 
+/// `[selection]` of the config file: what selection assumes of the public network.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelectionSection {
+    /// Public-network latency within a city, in ms (national target: about 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_latency_city_ms: Option<f64>,
+    /// … within a province (national target: at most 5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_latency_province_ms: Option<f64>,
+    /// … between provinces, i.e. hub nodes (national target: at most 20).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_latency_national_ms: Option<f64>,
+    /// Bandwidth assumed for a public-network segment, in Mb/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_bandwidth_mbps: Option<u64>,
+}
+
 /// The node's network, as selection reads it.
 #[derive(Debug)]
 pub struct Routing {

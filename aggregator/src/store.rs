@@ -63,6 +63,15 @@ pub use selections::*;
 pub use tokens::*;
 pub use writer::SampleWriter;
 
+/// `[store]` of the config file.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// postgres://… for a node with several aggregator replicas; SQLite in the data dir by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]

@@ -31,7 +31,10 @@ fn the_default_config_prints_and_checks() {
     let out = run(&["print-default-config"]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("quic_listen = \"0.0.0.0:7443\""), "{text}");
+    assert!(
+        text.contains("[ingest]\nquic_listen = \"0.0.0.0:7443\""),
+        "{text}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("aggregator.toml");
     std::fs::write(&file, &text).unwrap();
@@ -47,7 +50,11 @@ fn the_default_config_prints_and_checks() {
 fn a_bad_config_lists_every_problem_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("aggregator.toml");
-    std::fs::write(&file, "node_prefix = \"XX\"\nsample_interval = \"soon\"\n").unwrap();
+    std::fs::write(
+        &file,
+        "[node]\nnode_prefix = \"XX\"\nsample_interval = \"soon\"\n",
+    )
+    .unwrap();
     let out = run(&["check-config", "--config", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -56,7 +63,7 @@ fn a_bad_config_lists_every_problem_at_once() {
         "{err}"
     );
 
-    std::fs::write(&file, "quic_lisen = \"0.0.0.0:1\"\n").unwrap();
+    std::fs::write(&file, "[ingest]\nquic_lisen = \"0.0.0.0:1\"\n").unwrap();
     let out = run(&["check-config", "--config", file.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("quic_lisen"), "{err}");
@@ -65,4 +72,15 @@ fn a_bad_config_lists_every_problem_at_once() {
     let out = run(&["check-config", "--config", "/nonexistent/aggregator.toml"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/aggregator.toml"));
+}
+
+#[test]
+fn a_flat_config_of_earlier_versions_still_checks_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("aggregator.toml");
+    std::fs::write(&file, "node_prefix = \"CN.11\"\n").unwrap();
+    let out = run(&["check-config", "--config", file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("move it under [node]"), "{err}");
 }
