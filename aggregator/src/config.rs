@@ -19,9 +19,8 @@ use crate::{
     ingest::IngestSection,
     node::NodeSection,
     routing::SelectionSection,
-    run::RetentionSection,
     selection::PublicLatency,
-    store::StoreSection,
+    store::{RetentionSection, StoreSection},
 };
 
 /// The config file, a section per part of the node.

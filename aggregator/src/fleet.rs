@@ -565,6 +565,15 @@ impl Tally {
         }
     }
 
+    pub fn merge(&mut self, other: &Tally) {
+        self.total += other.total;
+        self.online += other.online;
+        self.free += other.free;
+        self.memory_bytes += other.memory_bytes;
+        self.utilization_sum += other.utilization_sum;
+        self.utilization_n += other.utilization_n;
+    }
+
     /// Mean utilization of the online resources that report one.
     pub fn mean_utilization_percent(&self) -> Option<f64> {
         (self.utilization_n > 0).then(|| self.utilization_sum / self.utilization_n as f64)

@@ -71,6 +71,10 @@ impl Default for IngestConfig {
     }
 }
 
+/// Samples handed to the writer, oldest first, each with word of its
+/// batch's commit.
+type Committing = VecDeque<(u64, oneshot::Receiver<bool>)>;
+
 /// Samples a connection may have waiting for their commit; past this it
 /// stops reading until acknowledgements catch up.
 const MAX_COMMITTING: usize = 1024;
@@ -404,9 +408,7 @@ async fn stream(
     // Ordering and acknowledgement are the session core's: what runs here
     // is what the seeded simulation in `suanli_protocol::session` proves.
     let mut cursor = IngestCursor::default();
-    // Samples handed to the writer, oldest first, each with word of its
-    // batch's commit.
-    let mut committing: VecDeque<(u64, oneshot::Receiver<bool>)> = VecDeque::new();
+    let mut committing = Committing::new();
     let mut link = LinkFigures {
         dropped_samples: hello.dropped_samples,
         ..Default::default()
@@ -491,7 +493,7 @@ async fn stream(
 /// committed in an unbroken run from the front (consecutive commits share
 /// one acknowledgement), or `None` if storage failed. Cancel-safe: nothing
 /// is taken off the queue until it has committed.
-async fn committed(queue: &mut VecDeque<(u64, oneshot::Receiver<bool>)>) -> Option<u64> {
+async fn committed(queue: &mut Committing) -> Option<u64> {
     let (_, front) = queue.front_mut()?;
     if !front.await.unwrap_or(false) {
         return None;
@@ -503,17 +505,29 @@ async fn committed(queue: &mut VecDeque<(u64, oneshot::Receiver<bool>)>) -> Opti
                 through = *seq;
                 queue.pop_front();
             }
-            Ok(false) => return None,
+            // Failed: the run ends before it, and the next wait reports it.
+            Ok(false) => {
+                *next = failed();
+                break;
+            }
+            // Not committed yet.
             Err(_) => break,
         }
     }
     Some(through)
 }
 
+/// A commit already known to have failed.
+fn failed() -> oneshot::Receiver<bool> {
+    let (tx, rx) = oneshot::channel();
+    let _ = tx.send(false);
+    rx
+}
+
 /// Acknowledges every sample still committing, then finishes the stream.
 async fn acknowledge_rest(
     cursor: &mut IngestCursor,
-    mut committing: VecDeque<(u64, oneshot::Receiver<bool>)>,
+    mut committing: Committing,
     send: &mut SendStream,
 ) -> Result<(), Refusal> {
     while !committing.is_empty() {
@@ -651,8 +665,85 @@ impl Admission {
 
 #[cfg(test)]
 mod tests {
-
     use super::*;
+
+    fn queue(n: u64) -> (Committing, Vec<oneshot::Sender<bool>>) {
+        let mut queue = VecDeque::new();
+        let mut commits = Vec::new();
+        for seq in 0..n {
+            let (tx, rx) = oneshot::channel();
+            queue.push_back((seq, rx));
+            commits.push(tx);
+        }
+        (queue, commits)
+    }
+
+    #[tokio::test]
+    async fn consecutive_commits_share_one_acknowledgement_and_a_pending_one_stops_the_run() {
+        let (mut queue, commits) = queue(4);
+        let mut commits = commits.into_iter();
+        for _ in 0..2 {
+            commits.next().unwrap().send(true).unwrap();
+        }
+        let third = commits.next().unwrap();
+        assert_eq!(committed(&mut queue).await, Some(1), "0 and 1 in one ack");
+        assert_eq!(queue.len(), 2);
+        third.send(true).unwrap();
+        commits.next().unwrap().send(true).unwrap();
+        assert_eq!(committed(&mut queue).await, Some(3));
+        assert!(queue.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_acknowledges_nothing_past_what_committed() {
+        let (mut queue, commits) = queue(3);
+        let mut commits = commits.into_iter();
+        commits.next().unwrap().send(true).unwrap();
+        commits.next().unwrap().send(false).unwrap();
+        // 0 committed and is owed; 1 failed, and the next wait says so.
+        assert_eq!(committed(&mut queue).await, Some(0));
+        assert_eq!(committed(&mut queue).await, None);
+        let (mut queue, commits) = self::queue(1);
+        drop(commits);
+        assert_eq!(
+            committed(&mut queue).await,
+            None,
+            "a writer gone is a failure"
+        );
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_commit_is_cancel_safe() {
+        let (mut queue, mut commits) = queue(2);
+        // Given up on while the oldest is still committing: nothing is lost.
+        let waited = tokio::time::timeout(Duration::from_millis(1), committed(&mut queue)).await;
+        assert!(waited.is_err());
+        assert_eq!(queue.len(), 2);
+        for tx in commits.drain(..) {
+            tx.send(true).unwrap();
+        }
+        assert_eq!(committed(&mut queue).await, Some(1));
+    }
+
+    /// What the connection does with the cursor: the acknowledgements it
+    /// sends cover exactly what committed, each seq once, in order.
+    #[tokio::test]
+    async fn the_cursor_acknowledges_each_committed_run_once() {
+        let (mut queue, commits) = queue(3);
+        let mut cursor = IngestCursor::default();
+        for seq in 0..3 {
+            cursor.on_sample(seq).unwrap();
+        }
+        for tx in commits {
+            tx.send(true).unwrap();
+        }
+        let through = committed(&mut queue).await.unwrap();
+        assert_eq!(
+            cursor.on_stored(through),
+            Some(AggregatorMessage::Ack { through_seq: 2 })
+        );
+        assert_eq!(cursor.on_stored(through), None, "never twice");
+    }
 
     #[test]
     fn a_refused_fleet_gets_spread_out_slots_and_is_let_in_at_them() {

@@ -37,18 +37,6 @@ use crate::{
     telemetry::IngestCounters,
 };
 
-/// `[retention]` of the config file: how long history is kept.
-#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetentionSection {
-    /// How long raw samples are kept before they fold into one-minute rollups (e.g. 24h).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub raw_retention: Option<String>,
-    /// How long one-minute rollups are kept (e.g. 30d).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rollup_retention: Option<String>,
-}
-
 /// How often live connections are checked against revocations made
 /// elsewhere (the command line, another replica): a revoked host is cut
 /// off within this (plus one database read).

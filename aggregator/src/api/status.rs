@@ -12,7 +12,11 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
-use suanli_protocol::{identifier::Identifier, proto, stream::SequencedSample};
+use suanli_protocol::{
+    identifier::{Identifier, ResourceType},
+    proto,
+    stream::SequencedSample,
+};
 
 use super::{Body, Params, Problem, actor, views::HostView};
 use crate::{
@@ -86,13 +90,32 @@ pub async fn summary(State(state): Api) -> Json<Value> {
             cpu_util_n += 1;
         }
     }
+    // Accelerators by model id first (an index, not a map lookup, per
+    // accelerator), then by name.
     let mut by_type: BTreeMap<char, Tally> = BTreeMap::new();
-    let mut by_model: BTreeMap<&str, Tally> = BTreeMap::new();
+    let mut accelerators = Tally::default();
+    let mut by_model_id = vec![Tally::default(); fleet.model_names.len()];
     for r in fleet.readings(now) {
-        by_type.entry(r.resource_type.code()).or_default().add(&r);
-        if let Some(model) = r.model_id {
-            by_model.entry(fleet.model_name(model)).or_default().add(&r);
+        match r.model_id.and_then(|m| by_model_id.get_mut(m as usize)) {
+            Some(model) => {
+                model.add(&r);
+                accelerators.add(&r);
+            }
+            None => by_type.entry(r.resource_type.code()).or_default().add(&r),
         }
+    }
+    if accelerators.total > 0 {
+        by_type
+            .entry(ResourceType::AiAccelerator.code())
+            .or_default()
+            .merge(&accelerators);
+    }
+    let mut by_model: BTreeMap<&str, Tally> = BTreeMap::new();
+    for (id, t) in by_model_id.iter().enumerate().filter(|(_, t)| t.total > 0) {
+        by_model
+            .entry(fleet.model_name(id as u32))
+            .or_default()
+            .merge(t);
     }
     fn render<K: std::fmt::Display>(m: BTreeMap<K, Tally>) -> Value {
         m.into_iter()
@@ -153,7 +176,7 @@ pub async fn resources(
     let resource_type = match q.resource_type.as_deref() {
         None => None,
         Some(t) => {
-            let found = suanli_protocol::identifier::ResourceType::parse(t).ok();
+            let found = ResourceType::parse(t).ok();
             if found.is_none() {
                 fail("type", "a resource type code: C, A, H, V, K, S or P");
             }
