@@ -4,10 +4,12 @@
 //! Each connection gets one task. Its first message decides what it is:
 //! `EnrollRequest` (a host joining with a token, no client certificate
 //! needed) or `Hello` (an enrolled host, client certificate required). Every
-//! sample goes to the one [`SampleWriter`], which commits batches across all
-//! connections; a connection acknowledges a sample only after its batch
-//! committed. A connection that breaks the protocol is closed with a reason
-//! and logged once; nothing it does reaches another connection.
+//! sample goes to the one [`SampleWriter`](crate::store::SampleWriter),
+//! which commits batches across all connections; a connection acknowledges
+//! a sample only after its batch committed, and only through the session
+//! core's `IngestCursor`, which orders samples and says which `Ack` is owed.
+//! A connection that breaks the protocol is closed with a reason and logged
+//! once; nothing it does reaches another connection.
 
 use std::{
     collections::{HashMap, VecDeque},
