@@ -21,7 +21,6 @@ use crate::{
     auth::{self, API_KEY_PREFIX, CSRF_HEADER, Credential, Principal, Role, SESSION_COOKIE},
     check::FieldProblem,
     node::Node,
-    service::Actor,
 };
 
 mod center;
@@ -57,11 +56,6 @@ pub struct HttpSection {
 
 /// Bodies larger than this are refused before they are read.
 pub const BODY_LIMIT: usize = 64 << 10;
-
-/// Who did it, for the audit log.
-pub fn actor(me: &Principal) -> Actor {
-    Actor::new(&me.actor, &me.address)
-}
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy)]

@@ -6,11 +6,14 @@
 //! it was, so each edge answers in its own terms: the API with a problem
 //! document, the command line with a message, a node link with a code.
 
-use crate::{check::Invalid, store::StoreError};
+use crate::{auth::Principal, check::Invalid, store::StoreError};
 
 pub mod audit;
 pub mod hosts;
+pub mod lines;
+pub mod prices;
 pub mod providers;
+pub mod select;
 pub mod tokens;
 
 /// Who asked, as the audit log records them.
@@ -34,6 +37,11 @@ impl Actor {
     pub fn cli() -> Self {
         let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
         Self::new(format!("cli:{user}"), "local")
+    }
+
+    /// A signed-in caller.
+    pub fn of(who: &Principal) -> Self {
+        Self::new(&who.actor, &who.address)
     }
 
     /// The node acting on its own (bootstrap, the local agent).
@@ -75,6 +83,14 @@ pub enum ServiceError {
     /// The node failed, not the request; retrying later may succeed.
     #[error("{} failed: {detail}", failed.as_str())]
     Unavailable { failed: Source, detail: String },
+}
+
+/// The organisation a caller who is not staff acts for; an applicant not
+/// yet approved has none.
+pub fn own_provider(who: &Principal) -> Result<i64, ServiceError> {
+    who.provider_id.ok_or_else(|| {
+        ServiceError::Conflict("your organisation's registration has not been approved yet".into())
+    })
 }
 
 impl ServiceError {

@@ -2,7 +2,7 @@
 //! keys, enrollment tokens, dedicated lines and the audit log. Every change
 //! is written to the audit log with who, what and from where.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use axum::{
     Extension, Json,
@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use suanli_protocol::{identifier::Industry, uscc::Uscc};
 
 use super::{
-    Body, Page, Params, Problem, actor, parse_id, peer,
+    Body, Page, Params, Problem, parse_id, peer,
     views::{self, AccountView, ApiKeyView, AuditView, LineView, RegistrationView, TokenView},
 };
 use crate::{
@@ -25,13 +25,9 @@ use crate::{
     },
     check::Check,
     identity::random_secret,
-    node::{Node, NodeEvent},
-    price::{PriceList, Priced, format_cny, parse_cny},
-    service::{
-        Actor, Source, audit, providers,
-        tokens::{self, TokenRequest},
-    },
-    store::{LineChange, NewAccount, NewLine, NewRegistration, PriceRow, Provider, now_ms},
+    node::Node,
+    service::{Actor, Source, audit, lines, own_provider, prices, providers, tokens},
+    store::{NewAccount, NewRegistration, Provider, now_ms},
 };
 
 type Api = State<Arc<Node>>;
@@ -167,7 +163,7 @@ pub async fn whoami(State(state): Api, Extension(me): Caller) -> Result<Json<Val
 pub async fn logout(State(state): Api, Extension(me): Caller) -> Result<Response, Problem> {
     if let Credential::Session { secret_sha256, .. } = &me.credential {
         state.store.delete_session(secret_sha256).await?;
-        audit::record(&state.store, &actor(&me), "logout", "session", "").await;
+        audit::record(&state.store, &Actor::of(&me), "logout", "session", "").await;
     }
     let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0");
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
@@ -330,7 +326,7 @@ pub async fn approve(
     };
     audit::record(
         &state.store,
-        &actor(&me),
+        &Actor::of(&me),
         "registration.approve",
         &format!("registration/{id}"),
         &detail,
@@ -355,7 +351,7 @@ pub async fn reject(
         .await?;
     audit::record(
         &state.store,
-        &actor(&me),
+        &Actor::of(&me),
         "registration.reject",
         &format!("registration/{id}"),
         &reason,
@@ -436,7 +432,7 @@ pub async fn create_account(
         .await?;
     audit::record(
         &state.store,
-        &actor(&me),
+        &Actor::of(&me),
         "account.create",
         &format!("account/{}", account.login),
         &format!("role {}", account.role),
@@ -472,7 +468,7 @@ pub async fn set_role(
         .await?;
     audit::record(
         &state.store,
-        &actor(&me),
+        &Actor::of(&me),
         "account.role",
         &format!("account/{}", account.login),
         &format!("role {}", account.role),
@@ -524,7 +520,7 @@ pub async fn create_api_key(
         .await?;
     audit::record(
         &state.store,
-        &actor(&me),
+        &Actor::of(&me),
         "api_key.create",
         &format!("api_key/{id}"),
         &name,
@@ -551,7 +547,7 @@ pub async fn revoke_api_key(
     }
     audit::record(
         &state.store,
-        &actor(&me),
+        &Actor::of(&me),
         "api_key.revoke",
         &format!("api_key/{id}"),
         "",
@@ -561,14 +557,6 @@ pub async fn revoke_api_key(
 }
 
 // ---- enrollment tokens ----
-
-/// The organisation a non-staff caller acts for; an applicant not yet
-/// approved has none.
-fn own_provider(me: &Principal) -> Result<i64, Problem> {
-    me.provider_id.ok_or_else(|| {
-        Problem::conflict("your organisation's registration has not been approved yet")
-    })
-}
 
 pub async fn tokens(State(state): Api, Extension(me): Caller) -> Result<Json<Value>, Problem> {
     let scope = if me.role.is_staff() {
@@ -582,76 +570,13 @@ pub async fn tokens(State(state): Api, Extension(me): Caller) -> Result<Json<Val
     ))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewToken {
-    #[serde(default)]
-    provider: Option<String>,
-    /// Where the hosts are, if not the provider's registered region.
-    #[serde(default)]
-    region: Option<String>,
-    #[serde(default)]
-    ttl_hours: Option<u32>,
-    #[serde(default)]
-    uses: Option<u32>,
-}
-
 pub async fn create_token(
     State(state): Api,
     Extension(me): Caller,
-    Body(r): Body<NewToken>,
+    Body(r): Body<tokens::TokenAsk>,
 ) -> Result<Response, Problem> {
-    let mut check = Check::default();
-    let ttl_hours = r.ttl_hours.unwrap_or(24);
-    if !(1..=720).contains(&ttl_hours) {
-        check.fail("ttl_hours", "between 1 and 720");
-    }
-    let uses = r.uses.unwrap_or(1);
-    if !(1..=1000).contains(&uses) {
-        check.fail("uses", "between 1 and 1000");
-    }
-    let region = r.region.as_deref().map(|code| check.region("region", code));
-    let store = &state.store;
-    let provider = match (&r.provider, me.role.is_staff()) {
-        (Some(code), true) => match store.provider(code).await {
-            Ok(p) => Some(p),
-            Err(crate::store::StoreError::NoProvider(_)) => {
-                check.fail("provider", format!("no provider {code}"));
-                None
-            }
-            Err(e) => return Err(e.into()),
-        },
-        (None, true) => {
-            check.fail("provider", "staff must say which provider the token is for");
-            None
-        }
-        (Some(code), false) => {
-            let own = store.provider_by_id(own_provider(&me)?).await?;
-            if !own.owner_code.eq_ignore_ascii_case(code.trim()) {
-                return Err(Problem::forbidden(
-                    "organisations create tokens for themselves only",
-                ));
-            }
-            Some(own)
-        }
-        (None, false) => Some(store.provider_by_id(own_provider(&me)?).await?),
-    };
-    check.done()?;
-    let provider = provider.ok_or_else(|| Problem::bad_request("provider"))?;
-    let issued = tokens::create(
-        store,
-        &actor(&me),
-        TokenRequest {
-            provider: &provider,
-            address: &state.settings.advertise,
-            ca_fingerprint: &state.identity.ca_fingerprint(),
-            ttl: Duration::from_secs(u64::from(ttl_hours) * 3600),
-            uses: u64::from(uses),
-            region: region.as_deref(),
-        },
-    )
-    .await?;
-    let join = issued.join;
+    let (provider, issued) = tokens::issue(&state, &me, &r).await?;
+    let join = &issued.join;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -660,8 +585,8 @@ pub async fn create_token(
             "join": join.to_string(),
             "command": format!("suanli-agent join '{join}'"),
             "expires_at_ms": issued.expires_at_ms,
-            "uses": uses,
-            "region": region.unwrap_or(provider.region),
+            "uses": issued.uses,
+            "region": issued.region.unwrap_or(provider.region),
         })),
     )
         .into_response())
@@ -681,7 +606,7 @@ pub async fn revoke_token(
     store.revoke_token(id).await?;
     audit::record(
         &state.store,
-        &actor(&me),
+        &Actor::of(&me),
         "token.revoke",
         &format!("token/{id}"),
         "",
@@ -715,17 +640,6 @@ pub async fn provider(
 
 // ---- prices ----
 
-/// The most entries a price list may have.
-pub const MAX_PRICES: usize = 100;
-
-fn price_json(p: &PriceRow) -> Value {
-    json!({
-        "resource": p.resource,
-        "model": (!p.model.is_empty()).then_some(&p.model),
-        "per_hour_cny": format_cny(p.per_hour_cny_e4),
-    })
-}
-
 pub async fn prices(State(state): Api, Path(code): Path<String>) -> Result<Json<Value>, Problem> {
     let store = &state.store;
     let p = store.provider(&code).await?;
@@ -733,7 +647,7 @@ pub async fn prices(State(state): Api, Path(code): Path<String>) -> Result<Json<
         .prices(Some(p.id))
         .await?
         .iter()
-        .map(price_json)
+        .map(prices::shown)
         .collect();
     Ok(Json(json!({ "provider": p.owner_code, "prices": list })))
 }
@@ -741,16 +655,7 @@ pub async fn prices(State(state): Api, Path(code): Path<String>) -> Result<Json<
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PriceListRequest {
-    prices: Vec<PriceRequest>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PriceRequest {
-    resource: String,
-    #[serde(default)]
-    model: Option<String>,
-    per_hour_cny: Value,
+    prices: Vec<prices::PriceEntry>,
 }
 
 pub async fn set_prices(
@@ -759,70 +664,8 @@ pub async fn set_prices(
     Path(code): Path<String>,
     Body(r): Body<PriceListRequest>,
 ) -> Result<Json<Value>, Problem> {
-    let store = &state.store;
-    let provider = store.provider(&code).await?;
-    if !me.may_act_for(provider.id) {
-        return Err(Problem::forbidden(
-            "organisations set their own prices only",
-        ));
-    }
-    let mut check = Check::default();
-    if r.prices.len() > MAX_PRICES {
-        check.fail("prices", format!("at most {MAX_PRICES} entries"));
-    }
-    let mut rows: Vec<PriceRow> = Vec::new();
-    for (i, p) in r.prices.iter().enumerate() {
-        let field = |name: &str| format!("prices[{i}].{name}");
-        let resource = Priced::parse(&p.resource);
-        if resource.is_none() {
-            check.fail(&field("resource"), "accelerator or cpu");
-        }
-        let model = match (resource, p.model.as_deref()) {
-            (Some(Priced::Cpu), Some(_)) => {
-                check.fail(
-                    &field("model"),
-                    "a cpu price is for any core; leave model out",
-                );
-                String::new()
-            }
-            (_, Some(m)) => check.text(&field("model"), m, 100),
-            (_, None) => String::new(),
-        };
-        let amount = parse_cny(&p.per_hour_cny)
-            .map_err(|rule| check.fail(&field("per_hour_cny"), rule))
-            .unwrap_or(0);
-        let Some(resource) = resource else { continue };
-        if rows
-            .iter()
-            .any(|r| r.resource == resource.as_str() && r.model.eq_ignore_ascii_case(&model))
-        {
-            check.fail(&field("model"), "listed twice");
-        }
-        rows.push(PriceRow {
-            provider_id: provider.id,
-            resource: resource.as_str().to_owned(),
-            model,
-            per_hour_cny_e4: amount,
-        });
-    }
-    check.done()?;
-    store.set_prices(provider.id, &rows).await?;
-    state.catalog.set_prices(
-        provider.id,
-        PriceList(rows.iter().filter_map(PriceRow::price).collect()),
-    );
-    state.publish(NodeEvent::PricesChanged {
-        provider_id: provider.id,
-    });
-    let listed: Vec<Value> = rows.iter().map(price_json).collect();
-    audit::record(
-        &state.store,
-        &actor(&me),
-        "prices.set",
-        &format!("provider/{}", provider.owner_code),
-        &serde_json::to_string(&listed).unwrap_or_default(),
-    )
-    .await;
+    let (provider, rows) = prices::set(&state, &me, &code, &r.prices).await?;
+    let listed: Vec<Value> = rows.iter().map(prices::shown).collect();
     Ok(Json(
         json!({ "provider": provider.owner_code, "prices": listed }),
     ))
@@ -835,165 +678,23 @@ pub async fn lines(State(state): Api) -> Result<Json<Value>, Problem> {
     ))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewLineRequest {
-    name: String,
-    from_region: String,
-    to_region: String,
-    latency_ms: f64,
-    bandwidth_mbps: i64,
-    #[serde(default)]
-    price_per_mbps_month: Option<String>,
-    #[serde(default)]
-    provider: Option<String>,
-}
-
 pub async fn create_line(
     State(state): Api,
     Extension(me): Caller,
-    Body(r): Body<NewLineRequest>,
+    Body(r): Body<lines::LineRequest>,
 ) -> Result<Response, Problem> {
-    let mut check = Check::default();
-    let name = check.text("name", &r.name, 200);
-    let from_region = check.region("from_region", &r.from_region);
-    let to_region = check.region("to_region", &r.to_region);
-    check.line_figures(Some(r.latency_ms), Some(r.bandwidth_mbps));
-    let price = r
-        .price_per_mbps_month
-        .as_deref()
-        .map(|p| check.text("price_per_mbps_month", p, 50));
-    let store = &state.store;
-    let provider_id = match (me.role, &r.provider) {
-        (Role::Admin, Some(code)) => match store.provider(code).await {
-            Ok(p) => Some(p.id),
-            Err(crate::store::StoreError::NoProvider(_)) => {
-                check.fail("provider", format!("no provider {code}"));
-                None
-            }
-            Err(e) => return Err(e.into()),
-        },
-        (Role::Admin, None) => {
-            check.fail("provider", "say which line provider the line belongs to");
-            None
-        }
-        (_, Some(_)) => {
-            return Err(Problem::forbidden(
-                "line providers register lines for themselves only",
-            ));
-        }
-        (_, None) => Some(own_provider(&me)?),
-    };
-    check.done()?;
-    let line = store
-        .create_line(&NewLine {
-            provider_id: provider_id.ok_or_else(|| Problem::bad_request("provider"))?,
-            name,
-            from_region,
-            to_region,
-            latency_us: (r.latency_ms * 1000.0).round() as i64,
-            bandwidth_mbps: r.bandwidth_mbps,
-            price_per_mbps_month: price,
-        })
-        .await?;
-    if let Err(e) = state.routing.reload(&state.store).await {
-        tracing::warn!(error = %e, "could not reload the network after a new line");
-    }
-    state.publish(NodeEvent::LinesChanged);
-    audit::record(
-        &state.store,
-        &actor(&me),
-        "line.create",
-        &format!("line/{}", line.id),
-        &format!("{} → {}", line.from_region, line.to_region),
-    )
-    .await;
+    let line = lines::create(&state, &me, &r).await?;
     Ok((StatusCode::CREATED, Json(json!(LineView::from(&line)))).into_response())
-}
-
-/// What a line may be: open lines carry selection's paths.
-pub const LINE_STATES: &[&str] = &["open", "maintenance", "closed"];
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LineChangeRequest {
-    #[serde(default)]
-    state: Option<String>,
-    #[serde(default)]
-    latency_ms: Option<f64>,
-    #[serde(default)]
-    bandwidth_mbps: Option<i64>,
-    #[serde(default)]
-    price_per_mbps_month: Option<String>,
 }
 
 pub async fn update_line(
     State(state): Api,
     Extension(me): Caller,
     Path(id): Path<String>,
-    Body(r): Body<LineChangeRequest>,
+    Body(r): Body<lines::LineUpdate>,
 ) -> Result<Json<Value>, Problem> {
     let id = parse_id(&id, "a line")?;
-    let store = &state.store;
-    let owner = store
-        .line_owner(id)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("no line {id}")))?;
-    if me.role != Role::Admin && me.provider_id != Some(owner) {
-        return Err(Problem::forbidden(
-            "line providers change their own lines only",
-        ));
-    }
-    let mut check = Check::default();
-    if let Some(s) = &r.state
-        && !LINE_STATES.contains(&s.as_str())
-    {
-        check.fail("state", LINE_STATES.join(", "));
-    }
-    check.line_figures(r.latency_ms, r.bandwidth_mbps);
-    let price = r
-        .price_per_mbps_month
-        .as_deref()
-        .map(|p| check.text("price_per_mbps_month", p, 50));
-    if r.state.is_none()
-        && r.latency_ms.is_none()
-        && r.bandwidth_mbps.is_none()
-        && r.price_per_mbps_month.is_none()
-    {
-        check.fail(
-            "body",
-            "say what changes: state, latency_ms, bandwidth_mbps or price_per_mbps_month",
-        );
-    }
-    check.done()?;
-    let line = store
-        .update_line(
-            id,
-            &LineChange {
-                state: r.state.clone(),
-                latency_us: r.latency_ms.map(|ms| (ms * 1000.0).round() as i64),
-                bandwidth_mbps: r.bandwidth_mbps,
-                price_per_mbps_month: price,
-            },
-        )
-        .await?;
-    if let Err(e) = state.routing.reload(&state.store).await {
-        tracing::warn!(error = %e, "could not reload the network after a line changed");
-    }
-    state.publish(NodeEvent::LinesChanged);
-    audit::record(
-        &state.store,
-        &actor(&me),
-        "line.update",
-        &format!("line/{id}"),
-        &format!(
-            "state {} · {:.1} ms · {} Mb/s",
-            line.state,
-            line.latency_us as f64 / 1000.0,
-            line.bandwidth_mbps
-        ),
-    )
-    .await;
+    let line = lines::update(&state, &me, id, &r).await?;
     Ok(Json(json!(LineView::from(&line))))
 }
 

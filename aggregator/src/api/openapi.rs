@@ -161,7 +161,7 @@ fn schemas() -> Value {
             "provider": {"type": "string", "description": "admin only: the line provider's code"},
         })),
         "LineChange": object(&[], json!({
-            "state": {"enum": super::center::LINE_STATES},
+            "state": {"enum": crate::service::lines::LINE_STATES},
             "latency_ms": {"type": "number", "exclusiveMinimum": 0},
             "bandwidth_mbps": {"type": "integer", "minimum": 1},
             "price_per_mbps_month": text,
@@ -196,7 +196,7 @@ fn schemas() -> Value {
             "limit": {"type": "integer", "minimum": 1, "maximum": crate::selection::demand::MAX_LIMIT},
         })),
         "PriceList": object(&["prices"], json!({
-            "prices": {"type": "array", "maxItems": super::center::MAX_PRICES, "items": object(&["resource", "per_hour_cny"], json!({
+            "prices": {"type": "array", "maxItems": crate::service::prices::MAX_PRICES, "items": object(&["resource", "per_hour_cny"], json!({
                 "resource": {"enum": ["accelerator", "cpu"], "description": "accelerator: per accelerator-hour; cpu: per logical-core-hour"},
                 "model": {"type": "string", "description": "accelerator only: words its name must contain (H100); absent for any model"},
                 "per_hour_cny": {"type": ["string", "number"], "description": "yuan per hour, at most 4 decimals, e.g. \"18.50\""},

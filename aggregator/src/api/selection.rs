@@ -1,6 +1,6 @@
 //! `POST /api/v1/selection` and what selection sees of the network.
 
-use std::{sync::Arc, time::Instant};
+use std::sync::Arc;
 
 use axum::{Extension, Json, extract::State};
 use serde_json::{Value, json};
@@ -12,13 +12,7 @@ use super::{
     views::{self, LatencyView, SelectionView},
 };
 use crate::{
-    auth::Principal,
-    check::{FieldProblem, Invalid},
-    node::Node,
-    routing::observed_latency,
-    selection::{self, Expression},
-    service::Source,
-    store::{SelectionRecord, now_ms},
+    auth::Principal, check::Invalid, node::Node, routing::observed_latency, service, store::now_ms,
 };
 
 type Api = State<Arc<Node>>;
@@ -28,62 +22,9 @@ pub async fn select(
     Extension(me): Extension<Principal>,
     Body(body): Body<Value>,
 ) -> Result<Json<Value>, Problem> {
-    let started = Instant::now();
-    let mut errors = Vec::new();
-    let demand = match selection::demand::parse(&body) {
-        Ok(d) => Some(d),
-        Err(Invalid(e)) => {
-            errors.extend(e);
-            None
-        }
-    };
-    // A compile error is one more bad field, reported with the rest.
-    let expression = body
-        .get("expression")
-        .and_then(Value::as_str)
-        .filter(|e| !e.trim().is_empty() && e.len() <= 4096)
-        .and_then(|text| match Expression::compile(text) {
-            Ok(e) => Some(e),
-            Err(message) => {
-                errors.push(FieldProblem::new(
-                    "expression",
-                    format!("not a CEL expression: {message}"),
-                ));
-                None
-            }
-        });
-    let demand = match demand {
-        Some(d) if errors.is_empty() => d,
-        _ => return Err(Problem::invalid(errors)),
-    };
-    let worker = state.clone();
-    let answer = tokio::task::spawn_blocking(move || {
-        let network = worker.routing.network();
-        let fleet = worker.catalog.read();
-        selection::select(&fleet, &network, &demand, expression.as_ref(), now_ms())
-    })
-    .await
-    .map_err(|e| Problem::unavailable(Source::Task, e))?;
-    let elapsed_us = started.elapsed().as_micros() as i64;
-    // Recorded as scheduling business, off the answer's path.
-    let record = SelectionRecord {
-        id: 0,
-        at_ms: now_ms() as i64,
-        actor: me.actor.clone(),
-        demand: body,
-        matched_hosts: answer.matched_hosts as i64,
-        candidates: answer.candidates.len() as i64,
-        chosen: answer.candidates.first().map_or(Value::Null, |c| {
-            c.hosts
-                .iter()
-                .flat_map(|h| h.resources.iter().cloned())
-                .collect()
-        }),
-        elapsed_us,
-    };
-    state.record_selection(record);
-    let mut out = json!(answer);
-    out["elapsed_us"] = json!(elapsed_us);
+    let selected = service::select::select(&state, &me, body).await?;
+    let mut out = json!(selected.answer);
+    out["elapsed_us"] = json!(selected.elapsed_us);
     Ok(Json(out))
 }
 

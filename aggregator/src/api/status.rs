@@ -18,7 +18,7 @@ use suanli_protocol::{
     stream::SequencedSample,
 };
 
-use super::{Body, Params, Problem, actor, views::HostView};
+use super::{Body, Params, Problem, views::HostView};
 use crate::{
     auth::Principal,
     check::FieldProblem,
@@ -26,7 +26,7 @@ use crate::{
     history::Stat,
     live,
     node::Node,
-    service::{audit, hosts},
+    service::{Actor, audit, hosts},
     store::now_ms,
 };
 
@@ -721,7 +721,7 @@ pub async fn set_sample_interval(
     {
         audit::record(
             &state.store,
-            &actor(&me),
+            &Actor::of(&me),
             "host.sample_interval",
             &format!("host/{host_id}"),
             &format!("{} ms", request.interval_ms),
@@ -741,6 +741,6 @@ pub async fn revoke_host(
     Path(reference): Path<String>,
 ) -> Result<StatusCode, Problem> {
     let host_id = visible_host(&state, &me, &reference).await?;
-    hosts::revoke_live(&state, &actor(&me), host_id).await?;
+    hosts::revoke_live(&state, &Actor::of(&me), host_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,11 +6,15 @@ use std::time::Duration;
 use suanli_link::transport;
 use suanli_protocol::join::JoinString;
 
-use super::{Actor, ServiceError, Source, audit};
+use serde::Deserialize;
+
+use super::{Actor, ServiceError, Source, audit, own_provider};
 use crate::{
-    auth,
+    auth::{self, Principal},
+    check::Check,
     identity::random_secret,
-    store::{Provider, Store, now_ms},
+    node::Node,
+    store::{Provider, Store, StoreError, now_ms},
 };
 
 /// What a new token is for.
@@ -33,6 +37,90 @@ pub struct Issued {
     pub id: i64,
     pub join: JoinString,
     pub expires_at_ms: u64,
+    pub uses: u64,
+    /// Where its hosts are placed, if not the provider's region.
+    pub region: Option<String>,
+}
+
+/// A token as a signed-in caller asks for one.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenAsk {
+    /// Which provider's; staff must say, an organisation means itself.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// Where the hosts are, if not the provider's registered region.
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub ttl_hours: Option<u32>,
+    #[serde(default)]
+    pub uses: Option<u32>,
+}
+
+/// Issues a token on a running node: staff for any provider, a provider or
+/// reseller for itself. Returns whose it is and the token.
+pub async fn issue(
+    node: &Node,
+    who: &Principal,
+    ask: &TokenAsk,
+) -> Result<(Provider, Issued), ServiceError> {
+    let mut check = Check::default();
+    let ttl_hours = ask.ttl_hours.unwrap_or(24);
+    if !(1..=720).contains(&ttl_hours) {
+        check.fail("ttl_hours", "between 1 and 720");
+    }
+    let uses = ask.uses.unwrap_or(1);
+    if !(1..=1000).contains(&uses) {
+        check.fail("uses", "between 1 and 1000");
+    }
+    let region = ask
+        .region
+        .as_deref()
+        .map(|code| check.region("region", code));
+    let store = &node.store;
+    let provider = match (&ask.provider, who.role.is_staff()) {
+        (Some(code), true) => match store.provider(code).await {
+            Ok(p) => Some(p),
+            Err(StoreError::NoProvider(_)) => {
+                check.fail("provider", format!("no provider {code}"));
+                None
+            }
+            Err(e) => return Err(e.into()),
+        },
+        (None, true) => {
+            check.fail("provider", "staff must say which provider the token is for");
+            None
+        }
+        (Some(code), false) => {
+            let own = store.provider_by_id(own_provider(who)?).await?;
+            if !own.owner_code.eq_ignore_ascii_case(code.trim()) {
+                return Err(ServiceError::Forbidden(
+                    "organisations create tokens for themselves only".into(),
+                ));
+            }
+            Some(own)
+        }
+        (None, false) => Some(store.provider_by_id(own_provider(who)?).await?),
+    };
+    check.done()?;
+    let Some(provider) = provider else {
+        return Err(crate::check::Invalid::one("provider", "no such provider").into());
+    };
+    let issued = create(
+        store,
+        &Actor::of(who),
+        TokenRequest {
+            provider: &provider,
+            address: &node.settings.advertise,
+            ca_fingerprint: &node.identity.ca_fingerprint(),
+            ttl: Duration::from_secs(u64::from(ttl_hours) * 3600),
+            uses: u64::from(uses),
+            region: region.as_deref(),
+        },
+    )
+    .await?;
+    Ok((provider, issued))
 }
 
 /// Creates a token and audits it.
@@ -83,5 +171,7 @@ pub async fn create(
             token: secret,
         },
         expires_at_ms,
+        uses: request.uses,
+        region: request.region.map(str::to_owned),
     })
 }
