@@ -8,11 +8,13 @@
 
 use crate::{auth::Principal, check::Invalid, store::StoreError};
 
+pub mod accounts;
 pub mod audit;
 pub mod hosts;
 pub mod lines;
 pub mod prices;
 pub mod providers;
+pub mod registrations;
 pub mod select;
 pub mod tokens;
 

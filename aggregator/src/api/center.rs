@@ -12,22 +12,20 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
-use suanli_protocol::{identifier::Industry, uscc::Uscc};
 
 use super::{
     Body, Page, Params, Problem, parse_id, peer,
     views::{self, AccountView, ApiKeyView, AuditView, LineView, RegistrationView, TokenView},
 };
 use crate::{
-    auth::{
-        self, API_KEY_PREFIX, Credential, MIN_PASSWORD_CHARS, Principal, Role, SESSION_COOKIE,
-        SESSION_TTL,
-    },
+    auth::{self, API_KEY_PREFIX, Credential, Principal, SESSION_COOKIE, SESSION_TTL},
     check::Check,
     identity::random_secret,
     node::Node,
-    service::{Actor, Source, audit, lines, own_provider, prices, providers, tokens},
-    store::{NewAccount, NewRegistration, Provider, now_ms},
+    service::{
+        Actor, accounts, audit, lines, own_provider, prices, providers, registrations, tokens,
+    },
+    store::{Provider, now_ms},
 };
 
 type Api = State<Arc<Node>>;
@@ -171,101 +169,12 @@ pub async fn logout(State(state): Api, Extension(me): Caller) -> Result<Response
 
 // ---- registration and review ----
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegistrationRequest {
-    kind: String,
-    name: String,
-    uscc: String,
-    #[serde(default)]
-    accept_unverified_uscc: bool,
-    region: String,
-    industry: String,
-    contact: String,
-    login: String,
-    password: String,
-}
-
 pub async fn register(State(state): Api, request: Request) -> Result<Response, Problem> {
     let address = peer(request.extensions())
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
-    let Body(r): Body<RegistrationRequest> = Body::from_request(request, &()).await?;
-    let mut check = Check::default();
-    let role = Role::for_organisation(&r.kind);
-    if role.is_none() {
-        check.fail("kind", "one of provider, reseller, line_provider");
-    }
-    let name = check.text("name", &r.name, 200);
-    let contact = check.text("contact", &r.contact, 200);
-    let region = check.region("region", &r.region);
-    let industry = match Industry::parse(&r.industry) {
-        Ok(i) => i.to_string(),
-        Err(e) => {
-            check.fail("industry", format!("not a GB/T 4754 industry code: {e}"));
-            String::new()
-        }
-    };
-    let normalized = r.uscc.trim().to_ascii_uppercase();
-    let uscc_verified = match Uscc::parse(&normalized) {
-        Ok(_) => true,
-        Err(e) if e.is_check_failure() && r.accept_unverified_uscc => false,
-        Err(e) if e.is_check_failure() => {
-            check.fail(
-                "uscc",
-                format!(
-                    "{e}; if this is the code on the business licence, file again with \
-                     accept_unverified_uscc: true and an administrator will review it"
-                ),
-            );
-            false
-        }
-        Err(e) => {
-            check.fail("uscc", e.to_string());
-            false
-        }
-    };
-    let login = check.login(&r.login);
-    check.password(&r.password, MIN_PASSWORD_CHARS);
-    check.done()?;
-    let role = role.ok_or_else(|| Problem::bad_request("kind"))?;
-    let password = r.password.clone();
-    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
-        .await
-        .map_err(|e| Problem::unavailable(Source::Task, e))?
-        .map_err(|e| Problem::unavailable(Source::Task, e))?;
-    let store = &state.store;
-    let account = store
-        .create_account(&NewAccount {
-            login: login.clone(),
-            password_hash: hash,
-            role: role.as_str().to_owned(),
-            provider_id: None,
-        })
-        .await?;
-    let registration = store
-        .create_registration(&NewRegistration {
-            kind: r.kind.clone(),
-            name,
-            uscc: normalized,
-            uscc_verified,
-            region,
-            industry,
-            contact,
-            account_id: account.id,
-        })
-        .await?;
-    audit::record(
-        &state.store,
-        &Actor::new(&login, &address),
-        "registration.create",
-        &format!("registration/{}", registration.id),
-        &format!(
-            "{} {} uscc_verified={uscc_verified}",
-            registration.kind, registration.uscc
-        ),
-    )
-    .await;
+    let Body(r): Body<registrations::Application> = Body::from_request(request, &()).await?;
+    let registration = registrations::register(&state.store, &address, &r).await?;
     Ok((
         StatusCode::CREATED,
         Json(RegistrationView::from(&registration)),
@@ -291,47 +200,14 @@ pub async fn registrations(
     ))
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Review {
-    #[serde(default)]
-    reason: Option<String>,
-}
-
 pub async fn approve(
     State(state): Api,
     Extension(me): Caller,
     Path(id): Path<String>,
-    Body(review): Body<Review>,
+    Body(review): Body<registrations::Review>,
 ) -> Result<Json<Value>, Problem> {
     let id = parse_id(&id, "a registration")?;
-    let store = &state.store;
-    let pending = store.registration(id).await?;
-    if !pending.uscc_verified && me.role != Role::Admin {
-        return Err(Problem::forbidden(
-            "this credit code fails its check character; only an administrator may approve it",
-        ));
-    }
-    let done = store
-        .review_registration(id, true, review.reason.as_deref(), &me.actor)
-        .await?;
-    let detail = if done.uscc_verified {
-        format!("provider {}", done.provider.as_deref().unwrap_or(""))
-    } else {
-        format!(
-            "provider {}; uscc check override for {}",
-            done.provider.as_deref().unwrap_or(""),
-            done.uscc
-        )
-    };
-    audit::record(
-        &state.store,
-        &Actor::of(&me),
-        "registration.approve",
-        &format!("registration/{id}"),
-        &detail,
-    )
-    .await;
+    let done = registrations::approve(&state.store, &me, id, &review).await?;
     Ok(Json(json!(RegistrationView::from(&done))))
 }
 
@@ -339,24 +215,10 @@ pub async fn reject(
     State(state): Api,
     Extension(me): Caller,
     Path(id): Path<String>,
-    Body(review): Body<Review>,
+    Body(review): Body<registrations::Review>,
 ) -> Result<Json<Value>, Problem> {
     let id = parse_id(&id, "a registration")?;
-    let mut check = Check::default();
-    let reason = check.text("reason", review.reason.as_deref().unwrap_or(""), 500);
-    check.done()?;
-    let done = state
-        .store
-        .review_registration(id, false, Some(&reason), &me.actor)
-        .await?;
-    audit::record(
-        &state.store,
-        &Actor::of(&me),
-        "registration.reject",
-        &format!("registration/{id}"),
-        &reason,
-    )
-    .await;
+    let done = registrations::reject(&state.store, &me, id, &review).await?;
     Ok(Json(json!(RegistrationView::from(&done))))
 }
 
@@ -369,75 +231,12 @@ pub async fn accounts(State(state): Api) -> Result<Json<Value>, Problem> {
     ))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewAccountRequest {
-    login: String,
-    #[serde(default)]
-    password: Option<String>,
-    role: Role,
-    #[serde(default)]
-    provider: Option<String>,
-}
-
-async fn provider_for_role(
-    state: &Node,
-    role: Role,
-    code: Option<&str>,
-    check: &mut Check,
-) -> Result<Option<i64>, Problem> {
-    let Some(code) = code else {
-        return Ok(None);
-    };
-    if role.is_staff() || role == Role::User {
-        check.fail("provider", "only organisation roles act for a provider");
-        return Ok(None);
-    }
-    match state.store.provider(code).await {
-        Ok(p) => Ok(Some(p.id)),
-        Err(crate::store::StoreError::NoProvider(_)) => {
-            check.fail("provider", format!("no provider {code}"));
-            Ok(None)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
 pub async fn create_account(
     State(state): Api,
     Extension(me): Caller,
-    Body(r): Body<NewAccountRequest>,
+    Body(r): Body<accounts::NewAccountRequest>,
 ) -> Result<Response, Problem> {
-    let mut check = Check::default();
-    let login = check.login(&r.login);
-    if let Some(p) = &r.password {
-        check.password(p, MIN_PASSWORD_CHARS);
-    }
-    let provider_id = provider_for_role(&state, r.role, r.provider.as_deref(), &mut check).await?;
-    check.done()?;
-    let generated = r.password.is_none().then(random_secret);
-    let password = r.password.clone().or(generated.clone()).unwrap_or_default();
-    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
-        .await
-        .map_err(|e| Problem::unavailable(Source::Task, e))?
-        .map_err(|e| Problem::unavailable(Source::Task, e))?;
-    let account = state
-        .store
-        .create_account(&NewAccount {
-            login,
-            password_hash: hash,
-            role: r.role.as_str().to_owned(),
-            provider_id,
-        })
-        .await?;
-    audit::record(
-        &state.store,
-        &Actor::of(&me),
-        "account.create",
-        &format!("account/{}", account.login),
-        &format!("role {}", account.role),
-    )
-    .await;
+    let (account, generated) = accounts::create(&state.store, &me, &r).await?;
     let mut body = json!(AccountView::from(&account));
     if let Some(password) = generated {
         body["password"] = json!(password);
@@ -445,35 +244,13 @@ pub async fn create_account(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RoleChange {
-    role: Role,
-    #[serde(default)]
-    provider: Option<String>,
-}
-
 pub async fn set_role(
     State(state): Api,
     Extension(me): Caller,
     Path(login): Path<String>,
-    Body(r): Body<RoleChange>,
+    Body(r): Body<accounts::RoleChange>,
 ) -> Result<Json<Value>, Problem> {
-    let mut check = Check::default();
-    let provider_id = provider_for_role(&state, r.role, r.provider.as_deref(), &mut check).await?;
-    check.done()?;
-    let account = state
-        .store
-        .set_role(&login, r.role.as_str(), provider_id)
-        .await?;
-    audit::record(
-        &state.store,
-        &Actor::of(&me),
-        "account.role",
-        &format!("account/{}", account.login),
-        &format!("role {}", account.role),
-    )
-    .await;
+    let account = accounts::set_role(&state.store, &me, &login, &r).await?;
     Ok(Json(json!(AccountView::from(&account))))
 }
 

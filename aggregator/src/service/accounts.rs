@@ -1,0 +1,124 @@
+//! Accounts made by staff, and their roles. (Applicants make their own
+//! when they register; see `registrations`.)
+
+use serde::Deserialize;
+
+use super::{Actor, ServiceError, Source, audit};
+use crate::{
+    auth::{self, MIN_PASSWORD_CHARS, Principal, Role},
+    check::Check,
+    identity::random_secret,
+    store::{Account, NewAccount, Store, StoreError},
+};
+
+/// An account staff create.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccountRequest {
+    pub login: String,
+    /// Generated (and shown once) if not given.
+    #[serde(default)]
+    pub password: Option<String>,
+    pub role: Role,
+    /// The organisation an organisation role acts for.
+    #[serde(default)]
+    pub provider: Option<String>,
+}
+
+/// A role given to an existing account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    pub role: Role,
+    #[serde(default)]
+    pub provider: Option<String>,
+}
+
+/// Creates an account; returns it and the password generated for it, if
+/// one was.
+pub async fn create(
+    store: &Store,
+    who: &Principal,
+    r: &NewAccountRequest,
+) -> Result<(Account, Option<String>), ServiceError> {
+    let mut check = Check::default();
+    let login = check.login(&r.login);
+    if let Some(p) = &r.password {
+        check.password(p, MIN_PASSWORD_CHARS);
+    }
+    let provider_id = provider_for_role(store, r.role, r.provider.as_deref(), &mut check).await?;
+    check.done()?;
+    let generated = r.password.is_none().then(random_secret);
+    let password = r.password.clone().or(generated.clone()).unwrap_or_default();
+    let account = store
+        .create_account(&NewAccount {
+            login,
+            password_hash: hash_password(password).await?,
+            role: r.role.as_str().to_owned(),
+            provider_id,
+        })
+        .await?;
+    audit::record(
+        store,
+        &Actor::of(who),
+        "account.create",
+        &format!("account/{}", account.login),
+        &format!("role {}", account.role),
+    )
+    .await;
+    Ok((account, generated))
+}
+
+/// Gives `login` a role (and, for an organisation role, its provider).
+pub async fn set_role(
+    store: &Store,
+    who: &Principal,
+    login: &str,
+    r: &RoleChange,
+) -> Result<Account, ServiceError> {
+    let mut check = Check::default();
+    let provider_id = provider_for_role(store, r.role, r.provider.as_deref(), &mut check).await?;
+    check.done()?;
+    let account = store.set_role(login, r.role.as_str(), provider_id).await?;
+    audit::record(
+        store,
+        &Actor::of(who),
+        "account.role",
+        &format!("account/{}", account.login),
+        &format!("role {}", account.role),
+    )
+    .await;
+    Ok(account)
+}
+
+/// The provider an organisation role acts for; other roles act for none.
+async fn provider_for_role(
+    store: &Store,
+    role: Role,
+    code: Option<&str>,
+    check: &mut Check,
+) -> Result<Option<i64>, ServiceError> {
+    let Some(code) = code else {
+        return Ok(None);
+    };
+    if role.is_staff() || role == Role::User {
+        check.fail("provider", "only organisation roles act for a provider");
+        return Ok(None);
+    }
+    match store.provider(code).await {
+        Ok(p) => Ok(Some(p.id)),
+        Err(StoreError::NoProvider(_)) => {
+            check.fail("provider", format!("no provider {code}"));
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// argon2 is deliberately slow: it runs off the async threads.
+pub(super) async fn hash_password(password: String) -> Result<String, ServiceError> {
+    tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(|e| ServiceError::unavailable(Source::Task, e))?
+        .map_err(|e| ServiceError::unavailable(Source::Task, e))
+}
