@@ -236,10 +236,11 @@ pub async fn run(config: ServeConfig, local_agent: Option<LocalAgent>) -> anyhow
 
     wait_for_signal().await?;
     info!("shutting down");
-    tasks.stop();
+    // Every task first, the last started first: the local agent says
+    // goodbye over its connection before the connections are cut.
+    tasks.join(DRAIN_DEADLINE).await;
     node.registry.close_all();
     endpoint.close(CloseCode::ShuttingDown.code(), b"aggregator shutting down");
-    tasks.join(DRAIN_DEADLINE).await;
     // Connections are closed; what the writer already queued commits once
     // the node is gone, and anything unacknowledged will simply be resent.
     drop(node);
