@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
+use serde::Deserialize;
 use suanli_link::transport;
 use suanli_protocol::join::JoinString;
-
-use serde::Deserialize;
 
 use super::{Actor, ServiceError, Source, audit, own_provider};
 use crate::{
