@@ -4,10 +4,13 @@
 //! the aggregator only if its CA matches the join string's fingerprint, sends
 //! the token with a CSR, and stores the signed certificate and the node CA.
 
-use std::{net::SocketAddr, path::Path, time::Duration};
+use std::{path::Path, time::Duration};
 
 use anyhow::{Context, bail};
-use suanli_link::transport::{self, CloseCode, MessageReader, SERVER_NAME, ServerTrust};
+use suanli_link::{
+    transport::{self, CloseCode, MessageReader, SERVER_NAME, ServerTrust},
+    uplink::{resolve, unspecified_for},
+};
 use suanli_protocol::{
     join::JoinString,
     stream::{AgentMessage, AggregatorMessage, EnrollRequest},
@@ -104,20 +107,4 @@ pub async fn join(
         &key.serialize_der(),
     )?;
     Ok(enrollment)
-}
-
-pub async fn resolve(address: &str) -> anyhow::Result<SocketAddr> {
-    tokio::net::lookup_host(address)
-        .await
-        .with_context(|| format!("resolving {address}"))?
-        .next()
-        .with_context(|| format!("{address} resolves to no address"))
-}
-
-/// A local wildcard address of the same family, for a client endpoint.
-pub fn unspecified_for(remote: SocketAddr) -> SocketAddr {
-    match remote {
-        SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
-        SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
-    }
 }

@@ -12,12 +12,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use quinn::Endpoint;
 use suanli_link::{
     spool::Spool,
-    transport::{self, CloseCode, SERVER_NAME, ServerTrust},
-    uplink::{Link, next_message, pump, random_u64, sleep_or_never},
+    transport::{self, CloseCode, ServerTrust},
+    uplink::{Link, dial, next_message, pump, random_u64, sleep_or_never},
 };
 use suanli_protocol::{
     model::HostReport,
@@ -30,7 +30,6 @@ use tracing::{debug, info, warn};
 use crate::{
     Sources,
     collect::Sampler,
-    enroll::{resolve, unspecified_for},
     state::{self, AgentState, spool_dir},
 };
 
@@ -192,20 +191,7 @@ async fn connect(
     uplink: &mut Uplink,
     spool: &Spool,
 ) -> anyhow::Result<Link<AggregatorMessage>> {
-    let remote = resolve(address).await?;
-    let ep = match endpoint {
-        Some(ep) => ep.clone(),
-        None => endpoint
-            .insert(transport::endpoint(unspecified_for(remote), None, None)?.0)
-            .clone(),
-    };
-    let connection = tokio::time::timeout(
-        Duration::from_secs(10),
-        ep.connect_with(client.clone(), remote, SERVER_NAME)?,
-    )
-    .await
-    .context("handshake timed out")??;
-    let (mut send, recv) = connection.open_bi().await?;
+    let (connection, mut send, recv) = dial(endpoint, address, client).await?;
     let hello = uplink.on_connecting(
         env!("CARGO_PKG_VERSION"),
         spool.pending(),

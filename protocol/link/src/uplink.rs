@@ -4,9 +4,9 @@
 //! and QUIC. The agent drives it today; a node's link to its parent is the
 //! next user.
 
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
-use quinn::{Connection, RecvStream, SendStream};
+use quinn::{ClientConfig, Connection, Endpoint, RecvStream, SendStream};
 use suanli_protocol::{
     session::Uplink,
     stream::{Inbound, encode_sample_frame},
@@ -15,11 +15,77 @@ use tokio::sync::mpsc;
 
 use crate::{
     spool::{Spool, SpoolError},
-    transport::{self, CloseCode, MessageReader, ReadError},
+    transport::{self, CloseCode, MessageReader, ReadError, SERVER_NAME, TransportError},
 };
 
 /// Frames written to the stream in one go, at most.
 const SEND_BATCH: usize = 64;
+/// How long a QUIC and TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a dial failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    #[error("resolving {address}: {source}")]
+    Resolve {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("{0} resolves to no address")]
+    NoAddress(String),
+    #[error(transparent)]
+    Endpoint(#[from] TransportError),
+    #[error(transparent)]
+    Connect(#[from] quinn::ConnectError),
+    #[error("handshake timed out")]
+    Timeout,
+    #[error(transparent)]
+    Connection(#[from] quinn::ConnectionError),
+}
+
+/// The first address `address` (`host:port`) resolves to.
+pub async fn resolve(address: &str) -> Result<SocketAddr, DialError> {
+    tokio::net::lookup_host(address)
+        .await
+        .map_err(|source| DialError::Resolve {
+            address: address.to_owned(),
+            source,
+        })?
+        .next()
+        .ok_or_else(|| DialError::NoAddress(address.to_owned()))
+}
+
+/// A local wildcard address of the same family, for a client endpoint.
+pub fn unspecified_for(remote: SocketAddr) -> SocketAddr {
+    match remote {
+        SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
+    }
+}
+
+/// Dials `address` with `client` (made once into `endpoint`, then reused)
+/// and opens the stream: the connection and both halves.
+pub async fn dial(
+    endpoint: &mut Option<Endpoint>,
+    address: &str,
+    client: &ClientConfig,
+) -> Result<(Connection, SendStream, RecvStream), DialError> {
+    let remote = resolve(address).await?;
+    let ep = match endpoint {
+        Some(ep) => ep.clone(),
+        None => endpoint
+            .insert(transport::endpoint(unspecified_for(remote), None, None)?.0)
+            .clone(),
+    };
+    let connection = tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        ep.connect_with(client.clone(), remote, SERVER_NAME)?,
+    )
+    .await
+    .map_err(|_| DialError::Timeout)??;
+    let (send, recv) = connection.open_bi().await?;
+    Ok((connection, send, recv))
+}
 
 /// One live connection: its send half, and the messages its reader task
 /// forwards, ending with why it closed.
@@ -164,4 +230,20 @@ pub fn random_u64() -> u64 {
     // Jitter only: if the system source failed, no jitter is still correct.
     let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
     u64::from_le_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_literal_address_resolves_to_itself_and_a_bad_one_is_named() {
+        let addr = resolve("127.0.0.1:7443").await.unwrap();
+        assert_eq!(addr, SocketAddr::from(([127, 0, 0, 1], 7443)));
+        assert_eq!(unspecified_for(addr), SocketAddr::from(([0, 0, 0, 0], 0)));
+        let v6 = resolve("[::1]:7443").await.unwrap();
+        assert_eq!(unspecified_for(v6), SocketAddr::from(([0u16; 8], 0)));
+        let err = resolve("no port here").await.unwrap_err();
+        assert!(err.to_string().contains("no port here"), "{err}");
+    }
 }
