@@ -262,7 +262,7 @@ pub fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::PrintDefaultConfig => {
-            print!("{}", ServeFile::default_toml()?);
+            print!("{}", ServeFile::default_toml().map_err(anyhow::Error::msg)?);
             Ok(())
         }
         Command::CheckConfig(args) => {

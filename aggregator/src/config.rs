@@ -42,76 +42,21 @@ pub struct ConfigFile {
 }
 
 impl ConfigFile {
-    /// Every setting, flat, as flags and files merge.
-    pub fn flatten(self) -> ServeFile {
-        let Self {
-            node,
-            store,
-            ingest,
-            http,
-            retention,
-            selection,
-        } = self;
-        ServeFile {
-            data_dir: node.data_dir,
-            database_url: store.database_url,
-            quic_listen: ingest.quic_listen,
-            http_listen: http.http_listen,
-            http_tls_cert: http.http_tls_cert,
-            http_tls_key: http.http_tls_key,
-            http_plaintext: http.http_plaintext,
-            advertise: node.advertise,
-            node_prefix: node.node_prefix,
-            sample_interval: node.sample_interval,
-            handshake_timeout: ingest.handshake_timeout,
-            admissions_per_second: ingest.admissions_per_second,
-            raw_retention: retention.raw_retention,
-            rollup_retention: retention.rollup_retention,
-            local_region: node.local_region,
-            local_industry: node.local_industry,
-            public_latency_city_ms: selection.public_latency_city_ms,
-            public_latency_province_ms: selection.public_latency_province_ms,
-            public_latency_national_ms: selection.public_latency_national_ms,
-            public_bandwidth_mbps: selection.public_bandwidth_mbps,
-        }
+    /// The sections' names, as the file spells them.
+    fn section_names() -> Vec<String> {
+        toml::Table::try_from(Self::default())
+            .map(|t| t.into_iter().map(|(name, _)| name).collect())
+            .unwrap_or_default()
     }
 
-    /// The settings of `flat`, each in its section.
-    pub fn sections(flat: ServeFile) -> Self {
-        Self {
-            node: NodeSection {
-                data_dir: flat.data_dir,
-                node_prefix: flat.node_prefix,
-                advertise: flat.advertise,
-                local_region: flat.local_region,
-                local_industry: flat.local_industry,
-                sample_interval: flat.sample_interval,
-            },
-            store: StoreSection {
-                database_url: flat.database_url,
-            },
-            ingest: IngestSection {
-                quic_listen: flat.quic_listen,
-                handshake_timeout: flat.handshake_timeout,
-                admissions_per_second: flat.admissions_per_second,
-            },
-            http: HttpSection {
-                http_listen: flat.http_listen,
-                http_tls_cert: flat.http_tls_cert,
-                http_tls_key: flat.http_tls_key,
-                http_plaintext: flat.http_plaintext,
-            },
-            retention: RetentionSection {
-                raw_retention: flat.raw_retention,
-                rollup_retention: flat.rollup_retention,
-            },
-            selection: SelectionSection {
-                public_latency_city_ms: flat.public_latency_city_ms,
-                public_latency_province_ms: flat.public_latency_province_ms,
-                public_latency_national_ms: flat.public_latency_national_ms,
-                public_bandwidth_mbps: flat.public_bandwidth_mbps,
-            },
-        }
+    /// The section `key` belongs in: the one whose struct takes it. Keys
+    /// are the flags' names, so each has one home.
+    fn home(key: &str, value: &toml::Value) -> Option<String> {
+        Self::section_names().into_iter().find(|section| {
+            let one = toml::Table::from_iter([(key.to_owned(), value.clone())]);
+            let file = toml::Table::from_iter([(section.clone(), one.into())]);
+            Self::deserialize(toml::Value::Table(file)).is_ok()
+        })
     }
 }
 
@@ -265,31 +210,28 @@ impl ServeFile {
         let table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
         let (flat, sections): (toml::Table, toml::Table) =
             table.into_iter().partition(|(_, v)| !v.is_table());
-        let sectioned = ConfigFile::deserialize(toml::Value::Table(sections))
-            .map_err(|e| e.to_string())?
-            .flatten();
+        // Each key in its own section, nothing unknown; then the sections'
+        // keys, which are the flags' names, read as one table.
+        ConfigFile::deserialize(toml::Value::Table(sections.clone())).map_err(|e| e.to_string())?;
+        let merged: toml::Table = sections
+            .into_iter()
+            .filter_map(|(_, keys)| match keys {
+                toml::Value::Table(keys) => Some(keys),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let sectioned =
+            ServeFile::deserialize(toml::Value::Table(merged)).map_err(|e| e.to_string())?;
         if flat.is_empty() {
             return Ok((sectioned, Vec::new()));
         }
         let old =
             ServeFile::deserialize(toml::Value::Table(flat.clone())).map_err(|e| e.to_string())?;
-        // A flat key's section is the one that takes it.
-        let sections: Vec<String> = toml::Table::try_from(ConfigFile::default())
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|(name, _)| name)
-            .collect();
         let warnings = flat
             .iter()
             .map(|(key, value)| {
-                let home = sections
-                    .iter()
-                    .find(|section| {
-                        let one = toml::Table::from_iter([(key.clone(), value.clone())]);
-                        let file = toml::Table::from_iter([((*section).clone(), one.into())]);
-                        ConfigFile::deserialize(toml::Value::Table(file)).is_ok()
-                    })
-                    .map_or("its section", String::as_str);
+                let home = ConfigFile::home(key, value).unwrap_or_else(|| "its section".into());
                 format!("{key}: a key outside any section is deprecated; move it under [{home}]")
             })
             .collect();
@@ -297,9 +239,22 @@ impl ServeFile {
         Ok((sectioned.over(old), warnings))
     }
 
-    /// The file `print-default-config` prints: every default, in sections.
-    pub fn default_toml() -> Result<String, toml::ser::Error> {
-        toml::to_string(&ConfigFile::sections(Self::defaults()))
+    /// The file `print-default-config` prints: every default, in its section.
+    pub fn default_toml() -> Result<String, String> {
+        let flat = toml::Table::try_from(Self::defaults()).map_err(|e| e.to_string())?;
+        let mut sections = toml::Table::new();
+        for (key, value) in flat {
+            let home = ConfigFile::home(&key, &value)
+                .ok_or_else(|| format!("{key} belongs to no section of the config file"))?;
+            if let Some(keys) = sections
+                .entry(home)
+                .or_insert_with(|| toml::Table::new().into())
+                .as_table_mut()
+            {
+                keys.insert(key, value);
+            }
+        }
+        toml::to_string(&sections).map_err(|e| e.to_string())
     }
 }
 
@@ -512,8 +467,10 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_print_as_toml_in_sections() {
         let text = ServeFile::default_toml().unwrap();
-        assert!(
-            text.contains("[ingest]\nquic_listen = \"0.0.0.0:7443\""),
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        assert_eq!(
+            table["ingest"]["quic_listen"].as_str(),
+            Some("0.0.0.0:7443"),
             "{text}"
         );
         let (back, warnings) = ServeFile::from_toml(&text).unwrap();

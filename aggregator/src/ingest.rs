@@ -35,7 +35,7 @@ use crate::{
     identity::NodeIdentity,
     live,
     node::{Node, NodeEvent, tasks::Shutdown},
-    store::{LinkFigures, SampleRow, now_ms},
+    store::{LinkFigures, SampleRow, StoreError, now_ms},
 };
 
 /// `[ingest]` of the config file: how agents reach the node.
@@ -130,6 +130,13 @@ impl Refusal {
             code,
             reason: reason.into(),
         }
+    }
+}
+
+/// A storage failure is the node's, not the agent's: it may come back.
+impl From<StoreError> for Refusal {
+    fn from(e: StoreError) -> Self {
+        Refusal::new(CloseCode::Internal, e.to_string())
     }
 }
 
@@ -228,7 +235,6 @@ async fn enroll(
     request: EnrollRequest,
     ingest: &Ingest,
 ) -> Result<(), Refusal> {
-    let internal = |e: &dyn std::fmt::Display| Refusal::new(CloseCode::Internal, e.to_string());
     // A broken request must not spend the token.
     NodeIdentity::check_csr(&request.csr_der)
         .map_err(|e| Refusal::new(CloseCode::EnrollmentRefused, format!("bad CSR: {e}")))?;
@@ -237,8 +243,7 @@ async fn enroll(
         .node
         .store
         .redeem_token(&secret_hash, now_ms())
-        .await
-        .map_err(|e| internal(&e))?
+        .await?
     {
         Ok(id) => id,
         Err(refusal) => {
@@ -260,8 +265,7 @@ async fn enroll(
         .node
         .store
         .enroll_host(provider_id, &machine_key, &request.hostname, &pending)
-        .await
-        .map_err(|e| internal(&e))?;
+        .await?;
     let certificate = ingest
         .node
         .identity
@@ -276,21 +280,9 @@ async fn enroll(
             &request.hostname,
             &to_hex(&fingerprint(&certificate)),
         )
-        .await
-        .map_err(|e| internal(&e))?;
-    if let Some(region) = ingest
-        .node
-        .store
-        .token_region(&secret_hash)
-        .await
-        .map_err(|e| internal(&e))?
-    {
-        ingest
-            .node
-            .store
-            .set_host_region(host_id, &region)
-            .await
-            .map_err(|e| internal(&e))?;
+        .await?;
+    if let Some(region) = ingest.node.store.token_region(&secret_hash).await? {
+        ingest.node.store.set_host_region(host_id, &region).await?;
     }
     info!(host_id, hostname = %request.hostname, machine_key = %machine_key, "host enrolled");
     ingest.node.counters.enrollments.inc();
@@ -327,13 +319,11 @@ async fn stream(
     cert: &CertificateDer<'static>,
     ingest: &Arc<Ingest>,
 ) -> Result<(), Refusal> {
-    let internal = |e: &dyn std::fmt::Display| Refusal::new(CloseCode::Internal, e.to_string());
     let auth = ingest
         .node
         .store
         .host_by_cert(&to_hex(&fingerprint(cert)))
-        .await
-        .map_err(|e| internal(&e))?
+        .await?
         .ok_or_else(|| {
             Refusal::new(
                 CloseCode::Unauthenticated,
@@ -370,18 +360,8 @@ async fn stream(
         return Ok(());
     }
 
-    let stored_through = ingest
-        .node
-        .store
-        .stored_through(host_id)
-        .await
-        .map_err(|e| internal(&e))?;
-    let identifier = ingest
-        .node
-        .store
-        .host_identifier(host_id)
-        .await
-        .map_err(|e| internal(&e))?;
+    let stored_through = ingest.node.store.stored_through(host_id).await?;
+    let identifier = ingest.node.store.host_identifier(host_id).await?;
     send_message(
         &mut send,
         AggregatorMessage::Welcome(Welcome {
@@ -550,37 +530,29 @@ async fn record_inventory(
     provider_id: i64,
     update: InventoryUpdate,
 ) -> Result<(), Refusal> {
-    let internal = |e: &dyn std::fmt::Display| Refusal::new(CloseCode::Internal, e.to_string());
     node.counters.inventories.inc();
     let inventory = update.inventory.clone();
     let encoded = update.encode();
     let store = &node.store;
-    store
-        .record_inventory(host_id, &encoded)
-        .await
-        .map_err(|e| internal(&e))?;
-    let mut owner = store
-        .provider_by_id(provider_id)
-        .await
-        .map_err(|e| internal(&e))?
-        .owner();
+    store.record_inventory(host_id, &encoded).await?;
+    let mut owner = store.provider_by_id(provider_id).await?.owner();
     // Identifiers carry where the resource is: the host's site, if its
     // token named one.
     if let Some(region) = store
         .host_rows(Some(host_id))
-        .await
-        .map_err(|e| internal(&e))?
+        .await?
         .into_iter()
         .find_map(|h| h.region)
     {
         owner.region = region;
     }
-    let machine_key = store.machine_key(host_id).await.map_err(|e| internal(&e))?;
+    let machine_key = store.machine_key(host_id).await?;
     let prefix = &node.settings.node_prefix;
     for sighting in identify::sightings(&machine_key, &inventory) {
         // Minting cannot fail once the provider's fields are known to be
         // valid, so check them before any row is written.
-        identify::mint(prefix, &owner, &sighting, 0).map_err(|e| internal(&e))?;
+        identify::mint(prefix, &owner, &sighting, 0)
+            .map_err(|e| Refusal::new(CloseCode::Internal, e.to_string()))?;
         let prefix = prefix.clone();
         let owner = owner.clone();
         let s = sighting.clone();
@@ -595,13 +567,9 @@ async fn record_inventory(
                         .unwrap_or_else(|_| format!("-{}", s.key))
                 },
             )
-            .await
-            .map_err(|e| internal(&e))?;
+            .await?;
     }
-    node.catalog
-        .refresh_host(store, host_id)
-        .await
-        .map_err(|e| internal(&e))?;
+    node.catalog.refresh_host(store, host_id).await?;
     node.publish(NodeEvent::InventoryChanged { host_id });
     Ok(())
 }

@@ -31,8 +31,10 @@ fn the_default_config_prints_and_checks() {
     let out = run(&["print-default-config"]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        text.contains("[ingest]\nquic_listen = \"0.0.0.0:7443\""),
+    let table: toml::Table = toml::from_str(&text).unwrap();
+    assert_eq!(
+        table["ingest"]["quic_listen"].as_str(),
+        Some("0.0.0.0:7443"),
         "{text}"
     );
     let dir = tempfile::tempdir().unwrap();
