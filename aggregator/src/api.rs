@@ -23,6 +23,7 @@ use crate::{
     node::Node,
 };
 
+mod alerts;
 mod center;
 mod dashboard;
 pub mod https;
@@ -178,6 +179,24 @@ pub static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(||
         route!(GET "/api/v1/hosts/{host}/live", Access::Roles(HOST_OWNERS), "Server-sent events with each new sample; while open the host samples every second", live),
         route!(POST "/api/v1/hosts/{host}/sample-interval", Access::Roles(MANAGERS), "Ask a connected host to sample at another interval", set_sample_interval, body = "Interval", success = (202, "Sent to the agent")),
         route!(POST "/api/v1/hosts/{host}/revoke", Access::Roles(HOST_MANAGERS), "Revoke a host: its certificate stops working at once", revoke_host, success = (204, "Revoked")),
+        route!(GET "/api/v1/alerts", Access::Roles(HOST_OWNERS), "Alerts, newest first: all for staff, the organisation's own hosts' otherwise", alerts::alerts, query = &[
+            ("state", "firing or resolved"),
+            ("severity", "info, warning or critical"),
+            ("provider", "provider code (staff)"),
+            ("resource", "a resource's identifier"),
+            ("before", "alerts older than this id"),
+            ("limit", "at most this many (default 100, at most 1000)"),
+        ]),
+        route!(POST "/api/v1/alerts/{id}/ack", Access::Roles(HOST_MANAGERS), "Acknowledge an alert (someone is on it; notifications continue)", alerts::ack),
+        route!(GET "/api/v1/silences", Access::Roles(HOST_OWNERS), "Silences not yet ended", alerts::silences),
+        route!(POST "/api/v1/silences", Access::Roles(HOST_MANAGERS), "Silence notifications of alerts matching label matchers, for a time, with a reason", alerts::create_silence, body = "Silence", success = (201, "Created")),
+        route!(DELETE "/api/v1/silences/{id}", Access::Roles(HOST_MANAGERS), "End a silence now", alerts::expire_silence, success = (204, "Ended")),
+        route!(GET "/api/v1/receivers", Access::Roles(HOST_OWNERS), "Notification receivers, with their deliveries by state (secrets never shown)", alerts::receivers),
+        route!(POST "/api/v1/receivers", Access::Roles(HOST_MANAGERS), "Add a receiver: webhook, DingTalk, WeCom, Feishu or Alertmanager", alerts::create_receiver, body = "NewReceiver", success = (201, "Created")),
+        route!(DELETE "/api/v1/receivers/{id}", Access::Roles(HOST_MANAGERS), "Delete a receiver (not one declared in the config file)", alerts::delete_receiver, success = (204, "Deleted")),
+        route!(GET "/api/v1/receivers/{id}/attempts", Access::Roles(HOST_OWNERS), "A receiver's delivery attempts, newest first: status, error code, latency, retry", alerts::attempts),
+        route!(GET "/api/v1/rules", Access::Roles(STAFF), "The built-in monitoring rules with their thresholds, and the XID catalog", alerts::rules),
+        route!(POST "/api/v1/resources/{identifier}/mark-healthy", Access::Roles(MANAGERS), "Mark an accelerator healthy after its faults were dealt with (audited): selectable again", alerts::mark_healthy, body = "Reason", success = (204, "Marked healthy")),
         route!(GET "/metrics", Access::Roles(STAFF), "Prometheus: fleet totals, ingest counters, the aggregator's health", metrics::fleet),
         route!(GET "/metrics/hosts", Access::Roles(STAFF), "Prometheus: per-host and per-GPU series, filtered", metrics::hosts, query = &[
             ("provider", "only this provider's hosts"),

@@ -243,6 +243,26 @@ impl Catalog {
             .map(|h| h.vitals.as_ref().map(|v| v.seq))
     }
 
+    /// Staff cleared an accelerator's faults.
+    pub fn clear_faults(&self, host_id: i64, uuid: &str) {
+        if let Some(host) = self.write().hosts.get_mut(&host_id) {
+            host.clear_faults(uuid);
+        }
+    }
+
+    /// Latches again a fault an open alert records (after a restart).
+    pub fn restore_fault(&self, host_id: i64, uuid: &str, xid: u64, at_ms: u64) {
+        if let Some(host) = self.write().hosts.get_mut(&host_id) {
+            host.gpu_faults.entry(uuid.to_owned()).or_default().record(
+                xid,
+                at_ms,
+                None,
+                &crate::health::XIDS,
+            );
+            host.regroup();
+        }
+    }
+
     /// Marks a host revoked; `true` if it was not already.
     pub fn set_revoked(&self, host_id: i64) -> bool {
         match self.write().hosts.get_mut(&host_id) {

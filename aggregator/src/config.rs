@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use suanli_protocol::identifier::{Industry, NodePrefix, RegionCode};
 
 use crate::{
+    alerting::{AlertSettings, AlertsSection, ReceiverSpec},
     api::{HttpSection, https::HttpTls},
     ingest::IngestSection,
     node::NodeSection,
@@ -39,6 +40,8 @@ pub struct ConfigFile {
     pub retention: RetentionSection,
     #[serde(default)]
     pub selection: SelectionSection,
+    #[serde(default)]
+    pub alerts: AlertsSection,
 }
 
 impl ConfigFile {
@@ -146,6 +149,26 @@ pub struct ServeFile {
     #[arg(long, value_name = "MBPS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_bandwidth_mbps: Option<u64>,
+    /// How often the monitoring rules are evaluated (e.g. 5s).
+    #[arg(long, value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert_interval: Option<String>,
+    /// How long a new alert waits for others of its group before it is sent (e.g. 30s; 0s sends at once).
+    #[arg(long, value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_wait: Option<String>,
+    /// The dashboard's address as people reach it, for links in notifications.
+    #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert_external_url: Option<String>,
+    /// Allow receivers at plain-http loopback addresses, even for signed channels.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert_loopback_http: Option<bool>,
+    /// Receivers declared in the file ([[alerts.receivers]]).
+    #[arg(skip)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receivers: Option<Vec<ReceiverSpec>>,
 }
 
 impl ServeFile {
@@ -171,6 +194,11 @@ impl ServeFile {
             public_latency_province_ms: Some(5.0),
             public_latency_national_ms: Some(20.0),
             public_bandwidth_mbps: Some(1_000),
+            alert_interval: Some("5s".into()),
+            group_wait: Some("30s".into()),
+            alert_external_url: None,
+            alert_loopback_http: Some(false),
+            receivers: None,
         }
     }
 
@@ -201,6 +229,11 @@ impl ServeFile {
                 .public_latency_national_ms
                 .or(lower.public_latency_national_ms),
             public_bandwidth_mbps: self.public_bandwidth_mbps.or(lower.public_bandwidth_mbps),
+            alert_interval: self.alert_interval.or(lower.alert_interval),
+            group_wait: self.group_wait.or(lower.group_wait),
+            alert_external_url: self.alert_external_url.or(lower.alert_external_url),
+            alert_loopback_http: self.alert_loopback_http.or(lower.alert_loopback_http),
+            receivers: self.receivers.or(lower.receivers),
         }
     }
 
@@ -276,6 +309,7 @@ pub struct ServeConfig {
     pub local_region: RegionCode,
     pub local_industry: Industry,
     pub public_network: PublicLatency,
+    pub alerts: AlertSettings,
 }
 
 impl ServeConfig {
@@ -318,6 +352,43 @@ impl ServeConfig {
             file.rollup_retention.as_deref(),
             &mut problems,
         );
+        let alert_interval = duration(
+            "alert_interval",
+            file.alert_interval.as_deref(),
+            &mut problems,
+        );
+        let group_wait = match file.group_wait.as_deref().map(humantime::parse_duration) {
+            Some(Ok(d)) => d,
+            Some(Err(e)) => {
+                problems.push(format!("group_wait: not a duration (e.g. 30s): {e}"));
+                Duration::ZERO
+            }
+            None => Duration::from_secs(30),
+        };
+        let loopback_http = file.alert_loopback_http.unwrap_or(false);
+        let receivers = file.receivers.clone().unwrap_or_default();
+        for spec in &receivers {
+            if let Err(invalid) = crate::service::alerts::check_receiver(spec, loopback_http) {
+                for p in invalid.0 {
+                    problems.push(format!(
+                        "receivers.{}.{}: {}",
+                        spec.name, p.field, p.message
+                    ));
+                }
+            }
+        }
+        let mut names: Vec<&str> = receivers.iter().map(|r| r.name.as_str()).collect();
+        names.sort_unstable();
+        if names.windows(2).any(|w| w[0] == w[1]) {
+            problems.push("receivers: two have the same name".into());
+        }
+        let alerts = AlertSettings {
+            interval: alert_interval.unwrap_or(Duration::from_secs(5)),
+            group_wait,
+            external_url: file.alert_external_url.clone().unwrap_or_default(),
+            loopback_http,
+            receivers,
+        };
         if let (Some(raw), Some(rollup)) = (raw_retention, rollup_retention)
             && rollup < raw
         {
@@ -430,6 +501,7 @@ impl ServeConfig {
                 local_region,
                 local_industry,
                 public_network,
+                alerts,
             }),
             _ => Err(problems),
         }

@@ -15,7 +15,10 @@ use suanli_protocol::{
     model::{HostInventory, HostSample},
 };
 
-use crate::price::PriceList;
+use crate::{
+    health::{GpuFaults, XIDS},
+    price::PriceList,
+};
 
 /// A host whose last sample is older than this many intervals is stale…
 const STALE_AFTER_INTERVALS: u64 = 3;
@@ -23,6 +26,11 @@ const STALE_AFTER_INTERVALS: u64 = 3;
 const STALE_AFTER_MIN_MS: u64 = 15_000;
 /// Past this, stale becomes offline.
 const OFFLINE_AFTER_MS: u64 = 300_000;
+/// NVML clocks-event reasons that mean a slowdown: HW slowdown (0x8), SW
+/// thermal (0x20), HW thermal (0x40), HW power brake (0x80).
+const SLOWDOWN_BITS: u64 = 0x8 | 0x20 | 0x40 | 0x80;
+/// Slowdown starts kept per accelerator: more than the rule counts.
+pub const SLOWDOWN_KEPT: usize = 64;
 /// The interval assumed until two samples have been seen.
 const DEFAULT_INTERVAL_MS: u64 = 5_000;
 /// "Free now": an accelerator below both of these…
@@ -74,6 +82,22 @@ pub struct Vitals {
     /// The fastest InfiniBand port that is ACTIVE.
     pub infiniband_active_gbps: Option<f64>,
     pub gpus: Vec<GpuVitals>,
+    pub memory_available_bytes: Option<u64>,
+    /// Each local filesystem's use, for the filesystem rules.
+    pub filesystems: Vec<FilesystemUse>,
+    /// InfiniBand ports that are not ACTIVE (and not disabled on purpose), as `device/port`.
+    pub infiniband_down: Vec<String>,
+    /// The Slurm node's state, e.g. "IDLE+DRAIN".
+    pub slurm_state: Option<String>,
+    /// How far the agent's clock is behind (+) or ahead (-) of the
+    /// aggregator's, from a sample that arrived as it was taken.
+    pub clock_offset_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct FilesystemUse {
+    pub mount_point: String,
+    pub used_percent: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -90,6 +114,14 @@ pub struct GpuVitals {
     pub xid_errors: u64,
     /// Active NVLink links; absent where the GPU reports none.
     pub nvlink_active: Option<u32>,
+    /// Links reported and not active.
+    pub nvlink_down: Option<u32>,
+    pub throttle_reasons_mask: Option<u64>,
+    pub throttle_reasons: Vec<String>,
+    pub remapped_rows_pending: Option<bool>,
+    pub remapped_rows_failure: Option<bool>,
+    pub retired_pages_pending: Option<bool>,
+    pub processes: Vec<u32>,
 }
 
 impl Vitals {
@@ -114,6 +146,19 @@ impl Vitals {
                 .map(pick)
                 .try_fold(0u64, |acc, v| Some(acc + v?))
         };
+        let filesystems = local
+            .clone()
+            .filter_map(|f| {
+                let total = f.total_bytes.filter(|t| *t > 0)?;
+                let used = f
+                    .used_bytes
+                    .or_else(|| Some(total.saturating_sub(f.available_bytes?)))?;
+                Some(FilesystemUse {
+                    mount_point: f.mount_point.clone(),
+                    used_percent: used as f64 * 100.0 / total as f64,
+                })
+            })
+            .collect();
         let (disk_total_bytes, disk_available_bytes) = if sample.filesystems.is_empty() {
             (None, None)
         } else {
@@ -128,6 +173,17 @@ impl Vitals {
                 .filter(|p| p.state.as_deref() == Some("ACTIVE"))
                 .filter_map(|p| p.rate_gbps)
                 .max_by(f64::total_cmp),
+            memory_available_bytes: sample.memory.available_bytes,
+            filesystems,
+            infiniband_down: sample
+                .infiniband_ports
+                .iter()
+                .filter(|p| p.state.as_deref().is_some_and(|s| s != "ACTIVE"))
+                .filter(|p| p.physical_state.as_deref() != Some("Disabled"))
+                .map(|p| format!("{}/{}", p.device, p.port))
+                .collect(),
+            slurm_state: sample.slurm.as_ref().map(|s| s.state.clone()),
+            clock_offset_ms: None,
             seq,
             collected_at_ms: sample.collected_at_unix_ms,
             cpu_utilization_percent: sample.cpu.utilization_percent,
@@ -149,6 +205,14 @@ impl Vitals {
                     xid_errors: 0,
                     nvlink_active: (!g.nvlinks.is_empty())
                         .then(|| g.nvlinks.iter().filter(|l| l.active).count() as u32),
+                    nvlink_down: (!g.nvlinks.is_empty())
+                        .then(|| g.nvlinks.iter().filter(|l| !l.active).count() as u32),
+                    throttle_reasons_mask: g.throttle_reasons_mask,
+                    throttle_reasons: g.throttle_reasons.clone(),
+                    remapped_rows_pending: g.remapped_rows_pending,
+                    remapped_rows_failure: g.remapped_rows_failure,
+                    retired_pages_pending: g.retired_pages_pending,
+                    processes: g.processes.iter().map(|p| p.pid).collect(),
                 })
                 .collect(),
         }
@@ -223,6 +287,13 @@ pub struct HostEntry {
     /// of `resources` (`slot` indexes it): what selection reads per GPU.
     pub gpu_briefs: Vec<GpuBrief>,
     xid_errors: HashMap<u32, u64>,
+    /// Each accelerator's fault record, by UUID.
+    pub gpu_faults: BTreeMap<String, GpuFaults>,
+    /// Uncorrected ECC errors went up, at this time, by accelerator UUID.
+    pub ecc_increased_ms: BTreeMap<String, u64>,
+    /// When each accelerator entered HW or thermal slowdown, recent first
+    /// dropped (see [`SLOWDOWN_KEPT`]).
+    pub slowdowns: BTreeMap<String, Vec<u64>>,
     /// Live pages watching this host.
     pub watchers: usize,
 }
@@ -256,6 +327,9 @@ impl HostEntry {
             figures: HostFigures::default(),
             gpu_briefs: Vec::new(),
             xid_errors: HashMap::new(),
+            gpu_faults: BTreeMap::new(),
+            ecc_increased_ms: BTreeMap::new(),
+            slowdowns: BTreeMap::new(),
             watchers: 0,
         };
         host.refigure();
@@ -284,9 +358,53 @@ impl HostEntry {
             if let Some(index) = event.gpu_index {
                 *self.xid_errors.entry(index).or_default() += 1;
             }
+            let uuid = self.gpu_uuid_of(&vitals, event.gpu_index, event.pci_bus_id.as_deref());
+            if let Some(uuid) = uuid {
+                let at = event
+                    .observed_at_unix_ms
+                    .unwrap_or(sample.collected_at_unix_ms);
+                self.gpu_faults.entry(uuid).or_default().record(
+                    event.xid,
+                    at,
+                    event.message.clone(),
+                    &XIDS,
+                );
+            }
         }
         for gpu in &mut vitals.gpus {
             gpu.xid_errors = self.xid_errors.get(&gpu.index).copied().unwrap_or(0);
+            if let (Some(uuid), Some(now)) = (&gpu.uuid, gpu.ecc_uncorrected_volatile) {
+                let before = self
+                    .vitals
+                    .as_ref()
+                    .and_then(|v| v.gpus.iter().find(|g| g.uuid.as_ref() == Some(uuid)))
+                    .and_then(|g| g.ecc_uncorrected_volatile);
+                if before.is_some_and(|b| now > b) {
+                    self.ecc_increased_ms.insert(uuid.clone(), received_ms);
+                }
+            }
+            if let (Some(uuid), Some(mask)) = (&gpu.uuid, gpu.throttle_reasons_mask) {
+                let before = self
+                    .vitals
+                    .as_ref()
+                    .and_then(|v| v.gpus.iter().find(|g| g.uuid.as_ref() == Some(uuid)))
+                    .and_then(|g| g.throttle_reasons_mask);
+                if mask & SLOWDOWN_BITS != 0 && before.is_some_and(|b| b & SLOWDOWN_BITS == 0) {
+                    let times = self.slowdowns.entry(uuid.clone()).or_default();
+                    times.push(received_ms);
+                    if times.len() > SLOWDOWN_KEPT {
+                        times.remove(0);
+                    }
+                }
+            }
+        }
+        // Only a sample sent as it was taken tells the clocks apart: one
+        // from the spool is late by design.
+        let live = self.spooled_through.is_none_or(|through| seq > through);
+        if live {
+            let taken = vitals.collected_at_ms;
+            let one_way = self.rtt_us.unwrap_or(0) / 2_000;
+            vitals.clock_offset_ms = Some(received_ms as i64 - taken as i64 - one_way as i64);
         }
         self.last_seen_ms = Some(received_ms);
         let vitals = Arc::new(vitals);
@@ -295,8 +413,40 @@ impl HostEntry {
         Some(vitals)
     }
 
-    /// The host's inventory changed: its fabric and figures follow.
+    /// The UUID of the GPU an event names by index or PCI address.
+    fn gpu_uuid_of(
+        &self,
+        vitals: &Vitals,
+        index: Option<u32>,
+        pci: Option<&str>,
+    ) -> Option<String> {
+        let inventory = self.inventory.as_deref();
+        index
+            .and_then(|i| vitals.gpus.iter().find(|g| g.index == i)?.uuid.clone())
+            .or_else(|| {
+                let gpus = &inventory?.gpus;
+                let by_index = index.and_then(|i| gpus.iter().find(|g| g.index == i));
+                let by_pci = || {
+                    gpus.iter()
+                        .find(|g| pci.is_some() && g.pci_bus_id.as_deref() == pci)
+                };
+                by_index.or_else(by_pci)?.uuid.clone()
+            })
+    }
+
+    /// The host's inventory changed: its fabric and figures follow. A new
+    /// boot time is a restart, the evidence reset- and reboot-class GPU
+    /// faults wait for.
     pub fn set_inventory(&mut self, inventory: Option<Arc<HostInventory>>) {
+        let booted =
+            |i: &Option<Arc<HostInventory>>| i.as_ref().and_then(|i| i.boot_time_unix_seconds);
+        if let (Some(before), Some(now)) = (booted(&self.inventory), booted(&inventory))
+            && before != now
+        {
+            for faults in self.gpu_faults.values_mut() {
+                faults.rebooted();
+            }
+        }
         self.fabric = inventory.as_deref().and_then(fabric_of);
         self.inventory = inventory;
         self.refigure();
@@ -383,8 +533,10 @@ impl HostEntry {
                 continue;
             }
             let live = self.vitals_of(r);
-            let idle = gpu_idle(live, r.memory_bytes);
+            let unhealthy = self.unselectable(r).is_some();
+            let idle = gpu_idle(live, r.memory_bytes) && !unhealthy;
             briefs.push(GpuBrief {
+                unhealthy,
                 slot: slot as u32,
                 model_id: r.model_id,
                 memory_bytes: r.memory_bytes,
@@ -402,12 +554,14 @@ impl HostEntry {
                 Some(g) => {
                     g.installed += 1;
                     g.idle += u32::from(idle);
+                    g.unhealthy += u32::from(unhealthy);
                 }
                 None => groups.push(GpuGroup {
                     model_id: r.model_id,
                     memory_bytes: r.memory_bytes,
                     installed: 1,
                     idle: u32::from(idle),
+                    unhealthy: u32::from(unhealthy),
                 }),
             }
         }
@@ -415,8 +569,35 @@ impl HostEntry {
         self.gpu_briefs = briefs;
     }
 
+    /// Why one of this host's accelerators may not be chosen, if it may not.
+    pub fn unselectable(&self, resource: &ResourceEntry) -> Option<String> {
+        let uuid = resource.gpu_uuid.as_deref()?;
+        if let Some(why) = self.gpu_faults.get(uuid).and_then(|f| f.unselectable()) {
+            return Some(why);
+        }
+        if self.vitals.is_some() {
+            match self.vitals_of(resource) {
+                None => return Some("unhealthy: missing from the host's sample".into()),
+                Some(g) if g.remapped_rows_failure == Some(true) => {
+                    return Some("unhealthy: row remapping failed".into());
+                }
+                Some(_) => {}
+            }
+        }
+        None
+    }
+
+    /// Staff marked an accelerator healthy: its faults are cleared.
+    pub fn clear_faults(&mut self, uuid: &str) {
+        if let Some(faults) = self.gpu_faults.get_mut(uuid) {
+            faults.cleared_by_staff();
+        }
+        self.regroup();
+    }
+
     /// Is one of this host's resources free now: the host online and the
-    /// resource idle enough. `None` where the figures to tell are missing.
+    /// resource idle enough (and, for an accelerator, selectable). `None`
+    /// where the figures to tell are missing.
     pub fn free_now(&self, resource: &ResourceEntry, now_ms: u64) -> Option<bool> {
         if self.state(now_ms) != HostState::Online {
             return Some(false);
@@ -424,7 +605,10 @@ impl HostEntry {
         match &resource.gpu_uuid {
             Some(_) => {
                 let gpu = self.vitals_of(resource)?;
-                Some(gpu_idle(Some(gpu), resource.memory_bytes))
+                Some(
+                    gpu_idle(Some(gpu), resource.memory_bytes)
+                        && self.unselectable(resource).is_none(),
+                )
             }
             None => Some(self.vitals.as_ref()?.cpu_utilization_percent? < HOST_FREE_CPU_PERCENT),
         }
@@ -503,6 +687,8 @@ pub fn gpu_idle(g: Option<&GpuVitals>, memory_bytes: Option<u64>) -> bool {
 /// One accelerator as selection sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GpuBrief {
+    /// Out of selection until its faults are cleared (see [`crate::health`]).
+    pub unhealthy: bool,
     /// Index into the host's `resources`.
     pub slot: u32,
     pub model_id: u32,
@@ -523,7 +709,10 @@ pub struct GpuGroup {
     pub model_id: u32,
     pub memory_bytes: Option<u64>,
     pub installed: u32,
+    /// Idle and healthy.
     pub idle: u32,
+    /// Out of selection for their faults.
+    pub unhealthy: u32,
 }
 
 /// One resource as a tally counts it, at one moment.
@@ -673,6 +862,9 @@ mod tests {
             figures: HostFigures::default(),
             gpu_briefs: Vec::new(),
             xid_errors: HashMap::new(),
+            gpu_faults: BTreeMap::new(),
+            ecc_increased_ms: BTreeMap::new(),
+            slowdowns: BTreeMap::new(),
             watchers: 0,
         }
     }
@@ -705,6 +897,7 @@ mod tests {
 
     fn brief(slot: u32, idle: bool, utilization_percent: Option<u32>) -> GpuBrief {
         GpuBrief {
+            unhealthy: false,
             slot,
             model_id: 0,
             memory_bytes: Some(80 << 30),

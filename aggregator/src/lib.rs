@@ -15,6 +15,7 @@
 //!    `main.rs` only calls [`cli::main`].
 
 pub mod accel;
+pub mod alerting;
 pub mod api;
 pub mod auth;
 pub mod catalog;
@@ -22,6 +23,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod fleet;
+pub mod health;
 pub mod history;
 pub mod identify;
 pub mod identity;
@@ -29,6 +31,7 @@ pub mod ingest;
 pub mod live;
 pub mod local_agent;
 pub mod node;
+pub mod notify;
 pub mod price;
 pub mod registry;
 pub mod replica;

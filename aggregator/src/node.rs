@@ -12,6 +12,7 @@ use tokio::sync::{broadcast, mpsc};
 use tracing::warn;
 
 use crate::{
+    alerting::AlertSettings,
     catalog::Catalog,
     identity::NodeIdentity,
     registry::Registry,
@@ -59,6 +60,8 @@ pub struct NodeSettings {
     pub local_industry: Industry,
     /// The QUIC address join strings tell agents to dial.
     pub advertise: String,
+    /// Monitoring: evaluation, grouping, receivers declared in the file.
+    pub alerts: AlertSettings,
 }
 
 /// Something that happened which another part may react to.

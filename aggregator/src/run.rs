@@ -30,9 +30,12 @@ use crate::{
         Node, NodeSettings, Parts,
         tasks::{self, Shutdown, Tasks, every},
     },
-    replica,
+    notify, replica,
     routing::{Routing, observed_latency},
-    service::hosts,
+    service::{
+        alerts::{self, Evaluator},
+        hosts,
+    },
     store::{Backend, NewAccount, SampleWriter, Store, now_ms},
     telemetry::IngestCounters,
 };
@@ -106,6 +109,7 @@ pub async fn run(config: ServeConfig, local_agent: Option<LocalAgent>) -> anyhow
             local_region: config.local_region.clone(),
             local_industry: config.local_industry.clone(),
             advertise: advertise.clone(),
+            alerts: config.alerts.clone(),
         },
         identity,
         store: store.clone(),
@@ -194,6 +198,17 @@ pub async fn run(config: ServeConfig, local_agent: Option<LocalAgent>) -> anyhow
             tasks.shutdown(),
         ),
     );
+    alerts::declare_receivers(&node, &config.alerts.receivers)
+        .await
+        .context("declaring the receivers of the config file")?;
+    let evaluator = Evaluator::start(&node)
+        .await
+        .context("loading open alerts")?;
+    tasks.spawn(
+        "monitoring",
+        monitor(node.clone(), evaluator, tasks.shutdown()),
+    );
+    tasks.spawn("notifications", notify::run(node.clone(), tasks.shutdown()));
     // On PostgreSQL other replicas may serve this node too.
     if store.backend() == Backend::Postgres {
         tasks.spawn(
@@ -291,6 +306,21 @@ async fn wait_for_signal() -> anyhow::Result<()> {
         _ = term.recv() => {}
     }
     Ok(())
+}
+
+/// Evaluates the monitoring rules every interval.
+async fn monitor(node: Arc<Node>, mut evaluator: Evaluator, mut shutdown: Shutdown) {
+    let mut tick = tokio::time::interval(node.settings.alerts.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait() => return,
+        }
+        if let Err(e) = evaluator.evaluate(&node, now_ms()).await {
+            warn!(error = %e, "evaluating the monitoring rules failed");
+        }
+    }
 }
 
 /// Folds raw samples older than `raw` into rollups (in bounded batches,

@@ -50,6 +50,8 @@ pub enum Constraint {
     Memory,
     Disk,
     Accelerators,
+    /// Enough accelerators would match, but some are out for their faults.
+    Health,
     Infiniband,
     Fabric,
     Latency,
@@ -357,6 +359,24 @@ fn describe(f: &Fault, host: &HostEntry, demand: &Demand, now: u64) -> String {
             f.have,
             f.want
         ),
+        Constraint::Health => {
+            let reasons: Vec<String> = host
+                .accelerators()
+                .filter_map(|r| {
+                    let why = host.unselectable(r)?;
+                    Some(format!(
+                        "GPU {}: {why}",
+                        r.gpu_index.map_or("?".into(), |i| i.to_string())
+                    ))
+                })
+                .collect();
+            format!(
+                "{} of {} matching accelerators usable; {}",
+                f.have,
+                f.want,
+                reasons.join("; ")
+            )
+        }
         Constraint::Infiniband => format!("{} Gb/s active", fmt_opt(known(f.have))),
         Constraint::Fabric => "no InfiniBand fabric known".into(),
         Constraint::Latency => match known(f.have) {
@@ -585,7 +605,7 @@ impl<'a> Checker<'a> {
             let a = d.accelerator.as_ref().unwrap_or(&ANY_ACCELERATOR);
             // At most this many can match: counted per model group, without
             // visiting each accelerator. Most hosts are decided here.
-            let mut bound = 0;
+            let (mut bound, mut unhealthy) = (0, 0);
             for g in &host.gpu_groups {
                 gpus += g.installed as usize;
                 free_gpus += if state == HostState::Online {
@@ -597,7 +617,12 @@ impl<'a> Checker<'a> {
                     && a.min_memory_bytes
                         .is_none_or(|m| g.memory_bytes.is_some_and(|b| b >= m))
                 {
-                    bound += if free_now { g.idle } else { g.installed };
+                    bound += if free_now {
+                        g.idle
+                    } else {
+                        g.installed - g.unhealthy
+                    };
+                    unhealthy += g.unhealthy;
                 }
             }
             let exact = a.mig.is_none() && a.min_free_memory_bytes.is_none() && a.nvlink.is_none();
@@ -607,6 +632,7 @@ impl<'a> Checker<'a> {
                     || a.min_memory_bytes
                         .is_some_and(|m| g.memory_bytes.is_none_or(|b| b < m))
                     || a.mig.is_some_and(|m| g.mig != Some(m))
+                    || g.unhealthy
                     || (free_now && !g.idle)
                 {
                     continue;
@@ -632,7 +658,14 @@ impl<'a> Checker<'a> {
             } else {
                 bound
             };
-            if found < a.count {
+            if found < a.count && found + unhealthy >= a.count {
+                fail!(
+                    Constraint::Health,
+                    f64::from(found),
+                    f64::from(a.count),
+                    true
+                );
+            } else if found < a.count {
                 fail!(
                     Constraint::Accelerators,
                     f64::from(found),

@@ -9,6 +9,7 @@
 use crate::{auth::Principal, check::Invalid, store::StoreError};
 
 pub mod accounts;
+pub mod alerts;
 pub mod audit;
 pub mod hosts;
 pub mod lines;

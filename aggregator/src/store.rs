@@ -37,6 +37,7 @@ macro_rules! provider_columns {
 }
 
 mod accounts;
+mod alerts;
 mod audit;
 mod hosts;
 mod latency;
@@ -51,6 +52,7 @@ mod tokens;
 mod writer;
 
 pub use accounts::*;
+pub use alerts::*;
 pub use audit::*;
 pub use hosts::*;
 pub use latency::*;
@@ -163,6 +165,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         include_str!("../migrations/0008-sqlite.sql"),
         include_str!("../migrations/0008-postgres.sql"),
+    ),
+    (
+        9,
+        include_str!("../migrations/0009-sqlite.sql"),
+        include_str!("../migrations/0009-postgres.sql"),
     ),
 ];
 

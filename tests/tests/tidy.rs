@@ -26,6 +26,8 @@ const LAYERS: &[(u8, &str, &[&str])] = &[
             "identify",
             "history",
             "selection",
+            "health",
+            "alerting",
         ],
     ),
     (
@@ -44,7 +46,7 @@ const LAYERS: &[(u8, &str, &[&str])] = &[
     ),
     (3, "node", &["node"]),
     (4, "operations", &["service"]),
-    (5, "edges", &["ingest", "api", "replica"]),
+    (5, "edges", &["ingest", "api", "replica", "notify"]),
     (6, "process", &["run", "local_agent", "cli", "config"]),
 ];
 const EDGES: u8 = 5;
@@ -84,6 +86,7 @@ const SPAWN_PER_CONNECTION: &[&str] = &[
     "aggregator/src/ingest.rs",
     "aggregator/src/api/status.rs",
     "aggregator/src/api/https.rs",
+    "aggregator/src/notify.rs",
     "protocol/link/src/uplink.rs",
 ];
 

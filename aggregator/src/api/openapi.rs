@@ -203,6 +203,27 @@ fn schemas() -> Value {
             }))},
         })),
         "Interval": object(&["interval_ms"], json!({"interval_ms": {"type": "integer", "minimum": 100, "maximum": 3600000}})),
+        "Silence": object(&["matchers", "reason"], json!({
+            "matchers": {"type": "array", "minItems": 1, "maxItems": 20, "items": object(&["name", "value"], json!({
+                "name": {"type": "string", "minLength": 1, "maxLength": 100, "description": "a label: alertname, severity, hostname, provider, region, identifier, gpu, uuid, xid, mount, port"},
+                "value": {"type": "string", "maxLength": 1000},
+                "op": {"enum": ["=", "!=", "=~", "!~"], "description": "=~ and !~ match the whole value as a regular expression"},
+            }))},
+            "starts_at_ms": {"type": "integer", "description": "unix milliseconds; now if absent"},
+            "ends_at_ms": {"type": "integer", "description": "unix milliseconds; or give duration"},
+            "duration": {"type": "string", "description": "e.g. 2h"},
+            "reason": {"type": "string", "minLength": 1, "maxLength": 500},
+        })),
+        "NewReceiver": object(&["name", "kind", "url"], json!({
+            "name": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+            "kind": {"enum": crate::alerting::RECEIVER_KINDS},
+            "url": {"type": "string", "format": "uri", "maxLength": 2000, "description": "https; plain http only to loopback where the node allows it"},
+            "secret": {"type": "string", "minLength": 1, "maxLength": 500, "description": "DingTalk or Feishu signing secret (required for them); the webhook's HMAC key. Never shown again."},
+            "mentions": {"type": "array", "maxItems": 20, "items": {"type": "string", "pattern": "^[0-9+]{5,20}$"}, "description": "mobile numbers to @ (DingTalk, WeCom)"},
+            "min_severity": {"enum": ["info", "warning", "critical"]},
+            "provider": {"type": "string", "description": "administrator only: the provider whose hosts it serves"},
+        })),
+        "Reason": object(&["reason"], json!({"reason": {"type": "string", "minLength": 1, "maxLength": 500}})),
     })
 }
 

@@ -71,6 +71,7 @@ mod tests {
                 local_region: RegionCode::parse("110108").unwrap(),
                 local_industry: Industry::parse("I65").unwrap(),
                 advertise: "127.0.0.1:7443".into(),
+                alerts: Default::default(),
             },
             identity,
             store,

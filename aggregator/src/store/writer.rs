@@ -73,6 +73,12 @@ impl SampleWriter {
         (Self { tx }, task)
     }
 
+    /// How full the queue is, from 0 to 1: near 1, ingest is falling behind.
+    pub fn queue_fraction(&self) -> f64 {
+        let max = self.tx.max_capacity();
+        (max - self.tx.capacity()) as f64 / max as f64
+    }
+
     /// Queues a row; the receiver says whether its batch committed.
     pub async fn submit(&self, row: SampleRow) -> oneshot::Receiver<bool> {
         let (done, rx) = oneshot::channel();

@@ -1,0 +1,405 @@
+//! Runtime monitoring (运行监测): the built-in rules over the fleet, the
+//! lifecycle of what they find (pending → firing → resolved) and silences.
+//! Pure: the fleet, the time and the store's open alerts in; observations
+//! and transitions out. [`crate::service::alerts`] writes the transitions.
+//!
+//! A rule is stateless: each evaluation it says, per subject, whether its
+//! condition holds (`Firing`), sits between its fire and clear thresholds
+//! (`Holding`: hysteresis), or is clear (no observation). The [`Tracker`]
+//! turns that into transitions with `for` and `keep_firing_for`, so a value
+//! oscillating around a threshold fires once and resolves once.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    time::Duration,
+};
+
+use crate::health::Severity;
+
+mod rules;
+mod silences;
+
+pub use rules::{
+    NodeFigures, RULES, Rule, evaluate, host_observations, resource_health, rule, silent,
+};
+pub use silences::{Matcher, Matchers};
+
+/// `[alerts]` of the config file: how often rules run, how long a group
+/// gathers, and receivers declared as code.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsSection {
+    /// How often the rules are evaluated (e.g. 5s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert_interval: Option<String>,
+    /// How long a new alert waits for others of its group before it is sent (Alertmanager's group_wait; e.g. 30s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_wait: Option<String>,
+    /// The dashboard's address as people reach it, for links in notifications.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert_external_url: Option<String>,
+    /// Allow receivers at plain-http loopback addresses, even for signed channels (for tests and local relays).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert_loopback_http: Option<bool>,
+    /// Receivers declared in the file; they replace those declared before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receivers: Option<Vec<ReceiverSpec>>,
+}
+
+/// A receiver as declared (in the file or through the API).
+#[derive(Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiverSpec {
+    pub name: String,
+    /// webhook, dingtalk, wecom, feishu or alertmanager.
+    pub kind: String,
+    pub url: String,
+    /// The robot's signing secret, or the webhook's HMAC key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Mobile numbers to @ (DingTalk, WeCom).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<String>,
+    /// The least severity sent: info, warning (default) or critical.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_severity: Option<String>,
+}
+
+impl std::fmt::Debug for ReceiverSpec {
+    // Robot tokens live in the URL and the secret: neither is printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceiverSpec")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("url", &redact_url(&self.url))
+            .field("secret", &self.secret.as_ref().map(|_| "<secret>"))
+            .finish()
+    }
+}
+
+/// The kinds of receiver.
+pub const RECEIVER_KINDS: &[&str] = &["webhook", "dingtalk", "wecom", "feishu", "alertmanager"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiverKind {
+    /// Alertmanager's v4 webhook body, HMAC-signed.
+    Webhook,
+    DingTalk,
+    WeCom,
+    Feishu,
+    /// An existing Alertmanager's `POST /api/v2/alerts`.
+    Alertmanager,
+}
+
+impl ReceiverKind {
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "webhook" => Self::Webhook,
+            "dingtalk" => Self::DingTalk,
+            "wecom" => Self::WeCom,
+            "feishu" => Self::Feishu,
+            "alertmanager" => Self::Alertmanager,
+            _ => return None,
+        })
+    }
+
+    /// A robot: rate-limited, read by people, digested when busy.
+    pub fn is_robot(self) -> bool {
+        matches!(self, Self::DingTalk | Self::WeCom | Self::Feishu)
+    }
+
+    /// Signs its requests with a secret, or carries a token in its URL:
+    /// neither may cross a network in the clear.
+    pub fn is_signed(self) -> bool {
+        !matches!(self, Self::Alertmanager)
+    }
+}
+
+/// A URL as it may be shown: scheme and host only, since robots keep
+/// their tokens in the path or query.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = host.rsplit('@').next().unwrap_or_default();
+    format!("{scheme}://{host}/…")
+}
+
+/// The alert settings the node runs with.
+#[derive(Debug, Clone)]
+pub struct AlertSettings {
+    pub interval: Duration,
+    pub group_wait: Duration,
+    pub external_url: String,
+    pub loopback_http: bool,
+    pub receivers: Vec<ReceiverSpec>,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(5),
+            group_wait: Duration::from_secs(30),
+            external_url: String::new(),
+            loopback_http: false,
+            receivers: Vec::new(),
+        }
+    }
+}
+
+/// Does this evaluation see the condition hold, or only not yet clear?
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Firing,
+    /// Between the fire and clear thresholds, or not judged now (a silent
+    /// host's other rules): what is firing or pending stays so, nothing
+    /// new begins.
+    Holding,
+}
+
+/// What one rule found about one subject in one evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// The rule, the host and the subject: one alert per fingerprint at a time.
+    pub fingerprint: String,
+    pub rule: &'static Rule,
+    pub severity: Severity,
+    pub level: Level,
+    pub host_id: Option<i64>,
+    pub provider_id: Option<i64>,
+    /// The identifier of the resource it is about.
+    pub resource: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub summary: String,
+}
+
+/// A change the store must record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition {
+    Fire(Observation),
+    Resolve { fingerprint: String },
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    Pending { since: u64 },
+    Firing { last_true: u64 },
+}
+
+/// Pending and firing alerts of one evaluator. The store holds the truth of
+/// what is firing; the tracker keeps only what the store does not: how long
+/// a condition has been pending, and when a firing one last held.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    phases: HashMap<String, Phase>,
+}
+
+impl Tracker {
+    /// One evaluation: `open` is what the store has firing now (from any
+    /// replica, or from before a restart), `observations` what the rules found.
+    pub fn step(
+        &mut self,
+        now_ms: u64,
+        open: &HashSet<String>,
+        observations: Vec<Observation>,
+    ) -> Vec<Transition> {
+        // The store is the truth: adopt what it has open, forget what it closed.
+        for fingerprint in open {
+            let phase = self
+                .phases
+                .entry(fingerprint.clone())
+                .or_insert(Phase::Firing { last_true: now_ms });
+            if let Phase::Pending { .. } = phase {
+                *phase = Phase::Firing { last_true: now_ms };
+            }
+        }
+        self.phases
+            .retain(|f, p| matches!(p, Phase::Pending { .. }) || open.contains(f));
+        let mut out = Vec::new();
+        let mut observed = HashSet::with_capacity(observations.len());
+        for o in observations {
+            observed.insert(o.fingerprint.clone());
+            match (self.phases.get_mut(&o.fingerprint), o.level) {
+                (Some(Phase::Firing { last_true }), _) => *last_true = now_ms,
+                (Some(Phase::Pending { since }), Level::Firing) => {
+                    if now_ms.saturating_sub(*since) >= o.rule.for_ms {
+                        self.phases
+                            .insert(o.fingerprint.clone(), Phase::Firing { last_true: now_ms });
+                        out.push(Transition::Fire(o));
+                    }
+                }
+                // Hysteresis: between the thresholds, pending stays pending.
+                (Some(Phase::Pending { .. }), Level::Holding) => {}
+                (None, Level::Firing) => {
+                    if o.rule.for_ms == 0 {
+                        self.phases
+                            .insert(o.fingerprint.clone(), Phase::Firing { last_true: now_ms });
+                        out.push(Transition::Fire(o));
+                    } else {
+                        self.phases
+                            .insert(o.fingerprint.clone(), Phase::Pending { since: now_ms });
+                    }
+                }
+                (None, Level::Holding) => {}
+            }
+        }
+        let mut resolved = Vec::new();
+        self.phases.retain(|fingerprint, phase| {
+            if observed.contains(fingerprint) {
+                return true;
+            }
+            match phase {
+                Phase::Pending { .. } => false,
+                Phase::Firing { last_true } => {
+                    let keep = rule(fingerprint.split('/').next().unwrap_or_default())
+                        .map_or(0, |r| r.keep_firing_for_ms);
+                    if now_ms.saturating_sub(*last_true) >= keep {
+                        resolved.push(fingerprint.clone());
+                        false
+                    } else {
+                        true
+                    }
+                }
+            }
+        });
+        resolved.sort();
+        out.extend(
+            resolved
+                .into_iter()
+                .map(|fingerprint| Transition::Resolve { fingerprint }),
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule_named(name: &str) -> &'static Rule {
+        rule(name).expect("a built-in rule")
+    }
+
+    fn temperature(level: Level) -> Observation {
+        Observation {
+            fingerprint: "gpu_temperature/1/GPU-1".into(),
+            rule: rule_named("gpu_temperature"),
+            severity: Severity::Warning,
+            level,
+            host_id: Some(1),
+            provider_id: Some(1),
+            resource: None,
+            labels: BTreeMap::new(),
+            summary: String::new(),
+        }
+    }
+
+    /// The store, as far as the tracker needs it: what is open.
+    fn apply(
+        open: &mut HashSet<String>,
+        transitions: &[Transition],
+        fired: &mut u32,
+        resolved: &mut u32,
+    ) {
+        for t in transitions {
+            match t {
+                Transition::Fire(o) => {
+                    open.insert(o.fingerprint.clone());
+                    *fired += 1;
+                }
+                Transition::Resolve { fingerprint } => {
+                    open.remove(fingerprint);
+                    *resolved += 1;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_temperature_oscillating_around_its_threshold_fires_once_and_resolves_once() {
+        // 89 °C slowdown: the value swings 86..=92 at 1 Hz for an hour.
+        let limit = 89u32;
+        let mut tracker = Tracker::default();
+        let mut open = HashSet::new();
+        let (mut fired, mut resolved) = (0, 0);
+        for second in 0..3_600u64 {
+            let t = 86 + (second % 7) as u32;
+            let observation = if t >= limit {
+                Some(temperature(Level::Firing))
+            } else if t + 5 >= limit {
+                Some(temperature(Level::Holding))
+            } else {
+                None
+            };
+            let out = tracker.step(second * 1000, &open, observation.into_iter().collect());
+            apply(&mut open, &out, &mut fired, &mut resolved);
+        }
+        assert_eq!((fired, resolved), (1, 0));
+        // Then it cools below the clear threshold.
+        let out = tracker.step(3_601_000, &open, Vec::new());
+        apply(&mut open, &out, &mut fired, &mut resolved);
+        assert_eq!((fired, resolved), (1, 1));
+    }
+
+    #[test]
+    fn a_condition_must_hold_for_its_for_before_it_fires() {
+        let mut tracker = Tracker::default();
+        let open = HashSet::new();
+        assert!(
+            tracker
+                .step(0, &open, vec![temperature(Level::Firing)])
+                .is_empty()
+        );
+        assert!(
+            tracker
+                .step(59_000, &open, vec![temperature(Level::Firing)])
+                .is_empty()
+        );
+        // A break resets the pending time.
+        assert!(tracker.step(59_500, &open, Vec::new()).is_empty());
+        assert!(
+            tracker
+                .step(60_000, &open, vec![temperature(Level::Firing)])
+                .is_empty()
+        );
+        let out = tracker.step(120_000, &open, vec![temperature(Level::Firing)]);
+        assert!(matches!(out.as_slice(), [Transition::Fire(_)]));
+    }
+
+    #[test]
+    fn what_the_store_has_open_is_resolved_when_its_condition_is_gone() {
+        // After a restart, or after the host or the rule disappeared.
+        let mut tracker = Tracker::default();
+        let open = HashSet::from(["host_silent/7/".to_owned()]);
+        let out = tracker.step(1_000, &open, Vec::new());
+        assert_eq!(
+            out,
+            vec![Transition::Resolve {
+                fingerprint: "host_silent/7/".into()
+            }]
+        );
+        // Still firing: adopted, not fired again.
+        let mut tracker = Tracker::default();
+        let mut o = temperature(Level::Firing);
+        o.fingerprint = "host_silent/7/".into();
+        o.rule = rule_named("host_silent");
+        assert!(tracker.step(1_000, &open, vec![o]).is_empty());
+    }
+
+    #[test]
+    fn keep_firing_for_holds_an_alert_past_a_brief_clear() {
+        let mut tracker = Tracker::default();
+        let mut open = HashSet::new();
+        let mut ecc = temperature(Level::Firing);
+        ecc.fingerprint = "gpu_ecc_uncorrected/1/GPU-1".into();
+        ecc.rule = rule_named("gpu_ecc_uncorrected");
+        let (mut fired, mut resolved) = (0, 0);
+        let out = tracker.step(0, &open, vec![ecc.clone()]);
+        apply(&mut open, &out, &mut fired, &mut resolved);
+        let out = tracker.step(300_000, &open, Vec::new());
+        apply(&mut open, &out, &mut fired, &mut resolved);
+        assert_eq!((fired, resolved), (1, 0));
+        let out = tracker.step(600_000, &open, Vec::new());
+        apply(&mut open, &out, &mut fired, &mut resolved);
+        assert_eq!((fired, resolved), (1, 1));
+    }
+}

@@ -1,0 +1,654 @@
+//! The built-in rules: stateless judgements over one evaluation's fleet.
+//! Each says, per subject, whether its condition holds (`Firing`), sits
+//! between its fire and clear thresholds (`Holding`), or is clear (no
+//! observation); [`super::Tracker`] makes transitions of that.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::{Level, Observation};
+use crate::{
+    fleet::{Fleet, HostEntry, HostState, ResourceEntry},
+    health::{Health, Severity, XIDS, XidClass},
+};
+
+/// The built-in rules: name, severity (the highest it raises), `for`,
+/// `keep_firing_for`, and what it watches, with its threshold and source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Rule {
+    pub name: &'static str,
+    pub severity: Severity,
+    pub for_ms: u64,
+    pub keep_firing_for_ms: u64,
+    pub description: &'static str,
+}
+
+macro_rules! rule {
+    ($name:literal, $severity:ident, $for_s:expr, $keep_s:expr, $description:literal) => {
+        Rule {
+            name: $name,
+            severity: Severity::$severity,
+            for_ms: $for_s * 1000,
+            keep_firing_for_ms: $keep_s * 1000,
+            description: $description,
+        }
+    };
+}
+
+pub const RULES: &[Rule] = &[
+    rule!(
+        "host_silent",
+        Critical,
+        0,
+        0,
+        "No sample for 3 intervals (at least 3 s; 30 s at a 10 s interval). While it fires, the host's other alerts neither fire nor resolve."
+    ),
+    rule!(
+        "gpu_xid",
+        Critical,
+        0,
+        0,
+        "An NVIDIA XID, classed by the shipped catalog (data/xid.toml, NVIDIA's XID catalog): reset-, reboot- and inspect-class XIDs are critical and take the GPU out of selection until a restart (reset, reboot) or staff (all) clear them; application-class XIDs warn for 10 minutes and leave the GPU selectable; 63 and 92 are info."
+    ),
+    rule!(
+        "gpu_needs_inspection",
+        Critical,
+        0,
+        0,
+        "3 reset- or reboot-class XIDs on one GPU within 7 days: needs hardware inspection (cleared by staff only)."
+    ),
+    rule!(
+        "gpu_ecc_uncorrected",
+        Warning,
+        0,
+        540,
+        "The volatile uncorrected ECC count went up (DCGM health watch 'm'); resolves 10 minutes after the last increase."
+    ),
+    rule!(
+        "gpu_remapped_rows",
+        Critical,
+        0,
+        0,
+        "Row remapping failed (critical, not selectable) or is pending (warning: reset the GPU to apply it). NVIDIA A100+ memory error management."
+    ),
+    rule!(
+        "gpu_retired_pages_pending",
+        Warning,
+        0,
+        0,
+        "Retired pages pending: a reset applies them (pre-A100 memory error management)."
+    ),
+    rule!(
+        "gpu_temperature",
+        Warning,
+        60,
+        0,
+        "Temperature at or above the GPU's slowdown threshold (NVML) for 1 minute; clears 5 °C below it."
+    ),
+    rule!(
+        "gpu_thermal_slowdown",
+        Warning,
+        0,
+        0,
+        "HW or thermal slowdown began more than 0.6 times a minute over 10 minutes (NVML clocks-event reasons)."
+    ),
+    rule!(
+        "gpu_nvlink_down",
+        Warning,
+        0,
+        0,
+        "An NVLink reported by the GPU is not active."
+    ),
+    rule!(
+        "gpu_power",
+        Warning,
+        60,
+        0,
+        "Power draw above the GPU's power limit for 1 minute."
+    ),
+    rule!(
+        "gpu_missing",
+        Critical,
+        0,
+        0,
+        "A GPU of the host's inventory is missing from its sample, without an XID (not selectable)."
+    ),
+    rule!(
+        "host_filesystem",
+        Critical,
+        0,
+        0,
+        "A local filesystem at or above 90 % (warning) or 95 % (critical) used; clears below 88 %."
+    ),
+    rule!(
+        "host_memory",
+        Warning,
+        60,
+        0,
+        "Memory available below 5 % for 1 minute; clears above 7 %."
+    ),
+    rule!(
+        "host_infiniband_down",
+        Warning,
+        30,
+        0,
+        "An InfiniBand port is not ACTIVE (ports disabled on purpose are left out)."
+    ),
+    rule!(
+        "host_slurm",
+        Warning,
+        0,
+        0,
+        "The Slurm node is DOWN or DRAIN (scontrol)."
+    ),
+    rule!(
+        "host_clock",
+        Warning,
+        60,
+        0,
+        "The agent's clock is off by more than 5 s from the aggregator's."
+    ),
+    rule!(
+        "node_ingest_behind",
+        Critical,
+        30,
+        0,
+        "The sample writer's queue is more than 80 % full: ingest is falling behind."
+    ),
+];
+
+pub fn rule(name: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.name == name)
+}
+
+/// What node-level rules read that is not in the fleet.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NodeFigures {
+    pub writer_queue_fraction: Option<f64>,
+}
+
+const SILENT_AFTER_INTERVALS: u64 = 3;
+const SILENT_AFTER_MIN_MS: u64 = 3_000;
+const DEFAULT_INTERVAL_MS: u64 = 10_000;
+const TEMPERATURE_CLEAR_BELOW_C: u32 = 5;
+const FILESYSTEM_WARNING: f64 = 90.0;
+const FILESYSTEM_CRITICAL: f64 = 95.0;
+const FILESYSTEM_CLEAR: f64 = 88.0;
+const MEMORY_FIRE: f64 = 5.0;
+const MEMORY_CLEAR: f64 = 7.0;
+const CLOCK_OFF_MS: i64 = 5_000;
+const SLOWDOWN_WINDOW_MS: u64 = 10 * 60_000;
+const SLOWDOWN_EVENTS: usize = 6;
+const WRITER_QUEUE_FRACTION: f64 = 0.8;
+
+/// Is a host silent: enrolled, not revoked, and no sample for three intervals.
+pub fn silent(host: &HostEntry, now_ms: u64) -> bool {
+    let Some(seen) = host.last_seen_ms else {
+        return false;
+    };
+    let interval = host.interval_ms.unwrap_or(DEFAULT_INTERVAL_MS);
+    !host.revoked
+        && now_ms.saturating_sub(seen)
+            > (interval * SILENT_AFTER_INTERVALS).max(SILENT_AFTER_MIN_MS)
+}
+
+/// Every built-in rule over the whole fleet.
+pub fn evaluate(fleet: &Fleet, node: NodeFigures, now_ms: u64) -> Vec<Observation> {
+    let mut out = Vec::new();
+    for host in fleet.hosts.values() {
+        host_observations(host, now_ms, &mut out);
+    }
+    if let Some(fraction) = node.writer_queue_fraction
+        && fraction > WRITER_QUEUE_FRACTION
+    {
+        out.push(Observation {
+            fingerprint: "node_ingest_behind".into(),
+            rule: named("node_ingest_behind"),
+            severity: Severity::Critical,
+            level: Level::Firing,
+            host_id: None,
+            provider_id: None,
+            resource: None,
+            labels: BTreeMap::from([("alertname".into(), "node_ingest_behind".into())]),
+            summary: format!(
+                "the sample writer's queue is {:.0} % full",
+                fraction * 100.0
+            ),
+        });
+    }
+    out
+}
+
+fn named(name: &str) -> &'static Rule {
+    rule(name).unwrap_or(&RULES[0])
+}
+
+/// One host's observations, appended to `out`.
+pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observation>) {
+    if host.revoked {
+        return;
+    }
+    let start = out.len();
+    let own = host.own_resource();
+    let mut push = |rule: &str,
+                    subject: &str,
+                    severity: Severity,
+                    level: Level,
+                    resource: Option<&ResourceEntry>,
+                    extra: &[(&str, String)],
+                    summary: String| {
+        let rule = named(rule);
+        let resource = resource.or(own).map(|r| r.identifier.clone());
+        let mut labels = BTreeMap::from([
+            ("alertname".to_owned(), rule.name.to_owned()),
+            ("severity".to_owned(), severity.as_str().to_owned()),
+            ("hostname".to_owned(), host.hostname.clone()),
+            ("provider".to_owned(), host.owner.code.clone()),
+            ("region".to_owned(), host.region.clone()),
+        ]);
+        if let Some(r) = &resource {
+            labels.insert("identifier".into(), r.clone());
+        }
+        for (k, v) in extra {
+            labels.insert((*k).to_owned(), v.clone());
+        }
+        out.push(Observation {
+            fingerprint: format!("{}/{}/{subject}", rule.name, host.host_id),
+            rule,
+            severity,
+            level,
+            host_id: Some(host.host_id),
+            provider_id: Some(host.owner.id),
+            resource,
+            labels,
+            summary,
+        });
+    };
+    let silent = silent(host, now_ms);
+    if silent {
+        let age = now_ms.saturating_sub(host.last_seen_ms.unwrap_or(0));
+        push(
+            "host_silent",
+            "",
+            Severity::Critical,
+            Level::Firing,
+            None,
+            &[],
+            format!("{} has sent no sample for {} s", host.hostname, age / 1000),
+        );
+    }
+    // GPU faults are latched: they hold whether or not the host reports.
+    for r in host.accelerators() {
+        let Some(uuid) = r.gpu_uuid.as_deref() else {
+            continue;
+        };
+        let gpu = r.gpu_index.map_or("?".into(), |i| i.to_string());
+        let base = [("gpu", gpu.clone()), ("uuid", uuid.to_owned())];
+        if let Some(faults) = host.gpu_faults.get(uuid) {
+            for latch in &faults.latched {
+                push(
+                    "gpu_xid",
+                    &format!("{uuid}/{}", latch.xid),
+                    Severity::Critical,
+                    Level::Firing,
+                    Some(r),
+                    &[&base[..], &[("xid", latch.xid.to_string())]].concat(),
+                    format!(
+                        "XID {} ({}) on GPU {gpu} of {}: {}",
+                        latch.xid,
+                        XIDS.name(latch.xid),
+                        host.hostname,
+                        XIDS.action(latch.xid)
+                    ),
+                );
+            }
+            if faults.needs_inspection {
+                push(
+                    "gpu_needs_inspection",
+                    uuid,
+                    Severity::Critical,
+                    Level::Firing,
+                    Some(r),
+                    &base,
+                    format!(
+                        "GPU {gpu} of {} needs hardware inspection: reset or reboot faults keep coming back",
+                        host.hostname
+                    ),
+                );
+            }
+            // Application and info XIDs, each code for its window.
+            let mut seen = HashSet::new();
+            for event in faults.recent.iter().rev() {
+                let class = XIDS.class(event.xid);
+                if class.latches()
+                    || now_ms.saturating_sub(event.at_ms) >= crate::health::APPLICATION_CLEAR_MS
+                    || !seen.insert(event.xid)
+                {
+                    continue;
+                }
+                let attributed = event
+                    .message
+                    .as_deref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default();
+                push(
+                    "gpu_xid",
+                    &format!("{uuid}/{}", event.xid),
+                    class.severity(),
+                    Level::Firing,
+                    Some(r),
+                    &[&base[..], &[("xid", event.xid.to_string())]].concat(),
+                    format!(
+                        "XID {} ({}) on GPU {gpu} of {}{attributed}: {}",
+                        event.xid,
+                        XIDS.name(event.xid),
+                        host.hostname,
+                        if class == XidClass::Info {
+                            "recorded by the driver"
+                        } else {
+                            XIDS.action(event.xid)
+                        }
+                    ),
+                );
+            }
+        }
+    }
+    // What the latest sample shows: judged only while the host reports.
+    let vitals = host.vitals.as_deref();
+    if let Some(v) = vitals {
+        let inventory = host.inventory.as_deref();
+        for r in host.accelerators() {
+            let Some(uuid) = r.gpu_uuid.as_deref() else {
+                continue;
+            };
+            let gpu = r.gpu_index.map_or("?".into(), |i| i.to_string());
+            let base = [("gpu", gpu.clone()), ("uuid", uuid.to_owned())];
+            let Some(g) = host.vitals_of(r) else {
+                push(
+                    "gpu_missing",
+                    uuid,
+                    Severity::Critical,
+                    Level::Firing,
+                    Some(r),
+                    &base,
+                    format!(
+                        "GPU {gpu} ({uuid}) of {} is missing from its sample without an XID",
+                        host.hostname
+                    ),
+                );
+                continue;
+            };
+            let inv =
+                inventory.and_then(|i| i.gpus.iter().find(|g| g.uuid.as_deref() == Some(uuid)));
+            // Firing for a minute after each increase, then kept firing for
+            // the rule's keep_firing_for: ten minutes in all.
+            if let Some(at) = host.ecc_increased_ms.get(uuid)
+                && now_ms.saturating_sub(*at) < 60_000
+            {
+                push(
+                    "gpu_ecc_uncorrected",
+                    uuid,
+                    Severity::Warning,
+                    Level::Firing,
+                    Some(r),
+                    &base,
+                    format!(
+                        "uncorrected ECC errors on GPU {gpu} of {}: {} since the driver loaded",
+                        host.hostname,
+                        g.ecc_uncorrected_volatile.unwrap_or(0)
+                    ),
+                );
+            }
+            if g.remapped_rows_failure == Some(true) {
+                push(
+                    "gpu_remapped_rows",
+                    uuid,
+                    Severity::Critical,
+                    Level::Firing,
+                    Some(r),
+                    &base,
+                    format!(
+                        "row remapping failed on GPU {gpu} of {}: the GPU needs service",
+                        host.hostname
+                    ),
+                );
+            } else if g.remapped_rows_pending == Some(true) {
+                push(
+                    "gpu_remapped_rows",
+                    uuid,
+                    Severity::Warning,
+                    Level::Firing,
+                    Some(r),
+                    &base,
+                    format!(
+                        "row remapping pending on GPU {gpu} of {}: reset the GPU to apply it",
+                        host.hostname
+                    ),
+                );
+            }
+            if g.retired_pages_pending == Some(true) {
+                push(
+                    "gpu_retired_pages_pending",
+                    uuid,
+                    Severity::Warning,
+                    Level::Firing,
+                    Some(r),
+                    &base,
+                    format!(
+                        "retired pages pending on GPU {gpu} of {}: reset the GPU to apply them",
+                        host.hostname
+                    ),
+                );
+            }
+            if let (Some(t), Some(limit)) = (
+                g.temperature_celsius,
+                inv.and_then(|i| i.slowdown_temperature_celsius),
+            ) && t + TEMPERATURE_CLEAR_BELOW_C >= limit
+            {
+                let level = if t >= limit {
+                    Level::Firing
+                } else {
+                    Level::Holding
+                };
+                push(
+                    "gpu_temperature",
+                    uuid,
+                    Severity::Warning,
+                    level,
+                    Some(r),
+                    &base,
+                    format!(
+                        "GPU {gpu} of {} at {t} °C; it slows down at {limit} °C",
+                        host.hostname
+                    ),
+                );
+            }
+            let slowdowns = host.slowdowns.get(uuid).map_or(0, |s| {
+                s.iter()
+                    .filter(|t| now_ms.saturating_sub(**t) < SLOWDOWN_WINDOW_MS)
+                    .count()
+            });
+            if slowdowns > SLOWDOWN_EVENTS {
+                push(
+                    "gpu_thermal_slowdown",
+                    uuid,
+                    Severity::Warning,
+                    Level::Firing,
+                    Some(r),
+                    &base,
+                    format!(
+                        "GPU {gpu} of {} entered HW or thermal slowdown {slowdowns} times in 10 minutes",
+                        host.hostname
+                    ),
+                );
+            }
+            if let Some(down) = g.nvlink_down.filter(|d| *d > 0) {
+                push(
+                    "gpu_nvlink_down",
+                    uuid,
+                    Severity::Warning,
+                    Level::Firing,
+                    Some(r),
+                    &base,
+                    format!(
+                        "{down} NVLink link(s) of GPU {gpu} of {} down",
+                        host.hostname
+                    ),
+                );
+            }
+            if let (Some(w), Some(limit)) =
+                (g.power_watts, inv.and_then(|i| i.power_limit_milliwatts))
+                && w * 1000.0 > f64::from(limit)
+            {
+                push(
+                    "gpu_power",
+                    uuid,
+                    Severity::Warning,
+                    Level::Firing,
+                    Some(r),
+                    &base,
+                    format!(
+                        "GPU {gpu} of {} draws {w:.0} W over its {:.0} W limit",
+                        host.hostname,
+                        f64::from(limit) / 1000.0
+                    ),
+                );
+            }
+        }
+        for fs in &v.filesystems {
+            let p = fs.used_percent;
+            if p >= FILESYSTEM_CLEAR {
+                let (severity, level) = if p >= FILESYSTEM_CRITICAL {
+                    (Severity::Critical, Level::Firing)
+                } else if p >= FILESYSTEM_WARNING {
+                    (Severity::Warning, Level::Firing)
+                } else {
+                    (Severity::Warning, Level::Holding)
+                };
+                push(
+                    "host_filesystem",
+                    &fs.mount_point,
+                    severity,
+                    level,
+                    None,
+                    &[("mount", fs.mount_point.clone())],
+                    format!("{} on {} is {p:.1} % full", fs.mount_point, host.hostname),
+                );
+            }
+        }
+        if let (Some(avail), Some(total)) = (v.memory_available_bytes, v.memory_total_bytes)
+            && total > 0
+        {
+            let p = avail as f64 * 100.0 / total as f64;
+            if p < MEMORY_CLEAR {
+                let level = if p < MEMORY_FIRE {
+                    Level::Firing
+                } else {
+                    Level::Holding
+                };
+                push(
+                    "host_memory",
+                    "",
+                    Severity::Warning,
+                    level,
+                    None,
+                    &[],
+                    format!("{} has {p:.1} % of its memory available", host.hostname),
+                );
+            }
+        }
+        for port in &v.infiniband_down {
+            push(
+                "host_infiniband_down",
+                port,
+                Severity::Warning,
+                Level::Firing,
+                None,
+                &[("port", port.clone())],
+                format!("InfiniBand port {port} of {} is not active", host.hostname),
+            );
+        }
+        if let Some(state) = &v.slurm_state
+            && (state.contains("DOWN") || state.contains("DRAIN") || state.contains("FAIL"))
+        {
+            push(
+                "host_slurm",
+                "",
+                Severity::Warning,
+                Level::Firing,
+                None,
+                &[("slurm_state", state.clone())],
+                format!("Slurm node {} is {state}", host.hostname),
+            );
+        }
+        if let Some(offset) = v.clock_offset_ms
+            && offset.abs() > CLOCK_OFF_MS
+        {
+            push(
+                "host_clock",
+                "",
+                Severity::Warning,
+                Level::Firing,
+                None,
+                &[],
+                format!(
+                    "the clock of {} is off by {:.1} s",
+                    host.hostname,
+                    offset as f64 / 1000.0
+                ),
+            );
+        }
+    }
+    if silent {
+        // Stale figures neither raise nor resolve anything.
+        for o in &mut out[start..] {
+            if o.rule.name != "host_silent" {
+                o.level = Level::Holding;
+            }
+        }
+    }
+}
+
+/// A resource's health and its reasons, from the same rules.
+pub fn resource_health(
+    host: &HostEntry,
+    resource: &ResourceEntry,
+    now_ms: u64,
+) -> (Health, Vec<String>) {
+    if host.state(now_ms) != HostState::Online && !matches!(host.state(now_ms), HostState::Revoked)
+    {
+        let mut found = Vec::new();
+        host_observations(host, now_ms, &mut found);
+        let latched: Vec<String> = found
+            .iter()
+            .filter(|o| {
+                o.resource.as_deref() == Some(&resource.identifier)
+                    && o.rule.name.starts_with("gpu_xid")
+            })
+            .map(|o| o.summary.clone())
+            .collect();
+        if !latched.is_empty() {
+            return (Health::Critical, latched);
+        }
+        return (
+            Health::Unknown,
+            vec![format!("host is {}", host.state(now_ms).as_str())],
+        );
+    }
+    let mut found = Vec::new();
+    host_observations(host, now_ms, &mut found);
+    let mine: Vec<&Observation> = found
+        .iter()
+        .filter(|o| match &resource.gpu_uuid {
+            Some(uuid) => o.labels.get("uuid") == Some(uuid),
+            None => !o.labels.contains_key("uuid"),
+        })
+        .collect();
+    let worst = mine.iter().map(|o| o.severity).max();
+    (
+        Health::of(worst),
+        mine.iter()
+            .filter(|o| o.severity > Severity::Info)
+            .map(|o| o.summary.clone())
+            .collect(),
+    )
+}

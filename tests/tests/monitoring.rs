@@ -1,0 +1,358 @@
+//! Monitoring end to end, on SQLite and PostgreSQL: a real agent stops and
+//! "host silent" reaches a real HTTP receiver once, signed, and resolves
+//! once when the agent returns; an XID 79 from the stand-in NVML takes the
+//! GPU out of selection, a restart of the aggregator does not bring it
+//! back, and staff marking it healthy does.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use ring::hmac;
+use serde_json::{Value, json};
+use suanli_tests::{
+    Agent, Aggregator, Backend, Request, nvml_standin, receiver::Receiver, wait_until,
+};
+
+const WAIT: Duration = Duration::from_secs(60);
+const FAST: &[&str] = &[
+    "--alert-interval",
+    "200ms",
+    "--group-wait",
+    "0s",
+    "--alert-loopback-http",
+];
+
+/// Hosts online, as the overview counts them.
+fn online(node: &Aggregator) -> i64 {
+    call(node, "GET", "/api/v1/summary", None).1["hosts"]["online"]
+        .as_i64()
+        .unwrap_or(0)
+}
+
+fn call(node: &Aggregator, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut r = Request::new(method, path).bearer(&node.admin_token());
+    if let Some(body) = body {
+        r = r.json(&body.to_string());
+    }
+    let response = r.send(node.http);
+    let value = serde_json::from_str(&response.body).unwrap_or(Value::Null);
+    (response.status, value)
+}
+
+/// The alerts a webhook received, as (status, alertname) per alert.
+fn told(hook: &Receiver, alertname: &str) -> Vec<String> {
+    hook.received()
+        .iter()
+        .flat_map(|r| r.json()["alerts"].as_array().cloned().unwrap_or_default())
+        .filter(|a| a["labels"]["alertname"] == alertname)
+        .map(|a| a["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_silent_host_is_told_once_signed_and_its_return_resolves_it_once() {
+    for backend in Backend::all("monitoring_silent") {
+        let dir = tempfile::tempdir().unwrap();
+        let hook = Receiver::start("{}");
+        let node = Aggregator::start(&dir.path().join("node"), backend, FAST);
+        let (status, receiver) = call(
+            &node,
+            "POST",
+            "/api/v1/receivers",
+            Some(
+                json!({"name": "ops-hook", "kind": "webhook", "url": hook.url("/hook"), "secret": "webhook-secret"}),
+            ),
+        );
+        assert_eq!(status, 201, "{receiver}");
+        // The secret is never shown, nor the URL's path and query.
+        assert!(!receiver.to_string().contains("webhook-secret"));
+        assert_eq!(receiver["url"], format!("http://{}/…", hook.addr));
+        assert_eq!(receiver["signed"], true);
+
+        let join = node.join_string(None);
+        let mut agent = Agent::join_as(
+            &dir.path().join("agent"),
+            &join,
+            "200ms",
+            "m-silent",
+            "silent-host",
+        );
+        agent.run();
+        wait_until(WAIT, "the host to report", || online(&node) == 1);
+        agent.kill();
+        wait_until(WAIT, "host silent at the webhook", || {
+            told(&hook, "host_silent") == ["firing"]
+        });
+        let request = hook
+            .received()
+            .into_iter()
+            .find(|r| r.json()["alerts"][0]["labels"]["alertname"] == "host_silent")
+            .unwrap();
+        assert_eq!(request.target, "/hook");
+        let body = request.json();
+        assert_eq!(body["version"], "4");
+        assert_eq!(body["receiver"], "ops-hook");
+        assert_eq!(body["alerts"][0]["labels"]["hostname"], "silent-host");
+        assert_eq!(body["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
+        // The signature is the HMAC-SHA256 of the body, keyed by the secret.
+        let mac = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, b"webhook-secret"),
+            &request.body,
+        );
+        let hex: String = mac.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            request.headers["x-suanli-signature"],
+            format!("sha256={hex}")
+        );
+        let (_, firing) = call(&node, "GET", "/api/v1/alerts?state=firing", None);
+        let silent: Vec<&Value> = firing["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["rule"] == "host_silent")
+            .collect();
+        assert_eq!(silent.len(), 1, "{firing}");
+        let alert_id = silent[0]["id"].as_i64().unwrap();
+        let (status, acked) = call(
+            &node,
+            "POST",
+            &format!("/api/v1/alerts/{alert_id}/ack"),
+            None,
+        );
+        assert_eq!(status, 200, "{acked}");
+        assert_eq!(acked["acked_by"], "admin-token");
+
+        agent.run();
+        wait_until(WAIT, "the resolution at the webhook", || {
+            told(&hook, "host_silent") == ["firing", "resolved"]
+        });
+        let id = receiver["id"].as_i64().unwrap();
+        let (_, ledger) = call(
+            &node,
+            "GET",
+            &format!("/api/v1/receivers/{id}/attempts"),
+            None,
+        );
+        let attempts = ledger["attempts"].as_array().unwrap();
+        assert!(attempts.len() >= 2, "{ledger}");
+        assert!(attempts.iter().all(|a| a["http_status"] == 200), "{ledger}");
+    }
+}
+
+#[test]
+fn a_silence_stops_notifications_and_a_failing_receiver_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = Receiver::start("{}");
+    hook.answer(500, "{}");
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, FAST);
+    let (status, _) = call(
+        &node,
+        "POST",
+        "/api/v1/receivers",
+        Some(json!({"name": "flaky", "kind": "webhook", "url": hook.url("/")})),
+    );
+    assert_eq!(status, 201);
+    // Silenced: this host's alerts are not sent.
+    let (status, silence) = call(
+        &node,
+        "POST",
+        "/api/v1/silences",
+        Some(
+            json!({"matchers": [{"name": "hostname", "value": "muted-host"}], "duration": "1h", "reason": "maintenance"}),
+        ),
+    );
+    assert_eq!(status, 201, "{silence}");
+    let join = node.join_string(None);
+    let mut muted = Agent::join_as(
+        &dir.path().join("muted"),
+        &join,
+        "200ms",
+        "m-muted",
+        "muted-host",
+    );
+    let join = node.join_string(None);
+    let mut loud = Agent::join_as(
+        &dir.path().join("loud"),
+        &join,
+        "200ms",
+        "m-loud",
+        "loud-host",
+    );
+    muted.run();
+    loud.run();
+    wait_until(WAIT, "both hosts to report", || online(&node) == 2);
+    muted.kill();
+    loud.kill();
+    // The receiver fails at first: the loud host's alert is retried until it answers.
+    wait_until(WAIT, "two failed attempts", || {
+        hook.received()
+            .iter()
+            .filter(|r| r.json()["alerts"][0]["labels"]["hostname"] == "loud-host")
+            .count()
+            >= 2
+    });
+    hook.answer(200, "{}");
+    let (_, receivers) = call(&node, "GET", "/api/v1/receivers", None);
+    let id = receivers["receivers"][0]["id"].as_i64().unwrap();
+    wait_until(WAIT, "a successful attempt", || {
+        let (_, ledger) = call(
+            &node,
+            "GET",
+            &format!("/api/v1/receivers/{id}/attempts"),
+            None,
+        );
+        ledger["attempts"][0]["http_status"] == 200
+    });
+    let hosts_told: Vec<String> = hook
+        .received()
+        .iter()
+        .flat_map(|r| r.json()["alerts"].as_array().cloned().unwrap_or_default())
+        .map(|a| {
+            a["labels"]["hostname"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        hosts_told.iter().all(|h| h != "muted-host"),
+        "{hosts_told:?}"
+    );
+    let (_, receivers) = call(&node, "GET", "/api/v1/receivers", None);
+    assert!(
+        receivers["receivers"][0]["deliveries"]["suppressed"]
+            .as_i64()
+            .unwrap()
+            >= 1,
+        "{receivers}"
+    );
+}
+
+#[test]
+fn an_xid_79_takes_the_gpu_out_of_selection_until_staff_mark_it_healthy() {
+    for backend in Backend::all("monitoring_xid") {
+        let dir = tempfile::tempdir().unwrap();
+        let library = nvml_standin(dir.path());
+        let xids = dir.path().join("xids");
+        std::fs::write(&xids, "").unwrap();
+        let idle = dir.path().join("gpu1-utilization");
+        std::fs::write(&idle, "0").unwrap();
+        let mut node = Aggregator::start(&dir.path().join("node"), backend, FAST);
+        let join = node.join_string(None);
+        let mut agent = Agent::join_as(
+            &dir.path().join("agent"),
+            &join,
+            "200ms",
+            "m-gpu",
+            "gpu-host",
+        );
+        agent.env = vec![
+            ("SUANLI_NVML_LIBRARY".into(), library.display().to_string()),
+            ("SUANLI_STANDIN_XID_FILE".into(), xids.display().to_string()),
+            (
+                "SUANLI_STANDIN_GPU1_UTILIZATION_FILE".into(),
+                idle.display().to_string(),
+            ),
+        ];
+        agent.run();
+        let demand = json!({"accelerator": {"model": "H100"}});
+        let select =
+            |node: &Aggregator| call(node, "POST", "/api/v1/selection", Some(demand.clone())).1;
+        wait_until(WAIT, "the idle GPU to be selectable", || {
+            select(&node)["candidates"]
+                .as_array()
+                .is_some_and(|c| c.len() == 1)
+        });
+        let gpu1 = select(&node)["candidates"][0]["hosts"][0]["resources"][0]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let xid_alert = |node: &Aggregator, xid: &str| -> Option<Value> {
+            let (_, alerts) = call(node, "GET", "/api/v1/alerts", None);
+            alerts["alerts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| {
+                    a["rule"] == "gpu_xid" && a["labels"]["xid"] == xid && a["labels"]["gpu"] == "1"
+                })
+                .cloned()
+        };
+
+        // An application error: a warning, and the GPU stays selectable.
+        std::fs::write(&xids, "1 13\n").unwrap();
+        wait_until(WAIT, "the XID 13 warning", || {
+            xid_alert(&node, "13").is_some()
+        });
+        assert_eq!(xid_alert(&node, "13").unwrap()["severity"], "warning");
+        assert_eq!(select(&node)["candidates"].as_array().unwrap().len(), 1);
+
+        // Fallen off the bus: critical, and out of selection, saying why.
+        std::fs::write(&xids, "1 13\n1 79\n").unwrap();
+        wait_until(WAIT, "GPU 1 to leave selection", || {
+            select(&node)["candidates"]
+                .as_array()
+                .is_some_and(Vec::is_empty)
+        });
+        let answer = select(&node);
+        assert!(
+            answer["eliminated"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["constraint"] == "health"),
+            "{answer}"
+        );
+        let detail = answer["nearest_misses"][0]["failed"][0]["detail"]
+            .as_str()
+            .unwrap();
+        assert!(detail.contains("unhealthy: XID 79"), "{detail}");
+        wait_until(WAIT, "the XID 79 alert", || {
+            xid_alert(&node, "79").is_some()
+        });
+        assert_eq!(xid_alert(&node, "79").unwrap()["severity"], "critical");
+
+        // A restart remembers the fault: the GPU stays out.
+        node.restart();
+        wait_until(WAIT, "the host to report again", || {
+            let (_, summary) = call(&node, "GET", "/api/v1/summary", None);
+            summary["hosts"]["online"] == 1
+        });
+        let answer = select(&node);
+        assert!(
+            answer["candidates"].as_array().unwrap().is_empty(),
+            "{answer}"
+        );
+        assert!(xid_alert(&node, "79").unwrap()["resolved_at_ms"].is_null());
+
+        // Staff deal with it and say so, with a reason.
+        let (status, problem) = call(
+            &node,
+            "POST",
+            &format!("/api/v1/resources/{gpu1}/mark-healthy"),
+            Some(json!({"reason": ""})),
+        );
+        assert_eq!(status, 422, "{problem}");
+        let (status, _) = call(
+            &node,
+            "POST",
+            &format!("/api/v1/resources/{gpu1}/mark-healthy"),
+            Some(json!({"reason": "reseated the GPU, nvidia-smi -r"})),
+        );
+        assert_eq!(status, 204);
+        wait_until(WAIT, "GPU 1 back in selection", || {
+            select(&node)["candidates"]
+                .as_array()
+                .is_some_and(|c| c.len() == 1)
+        });
+        wait_until(WAIT, "the XID 79 alert to resolve", || {
+            xid_alert(&node, "79").is_some_and(|a| !a["resolved_at_ms"].is_null())
+        });
+        let (_, audit) = call(&node, "GET", "/api/v1/audit", None);
+        assert!(
+            audit.to_string().contains("resource.mark_healthy"),
+            "{audit}"
+        );
+    }
+}
