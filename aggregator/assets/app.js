@@ -47,6 +47,20 @@ const T = {
   register_line: ["登记专线", "Register line"], state_open: ["开通", "open"], state_maintenance: ["维护", "maintenance"], state_closed: ["关闭", "closed"],
   lines_note: ["只有“开通”的专线参与算力选择的路径计算。", "Only open lines carry selection's paths."],
   freshness: ["数据新鲜度", "Freshness"], lines: ["专线", "Lines"], site_region: ["机房地区（可选）", "Site region (optional)"],
+  alerts: ["告警", "Alerts"], receivers: ["通知渠道", "Receivers"], rules: ["监测规则", "Rules"], severity: ["级别", "Severity"],
+  critical: ["严重", "critical"], warning: ["警告", "warning"], info: ["提示", "info"], firing: ["告警中", "firing"], resolved: ["已恢复", "resolved"],
+  started: ["开始时间", "Started"], resolved_at: ["恢复时间", "Resolved"], ack: ["确认", "Acknowledge"], acked_by: ["确认人", "Acknowledged by"],
+  summary_col: ["摘要", "Summary"], rule: ["规则", "Rule"], health: ["健康", "Health"], healthy: ["正常", "healthy"], degraded: ["降级", "degraded"],
+  unknown: ["未知", "unknown"], silences: ["静默", "Silences"], matchers: ["匹配条件（每行 名称=值）", "Matchers (one name=value per line)"],
+  duration: ["时长", "Duration"], create_silence: ["创建静默", "Create silence"], ends: ["结束时间", "Ends"], end_now: ["立即结束", "End now"],
+  creator: ["创建人", "Created by"], url: ["地址", "URL"], secret: ["签名密钥（只保存不显示）", "Secret (kept, never shown)"],
+  mentions: ["@手机号（逗号分隔）", "@ mobiles (comma-separated)"], min_severity: ["最低级别", "Least severity"], add_receiver: ["添加通知渠道", "Add receiver"],
+  attempts: ["投递记录", "Delivery attempts"], deliveries: ["投递", "Deliveries"], status: ["状态码", "Status"], errcode: ["错误码", "Error code"],
+  latency: ["耗时 ms", "Latency ms"], retry: ["重试", "Retry"], error: ["错误", "Error"], declared: ["配置文件声明", "declared in config"],
+  accelerators: ["加速卡", "Accelerators"], throttle: ["降频原因", "Throttle reasons"], ecc: ["不可纠正 ECC", "Uncorrected ECC"],
+  remapped: ["行重映射", "Remapped rows"], xids: ["近期 XID", "Recent XIDs"], nvlink: ["NVLink 在线/断开", "NVLink up/down"], processes: ["进程", "Processes"],
+  mark_healthy: ["标记为正常", "Mark healthy"], for_s: ["持续", "For"], threshold: ["阈值与依据", "Threshold and source"], xid_catalog: ["XID 目录", "XID catalog"],
+  class: ["类别", "Class"], state_all: ["全部", "all"], no_alerts: ["没有告警。", "No alerts."], alerts_firing: ["告警中", "Firing alerts"],
 };
 let lang = localStorage.getItem("suanli.lang") || "zh";
 const t = (k) => (T[k] ? T[k][lang === "zh" ? 0 : 1] : k);
@@ -90,6 +104,9 @@ const fmtTime = (ms) => (ms ? new Date(ms).toLocaleString(lang === "zh" ? "zh-CN
 const fmtBytes = (b) => (b == null ? "—" : b >= 2 ** 40 ? (b / 2 ** 40).toFixed(1) + " TiB" : (b / 2 ** 30).toFixed(1) + " GiB");
 const fmtPct = (p) => (p == null ? "—" : p.toFixed(1) + " %");
 const stateCell = (s) => el("td", { class: "state-" + s }, s ? t(s) : "—");
+const healthCell = (r) => el("td", { class: "health health-" + r.health, title: (r.health_reasons || []).join("\n") }, t(r.health),
+  r.health_reasons && r.health_reasons.length ? el("div", { class: "reasons" }, r.health_reasons.join("; ")) : null);
+const seesAlerts = (role) => role !== "user" && role !== "line_provider";
 
 function table(headers, rows) {
   const tbody = el("tbody", {}, rows);
@@ -115,8 +132,18 @@ const pages = {
   async overview(main) {
     const s = await api("GET", "/api/v1/summary");
     const card = (n, l, id) => el("div", { class: "card", id }, el("div", { class: "n" }, n), el("div", { class: "l" }, l));
+    let alertCards = null;
+    if (seesAlerts(me.role)) {
+      const firing = (await api("GET", "/api/v1/alerts?state=firing&limit=1000")).alerts;
+      const n = (sev) => firing.filter((a) => a.severity === sev).length;
+      alertCards = el("div", { class: "cards" },
+        el("a", { href: "#/alerts" }, card(n("critical"), t("alerts_firing") + " · " + t("critical"), "alerts-critical")),
+        el("a", { href: "#/alerts" }, card(n("warning"), t("alerts_firing") + " · " + t("warning"), "alerts-warning")),
+        el("a", { href: "#/alerts" }, card(n("info"), t("alerts_firing") + " · " + t("info"), "alerts-info")));
+    }
     main.append(
       el("h1", {}, t("overview")),
+      alertCards,
       el("div", { class: "cards" },
         card(s.hosts.online, t("online"), "hosts-online"), card(s.hosts.stale, t("stale")), card(s.hosts.offline, t("offline")),
         card(s.resources_total, t("resources_total")), card(s.connected_agents, t("agents")),
@@ -153,9 +180,9 @@ const pages = {
       el("td", { class: "mono" }, el("a", { href: "#/hosts/" + r.host_id, class: "host-link" }, r.identifier)),
       el("td", {}, r.hostname), el("td", {}, r.resource_type_name[lang === "zh" ? "zh" : "en"]), el("td", {}, r.model || "—"),
       el("td", {}, r.provider ? r.provider.code : "—"), el("td", {}, r.region || "—"),
-      stateCell(r.state), el("td", {}, r.free_now == null ? "—" : r.free_now ? t("yes") : t("no")), el("td", {}, fmtTime(r.last_seen_ms))));
+      stateCell(r.state), healthCell(r), el("td", {}, r.free_now == null ? "—" : r.free_now ? t("yes") : t("no")), el("td", {}, fmtTime(r.last_seen_ms))));
     main.append(el("h1", {}, t("resources")), form,
-      table([t("identifier"), t("hostname"), t("type"), t("model"), t("provider"), t("region"), t("state"), t("free_now"), t("last_seen")], rows));
+      table([t("identifier"), t("hostname"), t("type"), t("model"), t("provider"), t("region"), t("state"), t("health"), t("free_now"), t("last_seen")], rows));
     const nav = el("p", {});
     if (q.get("cursor")) { const first = new URLSearchParams(q); first.delete("cursor"); nav.append(el("a", { href: "#/resources?" + first }, t("first")), " "); }
     if (data.next_cursor) { const next = new URLSearchParams(q); next.set("cursor", data.next_cursor); nav.append(el("a", { href: "#/resources?" + next }, t("next"))); }
@@ -178,6 +205,32 @@ const pages = {
         el("dt", {}, t("rtt")), el("dd", {}, h.link.rtt_us == null ? "—" : (h.link.rtt_us / 1000).toFixed(2) + " ms"),
         el("dt", {}, t("samples")), el("dd", { id: "sample-count" }, "0")),
       el("p", {}, t("live_note")));
+    const accels = h.resources.filter((r) => r.resource_type === "A");
+    if (accels.length) {
+      const manager = ["admin", "operator"].includes(me.role);
+      main.append(el("h2", {}, t("accelerators")), table(
+        [t("identifier"), t("model"), t("memory"), t("health"), t("throttle"), t("ecc"), t("remapped"), t("xids"), t("nvlink"), t("processes"), ""],
+        accels.map((r) => {
+          const g = r.live || {};
+          const f = r.faults || { recent: [], counts: {} };
+          const xids = Object.entries(f.counts || {}).map(([code, n]) => `XID ${code} ×${n}`).join(", ");
+          const remap = g.remapped_rows_failure ? "failed" : g.remapped_rows_pending ? "pending" : "—";
+          const action = manager && !r.selectable
+            ? el("button", { class: "mark-healthy", onclick: async (ev) => {
+                const reason = prompt(t("reason"));
+                if (!reason) return;
+                try { await api("POST", "/api/v1/resources/" + encodeURIComponent(r.identifier) + "/mark-healthy", { reason }); route(); }
+                catch (e) { ev.target.after(errorBox(e)); }
+              } }, t("mark_healthy"))
+            : null;
+          return el("tr", { class: "accelerator", "data-identifier": r.identifier },
+            el("td", { class: "mono" }, r.identifier), el("td", {}, r.model || "—"), el("td", {}, fmtBytes(r.memory_bytes)),
+            healthCell(r), el("td", {}, (g.throttle_reasons || []).join(", ") || "—"),
+            el("td", {}, g.ecc_uncorrected_volatile ?? "—"), el("td", {}, remap), el("td", {}, xids || "—"),
+            el("td", {}, g.nvlink_active == null ? "—" : `${g.nvlink_active}/${g.nvlink_down}`),
+            el("td", { class: "mono" }, (g.processes || []).join(", ") || "—"), el("td", {}, action));
+        })));
+    }
     const gpus = (inv.gpus || []).length;
     const specs = [
       ["cpu", t("cpu_chart"), (v) => [v.cpu_utilization_percent]],
@@ -221,6 +274,104 @@ const pages = {
         c.box.dataset.points = String(c.data[0].length);
       }
     });
+  },
+
+  async alerts(main, params) {
+    const q = new URLSearchParams(params);
+    if (!q.get("state")) q.set("state", "firing");
+    if (q.get("state") === "all") q.delete("state");
+    const manager = me.role !== "viewer";
+    const form = el("form", { class: "inline", id: "alert-filter" },
+      el("label", {}, t("state"), el("select", { name: "state" }, ["firing", "resolved", "all"].map((s) => el("option", { value: s, selected: (q.get("state") || "all") === s }, t(s === "all" ? "state_all" : s))))),
+      el("label", {}, t("severity"), el("select", { name: "severity" }, el("option", { value: "" }, t("any")), ["critical", "warning", "info"].map((s) => el("option", { value: s, selected: q.get("severity") === s }, t(s))))),
+      el("label", {}, t("resource"), el("input", { name: "resource", value: q.get("resource") || "", size: 24 })),
+      el("button", { class: "primary", type: "submit" }, t("search")));
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const next = new URLSearchParams();
+      for (const [k, v] of new FormData(form)) if (v) next.set(k, v);
+      location.hash = "#/alerts?" + next.toString();
+    });
+    const data = await api("GET", "/api/v1/alerts?" + q.toString());
+    const rows = data.alerts.map((a) => el("tr", { class: "alert", "data-id": a.id, "data-rule": a.rule },
+      el("td", { class: "sev-" + a.severity }, t(a.severity)), el("td", { class: "mono" }, a.rule), el("td", {}, a.summary),
+      el("td", { class: "mono" }, a.resource || "—"), el("td", {}, fmtTime(a.started_at_ms)), el("td", {}, fmtTime(a.resolved_at_ms)),
+      el("td", { class: "acked" }, a.acked_by || (manager && !a.resolved_at_ms
+        ? el("button", { class: "ack", onclick: async (ev) => { try { await api("POST", `/api/v1/alerts/${a.id}/ack`); route(); } catch (e) { ev.target.after(errorBox(e)); } } }, t("ack"))
+        : "—"))));
+    main.append(el("h1", {}, t("alerts")), form,
+      rows.length ? table([t("severity"), t("rule"), t("summary_col"), t("resource"), t("started"), t("resolved_at"), t("acked_by")], rows) : el("p", {}, t("no_alerts")));
+    // Silences: what is muted, and making one.
+    const silences = (await api("GET", "/api/v1/silences")).silences;
+    const out = el("div", {});
+    const sform = el("form", { class: "stack", id: "silence-form" },
+      el("label", {}, t("matchers"), el("textarea", { name: "matchers", rows: 2, required: true, placeholder: "hostname=gpu-07" })),
+      el("label", {}, t("duration"), el("input", { name: "duration", value: "2h", size: 6 })),
+      el("label", {}, t("reason"), el("input", { name: "reason", required: true })),
+      el("button", { class: "primary", type: "submit", id: "silence-submit" }, t("create_silence")), out);
+    sform.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const f = new FormData(sform);
+      const matchers = String(f.get("matchers")).split("\n").map((l) => l.trim()).filter(Boolean).map((l) => {
+        const m = l.match(/^([^=!~]+)(=~|!~|!=|=)(.*)$/);
+        return m ? { name: m[1].trim(), op: m[2], value: m[3].trim() } : { name: l, op: "=", value: "" };
+      });
+      try { await api("POST", "/api/v1/silences", { matchers, duration: f.get("duration"), reason: f.get("reason") }); route(); }
+      catch (e) { out.replaceChildren(errorBox(e)); }
+    });
+    main.append(el("h2", {}, t("silences")),
+      table(["#", t("matchers"), t("ends"), t("creator"), t("reason"), ""], silences.map((s) => el("tr", { class: "silence" },
+        el("td", {}, s.id), el("td", { class: "mono" }, s.matchers.map((m) => m.name + (m.op || "=") + m.value).join(", ")),
+        el("td", {}, fmtTime(s.ends_at_ms)), el("td", {}, s.created_by), el("td", {}, s.reason),
+        el("td", {}, manager ? el("button", { onclick: async () => { await api("DELETE", "/api/v1/silences/" + s.id); route(); } }, t("end_now")) : null)))),
+      manager ? sform : null);
+  },
+
+  async receivers(main, _params, id) {
+    if (id) {
+      const d = await api("GET", "/api/v1/receivers/" + encodeURIComponent(id) + "/attempts");
+      main.append(el("h1", {}, t("attempts"), " · ", d.receiver.name),
+        table([t("when"), t("alerts"), t("status"), t("errcode"), t("error"), t("latency"), t("retry")],
+          d.attempts.map((a) => el("tr", {}, el("td", {}, fmtTime(a.at_ms)), el("td", {}, a.alerts), el("td", {}, a.http_status ?? "—"),
+            el("td", {}, a.errcode || "—"), el("td", {}, a.error || "—"), el("td", {}, a.latency_ms), el("td", {}, a.retry)))));
+      return;
+    }
+    const data = await api("GET", "/api/v1/receivers");
+    const manager = me.role !== "viewer";
+    const rows = data.receivers.map((r) => el("tr", {},
+      el("td", {}, el("a", { href: "#/receivers/" + r.id }, r.name)), el("td", {}, r.kind), el("td", { class: "mono" }, r.url),
+      el("td", {}, t(r.min_severity)), el("td", {}, Object.entries(r.deliveries || {}).map(([k, v]) => k + " " + v).join(", ") || "—"),
+      el("td", {}, r.declared ? t("declared") : manager ? el("button", { onclick: async () => { await api("DELETE", "/api/v1/receivers/" + r.id); route(); } }, t("remove")) : null)));
+    const out = el("div", {});
+    const form = el("form", { class: "stack", id: "receiver-form" },
+      el("label", {}, t("name"), el("input", { name: "name", required: true, pattern: "[A-Za-z0-9._-]{1,64}" })),
+      el("label", {}, t("kind"), el("select", { name: "kind" }, ["dingtalk", "wecom", "feishu", "webhook", "alertmanager"].map((k) => el("option", { value: k }, k)))),
+      el("label", {}, t("url"), el("input", { name: "url", required: true, size: 60 })),
+      el("label", {}, t("secret"), el("input", { name: "secret", type: "password", autocomplete: "off" })),
+      el("label", {}, t("mentions"), el("input", { name: "mentions" })),
+      el("label", {}, t("min_severity"), el("select", { name: "min_severity" }, ["warning", "critical", "info"].map((k) => el("option", { value: k }, t(k))))),
+      el("button", { class: "primary", type: "submit" }, t("add_receiver")), out);
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const f = new FormData(form);
+      const body = { name: f.get("name"), kind: f.get("kind"), url: f.get("url"), min_severity: f.get("min_severity") };
+      if (f.get("secret")) body.secret = f.get("secret");
+      const mentions = String(f.get("mentions")).split(",").map((m) => m.trim()).filter(Boolean);
+      if (mentions.length) body.mentions = mentions;
+      try { await api("POST", "/api/v1/receivers", body); route(); } catch (e) { out.replaceChildren(errorBox(e)); }
+    });
+    main.append(el("h1", {}, t("receivers")),
+      table([t("name"), t("kind"), t("url"), t("min_severity"), t("deliveries"), ""], rows), manager ? form : null);
+  },
+
+  async rules(main) {
+    const d = await api("GET", "/api/v1/rules");
+    main.append(el("h1", {}, t("rules")),
+      table([t("rule"), t("severity"), t("for_s"), t("threshold")], d.rules.map((r) => el("tr", {},
+        el("td", { class: "mono" }, r.name), el("td", {}, t(r.severity)), el("td", {}, r.for_ms / 1000 + " s"), el("td", {}, r.description)))),
+      el("h2", {}, t("xid_catalog"), " ", d.xid_catalog.version),
+      table(["XID", t("name"), t("class"), t("severity"), t("action")], d.xid_catalog.codes.map((x) => el("tr", {},
+        el("td", {}, x.xid), el("td", {}, x.name), el("td", {}, x.class), el("td", {}, t(x.severity)), el("td", {}, x.action)))));
   },
 
   async registrations(main) {
@@ -452,8 +603,9 @@ function renderAnswer(a) {
 }
 
 const NAV = [
-  ["overview", () => true], ["resources", () => true], ["selection", () => true], ["registrations", () => true],
+  ["overview", () => true], ["alerts", seesAlerts], ["resources", () => true], ["selection", () => true], ["registrations", () => true],
   ["providers", () => true], ["lines", () => true], ["prices", (r) => r !== "user" && r !== "line_provider"], ["tokens", (r) => r !== "user" && r !== "line_provider"], ["audit", (r) => ["admin", "operator", "viewer"].includes(r)],
+  ["receivers", seesAlerts], ["rules", (r) => ["admin", "operator", "viewer"].includes(r)],
 ];
 
 function renderLogin(main) {
@@ -500,8 +652,12 @@ async function route() {
   const render = pages[page] || pages.overview;
   try {
     await render(main, query || "", arg && decodeURIComponent(arg));
-    // The overview keeps itself current.
-    if (render === pages.overview) refresh = setTimeout(route, 5000);
+    // The overview and the alerts keep themselves current (not while
+    // someone is typing into a form there).
+    if (render === pages.overview || render === pages.alerts) {
+      const again = () => (document.activeElement?.closest("form") ? (refresh = setTimeout(again, 5000)) : route());
+      refresh = setTimeout(again, render === pages.alerts ? 2000 : 5000);
+    }
   }
   catch (e) {
     if (e.status === 401) { me = null; await loadMe(); main.replaceChildren(); renderLogin(main); }

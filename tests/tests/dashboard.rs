@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use suanli_tests::{Aggregator, Backend, browser};
+use suanli_tests::{Agent, Aggregator, Backend, browser};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -25,7 +25,15 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
     let node = Aggregator::start(
         &dir.path().join("node"),
         Backend::Sqlite,
-        &["--with-local-agent", "--local-agent-interval", "5s"],
+        &[
+            "--with-local-agent",
+            "--local-agent-interval",
+            "5s",
+            "--alert-interval",
+            "500ms",
+            "--group-wait",
+            "0s",
+        ],
     );
     let url = format!("http://{}/", node.http);
     let mut page = browser::Browser::open(&chromium, &url);
@@ -186,6 +194,59 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
         WAIT,
         "why nothing matched",
         "document.getElementById('selection-answer').textContent.includes('accelerators')",
+    );
+
+    // Monitoring: a second host goes silent; staff acknowledge its alert
+    // and silence it.
+    let join = node.join_string(None);
+    let mut agent = Agent::join_as(
+        &dir.path().join("agent"),
+        &join,
+        "500ms",
+        "m-second",
+        "second-host",
+    );
+    agent.run();
+    page.eval("location.hash = '#/overview'; true");
+    page.wait_for(
+        WAIT,
+        "the second host online",
+        "document.querySelector('#hosts-online .n')?.textContent === '2'",
+    );
+    agent.kill();
+    page.eval("location.hash = '#/alerts'; true");
+    page.wait_for(
+        WAIT,
+        "the host-silent alert",
+        "!!document.querySelector('tr.alert[data-rule=host_silent] button.ack')",
+    );
+    page.eval("document.querySelector('tr.alert[data-rule=host_silent] button.ack').click(); true");
+    page.wait_for(
+        WAIT,
+        "the alert acknowledged",
+        "document.querySelector('tr.alert[data-rule=host_silent] td.acked')?.textContent === 'admin'",
+    );
+    // The alerts page refreshes itself: fill and submit in one go, once
+    // the form is there.
+    page.wait_for(
+        WAIT,
+        "the silence form, filled and sent",
+        "(() => { const f = document.getElementById('silence-form'); if (!f) return false;
+          f.matchers.value = 'hostname=second-host'; f.reason.value = '下线维护';
+          document.getElementById('silence-submit').click(); return true; })()",
+    );
+    page.wait_for(
+        WAIT,
+        "the silence listed",
+        "[...document.querySelectorAll('tr.silence')].some((r) => r.textContent.includes('hostname=second-host'))",
+    );
+    let alerts_png = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-alerts.png");
+    std::fs::write(&alerts_png, page.screenshot()).unwrap();
+    page.eval("location.hash = '#/overview'; true");
+    page.wait_for(
+        WAIT,
+        "the overview counting the critical alert",
+        "document.querySelector('#alerts-critical .n')?.textContent === '1'",
     );
 
     page.eval("document.getElementById('lang').click(); true");

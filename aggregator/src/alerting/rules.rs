@@ -148,6 +148,13 @@ pub const RULES: &[Rule] = &[
         "The agent's clock is off by more than 5 s from the aggregator's."
     ),
     rule!(
+        "receiver_failing",
+        Warning,
+        0,
+        0,
+        "A receiver's latest notification failed after two retries (within 10 minutes): told through the other receivers."
+    ),
+    rule!(
         "node_ingest_behind",
         Critical,
         30,
@@ -161,9 +168,11 @@ pub fn rule(name: &str) -> Option<&'static Rule> {
 }
 
 /// What node-level rules read that is not in the fleet.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct NodeFigures {
     pub writer_queue_fraction: Option<f64>,
+    /// Receivers failing: (name, last error).
+    pub failing_receivers: Vec<(String, String)>,
 }
 
 const SILENT_AFTER_INTERVALS: u64 = 3;
@@ -192,28 +201,57 @@ pub fn silent(host: &HostEntry, now_ms: u64) -> bool {
 }
 
 /// Every built-in rule over the whole fleet.
-pub fn evaluate(fleet: &Fleet, node: NodeFigures, now_ms: u64) -> Vec<Observation> {
+pub fn evaluate(fleet: &Fleet, node: &NodeFigures, now_ms: u64) -> Vec<Observation> {
     let mut out = Vec::new();
     for host in fleet.hosts.values() {
         host_observations(host, now_ms, &mut out);
     }
-    if let Some(fraction) = node.writer_queue_fraction
-        && fraction > WRITER_QUEUE_FRACTION
-    {
-        out.push(Observation {
-            fingerprint: "node_ingest_behind".into(),
-            rule: named("node_ingest_behind"),
-            severity: Severity::Critical,
+    let node_wide = |rule: &str,
+                     subject: &str,
+                     severity: Severity,
+                     extra: Option<(&str, &str)>,
+                     summary: String| {
+        let mut labels = BTreeMap::from([
+            ("alertname".to_owned(), rule.to_owned()),
+            ("severity".to_owned(), severity.as_str().to_owned()),
+        ]);
+        if let Some((k, v)) = extra {
+            labels.insert(k.to_owned(), v.to_owned());
+        }
+        Observation {
+            fingerprint: format!("{rule}/node/{subject}"),
+            rule: named(rule),
+            severity,
             level: Level::Firing,
             host_id: None,
             provider_id: None,
             resource: None,
-            labels: BTreeMap::from([("alertname".into(), "node_ingest_behind".into())]),
-            summary: format!(
+            labels,
+            summary,
+        }
+    };
+    if let Some(fraction) = node.writer_queue_fraction
+        && fraction > WRITER_QUEUE_FRACTION
+    {
+        out.push(node_wide(
+            "node_ingest_behind",
+            "",
+            Severity::Critical,
+            None,
+            format!(
                 "the sample writer's queue is {:.0} % full",
                 fraction * 100.0
             ),
-        });
+        ));
+    }
+    for (receiver, error) in &node.failing_receivers {
+        out.push(node_wide(
+            "receiver_failing",
+            receiver,
+            Severity::Warning,
+            Some(("receiver", receiver)),
+            format!("notifications to receiver {receiver} are failing: {error}"),
+        ));
     }
     out
 }
@@ -608,32 +646,13 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
     }
 }
 
-/// A resource's health and its reasons, from the same rules.
+/// A resource's health and its reasons, from the same rules. A host not
+/// reporting is unknown, unless a latched fault says more.
 pub fn resource_health(
     host: &HostEntry,
     resource: &ResourceEntry,
     now_ms: u64,
 ) -> (Health, Vec<String>) {
-    if host.state(now_ms) != HostState::Online && !matches!(host.state(now_ms), HostState::Revoked)
-    {
-        let mut found = Vec::new();
-        host_observations(host, now_ms, &mut found);
-        let latched: Vec<String> = found
-            .iter()
-            .filter(|o| {
-                o.resource.as_deref() == Some(&resource.identifier)
-                    && o.rule.name.starts_with("gpu_xid")
-            })
-            .map(|o| o.summary.clone())
-            .collect();
-        if !latched.is_empty() {
-            return (Health::Critical, latched);
-        }
-        return (
-            Health::Unknown,
-            vec![format!("host is {}", host.state(now_ms).as_str())],
-        );
-    }
     let mut found = Vec::new();
     host_observations(host, now_ms, &mut found);
     let mine: Vec<&Observation> = found
@@ -644,11 +663,14 @@ pub fn resource_health(
         })
         .collect();
     let worst = mine.iter().map(|o| o.severity).max();
-    (
-        Health::of(worst),
-        mine.iter()
-            .filter(|o| o.severity > Severity::Info)
-            .map(|o| o.summary.clone())
-            .collect(),
-    )
+    let reasons = mine
+        .iter()
+        .filter(|o| o.severity > Severity::Info)
+        .map(|o| o.summary.clone())
+        .collect();
+    let state = host.state(now_ms);
+    if state != HostState::Online && worst != Some(Severity::Critical) {
+        return (Health::Unknown, vec![format!("host is {}", state.as_str())]);
+    }
+    (Health::of(worst), reasons)
 }

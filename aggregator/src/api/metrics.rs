@@ -127,6 +127,38 @@ pub async fn fleet(State(state): State<Arc<Node>>) -> Response {
         "Seconds since this aggregator started",
         uptime,
     );
+    // Monitoring, from the shared database: the same on every replica.
+    let alerts: Family<Labels, Gauge> = Family::default();
+    let notifications: Family<Labels, Gauge> = Family::default();
+    if let (Ok(open), Ok(receivers), Ok(deliveries)) = (
+        state.store.open_alert_counts().await,
+        state.store.receivers().await,
+        state.store.delivery_counts().await,
+    ) {
+        for (rule, severity, n) in open {
+            alerts
+                .get_or_create(&vec![("rule", rule), ("severity", severity)])
+                .set(n);
+        }
+        for (receiver_id, outcome, n) in deliveries {
+            let Some(r) = receivers.iter().find(|r| r.id == receiver_id) else {
+                continue;
+            };
+            notifications
+                .get_or_create(&vec![
+                    ("receiver", r.name.clone()),
+                    ("channel", r.kind.clone()),
+                    ("state", outcome),
+                ])
+                .set(n);
+        }
+    }
+    s.register("alerts_firing", "Open alerts by rule and severity", alerts);
+    s.register(
+        "notifications",
+        "Notifications by receiver, channel and state (sent, pending, failed, suppressed, superseded, dropped)",
+        notifications,
+    );
     let info: Family<Labels, Gauge> = Family::default();
     info.get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_owned())])
         .set(1);

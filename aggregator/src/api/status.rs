@@ -49,8 +49,20 @@ fn resource_json(fleet: &Fleet, r: &ResourceEntry, now: u64) -> Value {
             })
         }),
     };
+    let (health, reasons) = match host {
+        Some(h) => crate::alerting::resource_health(h, r, now),
+        None => (crate::health::Health::Unknown, Vec::new()),
+    };
+    let faults = r
+        .gpu_uuid
+        .as_deref()
+        .and_then(|uuid| host?.gpu_faults.get(uuid));
     json!({
         "identifier": r.identifier,
+        "health": health,
+        "health_reasons": reasons,
+        "selectable": host.is_none_or(|h| h.unselectable(r).is_none()),
+        "faults": faults,
         "resource_type": r.resource_type.code().to_string(),
         "resource_type_name": {"zh": r.resource_type.name_zh(), "en": r.resource_type.name_en()},
         "model": r.model,

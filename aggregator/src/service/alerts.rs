@@ -21,6 +21,8 @@ use crate::{
     store::{AlertFilter, AlertRow, NewAlert, NewReceiver, ReceiverRow, SilenceRow, now_ms},
 };
 
+/// A receiver counts as failing while its latest failure is this recent.
+const RECEIVER_FAILING_WINDOW_MS: u64 = 10 * 60_000;
 /// Most a silence may last.
 const MAX_SILENCE_MS: i64 = 366 * 24 * 3_600_000;
 
@@ -72,8 +74,12 @@ impl Evaluator {
         }
         let figures = NodeFigures {
             writer_queue_fraction: Some(node.writer.queue_fraction()),
+            failing_receivers: node
+                .store
+                .failing_receivers(now.saturating_sub(RECEIVER_FAILING_WINDOW_MS))
+                .await?,
         };
-        let observations = alerting::evaluate(&node.catalog.read(), figures, now);
+        let observations = alerting::evaluate(&node.catalog.read(), &figures, now);
         let open: HashSet<String> = node.store.open_fingerprints().await?.into_iter().collect();
         let transitions = self.tracker.step(now, &open, observations);
         let group_wait = node.settings.alerts.group_wait.as_millis() as u64;

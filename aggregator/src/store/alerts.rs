@@ -603,6 +603,26 @@ impl Store {
             .collect::<Result<_, sqlx::Error>>()?)
     }
 
+    /// Receivers whose latest attempt, since `since_ms`, failed after
+    /// retries: (name, error).
+    pub async fn failing_receivers(
+        &self,
+        since_ms: u64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.name, a.error FROM receivers r JOIN delivery_attempts a ON a.id = \
+             (SELECT MAX(id) FROM delivery_attempts WHERE receiver_id = r.id) \
+             WHERE r.deleted_at_ms IS NULL AND a.error IS NOT NULL AND a.retry >= 2 AND a.at_ms > $1",
+        )
+        .bind(int(since_ms))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
     /// Deliveries by state, per receiver: what `/metrics` and the receiver page count.
     pub async fn delivery_counts(&self) -> Result<Vec<(i64, String, i64)>, StoreError> {
         let rows = sqlx::query(
