@@ -191,7 +191,15 @@ enum Phase {
 #[derive(Debug, Default)]
 pub struct Tracker {
     phases: HashMap<String, Phase>,
+    /// Alerts another replica resolved, not to be fired again until then.
+    quiet: HashMap<String, u64>,
 }
+
+/// Replicas see the fleet up to a poll or two apart. An alert another
+/// replica (or an earlier run) opened is held this long before this one
+/// resolves it, and one another replica resolved is not fired again by
+/// this one within it: otherwise the replica that lags would flap it.
+pub const REPLICA_GRACE_MS: u64 = 5_000;
 
 impl Tracker {
     /// One evaluation: `open` is what the store has firing now (from any
@@ -203,17 +211,24 @@ impl Tracker {
         observations: Vec<Observation>,
     ) -> Vec<Transition> {
         // The store is the truth: adopt what it has open, forget what it closed.
+        let adopted = Phase::Firing {
+            last_true: now_ms + REPLICA_GRACE_MS,
+        };
         for fingerprint in open {
-            let phase = self
-                .phases
-                .entry(fingerprint.clone())
-                .or_insert(Phase::Firing { last_true: now_ms });
+            let phase = self.phases.entry(fingerprint.clone()).or_insert(adopted);
             if let Phase::Pending { .. } = phase {
-                *phase = Phase::Firing { last_true: now_ms };
+                *phase = adopted;
             }
         }
-        self.phases
-            .retain(|f, p| matches!(p, Phase::Pending { .. }) || open.contains(f));
+        self.quiet.retain(|_, until| *until > now_ms);
+        let quiet = &mut self.quiet;
+        self.phases.retain(|f, p| {
+            let closed_elsewhere = matches!(p, Phase::Firing { .. }) && !open.contains(f);
+            if closed_elsewhere {
+                quiet.insert(f.clone(), now_ms + REPLICA_GRACE_MS);
+            }
+            !closed_elsewhere
+        });
         let mut out = Vec::new();
         let mut observed = HashSet::with_capacity(observations.len());
         for o in observations {
@@ -229,6 +244,7 @@ impl Tracker {
                 }
                 // Hysteresis: between the thresholds, pending stays pending.
                 (Some(Phase::Pending { .. }), Level::Holding) => {}
+                (None, Level::Firing) if self.quiet.contains_key(&o.fingerprint) => {}
                 (None, Level::Firing) => {
                     if o.rule.for_ms == 0 {
                         self.phases
@@ -252,7 +268,7 @@ impl Tracker {
                 Phase::Firing { last_true } => {
                     let keep = rule(fingerprint.split('/').next().unwrap_or_default())
                         .map_or(0, |r| r.keep_firing_for_ms);
-                    if now_ms.saturating_sub(*last_true) >= keep {
+                    if now_ms >= *last_true + keep {
                         resolved.push(fingerprint.clone());
                         false
                     } else {
@@ -370,7 +386,9 @@ mod tests {
         // After a restart, or after the host or the rule disappeared.
         let mut tracker = Tracker::default();
         let open = HashSet::from(["host_silent/7/".to_owned()]);
-        let out = tracker.step(1_000, &open, Vec::new());
+        // Not at once: another replica may simply see further ahead.
+        assert!(tracker.step(1_000, &open, Vec::new()).is_empty());
+        let out = tracker.step(1_000 + REPLICA_GRACE_MS, &open, Vec::new());
         assert_eq!(
             out,
             vec![Transition::Resolve {
@@ -382,7 +400,18 @@ mod tests {
         let mut o = temperature(Level::Firing);
         o.fingerprint = "host_silent/7/".into();
         o.rule = rule_named("host_silent");
-        assert!(tracker.step(1_000, &open, vec![o]).is_empty());
+        assert!(tracker.step(1_000, &open, vec![o.clone()]).is_empty());
+        // Another replica, seeing further ahead, resolved it: this one, a
+        // poll behind, does not fire it again within the grace.
+        let none = HashSet::new();
+        assert!(tracker.step(2_000, &none, vec![o.clone()]).is_empty());
+        assert!(
+            tracker
+                .step(2_000 + REPLICA_GRACE_MS - 1, &none, vec![o.clone()])
+                .is_empty()
+        );
+        let out = tracker.step(2_000 + REPLICA_GRACE_MS, &none, vec![o]);
+        assert!(matches!(out.as_slice(), [Transition::Fire(_)]), "{out:?}");
     }
 
     #[test]

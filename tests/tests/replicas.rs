@@ -7,10 +7,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
+use std::{collections::HashMap, process::Command, time::Duration};
 
 use serde_json::{Value, json};
-use suanli_tests::{Agent, Aggregator, Backend, http, wait_until};
+use suanli_tests::{Agent, Aggregator, Backend, binary, http, receiver::Receiver, wait_until};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -125,4 +125,136 @@ fn every_replica_shows_the_whole_fleet_live() {
     }
     assert_eq!((sign_in(&a), sign_in(&b)), (429, 429));
     agent.stop();
+}
+
+/// Two replicas evaluate the same fleet and drain the same delivery
+/// ledger: 100 hosts go silent and come back, one replica is SIGKILLed in
+/// between, and the receiver hears of each firing and each resolution
+/// exactly once.
+#[test]
+fn replicas_notify_each_transition_once() {
+    let Some(backend) = Backend::all("replicas_notify")
+        .into_iter()
+        .find(|b| matches!(b, Backend::Postgres(_)))
+    else {
+        eprintln!("skipped: replicas share PostgreSQL; SUANLI_TEST_DATABASE_URL is not set");
+        return;
+    };
+    const HOSTS: usize = 100;
+    let fast = [
+        "--alert-interval",
+        "200ms",
+        "--group-wait",
+        "0s",
+        "--alert-loopback-http",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let a = Aggregator::start(&dir.path().join("a"), backend.clone(), &fast);
+    std::fs::create_dir_all(dir.path().join("b")).unwrap();
+    for file in [
+        "ca.pem",
+        "ca.key",
+        "server.pem",
+        "server.key",
+        "admin.token",
+        "reset.key",
+    ] {
+        std::fs::copy(a.data_dir.join(file), dir.path().join("b").join(file)).unwrap();
+    }
+    let mut b = Aggregator::start(&dir.path().join("b"), backend, &fast);
+    let hook = Receiver::start("{}");
+    let (status, body) = http(
+        a.http,
+        "POST",
+        "/api/v1/receivers",
+        Some(&a.admin_token()),
+        Some(&json!({"name": "hook", "kind": "webhook", "url": hook.url("/")}).to_string()),
+    );
+    assert_eq!(status, 201, "{body}");
+    let provider = a.admin(&[
+        "provider",
+        "create",
+        "--name",
+        "负载",
+        "--uscc",
+        "91350100M000100Y43",
+        "--region",
+        "110108",
+        "--industry",
+        "I65",
+    ]);
+    assert!(provider.status.success());
+    let out = a.admin(&[
+        "token",
+        "create",
+        "--provider",
+        "91350100M000100Y43",
+        "--uses",
+        "1000",
+        "--address",
+        &a.quic.to_string(),
+    ]);
+    assert!(out.status.success());
+    let join = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let report = |seconds: &str| {
+        let out = Command::new(binary("suanli-loadgen"))
+            .args([
+                "--join",
+                &join,
+                "--agents",
+                &HOSTS.to_string(),
+                "--interval",
+                "500ms",
+            ])
+            .args(["--ramp", "2s", "--duration", seconds])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // Each fingerprint's transitions as the receiver heard them.
+    let heard = || {
+        let mut by: HashMap<String, Vec<String>> = HashMap::new();
+        for r in hook.received() {
+            for alert in r.json()["alerts"].as_array().cloned().unwrap_or_default() {
+                if alert["labels"]["alertname"] == "host_silent" {
+                    by.entry(alert["fingerprint"].as_str().unwrap().to_owned())
+                        .or_default()
+                        .push(alert["status"].as_str().unwrap().to_owned());
+                }
+            }
+        }
+        by
+    };
+    report("4s");
+    wait_until(Duration::from_secs(60), "every silent host told", || {
+        heard().len() == HOSTS
+    });
+    b.kill();
+    // The same hosts report again (same machine ids), then go for good.
+    report("3s");
+    wait_until(Duration::from_secs(60), "every return told", || {
+        heard()
+            .values()
+            .filter(|t| t.iter().any(|s| s == "resolved"))
+            .count()
+            == HOSTS
+    });
+    for (fingerprint, told) in heard() {
+        assert!(
+            told.starts_with(&["firing".to_owned(), "resolved".to_owned()]),
+            "{fingerprint}: {told:?}"
+        );
+        // Never the same transition twice in a row: each told once.
+        assert!(
+            told.windows(2).all(|w| w[0] != w[1]),
+            "{fingerprint}: {told:?}"
+        );
+        // After the second run the hosts go silent again: a new alert, so
+        // at most one more firing (and nothing told twice).
+        assert!(told.len() <= 3, "{fingerprint}: {told:?}");
+    }
 }
