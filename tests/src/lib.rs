@@ -227,6 +227,11 @@ impl Aggregator {
 
     /// Registers a provider and returns a join string for one host.
     pub fn join_string(&self, address: Option<SocketAddr>) -> String {
+        self.join_string_for(address, 1)
+    }
+
+    /// Registers a provider and returns a join string for `uses` hosts.
+    pub fn join_string_for(&self, address: Option<SocketAddr>, uses: usize) -> String {
         let out = self.admin(&[
             "provider",
             "create",
@@ -250,6 +255,8 @@ impl Aggregator {
             "create",
             "--provider",
             "91350100M000100Y43",
+            "--uses",
+            &uses.to_string(),
             "--address",
             &address,
         ]);
@@ -262,6 +269,23 @@ impl Aggregator {
             .expect("utf-8")
             .trim()
             .to_owned()
+    }
+
+    /// Starts another replica of this node (PostgreSQL): the node's
+    /// identity copied into `data_dir`, the same database.
+    pub fn replica(&self, data_dir: &Path, extra: &[&str]) -> Self {
+        std::fs::create_dir_all(data_dir).expect("replica data dir");
+        for file in [
+            "ca.pem",
+            "ca.key",
+            "server.pem",
+            "server.key",
+            "admin.token",
+            "reset.key",
+        ] {
+            std::fs::copy(self.data_dir.join(file), data_dir.join(file)).expect("node identity");
+        }
+        Self::start(data_dir, self.backend.clone(), extra)
     }
 
     pub fn admin_token(&self) -> String {

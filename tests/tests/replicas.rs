@@ -29,20 +29,9 @@ fn every_replica_shows_the_whole_fleet_live() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let a = Aggregator::start(&dir.path().join("a"), backend.clone(), &[]);
+    let a = Aggregator::start(&dir.path().join("a"), backend, &[]);
     // The second replica has the node's identity and database.
-    std::fs::create_dir_all(dir.path().join("b")).unwrap();
-    for file in [
-        "ca.pem",
-        "ca.key",
-        "server.pem",
-        "server.key",
-        "admin.token",
-        "reset.key",
-    ] {
-        std::fs::copy(a.data_dir.join(file), dir.path().join("b").join(file)).unwrap();
-    }
-    let b = Aggregator::start(&dir.path().join("b"), backend, &[]);
+    let b = a.replica(&dir.path().join("b"), &[]);
 
     // The agent joins and streams through A only.
     let join = a.join_string(None);
@@ -149,19 +138,8 @@ fn replicas_notify_each_transition_once() {
         "--alert-loopback-http",
     ];
     let dir = tempfile::tempdir().unwrap();
-    let a = Aggregator::start(&dir.path().join("a"), backend.clone(), &fast);
-    std::fs::create_dir_all(dir.path().join("b")).unwrap();
-    for file in [
-        "ca.pem",
-        "ca.key",
-        "server.pem",
-        "server.key",
-        "admin.token",
-        "reset.key",
-    ] {
-        std::fs::copy(a.data_dir.join(file), dir.path().join("b").join(file)).unwrap();
-    }
-    let mut b = Aggregator::start(&dir.path().join("b"), backend, &fast);
+    let a = Aggregator::start(&dir.path().join("a"), backend, &fast);
+    let mut b = a.replica(&dir.path().join("b"), &fast);
     let hook = Receiver::start("{}");
     let (status, body) = http(
         a.http,
@@ -171,31 +149,7 @@ fn replicas_notify_each_transition_once() {
         Some(&json!({"name": "hook", "kind": "webhook", "url": hook.url("/")}).to_string()),
     );
     assert_eq!(status, 201, "{body}");
-    let provider = a.admin(&[
-        "provider",
-        "create",
-        "--name",
-        "负载",
-        "--uscc",
-        "91350100M000100Y43",
-        "--region",
-        "110108",
-        "--industry",
-        "I65",
-    ]);
-    assert!(provider.status.success());
-    let out = a.admin(&[
-        "token",
-        "create",
-        "--provider",
-        "91350100M000100Y43",
-        "--uses",
-        "1000",
-        "--address",
-        &a.quic.to_string(),
-    ]);
-    assert!(out.status.success());
-    let join = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let join = a.join_string_for(None, 1000);
     let report = |seconds: &str| {
         let out = Command::new(binary("suanli-loadgen"))
             .args([

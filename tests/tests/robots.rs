@@ -82,39 +82,7 @@ fn a_burst_reaches_each_robot_signed_digested_and_within_its_rate() {
     assert_eq!(r.status, 422, "{}", r.body);
     assert!(r.body.contains("https"), "{}", r.body);
 
-    let provider = node.admin(&[
-        "provider",
-        "create",
-        "--name",
-        "负载",
-        "--uscc",
-        "91350100M000100Y43",
-        "--region",
-        "110108",
-        "--industry",
-        "I65",
-    ]);
-    assert!(
-        provider.status.success(),
-        "{}",
-        String::from_utf8_lossy(&provider.stderr)
-    );
-    let out = node.admin(&[
-        "token",
-        "create",
-        "--provider",
-        "91350100M000100Y43",
-        "--uses",
-        &AGENTS.to_string(),
-        "--address",
-        &node.quic.to_string(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let join = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let join = node.join_string_for(None, AGENTS);
     // The agents report for a few seconds, then all stop at once.
     let loadgen = Command::new(binary("suanli-loadgen"))
         .args([
