@@ -122,6 +122,9 @@ pub struct GpuVitals {
     pub remapped_rows_failure: Option<bool>,
     pub retired_pages_pending: Option<bool>,
     pub processes: Vec<u32>,
+    /// From the inventory, kept beside the readings they judge.
+    pub slowdown_temperature_celsius: Option<u32>,
+    pub power_limit_watts: Option<f64>,
 }
 
 impl Vitals {
@@ -193,26 +196,39 @@ impl Vitals {
             gpus: sample
                 .gpus
                 .iter()
-                .map(|g| GpuVitals {
-                    index: g.index,
-                    uuid: g.uuid.clone(),
-                    utilization_percent: g.utilization_percent,
-                    memory_used_bytes: g.memory_used_bytes,
-                    memory_total_bytes: g.memory_total_bytes,
-                    temperature_celsius: g.temperature_celsius,
-                    power_watts: g.power_milliwatts.map(|mw| f64::from(mw) / 1000.0),
-                    ecc_uncorrected_volatile: g.ecc_uncorrected_volatile,
-                    xid_errors: 0,
-                    nvlink_active: (!g.nvlinks.is_empty())
-                        .then(|| g.nvlinks.iter().filter(|l| l.active).count() as u32),
-                    nvlink_down: (!g.nvlinks.is_empty())
-                        .then(|| g.nvlinks.iter().filter(|l| !l.active).count() as u32),
-                    throttle_reasons_mask: g.throttle_reasons_mask,
-                    throttle_reasons: g.throttle_reasons.clone(),
-                    remapped_rows_pending: g.remapped_rows_pending,
-                    remapped_rows_failure: g.remapped_rows_failure,
-                    retired_pages_pending: g.retired_pages_pending,
-                    processes: g.processes.iter().map(|p| p.pid).collect(),
+                .map(|g| {
+                    let inv = inventory.and_then(|i| {
+                        i.gpus
+                            .get(g.index as usize)
+                            .filter(|x| x.uuid == g.uuid)
+                            .or_else(|| i.gpus.iter().find(|x| x.uuid == g.uuid))
+                    });
+                    GpuVitals {
+                        slowdown_temperature_celsius: inv
+                            .and_then(|i| i.slowdown_temperature_celsius),
+                        power_limit_watts: inv
+                            .and_then(|i| i.power_limit_milliwatts)
+                            .map(|mw| f64::from(mw) / 1000.0),
+                        index: g.index,
+                        uuid: g.uuid.clone(),
+                        utilization_percent: g.utilization_percent,
+                        memory_used_bytes: g.memory_used_bytes,
+                        memory_total_bytes: g.memory_total_bytes,
+                        temperature_celsius: g.temperature_celsius,
+                        power_watts: g.power_milliwatts.map(|mw| f64::from(mw) / 1000.0),
+                        ecc_uncorrected_volatile: g.ecc_uncorrected_volatile,
+                        xid_errors: 0,
+                        nvlink_active: (!g.nvlinks.is_empty())
+                            .then(|| g.nvlinks.iter().filter(|l| l.active).count() as u32),
+                        nvlink_down: (!g.nvlinks.is_empty())
+                            .then(|| g.nvlinks.iter().filter(|l| !l.active).count() as u32),
+                        throttle_reasons_mask: g.throttle_reasons_mask,
+                        throttle_reasons: g.throttle_reasons.clone(),
+                        remapped_rows_pending: g.remapped_rows_pending,
+                        remapped_rows_failure: g.remapped_rows_failure,
+                        retired_pages_pending: g.retired_pages_pending,
+                        processes: g.processes.iter().map(|p| p.pid).collect(),
+                    }
                 })
                 .collect(),
         }

@@ -256,6 +256,19 @@ pub fn evaluate(fleet: &Fleet, node: &NodeFigures, now_ms: u64) -> Vec<Observati
     out
 }
 
+/// An accelerator's index as people read it, written only when needed.
+#[derive(Clone, Copy)]
+struct GpuNo(Option<u32>);
+
+impl std::fmt::Display for GpuNo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(i) => write!(f, "{i}"),
+            None => f.write_str("?"),
+        }
+    }
+}
+
 fn named(name: &str) -> &'static Rule {
     rule(name).unwrap_or(&RULES[0])
 }
@@ -275,6 +288,12 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     extra: &[(&str, String)],
                     summary: String| {
         let rule = named(rule);
+        let gpu_labels = resource.and_then(|r| {
+            Some([
+                ("gpu", GpuNo(r.gpu_index).to_string()),
+                ("uuid", r.gpu_uuid.clone()?),
+            ])
+        });
         let resource = resource.or(own).map(|r| r.identifier.clone());
         let mut labels = BTreeMap::from([
             ("alertname".to_owned(), rule.name.to_owned()),
@@ -286,7 +305,7 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
         if let Some(r) = &resource {
             labels.insert("identifier".into(), r.clone());
         }
-        for (k, v) in extra {
+        for (k, v) in extra.iter().chain(gpu_labels.iter().flatten()) {
             labels.insert((*k).to_owned(), v.clone());
         }
         out.push(Observation {
@@ -315,12 +334,19 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
         );
     }
     // GPU faults are latched: they hold whether or not the host reports.
-    for r in host.accelerators() {
+    // (Each evaluation visits every accelerator of the node: hosts without
+    // faults are passed over whole, and labels and names are made only
+    // for what is found.)
+    let faulted = if host.gpu_faults.is_empty() {
+        None
+    } else {
+        Some(host.accelerators())
+    };
+    for r in faulted.into_iter().flatten() {
         let Some(uuid) = r.gpu_uuid.as_deref() else {
             continue;
         };
-        let gpu = r.gpu_index.map_or("?".into(), |i| i.to_string());
-        let base = [("gpu", gpu.clone()), ("uuid", uuid.to_owned())];
+        let gpu = GpuNo(r.gpu_index);
         if let Some(faults) = host.gpu_faults.get(uuid) {
             for latch in &faults.latched {
                 push(
@@ -329,7 +355,7 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     Severity::Critical,
                     Level::Firing,
                     Some(r),
-                    &[&base[..], &[("xid", latch.xid.to_string())]].concat(),
+                    &[("xid", latch.xid.to_string())],
                     format!(
                         "XID {} ({}) on GPU {gpu} of {}: {}",
                         latch.xid,
@@ -346,7 +372,7 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     Severity::Critical,
                     Level::Firing,
                     Some(r),
-                    &base,
+                    &[],
                     format!(
                         "GPU {gpu} of {} needs hardware inspection: reset or reboot faults keep coming back",
                         host.hostname
@@ -374,7 +400,7 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     class.severity(),
                     Level::Firing,
                     Some(r),
-                    &[&base[..], &[("xid", event.xid.to_string())]].concat(),
+                    &[("xid", event.xid.to_string())],
                     format!(
                         "XID {} ({}) on GPU {gpu} of {}{attributed}: {}",
                         event.xid,
@@ -393,30 +419,41 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
     // What the latest sample shows: judged only while the host reports.
     let vitals = host.vitals.as_deref();
     if let Some(v) = vitals {
-        let inventory = host.inventory.as_deref();
-        for r in host.accelerators() {
-            let Some(uuid) = r.gpu_uuid.as_deref() else {
+        // A GPU missing from the sample is out of selection, so its brief says so.
+        if host.gpu_briefs.iter().any(|b| b.unhealthy) {
+            for r in host.accelerators() {
+                let Some(uuid) = r.gpu_uuid.as_deref() else {
+                    continue;
+                };
+                if host.vitals_of(r).is_none() {
+                    push(
+                        "gpu_missing",
+                        uuid,
+                        Severity::Critical,
+                        Level::Firing,
+                        Some(r),
+                        &[],
+                        format!(
+                            "GPU {} ({uuid}) of {} is missing from its sample without an XID",
+                            GpuNo(r.gpu_index),
+                            host.hostname
+                        ),
+                    );
+                }
+            }
+        }
+        // The sample's GPUs are in one place; a resource is looked up only
+        // for what is found.
+        let resource_of = |uuid: &str| {
+            host.accelerators()
+                .find(|r| r.gpu_uuid.as_deref() == Some(uuid))
+        };
+        for g in &v.gpus {
+            let Some(uuid) = g.uuid.as_deref() else {
                 continue;
             };
-            let gpu = r.gpu_index.map_or("?".into(), |i| i.to_string());
-            let base = [("gpu", gpu.clone()), ("uuid", uuid.to_owned())];
-            let Some(g) = host.vitals_of(r) else {
-                push(
-                    "gpu_missing",
-                    uuid,
-                    Severity::Critical,
-                    Level::Firing,
-                    Some(r),
-                    &base,
-                    format!(
-                        "GPU {gpu} ({uuid}) of {} is missing from its sample without an XID",
-                        host.hostname
-                    ),
-                );
-                continue;
-            };
-            let inv =
-                inventory.and_then(|i| i.gpus.iter().find(|g| g.uuid.as_deref() == Some(uuid)));
+            let gpu = GpuNo(Some(g.index));
+
             // Firing for a minute after each increase, then kept firing for
             // the rule's keep_firing_for: ten minutes in all.
             if let Some(at) = host.ecc_increased_ms.get(uuid)
@@ -427,8 +464,8 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     uuid,
                     Severity::Warning,
                     Level::Firing,
-                    Some(r),
-                    &base,
+                    resource_of(uuid),
+                    &[],
                     format!(
                         "uncorrected ECC errors on GPU {gpu} of {}: {} since the driver loaded",
                         host.hostname,
@@ -442,8 +479,8 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     uuid,
                     Severity::Critical,
                     Level::Firing,
-                    Some(r),
-                    &base,
+                    resource_of(uuid),
+                    &[],
                     format!(
                         "row remapping failed on GPU {gpu} of {}: the GPU needs service",
                         host.hostname
@@ -455,8 +492,8 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     uuid,
                     Severity::Warning,
                     Level::Firing,
-                    Some(r),
-                    &base,
+                    resource_of(uuid),
+                    &[],
                     format!(
                         "row remapping pending on GPU {gpu} of {}: reset the GPU to apply it",
                         host.hostname
@@ -469,18 +506,16 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     uuid,
                     Severity::Warning,
                     Level::Firing,
-                    Some(r),
-                    &base,
+                    resource_of(uuid),
+                    &[],
                     format!(
                         "retired pages pending on GPU {gpu} of {}: reset the GPU to apply them",
                         host.hostname
                     ),
                 );
             }
-            if let (Some(t), Some(limit)) = (
-                g.temperature_celsius,
-                inv.and_then(|i| i.slowdown_temperature_celsius),
-            ) && t + TEMPERATURE_CLEAR_BELOW_C >= limit
+            if let (Some(t), Some(limit)) = (g.temperature_celsius, g.slowdown_temperature_celsius)
+                && t + TEMPERATURE_CLEAR_BELOW_C >= limit
             {
                 let level = if t >= limit {
                     Level::Firing
@@ -492,8 +527,8 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     uuid,
                     Severity::Warning,
                     level,
-                    Some(r),
-                    &base,
+                    resource_of(uuid),
+                    &[],
                     format!(
                         "GPU {gpu} of {} at {t} °C; it slows down at {limit} °C",
                         host.hostname
@@ -511,8 +546,8 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     uuid,
                     Severity::Warning,
                     Level::Firing,
-                    Some(r),
-                    &base,
+                    resource_of(uuid),
+                    &[],
                     format!(
                         "GPU {gpu} of {} entered HW or thermal slowdown {slowdowns} times in 10 minutes",
                         host.hostname
@@ -525,29 +560,27 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     uuid,
                     Severity::Warning,
                     Level::Firing,
-                    Some(r),
-                    &base,
+                    resource_of(uuid),
+                    &[],
                     format!(
                         "{down} NVLink link(s) of GPU {gpu} of {} down",
                         host.hostname
                     ),
                 );
             }
-            if let (Some(w), Some(limit)) =
-                (g.power_watts, inv.and_then(|i| i.power_limit_milliwatts))
-                && w * 1000.0 > f64::from(limit)
+            if let (Some(w), Some(limit)) = (g.power_watts, g.power_limit_watts)
+                && w > limit
             {
                 push(
                     "gpu_power",
                     uuid,
                     Severity::Warning,
                     Level::Firing,
-                    Some(r),
-                    &base,
+                    resource_of(uuid),
+                    &[],
                     format!(
-                        "GPU {gpu} of {} draws {w:.0} W over its {:.0} W limit",
-                        host.hostname,
-                        f64::from(limit) / 1000.0
+                        "GPU {gpu} of {} draws {w:.0} W over its {limit:.0} W limit",
+                        host.hostname
                     ),
                 );
             }
