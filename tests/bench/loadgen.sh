@@ -5,6 +5,9 @@
 #
 #   tests/bench/loadgen.sh 5000 [interval] [ramp] [duration]
 #
+# AGGREGATOR_ARGS adds flags to the aggregator, e.g. "--alert-interval 1h"
+# to measure it with monitoring all but off.
+#
 # The load generator runs on the same machine as the aggregator: on a
 # 2-core machine they share the cores, so the figure is a floor.
 set -euo pipefail
@@ -15,7 +18,7 @@ bin=target/release
 work=$(mktemp -d)
 trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 "$bin/suanli-aggregator" serve --data-dir "$work/node" --quic-listen 127.0.0.1:0 \
-    --http-listen 127.0.0.1:0 --admissions-per-second 100000 >"$work/out" 2>"$work/log" &
+    --http-listen 127.0.0.1:0 --admissions-per-second 100000 ${AGGREGATOR_ARGS:-} >"$work/out" 2>"$work/log" &
 echo $! >"$work/pid"
 for _ in $(seq 100); do [ -f "$work/node/advertise" ] && break; sleep 0.1; done
 "$bin/suanli-aggregator" provider create --data-dir "$work/node" --name load \

@@ -494,6 +494,12 @@ impl Request {
         self.exchange(&mut stream, addr)
     }
 
+    /// Sends, or `None` if nothing listens there yet.
+    pub fn try_send(&self, addr: SocketAddr) -> Option<Response> {
+        let mut stream = TcpStream::connect(addr).ok()?;
+        Some(self.exchange(&mut stream, addr))
+    }
+
     /// Sends over TLS 1.3 to `server_name`, trusting only `roots`; `Err`
     /// says why the handshake failed.
     pub fn send_tls(

@@ -356,3 +356,106 @@ fn an_xid_79_takes_the_gpu_out_of_selection_until_staff_mark_it_healthy() {
         );
     }
 }
+
+/// Debian's Alertmanager on a loopback port; killed when dropped.
+struct Alertmanager {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Alertmanager {
+    fn start(dir: &std::path::Path) -> Option<Self> {
+        let binary = std::path::Path::new("/usr/bin/prometheus-alertmanager");
+        if !binary.is_file() {
+            return None;
+        }
+        std::fs::write(
+            dir.join("alertmanager.yml"),
+            "route:\n  receiver: none\nreceivers:\n  - name: none\n",
+        )
+        .unwrap();
+        // A port the kernel picks, handed over to Alertmanager.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let child = std::process::Command::new(binary)
+            .arg(format!(
+                "--config.file={}",
+                dir.join("alertmanager.yml").display()
+            ))
+            .arg(format!("--storage.path={}", dir.join("am-data").display()))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--cluster.listen-address=")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let am = Self { child, addr };
+        wait_until(WAIT, "Alertmanager to be ready", || {
+            Request::new("GET", "/-/ready")
+                .try_send(am.addr)
+                .is_some_and(|r| r.status == 200)
+        });
+        Some(am)
+    }
+
+    /// The alerts Alertmanager holds, by name.
+    fn alerts(&self, alertname: &str) -> Vec<Value> {
+        let r = Request::new("GET", "/api/v2/alerts").send(self.addr);
+        serde_json::from_str::<Value>(&r.body)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["labels"]["alertname"] == alertname)
+            .cloned()
+            .collect()
+    }
+}
+
+#[test]
+fn alerts_forwarded_to_an_existing_alertmanager_fire_and_resolve_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(am) = Alertmanager::start(dir.path()) else {
+        eprintln!("skipped: no /usr/bin/prometheus-alertmanager (run .ci/run, which installs it)");
+        return;
+    };
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, FAST);
+    let (status, body) = call(
+        &node,
+        "POST",
+        "/api/v1/receivers",
+        Some(json!({"name": "am", "kind": "alertmanager", "url": format!("http://{}", am.addr)})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let join = node.join_string(None);
+    let mut agent = Agent::join_as(&dir.path().join("agent"), &join, "200ms", "m-am", "am-host");
+    agent.run();
+    wait_until(WAIT, "the host to report", || online(&node) == 1);
+    agent.kill();
+    wait_until(WAIT, "Alertmanager to hold host_silent", || {
+        !am.alerts("host_silent").is_empty()
+    });
+    let alert = &am.alerts("host_silent")[0];
+    assert_eq!(alert["labels"]["hostname"], "am-host");
+    assert_eq!(alert["labels"]["severity"], "critical");
+    assert!(
+        alert["annotations"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("am-host")
+    );
+    agent.run();
+    // Resolved: Alertmanager no longer lists it as active.
+    wait_until(WAIT, "Alertmanager to see it resolved", || {
+        am.alerts("host_silent").is_empty()
+    });
+}
