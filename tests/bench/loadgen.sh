@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 agents=${1:-1000}; interval=${2:-1s}; ramp=${3:-20s}; duration=${4:-30s}
 cargo build --release -q -p suanli-aggregator -p suanli-agent -p suanli-tests
-bin=target/release
+bin=${CARGO_TARGET_DIR:-target}/release
 work=$(mktemp -d)
 trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 "$bin/suanli-aggregator" serve --data-dir "$work/node" --quic-listen 127.0.0.1:0 \

@@ -7,6 +7,7 @@ use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{SocketAddr, TcpListener, TcpStream},
     sync::{Arc, Mutex},
+    time::Instant,
 };
 
 /// One request as received.
@@ -18,6 +19,8 @@ pub struct Received {
     /// Header names lower-cased.
     pub headers: HashMap<String, String>,
     pub body: Vec<u8>,
+    /// When the body was read in full.
+    pub at: Instant,
 }
 
 impl Received {
@@ -113,6 +116,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
                 target,
                 headers,
                 body,
+                at: Instant::now(),
             });
             state.answer.clone()
         };

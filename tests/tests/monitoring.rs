@@ -256,6 +256,24 @@ fn an_xid_79_takes_the_gpu_out_of_selection_until_staff_mark_it_healthy() {
             ),
         ];
         agent.run();
+        let hook = Receiver::start("{}");
+        let (status, _) = call(
+            &node,
+            "POST",
+            "/api/v1/receivers",
+            Some(json!({"name": "hook", "kind": "webhook", "url": hook.url("/")})),
+        );
+        assert_eq!(status, 201);
+        // When the receiver heard of XID `xid`.
+        let heard = |xid: &str| {
+            hook.received().into_iter().find_map(|r| {
+                let told = r.json()["alerts"]
+                    .as_array()?
+                    .iter()
+                    .any(|a| a["labels"]["xid"] == xid && a["status"] == "firing");
+                told.then_some(r.at)
+            })
+        };
         let demand = json!({"accelerator": {"model": "H100"}});
         let select =
             |node: &Aggregator| call(node, "POST", "/api/v1/selection", Some(demand.clone())).1;
@@ -290,6 +308,7 @@ fn an_xid_79_takes_the_gpu_out_of_selection_until_staff_mark_it_healthy() {
 
         // Fallen off the bus: critical, and out of selection, saying why.
         std::fs::write(&xids, "1 13\n1 79\n").unwrap();
+        let injected = std::time::Instant::now();
         wait_until(WAIT, "GPU 1 to leave selection", || {
             select(&node)["candidates"]
                 .as_array()
@@ -312,6 +331,14 @@ fn an_xid_79_takes_the_gpu_out_of_selection_until_staff_mark_it_healthy() {
             xid_alert(&node, "79").is_some()
         });
         assert_eq!(xid_alert(&node, "79").unwrap()["severity"], "critical");
+        wait_until(WAIT, "the receiver to hear of XID 79", || {
+            heard("79").is_some()
+        });
+        // Measured, not asserted: 200 ms sampling, 200 ms evaluation, no group wait.
+        eprintln!(
+            "XID 79 written to the stand-in's queue → receiver: {} ms",
+            heard("79").unwrap().duration_since(injected).as_millis()
+        );
 
         // A restart remembers the fault: the GPU stays out.
         node.restart();
