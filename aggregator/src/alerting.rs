@@ -78,7 +78,14 @@ impl std::fmt::Debug for ReceiverSpec {
 }
 
 /// The kinds of receiver.
-pub const RECEIVER_KINDS: &[&str] = &["webhook", "dingtalk", "wecom", "feishu", "alertmanager"];
+pub const RECEIVER_KINDS: &[&str] = &[
+    "webhook",
+    "dingtalk",
+    "wecom",
+    "feishu",
+    "alertmanager",
+    "email",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReceiverKind {
@@ -89,6 +96,8 @@ pub enum ReceiverKind {
     Feishu,
     /// An existing Alertmanager's `POST /api/v2/alerts`.
     Alertmanager,
+    /// Mail over SMTP: `smtp://` (loopback only), `smtp+starttls://`, `smtps://`.
+    Email,
 }
 
 impl ReceiverKind {
@@ -99,6 +108,7 @@ impl ReceiverKind {
             "wecom" => Self::WeCom,
             "feishu" => Self::Feishu,
             "alertmanager" => Self::Alertmanager,
+            "email" => Self::Email,
             _ => return None,
         })
     }
@@ -111,7 +121,89 @@ impl ReceiverKind {
     /// Signs its requests with a secret, or carries a token in its URL:
     /// neither may cross a network in the clear.
     pub fn is_signed(self) -> bool {
-        !matches!(self, Self::Alertmanager)
+        !matches!(self, Self::Alertmanager | Self::Email)
+    }
+}
+
+/// Where mail goes: `smtp[s|+starttls]://[user@]host[:port]?to=a@x,b@y[&from=…]`;
+/// the password is the receiver's secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailTarget {
+    pub security: MailSecurity,
+    pub user: Option<String>,
+    pub host: String,
+    pub port: u16,
+    pub to: Vec<String>,
+    pub from: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailSecurity {
+    /// No TLS: loopback relays only.
+    Plain,
+    StartTls,
+    /// TLS from the first byte ("SMTPS").
+    Implicit,
+}
+
+impl MailTarget {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or("smtp://, smtp+starttls:// or smtps://")?;
+        let (security, default_port) = match scheme {
+            "smtp" => (MailSecurity::Plain, 25),
+            "smtp+starttls" => (MailSecurity::StartTls, 587),
+            "smtps" => (MailSecurity::Implicit, 465),
+            _ => return Err("smtp://, smtp+starttls:// or smtps://".into()),
+        };
+        let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let authority = authority.trim_end_matches('/');
+        let (user, hostport) = match authority.rsplit_once('@') {
+            Some((user, hostport)) => (Some(user.to_owned()), hostport),
+            None => (None, authority),
+        };
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(':') => (
+                host,
+                port.parse()
+                    .map_err(|_| format!("{port:?} is not a port"))?,
+            ),
+            _ => (hostport, default_port),
+        };
+        let host = host.trim_matches(['[', ']']);
+        if host.is_empty() {
+            return Err("a host".into());
+        }
+        let mut to = Vec::new();
+        let mut from = None;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("to", list)) => to.extend(list.split(',').map(|a| a.trim().to_owned())),
+                Some(("from", address)) => from = Some(address.trim().to_owned()),
+                _ => return Err(format!("unknown parameter {pair:?}: to and from only")),
+            }
+        }
+        let valid = |a: &String| {
+            a.len() <= 254
+                && a.split_once('@')
+                    .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') || d == "localhost")
+        };
+        if to.is_empty() || to.len() > 50 || !to.iter().all(valid) {
+            return Err("?to= one to 50 mail addresses, comma-separated".into());
+        }
+        let from = from.unwrap_or_else(|| format!("suanli@{host}"));
+        if !valid(&from) {
+            return Err("from= a mail address".into());
+        }
+        Ok(Self {
+            security,
+            user,
+            host: host.to_owned(),
+            port,
+            to,
+            from,
+        })
     }
 }
 
@@ -290,6 +382,34 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mail_targets_read_security_user_port_and_recipients() {
+        let t = MailTarget::parse("smtps://alerts@smtp.example.cn?to=a@x.cn,b@y.cn&from=n@x.cn")
+            .expect("valid");
+        assert_eq!(
+            (t.security, t.port, t.host.as_str()),
+            (MailSecurity::Implicit, 465, "smtp.example.cn")
+        );
+        assert_eq!(t.user.as_deref(), Some("alerts"));
+        assert_eq!(t.to, ["a@x.cn", "b@y.cn"]);
+        let t =
+            MailTarget::parse("smtp+starttls://smtp.example.cn:2587/?to=a@x.cn").expect("valid");
+        assert_eq!(
+            (t.security, t.port, t.from.as_str()),
+            (MailSecurity::StartTls, 2587, "suanli@smtp.example.cn")
+        );
+        for bad in [
+            "https://x.cn?to=a@x.cn",
+            "smtp://x.cn",
+            "smtp://x.cn?to=nobody",
+            "smtp://x.cn:port?to=a@x.cn",
+            "smtp://?to=a@x.cn",
+            "smtp://x.cn?to=a@x.cn&cc=b@x.cn",
+        ] {
+            assert!(MailTarget::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     fn rule_named(name: &str) -> &'static Rule {
         rule(name).expect("a built-in rule")

@@ -23,14 +23,14 @@ use tokio::{sync::watch, task::JoinHandle};
 use tracing::{debug, info, warn};
 
 use crate::{
-    alerting::Matchers,
+    alerting::{MailSecurity, MailTarget, Matchers},
     node::{Node, tasks::Shutdown},
     store::{Attempt, Claimed, ReceiverRow, now_ms},
 };
 
 pub mod channels;
 
-use channels::{Channel, Kind, Message, Outgoing, ROBOT_PER_MINUTE};
+use channels::{Channel, Delivery, Kind, Message, Outgoing, ROBOT_PER_MINUTE};
 
 /// How often a worker looks for due deliveries.
 const POLL: Duration = Duration::from_millis(500);
@@ -262,10 +262,12 @@ async fn drain(
         };
         let ids: Vec<i64> = members.iter().map(|c| c.delivery_id).collect();
         let retry = members.iter().map(|c| c.attempts).max().unwrap_or(0);
-        let outgoing = channel.request(&message, now_ms());
         let started = Instant::now();
         bucket.sent.push(started);
-        let answer = post(client, &outgoing).await;
+        let answer = match channel.prepare(&message, now_ms()) {
+            Delivery::Http(outgoing) => post(client, &outgoing).await,
+            Delivery::Mail { subject, text } => mail(channel, &subject, text).await,
+        };
         let latency_ms = started.elapsed().as_millis() as i64;
         let (status, verdict) = match &answer {
             Ok((status, body)) => (Some(i64::from(*status)), channel.judge(*status, body)),
@@ -361,6 +363,41 @@ async fn post(client: &HttpClient, out: &Outgoing) -> Result<(u16, Vec<u8>), Str
     tokio::time::timeout(SEND_TIMEOUT, exchange)
         .await
         .map_err(|_| format!("no answer within {} s", SEND_TIMEOUT.as_secs()))?
+}
+
+/// Sends a notification by mail; an SMTP reply code stands in for the status.
+async fn mail(channel: &Channel, subject: &str, text: String) -> Result<(u16, Vec<u8>), String> {
+    use lettre::{
+        AsyncSmtpTransport, AsyncTransport, Message as Mail, Tokio1Executor,
+        message::header::ContentType, transport::smtp::authentication::Credentials,
+    };
+    let target = MailTarget::parse(&channel.url)?;
+    let mut mail = Mail::builder()
+        .from(target.from.parse().map_err(|e| format!("from: {e}"))?)
+        .subject(subject)
+        .header(ContentType::TEXT_PLAIN);
+    for to in &target.to {
+        mail = mail.to(to.parse().map_err(|e| format!("to {to}: {e}"))?);
+    }
+    let mail = mail.body(text).map_err(|e| e.to_string())?;
+    let builder = match target.security {
+        MailSecurity::Plain => {
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&target.host)
+        }
+        MailSecurity::StartTls => {
+            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&target.host)
+                .map_err(|e| e.to_string())?
+        }
+        MailSecurity::Implicit => {
+            AsyncSmtpTransport::<Tokio1Executor>::relay(&target.host).map_err(|e| e.to_string())?
+        }
+    };
+    let mut builder = builder.port(target.port).timeout(Some(SEND_TIMEOUT));
+    if let (Some(user), Some(password)) = (&target.user, &channel.secret) {
+        builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+    }
+    let response = builder.build().send(mail).await.map_err(|e| describe(&e))?;
+    Ok((u16::from(response.code()), Vec::new()))
 }
 
 /// The error and its causes, which hyper keeps in its source chain.

@@ -486,3 +486,99 @@ fn alerts_forwarded_to_an_existing_alertmanager_fire_and_resolve_there() {
         am.alerts("host_silent").is_empty()
     });
 }
+
+#[test]
+fn mail_reaches_a_real_smtp_server_and_tells_the_resolution_too() {
+    let python = std::path::Path::new("/usr/bin/python3");
+    let has_aiosmtpd = std::process::Command::new(python)
+        .args(["-c", "import aiosmtpd"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_aiosmtpd {
+        eprintln!(
+            "skipped: no aiosmtpd for /usr/bin/python3 (run .ci/run, which installs python3-aiosmtpd)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = dir.path().join("maildir");
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut smtp = std::process::Command::new(python)
+        .args(["-m", "aiosmtpd", "-n", "-l", &addr.to_string()])
+        .args(["-c", "aiosmtpd.handlers.Mailbox"])
+        .arg(&maildir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(WAIT, "the SMTP server to listen", || {
+        std::net::TcpStream::connect(addr).is_ok()
+    });
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, FAST);
+    let url = format!("smtp://{addr}?to=ops@example.com&from=suanli@node.example");
+    let (status, body) = call(
+        &node,
+        "POST",
+        "/api/v1/receivers",
+        Some(json!({"name": "mail", "kind": "email", "url": url})),
+    );
+    assert_eq!(status, 201, "{body}");
+    // Plain SMTP elsewhere than loopback is refused.
+    let (status, _) = call(
+        &node,
+        "POST",
+        "/api/v1/receivers",
+        Some(
+            json!({"name": "mail2", "kind": "email", "url": "smtp://mail.example.com?to=ops@example.com"}),
+        ),
+    );
+    assert_eq!(status, 422);
+    // Each message in the maildir, decoded by Python's email package.
+    let mails = || -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(maildir.join("new")) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .map(|e| {
+                let out = std::process::Command::new(python)
+                    .arg("-c")
+                    .arg("import email,sys; m=email.message_from_binary_file(open(sys.argv[1],'rb')); print(str(email.header.make_header(email.header.decode_header(m['Subject'])))); print(m['To']); print(m.get_payload(decode=True).decode())")
+                    .arg(e.path())
+                    .output()
+                    .unwrap();
+                String::from_utf8(out.stdout).unwrap()
+            })
+            .collect()
+    };
+    let join = node.join_string(None);
+    let mut agent = Agent::join_as(
+        &dir.path().join("agent"),
+        &join,
+        "200ms",
+        "m-mail",
+        "mail-host",
+    );
+    agent.run();
+    wait_until(WAIT, "the host to report", || online(&node) == 1);
+    agent.kill();
+    wait_until(WAIT, "the firing mail", || {
+        mails()
+            .iter()
+            .any(|m| m.contains("mail-host has sent no sample"))
+    });
+    let firing = mails()
+        .into_iter()
+        .find(|m| m.contains("[告警 FIRING]"))
+        .unwrap();
+    assert!(firing.contains("ops@example.com"), "{firing}");
+    agent.run();
+    wait_until(WAIT, "the resolved mail", || {
+        mails().iter().any(|m| m.starts_with("[已恢复 RESOLVED]"))
+    });
+    let _ = smtp.kill();
+    let _ = smtp.wait();
+}

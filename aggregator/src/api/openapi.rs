@@ -217,8 +217,8 @@ fn schemas() -> Value {
         "NewReceiver": object(&["name", "kind", "url"], json!({
             "name": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
             "kind": {"enum": crate::alerting::RECEIVER_KINDS},
-            "url": {"type": "string", "format": "uri", "maxLength": 2000, "description": "https; plain http only to loopback where the node allows it"},
-            "secret": {"type": "string", "minLength": 1, "maxLength": 500, "description": "DingTalk or Feishu signing secret (required for them); the webhook's HMAC key. Never shown again."},
+            "url": {"type": "string", "format": "uri", "maxLength": 2000, "description": "https; plain http only to loopback where the node allows it. email: smtp+starttls://[user@]host[:587]?to=a@x,b@y[&from=…] or smtps://…:465 (smtp:// only to a loopback relay); the password is the secret"},
+            "secret": {"type": "string", "minLength": 1, "maxLength": 500, "description": "DingTalk or Feishu signing secret (required for them); the webhook's HMAC key; the SMTP password. Never shown again."},
             "mentions": {"type": "array", "maxItems": 20, "items": {"type": "string", "pattern": "^[0-9+]{5,20}$"}, "description": "mobile numbers to @ (DingTalk, WeCom)"},
             "min_severity": {"enum": ["info", "warning", "critical"]},
             "provider": {"type": "string", "description": "administrator only: the provider whose hosts it serves"},

@@ -32,6 +32,7 @@ fn text_limit(kind: Kind) -> usize {
         Kind::WeCom => 4_000,
         Kind::DingTalk | Kind::Feishu => 18_000,
         Kind::Webhook | Kind::Alertmanager => usize::MAX,
+        Kind::Email => 100_000,
     }
 }
 /// One notification: alerts of one group, in one transition each.
@@ -263,9 +264,25 @@ pub fn webhook_signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={hex}")
 }
 
+/// A message as its channel sends it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    Http(Outgoing),
+    Mail { subject: String, text: String },
+}
+
 impl Channel {
-    /// The request for `message` at `now_ms`.
-    pub fn request(&self, message: &Message<'_>, now_ms: u64) -> Outgoing {
+    /// What to send for `message` at `now_ms`.
+    pub fn prepare(&self, message: &Message<'_>, now_ms: u64) -> Delivery {
+        if self.kind == Kind::Email {
+            let (subject, text) = message.text(false, text_limit(self.kind));
+            return Delivery::Mail { subject, text };
+        }
+        Delivery::Http(self.request(message, now_ms))
+    }
+
+    /// The HTTP request for `message` at `now_ms`.
+    fn request(&self, message: &Message<'_>, now_ms: u64) -> Outgoing {
         let json_body = |v: Value| serde_json::to_vec(&v).unwrap_or_default();
         let limit = text_limit(self.kind);
         let mut headers = vec![("content-type", "application/json".to_owned())];
@@ -277,6 +294,7 @@ impl Channel {
                 }
                 (self.url.clone(), body)
             }
+            Kind::Email => (String::new(), Vec::new()),
             Kind::Alertmanager => (
                 format!("{}/api/v2/alerts", self.url.trim_end_matches('/')),
                 json_body(message.alertmanager_alerts()),
@@ -355,7 +373,7 @@ impl Channel {
             }
         };
         match self.kind {
-            Kind::Webhook | Kind::Alertmanager => Ok(()),
+            Kind::Webhook | Kind::Alertmanager | Kind::Email => Ok(()),
             Kind::DingTalk | Kind::WeCom => code("errcode"),
             Kind::Feishu => code("code"),
         }

@@ -11,8 +11,8 @@ use tracing::info;
 use super::{Actor, ServiceError, audit, own_provider};
 use crate::{
     alerting::{
-        self, Matcher, Matchers, NodeFigures, RECEIVER_KINDS, ReceiverKind as Kind, ReceiverSpec,
-        Tracker, Transition,
+        self, MailSecurity, MailTarget, Matcher, Matchers, NodeFigures, RECEIVER_KINDS,
+        ReceiverKind as Kind, ReceiverSpec, Tracker, Transition,
     },
     auth::{Principal, Role},
     check::{Check, Invalid},
@@ -401,6 +401,20 @@ pub fn check_receiver(spec: &ReceiverSpec, loopback_http: bool) -> Result<(), In
     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if url.len() > 2000 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         check.fail("url", "at most 2000 characters, no spaces");
+    } else if kind == Some(Kind::Email) {
+        match MailTarget::parse(url) {
+            Err(e) => check.fail(
+                "url",
+                format!("smtp[s|+starttls]://[user@]host[:port]?to=…: {e}"),
+            ),
+            Ok(t) if t.security == MailSecurity::Plain && !(loopback_http && loopback(&t.host)) => {
+                check.fail(
+                    "url",
+                    "use smtp+starttls:// or smtps://: plain smtp:// only to a loopback relay, with alert_loopback_http",
+                );
+            }
+            Ok(_) => {}
+        }
     } else if !matches!(scheme, "http" | "https") || host.is_empty() || host.contains('@') {
         check.fail(
             "url",
