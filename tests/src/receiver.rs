@@ -61,6 +61,19 @@ impl Receiver {
         Self { addr, state }
     }
 
+    /// A receiver that accepts connections and never answers.
+    pub fn hanging() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let addr = listener.local_addr().expect("its address");
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                held.push(stream);
+            }
+        });
+        addr
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

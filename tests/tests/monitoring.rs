@@ -30,6 +30,16 @@ fn online(node: &Aggregator) -> i64 {
         .unwrap_or(0)
 }
 
+/// Hosts 1 to `n` online and at their interval: until two samples have
+/// come, a host's interval is unknown and silence is judged at the 10 s
+/// default.
+fn steady(node: &Aggregator, n: i64) -> bool {
+    online(node) == n
+        && (1..=n).all(|id| {
+            !call(node, "GET", &format!("/api/v1/hosts/{id}"), None).1["interval_ms"].is_null()
+        })
+}
+
 fn call(node: &Aggregator, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let mut r = Request::new(method, path).bearer(&node.admin_token());
     if let Some(body) = body {
@@ -79,7 +89,7 @@ fn a_silent_host_is_told_once_signed_and_its_return_resolves_it_once() {
             "silent-host",
         );
         agent.run();
-        wait_until(WAIT, "the host to report", || online(&node) == 1);
+        wait_until(WAIT, "the host to report", || steady(&node, 1));
         agent.kill();
         wait_until(WAIT, "host silent at the webhook", || {
             told(&hook, "host_silent") == ["firing"]
@@ -181,7 +191,7 @@ fn a_silence_stops_notifications_and_a_failing_receiver_is_retried() {
     );
     muted.run();
     loud.run();
-    wait_until(WAIT, "both hosts to report", || online(&node) == 2);
+    wait_until(WAIT, "both hosts to report", || steady(&node, 2));
     muted.kill();
     loud.kill();
     // The receiver fails at first: the loud host's alert is retried until it answers.
@@ -466,7 +476,7 @@ fn alerts_forwarded_to_an_existing_alertmanager_fire_and_resolve_there() {
     let join = node.join_string(None);
     let mut agent = Agent::join_as(&dir.path().join("agent"), &join, "200ms", "m-am", "am-host");
     agent.run();
-    wait_until(WAIT, "the host to report", || online(&node) == 1);
+    wait_until(WAIT, "the host to report", || steady(&node, 1));
     agent.kill();
     wait_until(WAIT, "Alertmanager to hold host_silent", || {
         !am.alerts("host_silent").is_empty()
@@ -563,7 +573,7 @@ fn mail_reaches_a_real_smtp_server_and_tells_the_resolution_too() {
         "mail-host",
     );
     agent.run();
-    wait_until(WAIT, "the host to report", || online(&node) == 1);
+    wait_until(WAIT, "the host to report", || steady(&node, 1));
     agent.kill();
     wait_until(WAIT, "the firing mail", || {
         mails()
@@ -581,4 +591,195 @@ fn mail_reaches_a_real_smtp_server_and_tells_the_resolution_too() {
     });
     let _ = smtp.kill();
     let _ = smtp.wait();
+}
+
+#[test]
+fn a_hung_receiver_holds_up_only_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let hung = Receiver::hanging();
+    let hook = Receiver::start("{}");
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, FAST);
+    for (name, url) in [("hung", format!("http://{hung}/")), ("hook", hook.url("/"))] {
+        let (status, body) = call(
+            &node,
+            "POST",
+            "/api/v1/receivers",
+            Some(json!({"name": name, "kind": "webhook", "url": url})),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+    let join = node.join_string(None);
+    let mut agent = Agent::join_as(
+        &dir.path().join("agent"),
+        &join,
+        "200ms",
+        "m-hung",
+        "hung-host",
+    );
+    agent.run();
+    wait_until(WAIT, "the host to report", || steady(&node, 1));
+    agent.kill();
+    wait_until(WAIT, "the other receiver to hear", || {
+        told(&hook, "host_silent") == ["firing"]
+    });
+    // While the hung one's request is still waiting: it has no attempt yet.
+    let (_, receivers) = call(&node, "GET", "/api/v1/receivers", None);
+    let id = receivers["receivers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "hung")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let attempts = |node: &Aggregator| {
+        call(
+            node,
+            "GET",
+            &format!("/api/v1/receivers/{id}/attempts"),
+            None,
+        )
+        .1["attempts"]
+            .clone()
+    };
+    assert_eq!(attempts(&node), json!([]));
+    wait_until(WAIT, "the hung receiver's attempt to time out", || {
+        let (_, ledger) = call(
+            &node,
+            "GET",
+            &format!("/api/v1/receivers/{id}/attempts"),
+            None,
+        );
+        ledger["attempts"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no answer within 10 s"))
+    });
+}
+
+#[test]
+fn bad_receivers_and_silences_are_refused_field_by_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, &[]);
+    let refused = |path: &str, body: Value, field: &str| {
+        let (status, problem) = call(&node, "POST", path, Some(body.clone()));
+        assert!(status == 422 || status == 400, "{body}: {status} {problem}");
+        assert!(problem.to_string().contains(field), "{body}: {problem}");
+    };
+    let hook = |fields: Value| {
+        let mut body = json!({"name": "x", "kind": "webhook", "url": "https://hooks.example.cn/a"});
+        for (k, v) in fields.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    refused("/api/v1/receivers", hook(json!({"kind": "pager"})), "kind");
+    refused(
+        "/api/v1/receivers",
+        hook(json!({"url": "ftp://x.cn/"})),
+        "url",
+    );
+    refused("/api/v1/receivers", hook(json!({"url": "https://"})), "url");
+    refused(
+        "/api/v1/receivers",
+        hook(json!({"url": "https://user:pw@x.cn/"})),
+        "url",
+    );
+    // Plain http leaves the machine only where loopback was allowed, and not even then.
+    refused(
+        "/api/v1/receivers",
+        hook(json!({"url": "http://127.0.0.1:9/"})),
+        "url",
+    );
+    refused(
+        "/api/v1/receivers",
+        hook(
+            json!({"kind": "dingtalk", "url": "https://oapi.dingtalk.com/robot/send?access_token=t"}),
+        ),
+        "secret",
+    );
+    refused(
+        "/api/v1/receivers",
+        hook(json!({"mentions": ["not-a-phone"]})),
+        "mentions",
+    );
+    refused(
+        "/api/v1/receivers",
+        hook(json!({"min_severity": "panic"})),
+        "min_severity",
+    );
+    refused(
+        "/api/v1/receivers",
+        hook(json!({"name": "has space"})),
+        "name",
+    );
+    refused(
+        "/api/v1/receivers",
+        hook(json!({"colour": "red"})),
+        "colour",
+    );
+    refused(
+        "/api/v1/receivers",
+        hook(json!({"secret": "x".repeat(501)})),
+        "secret",
+    );
+    let silence = |fields: Value| {
+        let mut body = json!({"matchers": [{"name": "hostname", "value": "h"}], "duration": "1h", "reason": "r"});
+        for (k, v) in fields.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    refused(
+        "/api/v1/silences",
+        silence(json!({"reason": " "})),
+        "reason",
+    );
+    refused(
+        "/api/v1/silences",
+        silence(json!({"matchers": []})),
+        "matchers",
+    );
+    refused(
+        "/api/v1/silences",
+        silence(json!({"matchers": [{"name": "h", "op": "=~", "value": "("}]})),
+        "matchers",
+    );
+    refused(
+        "/api/v1/silences",
+        silence(json!({"matchers": [{"name": "h", "op": "<", "value": "1"}]})),
+        "matchers",
+    );
+    refused(
+        "/api/v1/silences",
+        silence(json!({"duration": "soon"})),
+        "duration",
+    );
+    refused(
+        "/api/v1/silences",
+        silence(json!({"duration": "400d"})),
+        "ends_at_ms",
+    );
+    refused(
+        "/api/v1/silences",
+        silence(json!({"duration": null, "ends_at_ms": 1})),
+        "ends_at_ms",
+    );
+    let (status, _) = call(&node, "GET", "/api/v1/alerts?state=burning", None);
+    assert_eq!(status, 422);
+    let (status, _) = call(&node, "GET", "/api/v1/alerts?limit=0", None);
+    assert_eq!(status, 422);
+    let (status, _) = call(&node, "POST", "/api/v1/alerts/999999/ack", None);
+    assert_eq!(status, 404);
+    let (status, _) = call(&node, "POST", "/api/v1/alerts/abc/ack", None);
+    assert!(status == 400 || status == 404 || status == 422, "{status}");
+    let (status, _) = call(&node, "DELETE", "/api/v1/silences/999999", None);
+    assert_eq!(status, 404);
+    // A host's own resource is not an accelerator to mark healthy.
+    let (status, _) = call(
+        &node,
+        "POST",
+        "/api/v1/resources/CN.LOCAL_NOPE/mark-healthy",
+        Some(json!({"reason": "x"})),
+    );
+    assert_eq!(status, 404);
 }
