@@ -14,8 +14,8 @@ use suanli_tests::{Agent, Aggregator, Backend, binary, http, receiver::Receiver,
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn host_on(node: &Aggregator) -> Option<Value> {
-    let (status, body) = node.get("/api/v1/hosts/1");
+fn host_on(node: &Aggregator, id: i64) -> Option<Value> {
+    let (status, body) = node.get(&format!("/api/v1/hosts/{id}"));
     (status == 200).then(|| serde_json::from_str(&body).unwrap())
 }
 
@@ -38,14 +38,14 @@ fn every_replica_shows_the_whole_fleet_live() {
     let mut agent = Agent::join(&dir.path().join("agent"), &join, "200ms");
     agent.run();
     wait_until(WAIT, "A to take the agent's samples", || {
-        host_on(&a).is_some_and(|h| h["link"]["connected"] == true)
+        host_on(&a, 1).is_some_and(|h| h["link"]["connected"] == true)
     });
 
     // B never hears from the agent, yet shows it online with live figures
     // that keep moving.
     let mut seen_seq = 0;
     wait_until(WAIT, "B to show the host live", || {
-        host_on(&b).is_some_and(|h| {
+        host_on(&b, 1).is_some_and(|h| {
             seen_seq = h["vitals"]["seq"].as_u64().unwrap_or(0);
             h["state"] == "online"
                 && h["link"]["connected"] == false
@@ -53,11 +53,11 @@ fn every_replica_shows_the_whole_fleet_live() {
         })
     });
     wait_until(WAIT, "B's figures to move on", || {
-        host_on(&b).is_some_and(|h| h["vitals"]["seq"].as_u64().unwrap_or(0) > seen_seq)
+        host_on(&b, 1).is_some_and(|h| h["vitals"]["seq"].as_u64().unwrap_or(0) > seen_seq)
     });
 
     // Selection on B finds it, and a price set through A reaches B.
-    let code = host_on(&a).unwrap()["provider"]["code"]
+    let code = host_on(&a, 1).unwrap()["provider"]["code"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -211,4 +211,101 @@ fn replicas_notify_each_transition_once() {
         // at most one more firing (and nothing told twice).
         assert!(told.len() <= 3, "{fingerprint}: {told:?}");
     }
+}
+
+/// A silence made through one replica holds on the other, and after both
+/// are SIGKILLed and restarted: the silenced host is never told, the other
+/// is.
+#[test]
+fn a_silence_holds_on_every_replica_and_survives_both_dying() {
+    let Some(backend) = Backend::all("replicas_silence")
+        .into_iter()
+        .find(|b| matches!(b, Backend::Postgres(_)))
+    else {
+        eprintln!("skipped: replicas share PostgreSQL; SUANLI_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let fast = [
+        "--alert-interval",
+        "200ms",
+        "--group-wait",
+        "0s",
+        "--alert-loopback-http",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = Aggregator::start(&dir.path().join("a"), backend, &fast);
+    let mut b = a.replica(&dir.path().join("b"), &fast);
+    let hook = Receiver::start("{}");
+    let (status, body) = http(
+        a.http,
+        "POST",
+        "/api/v1/receivers",
+        Some(&a.admin_token()),
+        Some(&json!({"name": "hook", "kind": "webhook", "url": hook.url("/")}).to_string()),
+    );
+    assert_eq!(status, 201, "{body}");
+    // Made through B.
+    let (status, body) = http(
+        b.http,
+        "POST",
+        "/api/v1/silences",
+        Some(&b.admin_token()),
+        Some(
+            &json!({"matchers": [{"name": "hostname", "value": "muted-host"}], "duration": "1h", "reason": "维护"})
+                .to_string(),
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+    a.restart();
+    b.restart();
+    let join = a.join_string_for(None, 2);
+    let mut muted = Agent::join_as(
+        &dir.path().join("muted"),
+        &join,
+        "200ms",
+        "m-muted",
+        "muted-host",
+    );
+    let mut loud = Agent::join_as(
+        &dir.path().join("loud"),
+        &join,
+        "200ms",
+        "m-loud",
+        "loud-host",
+    );
+    muted.run();
+    loud.run();
+    wait_until(
+        WAIT,
+        "both hosts at their interval on both replicas",
+        || {
+            [&a, &b].iter().all(|node| {
+                (1..=2).all(|id| {
+                    host_on(node, id)
+                        .is_some_and(|h| h["state"] == "online" && !h["interval_ms"].is_null())
+                })
+            })
+        },
+    );
+    muted.kill();
+    loud.kill();
+    let told = |host: &str| {
+        hook.received()
+            .iter()
+            .flat_map(|r| r.json()["alerts"].as_array().cloned().unwrap_or_default())
+            .filter(|a| {
+                a["labels"]["hostname"] == host && a["labels"]["alertname"] == "host_silent"
+            })
+            .count()
+    };
+    wait_until(WAIT, "the loud host told", || told("loud-host") == 1);
+    wait_until(WAIT, "the muted host's alert suppressed", || {
+        let (_, body) = b.get("/api/v1/receivers");
+        let v: Value = serde_json::from_str(&body).unwrap_or_default();
+        v["receivers"][0]["deliveries"]["suppressed"]
+            .as_i64()
+            .unwrap_or(0)
+            >= 1
+    });
+    assert_eq!(told("muted-host"), 0);
 }
