@@ -20,7 +20,7 @@ use suanli_protocol::{identifier::ResourceType, model::HostSample, stream::Inven
 use tokio::sync::watch;
 
 use crate::{
-    fleet::{Fleet, HostEntry, Owner, ResourceEntry, Vitals},
+    fleet::{Arrival, Fleet, HostEntry, Owner, ResourceEntry, Vitals},
     price::PriceList,
     store::{CatalogRow, HostRow, Store, StoreError},
 };
@@ -191,8 +191,24 @@ impl Catalog {
         self.fleet.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes in a host's newest sample.
+    /// Takes in a host's newest sample, received from its agent.
     pub fn observe(&self, host_id: i64, seq: u64, sample: &HostSample, received_ms: u64) {
+        self.take(host_id, seq, sample, received_ms, Arrival::FromAgent);
+    }
+
+    /// Takes in a sample another replica received, seen in storage at `seen_ms`.
+    pub fn follow(&self, host_id: i64, seq: u64, sample: &HostSample, seen_ms: u64) {
+        self.take(host_id, seq, sample, seen_ms, Arrival::FromReplica);
+    }
+
+    fn take(
+        &self,
+        host_id: i64,
+        seq: u64,
+        sample: &HostSample,
+        received_ms: u64,
+        arrival: Arrival,
+    ) {
         // Read the sample outside the write lock: only the swap needs it.
         let inventory = self
             .read()
@@ -204,7 +220,7 @@ impl Catalog {
         let Some(host) = fleet.hosts.get_mut(&host_id) else {
             return;
         };
-        if let Some(vitals) = host.observe(vitals, sample, received_ms)
+        if let Some(vitals) = host.observe(vitals, sample, received_ms, arrival)
             && host.watchers > 0
         {
             self.feed(host_id).send_replace(Some(vitals));

@@ -307,8 +307,8 @@ pub struct HostEntry {
     pub gpu_faults: BTreeMap<String, GpuFaults>,
     /// Uncorrected ECC errors went up, at this time, by accelerator UUID.
     pub ecc_increased_ms: BTreeMap<String, u64>,
-    /// When each accelerator entered HW or thermal slowdown, recent first
-    /// dropped (see [`SLOWDOWN_KEPT`]).
+    /// When each accelerator entered HW or thermal slowdown, oldest first
+    /// (at most [`SLOWDOWN_KEPT`]).
     pub slowdowns: BTreeMap<String, Vec<u64>>,
     /// Live pages watching this host.
     pub watchers: usize,
@@ -360,6 +360,7 @@ impl HostEntry {
         mut vitals: Vitals,
         sample: &HostSample,
         received_ms: u64,
+        arrival: Arrival,
     ) -> Option<Arc<Vitals>> {
         let seq = vitals.seq;
         if let Some(previous) = &self.vitals {
@@ -414,9 +415,11 @@ impl HostEntry {
                 }
             }
         }
-        // Only a sample sent as it was taken tells the clocks apart: one
-        // from the spool is late by design.
-        let live = self.spooled_through.is_none_or(|through| seq > through);
+        // Only a sample sent as it was taken, straight from its agent,
+        // tells the clocks apart: one from the spool is late by design, one
+        // another replica stored is late by the time it took to follow.
+        let live = arrival == Arrival::FromAgent
+            && self.spooled_through.is_none_or(|through| seq > through);
         if live {
             let taken = vitals.collected_at_ms;
             let one_way = self.rtt_us.unwrap_or(0) / 2_000;
@@ -645,6 +648,14 @@ impl HostEntry {
             .map(|r| &**r)
             .filter(|r| r.gpu_uuid.is_some())
     }
+}
+
+/// How a sample reached this replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    FromAgent,
+    /// Through storage, from the replica the agent streams to.
+    FromReplica,
 }
 
 /// One resource: a host (general compute) or one of its accelerators.

@@ -80,7 +80,7 @@ async fn catch_up(node: &Node, mut after: i64) -> Result<i64, StoreError> {
         }
         for (host_id, body) in node.store.sample_bodies(&wanted).await? {
             match SequencedSample::decode(&body) {
-                Ok(s) => node.catalog.observe(host_id, s.seq, &s.sample, now_ms()),
+                Ok(s) => node.catalog.follow(host_id, s.seq, &s.sample, now_ms()),
                 Err(e) => debug!(host_id, error = %e, "undecodable stored sample skipped"),
             }
         }
