@@ -127,6 +127,16 @@ fn fresh_postgres_database(url: &str, test: &str) -> String {
     format!("{base}/{name}")
 }
 
+/// Monitoring at test speed: rules every 200 ms, notifications without a
+/// group wait, receivers on loopback plain HTTP.
+pub const FAST_ALERTS: &[&str] = &[
+    "--alert-interval",
+    "200ms",
+    "--group-wait",
+    "0s",
+    "--alert-loopback-http",
+];
+
 /// A running `suanli-aggregator serve`.
 #[derive(Debug)]
 pub struct Aggregator {

@@ -11,17 +11,10 @@ use std::time::Duration;
 use ring::hmac;
 use serde_json::{Value, json};
 use suanli_tests::{
-    Agent, Aggregator, Backend, Request, nvml_standin, receiver::Receiver, wait_until,
+    Agent, Aggregator, Backend, FAST_ALERTS, Request, nvml_standin, receiver::Receiver, wait_until,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
-const FAST: &[&str] = &[
-    "--alert-interval",
-    "200ms",
-    "--group-wait",
-    "0s",
-    "--alert-loopback-http",
-];
 
 /// Hosts online, as the overview counts them.
 fn online(node: &Aggregator) -> i64 {
@@ -65,7 +58,7 @@ fn a_silent_host_is_told_once_signed_and_its_return_resolves_it_once() {
     for backend in Backend::all("monitoring_silent") {
         let dir = tempfile::tempdir().unwrap();
         let hook = Receiver::start("{}");
-        let node = Aggregator::start(&dir.path().join("node"), backend, FAST);
+        let node = Aggregator::start(&dir.path().join("node"), backend, FAST_ALERTS);
         let (status, receiver) = call(
             &node,
             "POST",
@@ -155,7 +148,7 @@ fn a_silence_stops_notifications_and_a_failing_receiver_is_retried() {
     let dir = tempfile::tempdir().unwrap();
     let hook = Receiver::start("{}");
     hook.answer(500, "{}");
-    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, FAST);
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, FAST_ALERTS);
     let (status, _) = call(
         &node,
         "POST",
@@ -248,7 +241,7 @@ fn an_xid_79_takes_the_gpu_out_of_selection_until_staff_mark_it_healthy() {
         std::fs::write(&xids, "").unwrap();
         let idle = dir.path().join("gpu1-utilization");
         std::fs::write(&idle, "0").unwrap();
-        let mut node = Aggregator::start(&dir.path().join("node"), backend, FAST);
+        let mut node = Aggregator::start(&dir.path().join("node"), backend, FAST_ALERTS);
         let join = node.join_string(None);
         let mut agent = Agent::join_as(
             &dir.path().join("agent"),
@@ -465,7 +458,7 @@ fn alerts_forwarded_to_an_existing_alertmanager_fire_and_resolve_there() {
         eprintln!("skipped: no /usr/bin/prometheus-alertmanager (run .ci/run, which installs it)");
         return;
     };
-    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, FAST);
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, FAST_ALERTS);
     let (status, body) = call(
         &node,
         "POST",
@@ -527,7 +520,7 @@ fn mail_reaches_a_real_smtp_server_and_tells_the_resolution_too() {
     wait_until(WAIT, "the SMTP server to listen", || {
         std::net::TcpStream::connect(addr).is_ok()
     });
-    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, FAST);
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, FAST_ALERTS);
     let url = format!("smtp://{addr}?to=ops@example.com&from=suanli@node.example");
     let (status, body) = call(
         &node,
@@ -598,7 +591,7 @@ fn a_hung_receiver_holds_up_only_itself() {
     let dir = tempfile::tempdir().unwrap();
     let hung = Receiver::hanging();
     let hook = Receiver::start("{}");
-    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, FAST);
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, FAST_ALERTS);
     for (name, url) in [("hung", format!("http://{hung}/")), ("hook", hook.url("/"))] {
         let (status, body) = call(
             &node,

@@ -10,7 +10,9 @@
 use std::{collections::HashMap, process::Command, time::Duration};
 
 use serde_json::{Value, json};
-use suanli_tests::{Agent, Aggregator, Backend, binary, http, receiver::Receiver, wait_until};
+use suanli_tests::{
+    Agent, Aggregator, Backend, FAST_ALERTS, binary, http, receiver::Receiver, wait_until,
+};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -130,16 +132,9 @@ fn replicas_notify_each_transition_once() {
         return;
     };
     const HOSTS: usize = 100;
-    let fast = [
-        "--alert-interval",
-        "200ms",
-        "--group-wait",
-        "0s",
-        "--alert-loopback-http",
-    ];
     let dir = tempfile::tempdir().unwrap();
-    let a = Aggregator::start(&dir.path().join("a"), backend, &fast);
-    let mut b = a.replica(&dir.path().join("b"), &fast);
+    let a = Aggregator::start(&dir.path().join("a"), backend, FAST_ALERTS);
+    let mut b = a.replica(&dir.path().join("b"), FAST_ALERTS);
     let hook = Receiver::start("{}");
     let (status, body) = http(
         a.http,
@@ -225,16 +220,9 @@ fn a_silence_holds_on_every_replica_and_survives_both_dying() {
         eprintln!("skipped: replicas share PostgreSQL; SUANLI_TEST_DATABASE_URL is not set");
         return;
     };
-    let fast = [
-        "--alert-interval",
-        "200ms",
-        "--group-wait",
-        "0s",
-        "--alert-loopback-http",
-    ];
     let dir = tempfile::tempdir().unwrap();
-    let mut a = Aggregator::start(&dir.path().join("a"), backend, &fast);
-    let mut b = a.replica(&dir.path().join("b"), &fast);
+    let mut a = Aggregator::start(&dir.path().join("a"), backend, FAST_ALERTS);
+    let mut b = a.replica(&dir.path().join("b"), FAST_ALERTS);
     let hook = Receiver::start("{}");
     let (status, body) = http(
         a.http,

@@ -321,8 +321,9 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
         });
     };
     let silent = silent(host, now_ms);
-    if silent {
-        let age = now_ms.saturating_sub(host.last_seen_ms.unwrap_or(0));
+    // `silent` holds only for a host that was seen.
+    if let Some(seen) = host.last_seen_ms.filter(|_| silent) {
+        let age = now_ms.saturating_sub(seen);
         push(
             "host_silent",
             "",
@@ -455,8 +456,10 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
             let gpu = GpuNo(Some(g.index));
 
             // Firing for a minute after each increase, then kept firing for
-            // the rule's keep_firing_for: ten minutes in all.
+            // the rule's keep_firing_for: ten minutes in all. (An increase
+            // was seen between two readings of the counter.)
             if let Some(at) = host.ecc_increased_ms.get(uuid)
+                && let Some(count) = g.ecc_uncorrected_volatile
                 && now_ms.saturating_sub(*at) < 60_000
             {
                 push(
@@ -467,9 +470,8 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     resource_of(uuid),
                     &[],
                     format!(
-                        "uncorrected ECC errors on GPU {gpu} of {}: {} since the driver loaded",
-                        host.hostname,
-                        g.ecc_uncorrected_volatile.unwrap_or(0)
+                        "uncorrected ECC errors on GPU {gpu} of {}: {count} since the driver loaded",
+                        host.hostname
                     ),
                 );
             }
