@@ -5,7 +5,11 @@ use std::{env, path::PathBuf};
 
 use protox::prost::Message;
 
-const PROTOS: &[&str] = &["suanli/v1/host.proto", "suanli/v1/stream.proto"];
+const PROTOS: &[&str] = &[
+    "suanli/v1/host.proto",
+    "suanli/v1/stream.proto",
+    "suanli/v1/node.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");

@@ -28,6 +28,7 @@ mod center;
 mod dashboard;
 pub mod https;
 mod metrics;
+mod nodes;
 mod openapi;
 mod problem;
 mod selection;
@@ -197,6 +198,20 @@ pub static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(||
         route!(GET "/api/v1/receivers/{id}/attempts", Access::Roles(HOST_OWNERS), "A receiver's delivery attempts, newest first: status, error code, latency, retry", alerts::attempts),
         route!(GET "/api/v1/rules", Access::Roles(STAFF), "The built-in monitoring rules with their thresholds, and the XID catalog", alerts::rules),
         route!(POST "/api/v1/resources/{identifier}/mark-healthy", Access::Roles(MANAGERS), "Mark an accelerator healthy after its faults were dealt with (audited): selectable again", alerts::mark_healthy, body = "Reason", success = (204, "Marked healthy")),
+        route!(GET "/api/v1/identifiers", Access::Roles(ALL), "Search the identifier library (算力标识库) of this node's subtree: its own identifiers and those its descendants filed", nodes::identifiers, query = &[
+            ("type", "resource type code (C, A, H, V, K, S, P)"),
+            ("model", "model name, case-insensitive substring"),
+            ("region", "GB/T 2260 region code prefix"),
+            ("provider", "owner code or USCC"),
+            ("node", "prefix of the holding node (a child's, or this node's own)"),
+            ("cursor", "next_cursor of the previous page"),
+            ("limit", "page size (default 100, at most 1000)"),
+        ]),
+        route!(GET "/api/v1/nodes", Access::Roles(STAFF), "The hierarchy seen from this node: child nodes (link, heartbeat, filed identifiers, backlog), pending join requests, the parent link, organisations filed under two children", nodes::nodes),
+        route!(POST "/api/v1/nodes/tokens", Access::Roles(ADMIN), "Create a one-time join token for a child node; returns the join string once", nodes::create_token, body = "NodeToken", success = (201, "Created")),
+        route!(POST "/api/v1/nodes/{id}/approve", Access::Roles(MANAGERS), "Approve a child node's join request (备案): signs its certificate, assigns its prefix", nodes::approve),
+        route!(POST "/api/v1/nodes/{id}/reject", Access::Roles(MANAGERS), "Reject a child node's join request with a reason", nodes::reject, body = "Review"),
+        route!(POST "/api/v1/nodes/{id}/revoke", Access::Roles(ADMIN), "Revoke a child node: its link closes within a second, its identifiers are no longer current", nodes::revoke, body = "Review"),
         route!(GET "/metrics", Access::Roles(STAFF), "Prometheus: fleet totals, ingest counters, the aggregator's health", metrics::fleet),
         route!(GET "/metrics/hosts", Access::Roles(STAFF), "Prometheus: per-host and per-GPU series, filtered", metrics::hosts, query = &[
             ("provider", "only this provider's hosts"),

@@ -144,6 +144,14 @@ impl Catalog {
                 ),
                 _ => (None, None, None, None),
             };
+            // A reissued identifier (the parent assigned a prefix) replaces
+            // the old one, which the library keeps as superseded.
+            if let Some(old) = fleet.resources.get(&row.resource_id)
+                && old.identifier != row.identifier
+            {
+                let old = old.identifier.clone();
+                fleet.by_identifier.remove(&old);
+            }
             fleet
                 .by_identifier
                 .insert(row.identifier.clone(), row.resource_id);

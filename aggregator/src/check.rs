@@ -38,8 +38,13 @@ impl Invalid {
 
 impl std::fmt::Display for Invalid {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let fields: Vec<&str> = self.0.iter().map(|p| p.field.as_str()).collect();
-        write!(f, "invalid fields: {}", fields.join(", "))
+        // The command line shows this: each field with what is wrong.
+        let fields: Vec<String> = self
+            .0
+            .iter()
+            .map(|p| format!("{}: {}", p.field, p.message))
+            .collect();
+        write!(f, "invalid fields: {}", fields.join("; "))
     }
 }
 

@@ -9,6 +9,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use suanli_protocol::{
     identifier::{Identifier, Industry, RegionCode},
+    join::JoinString,
+    node::Role,
     uscc::Uscc,
 };
 
@@ -16,9 +18,9 @@ use crate::{
     config::{ServeConfig, ServeFile},
     identity::NodeIdentity,
     local_agent::LocalAgent,
-    run,
+    parent, run,
     service::{
-        Actor, hosts, providers,
+        Actor, hosts, nodes, providers,
         tokens::{self, TokenRequest},
     },
     store::{NewProvider, Store},
@@ -60,6 +62,93 @@ pub enum Command {
     Uscc(UsccCommand),
     /// Selection (算力选择): send a demand to a running node and print its ranked answer.
     Select(SelectArgs),
+    /// Child nodes (下级节点): join tokens, requests to review (备案), revocation.
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// This node's parent node (上级节点): join one, see the link.
+    #[command(subcommand)]
+    Parent(ParentCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Subcommands about join tokens for child nodes.
+    #[command(subcommand)]
+    Token(NodeTokenCommand),
+    /// List join requests and child nodes (all states unless --state).
+    Requests {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// pending, approved, rejected or revoked.
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Approve a join request (备案): signs the child's certificate, assigns its prefix.
+    Approve {
+        #[command(flatten)]
+        store: StoreArgs,
+        id: i64,
+    },
+    /// Reject a join request with a reason.
+    Reject {
+        #[command(flatten)]
+        store: StoreArgs,
+        id: i64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Revoke an approved child node (by id or prefix); its link closes within a second.
+    Revoke {
+        #[command(flatten)]
+        store: StoreArgs,
+        child: String,
+        #[arg(long, default_value = "revoked by node staff")]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodeTokenCommand {
+    /// Create a one-time join token for a child node; prints the join string alone on stdout.
+    Create {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// regional or industry.
+        #[arg(long)]
+        role: String,
+        /// A regional node's province (GB/T 2260 two digits, e.g. 32).
+        #[arg(long, value_name = "CODE")]
+        region: Option<String>,
+        /// An industry node's industry (GB/T 4754, e.g. I65).
+        #[arg(long, value_name = "CODE")]
+        industry: Option<String>,
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+        /// This node's QUIC address for the join string (default: what `serve` advertises).
+        #[arg(long, value_name = "HOST:PORT")]
+        address: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ParentCommand {
+    /// Ask the parent node a join string names to take this node; its staff then approve.
+    Join {
+        #[command(flatten)]
+        store: StoreArgs,
+        join_string: String,
+        /// The operator (运营主体) of this node.
+        #[arg(long)]
+        operator_name: String,
+        /// The operator's unified social credit code.
+        #[arg(long)]
+        operator_uscc: String,
+    },
+    /// Show the parent link: state, prefix, parent.
+    Status {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -364,11 +453,176 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("host {id} revoked");
             Ok(())
         }
+        Command::Node(command) => node_command(command).await,
+        Command::Parent(command) => parent_command(command).await,
         Command::Identifier(_)
         | Command::Select(_)
         | Command::Uscc(_)
         | Command::PrintDefaultConfig
         | Command::CheckConfig(_) => unreachable!("handled without a runtime"),
+    }
+}
+
+/// The address `serve` advertises, unless one is given.
+fn advertised(store: &StoreArgs, address: Option<String>) -> anyhow::Result<String> {
+    match address {
+        Some(a) => Ok(a),
+        None => std::fs::read_to_string(store.data_dir.join("advertise"))
+            .map(|a| a.trim().to_owned())
+            .context("no --address given and `serve` has not advertised one yet"),
+    }
+}
+
+async fn node_command(command: NodeCommand) -> anyhow::Result<()> {
+    match command {
+        NodeCommand::Token(NodeTokenCommand::Create {
+            store: store_args,
+            role,
+            region,
+            industry,
+            ttl,
+            address,
+        }) => {
+            let role = Role::parse(&role)
+                .with_context(|| format!("--role {role:?}: regional or industry"))?;
+            let segment = match (role, region, industry) {
+                (Role::Regional, Some(region), None) => region,
+                (Role::Industry, None, Some(industry)) => industry,
+                (Role::Regional, ..) => {
+                    anyhow::bail!("a regional node's token takes --region only")
+                }
+                (Role::Industry, ..) => {
+                    anyhow::bail!("an industry node's token takes --industry only")
+                }
+                (Role::National, ..) => {
+                    anyhow::bail!("no token makes a national node: it is the root")
+                }
+            };
+            let store = store_args.open().await?;
+            let (identity, _) = NodeIdentity::load_or_create(&store_args.data_dir)?;
+            let address = advertised(&store_args, address)?;
+            let issued = nodes::issue_token(
+                &store,
+                &Actor::cli(),
+                role,
+                &segment,
+                ttl,
+                &address,
+                &identity.ca_fingerprint(),
+            )
+            .await?;
+            println!("{}", issued.join);
+            Ok(())
+        }
+        NodeCommand::Requests { store, state } => {
+            let store = store.open().await?;
+            let children = store.children(state.as_deref()).await?;
+            println!(
+                "{:<4} {:<9} {:<9} {:<8} {:<14} {:<20} OPERATOR",
+                "ID", "STATE", "ROLE", "SEGMENT", "PREFIX", "USCC"
+            );
+            for c in children {
+                println!(
+                    "{:<4} {:<9} {:<9} {:<8} {:<14} {:<20} {}",
+                    c.id,
+                    c.state,
+                    c.role,
+                    c.segment,
+                    c.prefix.as_deref().unwrap_or("-"),
+                    c.operator_uscc,
+                    c.operator_name
+                );
+            }
+            Ok(())
+        }
+        NodeCommand::Approve {
+            store: store_args,
+            id,
+        } => {
+            let store = store_args.open().await?;
+            let (identity, _) = NodeIdentity::load_or_create(&store_args.data_dir)?;
+            let child = nodes::approve(&store, &identity, &Actor::cli(), id).await?;
+            println!(
+                "child node {id} approved: prefix {}",
+                child.prefix.as_deref().unwrap_or("-")
+            );
+            Ok(())
+        }
+        NodeCommand::Reject { store, id, reason } => {
+            let store = store.open().await?;
+            nodes::reject(&store, &Actor::cli(), id, &reason).await?;
+            println!("child node request {id} rejected");
+            Ok(())
+        }
+        NodeCommand::Revoke {
+            store,
+            child,
+            reason,
+        } => {
+            let store = store.open().await?;
+            let child = nodes::revoke(&store, &Actor::cli(), &child, &reason).await?;
+            println!("child node {} revoked", child.id);
+            Ok(())
+        }
+    }
+}
+
+async fn parent_command(command: ParentCommand) -> anyhow::Result<()> {
+    match command {
+        ParentCommand::Join {
+            store: store_args,
+            join_string,
+            operator_name,
+            operator_uscc,
+        } => {
+            let join: JoinString = join_string
+                .parse()
+                .map_err(|e| anyhow::anyhow!("invalid join string: {e}"))?;
+            let uscc = Uscc::parse(&operator_uscc)
+                .with_context(|| format!("invalid --operator-uscc {operator_uscc:?}"))?;
+            anyhow::ensure!(
+                !operator_name.trim().is_empty(),
+                "--operator-name must not be empty"
+            );
+            let store = store_args.open().await?;
+            let (role, _) = nodes::own_place(&store).await?;
+            let (identity, _) = NodeIdentity::load_or_create(&store_args.data_dir)?;
+            let id = parent::request_join(
+                &store,
+                &store_args.data_dir,
+                parent::JoinAsk {
+                    join,
+                    role,
+                    operator_name: operator_name.trim().to_owned(),
+                    operator_uscc: uscc.as_str().to_owned(),
+                    advertise: advertised(&store_args, None)?,
+                    ca_fingerprint: identity.ca_fingerprint(),
+                },
+            )
+            .await?;
+            println!(
+                "join request {id} sent; the parent's staff review it (suanli-aggregator node approve {id}), and `serve` links once approved"
+            );
+            Ok(())
+        }
+        ParentCommand::Status { store } => {
+            let store = store.open().await?;
+            match store.parent_link().await? {
+                None => println!("no parent: this node stands alone"),
+                Some(link) => {
+                    println!("parent:  {}", link.address);
+                    println!("state:   {}", link.state);
+                    println!("request: {}", link.request_id);
+                    if let Some(prefix) = link.prefix {
+                        println!("prefix:  {prefix}");
+                    }
+                    if let Some(reason) = link.reason {
+                        println!("reason:  {reason}");
+                    }
+                }
+            }
+            Ok(())
+        }
     }
 }
 

@@ -12,7 +12,10 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use serde::{Deserialize, Serialize};
-use suanli_protocol::identifier::{Industry, NodePrefix, RegionCode};
+use suanli_protocol::{
+    identifier::{Industry, NodePrefix, RegionCode},
+    node::Role,
+};
 
 use crate::{
     alerting::{AlertSettings, AlertsSection, ReceiverSpec},
@@ -101,10 +104,14 @@ pub struct ServeFile {
     #[arg(long, env = "SUANLI_ADVERTISE", value_name = "HOST:PORT")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub advertise: Option<String>,
-    /// This node's identifier prefix, assigned by its parent node (e.g. CN.11).
+    /// This node's identifier prefix until a parent assigns one (a national node's is CN).
     #[arg(long, env = "SUANLI_NODE_PREFIX", value_name = "PREFIX")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_prefix: Option<String>,
+    /// This node's place in the hierarchy: national, regional or industry.
+    #[arg(long, env = "SUANLI_ROLE", value_name = "ROLE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
     /// Sampling interval imposed on every agent (e.g. 5s); agents keep their own if unset.
     #[arg(long, env = "SUANLI_SAMPLE_INTERVAL", value_name = "DURATION")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -183,6 +190,7 @@ impl ServeFile {
             http_plaintext: Some(false),
             advertise: None,
             node_prefix: Some("CN.LOCAL".into()),
+            role: Some("regional".into()),
             sample_interval: None,
             handshake_timeout: Some("10s".into()),
             admissions_per_second: Some(200.0),
@@ -214,6 +222,7 @@ impl ServeFile {
             http_plaintext: self.http_plaintext.or(lower.http_plaintext),
             advertise: self.advertise.or(lower.advertise),
             node_prefix: self.node_prefix.or(lower.node_prefix),
+            role: self.role.or(lower.role),
             sample_interval: self.sample_interval.or(lower.sample_interval),
             handshake_timeout: self.handshake_timeout.or(lower.handshake_timeout),
             admissions_per_second: self.admissions_per_second.or(lower.admissions_per_second),
@@ -301,6 +310,7 @@ pub struct ServeConfig {
     pub http_tls: HttpTls,
     pub advertise: Option<String>,
     pub node_prefix: NodePrefix,
+    pub role: Role,
     pub sample_interval: Option<Duration>,
     pub handshake_timeout: Duration,
     pub admissions_per_second: f64,
@@ -399,6 +409,32 @@ impl ServeConfig {
                 .map_err(|e| problems.push(format!("node_prefix: {e}")))
                 .ok()
         });
+        let role = file.role.as_deref().and_then(|r| {
+            Role::parse(r)
+                .ok_or_else(|| {
+                    problems.push(format!("role: {r:?} is not national, regional or industry"))
+                })
+                .ok()
+        });
+        // The national node is the root of the prefix tree.
+        let node_prefix = match role {
+            Some(Role::National) => match node_prefix {
+                Some(p)
+                    if p == NodePrefix::national()
+                        || file.node_prefix.as_deref() == Some("CN.LOCAL") =>
+                {
+                    Some(NodePrefix::national())
+                }
+                Some(p) => {
+                    problems.push(format!(
+                        "node_prefix: a national node's prefix is CN, not {p}"
+                    ));
+                    None
+                }
+                None => None,
+            },
+            _ => node_prefix,
+        };
         let local_region = file.local_region.as_deref().and_then(|p| {
             RegionCode::parse(p)
                 .map_err(|e| problems.push(format!("local_region: {e}")))
@@ -470,6 +506,7 @@ impl ServeConfig {
         };
         match (
             node_prefix,
+            role,
             handshake_timeout,
             local_region,
             local_industry,
@@ -478,6 +515,7 @@ impl ServeConfig {
         ) {
             (
                 Some(node_prefix),
+                Some(role),
                 Some(handshake_timeout),
                 Some(local_region),
                 Some(local_industry),
@@ -493,6 +531,7 @@ impl ServeConfig {
                 http_tls,
                 advertise: file.advertise,
                 node_prefix,
+                role,
                 sample_interval,
                 handshake_timeout,
                 admissions_per_second: admissions,

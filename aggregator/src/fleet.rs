@@ -269,6 +269,9 @@ pub struct Owner {
     pub name: String,
     pub region: String,
     pub industry: String,
+    /// The provider's USCC, filed with its identifiers to the parent node.
+    #[serde(skip)]
+    pub uscc: String,
 }
 
 #[derive(Debug)]
@@ -874,6 +877,7 @@ mod tests {
                 name: "p".into(),
                 region: "110108".into(),
                 industry: "I65".into(),
+                uscc: String::new(),
             }),
             revoked: false,
             inventory: None,

@@ -151,6 +151,7 @@ mod tests {
             name: "x".into(),
             region: "110108".into(),
             industry: "I65".into(),
+            uscc: String::new(),
         };
         let mut inv = HostInventory::default();
         inv.gpus.push(gpu("NVIDIA H100 80GB HBM3", 80));

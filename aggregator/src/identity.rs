@@ -172,13 +172,30 @@ impl NodeIdentity {
         csr_der: &[u8],
         host_id: i64,
     ) -> Result<CertificateDer<'static>, NodeError> {
+        self.sign_for(csr_der, format!("suanli-host-{host_id}"))
+    }
+
+    /// Signs an approved child node's link certificate (its CSR's key).
+    pub fn sign_node(
+        &self,
+        csr_der: &[u8],
+        child_id: i64,
+    ) -> Result<CertificateDer<'static>, NodeError> {
+        self.sign_for(csr_der, format!("suanli-node-{child_id}"))
+    }
+
+    fn sign_for(
+        &self,
+        csr_der: &[u8],
+        common_name: String,
+    ) -> Result<CertificateDer<'static>, NodeError> {
         let csr = CertificateSigningRequestParams::from_der(&CertificateSigningRequestDer::from(
             csr_der,
         ))?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params
             .distinguished_name
-            .push(DnType::CommonName, format!("suanli-host-{host_id}"));
+            .push(DnType::CommonName, common_name);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.use_authority_key_identifier_extension = true;
         let now = time_now();

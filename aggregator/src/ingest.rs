@@ -19,8 +19,11 @@ use std::{
 
 use quinn::{Connection, Endpoint, Incoming, SendStream};
 use rustls::pki_types::CertificateDer;
-use suanli_link::transport::{CloseCode, MessageReader, ReadError, fingerprint, to_hex};
+use suanli_link::transport::{
+    CloseCode, MessageReader, Refusal, alpn, fingerprint, peer_certificate, to_hex,
+};
 use suanli_protocol::{
+    node::NODE_ALPN,
     session::{IngestCursor, negotiate},
     stream::{
         AgentMessage, AggregatorMessage, EnrollRequest, Enrolled, Hello, InventoryUpdate,
@@ -35,7 +38,7 @@ use crate::{
     identity::NodeIdentity,
     live,
     node::{Node, NodeEvent, tasks::Shutdown},
-    store::{LinkFigures, SampleRow, StoreError, now_ms},
+    store::{LinkFigures, SampleRow, now_ms},
 };
 
 /// `[ingest]` of the config file: how agents reach the node.
@@ -87,15 +90,23 @@ pub struct Ingest {
     node: Arc<Node>,
     config: IngestConfig,
     admissions: Mutex<Admission>,
+    /// Where connections of child nodes (ALPN `suanli-node/1`) go: they
+    /// share the port, not this edge.
+    node_links: mpsc::Sender<Connection>,
 }
 
 impl Ingest {
-    pub fn new(node: Arc<Node>, config: IngestConfig) -> Self {
+    pub fn new(
+        node: Arc<Node>,
+        config: IngestConfig,
+        node_links: mpsc::Sender<Connection>,
+    ) -> Self {
         let rate = config.admissions_per_second;
         Self {
             node,
             config,
             admissions: Mutex::new(Admission::new(rate, rate.max(1.0))),
+            node_links,
         }
     }
 }
@@ -117,38 +128,6 @@ pub async fn accept(endpoint: Endpoint, ingest: Arc<Ingest>, mut shutdown: Shutd
     }
 }
 
-/// Why a connection was closed by us.
-#[derive(Debug)]
-struct Refusal {
-    code: CloseCode,
-    reason: String,
-}
-
-impl Refusal {
-    fn new(code: CloseCode, reason: impl Into<String>) -> Self {
-        Self {
-            code,
-            reason: reason.into(),
-        }
-    }
-}
-
-/// A storage failure is the node's, not the agent's: it may come back.
-impl From<StoreError> for Refusal {
-    fn from(e: StoreError) -> Self {
-        Refusal::new(CloseCode::Internal, e.to_string())
-    }
-}
-
-impl From<ReadError> for Refusal {
-    fn from(e: ReadError) -> Self {
-        match e {
-            ReadError::Frame(f) => Refusal::new(CloseCode::Protocol, f.to_string()),
-            ReadError::Stream(s) => Refusal::new(CloseCode::Done, format!("stream: {s}")),
-        }
-    }
-}
-
 async fn connection(incoming: Incoming, ingest: Arc<Ingest>) {
     let conn = match incoming.await {
         Ok(conn) => conn,
@@ -157,6 +136,15 @@ async fn connection(incoming: Incoming, ingest: Arc<Ingest>) {
             return;
         }
     };
+    if alpn(&conn).as_deref() == Some(NODE_ALPN) {
+        if let Err(refused) = ingest.node_links.try_send(conn) {
+            refused.into_inner().close(
+                CloseCode::ShuttingDown.code(),
+                b"this node takes no child node links now",
+            );
+        }
+        return;
+    }
     let cert = peer_certificate(&conn);
     match serve(&conn, cert.as_ref(), &ingest).await {
         Ok(()) => {}
@@ -177,14 +165,6 @@ async fn connection(incoming: Incoming, ingest: Arc<Ingest>) {
             conn.close(refusal.code.code(), refusal.reason.as_bytes());
         }
     }
-}
-
-fn peer_certificate(conn: &Connection) -> Option<CertificateDer<'static>> {
-    conn.peer_identity()?
-        .downcast::<Vec<CertificateDer<'static>>>()
-        .ok()?
-        .into_iter()
-        .next()
 }
 
 async fn serve(
@@ -547,7 +527,7 @@ async fn record_inventory(
         owner.region = region;
     }
     let machine_key = store.machine_key(host_id).await?;
-    let prefix = &node.settings.node_prefix;
+    let prefix = &node.prefix();
     for sighting in identify::sightings(&machine_key, &inventory) {
         // Minting cannot fail once the provider's fields are known to be
         // valid, so check them before any row is written.

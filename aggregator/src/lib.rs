@@ -4,13 +4,15 @@
 //! ones (ARCHITECTURE.md has the table; `tests/tests/tidy.rs` checks it):
 //!
 //! 1. core, pure: [`check`], [`accel`], [`fleet`], [`price`], [`identify`],
-//!    [`history`], [`selection`];
+//!    [`history`], [`selection`], [`health`], [`alerting`], [`hierarchy`];
 //! 2. state and storage: [`store`], [`catalog`], [`registry`], [`live`],
 //!    [`routing`], [`telemetry`], [`identity`], [`auth`];
 //! 3. the node context and its tasks: [`node`];
 //! 4. operations, each written once: [`service`];
 //! 5. edges, which never use each other: [`ingest`] (agents), [`api`]
-//!    (HTTP, dashboard, metrics), [`replica`] (the other replicas);
+//!    (HTTP, dashboard, metrics), [`replica`] (the other replicas),
+//!    [`notify`] (alert receivers), [`parent`] and [`children`] (the node
+//!    links up and down the hierarchy);
 //! 6. the process: [`run`], [`local_agent`], [`cli`], [`config`];
 //!    `main.rs` only calls [`cli::main`].
 
@@ -20,10 +22,12 @@ pub mod api;
 pub mod auth;
 pub mod catalog;
 pub mod check;
+pub mod children;
 pub mod cli;
 pub mod config;
 pub mod fleet;
 pub mod health;
+pub mod hierarchy;
 pub mod history;
 pub mod identify;
 pub mod identity;
@@ -32,6 +36,7 @@ pub mod live;
 pub mod local_agent;
 pub mod node;
 pub mod notify;
+pub mod parent;
 pub mod price;
 pub mod registry;
 pub mod replica;

@@ -5,9 +5,15 @@
 //! settings every part reads, the bounded event broadcast parts react to,
 //! and (in [`tasks`]) the owner of every background task.
 
-use std::{sync::Arc, time::Duration, time::Instant};
+use std::{
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
 
-use suanli_protocol::identifier::{Industry, NodePrefix, RegionCode};
+use suanli_protocol::{
+    identifier::{Industry, NodePrefix, RegionCode},
+    node::Role,
+};
 use tokio::sync::{broadcast, mpsc};
 use tracing::warn;
 
@@ -30,9 +36,12 @@ pub struct NodeSection {
     /// Where the node keeps its CA, credentials and (by default) its SQLite database.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<std::path::PathBuf>,
-    /// This node's identifier prefix, assigned by its parent node (e.g. CN.11).
+    /// This node's identifier prefix until a parent assigns one (a national node's is CN).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_prefix: Option<String>,
+    /// This node's place in the hierarchy: national, regional or industry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
     /// Address written into join strings, if agents must use another than the listener's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub advertise: Option<String>,
@@ -50,8 +59,10 @@ pub struct NodeSection {
 /// What every part of the node reads of its configuration.
 #[derive(Debug, Clone)]
 pub struct NodeSettings {
-    /// The prefix of every identifier this node mints.
+    /// The configured prefix, used until a parent assigns one (see
+    /// [`Node::prefix`], which every minting reads).
     pub node_prefix: NodePrefix,
+    pub role: Role,
     /// Interval imposed on agents; `None` lets each keep its own.
     pub sample_interval: Option<Duration>,
     /// Where the node itself is: observed latency is measured from here,
@@ -83,6 +94,13 @@ pub enum NodeEvent {
     LinesChanged,
     /// A provider's price list changed.
     PricesChanged { provider_id: i64 },
+    /// The identifier library changed (minted here or filed by a child):
+    /// there may be something to file upwards.
+    LibraryChanged,
+    /// A child node was revoked: its link is cut.
+    ChildRevoked { child_id: i64 },
+    /// The parent assigned this node its prefix; identifiers were reissued.
+    PrefixAssigned,
 }
 
 /// Events a slow subscriber may fall behind by before it misses some
@@ -108,6 +126,9 @@ pub struct Node {
     pub routing: Routing,
     pub counters: IngestCounters,
     pub started: Instant,
+    /// The prefix this node mints under: the configured one until a parent
+    /// assigns one.
+    prefix: RwLock<NodePrefix>,
     events: broadcast::Sender<NodeEvent>,
     selections: mpsc::Sender<SelectionRecord>,
 }
@@ -122,6 +143,8 @@ pub struct Parts {
     pub catalog: Catalog,
     pub routing: Routing,
     pub counters: IngestCounters,
+    /// The prefix to mint under now (the parent's assignment, if any).
+    pub prefix: NodePrefix,
 }
 
 impl Node {
@@ -139,10 +162,27 @@ impl Node {
             routing: parts.routing,
             counters: parts.counters,
             started: Instant::now(),
+            prefix: RwLock::new(parts.prefix),
             events: broadcast::channel(EVENT_BACKLOG).0,
             selections,
         };
         (Arc::new(node), recorded)
+    }
+
+    /// The prefix every identifier minted now carries.
+    pub fn prefix(&self) -> NodePrefix {
+        self.prefix
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A parent assigned this node its prefix.
+    pub fn set_prefix(&self, prefix: NodePrefix) {
+        *self
+            .prefix
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = prefix;
     }
 
     /// Tells whoever subscribed; nobody listening is fine.

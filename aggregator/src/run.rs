@@ -13,6 +13,7 @@ use suanli_link::{
     files,
     transport::{self, CloseCode, SOCKET_BUFFER_BYTES},
 };
+use suanli_protocol::identifier::NodePrefix;
 use tracing::{info, warn};
 
 use crate::{
@@ -22,18 +23,20 @@ use crate::{
     },
     auth,
     catalog::Catalog,
+    children,
     config::ServeConfig,
     identity::{NodeIdentity, random_secret},
     ingest::{self, Ingest, IngestConfig},
     local_agent::{self, LocalAgent},
     node::{
-        Node, NodeSettings, Parts,
+        Node, NodeEvent, NodeSettings, Parts,
         tasks::{self, Shutdown, Tasks, every},
     },
-    notify, replica,
+    notify, parent, replica,
     routing::{Routing, observed_latency},
     service::{
         alerts::{self, Evaluator},
+        filing::OwnFilings,
         hosts,
     },
     store::{Backend, NewAccount, SampleWriter, Store, now_ms},
@@ -102,9 +105,23 @@ pub async fn run(config: ServeConfig, local_agent: Option<LocalAgent>) -> anyhow
     std::fs::write(config.data_dir.join("advertise"), &advertise)?;
 
     let ca_fingerprint = identity.ca_fingerprint();
+    // A prefix the parent assigned outlives the configured one.
+    let prefix = match store.parent_link().await? {
+        Some(link) if link.state == "approved" => link
+            .prefix
+            .as_deref()
+            .and_then(|p| NodePrefix::parse(p).ok())
+            .unwrap_or_else(|| config.node_prefix.clone()),
+        _ => config.node_prefix.clone(),
+    };
+    store
+        .set_profile(config.role.as_str(), &prefix.to_string())
+        .await
+        .context("recording the node's role and prefix")?;
     let (node, selections) = Node::new(Parts {
         settings: NodeSettings {
             node_prefix: config.node_prefix.clone(),
+            role: config.role,
             sample_interval: config.sample_interval,
             local_region: config.local_region.clone(),
             local_industry: config.local_industry.clone(),
@@ -117,6 +134,7 @@ pub async fn run(config: ServeConfig, local_agent: Option<LocalAgent>) -> anyhow
         catalog,
         routing,
         counters,
+        prefix,
     });
     tasks.spawn_draining(
         "selection record",
@@ -170,16 +188,36 @@ pub async fn run(config: ServeConfig, local_agent: Option<LocalAgent>) -> anyhow
     let _ = stdout.flush();
     drop(stdout);
 
+    // Child nodes share the agents' port; their connections are handed over.
+    let (node_links, linking) = tokio::sync::mpsc::channel(64);
     let ingest = Arc::new(Ingest::new(
         node.clone(),
         IngestConfig {
             handshake_timeout: config.handshake_timeout,
             admissions_per_second: config.admissions_per_second,
         },
+        node_links,
     ));
     tasks.spawn(
         "agent listener",
         ingest::accept(endpoint.clone(), ingest, tasks.shutdown()),
+    );
+    tasks.spawn(
+        "child node listener",
+        children::accept(
+            node.clone(),
+            config.handshake_timeout,
+            linking,
+            tasks.shutdown(),
+        ),
+    );
+    let own = OwnFilings::load(&node)
+        .await
+        .context("loading the identifier library")?;
+    tasks.spawn("filing", file_own(node.clone(), own, tasks.shutdown()));
+    tasks.spawn(
+        "parent link",
+        parent::run(node.clone(), config.data_dir.clone(), tasks.shutdown()),
     );
     tasks.spawn(
         "revocation watch",
@@ -381,6 +419,36 @@ async fn keep_region_latency(node: Arc<Node>, keep: Duration, shutdown: Shutdown
         }
     })
     .await;
+}
+
+/// How often this node's own identifiers are reconciled with the library
+/// when no change announced itself (an inventory change does at once).
+const FILING_SWEEP: Duration = Duration::from_secs(10);
+
+/// Files this node's own identifiers into its library as they change.
+async fn file_own(node: Arc<Node>, mut own: OwnFilings, mut shutdown: Shutdown) {
+    let mut events = node.subscribe();
+    let mut sweep = tokio::time::interval(FILING_SWEEP);
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = sweep.tick() => {}
+            event = events.recv() => match event {
+                Ok(NodeEvent::PrefixAssigned) => {
+                    if let Err(e) = own.reload(&node).await {
+                        warn!(error = %e, "could not reload the identifier library");
+                    }
+                }
+                Ok(NodeEvent::InventoryChanged { .. } | NodeEvent::Enrolled { .. } | NodeEvent::Revoked { .. })
+                | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Ok(_) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+        }
+        if let Err(e) = own.reconcile(&node).await {
+            warn!(error = %e, "could not file this node's identifiers");
+        }
+    }
 }
 
 /// Applies revocations made outside this process.

@@ -39,6 +39,7 @@ macro_rules! provider_columns {
 mod accounts;
 mod alerts;
 mod audit;
+mod hierarchy;
 mod hosts;
 mod latency;
 mod lines;
@@ -54,6 +55,7 @@ mod writer;
 pub use accounts::*;
 pub use alerts::*;
 pub use audit::*;
+pub use hierarchy::*;
 pub use hosts::*;
 pub use latency::*;
 pub use lines::*;
@@ -171,12 +173,24 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0009-sqlite.sql"),
         include_str!("../migrations/0009-postgres.sql"),
     ),
+    (
+        10,
+        include_str!("../migrations/0010-sqlite.sql"),
+        include_str!("../migrations/0010-postgres.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+}
+
+/// A storage failure is the node's, not the peer's: it may come back.
+impl From<StoreError> for suanli_link::transport::Refusal {
+    fn from(e: StoreError) -> Self {
+        Self::new(suanli_link::transport::CloseCode::Internal, e.to_string())
+    }
 }
 
 pub fn now_ms() -> u64 {

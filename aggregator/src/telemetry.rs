@@ -24,6 +24,10 @@ pub struct IngestCounters {
     pub connections_refused: Family<Labels, Counter>,
     pub enrollments: Counter,
     pub inventories: Counter,
+    /// Identifiers child nodes filed that were stored (a new revision).
+    pub filings_stored: Counter,
+    /// Filings refused: outside the child's prefix, or malformed.
+    pub filings_refused: Counter,
 }
 
 impl IngestCounters {
@@ -64,6 +68,16 @@ impl IngestCounters {
             "inventories",
             "Inventory updates received",
             self.inventories.clone(),
+        );
+        s.register(
+            "filings_stored",
+            "Identifier filings from child nodes stored (new or a higher revision)",
+            self.filings_stored.clone(),
+        );
+        s.register(
+            "filings_refused",
+            "Identifier filings from child nodes refused (outside the child's prefix, or malformed)",
+            self.filings_refused.clone(),
         );
     }
 }

@@ -7,6 +7,7 @@
 //! - [`join`]: the join string that enrolls a host.
 //! - [`identifier`]: the Suanli resource identifier (算力标识) codec.
 //! - [`stream`]: the agent ↔ aggregator messages and their framing.
+//! - [`node`]: the child node ↔ parent node messages, on the same framing.
 //! - [`session`]: the IO-free state machines of the stream.
 //! - [`uscc`]: validation of the unified social credit code (统一社会信用代码).
 //!
@@ -16,6 +17,7 @@
 pub mod identifier;
 pub mod join;
 pub mod model;
+pub mod node;
 pub mod session;
 pub mod stream;
 pub mod uscc;

@@ -89,6 +89,19 @@ impl Backend {
         backends
     }
 
+    /// The same kind of storage for another node of a test: SQLite in its
+    /// own data dir, or a fresh PostgreSQL database of its own.
+    pub fn for_node(&self, name: &str) -> Backend {
+        match self {
+            Backend::Sqlite => Backend::Sqlite,
+            Backend::Postgres(_) => {
+                let url = std::env::var("SUANLI_TEST_DATABASE_URL")
+                    .expect("a PostgreSQL backend comes from SUANLI_TEST_DATABASE_URL");
+                Backend::Postgres(fresh_postgres_database(&url, name))
+            }
+        }
+    }
+
     fn args(&self) -> Vec<String> {
         match self {
             Backend::Sqlite => Vec::new(),

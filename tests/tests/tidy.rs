@@ -28,6 +28,7 @@ const LAYERS: &[(u8, &str, &[&str])] = &[
             "selection",
             "health",
             "alerting",
+            "hierarchy",
         ],
     ),
     (
@@ -46,7 +47,11 @@ const LAYERS: &[(u8, &str, &[&str])] = &[
     ),
     (3, "node", &["node"]),
     (4, "operations", &["service"]),
-    (5, "edges", &["ingest", "api", "replica", "notify"]),
+    (
+        5,
+        "edges",
+        &["ingest", "api", "replica", "notify", "parent", "children"],
+    ),
     (6, "process", &["run", "local_agent", "cli", "config"]),
 ];
 const EDGES: u8 = 5;
@@ -87,6 +92,7 @@ const SPAWN_PER_CONNECTION: &[&str] = &[
     "aggregator/src/api/status.rs",
     "aggregator/src/api/https.rs",
     "aggregator/src/notify.rs",
+    "aggregator/src/children.rs",
     "protocol/link/src/uplink.rs",
 ];
 

@@ -134,6 +134,12 @@ fn schemas() -> Value {
             }),
         ),
         "Review": object(&[], json!({"reason": text})),
+        "NodeToken": object(&["role"], json!({
+            "role": {"enum": ["regional", "industry"]},
+            "region": {"type": "string", "description": "a regional node's province, GB/T 2260 two digits (e.g. 32)"},
+            "industry": {"type": "string", "description": "an industry node's industry, GB/T 4754 (e.g. I65)"},
+            "ttl_hours": {"type": "integer", "minimum": 1, "maximum": 720},
+        })),
         "NewAccount": object(&["login", "role"], json!({
             "login": text,
             "password": {"type": "string", "minLength": crate::auth::MIN_PASSWORD_CHARS},

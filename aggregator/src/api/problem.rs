@@ -36,6 +36,9 @@ pub struct Problem {
     /// For 422: every field that is wrong, at once.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     errors: Vec<FieldProblem>,
+    /// For a 404 on an identifier outside this node: who holds its prefix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    referral: Option<Box<serde_json::Value>>,
     #[serde(skip)]
     retry_after_s: Option<u64>,
 }
@@ -48,8 +51,15 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
+            referral: None,
             retry_after_s: None,
         }
+    }
+
+    /// Names who holds what was asked for, as DNS refers a query on.
+    pub fn with_referral(mut self, referral: serde_json::Value) -> Self {
+        self.referral = Some(Box::new(referral));
+        self
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {

@@ -290,17 +290,27 @@ fn find<'a>(fleet: &'a Fleet, text: &str) -> Result<&'a ResourceEntry, Problem> 
         .ok_or_else(|| Problem::not_found(format!("no resource {canonical} on this node")))
 }
 
+/// Resolves an identifier: a resource of this node with its live state,
+/// else what the identifier library holds of it (minted below and filed
+/// here, or an old identifier superseded), else a referral.
 pub async fn resolve(
     State(state): Api,
     Path(identifier): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    let fleet = state.catalog.read();
-    let r = find(&fleet, &identifier)?;
-    let mut body = resource_json(&fleet, r, now_ms());
-    if let Some(host) = fleet.hosts.get(&r.host_id) {
-        body["host"] = host_identity(host);
+    let parsed = Identifier::parse(&identifier).map_err(|e| {
+        Problem::bad_request(format!("{identifier:?} is not a valid identifier: {e}"))
+    })?;
+    {
+        let fleet = state.catalog.read();
+        if let Ok(r) = find(&fleet, &identifier) {
+            let mut body = resource_json(&fleet, r, now_ms());
+            if let Some(host) = fleet.hosts.get(&r.host_id) {
+                body["host"] = host_identity(host);
+            }
+            return Ok(Json(body));
+        }
     }
-    Ok(Json(body))
+    super::nodes::resolve_filed(&state, &parsed).await
 }
 
 fn host_identity(host: &HostEntry) -> Value {

@@ -67,6 +67,7 @@ mod tests {
         let (node, _selections) = Node::new(Parts {
             settings: NodeSettings {
                 node_prefix: NodePrefix::national(),
+                role: suanli_protocol::node::Role::National,
                 sample_interval: None,
                 local_region: RegionCode::parse("110108").unwrap(),
                 local_industry: Industry::parse("I65").unwrap(),
@@ -79,6 +80,7 @@ mod tests {
             catalog,
             routing,
             counters,
+            prefix: NodePrefix::national(),
         });
         node
     }

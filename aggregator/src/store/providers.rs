@@ -26,6 +26,7 @@ impl Provider {
             name: self.name.clone(),
             region: self.region.clone(),
             industry: self.industry.clone(),
+            uscc: self.uscc.clone(),
         }
     }
 }

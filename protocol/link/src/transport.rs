@@ -25,7 +25,10 @@ use rustls::{
     server::WebPkiClientVerifier,
 };
 
-use suanli_protocol::stream::{ALPN, FrameDecoder, FrameError, Inbound};
+use suanli_protocol::{
+    node::NODE_ALPN,
+    stream::{ALPN, FrameDecoder, FrameError, Inbound},
+};
 
 /// The name every aggregator certificate carries; agents verify against it,
 /// whatever address they dial (the node CA is pinned, not a public one).
@@ -163,7 +166,8 @@ pub fn server_config(
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
         .with_single_cert(vec![server_cert, ca], server_key)?;
-    tls.alpn_protocols = vec![ALPN.to_vec()];
+    // Agents and child nodes share the port; ALPN tells them apart.
+    tls.alpn_protocols = vec![ALPN.to_vec(), NODE_ALPN.to_vec()];
     tls.max_early_data_size = 0;
     let mut config = ServerConfig::with_crypto(Arc::new(QuicServerConfig::try_from(tls)?));
     config.transport_config(transport(None));
@@ -185,6 +189,24 @@ pub fn client_config(
     trust: ServerTrust,
     identity: Option<(CertificateDer<'static>, PrivateKeyDer<'static>)>,
 ) -> Result<ClientConfig, TransportError> {
+    client_config_for(ALPN, trust, identity)
+}
+
+/// A child node's configuration for the link to its parent (ALPN
+/// `suanli-node/1`): the parent's CA pinned or stored, the node
+/// certificate the parent signed once approved.
+pub fn node_client_config(
+    trust: ServerTrust,
+    identity: Option<(CertificateDer<'static>, PrivateKeyDer<'static>)>,
+) -> Result<ClientConfig, TransportError> {
+    client_config_for(NODE_ALPN, trust, identity)
+}
+
+fn client_config_for(
+    alpn: &[u8],
+    trust: ServerTrust,
+    identity: Option<(CertificateDer<'static>, PrivateKeyDer<'static>)>,
+) -> Result<ClientConfig, TransportError> {
     let provider = provider();
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])?;
@@ -202,7 +224,7 @@ pub fn client_config(
         Some((cert, key)) => builder.with_client_auth_cert(vec![cert], key)?,
         None => builder.with_no_client_auth(),
     };
-    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.alpn_protocols = vec![alpn.to_vec()];
     tls.enable_early_data = false;
     let mut config = ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls)?));
     config.transport_config(transport(Some(KEEP_ALIVE)));
@@ -327,6 +349,23 @@ pub fn endpoint(
     Ok((endpoint, granted))
 }
 
+/// The protocol the peer chose at the TLS handshake.
+pub fn alpn(conn: &Connection) -> Option<Vec<u8>> {
+    conn.handshake_data()?
+        .downcast::<quinn::crypto::rustls::HandshakeData>()
+        .ok()?
+        .protocol
+}
+
+/// The certificate the peer presented, if any.
+pub fn peer_certificate(conn: &Connection) -> Option<CertificateDer<'static>> {
+    conn.peer_identity()?
+        .downcast::<Vec<CertificateDer<'static>>>()
+        .ok()?
+        .into_iter()
+        .next()
+}
+
 /// How long a peer whose stream ended gets to deliver its close reason.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -338,6 +377,32 @@ pub async fn close_reason(conn: &Connection) -> Option<ConnectionError> {
         return Some(reason);
     }
     tokio::time::timeout(CLOSE_GRACE, conn.closed()).await.ok()
+}
+
+/// Why this end closes a connection: the code and reason the peer reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: CloseCode,
+    pub reason: String,
+}
+
+impl Refusal {
+    pub fn new(code: CloseCode, reason: impl Into<String>) -> Self {
+        Self {
+            code,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A bad frame is the peer's fault; a broken stream just ends it.
+impl From<ReadError> for Refusal {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Frame(f) => Refusal::new(CloseCode::Protocol, f.to_string()),
+            ReadError::Stream(s) => Refusal::new(CloseCode::Done, format!("stream: {s}")),
+        }
+    }
 }
 
 /// Why reading the next message failed.

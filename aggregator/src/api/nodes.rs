@@ -1,0 +1,375 @@
+//! The hierarchy over HTTP: child nodes (下级节点) with their links and
+//! pending requests, the parent link (上级节点), join tokens, review and
+//! revocation, and the identifier library's search. The operations are in
+//! [`crate::service::nodes`].
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use axum::{
+    Extension, Json,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use suanli_protocol::{
+    identifier::{Identifier, NodePrefix, ResourceType},
+    node::Role,
+};
+
+use super::{Body, Params, Problem, parse_id};
+use crate::{
+    auth::Principal,
+    check::{FieldProblem, Invalid},
+    hierarchy::{self, LinkState, Referral},
+    node::{Node, NodeEvent},
+    service::{Actor, nodes},
+    store::{ChildNode, LibraryEntry, LibraryQuery, now_ms},
+};
+
+type Api = State<Arc<Node>>;
+type Caller = Extension<Principal>;
+
+fn child_json(c: &ChildNode, identifiers: i64, now: u64) -> Value {
+    let state = LinkState::of(&c.state, c.last_heartbeat_ms.map(|v| v as u64), now);
+    json!({
+        "id": c.id,
+        "role": c.role,
+        "segment": c.segment,
+        "operator_name": c.operator_name,
+        "operator_uscc": c.operator_uscc,
+        "advertise": c.advertise,
+        "state": c.state,
+        "link": state.as_str(),
+        "reason": c.reason,
+        "prefix": c.prefix,
+        "requested_at_ms": c.requested_at_ms,
+        "reviewed_by": c.reviewed_by,
+        "reviewed_at_ms": c.reviewed_at_ms,
+        "last_heartbeat_ms": c.last_heartbeat_ms,
+        "backlog": c.backlog,
+        "dropped": c.dropped,
+        "identifiers": identifiers,
+    })
+}
+
+/// The node's place in the tree: its children, its parent, the library's
+/// totals, and organisations filed under more than one child.
+pub async fn nodes(State(node): Api) -> Result<Json<Value>, Problem> {
+    let now = now_ms();
+    let counts: HashMap<Option<i64>, i64> =
+        node.store.library_counts().await?.into_iter().collect();
+    let children = node.store.children(None).await?;
+    let parent = node.store.parent_link().await?;
+    let backlog = node.store.unspooled_count().await?;
+    let duplicates = node.store.duplicate_usccs().await?;
+    let own = counts.get(&None).copied().unwrap_or(0);
+    let subtree: i64 = counts.values().sum();
+    Ok(Json(json!({
+        "role": node.settings.role.as_str(),
+        "prefix": node.prefix().to_string(),
+        "identifiers": {"own": own, "subtree": subtree},
+        "children": children
+            .iter()
+            .map(|c| child_json(c, counts.get(&Some(c.id)).copied().unwrap_or(0), now))
+            .collect::<Vec<_>>(),
+        "parent": parent.map(|p| json!({
+            "address": p.address,
+            "state": p.state,
+            "reason": p.reason,
+            "request_id": p.request_id,
+            "prefix": p.prefix,
+            "parent_prefix": p.parent_prefix,
+            "requested_at_ms": p.requested_at_ms,
+            "decided_at_ms": p.decided_at_ms,
+            // Rows changed here and not yet put in the spool towards it.
+            "unspooled": backlog,
+        })),
+        "duplicate_uscc": duplicates
+            .into_iter()
+            .map(|(uscc, holders)| json!({"uscc": uscc, "nodes": holders}))
+            .collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeTokenAsk {
+    role: String,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    industry: Option<String>,
+    #[serde(default)]
+    ttl_hours: Option<u32>,
+}
+
+pub async fn create_token(
+    State(node): Api,
+    Extension(me): Caller,
+    Body(ask): Body<NodeTokenAsk>,
+) -> Result<Response, Problem> {
+    let mut errors = Vec::new();
+    let role = match Role::parse(&ask.role) {
+        Some(r @ (Role::Regional | Role::Industry)) => Some(r),
+        _ => {
+            errors.push(FieldProblem {
+                field: "role".into(),
+                message: "regional or industry".into(),
+            });
+            None
+        }
+    };
+    let segment = match (role, ask.region, ask.industry) {
+        (Some(Role::Regional), Some(region), None) => Some(region),
+        (Some(Role::Industry), None, Some(industry)) => Some(industry),
+        (Some(Role::Regional), ..) => {
+            errors.push(FieldProblem {
+                field: "region".into(),
+                message: "a regional node's token names its province (and no industry)".into(),
+            });
+            None
+        }
+        (Some(_), ..) => {
+            errors.push(FieldProblem {
+                field: "industry".into(),
+                message: "an industry node's token names its industry (and no region)".into(),
+            });
+            None
+        }
+        (None, ..) => None,
+    };
+    let ttl_hours = ask.ttl_hours.unwrap_or(24);
+    if !(1..=720).contains(&ttl_hours) {
+        errors.push(FieldProblem {
+            field: "ttl_hours".into(),
+            message: "between 1 and 720".into(),
+        });
+    }
+    let (Some(role), Some(segment)) = (role, segment) else {
+        return Err(Invalid(errors).into());
+    };
+    if !errors.is_empty() {
+        return Err(Invalid(errors).into());
+    }
+    let issued = nodes::issue_token(
+        &node.store,
+        &Actor::of(&me),
+        role,
+        &segment,
+        Duration::from_secs(u64::from(ttl_hours) * 3600),
+        &node.settings.advertise,
+        &node.identity.ca_fingerprint(),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": issued.id,
+            "role": issued.role.as_str(),
+            "segment": issued.segment,
+            "expires_at_ms": issued.expires_at_ms,
+            "join": issued.join.to_string(),
+        })),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reason {
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn approve(
+    State(node): Api,
+    Extension(me): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let id = parse_id(&id, "a child node")?;
+    let child = nodes::approve(&node.store, &node.identity, &Actor::of(&me), id).await?;
+    Ok(Json(child_json(&child, 0, now_ms())))
+}
+
+pub async fn reject(
+    State(node): Api,
+    Extension(me): Caller,
+    Path(id): Path<String>,
+    Body(body): Body<Reason>,
+) -> Result<Json<Value>, Problem> {
+    let id = parse_id(&id, "a child node")?;
+    let child = nodes::reject(&node.store, &Actor::of(&me), id, &body.reason).await?;
+    Ok(Json(child_json(&child, 0, now_ms())))
+}
+
+pub async fn revoke(
+    State(node): Api,
+    Extension(me): Caller,
+    Path(id): Path<String>,
+    Body(body): Body<Reason>,
+) -> Result<Json<Value>, Problem> {
+    let id = parse_id(&id, "a child node")?;
+    let child = nodes::revoke(&node.store, &Actor::of(&me), &id.to_string(), &body.reason).await?;
+    node.publish(NodeEvent::ChildRevoked { child_id: child.id });
+    Ok(Json(child_json(&child, 0, now_ms())))
+}
+
+/// One identifier as the library holds it.
+pub fn entry_json(e: &LibraryEntry, own_prefix: &str) -> Value {
+    let f = &e.filing;
+    let holder = e
+        .child_prefix
+        .clone()
+        .unwrap_or_else(|| own_prefix.to_owned());
+    let current = f.state == "active" && e.child_state.as_deref().is_none_or(|s| s == "approved");
+    json!({
+        "identifier": f.identifier,
+        "type": f.resource_type,
+        "type_name": f.resource_type.chars().next().and_then(ResourceType::from_code).map(ResourceType::name_en),
+        "revision": f.revision,
+        "state": f.state,
+        "current": current,
+        "superseded_by": (!f.superseded_by.is_empty()).then_some(&f.superseded_by),
+        "owner": {"code": f.owner_code, "name": f.provider_name, "uscc": f.provider_uscc},
+        "industry": f.industry,
+        "region": f.region,
+        "spec": f.spec,
+        "model": f.model,
+        "memory_bytes": f.memory_bytes,
+        "logical_cpus": f.logical_cpus,
+        "changed_at_ms": f.changed_at_unix_ms,
+        "filed_at_ms": e.filed_at_ms,
+        "holding_node": holder,
+        "holding_child": e.child_id,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentifierQuery {
+    #[serde(rename = "type")]
+    resource_type: Option<String>,
+    model: Option<String>,
+    region: Option<String>,
+    provider: Option<String>,
+    node: Option<String>,
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+/// Searches the identifier library of this node's subtree.
+pub async fn identifiers(
+    State(node): Api,
+    Params(q): Params<IdentifierQuery>,
+) -> Result<Json<Value>, Problem> {
+    let mut errors = Vec::new();
+    let mut fail = |field: &str, message: &str| {
+        errors.push(FieldProblem {
+            field: field.into(),
+            message: message.into(),
+        })
+    };
+    let resource_type = q.resource_type.as_deref().and_then(|t| {
+        let found = ResourceType::parse(t).ok();
+        if found.is_none() {
+            fail("type", "a resource type code: C, A, H, V, K, S or P");
+        }
+        found.map(|t| t.code().to_string())
+    });
+    let limit = match q.limit.as_deref() {
+        None => 100,
+        Some(l) => match l.parse::<i64>() {
+            Ok(n) if (1..=1000).contains(&n) => n,
+            _ => {
+                fail("limit", "between 1 and 1000");
+                100
+            }
+        },
+    };
+    if let Some(region) = &q.region
+        && !(region.len() <= 6 && region.bytes().all(|b| b.is_ascii_digit()))
+    {
+        fail("region", "a GB/T 2260 code prefix: up to 6 digits");
+    }
+    if !errors.is_empty() {
+        return Err(Invalid(errors).into());
+    }
+    let page = node
+        .store
+        .search_library(&LibraryQuery {
+            resource_type,
+            model: q.model.filter(|m| !m.is_empty()),
+            region: q.region.filter(|r| !r.is_empty()),
+            provider: q
+                .provider
+                .map(|p| p.trim().to_ascii_uppercase())
+                .filter(|p| !p.is_empty()),
+            node: q
+                .node
+                .map(|n| n.trim().to_ascii_uppercase())
+                .filter(|n| !n.is_empty()),
+            after: q.cursor.filter(|c| !c.is_empty()),
+            limit,
+        })
+        .await?;
+    let own = node.prefix().to_string();
+    let next = (page.len() as i64 == limit)
+        .then(|| page.last().map(|e| e.filing.identifier.clone()))
+        .flatten();
+    Ok(Json(json!({
+        "identifiers": page.iter().map(|e| entry_json(e, &own)).collect::<Vec<_>>(),
+        "next_cursor": next,
+    })))
+}
+
+/// An identifier not among this node's own resources: the library's entry,
+/// or a 404 that says who holds its prefix.
+pub async fn resolve_filed(node: &Node, id: &Identifier) -> Result<Json<Value>, Problem> {
+    let canonical = id.to_string();
+    let own = node.prefix();
+    if let Some(entry) = node.store.library_entry(&canonical).await? {
+        let mut body = entry_json(&entry, &own.to_string());
+        body["source"] = json!("library");
+        return Ok(Json(body));
+    }
+    let children: Vec<(NodePrefix, String)> = node
+        .store
+        .children(Some("approved"))
+        .await?
+        .into_iter()
+        .filter_map(|c| Some((NodePrefix::parse(c.prefix.as_deref()?).ok()?, c.advertise)))
+        .collect();
+    let prefixes: Vec<NodePrefix> = children.iter().map(|(p, _)| p.clone()).collect();
+    Err(match hierarchy::refer(&own, &prefixes, id) {
+        Referral::Here => Problem::not_found(format!(
+            "no resource {canonical} in this node's subtree ({own})"
+        )),
+        Referral::Child(prefix) => {
+            let address = children
+                .iter()
+                .find(|(p, _)| p.to_string() == prefix)
+                .map(|(_, a)| a.clone());
+            Problem::not_found(format!(
+                "{canonical} is not filed here (yet); child node {prefix} holds its prefix"
+            ))
+            .with_referral(json!({"prefix": prefix, "node": address}))
+        }
+        Referral::Outside { owner_prefix } => {
+            let parent = node
+                .store
+                .parent_link()
+                .await?
+                .filter(|p| p.state == "approved");
+            Problem::not_found(format!(
+                "{canonical} is outside this node's subtree ({own}); the node holding {owner_prefix} resolves it{}",
+                if parent.is_some() { ", and the parent node knows it if it was filed" } else { "" }
+            ))
+            .with_referral(json!({
+                "prefix": owner_prefix,
+                "parent": parent.map(|p| p.address),
+            }))
+        }
+    })
+}

@@ -1,0 +1,204 @@
+//! Child nodes: join tokens, the review of their requests (the filing,
+//! 备案), and revocation. Each verb once, audited, for the command line and
+//! the API alike.
+
+use std::time::Duration;
+
+use suanli_link::transport;
+use suanli_protocol::{identifier::NodePrefix, join::JoinString, node::Role};
+
+use super::{Actor, ServiceError, Source, audit};
+use crate::{
+    auth,
+    check::Invalid,
+    hierarchy,
+    identity::{NodeIdentity, random_secret},
+    store::{ChildNode, Store, now_ms},
+};
+
+/// A node join token made: its join string is shown once, never stored.
+#[derive(Debug)]
+pub struct NodeTokenIssued {
+    pub id: i64,
+    pub join: JoinString,
+    pub role: Role,
+    pub segment: String,
+    pub expires_at_ms: u64,
+}
+
+/// This node's role and prefix as `serve` recorded them; an administrative
+/// command on a node that never started has none.
+pub async fn own_place(store: &Store) -> Result<(Role, NodePrefix), ServiceError> {
+    let (role, prefix) = store.profile().await?.ok_or_else(|| {
+        ServiceError::Conflict("the node has not started yet: run `serve` once first".into())
+    })?;
+    let role = Role::parse(&role)
+        .ok_or_else(|| ServiceError::unavailable(Source::Database, "unknown stored role"))?;
+    let prefix =
+        NodePrefix::parse(&prefix).map_err(|e| ServiceError::unavailable(Source::Database, e))?;
+    Ok((role, prefix))
+}
+
+/// Issues a one-time join token for a child node of `role` at `segment`
+/// (a province code for a regional node, an industry for an industry node).
+pub async fn issue_token(
+    store: &Store,
+    actor: &Actor,
+    role: Role,
+    segment: &str,
+    ttl: Duration,
+    address: &str,
+    ca_fingerprint: &str,
+) -> Result<NodeTokenIssued, ServiceError> {
+    let (own_role, _) = own_place(store).await?;
+    hierarchy::may_adopt(own_role, role).map_err(|m| Invalid::one("role", m))?;
+    let segment = hierarchy::segment_for(role, segment).map_err(|m| {
+        Invalid::one(
+            match role {
+                Role::Regional => "region",
+                _ => "industry",
+            },
+            m,
+        )
+    })?;
+    if ttl.is_zero() || ttl > Duration::from_secs(30 * 24 * 3600) {
+        return Err(Invalid::one("ttl", "more than zero and at most 30 days").into());
+    }
+    let ca_fingerprint = transport::from_hex(ca_fingerprint)
+        .and_then(|v| <[u8; 32]>::try_from(v).ok())
+        .ok_or_else(|| ServiceError::unavailable(Source::Identity, "bad CA fingerprint"))?;
+    let secret = random_secret();
+    let expires_at_ms = now_ms().saturating_add(ttl.as_millis() as u64);
+    let id = store
+        .create_node_token(
+            &auth::secret_hash(&secret),
+            role.as_str(),
+            &segment,
+            expires_at_ms,
+            &actor.name,
+        )
+        .await?;
+    audit::record(
+        store,
+        actor,
+        "node.token.create",
+        &format!("node-token/{id}"),
+        &format!(
+            "{} {segment} ttl {}",
+            role.as_str(),
+            humantime::format_duration(ttl)
+        ),
+    )
+    .await;
+    Ok(NodeTokenIssued {
+        id,
+        join: JoinString {
+            address: address.to_owned(),
+            ca_fingerprint,
+            token: secret,
+        },
+        role,
+        segment,
+        expires_at_ms,
+    })
+}
+
+/// Approves a pending request: signs the child's node certificate and
+/// assigns its prefix under this node's own.
+pub async fn approve(
+    store: &Store,
+    identity: &NodeIdentity,
+    actor: &Actor,
+    id: i64,
+) -> Result<ChildNode, ServiceError> {
+    let (_, own_prefix) = own_place(store).await?;
+    let child = store.child(id).await?;
+    if child.state != "pending" {
+        return Err(ServiceError::Conflict(format!(
+            "child node request {id} is already {}",
+            child.state
+        )));
+    }
+    let prefix = hierarchy::child_prefix(&own_prefix, &child.segment)
+        .map_err(|m| ServiceError::Conflict(format!("cannot assign a prefix: {m}")))?;
+    let certificate = identity
+        .sign_node(&child.csr, id)
+        .map_err(|e| ServiceError::unavailable(Source::Identity, e))?;
+    store
+        .approve_child(
+            id,
+            &prefix.to_string(),
+            &certificate,
+            &transport::to_hex(&transport::fingerprint(&certificate)),
+            &actor.name,
+        )
+        .await?;
+    audit::record(
+        store,
+        actor,
+        "node.approve",
+        &format!("node/{id}"),
+        &format!(
+            "{} {} prefix {prefix} operator {}",
+            child.role, child.segment, child.operator_uscc
+        ),
+    )
+    .await;
+    Ok(store.child(id).await?)
+}
+
+fn reason_of(reason: &str) -> Result<&str, ServiceError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(Invalid::one("reason", "say why, in at most 500 characters").into());
+    }
+    Ok(reason)
+}
+
+pub async fn reject(
+    store: &Store,
+    actor: &Actor,
+    id: i64,
+    reason: &str,
+) -> Result<ChildNode, ServiceError> {
+    let reason = reason_of(reason)?;
+    store.reject_child(id, reason, &actor.name).await?;
+    audit::record(store, actor, "node.reject", &format!("node/{id}"), reason).await;
+    Ok(store.child(id).await?)
+}
+
+/// Finds a child by its id or its prefix.
+pub async fn find(store: &Store, reference: &str) -> Result<ChildNode, ServiceError> {
+    if let Ok(id) = reference.trim().parse::<i64>() {
+        return Ok(store.child(id).await?);
+    }
+    let wanted = reference.trim().to_ascii_uppercase();
+    store
+        .children(None)
+        .await?
+        .into_iter()
+        .find(|c| c.prefix.as_deref() == Some(wanted.as_str()) && c.state == "approved")
+        .ok_or_else(|| ServiceError::NotFound(format!("no approved child node {reference}")))
+}
+
+/// Revokes an approved child: its certificate is refused from now on, its
+/// link closes within a second, and its identifiers are no longer current.
+pub async fn revoke(
+    store: &Store,
+    actor: &Actor,
+    reference: &str,
+    reason: &str,
+) -> Result<ChildNode, ServiceError> {
+    let reason = reason_of(reason)?;
+    let child = find(store, reference).await?;
+    store.revoke_child(child.id, reason, &actor.name).await?;
+    audit::record(
+        store,
+        actor,
+        "node.revoke",
+        &format!("node/{}", child.id),
+        reason,
+    )
+    .await;
+    Ok(store.child(child.id).await?)
+}

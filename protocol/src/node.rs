@@ -1,0 +1,526 @@
+//! The messages of the node link (child node ↔ parent node) and their
+//! framing: the same frames as the agent stream, with `NodeFrame` inside.
+//!
+//! A linked child speaks the agent stream's session (`Hello`, `Welcome`,
+//! `Ack`, `Wait`), so [`crate::session::Uplink`] drives it unchanged: the
+//! parent's answers convert into [`AggregatorMessage`]s for it. A filing
+//! record is spooled as encoded [`FilingBatch`] bytes and framed by
+//! [`crate::stream::encode_sample_frame`]: `NodeFrame.filings` is field 6, as
+//! `Frame.sample` is.
+
+use prost::Message as _;
+
+use crate::{
+    proto::{self, node_frame::Body, node_join_status::State},
+    stream::{AggregatorMessage, FrameError, Hello, Inbound, Welcome},
+};
+
+/// ALPN of the node link.
+pub const NODE_ALPN: &[u8] = b"suanli-node/1";
+
+/// Filings in one record, at most: a record is one spool entry and one
+/// commit at the parent.
+pub const MAX_FILINGS_PER_BATCH: usize = 1000;
+
+/// A node's place in the 1 + M + N hierarchy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    National,
+    Regional,
+    Industry,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::National, Role::Regional, Role::Industry];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::National => "national",
+            Role::Regional => "regional",
+            Role::Industry => "industry",
+        }
+    }
+
+    pub fn name_zh(self) -> &'static str {
+        match self {
+            Role::National => "国家节点",
+            Role::Regional => "区域节点",
+            Role::Industry => "行业节点",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == text.trim())
+    }
+
+    fn to_wire(self) -> i32 {
+        match self {
+            Role::National => proto::NodeRole::National as i32,
+            Role::Regional => proto::NodeRole::Regional as i32,
+            Role::Industry => proto::NodeRole::Industry as i32,
+        }
+    }
+
+    fn from_wire(value: i32) -> Option<Role> {
+        match proto::NodeRole::try_from(value).ok()? {
+            proto::NodeRole::National => Some(Role::National),
+            proto::NodeRole::Regional => Some(Role::Regional),
+            proto::NodeRole::Industry => Some(Role::Industry),
+            proto::NodeRole::Unspecified => None,
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct JoinRequest {
+    pub token: String,
+    pub csr_der: Vec<u8>,
+    pub role: Option<Role>,
+    pub operator_name: String,
+    pub operator_uscc: String,
+    pub ca_fingerprint: String,
+    pub advertise: String,
+    pub node_version: String,
+}
+
+impl std::fmt::Debug for JoinRequest {
+    // The token is a secret: never in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinRequest")
+            .field("role", &self.role)
+            .field("operator_name", &self.operator_name)
+            .field("operator_uscc", &self.operator_uscc)
+            .field("advertise", &self.advertise)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The parent's decision on a join request, as the child learns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinStatus {
+    Pending,
+    Approved(Approval),
+    Rejected { reason: String },
+    Revoked { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    pub child_id: u64,
+    pub certificate_der: Vec<u8>,
+    pub ca_certificate_der: Vec<u8>,
+    pub prefix: String,
+    pub parent_prefix: String,
+}
+
+/// One identifier as filed (see `node.proto`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Filing {
+    pub identifier: String,
+    pub revision: u64,
+    pub resource_type: String,
+    pub owner_code: String,
+    pub provider_name: String,
+    pub provider_uscc: String,
+    pub industry: String,
+    pub region: String,
+    pub spec: String,
+    pub model: Option<String>,
+    pub memory_bytes: Option<u64>,
+    pub logical_cpus: Option<u32>,
+    pub state: String,
+    /// Empty unless superseded.
+    pub superseded_by: String,
+    pub changed_at_unix_ms: u64,
+}
+
+/// One sequenced record of filings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FilingBatch {
+    pub seq: u64,
+    pub filings: Vec<Filing>,
+}
+
+impl FilingBatch {
+    /// The bytes the child spools.
+    pub fn encode(self) -> Vec<u8> {
+        proto::FilingBatch::from(self).encode_to_vec()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, FrameError> {
+        Ok(proto::FilingBatch::decode(bytes)?.into())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Heartbeat {
+    pub backlog: u64,
+    pub dropped: u64,
+    pub identifiers: u64,
+}
+
+/// What a child node sends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChildMessage {
+    JoinRequest(Box<JoinRequest>),
+    JoinPoll {
+        request_id: u64,
+        poll_secret: String,
+    },
+    Hello(Hello),
+    Filings(FilingBatch),
+    Heartbeat(Heartbeat),
+}
+
+/// What a parent node sends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParentMessage {
+    JoinReceipt {
+        request_id: u64,
+        poll_secret: String,
+    },
+    JoinStatus(JoinStatus),
+    Welcome(Welcome),
+    Ack {
+        through_seq: u64,
+    },
+    Wait {
+        retry_after_ms: u64,
+        reason: String,
+    },
+}
+
+impl ParentMessage {
+    /// The same message as the session core knows it, for the link's part
+    /// that is the agent stream's (`None` for joining messages).
+    pub fn into_session(self) -> Option<AggregatorMessage> {
+        match self {
+            ParentMessage::Welcome(w) => Some(AggregatorMessage::Welcome(w)),
+            ParentMessage::Ack { through_seq } => Some(AggregatorMessage::Ack { through_seq }),
+            ParentMessage::Wait {
+                retry_after_ms,
+                reason,
+            } => Some(AggregatorMessage::Wait {
+                retry_after: std::time::Duration::from_millis(retry_after_ms),
+                reason,
+            }),
+            ParentMessage::JoinReceipt { .. } | ParentMessage::JoinStatus(_) => None,
+        }
+    }
+}
+
+fn encode_body(body: Body, out: &mut Vec<u8>) {
+    let frame = proto::NodeFrame { body: Some(body) };
+    let len = frame.encoded_len();
+    out.reserve(4 + len);
+    out.extend_from_slice(&(len as u32).to_be_bytes());
+    frame
+        .encode(out)
+        .expect("a Vec grows to fit, so encoding cannot run out of space");
+}
+
+impl ChildMessage {
+    pub fn encode(self, out: &mut Vec<u8>) {
+        let body = match self {
+            ChildMessage::JoinRequest(r) => Body::JoinRequest(proto::NodeJoinRequest {
+                token: r.token,
+                csr_der: r.csr_der,
+                role: r.role.map_or(0, Role::to_wire),
+                operator_name: r.operator_name,
+                operator_uscc: r.operator_uscc,
+                ca_fingerprint: r.ca_fingerprint,
+                advertise: r.advertise,
+                node_version: r.node_version,
+            }),
+            ChildMessage::JoinPoll {
+                request_id,
+                poll_secret,
+            } => Body::JoinPoll(proto::NodeJoinPoll {
+                request_id,
+                poll_secret,
+            }),
+            ChildMessage::Hello(h) => Body::Hello(h.into()),
+            ChildMessage::Filings(b) => Body::Filings(b.into()),
+            ChildMessage::Heartbeat(h) => Body::Heartbeat(proto::Heartbeat {
+                backlog: h.backlog,
+                dropped: h.dropped,
+                identifiers: h.identifiers,
+            }),
+        };
+        encode_body(body, out)
+    }
+}
+
+impl Inbound for ChildMessage {
+    fn from_frame(body: &[u8]) -> Result<Self, FrameError> {
+        let frame = proto::NodeFrame::decode(body)?;
+        Ok(match frame.body.ok_or(FrameError::UnknownMessage)? {
+            Body::JoinRequest(r) => ChildMessage::JoinRequest(Box::new(JoinRequest {
+                token: r.token,
+                csr_der: r.csr_der,
+                role: Role::from_wire(r.role),
+                operator_name: r.operator_name,
+                operator_uscc: r.operator_uscc,
+                ca_fingerprint: r.ca_fingerprint,
+                advertise: r.advertise,
+                node_version: r.node_version,
+            })),
+            Body::JoinPoll(p) => ChildMessage::JoinPoll {
+                request_id: p.request_id,
+                poll_secret: p.poll_secret,
+            },
+            Body::Hello(h) => ChildMessage::Hello(h.into()),
+            Body::Filings(b) => ChildMessage::Filings(b.into()),
+            Body::Heartbeat(h) => ChildMessage::Heartbeat(Heartbeat {
+                backlog: h.backlog,
+                dropped: h.dropped,
+                identifiers: h.identifiers,
+            }),
+            Body::JoinReceipt(_) => return Err(FrameError::Unexpected("NodeJoinReceipt")),
+            Body::JoinStatus(_) => return Err(FrameError::Unexpected("NodeJoinStatus")),
+            Body::Welcome(_) => return Err(FrameError::Unexpected("Welcome")),
+            Body::Ack(_) => return Err(FrameError::Unexpected("Ack")),
+            Body::Wait(_) => return Err(FrameError::Unexpected("Wait")),
+        })
+    }
+}
+
+impl ParentMessage {
+    pub fn encode(self, out: &mut Vec<u8>) {
+        let body = match self {
+            ParentMessage::JoinReceipt {
+                request_id,
+                poll_secret,
+            } => Body::JoinReceipt(proto::NodeJoinReceipt {
+                request_id,
+                poll_secret,
+            }),
+            ParentMessage::JoinStatus(status) => Body::JoinStatus(status.into()),
+            ParentMessage::Welcome(w) => Body::Welcome(proto::Welcome {
+                version: w.version,
+                host_id: w.host_id,
+                host_identifier: w.host_identifier,
+                sample_interval_ms: 0,
+                stored_through_seq: w.stored_through_seq,
+            }),
+            ParentMessage::Ack { through_seq } => Body::Ack(proto::Ack { through_seq }),
+            ParentMessage::Wait {
+                retry_after_ms,
+                reason,
+            } => Body::Wait(proto::Wait {
+                retry_after_ms,
+                reason,
+            }),
+        };
+        encode_body(body, out)
+    }
+}
+
+impl Inbound for ParentMessage {
+    fn from_frame(body: &[u8]) -> Result<Self, FrameError> {
+        let frame = proto::NodeFrame::decode(body)?;
+        Ok(match frame.body.ok_or(FrameError::UnknownMessage)? {
+            Body::JoinReceipt(r) => ParentMessage::JoinReceipt {
+                request_id: r.request_id,
+                poll_secret: r.poll_secret,
+            },
+            Body::JoinStatus(s) => ParentMessage::JoinStatus(s.try_into()?),
+            Body::Welcome(w) => ParentMessage::Welcome(Welcome {
+                version: w.version,
+                host_id: w.host_id,
+                host_identifier: w.host_identifier,
+                sample_interval: None,
+                stored_through_seq: w.stored_through_seq,
+            }),
+            Body::Ack(a) => ParentMessage::Ack {
+                through_seq: a.through_seq,
+            },
+            Body::Wait(w) => ParentMessage::Wait {
+                retry_after_ms: w.retry_after_ms,
+                reason: w.reason,
+            },
+            Body::JoinRequest(_) => return Err(FrameError::Unexpected("NodeJoinRequest")),
+            Body::JoinPoll(_) => return Err(FrameError::Unexpected("NodeJoinPoll")),
+            Body::Hello(_) => return Err(FrameError::Unexpected("Hello")),
+            Body::Filings(_) => return Err(FrameError::Unexpected("FilingBatch")),
+            Body::Heartbeat(_) => return Err(FrameError::Unexpected("Heartbeat")),
+        })
+    }
+}
+
+impl From<JoinStatus> for proto::NodeJoinStatus {
+    fn from(status: JoinStatus) -> Self {
+        let mut out = proto::NodeJoinStatus::default();
+        match status {
+            JoinStatus::Pending => out.state = State::Pending as i32,
+            JoinStatus::Rejected { reason } => {
+                out.state = State::Rejected as i32;
+                out.reason = reason;
+            }
+            JoinStatus::Revoked { reason } => {
+                out.state = State::Revoked as i32;
+                out.reason = reason;
+            }
+            JoinStatus::Approved(a) => {
+                out.state = State::Approved as i32;
+                out.child_id = a.child_id;
+                out.certificate_der = a.certificate_der;
+                out.ca_certificate_der = a.ca_certificate_der;
+                out.prefix = a.prefix;
+                out.parent_prefix = a.parent_prefix;
+            }
+        }
+        out
+    }
+}
+
+impl TryFrom<proto::NodeJoinStatus> for JoinStatus {
+    type Error = FrameError;
+
+    fn try_from(s: proto::NodeJoinStatus) -> Result<Self, FrameError> {
+        Ok(match State::try_from(s.state) {
+            Ok(State::Pending) => JoinStatus::Pending,
+            Ok(State::Rejected) => JoinStatus::Rejected { reason: s.reason },
+            Ok(State::Revoked) => JoinStatus::Revoked { reason: s.reason },
+            Ok(State::Approved) => JoinStatus::Approved(Approval {
+                child_id: s.child_id,
+                certificate_der: s.certificate_der,
+                ca_certificate_der: s.ca_certificate_der,
+                prefix: s.prefix,
+                parent_prefix: s.parent_prefix,
+            }),
+            _ => return Err(FrameError::Invalid("a join status without a state")),
+        })
+    }
+}
+
+impl From<FilingBatch> for proto::FilingBatch {
+    fn from(b: FilingBatch) -> Self {
+        Self {
+            seq: b.seq,
+            filings: b
+                .filings
+                .into_iter()
+                .map(|f| proto::Filing {
+                    identifier: f.identifier,
+                    revision: f.revision,
+                    resource_type: f.resource_type,
+                    owner_code: f.owner_code,
+                    provider_name: f.provider_name,
+                    provider_uscc: f.provider_uscc,
+                    industry: f.industry,
+                    region: f.region,
+                    spec: f.spec,
+                    model: f.model,
+                    memory_bytes: f.memory_bytes,
+                    logical_cpus: f.logical_cpus,
+                    state: f.state,
+                    superseded_by: f.superseded_by,
+                    changed_at_unix_ms: f.changed_at_unix_ms,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<proto::FilingBatch> for FilingBatch {
+    fn from(b: proto::FilingBatch) -> Self {
+        Self {
+            seq: b.seq,
+            filings: b
+                .filings
+                .into_iter()
+                .map(|f| Filing {
+                    identifier: f.identifier,
+                    revision: f.revision,
+                    resource_type: f.resource_type,
+                    owner_code: f.owner_code,
+                    provider_name: f.provider_name,
+                    provider_uscc: f.provider_uscc,
+                    industry: f.industry,
+                    region: f.region,
+                    spec: f.spec,
+                    model: f.model,
+                    memory_bytes: f.memory_bytes,
+                    logical_cpus: f.logical_cpus,
+                    state: f.state,
+                    superseded_by: f.superseded_by,
+                    changed_at_unix_ms: f.changed_at_unix_ms,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::{FrameDecoder, encode_sample_frame};
+
+    fn decode<M: Inbound>(bytes: &[u8]) -> M {
+        let mut decoder = FrameDecoder::default();
+        decoder.push(bytes);
+        decoder.decode::<M>().unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_spooled_batch_framed_as_a_sample_reads_as_filings() {
+        let batch = FilingBatch {
+            seq: 7,
+            filings: vec![Filing {
+                identifier: "CN.32.I65_P00001_I65_320102_A_H100-80G_000002_Q".into(),
+                revision: 3,
+                memory_bytes: Some(80 << 30),
+                ..Default::default()
+            }],
+        };
+        let mut bytes = Vec::new();
+        encode_sample_frame(&batch.clone().encode(), &mut bytes);
+        assert_eq!(decode::<ChildMessage>(&bytes), ChildMessage::Filings(batch));
+    }
+
+    #[test]
+    fn messages_round_trip_and_each_side_refuses_the_others() {
+        let status = ParentMessage::JoinStatus(JoinStatus::Approved(Approval {
+            child_id: 2,
+            certificate_der: vec![1, 2],
+            ca_certificate_der: vec![3],
+            prefix: "CN.32".into(),
+            parent_prefix: "CN".into(),
+        }));
+        let mut bytes = Vec::new();
+        status.clone().encode(&mut bytes);
+        assert_eq!(decode::<ParentMessage>(&bytes), status);
+        let mut decoder = FrameDecoder::default();
+        decoder.push(&bytes);
+        assert!(decoder.decode::<ChildMessage>().is_err());
+
+        let request = ChildMessage::JoinRequest(Box::new(JoinRequest {
+            token: "secret".into(),
+            csr_der: vec![9],
+            role: Some(Role::Industry),
+            operator_name: "某行业节点".into(),
+            operator_uscc: "91110108MA01XXXX0X".into(),
+            ca_fingerprint: "ab".into(),
+            advertise: "127.0.0.1:1".into(),
+            node_version: "0.1.0".into(),
+        }));
+        assert!(!format!("{request:?}").contains("secret"));
+        let mut bytes = Vec::new();
+        request.clone().encode(&mut bytes);
+        assert_eq!(decode::<ChildMessage>(&bytes), request);
+        let mut decoder = FrameDecoder::default();
+        decoder.push(&bytes);
+        assert!(decoder.decode::<ParentMessage>().is_err());
+    }
+
+    #[test]
+    fn roles_parse_by_name() {
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+            assert_eq!(Role::from_wire(role.to_wire()), Some(role));
+        }
+        assert_eq!(Role::parse("provincial"), None);
+        assert_eq!(Role::from_wire(0), None);
+    }
+}

@@ -1,0 +1,542 @@
+//! The 1 + M + N hierarchy with real processes: a national node, a regional
+//! node and two industry nodes on loopback, each a `suanli-aggregator
+//! serve`, with real agents. Joining is double opt-in (a token from the
+//! parent, approval by its staff), identifiers minted at an industry node
+//! resolve at every ancestor once filed, filings survive cut links and
+//! killed parents stored once at their latest revision, and every bad
+//! request is refused with its reason.
+
+#![allow(clippy::unwrap_used)]
+
+use std::{
+    collections::BTreeSet,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use suanli_tests::{
+    Agent, Aggregator, Backend, Request, nvml_standin,
+    relay::{Impairment, Relay},
+    wait_until,
+};
+
+const WAIT: Duration = Duration::from_secs(60);
+/// The operator of every test node (a valid USCC).
+const OPERATOR_USCC: &str = "91110108551385082Q";
+
+fn start(dir: &Path, name: &str, backend: &Backend, test: &str, role: &str) -> Aggregator {
+    Aggregator::start(
+        &dir.join(name),
+        backend.for_node(&format!("{test}_{name}")),
+        &["--role", role],
+    )
+}
+
+fn get(node: &Aggregator, path: &str) -> (u16, Value) {
+    let (status, body) = node.get(path);
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+fn nodes(node: &Aggregator) -> Value {
+    let (status, body) = get(node, "/api/v1/nodes");
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn admin_ok(node: &Aggregator, args: &[&str]) -> String {
+    let out = node.admin(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A join token from `parent` for a child of `role` at `segment`.
+fn token(parent: &Aggregator, role: &str, segment: &str, extra: &[&str]) -> String {
+    let flag = if role == "regional" {
+        "--region"
+    } else {
+        "--industry"
+    };
+    let mut args = vec!["node", "token", "create", "--role", role, flag, segment];
+    args.extend_from_slice(extra);
+    admin_ok(parent, &args)
+}
+
+/// `parent join`: the request's id, or the refusal's words.
+fn request(child: &Aggregator, join: &str) -> Result<i64, String> {
+    let out = child.admin(&[
+        "parent",
+        "join",
+        join,
+        "--operator-name",
+        "测试节点运营方",
+        "--operator-uscc",
+        OPERATOR_USCC,
+    ]);
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    Ok(stdout
+        .split_whitespace()
+        .nth(2)
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("no request id in {stdout:?}")))
+}
+
+/// Joins `child` to `parent` and waits until the child knows its prefix.
+fn join(parent: &Aggregator, child: &Aggregator, role: &str, segment: &str) -> String {
+    let id = request(child, &token(parent, role, segment, &[])).unwrap();
+    let pending = nodes(parent);
+    assert!(
+        pending["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == id && c["state"] == "pending" && c["link"] == "pending"),
+        "{pending:#}"
+    );
+    let approved = admin_ok(parent, &["node", "approve", &id.to_string()]);
+    let prefix = approved.rsplit(' ').next().unwrap().to_owned();
+    wait_until(WAIT, "the child to learn its approval", || {
+        nodes(child)["parent"]["state"] == "approved" && nodes(child)["prefix"] == prefix.as_str()
+    });
+    prefix
+}
+
+/// The identifiers of `type` a node's own resources have now.
+fn own_identifiers(node: &Aggregator, resource_type: &str) -> Vec<String> {
+    let (status, body) = get(
+        node,
+        &format!("/api/v1/resources?type={resource_type}&limit=1000"),
+    );
+    assert_eq!(status, 200, "{body}");
+    body["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["identifier"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn resolves(node: &Aggregator, identifier: &str) -> Option<Value> {
+    let (status, body) = get(node, &format!("/api/v1/resources/{identifier}"));
+    (status == 200).then_some(body)
+}
+
+/// (identifier, revision, state) of every library entry held for `prefix`.
+fn library(node: &Aggregator, prefix: &str) -> BTreeSet<(String, u64, String)> {
+    let mut out = BTreeSet::new();
+    let mut cursor = String::new();
+    loop {
+        let (status, body) = get(
+            node,
+            &format!("/api/v1/identifiers?node={prefix}&limit=1000&cursor={cursor}"),
+        );
+        assert_eq!(status, 200, "{body}");
+        for e in body["identifiers"].as_array().unwrap() {
+            if e["state"] == "superseded" {
+                continue;
+            }
+            out.insert((
+                e["identifier"].as_str().unwrap().to_owned(),
+                e["revision"].as_u64().unwrap(),
+                e["state"].as_str().unwrap().to_owned(),
+            ));
+        }
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => return out,
+        }
+    }
+}
+
+fn tree(backend: Backend) {
+    let test = "hierarchy_tree";
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let national = start(dir, "national", &backend, test, "national");
+    let regional = start(dir, "regional", &backend, test, "regional");
+    let industry = start(dir, "industry", &backend, test, "industry");
+    let other = start(dir, "other", &backend, test, "industry");
+
+    // A GPU host at the industry node, before it has a parent: its
+    // identifiers are minted under CN.LOCAL.
+    let library_path = nvml_standin(dir);
+    let mut gpu_agent = Agent::join_as(
+        &dir.join("gpu-agent"),
+        &industry.join_string(None),
+        "200ms",
+        "m-gpu",
+        "gpu-host",
+    );
+    gpu_agent.env = vec![(
+        "SUANLI_NVML_LIBRARY".into(),
+        library_path.display().to_string(),
+    )];
+    gpu_agent.run();
+    wait_until(WAIT, "the GPU host's accelerators", || {
+        !own_identifiers(&industry, "A").is_empty()
+    });
+    let local_host = own_identifiers(&industry, "C").remove(0);
+    assert!(local_host.starts_with("CN.LOCAL_"), "{local_host}");
+
+    assert_eq!(join(&national, &regional, "regional", "32"), "CN.32");
+    assert_eq!(join(&regional, &industry, "industry", "I65"), "CN.32.I65");
+    let approved = Instant::now();
+    assert_eq!(join(&regional, &other, "industry", "M73"), "CN.32.M73");
+
+    // Reissued under the assigned prefix; the old identifier still resolves,
+    // marked superseded by the new one.
+    wait_until(WAIT, "identifiers reissued under CN.32.I65", || {
+        own_identifiers(&industry, "A")
+            .iter()
+            .all(|id| id.starts_with("CN.32.I65_"))
+    });
+    let host = own_identifiers(&industry, "C").remove(0);
+    assert!(host.starts_with("CN.32.I65_"), "{host}");
+    let old = resolves(&industry, &local_host).expect("the old identifier resolves");
+    assert_eq!(old["state"], "superseded", "{old:#}");
+    assert_eq!(old["superseded_by"], host.as_str(), "{old:#}");
+
+    // Filed up the tree: the GPU resolves at the regional and the national node.
+    let gpu = own_identifiers(&industry, "A").remove(0);
+    wait_until(
+        WAIT,
+        "the GPU's identifier to resolve at the national node",
+        || resolves(&national, &gpu).is_some(),
+    );
+    println!(
+        "hierarchy: approval at the regional node → resolvable at the national node: {} ms",
+        approved.elapsed().as_millis()
+    );
+    let at_regional = resolves(&regional, &gpu).unwrap();
+    assert_eq!(at_regional["holding_node"], "CN.32.I65", "{at_regional:#}");
+    assert_eq!(at_regional["current"], true);
+    assert_eq!(at_regional["type"], "A");
+    assert!(at_regional["model"].is_string(), "{at_regional:#}");
+    let at_national = resolves(&national, &gpu).unwrap();
+    assert_eq!(at_national["holding_node"], "CN.32", "{at_national:#}");
+    assert_eq!(at_national["owner"]["uscc"], "91350100M000100Y43");
+    let (_, found) = get(&national, "/api/v1/identifiers?type=A&node=CN.32");
+    assert!(
+        found["identifiers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["identifier"] == gpu.as_str()),
+        "{found:#}"
+    );
+
+    // Minted after the join at the other industry node: how long until the
+    // national node resolves it.
+    let minted = Instant::now();
+    let mut host_agent = Agent::join_as(
+        &dir.join("other-agent"),
+        &other.join_string(None),
+        "200ms",
+        "m-other",
+        "other-host",
+    );
+    host_agent.run();
+    wait_until(WAIT, "the other node's host identifier", || {
+        !own_identifiers(&other, "C").is_empty()
+    });
+    let other_host = own_identifiers(&other, "C").remove(0);
+    assert!(other_host.starts_with("CN.32.M73_"), "{other_host}");
+    wait_until(
+        WAIT,
+        "the new identifier to resolve at the national node",
+        || resolves(&national, &other_host).is_some(),
+    );
+    println!(
+        "hierarchy: minted at an industry node → resolvable at the national node: {} ms",
+        minted.elapsed().as_millis()
+    );
+
+    // A sibling's identifier is outside the other node's subtree: a
+    // referral to whoever holds the prefix, via the parent.
+    let (status, referral) = get(&other, &format!("/api/v1/resources/{gpu}"));
+    assert_eq!(status, 404, "{referral:#}");
+    assert_eq!(referral["referral"]["prefix"], "CN.32.I65", "{referral:#}");
+    assert_eq!(referral["referral"]["parent"], regional.quic.to_string());
+    let (status, _) = get(&national, "/api/v1/resources/not-an-identifier");
+    assert_eq!(status, 400);
+
+    // The regional node's view of its children, and the one organisation
+    // registered under both industry nodes.
+    let view = nodes(&regional);
+    let children = view["children"].as_array().unwrap();
+    assert_eq!(children.len(), 2, "{view:#}");
+    for child in children {
+        assert_eq!(child["state"], "approved", "{view:#}");
+        assert_eq!(child["link"], "connected", "{view:#}");
+        assert!(child["identifiers"].as_i64().unwrap() >= 1, "{view:#}");
+    }
+    assert_eq!(view["parent"]["prefix"], "CN.32");
+    assert!(
+        view["duplicate_uscc"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["uscc"] == "91350100M000100Y43"
+                && d["nodes"] == serde_json::json!(["CN.32.I65", "CN.32.M73"])),
+        "{view:#}"
+    );
+    assert!(view["identifiers"]["subtree"].as_i64() > view["identifiers"]["own"].as_i64());
+
+    // Revoking the other industry node: its link closes, and its
+    // identifiers are no longer current here and, once filed, above.
+    let revoked = Instant::now();
+    admin_ok(
+        &regional,
+        &["node", "revoke", "CN.32.M73", "--reason", "测试撤销"],
+    );
+    wait_until(WAIT, "the revoked node to hear it", || {
+        nodes(&other)["parent"]["state"] == "revoked"
+    });
+    println!(
+        "hierarchy: revocation → the child's link closed: {} ms",
+        revoked.elapsed().as_millis()
+    );
+    assert_eq!(resolves(&regional, &other_host).unwrap()["current"], false);
+    wait_until(WAIT, "the national node to hear of the revocation", || {
+        resolves(&national, &other_host).is_some_and(|r| r["current"] == false)
+    });
+    // The revoked node still works on its own.
+    let (status, _) = get(&other, "/api/v1/summary");
+    assert_eq!(status, 200);
+    assert!(gpu_agent.stop().success());
+    assert!(host_agent.stop().success());
+}
+
+#[test]
+fn a_tree_of_four_nodes_files_and_resolves_identifiers() {
+    for backend in Backend::all("hierarchy_tree") {
+        tree(backend);
+    }
+}
+
+fn conservation(backend: Backend, seed: u64) {
+    let test = "hierarchy_conservation";
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let mut parent = start(dir, "regional", &backend, test, "regional");
+    let child = start(dir, "industry", &backend, test, "industry");
+    let relay = Relay::start(parent.quic, seed);
+    let join_string = token(
+        &parent,
+        "industry",
+        "I65",
+        &["--address", &relay.addr.to_string()],
+    );
+    // One host before the join: its identifier is reissued, the old one never filed.
+    let host_join = child.join_string_for(None, 10);
+    let mut agents = vec![Agent::join_as(
+        &dir.join("agent-0"),
+        &host_join,
+        "200ms",
+        "m-0",
+        "host-0",
+    )];
+    agents[0].run();
+    wait_until(WAIT, "the first host", || {
+        own_identifiers(&child, "C").len() == 1
+    });
+    let id = request(&child, &join_string).unwrap();
+    admin_ok(&parent, &["node", "approve", &id.to_string()]);
+    wait_until(WAIT, "the approval", || {
+        nodes(&child)["prefix"] == "CN.LOCAL.I65"
+    });
+    let add_host = |agents: &mut Vec<Agent>| {
+        let n = agents.len();
+        let mut agent = Agent::join_as(
+            &dir.join(format!("agent-{n}")),
+            &host_join,
+            "200ms",
+            &format!("m-{n}"),
+            &format!("host-{n}"),
+        );
+        agent.run();
+        agents.push(agent);
+        wait_until(WAIT, "the new host's identifier", || {
+            own_identifiers(&child, "C").len() == n + 1
+        });
+    };
+
+    // The parent dies without warning, twice, while hosts keep joining.
+    for _ in 0..2 {
+        add_host(&mut agents);
+        parent.restart();
+        add_host(&mut agents);
+    }
+
+    // While its parent is down, the child keeps serving its own users.
+    parent.kill();
+    add_host(&mut agents);
+    let (status, _) = get(&child, "/api/v1/summary");
+    assert_eq!(status, 200);
+    let selection = Request::new("POST", "/api/v1/selection")
+        .bearer(&child.admin_token())
+        .json(r#"{"cpu_cores": 1}"#)
+        .send(child.http);
+    assert_eq!(selection.status, 200, "{}", selection.body);
+    let dashboard = Request::new("GET", "/ui/").send(child.http);
+    assert_eq!(dashboard.status, 200);
+    parent.restart();
+
+    // The link goes dark; a host is revoked at the child (a change of
+    // state, a new revision) and another joins; then the link comes back
+    // lossy and the parent is killed once more.
+    relay.set(Impairment {
+        blackhole: true,
+        ..Default::default()
+    });
+    admin_ok(&child, &["host", "revoke", "host-1"]);
+    add_host(&mut agents);
+    relay.set(Impairment {
+        drop_per_mille: 50,
+        duplicate_per_mille: 50,
+        max_delay: Duration::from_millis(15),
+        ..Default::default()
+    });
+    parent.restart();
+    relay.set(Impairment::default());
+
+    // Every filing is stored at the parent once, at its latest revision.
+    let prefix = "CN.LOCAL.I65";
+    let mut at_child = BTreeSet::new();
+    wait_until(WAIT, "the parent's library to match the child's", || {
+        at_child = library(&child, prefix);
+        at_child == library(&parent, prefix)
+    });
+    assert_eq!(at_child.len(), agents.len(), "{at_child:?}");
+    assert!(
+        at_child
+            .iter()
+            .any(|(_, revision, state)| *revision == 2 && state == "revoked"),
+        "the revoked host's second revision: {at_child:?}"
+    );
+    assert!(
+        at_child
+            .iter()
+            .all(|(id, ..)| id.starts_with("CN.LOCAL.I65_")),
+        "{at_child:?}"
+    );
+    let link = nodes(&parent)["children"][0].clone();
+    assert_eq!(link["identifiers"].as_u64(), Some(at_child.len() as u64));
+    for mut agent in agents {
+        agent.kill();
+    }
+}
+
+#[test]
+fn filings_survive_cut_links_and_killed_parents() {
+    for (i, backend) in Backend::all("hierarchy_conservation")
+        .into_iter()
+        .enumerate()
+    {
+        conservation(backend, 7 + i as u64);
+    }
+}
+
+#[test]
+fn bad_joins_are_refused_with_their_reason() {
+    let test = "hierarchy_bad_joins";
+    let backend = Backend::Sqlite;
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let national = start(dir, "national", &backend, test, "national");
+    let regional = start(dir, "regional", &backend, test, "regional");
+    let industry = start(dir, "industry", &backend, test, "industry");
+
+    // A token for another role.
+    let err = request(&industry, &token(&national, "regional", "32", &[])).unwrap_err();
+    assert!(err.contains("is for a regional node"), "{err}");
+    // Expired.
+    let expired = token(&national, "regional", "32", &["--ttl", "1ms"]);
+    let err = request(&regional, &expired).unwrap_err();
+    assert!(err.contains("expired"), "{err}");
+    // An agent's enrollment token does not join a node.
+    let err = request(&industry, &national.join_string(None)).unwrap_err();
+    assert!(err.contains("unknown node join token"), "{err}");
+    // A join string whose address is not the parent it names: the CA
+    // fingerprint of another node.
+    let foreign =
+        token(&national, "industry", "I65", &[]).replacen(&ca_of(&national), &ca_of(&regional), 1);
+    let err = request(&industry, &foreign).unwrap_err();
+    assert!(
+        err.contains("is not the one the join string names"),
+        "{err}"
+    );
+    // A node never joins its own descendant: an industry node takes no
+    // children, and a regional node none of its own rank (itself included).
+    let out = industry.admin(&[
+        "node",
+        "token",
+        "create",
+        "--role",
+        "industry",
+        "--industry",
+        "I65",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("an industry node takes no child nodes"),
+        "{err}"
+    );
+    let own = token(&regional, "industry", "I65", &[]);
+    let err = request(&regional, &own).unwrap_err();
+    assert!(
+        err.contains("takes no regional nodes") || err.contains("cannot join itself"),
+        "{err}"
+    );
+    // Used twice: the second request is refused.
+    let once = token(&national, "regional", "32", &[]);
+    request(&regional, &once).unwrap();
+    let err = request(&industry, &once).unwrap_err();
+    assert!(err.contains("already used"), "{err}");
+    // A second parent while one request is pending, refused before the
+    // parent hears of it.
+    let err = request(&regional, &token(&national, "regional", "33", &[])).unwrap_err();
+    assert!(err.contains("one parent per node"), "{err}");
+    // Rejection with a reason reaches the child.
+    let pending = nodes(&national)["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["state"] == "pending")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let out = national.admin(&["node", "reject", &pending.to_string(), "--reason", ""]);
+    assert!(!out.status.success(), "an empty reason is refused");
+    admin_ok(
+        &national,
+        &[
+            "node",
+            "reject",
+            &pending.to_string(),
+            "--reason",
+            "材料不全",
+        ],
+    );
+    wait_until(WAIT, "the child to hear the rejection", || {
+        let parent = &nodes(&regional)["parent"];
+        parent["state"] == "rejected" && parent["reason"] == "材料不全"
+    });
+    // Approving what is already decided is a conflict.
+    let out = national.admin(&["node", "approve", &pending.to_string()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already rejected"));
+}
+
+/// The CA fingerprint a node's join strings carry.
+fn ca_of(node: &Aggregator) -> String {
+    let join = node.join_string(None);
+    join.split("ca=").nth(1).unwrap()[..64].to_owned()
+}
