@@ -299,17 +299,21 @@ async fn stream(
     cert: &CertificateDer<'static>,
     ingest: &Arc<Ingest>,
 ) -> Result<(), Refusal> {
-    let auth = ingest
-        .node
-        .store
-        .host_by_cert(&to_hex(&fingerprint(cert)))
-        .await?
-        .ok_or_else(|| {
-            Refusal::new(
-                CloseCode::Unauthenticated,
-                "certificate not enrolled on this node (re-enrolled elsewhere?)",
-            )
-        })?;
+    let cert_sha256 = to_hex(&fingerprint(cert));
+    let Some(auth) = ingest.node.store.host_by_cert(&cert_sha256).await? else {
+        let reason = if ingest
+            .node
+            .store
+            .child_by_cert(&cert_sha256)
+            .await?
+            .is_some()
+        {
+            "a child node's certificate cannot open an agent stream (its ALPN is suanli-node/1)"
+        } else {
+            "certificate not enrolled on this node (re-enrolled elsewhere?)"
+        };
+        return Err(Refusal::new(CloseCode::Unauthenticated, reason));
+    };
     if auth.revoked {
         return Err(Refusal::new(CloseCode::Revoked, "host revoked"));
     }

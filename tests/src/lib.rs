@@ -3,6 +3,7 @@
 //! and a [`relay::Relay`] that impairs the UDP path between them.
 
 pub mod browser;
+pub mod child;
 pub mod receiver;
 pub mod relay;
 

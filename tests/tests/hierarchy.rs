@@ -14,9 +14,14 @@ use std::{
     time::{Duration, Instant},
 };
 
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use serde_json::Value;
+use suanli_link::transport::{self, ServerTrust};
+use suanli_protocol::node::{ChildMessage, ParentMessage};
 use suanli_tests::{
-    Agent, Aggregator, Backend, Request, nvml_standin,
+    Agent, Aggregator, Backend, Request,
+    child::{ScriptedChild, Stream},
+    nvml_standin,
     relay::{Impairment, Relay},
     wait_until,
 };
@@ -539,4 +544,111 @@ fn bad_joins_are_refused_with_their_reason() {
 fn ca_of(node: &Aggregator) -> String {
     let join = node.join_string(None);
     join.split("ca=").nth(1).unwrap()[..64].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_filing_what_it_may_not_is_refused_and_harms_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let parent = Aggregator::start(
+        &dir.path().join("regional"),
+        Backend::Sqlite,
+        &["--role", "regional"],
+    );
+    let child = ScriptedChild::join(&parent, "I65").await;
+    assert_eq!(child.prefix, "CN.LOCAL.I65");
+    let ack = |seq: u64| ParentMessage::Ack { through_seq: seq };
+
+    // One record: a filing inside the child's prefix and one outside it.
+    // The outside one is refused (and logged); the rest is stored.
+    let mut link = child.link().await.unwrap();
+    let inside = ScriptedChild::filing(&child.prefix, 1, 2);
+    let outside = ScriptedChild::filing("CN.LOCAL.M73", 1, 1);
+    link.send(ScriptedChild::batch(
+        0,
+        vec![inside.clone(), outside.clone()],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(link.next::<ParentMessage>().await.unwrap(), ack(0));
+    let stored = resolves(&parent, &inside.identifier).expect("stored");
+    assert_eq!(stored["revision"], 2);
+    let (status, body) = get(
+        &parent,
+        &format!("/api/v1/resources/{}", outside.identifier),
+    );
+    assert_eq!(status, 404, "{body:#}");
+
+    // A revision going backwards is ignored, acknowledged all the same.
+    let mut older = inside.clone();
+    older.revision = 1;
+    older.state = "revoked".into();
+    link.send(ScriptedChild::batch(1, vec![older]))
+        .await
+        .unwrap();
+    assert_eq!(link.next::<ParentMessage>().await.unwrap(), ack(1));
+    let kept = resolves(&parent, &inside.identifier).unwrap();
+    assert_eq!(
+        (kept["revision"].as_u64(), kept["state"].as_str()),
+        (Some(2), Some("active"))
+    );
+
+    // A record out of order closes the link with the reason.
+    link.send(ScriptedChild::batch(1, vec![inside.clone()]))
+        .await
+        .unwrap();
+    let err = link.next::<ParentMessage>().await.unwrap_err();
+    assert!(err.contains("must be sent in sequence order"), "{err}");
+
+    // An oversize record: refused with the limit, nothing of it stored.
+    let mut link = child.link().await.unwrap();
+    let many = (0..1001)
+        .map(|i| ScriptedChild::filing(&child.prefix, 100 + i, 1))
+        .collect();
+    link.send(ScriptedChild::batch(2, many)).await.unwrap();
+    let err = link.next::<ParentMessage>().await.unwrap_err();
+    assert!(err.contains("exceeds the 1000"), "{err}");
+    assert!(
+        resolves(
+            &parent,
+            &ScriptedChild::filing(&child.prefix, 100, 1).identifier
+        )
+        .is_none()
+    );
+
+    // A node certificate on the agents' ALPN.
+    let err = child.as_agent().await.unwrap_err();
+    assert!(err.contains("cannot open an agent stream"), "{err}");
+
+    // An agent's certificate on the node ALPN.
+    let agent = Agent::join(&dir.path().join("agent"), &parent.join_string(None), "1s");
+    let read = |name: &str| agent.state_dir.join(name);
+    let client = transport::node_client_config(
+        ServerTrust::Ca(CertificateDer::from_pem_file(read("ca.pem")).unwrap()),
+        Some((
+            CertificateDer::from_pem_file(read("agent.pem")).unwrap(),
+            PrivateKeyDer::from_pem_file(read("agent.key")).unwrap(),
+        )),
+    )
+    .unwrap();
+    let mut stream = Stream::open(parent.quic, client).await.unwrap();
+    stream
+        .send(ChildMessage::Hello(suanli_protocol::stream::Hello {
+            min_version: 1,
+            max_version: 1,
+            agent_version: "test".into(),
+            first_pending_seq: None,
+            next_seq: 0,
+            dropped_samples: 0,
+        }))
+        .await
+        .unwrap();
+    let err = stream.next::<ParentMessage>().await.unwrap_err();
+    assert!(
+        err.contains("an agent's certificate cannot open a node link"),
+        "{err}"
+    );
+
+    // The parent kept serving through all of it.
+    let (status, _) = get(&parent, "/api/v1/summary");
+    assert_eq!(status, 200);
 }
