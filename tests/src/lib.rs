@@ -24,10 +24,11 @@ use serde_json::Value;
 /// into the directory above this test executable's `deps/`.
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target directory");
+    let mut dir = exe.parent().expect("target directory");
+    // A test runs from `deps/`; a benchmark binary sits beside the others.
+    if dir.ends_with("deps") {
+        dir = dir.parent().expect("target directory");
+    }
     let path = dir.join(name);
     assert!(
         path.is_file(),
