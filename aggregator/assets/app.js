@@ -61,6 +61,13 @@ const T = {
   remapped: ["行重映射", "Remapped rows"], xids: ["近期 XID", "Recent XIDs"], nvlink: ["NVLink 在线/断开", "NVLink up/down"], processes: ["进程", "Processes"],
   mark_healthy: ["标记为正常", "Mark healthy"], for_s: ["持续", "For"], threshold: ["阈值与依据", "Threshold and source"], xid_catalog: ["XID 目录", "XID catalog"],
   class: ["类别", "Class"], state_all: ["全部", "all"], no_alerts: ["没有告警。", "No alerts."], alerts_firing: ["告警中", "Firing alerts"],
+  nodes: ["下级节点", "Child nodes"], parent_node: ["上级节点", "Parent node"], link: ["链路", "Link"], heartbeat: ["最近心跳", "Last heartbeat"],
+  filed_ids: ["已备案标识", "Identifiers filed"], backlog: ["积压", "Backlog"], prefix: ["前缀", "Prefix"], segment: ["区域/行业", "Region / industry"],
+  operator: ["运营主体", "Operator"], no_parent: ["本节点没有上级，独立运行。", "No parent: this node stands alone."], connected: ["已连接", "connected"],
+  national: ["国家节点", "national"], regional: ["区域节点", "regional"], industry_node: ["行业节点", "industry"], this_node: ["本节点", "This node"],
+  create_node_token: ["签发加入令牌", "Create join token"], own_ids: ["本节点标识", "Own identifiers"], subtree_ids: ["子树标识（含下级）", "Identifiers in the subtree"],
+  duplicate_uscc: ["在多个下级登记的同一机构（请核查）", "One organisation filed under several children (check)"], unspooled: ["待备案", "Not yet filed"],
+  node_join_once: ["下级节点执行（只显示一次）：", "On the child node (shown once):"],
 };
 let lang = localStorage.getItem("suanli.lang") || "zh";
 const t = (k) => (T[k] ? T[k][lang === "zh" ? 0 : 1] : k);
@@ -141,9 +148,18 @@ const pages = {
         el("a", { href: "#/alerts" }, card(n("warning"), t("alerts_firing") + " · " + t("warning"), "alerts-warning")),
         el("a", { href: "#/alerts" }, card(n("info"), t("alerts_firing") + " · " + t("info"), "alerts-info")));
     }
+    let treeCards = null;
+    if (["admin", "operator", "viewer"].includes(me.role)) {
+      const n = await api("GET", "/api/v1/nodes");
+      treeCards = el("div", { class: "cards" },
+        el("a", { href: "#/nodes" }, card(n.identifiers.own, t("own_ids"), "own-ids")),
+        el("a", { href: "#/nodes" }, card(n.identifiers.subtree, t("subtree_ids"), "overview-subtree-ids")),
+        el("a", { href: "#/nodes" }, card(n.children.filter((c) => c.link === "connected").length + " / " + n.children.filter((c) => c.state === "approved").length, t("nodes") + " · " + t("connected"))));
+    }
     main.append(
       el("h1", {}, t("overview")),
       alertCards,
+      treeCards,
       el("div", { class: "cards" },
         card(s.hosts.online, t("online"), "hosts-online"), card(s.hosts.stale, t("stale")), card(s.hosts.offline, t("offline")),
         card(s.resources_total, t("resources_total")), card(s.connected_agents, t("agents")),
@@ -429,6 +445,72 @@ const pages = {
     main.append(el("h1", {}, t("tokens")), me.role === "viewer" ? null : form, out, table(["#", t("provider"), t("expires"), t("uses_left"), t("actor"), ""], rows));
   },
 
+  async nodes(main) {
+    const n = await api("GET", "/api/v1/nodes");
+    const roleName = (r) => t(r === "industry" ? "industry_node" : r);
+    const managers = ["admin", "operator"].includes(me.role);
+    const p = n.parent;
+    const parentPanel = el("section", { id: "parent-panel" }, el("h2", {}, t("parent_node")),
+      p ? el("dl", { class: "facts" },
+        el("dt", {}, t("address")), el("dd", { class: "mono" }, p.address),
+        el("dt", {}, t("state")), el("dd", { id: "parent-state" }, t(p.state)),
+        el("dt", {}, t("prefix")), el("dd", { class: "mono" }, p.prefix || "—"),
+        el("dt", {}, t("reason")), el("dd", {}, p.reason || "—"),
+        el("dt", {}, t("unspooled")), el("dd", {}, p.unspooled))
+        : el("p", { class: "note" }, t("no_parent")));
+    const out = el("div", {});
+    let tokenForm = null;
+    if (me.role === "admin" && n.role !== "industry") {
+      const segment = el("input", { name: "segment", required: true, size: 6, placeholder: "32 / I65" });
+      tokenForm = el("form", { class: "inline", id: "node-token-form" },
+        el("label", {}, t("role"), el("select", { name: "role" },
+          n.role === "national" ? el("option", { value: "regional" }, t("regional")) : null,
+          el("option", { value: "industry" }, t("industry_node")))),
+        el("label", {}, t("segment"), segment),
+        el("label", {}, t("ttl_hours"), el("input", { name: "ttl_hours", type: "number", value: 24, min: 1, max: 720 })),
+        el("button", { class: "primary", type: "submit" }, t("create_node_token")));
+      tokenForm.addEventListener("submit", async (ev) => {
+        ev.preventDefault();
+        const f = new FormData(tokenForm);
+        const body = { role: f.get("role"), ttl_hours: Number(f.get("ttl_hours")) };
+        body[f.get("role") === "regional" ? "region" : "industry"] = f.get("segment");
+        try {
+          const made = await api("POST", "/api/v1/nodes/tokens", body);
+          out.replaceChildren(el("div", { class: "notice" }, t("node_join_once"),
+            el("div", { class: "mono" }, "suanli-aggregator parent join '" + made.join + "' --operator-name … --operator-uscc …")));
+        } catch (e) { out.replaceChildren(errorBox(e)); }
+      });
+    }
+    const act = (c) => {
+      if (!managers) return el("td", {});
+      const reason = () => prompt(t("reason")) || "";
+      const call = (verb, body) => async () => {
+        try { await api("POST", "/api/v1/nodes/" + c.id + "/" + verb, body && body()); route(); }
+        catch (e) { out.replaceChildren(errorBox(e)); }
+      };
+      if (c.state === "pending") return el("td", {},
+        el("button", { class: "primary", id: "approve-" + c.id, onclick: call("approve") }, t("approve")), " ",
+        el("button", { onclick: call("reject", () => ({ reason: reason() })) }, t("reject")));
+      if (c.state === "approved" && me.role === "admin") return el("td", {},
+        el("button", { onclick: call("revoke", () => ({ reason: reason() })) }, t("revoke")));
+      return el("td", {});
+    };
+    const rows = n.children.map((c) => el("tr", { "data-child": c.id },
+      el("td", {}, c.id), el("td", {}, roleName(c.role)), el("td", { class: "mono" }, c.segment), el("td", { class: "mono" }, c.prefix || "—"),
+      el("td", {}, c.operator_name + " (" + c.operator_uscc + ")"), el("td", { class: "state-" + c.link }, t(c.link)),
+      el("td", {}, fmtTime(c.last_heartbeat_ms)), el("td", {}, c.identifiers), el("td", {}, c.backlog == null ? "—" : c.backlog), act(c)));
+    main.append(...[el("h1", {}, t("nodes")),
+      el("div", { class: "cards" },
+        el("div", { class: "card" }, el("div", { class: "n mono" }, n.prefix), el("div", { class: "l" }, t("this_node") + " · " + roleName(n.role))),
+        el("div", { class: "card" }, el("div", { class: "n" }, n.identifiers.own), el("div", { class: "l" }, t("own_ids"))),
+        el("div", { class: "card", id: "subtree-ids" }, el("div", { class: "n" }, n.identifiers.subtree), el("div", { class: "l" }, t("subtree_ids")))),
+      parentPanel, el("h2", {}, t("nodes")), tokenForm, out,
+      table(["#", t("role"), t("segment"), t("prefix"), t("operator"), t("link"), t("heartbeat"), t("filed_ids"), t("backlog"), ""], rows),
+      n.duplicate_uscc.length ? el("h2", {}, t("duplicate_uscc")) : null,
+      n.duplicate_uscc.length ? table([t("uscc"), t("prefix")], n.duplicate_uscc.map((d) => el("tr", {}, el("td", { class: "mono" }, d.uscc), el("td", { class: "mono" }, d.nodes.join(", "))))) : null,
+    ].filter(Boolean));
+  },
+
   async audit(main) {
     const data = await api("GET", "/api/v1/audit?limit=200");
     main.append(el("h1", {}, t("audit")),
@@ -606,6 +688,7 @@ const NAV = [
   ["overview", () => true], ["alerts", seesAlerts], ["resources", () => true], ["selection", () => true], ["registrations", () => true],
   ["providers", () => true], ["lines", () => true], ["prices", (r) => r !== "user" && r !== "line_provider"], ["tokens", (r) => r !== "user" && r !== "line_provider"], ["audit", (r) => ["admin", "operator", "viewer"].includes(r)],
   ["receivers", seesAlerts], ["rules", (r) => ["admin", "operator", "viewer"].includes(r)],
+  ["nodes", (r) => ["admin", "operator", "viewer"].includes(r)],
 ];
 
 function renderLogin(main) {
@@ -652,11 +735,11 @@ async function route() {
   const render = pages[page] || pages.overview;
   try {
     await render(main, query || "", arg && decodeURIComponent(arg));
-    // The overview and the alerts keep themselves current (not while
-    // someone is typing into a form there).
-    if (render === pages.overview || render === pages.alerts) {
+    // The overview, the alerts and the child nodes' links keep themselves
+    // current (not while someone is typing into a form there).
+    if (render === pages.overview || render === pages.alerts || render === pages.nodes) {
       const again = () => (document.activeElement?.closest("form") ? (refresh = setTimeout(again, 5000)) : route());
-      refresh = setTimeout(again, render === pages.alerts ? 2000 : 5000);
+      refresh = setTimeout(again, render === pages.overview ? 5000 : 2000);
     }
   }
   catch (e) {

@@ -155,7 +155,9 @@ pub static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(||
             ("cursor", "next_cursor of the previous page"),
             ("limit", "page size (default 100, at most 1000)"),
         ]),
-        route!(GET "/api/v1/resources/{identifier}", Access::Roles(ALL), "Resolve an identifier: description, live state, last seen, freshness", resolve),
+        route!(GET "/api/v1/resources/{identifier}", Access::Roles(ALL), "Resolve an identifier in this node's subtree: a resource of this node with its live state, else the identifier library's entry (owner, state, when filed, the child holding it), else a 404 with a referral", resolve, query = &[
+            ("live", "1: for an identifier a descendant holds, also its live state, asked of that node over the node links within 2 s (live_state: fresh, stale or unreachable)"),
+        ]),
         route!(GET "/api/v1/resources/{identifier}/history", Access::Roles(ALL), "A metric of a resource over time", history, query = &[
             ("metric", "cpu_utilization_percent, memory_used_bytes, load_average_1m (hosts); gpu_utilization_percent, gpu_memory_used_bytes, gpu_temperature_celsius, gpu_power_watts (accelerators)"),
             ("from", "start: RFC 3339 or unix milliseconds (default an hour ago)"),

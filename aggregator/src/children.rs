@@ -10,7 +10,7 @@
 //! a revocation made anywhere (the dashboard, the command line, another
 //! replica) closes it within a second.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use quinn::{Connection, SendStream};
 use rustls::pki_types::CertificateDer;
@@ -20,14 +20,14 @@ use suanli_link::transport::{
 use suanli_protocol::{
     identifier::NodePrefix,
     node::{
-        Approval, ChildMessage, FilingBatch, JoinRequest, JoinStatus, MAX_FILINGS_PER_BATCH,
-        ParentMessage,
+        Approval, ChildMessage, FilingBatch, JoinRequest, JoinStatus, LiveState,
+        MAX_FILINGS_PER_BATCH, ParentMessage,
     },
     session::{IngestCursor, negotiate},
     stream::{AggregatorMessage, Hello, MAX_VERSION, MIN_VERSION, Welcome},
     uscc::Uscc,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::{
@@ -40,6 +40,21 @@ use crate::{
 
 /// How often a link re-reads its child's state.
 const STATE_POLL: Duration = Duration::from_secs(1);
+/// Live queries a link keeps waiting for before it forgets abandoned ones.
+const MAX_PENDING_QUERIES: usize = 1024;
+
+/// A link's place in [`crate::links::ChildLinks`], given up when it ends.
+struct Attached<'a> {
+    node: &'a Node,
+    child: i64,
+    generation: u64,
+}
+
+impl Drop for Attached<'_> {
+    fn drop(&mut self) {
+        self.node.links.detach(self.child, self.generation);
+    }
+}
 
 /// Accepts the node links the agents' edge hands over, until `shutdown`.
 pub async fn accept(
@@ -285,6 +300,14 @@ async fn link(
     )
     .await?;
     info!(child = child.id, %prefix, "child node linked");
+    let (generation, mut asks) = node.links.attach(child.id);
+    let _attached = Attached {
+        node,
+        child: child.id,
+        generation,
+    };
+    let mut pending: HashMap<u64, oneshot::Sender<Result<LiveState, String>>> = HashMap::new();
+    let mut next_query = 0u64;
     let mut events = node.subscribe();
     let mut cursor = IngestCursor::default();
     let mut state_poll = tokio::time::interval(STATE_POLL);
@@ -300,9 +323,29 @@ async fn link(
                 Some(ChildMessage::Heartbeat(beat)) => {
                     node.store.child_heartbeat(child.id, now_ms(), beat.backlog, beat.dropped).await?;
                 }
+                Some(ChildMessage::LiveAnswer { query_id, state }) => {
+                    if let Some(reply) = pending.remove(&query_id) {
+                        let _ = reply.send(state);
+                    }
+                }
                 Some(_) => return Err(Refusal::new(CloseCode::Protocol, "only filings and heartbeats after Hello")),
                 None => return Ok(()),
             },
+            ask = asks.recv() => {
+                let Some(ask) = ask else { continue };
+                if pending.len() >= MAX_PENDING_QUERIES {
+                    // Askers that gave up no longer wait for their answers.
+                    pending.retain(|_, reply| !reply.is_closed());
+                }
+                let query_id = next_query;
+                next_query += 1;
+                pending.insert(query_id, ask.reply);
+                send_message(&mut send, ParentMessage::LiveQuery {
+                    query_id,
+                    identifier: ask.identifier,
+                    deadline_ms: u64::try_from(ask.deadline.as_millis()).unwrap_or(u64::MAX),
+                }).await?;
+            }
             _ = state_poll.tick() => {
                 let state = node.store.child_state(child.id).await?;
                 if state != "approved" {

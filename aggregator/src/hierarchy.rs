@@ -10,10 +10,10 @@
 
 use suanli_protocol::{
     identifier::{Identifier, Industry, NodePrefix, RegionCode},
-    node::{Filing, Role},
+    node::{Filing, LiveState, Role},
 };
 
-use crate::fleet::Fleet;
+use crate::{alerting, fleet::Fleet, health::Health};
 
 /// A parent shows a child `unknown` after this long without a heartbeat.
 pub const HEARTBEAT_GRACE_MS: u64 = 30_000;
@@ -156,6 +156,55 @@ pub fn describe(fleet: &Fleet) -> Vec<Filing> {
         }
     }
     out
+}
+
+/// A resource's live state as this node sees it at `now_ms`, for an
+/// ancestor asking over the link; `None` when it is not one of this node's
+/// own resources.
+pub fn live_state(
+    fleet: &Fleet,
+    identifier: &str,
+    now_ms: u64,
+    answered_by: &str,
+) -> Option<LiveState> {
+    let r = fleet
+        .by_identifier
+        .get(identifier)
+        .and_then(|id| fleet.resources.get(id))?;
+    let host = fleet.hosts.get(&r.host_id)?;
+    let (health, _) = alerting::resource_health(host, r, now_ms);
+    let (utilization_percent, memory_used_bytes, memory_total_bytes) = match &r.gpu_uuid {
+        Some(uuid) => host.gpu_vitals(uuid).map_or((None, None, None), |g| {
+            (
+                g.utilization_percent.map(f64::from),
+                g.memory_used_bytes,
+                g.memory_total_bytes,
+            )
+        }),
+        None => host.vitals.as_deref().map_or((None, None, None), |v| {
+            (
+                v.cpu_utilization_percent,
+                v.memory_used_bytes,
+                v.memory_total_bytes,
+            )
+        }),
+    };
+    Some(LiveState {
+        host_state: host.state(now_ms).as_str().into(),
+        health: match health {
+            Health::Healthy => "healthy",
+            Health::Degraded => "degraded",
+            Health::Critical => "critical",
+            Health::Unknown => "unknown",
+        }
+        .into(),
+        free_now: fleet.free_now(r, now_ms),
+        last_seen_unix_ms: host.last_seen_ms,
+        utilization_percent,
+        memory_used_bytes,
+        memory_total_bytes,
+        answered_by: answered_by.into(),
+    })
 }
 
 /// Whether two descriptions differ in what a filing says (not in its

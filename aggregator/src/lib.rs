@@ -5,8 +5,8 @@
 //!
 //! 1. core, pure: [`check`], [`accel`], [`fleet`], [`price`], [`identify`],
 //!    [`history`], [`selection`], [`health`], [`alerting`], [`hierarchy`];
-//! 2. state and storage: [`store`], [`catalog`], [`registry`], [`live`],
-//!    [`routing`], [`telemetry`], [`identity`], [`auth`];
+//! 2. state and storage: [`store`], [`catalog`], [`registry`], [`links`],
+//!    [`live`], [`routing`], [`telemetry`], [`identity`], [`auth`];
 //! 3. the node context and its tasks: [`node`];
 //! 4. operations, each written once: [`service`];
 //! 5. edges, which never use each other: [`ingest`] (agents), [`api`]
@@ -32,6 +32,7 @@ pub mod history;
 pub mod identify;
 pub mod identity;
 pub mod ingest;
+pub mod links;
 pub mod live;
 pub mod local_agent;
 pub mod node;

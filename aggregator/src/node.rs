@@ -21,6 +21,7 @@ use crate::{
     alerting::AlertSettings,
     catalog::Catalog,
     identity::NodeIdentity,
+    links::ChildLinks,
     registry::Registry,
     routing::Routing,
     store::{SampleWriter, SelectionRecord, Store},
@@ -122,6 +123,8 @@ pub struct Node {
     pub catalog: Catalog,
     /// Connected agents.
     pub registry: Registry,
+    /// Connected child nodes, for questions down their links.
+    pub links: ChildLinks,
     /// The network selection routes over.
     pub routing: Routing,
     pub counters: IngestCounters,
@@ -159,6 +162,7 @@ impl Node {
             writer: parts.writer,
             catalog: parts.catalog,
             registry: Registry::default(),
+            links: ChildLinks::default(),
             routing: parts.routing,
             counters: parts.counters,
             started: Instant::now(),

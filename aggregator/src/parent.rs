@@ -36,12 +36,13 @@ use suanli_protocol::{
     },
     session::{Backoff, Uplink, UplinkEvent},
 };
-use tokio::sync::broadcast::error::RecvError;
+use tokio::{sync::broadcast::error::RecvError, task::JoinSet};
 use tracing::{debug, info, warn};
 
 use crate::{
     hierarchy,
     node::{Node, NodeEvent, tasks::Shutdown},
+    service::nodes,
     store::{ParentLink, Store, StoreError, now_ms},
 };
 
@@ -59,6 +60,11 @@ const WINDOW: u64 = 256;
 /// node without a parent link looks for one `parent join` stored.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 const HEARTBEAT: Duration = Duration::from_millis(hierarchy::HEARTBEAT_INTERVAL_MS);
+/// Live queries answered at once, at most; more are not answered (the
+/// asker's deadline passes and it says so).
+const MAX_ANSWERING: usize = 256;
+/// What a node keeps of its parent's deadline for the answer's way up.
+const LIVE_MARGIN: Duration = Duration::from_millis(100);
 /// How long one join or poll exchange may take.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -349,6 +355,8 @@ async fn linked(
     let mut endpoint: Option<Endpoint> = None;
     let mut events = node.subscribe();
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    // Live queries being answered; they end with the link.
+    let mut answering: JoinSet<ChildMessage> = JoinSet::new();
     spool_changes(node, spool).await?;
     let result = loop {
         let dial_in = uplink
@@ -400,7 +408,21 @@ async fn linked(
                     }
                 }
             }
+            Some(done) = answering.join_next(), if !answering.is_empty() => {
+                if let (Ok(answer), Some(l)) = (done, connection.as_mut()) {
+                    let mut bytes = Vec::new();
+                    answer.encode(&mut bytes);
+                    if let Err(e) = l.send.write_all(&bytes).await {
+                        debug!(error = %e, "live answer not sent; the reader will see the close");
+                    }
+                }
+            }
             message = next_message(&mut connection) => match message {
+                Ok(ParentMessage::LiveQuery { query_id, identifier, deadline_ms }) => {
+                    if answering.len() < MAX_ANSWERING {
+                        answering.spawn(answer_live(node.clone(), query_id, identifier, deadline_ms));
+                    }
+                }
                 Ok(message) => {
                     let Some(message) = message.into_session() else {
                         drop_link(&mut connection, &mut uplink, "a joining message on a link");
@@ -454,6 +476,24 @@ async fn linked(
     }
     spool.sync()?;
     result
+}
+
+/// Answers the parent's question about an identifier this node holds,
+/// asking its own child in turn (a little inside the parent's deadline,
+/// so the answer can still travel up).
+async fn answer_live(
+    node: Arc<Node>,
+    query_id: u64,
+    identifier: String,
+    deadline_ms: u64,
+) -> ChildMessage {
+    let deadline = Duration::from_millis(deadline_ms)
+        .saturating_sub(LIVE_MARGIN)
+        .max(LIVE_MARGIN);
+    let state = nodes::live(&node, &identifier, deadline)
+        .await
+        .map_err(|e| e.to_string());
+    ChildMessage::LiveAnswer { query_id, state }
 }
 
 fn drop_link(connection: &mut Option<Link<ParentMessage>>, uplink: &mut Uplink, reason: &str) {

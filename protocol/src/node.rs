@@ -152,6 +152,22 @@ impl FilingBatch {
     }
 }
 
+/// A resource's live state as the node holding it sees it now.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LiveState {
+    /// online, stale, offline or revoked.
+    pub host_state: String,
+    /// healthy, degraded, critical or unknown.
+    pub health: String,
+    pub free_now: Option<bool>,
+    pub last_seen_unix_ms: Option<u64>,
+    pub utilization_percent: Option<f64>,
+    pub memory_used_bytes: Option<u64>,
+    pub memory_total_bytes: Option<u64>,
+    /// The prefix of the node that answered.
+    pub answered_by: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Heartbeat {
     pub backlog: u64,
@@ -170,6 +186,11 @@ pub enum ChildMessage {
     Hello(Hello),
     Filings(FilingBatch),
     Heartbeat(Heartbeat),
+    /// The answer to a [`ParentMessage::LiveQuery`]: the state, or why not.
+    LiveAnswer {
+        query_id: u64,
+        state: Result<LiveState, String>,
+    },
 }
 
 /// What a parent node sends.
@@ -188,6 +209,12 @@ pub enum ParentMessage {
         retry_after_ms: u64,
         reason: String,
     },
+    /// What is the live state of this identifier the child holds?
+    LiveQuery {
+        query_id: u64,
+        identifier: String,
+        deadline_ms: u64,
+    },
 }
 
 impl ParentMessage {
@@ -204,7 +231,9 @@ impl ParentMessage {
                 retry_after: std::time::Duration::from_millis(retry_after_ms),
                 reason,
             }),
-            ParentMessage::JoinReceipt { .. } | ParentMessage::JoinStatus(_) => None,
+            ParentMessage::JoinReceipt { .. }
+            | ParentMessage::JoinStatus(_)
+            | ParentMessage::LiveQuery { .. } => None,
         }
     }
 }
@@ -246,6 +275,17 @@ impl ChildMessage {
                 dropped: h.dropped,
                 identifiers: h.identifiers,
             }),
+            ChildMessage::LiveAnswer { query_id, state } => {
+                let (state, reason) = match state {
+                    Ok(s) => (Some(s.into()), String::new()),
+                    Err(reason) => (None, reason),
+                };
+                Body::LiveAnswer(proto::LiveAnswer {
+                    query_id,
+                    state,
+                    reason,
+                })
+            }
         };
         encode_body(body, out)
     }
@@ -276,6 +316,11 @@ impl Inbound for ChildMessage {
                 dropped: h.dropped,
                 identifiers: h.identifiers,
             }),
+            Body::LiveAnswer(a) => ChildMessage::LiveAnswer {
+                query_id: a.query_id,
+                state: a.state.map(LiveState::from).ok_or(a.reason),
+            },
+            Body::LiveQuery(_) => return Err(FrameError::Unexpected("LiveQuery")),
             Body::JoinReceipt(_) => return Err(FrameError::Unexpected("NodeJoinReceipt")),
             Body::JoinStatus(_) => return Err(FrameError::Unexpected("NodeJoinStatus")),
             Body::Welcome(_) => return Err(FrameError::Unexpected("Welcome")),
@@ -311,6 +356,15 @@ impl ParentMessage {
                 retry_after_ms,
                 reason,
             }),
+            ParentMessage::LiveQuery {
+                query_id,
+                identifier,
+                deadline_ms,
+            } => Body::LiveQuery(proto::LiveQuery {
+                query_id,
+                identifier,
+                deadline_ms,
+            }),
         };
         encode_body(body, out)
     }
@@ -339,6 +393,12 @@ impl Inbound for ParentMessage {
                 retry_after_ms: w.retry_after_ms,
                 reason: w.reason,
             },
+            Body::LiveQuery(q) => ParentMessage::LiveQuery {
+                query_id: q.query_id,
+                identifier: q.identifier,
+                deadline_ms: q.deadline_ms,
+            },
+            Body::LiveAnswer(_) => return Err(FrameError::Unexpected("LiveAnswer")),
             Body::JoinRequest(_) => return Err(FrameError::Unexpected("NodeJoinRequest")),
             Body::JoinPoll(_) => return Err(FrameError::Unexpected("NodeJoinPoll")),
             Body::Hello(_) => return Err(FrameError::Unexpected("Hello")),
@@ -391,6 +451,36 @@ impl TryFrom<proto::NodeJoinStatus> for JoinStatus {
             }),
             _ => return Err(FrameError::Invalid("a join status without a state")),
         })
+    }
+}
+
+impl From<LiveState> for proto::LiveState {
+    fn from(s: LiveState) -> Self {
+        Self {
+            host_state: s.host_state,
+            health: s.health,
+            free_now: s.free_now,
+            last_seen_unix_ms: s.last_seen_unix_ms,
+            utilization_percent: s.utilization_percent,
+            memory_used_bytes: s.memory_used_bytes,
+            memory_total_bytes: s.memory_total_bytes,
+            answered_by: s.answered_by,
+        }
+    }
+}
+
+impl From<proto::LiveState> for LiveState {
+    fn from(s: proto::LiveState) -> Self {
+        Self {
+            host_state: s.host_state,
+            health: s.health,
+            free_now: s.free_now,
+            last_seen_unix_ms: s.last_seen_unix_ms,
+            utilization_percent: s.utilization_percent,
+            memory_used_bytes: s.memory_used_bytes,
+            memory_total_bytes: s.memory_total_bytes,
+            answered_by: s.answered_by,
+        }
     }
 }
 

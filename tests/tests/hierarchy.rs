@@ -19,7 +19,7 @@ use serde_json::Value;
 use suanli_link::transport::{self, ServerTrust};
 use suanli_protocol::node::{ChildMessage, ParentMessage};
 use suanli_tests::{
-    Agent, Aggregator, Backend, Request,
+    Agent, Aggregator, Backend, Request, browser,
     child::{ScriptedChild, Stream},
     nvml_standin,
     relay::{Impairment, Relay},
@@ -227,6 +227,11 @@ fn tree(backend: Backend) {
     let at_national = resolves(&national, &gpu).unwrap();
     assert_eq!(at_national["holding_node"], "CN.32", "{at_national:#}");
     assert_eq!(at_national["owner"]["uscc"], "91350100M000100Y43");
+    // Its live state, asked down two links to the node holding it.
+    let live = resolves(&national, &format!("{gpu}?live=1")).unwrap();
+    assert_eq!(live["live_state"], "fresh", "{live:#}");
+    assert_eq!(live["live"]["answered_by"], "CN.32.I65", "{live:#}");
+    assert_eq!(live["live"]["host_state"], "online", "{live:#}");
     let (_, found) = get(&national, "/api/v1/identifiers?type=A&node=CN.32");
     assert!(
         found["identifiers"]
@@ -309,6 +314,8 @@ fn tree(backend: Backend) {
         revoked.elapsed().as_millis()
     );
     assert_eq!(resolves(&regional, &other_host).unwrap()["current"], false);
+    let live = resolves(&regional, &format!("{other_host}?live=1")).unwrap();
+    assert_eq!(live["live_state"], "unreachable", "{live:#}");
     wait_until(WAIT, "the national node to hear of the revocation", || {
         resolves(&national, &other_host).is_some_and(|r| r["current"] == false)
     });
@@ -651,4 +658,84 @@ async fn a_child_filing_what_it_may_not_is_refused_and_harms_nothing_else() {
     // The parent kept serving through all of it.
     let (status, _) = get(&parent, "/api/v1/summary");
     assert_eq!(status, 200);
+}
+
+/// Signs in as the node's admin in a fresh headless Chromium.
+fn signed_in(chromium: &Path, node: &Aggregator) -> browser::Browser {
+    let mut page = browser::Browser::open(chromium, &format!("http://{}/", node.http));
+    page.wait_for(
+        WAIT,
+        "the sign-in form",
+        "!!document.getElementById('login-form')",
+    );
+    let password = node.admin_password();
+    page.eval(&format!(
+        "(() => {{ const f = document.getElementById('login-form');
+            f.login.value = 'admin'; f.password.value = {password:?};
+            document.getElementById('login-submit').click(); return true; }})()"
+    ));
+    page.wait_for(
+        WAIT,
+        "the overview",
+        "!!document.getElementById('overview-subtree-ids')",
+    );
+    page
+}
+
+#[test]
+fn staff_approve_a_child_on_the_dashboard_and_the_child_shows_its_parent() {
+    let Some(chromium) = browser::chromium() else {
+        eprintln!(
+            "skipped: no Chromium at /usr/bin/chromium (set SUANLI_CHROMIUM, or run .ci/run)"
+        );
+        return;
+    };
+    let test = "hierarchy_dashboard";
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let national = start(dir, "national", &Backend::Sqlite, test, "national");
+    let regional = start(dir, "regional", &Backend::Sqlite, test, "regional");
+    let id = request(&regional, &token(&national, "regional", "32", &[])).unwrap();
+
+    let mut page = signed_in(&chromium, &national);
+    page.eval("location.hash = '#/nodes'; true");
+    page.wait_for(
+        WAIT,
+        "the pending request with its approve button",
+        &format!("!!document.getElementById('approve-{id}')"),
+    );
+    page.eval(&format!(
+        "document.getElementById('approve-{id}').click(); true"
+    ));
+    // The page keeps itself current: the link comes up within seconds.
+    page.wait_for(
+        WAIT,
+        "the child linked",
+        &format!(
+            "document.querySelector('tr[data-child=\"{id}\"]')?.textContent.includes('已连接') === true"
+        ),
+    );
+    assert!(
+        page.eval(&format!(
+            "document.querySelector('tr[data-child=\"{id}\"]').textContent"
+        ))
+        .as_str()
+        .unwrap()
+        .contains("CN.32")
+    );
+
+    let mut child_page = signed_in(&chromium, &regional);
+    child_page.eval("location.hash = '#/nodes'; true");
+    child_page.wait_for(
+        WAIT,
+        "the parent panel",
+        "document.getElementById('parent-state')?.textContent === '已批准'",
+    );
+    assert!(
+        child_page
+            .eval("document.getElementById('parent-panel').textContent")
+            .as_str()
+            .unwrap()
+            .contains("CN.32")
+    );
 }

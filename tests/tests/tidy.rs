@@ -38,6 +38,7 @@ const LAYERS: &[(u8, &str, &[&str])] = &[
             "store",
             "catalog",
             "registry",
+            "links",
             "live",
             "routing",
             "telemetry",
@@ -93,6 +94,7 @@ const SPAWN_PER_CONNECTION: &[&str] = &[
     "aggregator/src/api/https.rs",
     "aggregator/src/notify.rs",
     "aggregator/src/children.rs",
+    "aggregator/src/parent.rs",
     "protocol/link/src/uplink.rs",
 ];
 

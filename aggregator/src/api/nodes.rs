@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use suanli_protocol::{
     identifier::{Identifier, NodePrefix, ResourceType},
-    node::Role,
+    node::{LiveState, Role},
 };
 
 use super::{Body, Params, Problem, parse_id};
@@ -23,6 +23,7 @@ use crate::{
     auth::Principal,
     check::{FieldProblem, Invalid},
     hierarchy::{self, LinkState, Referral},
+    links::LiveError,
     node::{Node, NodeEvent},
     service::{Actor, nodes},
     store::{ChildNode, LibraryEntry, LibraryQuery, now_ms},
@@ -216,6 +217,22 @@ pub async fn revoke(
     Ok(Json(child_json(&child, 0, now_ms())))
 }
 
+/// How long `?live=1` waits for the holding node, however deep.
+const LIVE_DEADLINE: Duration = Duration::from_secs(2);
+
+fn live_json(s: &LiveState) -> Value {
+    json!({
+        "host_state": s.host_state,
+        "health": s.health,
+        "free_now": s.free_now,
+        "last_seen_ms": s.last_seen_unix_ms,
+        "utilization_percent": s.utilization_percent,
+        "memory_used_bytes": s.memory_used_bytes,
+        "memory_total_bytes": s.memory_total_bytes,
+        "answered_by": s.answered_by,
+    })
+}
+
 /// One identifier as the library holds it.
 pub fn entry_json(e: &LibraryEntry, own_prefix: &str) -> Value {
     let f = &e.filing;
@@ -326,12 +343,28 @@ pub async fn identifiers(
 
 /// An identifier not among this node's own resources: the library's entry,
 /// or a 404 that says who holds its prefix.
-pub async fn resolve_filed(node: &Node, id: &Identifier) -> Result<Json<Value>, Problem> {
+pub async fn resolve_filed(
+    node: &Node,
+    id: &Identifier,
+    live: bool,
+) -> Result<Json<Value>, Problem> {
     let canonical = id.to_string();
     let own = node.prefix();
     if let Some(entry) = node.store.library_entry(&canonical).await? {
         let mut body = entry_json(&entry, &own.to_string());
         body["source"] = json!("library");
+        if live && entry.child_id.is_some() {
+            let (state, answer) = match nodes::live(node, &canonical, LIVE_DEADLINE).await {
+                Ok(s) => ("fresh", Some(live_json(&s))),
+                Err(LiveError::Unreachable) => ("unreachable", None),
+                Err(LiveError::Stale(reason)) => {
+                    body["live_reason"] = json!(reason);
+                    ("stale", None)
+                }
+            };
+            body["live_state"] = json!(state);
+            body["live"] = json!(answer);
+        }
         return Ok(Json(body));
     }
     let children: Vec<(NodePrefix, String)> = node

@@ -293,10 +293,27 @@ fn find<'a>(fleet: &'a Fleet, text: &str) -> Result<&'a ResourceEntry, Problem> 
 /// Resolves an identifier: a resource of this node with its live state,
 /// else what the identifier library holds of it (minted below and filed
 /// here, or an old identifier superseded), else a referral.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveQuery {
+    live: Option<String>,
+}
+
 pub async fn resolve(
     State(state): Api,
     Path(identifier): Path<String>,
+    Params(q): Params<ResolveQuery>,
 ) -> Result<Json<Value>, Problem> {
+    let live = match q.live.as_deref() {
+        None | Some("0" | "false") => false,
+        Some("1" | "true") => true,
+        Some(_) => {
+            return Err(Problem::invalid(vec![FieldProblem {
+                field: "live".into(),
+                message: "1 or 0".into(),
+            }]));
+        }
+    };
     let parsed = Identifier::parse(&identifier).map_err(|e| {
         Problem::bad_request(format!("{identifier:?} is not a valid identifier: {e}"))
     })?;
@@ -310,7 +327,7 @@ pub async fn resolve(
             return Ok(Json(body));
         }
     }
-    super::nodes::resolve_filed(&state, &parsed).await
+    super::nodes::resolve_filed(&state, &parsed, live).await
 }
 
 fn host_identity(host: &HostEntry) -> Value {

@@ -5,7 +5,11 @@
 use std::time::Duration;
 
 use suanli_link::transport;
-use suanli_protocol::{identifier::NodePrefix, join::JoinString, node::Role};
+use suanli_protocol::{
+    identifier::NodePrefix,
+    join::JoinString,
+    node::{LiveState, Role},
+};
 
 use super::{Actor, ServiceError, Source, audit};
 use crate::{
@@ -13,6 +17,8 @@ use crate::{
     check::Invalid,
     hierarchy,
     identity::{NodeIdentity, random_secret},
+    links::LiveError,
+    node::Node,
     store::{ChildNode, Store, now_ms},
 };
 
@@ -201,4 +207,32 @@ pub async fn revoke(
     )
     .await;
     Ok(store.child(child.id).await?)
+}
+
+/// The live state of an identifier in this node's subtree: from the
+/// catalog when it is this node's own resource, else asked of the child
+/// holding it (which may ask its own child in turn), within `deadline`.
+pub async fn live(
+    node: &Node,
+    identifier: &str,
+    deadline: Duration,
+) -> Result<LiveState, LiveError> {
+    let own = {
+        let fleet = node.catalog.read();
+        hierarchy::live_state(&fleet, identifier, now_ms(), &node.prefix().to_string())
+    };
+    if let Some(state) = own {
+        return Ok(state);
+    }
+    let entry = node
+        .store
+        .library_entry(identifier)
+        .await
+        .map_err(|e| LiveError::Stale(format!("the library: {e}")))?;
+    match entry.and_then(|e| e.child_id) {
+        Some(child) => node.links.ask(child, identifier, deadline).await,
+        None => Err(LiveError::Stale(format!(
+            "{identifier} is not a live resource here"
+        ))),
+    }
 }

@@ -77,7 +77,11 @@ fn main() -> anyhow::Result<()> {
                 next += 1;
                 continue;
             }
-            match link.next::<ParentMessage>().await.map_err(anyhow::Error::msg)? {
+            match link
+                .next::<ParentMessage>()
+                .await
+                .map_err(anyhow::Error::msg)?
+            {
                 ParentMessage::Ack { through_seq } => {
                     while in_flight.front().is_some_and(|s| *s <= through_seq) {
                         in_flight.pop_front();
