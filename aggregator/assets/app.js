@@ -68,6 +68,7 @@ const T = {
   create_node_token: ["签发加入令牌", "Create join token"], own_ids: ["本节点标识", "Own identifiers"], subtree_ids: ["子树标识（含下级）", "Identifiers in the subtree"],
   duplicate_uscc: ["在多个下级登记的同一机构（请核查）", "One organisation filed under several children (check)"], unspooled: ["待备案", "Not yet filed"],
   node_join_once: ["下级节点执行（只显示一次）：", "On the child node (shown once):"],
+  disconnected: ["未连接", "disconnected"], dropped: ["已丢弃", "dropped"],
 };
 let lang = localStorage.getItem("suanli.lang") || "zh";
 const t = (k) => (T[k] ? T[k][lang === "zh" ? 0 : 1] : k);
@@ -456,6 +457,8 @@ const pages = {
         el("dt", {}, t("state")), el("dd", { id: "parent-state" }, t(p.state)),
         el("dt", {}, t("prefix")), el("dd", { class: "mono" }, p.prefix || "—"),
         el("dt", {}, t("reason")), el("dd", {}, p.reason || "—"),
+        el("dt", {}, t("link")), el("dd", { id: "parent-link", class: "state-" + p.link }, t(p.link)),
+        el("dt", {}, t("backlog")), el("dd", {}, p.backlog + (p.dropped ? " (" + t("dropped") + " " + p.dropped + ")" : "")),
         el("dt", {}, t("unspooled")), el("dd", {}, p.unspooled))
         : el("p", { class: "note" }, t("no_parent")));
     const out = el("div", {});

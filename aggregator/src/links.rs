@@ -1,7 +1,8 @@
-//! The links of connected child nodes, as the rest of the node reaches
-//! them: an operation asks a child something over its link (the live state
-//! of an identifier it holds) and waits for the answer within a deadline.
-//! Each link's task attaches on `Welcome` and detaches when it ends.
+//! The node links as the rest of the node sees them: connected child nodes,
+//! which an operation asks something over their link (the live state of an
+//! identifier one holds) within a deadline, each link's task attaching on
+//! `Welcome` and detaching when it ends; and how this node's own link to
+//! its parent is doing, for staff.
 
 use std::{collections::HashMap, sync::Mutex, time::Duration};
 
@@ -28,6 +29,31 @@ pub enum LiveError {
     /// Linked, but no answer in time, or the child could not say.
     #[error("{0}")]
     Stale(String),
+}
+
+/// This node's link to its parent, as its task last saw it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UplinkState {
+    /// The parent answered `Hello` and the connection is up.
+    pub connected: bool,
+    /// Filing records in the spool not yet acknowledged.
+    pub backlog: u64,
+    /// Records the spool bound dropped.
+    pub dropped: u64,
+    pub last_ack_ms: Option<u64>,
+}
+
+#[derive(Debug, Default)]
+pub struct UplinkStatus(Mutex<UplinkState>);
+
+impl UplinkStatus {
+    pub fn get(&self) -> UplinkState {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn update(&self, change: impl FnOnce(&mut UplinkState)) {
+        change(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
+    }
 }
 
 #[derive(Debug, Default)]

@@ -21,7 +21,7 @@ use crate::{
     alerting::AlertSettings,
     catalog::Catalog,
     identity::NodeIdentity,
-    links::ChildLinks,
+    links::{ChildLinks, UplinkStatus},
     registry::Registry,
     routing::Routing,
     store::{SampleWriter, SelectionRecord, Store},
@@ -125,6 +125,8 @@ pub struct Node {
     pub registry: Registry,
     /// Connected child nodes, for questions down their links.
     pub links: ChildLinks,
+    /// This node's own link to its parent.
+    pub uplink: UplinkStatus,
     /// The network selection routes over.
     pub routing: Routing,
     pub counters: IngestCounters,
@@ -163,6 +165,7 @@ impl Node {
             catalog: parts.catalog,
             registry: Registry::default(),
             links: ChildLinks::default(),
+            uplink: UplinkStatus::default(),
             routing: parts.routing,
             counters: parts.counters,
             started: Instant::now(),

@@ -439,7 +439,10 @@ async fn linked(
                     for event in events {
                         match event {
                             UplinkEvent::Connected { .. } => info!(parent = %link.address, pending = ?spool.pending(), "linked to the parent node"),
-                            UplinkEvent::Release { through_seq } => spool.release(through_seq)?,
+                            UplinkEvent::Release { through_seq } => {
+                                spool.release(through_seq)?;
+                                node.uplink.update(|s| s.last_ack_ms = Some(now_ms()));
+                            }
                             UplinkEvent::Renumber { next_seq } => spool.renumber(next_seq)?,
                             UplinkEvent::Interval(_) => {}
                             UplinkEvent::Disconnect { reason, .. } => {
@@ -469,7 +472,13 @@ async fn linked(
         {
             debug!(error = %e, "write failed; the reader will see the close");
         }
+        node.uplink.update(|s| {
+            s.connected = connection.is_some() && uplink.is_connected();
+            s.backlog = spool.pending().map_or(0, |p| p.end() - p.start() + 1);
+            s.dropped = spool.dropped();
+        });
     };
+    node.uplink.update(|s| s.connected = false);
     if let Some(mut l) = connection.take() {
         let _ = l.send.finish();
         l.connection.close(CloseCode::Done.code(), b"node stopping");

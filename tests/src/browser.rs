@@ -163,6 +163,15 @@ impl Browser {
     }
 
     /// Evaluates JavaScript in the page (awaiting a promise) and returns its value.
+    /// Fills the dashboard's sign-in form and submits it.
+    pub fn sign_in(&mut self, login: &str, password: &str) {
+        self.eval(&format!(
+            "(() => {{ const f = document.getElementById('login-form');
+                f.login.value = {login:?}; f.password.value = {password:?};
+                document.getElementById('login-submit').click(); return true; }})()"
+        ));
+    }
+
     pub fn eval(&mut self, expression: &str) -> Value {
         self.eval_within(expression, Duration::from_secs(30))
     }

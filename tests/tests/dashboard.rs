@@ -47,12 +47,7 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
         "zh-CN",
         "Chinese first"
     );
-    let password = node.admin_password();
-    page.eval(&format!(
-        "(() => {{ const f = document.getElementById('login-form');
-            f.login.value = 'admin'; f.password.value = {password:?};
-            document.getElementById('login-submit').click(); return true; }})()"
-    ));
+    page.sign_in("admin", &node.admin_password());
     page.wait_for(
         WAIT,
         "the overview with this host online",

@@ -288,6 +288,9 @@ fn tree(backend: Backend) {
         assert!(child["identifiers"].as_i64().unwrap() >= 1, "{view:#}");
     }
     assert_eq!(view["parent"]["prefix"], "CN.32");
+    wait_until(WAIT, "the regional node to see its own link up", || {
+        nodes(&regional)["parent"]["link"] == "connected"
+    });
     assert!(
         view["duplicate_uscc"]
             .as_array()
@@ -668,12 +671,7 @@ fn signed_in(chromium: &Path, node: &Aggregator) -> browser::Browser {
         "the sign-in form",
         "!!document.getElementById('login-form')",
     );
-    let password = node.admin_password();
-    page.eval(&format!(
-        "(() => {{ const f = document.getElementById('login-form');
-            f.login.value = 'admin'; f.password.value = {password:?};
-            document.getElementById('login-submit').click(); return true; }})()"
-    ));
+    page.sign_in("admin", &node.admin_password());
     page.wait_for(
         WAIT,
         "the overview",
@@ -729,7 +727,8 @@ fn staff_approve_a_child_on_the_dashboard_and_the_child_shows_its_parent() {
     child_page.wait_for(
         WAIT,
         "the parent panel",
-        "document.getElementById('parent-state')?.textContent === '已批准'",
+        "document.getElementById('parent-state')?.textContent === '已批准'
+            && document.getElementById('parent-link')?.textContent === '已连接'",
     );
     assert!(
         child_page

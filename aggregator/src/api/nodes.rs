@@ -66,6 +66,7 @@ pub async fn nodes(State(node): Api) -> Result<Json<Value>, Problem> {
     let backlog = node.store.unspooled_count().await?;
     let duplicates = node.store.duplicate_usccs().await?;
     let own = counts.get(&None).copied().unwrap_or(0);
+    let link = node.uplink.get();
     let subtree: i64 = counts.values().sum();
     Ok(Json(json!({
         "role": node.settings.role.as_str(),
@@ -86,6 +87,11 @@ pub async fn nodes(State(node): Api) -> Result<Json<Value>, Problem> {
             "decided_at_ms": p.decided_at_ms,
             // Rows changed here and not yet put in the spool towards it.
             "unspooled": backlog,
+            "link": if link.connected { "connected" } else { "disconnected" },
+            // Records in the spool the parent has not acknowledged yet.
+            "backlog": link.backlog,
+            "dropped": link.dropped,
+            "last_ack_ms": link.last_ack_ms,
         })),
         "duplicate_uscc": duplicates
             .into_iter()
