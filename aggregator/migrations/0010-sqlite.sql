@@ -67,6 +67,12 @@ CREATE TABLE parent_link (
     requested_at_ms BIGINT NOT NULL,
     decided_at_ms BIGINT
 );
+-- Which replica runs the link to the parent (one at a time, on a lease).
+CREATE TABLE parent_lease (
+    id BIGINT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at_ms BIGINT NOT NULL
+);
 CREATE TABLE library (
     identifier TEXT PRIMARY KEY,
     revision BIGINT NOT NULL,

@@ -43,7 +43,7 @@ use crate::{
     hierarchy,
     node::{Node, NodeEvent, tasks::Shutdown},
     service::nodes,
-    store::{ParentLink, Store, StoreError, now_ms},
+    store::{Lease, ParentLink, Store, StoreError, now_ms},
 };
 
 /// The spool of filing records, under the data directory.
@@ -65,6 +65,11 @@ const HEARTBEAT: Duration = Duration::from_millis(hierarchy::HEARTBEAT_INTERVAL_
 const MAX_ANSWERING: usize = 256;
 /// What a node keeps of its parent's deadline for the answer's way up.
 const LIVE_MARGIN: Duration = Duration::from_millis(100);
+/// How long the replica running the parent link holds it without renewing
+/// (it renews with every heartbeat).
+const LEASE_MS: u64 = 3 * hierarchy::HEARTBEAT_INTERVAL_MS;
+/// The replica's name in the lease, under the data directory.
+const REPLICA_ID_FILE: &str = "replica.id";
 /// How long one join or poll exchange may take.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -223,8 +228,15 @@ async fn exchange(
 /// request, follows it to a decision, then keeps the link and files.
 pub async fn run(node: Arc<Node>, data_dir: PathBuf, mut shutdown: Shutdown) {
     let mut spool: Option<Spool> = None;
+    let holder = match replica_id(&data_dir) {
+        Ok(id) => id,
+        Err(e) => {
+            warn!(error = %e, "parent link: no replica id; the link does not run");
+            return;
+        }
+    };
     loop {
-        let wait = match step(&node, &data_dir, &mut spool, &mut shutdown).await {
+        let wait = match step(&node, &data_dir, &holder, &mut spool, &mut shutdown).await {
             Ok(Step::Again) => Duration::ZERO,
             Ok(Step::Wait) => POLL_INTERVAL,
             Ok(Step::Stop) => return,
@@ -246,9 +258,45 @@ enum Step {
     Stop,
 }
 
+/// This replica's name for the parent link's lease, kept in the data
+/// directory so that a restarted replica is the same holder.
+fn replica_id(data_dir: &Path) -> Result<String, ParentError> {
+    let path = data_dir.join(REPLICA_ID_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_owned()),
+        _ => {
+            let id = crate::identity::random_secret()[..16].to_owned();
+            files::write_private(&path, id.as_bytes())?;
+            Ok(id)
+        }
+    }
+}
+
+/// Installs the prefix the parent assigned, when another replica of this
+/// node received the approval.
+async fn adopt_prefix(node: &Node, link: &ParentLink) -> Result<(), ParentError> {
+    let Some(prefix) = link
+        .prefix
+        .as_deref()
+        .and_then(|p| NodePrefix::parse(p).ok())
+    else {
+        return Ok(());
+    };
+    if node.prefix() != prefix {
+        node.set_prefix(prefix.clone());
+        let hosts = node.store.host_rows(None).await?;
+        let rows = node.store.catalog_rows(None).await?;
+        node.catalog.install(hosts, rows);
+        node.publish(NodeEvent::PrefixAssigned);
+        info!(%prefix, "the parent's approval, received by another replica, applies here too");
+    }
+    Ok(())
+}
+
 async fn step(
     node: &Arc<Node>,
     data_dir: &Path,
+    holder: &str,
     spool: &mut Option<Spool>,
     shutdown: &mut Shutdown,
 ) -> Result<Step, ParentError> {
@@ -309,11 +357,26 @@ async fn step(
             }
         }
         "approved" => {
+            adopt_prefix(node, &link).await?;
+            // A replica without the link key (it lives where `parent join`
+            // ran; copy it to let another replica take over) stands by.
+            if !data_dir.join(KEY_FILE).exists() {
+                return Ok(Step::Wait);
+            }
+            // One replica of a node runs the link; the others stand by.
+            if let Lease::HeldElsewhere { holder: other } = node
+                .store
+                .take_parent_lease(holder, now_ms(), LEASE_MS)
+                .await?
+            {
+                debug!(%other, "another replica runs the parent link");
+                return Ok(Step::Wait);
+            }
             let spool = match spool {
                 Some(s) => s,
                 None => spool.insert(Spool::open(&data_dir.join(SPOOL_DIR), SPOOL_MAX_BYTES)?),
             };
-            linked(node, data_dir, &link, spool, shutdown).await
+            linked(node, data_dir, holder, &link, spool, shutdown).await
         }
         _ => Ok(Step::Wait),
     }
@@ -341,6 +404,7 @@ fn link_client(data_dir: &Path, link: &ParentLink) -> Result<ClientConfig, Paren
 async fn linked(
     node: &Arc<Node>,
     data_dir: &Path,
+    holder: &str,
     link: &ParentLink,
     spool: &mut Spool,
     shutdown: &mut Shutdown,
@@ -370,6 +434,12 @@ async fn linked(
                 Err(RecvError::Closed) => break Ok(Step::Stop),
             },
             _ = heartbeat.tick() => {
+                if node.store.take_parent_lease(holder, now_ms(), LEASE_MS).await? != (Lease::Held { taken: false }) {
+                    // Another replica took over (this one stalled past the
+                    // lease); it refiles everything, so stand by.
+                    warn!("the parent link's lease moved to another replica");
+                    break Ok(Step::Wait);
+                }
                 // A change another replica filed, or one a failed spooling left.
                 spool_changes(node, spool).await?;
                 if let Some(l) = connection.as_mut() && uplink.is_connected() {

@@ -484,3 +484,110 @@ async fn failed_sign_ins_are_counted_per_key_within_the_window() {
     })
     .await;
 }
+
+fn filing(identifier: &str, revision: u64, state: &str) -> suanli_protocol::node::Filing {
+    suanli_protocol::node::Filing {
+        identifier: identifier.into(),
+        revision,
+        resource_type: "A".into(),
+        state: state.into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn the_library_keeps_each_identifier_at_its_highest_revision() {
+    on_each_backend("library_revisions", |store| async move {
+        let a = "CN.32.I65_P00001_I65_320102_A_H100-80G_000001_X";
+        let applied = store
+            .apply_filings(None, &[filing(a, 2, "active")], None)
+            .await
+            .unwrap();
+        assert_eq!((applied.stored, applied.ignored), (1, 0));
+        // The same revision again, and an older one: ignored.
+        let applied = store
+            .apply_filings(
+                None,
+                &[filing(a, 2, "active"), filing(a, 1, "revoked")],
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!((applied.stored, applied.ignored), (0, 2));
+        let entry = store.library_entry(a).await.unwrap().unwrap();
+        assert_eq!(
+            (entry.filing.revision, entry.filing.state.as_str()),
+            (2, "active")
+        );
+        // A higher one replaces it and is to be spooled again.
+        store
+            .apply_filings(None, &[filing(a, 3, "revoked")], None)
+            .await
+            .unwrap();
+        let unspooled = store.unspooled(10).await.unwrap();
+        assert_eq!(unspooled.len(), 1);
+        assert_eq!(unspooled[0].revision, 3);
+        store.mark_spooled(&[(a.into(), 3)]).await.unwrap();
+        assert!(store.unspooled(10).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn one_replica_holds_the_parent_link_and_a_new_holder_refiles_everything() {
+    use suanli_aggregator::store::Lease;
+    on_each_backend("parent_lease", |store| async move {
+        let a = "CN.32.I65_P00001_I65_320102_A_H100-80G_000001_X";
+        let old = "CN.LOCAL_P00001_I65_320102_A_H100-80G_000001_X";
+        store
+            .apply_filings(
+                None,
+                &[filing(a, 1, "active"), filing(old, 1, "superseded")],
+                None,
+            )
+            .await
+            .unwrap();
+        store
+            .mark_spooled(&[(a.into(), 1), (old.into(), 1)])
+            .await
+            .unwrap();
+        let now = 1_000_000;
+        assert_eq!(
+            store.take_parent_lease("a", now, 30_000).await.unwrap(),
+            Lease::Held { taken: true }
+        );
+        assert_eq!(
+            store
+                .take_parent_lease("a", now + 10_000, 30_000)
+                .await
+                .unwrap(),
+            Lease::Held { taken: false }
+        );
+        assert_eq!(
+            store
+                .take_parent_lease("b", now + 20_000, 30_000)
+                .await
+                .unwrap(),
+            Lease::HeldElsewhere { holder: "a".into() }
+        );
+        // Taking over refiles the library, but never an own identifier
+        // superseded by a reissued one.
+        store.mark_spooled(&[(a.into(), 1)]).await.unwrap();
+        assert_eq!(
+            store
+                .take_parent_lease("b", now + 41_000, 30_000)
+                .await
+                .unwrap(),
+            Lease::Held { taken: true }
+        );
+        let unspooled = store.unspooled(10).await.unwrap();
+        assert_eq!(
+            unspooled
+                .iter()
+                .map(|f| f.identifier.as_str())
+                .collect::<Vec<_>>(),
+            [a]
+        );
+    })
+    .await;
+}

@@ -113,6 +113,19 @@ pub struct LibraryQuery {
     pub limit: i64,
 }
 
+/// Who runs the link to the parent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lease {
+    /// This replica holds it; `taken` when it just took it over from
+    /// another (or from nobody), whose spool it cannot see.
+    Held {
+        taken: bool,
+    },
+    HeldElsewhere {
+        holder: String,
+    },
+}
+
 /// What a batch of filings did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Applied {
@@ -671,6 +684,50 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Takes or renews the lease on the parent link for `ttl_ms`. A replica
+    /// that takes it over refiles the whole library: what the previous
+    /// holder had spooled but not sent is in a spool this one cannot read
+    /// (the parent ignores revisions it holds, so nothing is stored twice).
+    pub async fn take_parent_lease(
+        &self,
+        holder: &str,
+        now: u64,
+        ttl_ms: u64,
+    ) -> Result<Lease, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let current = sqlx::query("SELECT holder, expires_at_ms FROM parent_lease WHERE id = 1")
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| Ok::<_, StoreError>((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
+            .transpose()?;
+        let taken = match &current {
+            Some((h, _)) if h == holder => false,
+            Some((h, expires)) if *expires > int(now) => {
+                return Ok(Lease::HeldElsewhere { holder: h.clone() });
+            }
+            _ => true,
+        };
+        sqlx::query(
+            "INSERT INTO parent_lease (id, holder, expires_at_ms) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at_ms = excluded.expires_at_ms",
+        )
+        .bind(holder)
+        .bind(int(now.saturating_add(ttl_ms)))
+        .execute(&mut *tx)
+        .await?;
+        if taken {
+            // Own superseded identifiers are never filed (outside the prefix).
+            sqlx::query(
+                "UPDATE library SET spooled_revision = 0 \
+                 WHERE NOT (child_id IS NULL AND state = 'superseded')",
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Lease::Held { taken })
     }
 
     /// Stores `parent join`'s request: one parent per node.
