@@ -48,8 +48,10 @@ CREATE TABLE child_nodes (
     identifiers BIGINT,
     stored_through_seq BIGINT
 );
--- One approved child per prefix.
-CREATE UNIQUE INDEX child_nodes_prefix ON child_nodes (prefix) WHERE state = 'approved';
+-- A prefix is assigned once: a revoked child's identifiers stay in the
+-- library, so its prefix is never given to another node (the identifiers
+-- it minted must keep naming what they named).
+CREATE UNIQUE INDEX child_nodes_prefix ON child_nodes (prefix) WHERE prefix IS NOT NULL;
 CREATE TABLE parent_link (
     id BIGINT PRIMARY KEY,
     address TEXT NOT NULL,

@@ -322,6 +322,13 @@ fn tree(backend: Backend) {
     wait_until(WAIT, "the national node to hear of the revocation", || {
         resolves(&national, &other_host).is_some_and(|r| r["current"] == false)
     });
+    // Its prefix is never given to another node: what it minted keeps
+    // naming what it named.
+    let again = request(&other, &token(&regional, "industry", "M73", &[])).unwrap();
+    let out = regional.admin(&["node", "approve", &again.to_string()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("never reassigned"), "{err}");
     // The revoked node still works on its own.
     let (status, _) = get(&other, "/api/v1/summary");
     assert_eq!(status, 200);

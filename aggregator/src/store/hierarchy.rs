@@ -375,7 +375,7 @@ impl Store {
         .await
         .map_err(|e| match e {
             sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(format!(
-                "prefix {prefix} is already assigned to another child node"
+                "prefix {prefix} was already assigned to another child node (a prefix is never reassigned: its identifiers must keep naming what they named)"
             )),
             e => e.into(),
         })?;
