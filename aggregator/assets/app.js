@@ -69,6 +69,7 @@ const T = {
   duplicate_uscc: ["在多个下级登记的同一机构（请核查）", "One organisation filed under several children (check)"], unspooled: ["待备案", "Not yet filed"],
   node_join_once: ["下级节点执行（只显示一次）：", "On the child node (shown once):"],
   disconnected: ["未连接", "disconnected"], dropped: ["已丢弃", "dropped"],
+  subtree_providers: ["下级节点的提供方（按备案的标识）", "Providers at descendants (from their filed identifiers)"],
 };
 let lang = localStorage.getItem("suanli.lang") || "zh";
 const t = (k) => (T[k] ? T[k][lang === "zh" ? 0 : 1] : k);
@@ -509,6 +510,9 @@ const pages = {
         el("div", { class: "card", id: "subtree-ids" }, el("div", { class: "n" }, n.identifiers.subtree), el("div", { class: "l" }, t("subtree_ids")))),
       parentPanel, el("h2", {}, t("nodes")), tokenForm, out,
       table(["#", t("role"), t("segment"), t("prefix"), t("operator"), t("link"), t("heartbeat"), t("filed_ids"), t("backlog"), ""], rows),
+      n.providers.length ? el("h2", {}, t("subtree_providers")) : null,
+      n.providers.length ? table([t("this_node"), t("code"), t("name"), t("uscc"), t("filed_ids")], n.providers.map((p) => el("tr", {},
+        el("td", { class: "mono" }, p.node), el("td", { class: "mono" }, p.owner_code), el("td", {}, p.name), el("td", { class: "mono" }, p.uscc), el("td", {}, p.identifiers)))) : null,
       n.duplicate_uscc.length ? el("h2", {}, t("duplicate_uscc")) : null,
       n.duplicate_uscc.length ? table([t("uscc"), t("prefix")], n.duplicate_uscc.map((d) => el("tr", {}, el("td", { class: "mono" }, d.uscc), el("td", { class: "mono" }, d.nodes.join(", "))))) : null,
     ].filter(Boolean));

@@ -92,6 +92,8 @@ CREATE TABLE library (
     superseded_by TEXT,
     changed_at_ms BIGINT NOT NULL,
     child_id BIGINT,
+    -- The prefix of the node that minted it (its owner code is that node's).
+    origin TEXT NOT NULL,
     filed_at_ms BIGINT NOT NULL,
     spooled_revision BIGINT NOT NULL DEFAULT 0
 );

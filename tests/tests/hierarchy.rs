@@ -232,6 +232,20 @@ fn tree(backend: Backend) {
     assert_eq!(live["live_state"], "fresh", "{live:#}");
     assert_eq!(live["live"]["answered_by"], "CN.32.I65", "{live:#}");
     assert_eq!(live["live"]["host_state"], "online", "{live:#}");
+    // The provider approved at the industry node appears at the national
+    // node with its owner code, under the node that registered it.
+    let providers = nodes(&national)["providers"].clone();
+    assert!(
+        providers
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["node"] == "CN.32.I65"
+                && p["owner_code"] == "P00001"
+                && p["uscc"] == "91350100M000100Y43"
+                && p["identifiers"].as_i64() >= Some(2)),
+        "{providers:#}"
+    );
     let (_, found) = get(&national, "/api/v1/identifiers?type=A&node=CN.32");
     assert!(
         found["identifiers"]

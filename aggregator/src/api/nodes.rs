@@ -65,6 +65,7 @@ pub async fn nodes(State(node): Api) -> Result<Json<Value>, Problem> {
     let parent = node.store.parent_link().await?;
     let backlog = node.store.unspooled_count().await?;
     let duplicates = node.store.duplicate_usccs().await?;
+    let providers = node.store.filed_providers().await?;
     let own = counts.get(&None).copied().unwrap_or(0);
     let link = node.uplink.get();
     let subtree: i64 = counts.values().sum();
@@ -93,6 +94,17 @@ pub async fn nodes(State(node): Api) -> Result<Json<Value>, Problem> {
             "dropped": link.dropped,
             "last_ack_ms": link.last_ack_ms,
         })),
+        // Organisations registered at descendants, known from their filings.
+        "providers": providers
+            .iter()
+            .map(|p| json!({
+                "node": p.node,
+                "owner_code": p.owner_code,
+                "name": p.name,
+                "uscc": p.uscc,
+                "identifiers": p.identifiers,
+            }))
+            .collect::<Vec<_>>(),
         "duplicate_uscc": duplicates
             .into_iter()
             .map(|(uscc, holders)| json!({"uscc": uscc, "nodes": holders}))

@@ -126,6 +126,17 @@ pub enum Lease {
     },
 }
 
+/// An organisation known from its filed identifiers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FiledProvider {
+    /// The prefix of the node it registered with.
+    pub node: String,
+    pub owner_code: String,
+    pub name: String,
+    pub uscc: String,
+    pub identifiers: i64,
+}
+
 /// What a batch of filings did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Applied {
@@ -503,8 +514,8 @@ impl Store {
             let done = sqlx::query(
                 "INSERT INTO library (identifier, revision, resource_type, owner_code, provider_name, \
                  provider_uscc, industry, region, spec, model, memory_bytes, logical_cpus, state, \
-                 superseded_by, changed_at_ms, child_id, filed_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+                 superseded_by, changed_at_ms, child_id, filed_at_ms, origin) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
                  ON CONFLICT (identifier) DO UPDATE SET revision = excluded.revision, \
                  resource_type = excluded.resource_type, owner_code = excluded.owner_code, \
                  provider_name = excluded.provider_name, provider_uscc = excluded.provider_uscc, \
@@ -532,6 +543,7 @@ impl Store {
             .bind(int(f.changed_at_unix_ms))
             .bind(child_id)
             .bind(now)
+            .bind(f.identifier.split('_').next().unwrap_or_default())
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() > 0 {
@@ -649,6 +661,30 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    /// The organisations whose identifiers descendants filed, by the node
+    /// that registered them (an owner code is that node's): the minting
+    /// node's prefix, owner code, name, USCC and how many identifiers.
+    pub async fn filed_providers(&self) -> Result<Vec<FiledProvider>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT origin, owner_code, provider_name, provider_uscc, COUNT(*) FROM library \
+             WHERE child_id IS NOT NULL GROUP BY origin, owner_code, provider_name, provider_uscc \
+             ORDER BY origin, owner_code",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(FiledProvider {
+                    node: r.try_get(0)?,
+                    owner_code: r.try_get(1)?,
+                    name: r.try_get(2)?,
+                    uscc: r.try_get(3)?,
+                    identifiers: r.try_get(4)?,
+                })
+            })
             .collect()
     }
 
