@@ -12,8 +12,11 @@
 //!
 //! ```text
 //! cargo build --release -p suanli-aggregator -p suanli-tests
-//! target/release/suanli-filebench [--identifiers 1000000] [--resolve 20000]
+//! target/release/suanli-filebench [--identifiers 1000000] [--resolve 20000] [--postgres]
 //! ```
+//!
+//! `--postgres` puts the parent on a fresh database on the server
+//! `SUANLI_TEST_DATABASE_URL` names.
 
 use std::{
     collections::VecDeque,
@@ -31,8 +34,17 @@ const WINDOW: usize = 32;
 fn main() -> anyhow::Result<()> {
     let mut identifiers = 1_000_000u64;
     let mut resolve = 20_000usize;
+    let mut backend = Backend::Sqlite;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if arg == "--postgres" {
+            // A fresh database on the server SUANLI_TEST_DATABASE_URL names.
+            backend = Backend::all("filebench")
+                .pop()
+                .filter(|b| matches!(b, Backend::Postgres(_)))
+                .context("--postgres needs SUANLI_TEST_DATABASE_URL")?;
+            continue;
+        }
         let value = args.next().context("a value after each flag")?;
         match arg.as_str() {
             "--identifiers" => identifiers = value.parse()?,
@@ -40,10 +52,11 @@ fn main() -> anyhow::Result<()> {
             other => bail!("unknown flag {other}"),
         }
     }
+    let on_sqlite = matches!(backend, Backend::Sqlite);
     let dir = tempfile::tempdir()?;
     let node = Aggregator::start(
         &dir.path().join("national"),
-        Backend::Sqlite,
+        backend,
         &["--role", "national"],
     );
     let runtime = tokio::runtime::Runtime::new()?;
@@ -104,10 +117,12 @@ fn main() -> anyhow::Result<()> {
         "bytes per filing, wire      {:.0} (records of 1,000, framed)",
         wire_bytes as f64 / n
     );
-    println!(
-        "bytes per filing, stored    {:.0} (SQLite database + WAL growth, indexes included)",
-        stored_after.saturating_sub(stored_before) as f64 / n
-    );
+    if on_sqlite {
+        println!(
+            "bytes per filing, stored    {:.0} (SQLite database + WAL growth, indexes included)",
+            stored_after.saturating_sub(stored_before) as f64 / n
+        );
+    }
 
     // Resolution over the whole library.
     let token = Arc::new(node.admin_token());
