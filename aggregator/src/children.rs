@@ -181,6 +181,17 @@ async fn join(
     if name.is_empty() || name.chars().count() > 200 {
         return Err(refused("operator name: 1 to 200 characters"));
     }
+    let ca = &request.ca_fingerprint;
+    if ca.len() != 64 || !ca.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(refused(
+            "ca_fingerprint: a SHA-256 fingerprint, 64 hex digits",
+        ));
+    }
+    if request.advertise.trim().is_empty() || request.advertise.len() > 255 {
+        return Err(refused(
+            "advertise: the node's host:port, at most 255 characters",
+        ));
+    }
     let poll_secret = random_secret();
     let filed = node
         .store

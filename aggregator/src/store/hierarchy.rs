@@ -2,6 +2,8 @@
 //! of its child nodes, its own link to a parent, and the identifier library
 //! (算力标识库) of its whole subtree.
 
+use std::collections::HashMap;
+
 use suanli_protocol::node::Filing;
 
 use super::*;
@@ -144,6 +146,43 @@ pub struct Applied {
     pub stored: u64,
     /// A revision not above the one held: a resend, or out of date.
     pub ignored: u64,
+}
+
+/// Filings in one upsert statement: 18 parameters each, well inside
+/// SQLite's 32,766 and PostgreSQL's 65,535.
+const FILINGS_PER_UPSERT: usize = 500;
+const FILING_COLUMNS: usize = 18;
+
+/// `INSERT … ON CONFLICT` of `rows` filings: a row is replaced only by a
+/// higher revision.
+fn upsert_filings_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO library (identifier, revision, resource_type, owner_code, provider_name, \
+         provider_uscc, industry, region, spec, model, memory_bytes, logical_cpus, state, \
+         superseded_by, changed_at_ms, child_id, filed_at_ms, origin) VALUES ",
+    );
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..FILING_COLUMNS {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", row * FILING_COLUMNS + column + 1));
+        }
+        sql.push(')');
+    }
+    sql.push_str(
+        " ON CONFLICT (identifier) DO UPDATE SET revision = excluded.revision, \
+         resource_type = excluded.resource_type, owner_code = excluded.owner_code, \
+         provider_name = excluded.provider_name, provider_uscc = excluded.provider_uscc, \
+         industry = excluded.industry, region = excluded.region, spec = excluded.spec, \
+         model = excluded.model, memory_bytes = excluded.memory_bytes, \
+         logical_cpus = excluded.logical_cpus, state = excluded.state, \
+         superseded_by = excluded.superseded_by, changed_at_ms = excluded.changed_at_ms, \
+         child_id = excluded.child_id, filed_at_ms = excluded.filed_at_ms, origin = excluded.origin \
+         WHERE excluded.revision > library.revision",
+    );
+    sql
 }
 
 /// `SELECT` of the columns [`child_from_row`] reads, then `$rest`.
@@ -507,51 +546,49 @@ impl Store {
         filings: &[Filing],
         through_seq: Option<u64>,
     ) -> Result<Applied, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let now = int(now_ms());
-        let mut applied = Applied::default();
+        // One row per identifier in a statement (an upsert may not touch a
+        // row twice): the highest revision of each.
+        let mut highest: HashMap<&str, &Filing> = HashMap::new();
         for f in filings {
-            let done = sqlx::query(
-                "INSERT INTO library (identifier, revision, resource_type, owner_code, provider_name, \
-                 provider_uscc, industry, region, spec, model, memory_bytes, logical_cpus, state, \
-                 superseded_by, changed_at_ms, child_id, filed_at_ms, origin) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
-                 ON CONFLICT (identifier) DO UPDATE SET revision = excluded.revision, \
-                 resource_type = excluded.resource_type, owner_code = excluded.owner_code, \
-                 provider_name = excluded.provider_name, provider_uscc = excluded.provider_uscc, \
-                 industry = excluded.industry, region = excluded.region, spec = excluded.spec, \
-                 model = excluded.model, memory_bytes = excluded.memory_bytes, \
-                 logical_cpus = excluded.logical_cpus, state = excluded.state, \
-                 superseded_by = excluded.superseded_by, changed_at_ms = excluded.changed_at_ms, \
-                 child_id = excluded.child_id, filed_at_ms = excluded.filed_at_ms \
-                 WHERE excluded.revision > library.revision",
-            )
-            .bind(&f.identifier)
-            .bind(int(f.revision))
-            .bind(&f.resource_type)
-            .bind(&f.owner_code)
-            .bind(&f.provider_name)
-            .bind(&f.provider_uscc)
-            .bind(&f.industry)
-            .bind(&f.region)
-            .bind(&f.spec)
-            .bind(f.model.as_deref())
-            .bind(f.memory_bytes.map(int))
-            .bind(f.logical_cpus.map(i64::from))
-            .bind(&f.state)
-            .bind((!f.superseded_by.is_empty()).then_some(f.superseded_by.as_str()))
-            .bind(int(f.changed_at_unix_ms))
-            .bind(child_id)
-            .bind(now)
-            .bind(f.identifier.split('_').next().unwrap_or_default())
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() > 0 {
-                applied.stored += 1;
-            } else {
-                applied.ignored += 1;
+            let kept = highest.entry(f.identifier.as_str()).or_insert(f);
+            if f.revision > kept.revision {
+                *kept = f;
             }
         }
+        let unique: Vec<&Filing> = highest.into_values().collect();
+        let mut tx = self.begin_write().await?;
+        let now = int(now_ms());
+        let mut stored = 0;
+        // Many rows per statement: each statement is a round trip.
+        for chunk in unique.chunks(FILINGS_PER_UPSERT) {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(upsert_filings_sql(chunk.len())));
+            for f in chunk {
+                query = query
+                    .bind(f.identifier.as_str())
+                    .bind(int(f.revision))
+                    .bind(f.resource_type.as_str())
+                    .bind(f.owner_code.as_str())
+                    .bind(f.provider_name.as_str())
+                    .bind(f.provider_uscc.as_str())
+                    .bind(f.industry.as_str())
+                    .bind(f.region.as_str())
+                    .bind(f.spec.as_str())
+                    .bind(f.model.as_deref())
+                    .bind(f.memory_bytes.map(int))
+                    .bind(f.logical_cpus.map(i64::from))
+                    .bind(f.state.as_str())
+                    .bind((!f.superseded_by.is_empty()).then_some(f.superseded_by.as_str()))
+                    .bind(int(f.changed_at_unix_ms))
+                    .bind(child_id)
+                    .bind(now)
+                    .bind(f.identifier.split('_').next().unwrap_or_default());
+            }
+            stored += query.execute(&mut *tx).await?.rows_affected();
+        }
+        let applied = Applied {
+            stored,
+            ignored: filings.len() as u64 - stored,
+        };
         if let (Some(child), Some(seq)) = (child_id, through_seq) {
             sqlx::query(
                 "UPDATE child_nodes SET stored_through_seq = $1 WHERE id = $2 \
