@@ -547,15 +547,20 @@ impl Store {
         through_seq: Option<u64>,
     ) -> Result<Applied, StoreError> {
         // One row per identifier in a statement (an upsert may not touch a
-        // row twice): the highest revision of each.
-        let mut highest: HashMap<&str, &Filing> = HashMap::new();
+        // row twice): the highest revision of each, in the order they came
+        // (a child files in identifier order, which the index likes).
+        let mut at: HashMap<&str, usize> = HashMap::new();
+        let mut unique: Vec<&Filing> = Vec::with_capacity(filings.len());
         for f in filings {
-            let kept = highest.entry(f.identifier.as_str()).or_insert(f);
-            if f.revision > kept.revision {
-                *kept = f;
+            match at.get(f.identifier.as_str()) {
+                Some(&i) if f.revision > unique[i].revision => unique[i] = f,
+                Some(_) => {}
+                None => {
+                    at.insert(&f.identifier, unique.len());
+                    unique.push(f);
+                }
             }
         }
-        let unique: Vec<&Filing> = highest.into_values().collect();
         let mut tx = self.begin_write().await?;
         let now = int(now_ms());
         let mut stored = 0;
