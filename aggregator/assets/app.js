@@ -459,7 +459,7 @@ const pages = {
         el("dt", {}, t("prefix")), el("dd", { class: "mono" }, p.prefix || "—"),
         el("dt", {}, t("reason")), el("dd", {}, p.reason || "—"),
         el("dt", {}, t("link")), el("dd", { id: "parent-link", class: "state-" + p.link }, t(p.link)),
-        el("dt", {}, t("backlog")), el("dd", {}, p.backlog + (p.dropped ? " (" + t("dropped") + " " + p.dropped + ")" : "")),
+        el("dt", {}, t("backlog")), el("dd", {}, p.backlog == null ? "—" : p.backlog + (p.dropped ? " (" + t("dropped") + " " + p.dropped + ")" : "")),
         el("dt", {}, t("unspooled")), el("dd", {}, p.unspooled))
         : el("p", { class: "note" }, t("no_parent")));
     const out = el("div", {});

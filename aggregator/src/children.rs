@@ -15,7 +15,8 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use quinn::{Connection, SendStream};
 use rustls::pki_types::CertificateDer;
 use suanli_link::transport::{
-    CloseCode, MessageReader, Refusal, fingerprint, peer_certificate, to_hex,
+    CloseCode, MessageReader, Refusal, fingerprint, first_message, peer_certificate, send_message,
+    to_hex,
 };
 use suanli_protocol::{
     identifier::NodePrefix,
@@ -94,15 +95,7 @@ async fn serve(
     node: &Arc<Node>,
     timeout: Duration,
 ) -> Result<(), Refusal> {
-    let idle = || Refusal::new(CloseCode::Idle, "no message within the handshake timeout");
-    let (send, recv) = tokio::time::timeout(timeout, conn.accept_bi())
-        .await
-        .map_err(|_| idle())?
-        .map_err(|e| Refusal::new(CloseCode::Done, format!("connection: {e}")))?;
-    let mut reader = MessageReader::new(recv);
-    let first = tokio::time::timeout(timeout, reader.next::<ChildMessage>())
-        .await
-        .map_err(|_| idle())??;
+    let (send, reader, first) = first_message::<ChildMessage>(conn, timeout).await?;
     match first {
         Some(ChildMessage::JoinRequest(request)) => {
             let answer = join(conn, *request, node).await?;
@@ -130,14 +123,6 @@ async fn serve(
         )),
         None => Ok(()),
     }
-}
-
-async fn send_message(send: &mut SendStream, message: ParentMessage) -> Result<(), Refusal> {
-    let mut bytes = Vec::new();
-    message.encode(&mut bytes);
-    send.write_all(&bytes)
-        .await
-        .map_err(|e| Refusal::new(CloseCode::Done, format!("write: {e}")))
 }
 
 async fn answer_and_close(
@@ -296,8 +281,13 @@ async fn link(
     )
     .map_err(|e| Refusal::new(CloseCode::Version, e.to_string()))?;
     tracing::Span::current().record("child", child.id);
+    // Hello says what the child's spool holds: its backlog until the first
+    // heartbeat.
+    let backlog = hello
+        .first_pending_seq
+        .map_or(0, |first| hello.next_seq.saturating_sub(first));
     node.store
-        .child_heartbeat(child.id, now_ms(), 0, hello.dropped_samples)
+        .child_heartbeat(child.id, now_ms(), backlog, hello.dropped_samples)
         .await?;
     send_message(
         &mut send,

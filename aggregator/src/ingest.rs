@@ -20,7 +20,8 @@ use std::{
 use quinn::{Connection, Endpoint, Incoming, SendStream};
 use rustls::pki_types::CertificateDer;
 use suanli_link::transport::{
-    CloseCode, MessageReader, Refusal, alpn, fingerprint, peer_certificate, to_hex,
+    CloseCode, MessageReader, Refusal, alpn, fingerprint, first_message, peer_certificate,
+    send_message, to_hex,
 };
 use suanli_protocol::{
     node::NODE_ALPN,
@@ -140,7 +141,7 @@ async fn connection(incoming: Incoming, ingest: Arc<Ingest>) {
         if let Err(refused) = ingest.node_links.try_send(conn) {
             refused.into_inner().close(
                 CloseCode::ShuttingDown.code(),
-                b"this node takes no child node links now",
+                b"too many child node connections at once; try again",
             );
         }
         return;
@@ -173,15 +174,7 @@ async fn serve(
     ingest: &Arc<Ingest>,
 ) -> Result<(), Refusal> {
     let timeout = ingest.config.handshake_timeout;
-    let idle = || Refusal::new(CloseCode::Idle, "no message within the handshake timeout");
-    let (send, recv) = tokio::time::timeout(timeout, conn.accept_bi())
-        .await
-        .map_err(|_| idle())?
-        .map_err(|e| Refusal::new(CloseCode::Done, format!("connection: {e}")))?;
-    let mut reader = MessageReader::new(recv);
-    let first = tokio::time::timeout(timeout, reader.next::<AgentMessage>())
-        .await
-        .map_err(|_| idle())??;
+    let (send, reader, first) = first_message::<AgentMessage>(conn, timeout).await?;
     match first {
         Some(AgentMessage::EnrollRequest(request)) => enroll(conn, send, request, ingest).await,
         Some(AgentMessage::Hello(hello)) => {
@@ -199,14 +192,6 @@ async fn serve(
         )),
         None => Ok(()),
     }
-}
-
-async fn send_message(send: &mut SendStream, message: AggregatorMessage) -> Result<(), Refusal> {
-    let mut bytes = Vec::new();
-    message.encode(&mut bytes);
-    send.write_all(&bytes)
-        .await
-        .map_err(|e| Refusal::new(CloseCode::Done, format!("write: {e}")))
 }
 
 async fn enroll(

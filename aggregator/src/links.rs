@@ -36,10 +36,11 @@ pub enum LiveError {
 pub struct UplinkState {
     /// The parent answered `Hello` and the connection is up.
     pub connected: bool,
-    /// Filing records in the spool not yet acknowledged.
-    pub backlog: u64,
-    /// Records the spool bound dropped.
-    pub dropped: u64,
+    /// Filing records in the spool not yet acknowledged; `None` until
+    /// the link's task has opened the spool.
+    pub backlog: Option<u64>,
+    /// Records the spool bound dropped; `None` likewise.
+    pub dropped: Option<u64>,
     pub last_ack_ms: Option<u64>,
 }
 

@@ -448,7 +448,6 @@ async fn linked(
                     ChildMessage::Heartbeat(Heartbeat {
                         backlog: spool.pending().map_or(0, |p| p.end() - p.start() + 1),
                         dropped: spool.dropped(),
-                        identifiers: 0,
                     })
                     .encode(&mut bytes);
                     if let Err(e) = l.send.write_all(&bytes).await {
@@ -545,8 +544,8 @@ async fn linked(
         }
         node.uplink.update(|s| {
             s.connected = connection.is_some() && uplink.is_connected();
-            s.backlog = spool.pending().map_or(0, |p| p.end() - p.start() + 1);
-            s.dropped = spool.dropped();
+            s.backlog = Some(spool.pending().map_or(0, |p| p.end() - p.start() + 1));
+            s.dropped = Some(spool.dropped());
         });
     };
     node.uplink.update(|s| s.connected = false);

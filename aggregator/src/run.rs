@@ -424,6 +424,8 @@ async fn keep_region_latency(node: Arc<Node>, keep: Duration, shutdown: Shutdown
 /// How often this node's own identifiers are reconciled with the library
 /// when no change announced itself (an inventory change does at once).
 const FILING_SWEEP: Duration = Duration::from_secs(10);
+/// How long changes gather before this node's identifiers are reconciled.
+const FILING_COALESCE: Duration = Duration::from_millis(100);
 
 /// Files this node's own identifiers into its library as they change.
 async fn file_own(node: Arc<Node>, mut own: OwnFilings, mut shutdown: Shutdown) {
@@ -444,6 +446,20 @@ async fn file_own(node: Arc<Node>, mut own: OwnFilings, mut shutdown: Shutdown) 
                 Ok(_) => continue,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             },
+        }
+        // A reconciliation looks at the whole fleet: a burst of changes (a
+        // returning fleet's inventories) becomes one.
+        tokio::time::sleep(FILING_COALESCE).await;
+        loop {
+            match events.try_recv() {
+                Ok(NodeEvent::PrefixAssigned) => {
+                    if let Err(e) = own.reload(&node).await {
+                        warn!(error = %e, "could not reload the identifier library");
+                    }
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
+                Err(_) => break,
+            }
         }
         if let Err(e) = own.reconcile(&node).await {
             warn!(error = %e, "could not file this node's identifiers");

@@ -12,7 +12,7 @@ use prost::Message as _;
 
 use crate::{
     proto::{self, node_frame::Body, node_join_status::State},
-    stream::{AggregatorMessage, FrameError, Hello, Inbound, Welcome},
+    stream::{AggregatorMessage, FrameError, Hello, Inbound, Outbound, Welcome},
 };
 
 /// ALPN of the node link.
@@ -172,7 +172,6 @@ pub struct LiveState {
 pub struct Heartbeat {
     pub backlog: u64,
     pub dropped: u64,
-    pub identifiers: u64,
 }
 
 /// What a child node sends.
@@ -273,7 +272,6 @@ impl ChildMessage {
             ChildMessage::Heartbeat(h) => Body::Heartbeat(proto::Heartbeat {
                 backlog: h.backlog,
                 dropped: h.dropped,
-                identifiers: h.identifiers,
             }),
             ChildMessage::LiveAnswer { query_id, state } => {
                 let (state, reason) = match state {
@@ -288,6 +286,18 @@ impl ChildMessage {
             }
         };
         encode_body(body, out)
+    }
+}
+
+impl Outbound for ChildMessage {
+    fn encode(self, out: &mut Vec<u8>) {
+        ChildMessage::encode(self, out)
+    }
+}
+
+impl Outbound for ParentMessage {
+    fn encode(self, out: &mut Vec<u8>) {
+        ParentMessage::encode(self, out)
     }
 }
 
@@ -314,7 +324,6 @@ impl Inbound for ChildMessage {
             Body::Heartbeat(h) => ChildMessage::Heartbeat(Heartbeat {
                 backlog: h.backlog,
                 dropped: h.dropped,
-                identifiers: h.identifiers,
             }),
             Body::LiveAnswer(a) => ChildMessage::LiveAnswer {
                 query_id: a.query_id,
@@ -590,7 +599,7 @@ mod tests {
             csr_der: vec![9],
             role: Some(Role::Industry),
             operator_name: "某行业节点".into(),
-            operator_uscc: "91110108MA01XXXX0X".into(),
+            operator_uscc: "91110108551385082Q".into(),
             ca_fingerprint: "ab".into(),
             advertise: "127.0.0.1:1".into(),
             node_version: "0.1.0".into(),

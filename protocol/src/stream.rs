@@ -349,6 +349,23 @@ fn duration_ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// A message this side sends: it frames itself onto `out`.
+pub trait Outbound {
+    fn encode(self, out: &mut Vec<u8>);
+}
+
+impl Outbound for AgentMessage {
+    fn encode(self, out: &mut Vec<u8>) {
+        AgentMessage::encode(self, out)
+    }
+}
+
+impl Outbound for AggregatorMessage {
+    fn encode(self, out: &mut Vec<u8>) {
+        AggregatorMessage::encode(self, out)
+    }
+}
+
 /// Which side's messages a decoder expects.
 pub trait Inbound: Sized {
     /// One frame's body (without the length prefix).

@@ -91,6 +91,13 @@ impl Backend {
         backends
     }
 
+    /// A fresh PostgreSQL database for `test`, where
+    /// `SUANLI_TEST_DATABASE_URL` names a server.
+    pub fn postgres(test: &str) -> Option<Backend> {
+        let url = std::env::var("SUANLI_TEST_DATABASE_URL").ok()?;
+        Some(Backend::Postgres(fresh_postgres_database(&url, test)))
+    }
+
     /// The same kind of storage for another node of a test: SQLite in its
     /// own data dir, or a fresh PostgreSQL database of its own.
     pub fn for_node(&self, name: &str) -> Backend {

@@ -23,10 +23,7 @@ fn host_on(node: &Aggregator, id: i64) -> Option<Value> {
 
 #[test]
 fn every_replica_shows_the_whole_fleet_live() {
-    let Some(backend) = Backend::all("replicas")
-        .into_iter()
-        .find(|b| matches!(b, Backend::Postgres(_)))
-    else {
+    let Some(backend) = Backend::postgres("replicas") else {
         eprintln!("skipped: replicas share PostgreSQL; SUANLI_TEST_DATABASE_URL is not set");
         return;
     };
@@ -124,10 +121,7 @@ fn every_replica_shows_the_whole_fleet_live() {
 /// exactly once.
 #[test]
 fn replicas_notify_each_transition_once() {
-    let Some(backend) = Backend::all("replicas_notify")
-        .into_iter()
-        .find(|b| matches!(b, Backend::Postgres(_)))
-    else {
+    let Some(backend) = Backend::postgres("replicas_notify") else {
         eprintln!("skipped: replicas share PostgreSQL; SUANLI_TEST_DATABASE_URL is not set");
         return;
     };
@@ -213,10 +207,7 @@ fn replicas_notify_each_transition_once() {
 /// is.
 #[test]
 fn a_silence_holds_on_every_replica_and_survives_both_dying() {
-    let Some(backend) = Backend::all("replicas_silence")
-        .into_iter()
-        .find(|b| matches!(b, Backend::Postgres(_)))
-    else {
+    let Some(backend) = Backend::postgres("replicas_silence") else {
         eprintln!("skipped: replicas share PostgreSQL; SUANLI_TEST_DATABASE_URL is not set");
         return;
     };

@@ -13,8 +13,8 @@
 use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 
 use quinn::{
-    ClientConfig, Connection, ConnectionError, Endpoint, EndpointConfig, RecvStream, ServerConfig,
-    TokioRuntime, TransportConfig, VarInt,
+    ClientConfig, Connection, ConnectionError, Endpoint, EndpointConfig, RecvStream, SendStream,
+    ServerConfig, TokioRuntime, TransportConfig, VarInt,
     crypto::rustls::{QuicClientConfig, QuicServerConfig},
 };
 use rustls::{
@@ -27,7 +27,7 @@ use rustls::{
 
 use suanli_protocol::{
     node::NODE_ALPN,
-    stream::{ALPN, FrameDecoder, FrameError, Inbound},
+    stream::{ALPN, FrameDecoder, FrameError, Inbound, Outbound},
 };
 
 /// The name every aggregator certificate carries; agents verify against it,
@@ -403,6 +403,33 @@ impl From<ReadError> for Refusal {
             ReadError::Stream(s) => Refusal::new(CloseCode::Done, format!("stream: {s}")),
         }
     }
+}
+
+/// The stream a peer opens on a new connection and its first message,
+/// each within `timeout`; `None` when the peer ended the stream at once.
+pub async fn first_message<M: Inbound>(
+    conn: &Connection,
+    timeout: Duration,
+) -> Result<(SendStream, MessageReader, Option<M>), Refusal> {
+    let idle = || Refusal::new(CloseCode::Idle, "no message within the handshake timeout");
+    let (send, recv) = tokio::time::timeout(timeout, conn.accept_bi())
+        .await
+        .map_err(|_| idle())?
+        .map_err(|e| Refusal::new(CloseCode::Done, format!("connection: {e}")))?;
+    let mut reader = MessageReader::new(recv);
+    let first = tokio::time::timeout(timeout, reader.next::<M>())
+        .await
+        .map_err(|_| idle())??;
+    Ok((send, reader, first))
+}
+
+/// Frames and writes one message; a failed write just ends the exchange.
+pub async fn send_message(send: &mut SendStream, message: impl Outbound) -> Result<(), Refusal> {
+    let mut bytes = Vec::new();
+    message.encode(&mut bytes);
+    send.write_all(&bytes)
+        .await
+        .map_err(|e| Refusal::new(CloseCode::Done, format!("write: {e}")))
 }
 
 /// Why reading the next message failed.

@@ -39,9 +39,7 @@ fn main() -> anyhow::Result<()> {
     while let Some(arg) = args.next() {
         if arg == "--postgres" {
             // A fresh database on the server SUANLI_TEST_DATABASE_URL names.
-            backend = Backend::all("filebench")
-                .pop()
-                .filter(|b| matches!(b, Backend::Postgres(_)))
+            backend = Backend::postgres("filebench")
                 .context("--postgres needs SUANLI_TEST_DATABASE_URL")?;
             continue;
         }
