@@ -74,6 +74,10 @@ pub struct RunArgs {
     /// Load this libnvidia-ml.so instead of the system's.
     #[arg(long, env = "SUANLI_NVML_LIBRARY", value_name = "PATH")]
     pub nvml_library: Option<PathBuf>,
+    /// Another vendor's library at PATH: huawei, hygon, amd, iluvatar, … (repeatable;
+    /// also SUANLI_<VENDOR>_LIBRARY). Its devices are then read even when the PCI bus does not show them.
+    #[arg(long = "accel-library", value_name = "VENDOR=PATH")]
+    pub accel_library: Vec<String>,
     #[arg(
         long,
         env = "SUANLI_HOST_ROOT",
@@ -94,6 +98,10 @@ pub struct InventoryArgs {
     /// Load this libnvidia-ml.so instead of the system's.
     #[arg(long, env = "SUANLI_NVML_LIBRARY", value_name = "PATH")]
     pub nvml_library: Option<PathBuf>,
+    /// Another vendor's library at PATH: huawei, hygon, amd, iluvatar, … (repeatable;
+    /// also SUANLI_<VENDOR>_LIBRARY). Its devices are then read even when the PCI bus does not show them.
+    #[arg(long = "accel-library", value_name = "VENDOR=PATH")]
+    pub accel_library: Vec<String>,
     /// Read /proc, /sys, /etc and /dev under this directory (the host's root mounted in a container).
     #[arg(
         long,
@@ -161,6 +169,7 @@ async fn run_uplink(args: RunArgs) -> anyhow::Result<()> {
             root: HostRoot::at(&args.host_root),
             nvml_library: args.nvml_library,
             scontrol: None,
+            accel_libraries: accel_libraries(&args.accel_library)?,
         },
         collect_timeout: Duration::from_millis(args.timeout_ms),
     };
@@ -180,11 +189,19 @@ async fn run_uplink(args: RunArgs) -> anyhow::Result<()> {
     uplink::run(config, rx).await
 }
 
+fn accel_libraries(
+    flags: &[String],
+) -> anyhow::Result<std::collections::BTreeMap<suanli_protocol::model::AcceleratorVendor, PathBuf>>
+{
+    crate::accel_libraries(flags, |key| std::env::var(key).ok()).map_err(anyhow::Error::msg)
+}
+
 fn run_inventory(args: InventoryArgs) -> anyhow::Result<()> {
     let sources = Sources {
         root: HostRoot::at(&args.host_root),
         nvml_library: args.nvml_library,
         scontrol: args.scontrol,
+        accel_libraries: accel_libraries(&args.accel_library)?,
     };
     let report = inventory::take(
         &sources,

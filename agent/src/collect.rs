@@ -9,6 +9,7 @@
 //! still stuck in an earlier cycle is not asked again until it returns, so a
 //! hang never piles up threads.
 
+pub mod accel;
 pub mod filesystem;
 pub mod host;
 pub mod infiniband;
@@ -61,6 +62,7 @@ pub enum Readings {
     Infiniband(infiniband::InfinibandReadings),
     Slurm(slurm::SlurmReadings),
     Kmsg(kmsg::KmsgReadings),
+    Accelerators(accel::AcceleratorReadings),
 }
 
 impl Readings {
@@ -72,6 +74,7 @@ impl Readings {
             Readings::Infiniband(r) => r.apply(report),
             Readings::Slurm(r) => r.apply(report),
             Readings::Kmsg(r) => r.apply(report),
+            Readings::Accelerators(r) => r.apply(report),
         }
     }
 }
@@ -175,6 +178,9 @@ impl Sampler {
         }
 
         let deadline = Instant::now() + self.timeout;
+        // Applied in collector order, not arrival order, so that devices of
+        // several vendors are listed the same way every cycle.
+        let mut answers: Vec<Option<Collected>> = self.workers.iter().map(|_| None).collect();
         while pending > 0 {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.results.recv_timeout(left) {
@@ -183,11 +189,14 @@ impl Sampler {
                     // A late answer from an earlier cycle describes the past: drop it.
                     if done == cycle {
                         pending -= 1;
-                        collected.apply(&mut report);
+                        answers[slot] = Some(collected);
                     }
                 }
                 Err(_) => break,
             }
+        }
+        for collected in answers.into_iter().flatten() {
+            collected.apply(&mut report);
         }
         for worker in &self.workers {
             if worker.busy_since == Some(cycle) {

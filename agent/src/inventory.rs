@@ -21,6 +21,9 @@ pub fn take(sources: &Sources, window: Duration, timeout: Duration) -> std::io::
     let mut xid_events = prime.sample.xid_events;
     xid_events.append(&mut report.sample.xid_events);
     report.sample.xid_events = xid_events;
+    let mut device_events = prime.sample.device_events;
+    device_events.append(&mut report.sample.device_events);
+    report.sample.device_events = device_events;
     Ok(report)
 }
 
@@ -100,12 +103,14 @@ pub fn summary(report: &HostReport) -> String {
             nic.addresses.join(" ")
         );
     }
-    let _ = writeln!(w, "GPUs        {}", inv.gpus.len());
+    let _ = writeln!(w, "Accelerators {}", inv.gpus.len());
     for (gpu, sample) in inv.gpus.iter().zip(&s.gpus) {
         let _ = writeln!(
             w,
-            "  [{}] {} {} | util {}% | mem {} / {} | {} C | {} W",
+            "  [{}] {} {} {} {} | util {}% | mem {} / {} | {} C | {} W",
             gpu.index,
+            gpu.vendor.as_str(),
+            gpu.kind.as_str(),
             or_dash(gpu.name.as_ref()),
             or_dash(gpu.uuid.as_ref()),
             or_dash(sample.utilization_percent),
@@ -116,6 +121,22 @@ pub fn summary(report: &HostReport) -> String {
                 || "-".to_owned(),
                 |mw| format!("{:.1}", f64::from(mw) / 1000.0)
             )
+        );
+    }
+    // What a first run on a new card is diagnosed from.
+    for lib in &inv.accelerator_libraries {
+        let _ = writeln!(
+            w,
+            "  library {} {} (version {}): {} entry points{}",
+            lib.vendor.as_str(),
+            lib.path,
+            or_dash(lib.version.as_ref()),
+            lib.symbols.len(),
+            if lib.missing_symbols.is_empty() {
+                String::new()
+            } else {
+                format!(", missing {}", lib.missing_symbols.join(" "))
+            }
         );
     }
     if !inv.infiniband_ports.is_empty() {

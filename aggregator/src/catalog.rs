@@ -123,26 +123,31 @@ impl Catalog {
             };
             let gpu_uuid = row.resource_key.strip_prefix("gpu:").map(str::to_owned);
             let inventory = host.inventory.as_deref();
-            let (model, memory_bytes, mig, gpu_index) = match (&gpu_uuid, inventory) {
-                (Some(uuid), Some(inv)) => inv
-                    .gpus
-                    .iter()
-                    .find(|g| g.uuid.as_deref() == Some(uuid))
-                    .map_or((None, None, None, None), |g| {
-                        (
-                            g.name.clone(),
-                            g.memory_total_bytes,
-                            g.mig_enabled,
-                            Some(g.index),
-                        )
-                    }),
-                (None, Some(inv)) => (
+            let accelerator = match (&gpu_uuid, inventory) {
+                (Some(uuid), Some(inv)) => {
+                    inv.gpus.iter().find(|g| g.uuid.as_deref() == Some(uuid))
+                }
+                _ => None,
+            };
+            let (model, memory_bytes, mig, gpu_index) = match (accelerator, inventory) {
+                (Some(g), _) => (
+                    g.name.clone().or_else(|| g.model.clone()),
+                    g.memory_total_bytes,
+                    g.mig_enabled,
+                    Some(g.index),
+                ),
+                (None, Some(inv)) if gpu_uuid.is_none() => (
                     inv.cpu.model_name.clone(),
                     inv.memory_total_bytes,
                     None,
                     None,
                 ),
                 _ => (None, None, None, None),
+            };
+            // Accelerators match by vendor, kind and name; hosts by CPU model.
+            let model_key = match accelerator {
+                Some(g) => crate::accel::model_key(g),
+                None => model.as_deref().unwrap_or_default().to_lowercase(),
             };
             // A reissued identifier (the parent assigned a prefix) replaces
             // the old one, which the library keeps as superseded.
@@ -155,7 +160,6 @@ impl Catalog {
             fleet
                 .by_identifier
                 .insert(row.identifier.clone(), row.resource_id);
-            let model_key = model.as_deref().unwrap_or_default().to_lowercase();
             let model_id = fleet.intern(&model_key, model.as_deref());
             let entry = Arc::new(ResourceEntry {
                 id: row.resource_id,

@@ -102,6 +102,8 @@ pub struct FilesystemUse {
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct GpuVitals {
+    /// Lower-case vendor name: "nvidia", "huawei", "hygon", …
+    pub vendor: &'static str,
     pub index: u32,
     pub uuid: Option<String>,
     pub utilization_percent: Option<u32>,
@@ -204,6 +206,7 @@ impl Vitals {
                             .or_else(|| i.gpus.iter().find(|x| x.uuid == g.uuid))
                     });
                     GpuVitals {
+                        vendor: inv.map_or("nvidia", |i| i.vendor.as_str()),
                         slowdown_temperature_celsius: inv
                             .and_then(|i| i.slowdown_temperature_celsius),
                         power_limit_watts: inv

@@ -53,22 +53,15 @@ pub fn host_spec(inventory: &HostInventory) -> SpecCode {
     spec(&format!("{arch}-{}C", inventory.cpu.logical_cpus))
 }
 
-/// `H100-80G`: the model token of the GPU's name and its memory in GiB.
+/// `H100-80G`, `910B3-64G`: the model token of the accelerator's name
+/// (any vendor's) and its memory in GiB.
 pub fn gpu_spec(gpu: &GpuInventory) -> SpecCode {
     let model = gpu
         .name
         .as_deref()
-        .and_then(|name| {
-            // "NVIDIA H100 80GB HBM3" → "H100"; "NVIDIA GeForce RTX 4090" → "4090".
-            name.split_whitespace()
-                .map(|w| {
-                    w.chars()
-                        .filter(char::is_ascii_alphanumeric)
-                        .collect::<String>()
-                })
-                .find(|w| w.chars().any(|c| c.is_ascii_digit()) && !w.ends_with("GB"))
-        })
-        .unwrap_or_else(|| "GPU".to_owned());
+        .or(gpu.model.as_deref())
+        .and_then(crate::accel::model_token)
+        .unwrap_or_else(|| gpu.kind.as_str().to_ascii_uppercase());
     match gpu.memory_total_bytes {
         Some(bytes) => spec(&format!("{model}-{}G", (bytes + (1 << 29)) >> 30)),
         None => spec(&model),
@@ -112,6 +105,7 @@ pub fn mint(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use suanli_protocol::model::{AcceleratorKind, AcceleratorVendor};
 
     fn gpu(name: &str, gib: u64) -> GpuInventory {
         GpuInventory {
@@ -133,14 +127,36 @@ mod tests {
             "4090-24G"
         );
         assert_eq!(
+            gpu_spec(&gpu("NVIDIA A800-SXM4-80GB", 80)).as_str(),
+            "A800-80G"
+        );
+        let ascend = GpuInventory {
+            vendor: AcceleratorVendor::Huawei,
+            kind: AcceleratorKind::Npu,
+            ..gpu("Ascend 910B3", 64)
+        };
+        assert_eq!(gpu_spec(&ascend).as_str(), "910B3-64G");
+        let hygon = GpuInventory {
+            memory_total_bytes: Some(65520 << 20),
+            ..gpu("Hygon K100_AI", 0)
+        };
+        assert_eq!(gpu_spec(&hygon).as_str(), "K100-64G");
+        assert_eq!(
             gpu_spec(&GpuInventory::default()).as_str(),
             "GPU",
             "nothing known"
         );
+        let npu = GpuInventory {
+            kind: AcceleratorKind::Npu,
+            ..GpuInventory::default()
+        };
+        assert_eq!(gpu_spec(&npu).as_str(), "NPU");
         let mut inv = HostInventory::default();
         inv.os.architecture = Some("x86_64".into());
         inv.cpu.logical_cpus = 64;
         assert_eq!(host_spec(&inv).as_str(), "X86-64C");
+        inv.os.architecture = Some("loongarch64".into());
+        assert_eq!(host_spec(&inv).as_str(), "LA-64C");
     }
 
     #[test]

@@ -14,13 +14,14 @@ use serde::Serialize;
 use suanli_protocol::identifier::ResourceType;
 
 use crate::{
-    accel::{model_matches, vendor_matches},
+    accel::{kind_matches, model_matches, vendor_matches},
     fleet::{Fleet, HostEntry, HostState},
 };
 
 /// What an accelerator demand asks when it asks nothing in particular.
 static ANY_ACCELERATOR: AcceleratorDemand = AcceleratorDemand {
     vendor: None,
+    kind: None,
     model: None,
     count: 1,
     min_memory_bytes: None,
@@ -446,7 +447,7 @@ type Fnv = std::hash::BuildHasherDefault<FnvHasher>;
 
 impl<'a> Checker<'a> {
     fn model_ok(&mut self, model_id: u32, a: &AcceleratorDemand) -> bool {
-        if a.vendor.is_none() && a.model.is_none() {
+        if a.vendor.is_none() && a.model.is_none() && a.kind.is_none() {
             return true;
         }
         let i = model_id as usize;
@@ -457,6 +458,7 @@ impl<'a> Checker<'a> {
         *self.models[i].get_or_insert_with(|| {
             let key = fleet.models.get(i).map_or("", String::as_str);
             a.vendor.as_deref().is_none_or(|v| vendor_matches(key, v))
+                && a.kind.is_none_or(|k| kind_matches(key, k))
                 && a.model.as_deref().is_none_or(|m| model_matches(key, m))
         })
     }

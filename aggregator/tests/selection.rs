@@ -15,8 +15,8 @@ use suanli_aggregator::{
 use suanli_protocol::{
     identifier::ResourceType,
     model::{
-        CpuInventory, FilesystemSample, GpuInventory, GpuSample, HostInventory, HostSample,
-        InfinibandPort, InfinibandPortSample, NvLinkSample, SlurmNode,
+        AcceleratorVendor, CpuInventory, FilesystemSample, GpuInventory, GpuSample, HostInventory,
+        HostSample, InfinibandPort, InfinibandPortSample, NvLinkSample, SlurmNode,
     },
     stream::InventoryUpdate,
 };
@@ -109,6 +109,16 @@ fn fleet(specs: &[Spec]) -> Catalog {
                     index: g as u32,
                     uuid: Some(format!("GPU-{host_id}-{g}")),
                     name: Some(gpu.name.into()),
+                    vendor: if gpu.name.starts_with("Ascend") {
+                        AcceleratorVendor::Huawei
+                    } else {
+                        AcceleratorVendor::Nvidia
+                    },
+                    kind: if gpu.name.starts_with("Ascend") {
+                        AcceleratorVendor::Huawei.kind()
+                    } else {
+                        AcceleratorVendor::Nvidia.kind()
+                    },
                     memory_total_bytes: Some(gpu.memory_gib * GIB),
                     mig_enabled: Some(gpu.mig),
                     ..Default::default()

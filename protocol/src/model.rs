@@ -69,6 +69,8 @@ pub struct HostInventory {
     pub gpus: Vec<GpuInventory>,
     pub infiniband_ports: Vec<InfinibandPort>,
     pub slurm: Option<SlurmNode>,
+    /// The vendor libraries the agent loaded, and what each offered.
+    pub accelerator_libraries: Vec<AcceleratorLibrary>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -143,9 +145,124 @@ pub struct GpuSystem {
     pub nvml_version: Option<String>,
 }
 
+/// Who made an accelerator. An agent from before vendors were reported
+/// could read only NVML, so an unspecified vendor on the wire is NVIDIA.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AcceleratorVendor {
+    #[default]
+    Nvidia,
+    Huawei,
+    Hygon,
+    Amd,
+    Cambricon,
+    Iluvatar,
+    Metax,
+    MooreThreads,
+    Kunlunxin,
+    Enflame,
+}
+
+impl AcceleratorVendor {
+    pub const ALL: [Self; 10] = [
+        Self::Nvidia,
+        Self::Huawei,
+        Self::Hygon,
+        Self::Amd,
+        Self::Cambricon,
+        Self::Iluvatar,
+        Self::Metax,
+        Self::MooreThreads,
+        Self::Kunlunxin,
+        Self::Enflame,
+    ];
+
+    /// Lower-case name, as in `--accel-library huawei=…` and API documents.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Nvidia => "nvidia",
+            Self::Huawei => "huawei",
+            Self::Hygon => "hygon",
+            Self::Amd => "amd",
+            Self::Cambricon => "cambricon",
+            Self::Iluvatar => "iluvatar",
+            Self::Metax => "metax",
+            Self::MooreThreads => "moore_threads",
+            Self::Kunlunxin => "kunlunxin",
+            Self::Enflame => "enflame",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == name)
+    }
+
+    /// What the vendor calls its devices.
+    pub fn kind(self) -> AcceleratorKind {
+        match self {
+            Self::Nvidia | Self::Amd | Self::Iluvatar | Self::Metax | Self::MooreThreads => {
+                AcceleratorKind::Gpu
+            }
+            Self::Huawei => AcceleratorKind::Npu,
+            Self::Hygon => AcceleratorKind::Dcu,
+            Self::Cambricon => AcceleratorKind::Mlu,
+            Self::Kunlunxin => AcceleratorKind::Xpu,
+            Self::Enflame => AcceleratorKind::Gcu,
+        }
+    }
+}
+
+/// What the vendor calls the device; unspecified on the wire is a GPU.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum AcceleratorKind {
+    #[default]
+    Gpu,
+    Npu,
+    Mlu,
+    Dcu,
+    Xpu,
+    Gcu,
+}
+
+impl AcceleratorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Gpu => "gpu",
+            Self::Npu => "npu",
+            Self::Mlu => "mlu",
+            Self::Dcu => "dcu",
+            Self::Xpu => "xpu",
+            Self::Gcu => "gcu",
+        }
+    }
+}
+
+/// Where an accelerator's `uuid` came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StableIdSource {
+    #[default]
+    Unspecified,
+    Uuid,
+    Serial,
+    DieId,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AcceleratorLibrary {
+    pub vendor: AcceleratorVendor,
+    pub path: String,
+    pub version: Option<String>,
+    /// Entry points found.
+    pub symbols: Vec<String>,
+    /// Entry points this library lacks: their readings are absent.
+    pub missing_symbols: Vec<String>,
+}
+
+/// One accelerator of any vendor (the name is historical).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GpuInventory {
     pub index: u32,
+    /// The device's stable identity: the vendor's UUID, else its serial or
+    /// die ID under a vendor prefix (`stable_id_source` says which).
     pub uuid: Option<String>,
     pub name: Option<String>,
     pub serial: Option<String>,
@@ -165,6 +282,11 @@ pub struct GpuInventory {
     pub mig_enabled: Option<bool>,
     pub mig_pending: Option<bool>,
     pub numa_node: Option<u32>,
+    pub vendor: AcceleratorVendor,
+    pub kind: AcceleratorKind,
+    /// The chip model as the vendor's library names it ("910B3", "K100_AI").
+    pub model: Option<String>,
+    pub stable_id_source: StableIdSource,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -208,6 +330,8 @@ pub struct HostSample {
     pub slurm: Option<SlurmSample>,
     /// GPU XID errors seen since the previous sample.
     pub xid_events: Vec<XidEvent>,
+    /// Other vendors' device faults seen since the previous sample.
+    pub device_events: Vec<DeviceEvent>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -316,6 +440,54 @@ pub struct GpuSample {
     pub processes: Vec<GpuProcess>,
     pub fan_speed_percent: Option<u32>,
     pub performance_state: Option<u32>,
+    /// The vendor's verdict on the device; `None` when it gives none.
+    pub health: Option<DeviceHealth>,
+    /// The vendor's raw health code.
+    pub health_code: Option<i64>,
+    /// Fault codes the device raises now, as the vendor numbers them.
+    pub error_codes: Vec<u64>,
+    /// Device-to-device links other than NVLink.
+    pub links: Vec<DeviceLink>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceHealth {
+    Ok,
+    Warning,
+    Critical,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LinkKind {
+    #[default]
+    Unspecified,
+    NvLink,
+    Hccs,
+    Xgmi,
+    Xhcl,
+    MluLink,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeviceLink {
+    pub kind: LinkKind,
+    pub index: u32,
+    pub up: Option<bool>,
+    /// Counters as the vendor keeps them, since the driver loaded.
+    pub tx_total: Option<u64>,
+    pub rx_total: Option<u64>,
+    pub crc_errors_total: Option<u64>,
+    pub retries_total: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeviceEvent {
+    pub vendor: AcceleratorVendor,
+    pub device_index: Option<u32>,
+    pub pci_bus_id: Option<String>,
+    pub code: u64,
+    pub message: Option<String>,
+    pub observed_at_unix_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

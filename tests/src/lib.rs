@@ -41,17 +41,37 @@ pub fn binary(name: &str) -> PathBuf {
 /// Compiles the stand-in `libnvidia-ml.so` (`fixtures/nvml-standin`) into
 /// `dir` with the system C compiler and returns its path.
 pub fn nvml_standin(dir: &Path) -> PathBuf {
-    let source =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/nvml-standin/nvml_standin.c");
-    let library = dir.join("libnvidia-ml.so.1");
+    standin(dir, "nvml-standin/nvml_standin.c", "libnvidia-ml.so.1", &[])
+}
+
+/// Compiles one of the vendor stand-ins under `fixtures/` into `dir` as
+/// `library`, with `defines` (`-DOLD`, `-DAMD`, …), and returns its path.
+/// The file is left mode 0644, as a vendor's package installs it.
+pub fn standin(dir: &Path, source: &str, library: &str, defines: &[&str]) -> PathBuf {
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(source);
+    let path = dir.join(library);
     let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-        .args(["-shared", "-fPIC", "-O1", "-o"])
-        .arg(&library)
+        .args(["-shared", "-fPIC", "-O1"])
+        .args(defines)
+        .arg("-o")
+        .arg(&path)
         .arg(&source)
         .status()
-        .expect("a C compiler (cc) to build the NVML stand-in");
-    assert!(status.success());
-    library
+        .expect("a C compiler (cc) to build a stand-in library");
+    assert!(status.success(), "compiling {}", source.display());
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .expect("chmod stand-in");
+    path
+}
+
+/// A fixture host tree under `fixtures/hosts/` (a Kunpeng + Ascend server,
+/// a Hygon + DCU server, a Phytium host, a Loongson host).
+pub fn fixture_host(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/hosts")
+        .join(name)
 }
 
 /// Polls `condition` until it holds; panics with `what` after `timeout`.
@@ -673,6 +693,12 @@ impl Agent {
         .expect("hostname");
         let root = root.to_str().expect("UTF-8 path").to_owned();
         Self::join_with(state_dir, join_string, interval, &["--host-root", &root])
+    }
+
+    /// Joins as the host a fixture tree describes (`--host-root`); `run`
+    /// then needs `SUANLI_HOST_ROOT` in [`Agent::env`] too.
+    pub fn join_with_root(state_dir: &Path, join_string: &str, interval: &str, root: &str) -> Self {
+        Self::join_with(state_dir, join_string, interval, &["--host-root", root])
     }
 
     fn join_with(state_dir: &Path, join_string: &str, interval: &str, extra: &[&str]) -> Self {

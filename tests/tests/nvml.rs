@@ -56,7 +56,10 @@ fn reports_exactly_what_nvml_answers() {
             "maxPcieWidth": 16,
             "eccEnabled": true,
             "migEnabled": false,
-            "migPending": false
+            "migPending": false,
+            "vendor": "ACCELERATOR_VENDOR_NVIDIA",
+            "kind": "ACCELERATOR_KIND_GPU",
+            "stableIdSource": "STABLE_ID_SOURCE_UUID"
         })
     );
     assert_eq!(report["inventory"]["gpus"][1]["migEnabled"], json!(true));

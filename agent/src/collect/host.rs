@@ -287,6 +287,7 @@ impl Identity {
             .read("/proc/cpuinfo")
             .map(|t| parse_cpuinfo(&t))
             .unwrap_or_default();
+        let cpuinfo_architecture = cpuinfo.architecture;
         let mut identity = Identity {
             machine_id: root.attribute("/etc/machine-id"),
             dmi: read_dmi(root),
@@ -328,7 +329,7 @@ impl Identity {
                 name: field("NAME"),
                 version: field("VERSION_ID"),
                 kernel_version: root.attribute("/proc/sys/kernel/osrelease"),
-                architecture: None,
+                architecture: cpuinfo_architecture.map(str::to_owned),
             };
         }
         identity
@@ -519,15 +520,23 @@ pub struct CpuInfo {
     pub vendor: Option<String>,
     pub sockets: Option<u32>,
     pub physical_cores: Option<u32>,
+    /// The instruction set the layout of the file gives away, for a host
+    /// read through a root other than the running system's.
+    pub architecture: Option<&'static str>,
 }
 
-/// Sockets are distinct `physical id`s; cores are distinct (`physical id`,
-/// `core id`) pairs. Either is absent when the kernel does not print it
-/// (many ARM and virtualised hosts).
+/// Sockets are distinct `physical id`s (LoongArch: `package`); cores are
+/// distinct (socket, `core id`) pairs. Either is absent when the kernel
+/// does not print it (many ARM and virtualised hosts). arm64 kernels print
+/// no model name, only the implementer and part codes: the model is named
+/// from those ([`arm_model`]). Keys are matched without regard to case:
+/// LoongArch kernels have printed both `model name` and `Model Name`.
 pub fn parse_cpuinfo(text: &str) -> CpuInfo {
     let mut info = CpuInfo::default();
     let mut sockets = std::collections::BTreeSet::new();
     let mut cores = std::collections::BTreeSet::new();
+    let (mut implementer, mut part) = (None, None);
+    let hex = |v: &str| u32::from_str_radix(v.trim_start_matches("0x"), 16).ok();
     for block in text.split("\n\n") {
         let mut physical = None;
         let mut core = None;
@@ -536,15 +545,26 @@ pub fn parse_cpuinfo(text: &str) -> CpuInfo {
                 continue;
             };
             let value = value.trim();
-            match key.trim() {
-                "model name" | "Model Name" if info.model_name.is_none() => {
+            match key.trim().to_ascii_lowercase().as_str() {
+                "model name" if info.model_name.is_none() => {
                     info.model_name = Some(value.to_owned())
                 }
-                "vendor_id" | "CPU implementer" if info.vendor.is_none() => {
-                    info.vendor = Some(value.to_owned())
+                "vendor_id" if info.vendor.is_none() => {
+                    info.vendor = Some(value.to_owned());
+                    info.architecture = Some("x86_64");
                 }
-                "physical id" => physical = value.parse::<u32>().ok(),
-                "core id" => core = value.parse::<u32>().ok(),
+                "cpu implementer" if implementer.is_none() => {
+                    implementer = hex(value);
+                    info.architecture = Some("aarch64");
+                }
+                "cpu part" if part.is_none() => part = hex(value),
+                "cpu family" if value.starts_with("Loongson") => {
+                    info.vendor.get_or_insert_with(|| "Loongson".to_owned());
+                    info.architecture = Some("loongarch64");
+                }
+                "isa" if value.contains("loongarch64") => info.architecture = Some("loongarch64"),
+                "physical id" | "package" => physical = value.parse::<u32>().ok(),
+                "core id" | "core" => core = value.parse::<u32>().ok(),
                 _ => {}
             }
         }
@@ -555,9 +575,66 @@ pub fn parse_cpuinfo(text: &str) -> CpuInfo {
             }
         }
     }
+    if let Some(implementer) = implementer {
+        let (vendor, model) = arm_model(implementer, part);
+        info.vendor = Some(vendor);
+        info.model_name.get_or_insert(model);
+    }
     info.sockets = (!sockets.is_empty()).then_some(sockets.len() as u32);
     info.physical_cores = (!cores.is_empty()).then_some(cores.len() as u32);
     info
+}
+
+/// The maker and model of an arm64 core from its MIDR implementer and part
+/// codes, named as util-linux's `lscpu` names them (with the Chinese server
+/// products each core is sold in).
+pub fn arm_model(implementer: u32, part: Option<u32>) -> (String, String) {
+    let vendor = match implementer {
+        0x41 => "ARM",
+        0x42 => "Broadcom",
+        0x43 => "Cavium",
+        0x46 => "Fujitsu",
+        0x48 => "HiSilicon",
+        0x4e => "NVIDIA",
+        0x51 => "Qualcomm",
+        0x61 => "Apple",
+        0x70 => "Phytium",
+        0xc0 => "Ampere",
+        _ => "",
+    };
+    let vendor = if vendor.is_empty() {
+        format!("implementer 0x{implementer:02x}")
+    } else {
+        vendor.to_owned()
+    };
+    let name = part.and_then(|part| {
+        Some(match (implementer, part) {
+            (0x48, 0xd01) => "Kunpeng-920",
+            (0x48, 0xd02) => "TaiShan-v120",
+            (0x70, 0x660) => "FTC660",
+            (0x70, 0x661) => "FTC661",
+            (0x70, 0x662) => "FTC662 (FT-2000+/64)",
+            (0x70, 0x663) => "FTC663 (FT-2000/4, D2000, S2500)",
+            (0x70, 0x664) => "FTC664",
+            (0x70, 0x303) => "FTC310",
+            (0x70, 0x862) => "FTC862",
+            (0x41, 0xd08) => "Cortex-A72",
+            (0x41, 0xd0c) => "Neoverse-N1",
+            (0x41, 0xd40) => "Neoverse-V1",
+            (0x41, 0xd49) => "Neoverse-N2",
+            (0x41, 0xd4f) => "Neoverse-V2",
+            (0x4e, 0x004) => "Carmel",
+            (0xc0, 0xac3) => "Ampere-1",
+            (0xc0, 0xac4) => "Ampere-1a",
+            _ => return None,
+        })
+    });
+    let model = match (name, part) {
+        (Some(name), _) => format!("{vendor} {name}"),
+        (None, Some(part)) => format!("{vendor} part 0x{part:03x}"),
+        (None, None) => vendor.clone(),
+    };
+    (vendor, model)
 }
 
 // ---------------------------------------------------------------------------
@@ -862,5 +939,50 @@ btime 1700000000
         // Without topology lines, sockets and cores are unknown, not 0.
         let bare = parse_cpuinfo("processor\t: 0\nmodel name\t: QEMU Virtual CPU\n");
         assert_eq!((bare.sockets, bare.physical_cores), (None, None));
+    }
+
+    /// Each fixture host's /proc/cpuinfo, exactly as the agent names it.
+    #[test]
+    fn names_the_domestic_platforms() {
+        let hosts =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/hosts");
+        let read = |host: &str| {
+            parse_cpuinfo(&std::fs::read_to_string(hosts.join(host).join("proc/cpuinfo")).unwrap())
+        };
+        let kunpeng = read("kunpeng-ascend");
+        assert_eq!(kunpeng.model_name.as_deref(), Some("HiSilicon Kunpeng-920"));
+        assert_eq!(kunpeng.vendor.as_deref(), Some("HiSilicon"));
+        assert_eq!(kunpeng.architecture, Some("aarch64"));
+        let phytium = read("phytium");
+        assert_eq!(phytium.model_name.as_deref(), Some("Phytium,S2500/64"));
+        assert_eq!(phytium.vendor.as_deref(), Some("Phytium"));
+        let hygon = read("hygon-dcu");
+        assert_eq!(
+            hygon.model_name.as_deref(),
+            Some("Hygon C86 7285 32-core Processor")
+        );
+        assert_eq!(hygon.vendor.as_deref(), Some("HygonGenuine"));
+        assert_eq!((hygon.sockets, hygon.physical_cores), (Some(2), Some(8)));
+        assert_eq!(hygon.architecture, Some("x86_64"));
+        let loongson = read("loongson");
+        assert_eq!(loongson.model_name.as_deref(), Some("Loongson-3C5000"));
+        assert_eq!(loongson.vendor.as_deref(), Some("Loongson"));
+        assert_eq!(
+            (loongson.sockets, loongson.physical_cores),
+            (Some(2), Some(8))
+        );
+        assert_eq!(loongson.architecture, Some("loongarch64"));
+        // Mainline LoongArch kernels capitalise the keys.
+        let mainline = parse_cpuinfo(
+            "processor\t\t: 0\npackage\t\t\t: 0\ncore\t\t\t: 0\nCPU Family\t\t: Loongson-64bit\nModel Name\t\t: Loongson-3A5000\nISA\t\t\t: loongarch32 loongarch64\n",
+        );
+        assert_eq!(mainline.model_name.as_deref(), Some("Loongson-3A5000"));
+        assert_eq!(mainline.architecture, Some("loongarch64"));
+        // A Phytium without Kylin's model line, and a part no table knows.
+        assert_eq!(
+            arm_model(0x70, Some(0x663)).1,
+            "Phytium FTC663 (FT-2000/4, D2000, S2500)"
+        );
+        assert_eq!(arm_model(0x48, Some(0xd06)).1, "HiSilicon part 0xd06");
     }
 }

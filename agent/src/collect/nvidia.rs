@@ -1,4 +1,5 @@
-//! NVIDIA GPUs through NVML (`nvml-wrapper`).
+//! NVIDIA GPUs through NVML (`nvml-wrapper`), and Iluvatar CoreX GPUs
+//! through `libixml.so`, which exports NVML's own entry points.
 //!
 //! No NVML on the host is a normal CPU server: zero GPUs and an
 //! [`ProblemKind::Unsupported`] problem saying why. A call the GPU or driver
@@ -23,13 +24,12 @@ use nvml_wrapper::{
     structs::device::FieldId,
 };
 use suanli_protocol::model::{
-    GpuInventory, GpuProcess, GpuSample, GpuSystem, HostReport, NvLinkSample, Problem, ProblemKind,
-    XidEvent,
+    AcceleratorKind, AcceleratorLibrary, AcceleratorVendor, DeviceEvent, GpuInventory, GpuProcess,
+    GpuSample, GpuSystem, HostReport, NvLinkSample, Problem, ProblemKind, StableIdSource, XidEvent,
 };
 
-use super::{Collected, Collector, HostRoot, Readings};
+use super::{Collected, Collector, HostRoot, Readings, accel::ffi};
 
-const NAME: &str = "nvidia";
 /// NVML_NVLINK_MAX_LINKS in NVML 12/13.
 const MAX_NVLINKS: u32 = 18;
 /// NVML_FI_DEV_REMAPPED_{COR,UNC,PENDING,FAILURE}: row remapping has no safe wrapper.
@@ -37,7 +37,9 @@ const REMAPPED_ROWS: [FieldId; 4] = [FieldId(142), FieldId(143), FieldId(144), F
 
 #[derive(Debug, Default)]
 pub struct NvidiaReadings {
+    pub vendor: AcceleratorVendor,
     pub system: GpuSystem,
+    pub library: Option<AcceleratorLibrary>,
     pub gpus: Vec<GpuInventory>,
     pub samples: Vec<GpuSample>,
     pub xid_events: Vec<XidEvent>,
@@ -45,19 +47,48 @@ pub struct NvidiaReadings {
 
 impl NvidiaReadings {
     pub(crate) fn apply(self, report: &mut HostReport) {
-        report.inventory.gpu_system = self.system;
-        report.inventory.gpus = self.gpus;
-        report.sample.gpus = self.samples;
-        report.sample.xid_events.extend(self.xid_events);
+        // Appended: other vendors' devices may share the host.
+        report.inventory.gpus.extend(self.gpus);
+        report.sample.gpus.extend(self.samples);
+        report.inventory.accelerator_libraries.extend(self.library);
+        if self.vendor == AcceleratorVendor::Nvidia {
+            report.inventory.gpu_system = self.system;
+            report.sample.xid_events.extend(self.xid_events);
+        } else {
+            let events = self.xid_events.into_iter().map(|x| DeviceEvent {
+                vendor: self.vendor,
+                device_index: x.gpu_index,
+                pci_bus_id: x.pci_bus_id,
+                code: x.xid,
+                message: x.message,
+                observed_at_unix_ms: x.observed_at_unix_ms,
+            });
+            report.sample.device_events.extend(events);
+        }
+    }
+}
+
+/// Iluvatar's `nvmlDeviceGetPowerUsage` answers watts where NVML answers
+/// milliwatts (nvtop #452); no working card draws under 1 W, so a smaller
+/// figure is watts.
+pub fn ixml_milliwatts(value: u32) -> u32 {
+    if value < 1000 {
+        value.saturating_mul(1000)
+    } else {
+        value
     }
 }
 
 pub struct NvidiaCollector {
     root: HostRoot,
+    vendor: AcceleratorVendor,
+    name: &'static str,
+    library: Option<AcceleratorLibrary>,
     state: Result<Session, String>,
 }
 
 struct Session {
+    path: Option<String>,
     /// Leaked on purpose: devices and the event set borrow it for the life of
     /// the agent, and the collector lives as long as the process.
     nvml: &'static Nvml,
@@ -81,7 +112,43 @@ impl NvidiaCollector {
         if let Err(why) = &state {
             tracing::debug!(reason = %why, "NVML unavailable; reporting no NVIDIA GPUs");
         }
-        Self { root, state }
+        Self {
+            root,
+            vendor: AcceleratorVendor::Nvidia,
+            name: "nvidia",
+            library: None,
+            state,
+        }
+    }
+
+    /// Loads Iluvatar's `libixml.so` from `library` or CoreX's usual places.
+    pub fn iluvatar(root: HostRoot, library: Option<PathBuf>, present: usize) -> Self {
+        const DIRS: &[&str] = &["/usr/local/corex/lib64", "/usr/local/corex/lib"];
+        let path = ffi::locate(library.as_deref(), "libixml.so", DIRS).and_then(|path| {
+            ffi::vet(&path)?;
+            Ok(path)
+        });
+        let state = match path {
+            Ok(path) => Session::open(Some(path)),
+            Err(e) => Err(e.to_string()),
+        }
+        .map_err(|why| match present {
+            0 => why,
+            n => format!("{n} iluvatar devices on the PCI bus, but {why}"),
+        });
+        let library = state.as_ref().ok().map(|s| AcceleratorLibrary {
+            vendor: AcceleratorVendor::Iluvatar,
+            path: s.path.clone().unwrap_or_default(),
+            version: s.system.nvml_version.clone(),
+            ..AcceleratorLibrary::default()
+        });
+        Self {
+            root,
+            vendor: AcceleratorVendor::Iluvatar,
+            name: "iluvatar",
+            library,
+            state,
+        }
     }
 }
 
@@ -113,6 +180,7 @@ impl Session {
         };
         let events = register_xid_events(nvml);
         Ok(Self {
+            path: library.map(|p| p.display().to_string()),
             nvml,
             events,
             system,
@@ -150,6 +218,7 @@ fn register_xid_events(nvml: &'static Nvml) -> Option<EventSet<'static>> {
 /// Turns one NVML answer into a reading, noting failures that are not
 /// simply "this GPU does not have that".
 struct Readout<'a> {
+    collector: &'static str,
     index: u32,
     problems: &'a mut Vec<Problem>,
 }
@@ -167,7 +236,7 @@ impl Readout<'_> {
             ) => None,
             Err(err) => {
                 self.problems.push(Problem::new(
-                    NAME,
+                    self.collector,
                     ProblemKind::Failed,
                     format!("GPU {}: {what}: {err}", self.index),
                 ));
@@ -179,13 +248,24 @@ impl Readout<'_> {
 
 impl Collector for NvidiaCollector {
     fn name(&self) -> &'static str {
-        NAME
+        self.name
     }
 
     fn collect(&mut self) -> Collected {
+        let name = self.name;
         let session = match &mut self.state {
             Ok(session) => session,
-            Err(why) => return Collected::unsupported(NAME, why.clone()),
+            // Iluvatar is only asked for when its cards are there or its
+            // library was named: not finding it then is a failure.
+            Err(why) if self.vendor == AcceleratorVendor::Nvidia => {
+                return Collected::unsupported(name, why.clone());
+            }
+            Err(why) => {
+                return Collected {
+                    readings: None,
+                    problems: vec![Problem::new(name, ProblemKind::Failed, why.clone())],
+                };
+            }
         };
         let nvml = session.nvml;
         let mut problems = Vec::new();
@@ -193,7 +273,7 @@ impl Collector for NvidiaCollector {
             Ok(n) => n,
             Err(err) => {
                 problems.push(Problem::new(
-                    NAME,
+                    name,
                     ProblemKind::Failed,
                     format!("device count: {err}"),
                 ));
@@ -207,6 +287,7 @@ impl Collector for NvidiaCollector {
         let mut devices = BTreeMap::new();
         for index in 0..count {
             let mut r = Readout {
+                collector: name,
                 index,
                 problems: &mut problems,
             };
@@ -214,21 +295,20 @@ impl Collector for NvidiaCollector {
                 continue;
             };
             if session.inventory.len() == index as usize {
-                session
-                    .inventory
-                    .push(read_inventory(index, &device, &mut r));
+                let mut inventory = read_inventory(index, &device, &mut r);
+                inventory.vendor = self.vendor;
+                session.inventory.push(inventory);
             }
             let inventory = &session.inventory[index as usize];
             if let Some(bus) = &inventory.pci_bus_id {
                 devices.insert(bus.to_ascii_lowercase(), index);
             }
-            samples.push(read_sample(
-                index,
-                inventory.uuid.clone(),
-                &device,
-                &mut r,
-                &self.root,
-            ));
+            let mut sample =
+                read_sample(index, inventory.uuid.clone(), &device, &mut r, &self.root);
+            if self.vendor == AcceleratorVendor::Iluvatar {
+                sample.power_milliwatts = sample.power_milliwatts.map(ixml_milliwatts);
+            }
+            samples.push(sample);
         }
 
         let mut xid_events = Vec::new();
@@ -255,6 +335,8 @@ impl Collector for NvidiaCollector {
 
         Collected {
             readings: Some(Readings::Nvidia(NvidiaReadings {
+                vendor: self.vendor,
+                library: self.library.clone(),
                 system: session.system.clone(),
                 gpus: session.inventory.clone(),
                 samples,
@@ -267,10 +349,14 @@ impl Collector for NvidiaCollector {
 
 fn read_inventory(index: u32, d: &Device<'_>, r: &mut Readout<'_>) -> GpuInventory {
     let mig = r.get("MIG mode", d.mig_mode());
+    let name = r.get("name", d.name());
     GpuInventory {
         index,
+        vendor: AcceleratorVendor::Nvidia,
+        kind: AcceleratorKind::Gpu,
+        stable_id_source: StableIdSource::Uuid,
         uuid: r.get("UUID", d.uuid()),
-        name: r.get("name", d.name()),
+        name,
         serial: r.get("serial", d.serial()),
         pci_bus_id: r.get("PCI info", d.pci_info()).map(|p| p.bus_id),
         architecture: r
@@ -302,6 +388,8 @@ fn read_inventory(index: u32, d: &Device<'_>, r: &mut Readout<'_>) -> GpuInvento
         numa_node: r
             .get("NUMA node", d.numa_node_id())
             .filter(|&n| n != u32::MAX),
+        // NVML names the product only; the name is the model.
+        model: None,
     }
 }
 
@@ -435,6 +523,12 @@ fn read_sample(
             .get("performance state", d.performance_state())
             .map(|p| p.as_c())
             .filter(|&p| p < 16),
+        // NVML gives no verdict of its own; the aggregator judges XIDs and ECC.
+        health: None,
+        health_code: None,
+        error_codes: Vec::new(),
+        // NVLinks have their own list.
+        links: Vec::new(),
     }
 }
 

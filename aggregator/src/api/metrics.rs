@@ -307,6 +307,7 @@ pub async fn hosts(State(state): State<Arc<Node>>, Params(filter): Params<HostFi
                     ("host", host.hostname.clone()),
                     ("provider", host.owner.code.clone()),
                     ("gpu", g.index.to_string()),
+                    ("vendor", g.vendor.to_owned()),
                 ];
                 if let Some(u) = g.utilization_percent {
                     gpu_util.get_or_create(&labels).set(f64::from(u) / 100.0);

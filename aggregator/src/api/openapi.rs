@@ -175,8 +175,9 @@ fn schemas() -> Value {
         "Demand": object(&[], json!({
             "resource_type": {"type": "string", "description": "C (general), A (AI accelerator), H (supercomputing); or general, ai, hpc"},
             "accelerator": object(&[], json!({
-                "vendor": {"type": "string", "description": "nvidia, ascend, …"},
-                "model": {"type": "string", "description": "whole words of the model name: H100 finds NVIDIA H100 80GB HBM3"},
+                "vendor": {"type": "string", "description": "any of the vendor's names: nvidia, huawei (ascend, 华为, 昇腾), hygon (海光), amd, cambricon (寒武纪), iluvatar (天数), …"},
+                "kind": {"type": "string", "enum": ["gpu", "npu", "mlu", "dcu", "xpu", "gcu"], "description": "what the vendor calls the device"},
+                "model": {"type": "string", "description": "whole words of the model name: H100 finds NVIDIA H100 80GB HBM3; a word ending in a letter also finds its numbered variants: 910B finds Ascend 910B3"},
                 "count": {"type": "integer", "minimum": 1, "maximum": 64, "description": "per host"},
                 "min_memory_gib": {"type": "number"},
                 "min_free_memory_gib": {"type": "number"},

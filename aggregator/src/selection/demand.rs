@@ -2,7 +2,10 @@
 //! wrong field is reported at once, whatever is wrong with it.
 
 use serde_json::{Map, Value};
-use suanli_protocol::identifier::{RegionCode, ResourceType};
+use suanli_protocol::{
+    identifier::{RegionCode, ResourceType},
+    model::AcceleratorKind,
+};
 
 use crate::check::{Check, Invalid};
 
@@ -41,8 +44,10 @@ pub struct Demand {
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AcceleratorDemand {
-    /// Lower-case; matched against the accelerator's name.
+    /// Lower-case: any of the vendor's names (huawei, ascend, 华为).
     pub vendor: Option<String>,
+    /// What the vendor calls the device: GPU, NPU, MLU, DCU, XPU, GCU.
+    pub kind: Option<AcceleratorKind>,
     /// Lower-case model token, e.g. "h100": "NVIDIA H100 80GB HBM3" matches.
     pub model: Option<String>,
     pub count: u32,
@@ -175,6 +180,7 @@ pub fn parse(body: &Value) -> Result<Demand, Invalid> {
                     a.keys(),
                     &[
                         "vendor",
+                        "kind",
                         "model",
                         "count",
                         "min_memory_gib",
@@ -188,6 +194,15 @@ pub fn parse(body: &Value) -> Result<Demand, Invalid> {
                     vendor: p
                         .string_at(a, "accelerator.vendor", "vendor")
                         .map(|s| s.to_lowercase()),
+                    kind: p.string_at(a, "accelerator.kind", "kind").and_then(|s| {
+                        match crate::accel::kind_named(&s.to_lowercase()) {
+                            Some(kind) => Some(kind),
+                            None => {
+                                p.fail("accelerator.kind", "one of gpu, npu, mlu, dcu, xpu, gcu");
+                                None
+                            }
+                        }
+                    }),
                     model: p
                         .string_at(a, "accelerator.model", "model")
                         .map(|s| s.to_lowercase()),

@@ -85,6 +85,11 @@ impl From<HostInventory> for proto::HostInventory {
             gpus: m.gpus.into_iter().map(Into::into).collect(),
             infiniband_ports: m.infiniband_ports.into_iter().map(Into::into).collect(),
             slurm: m.slurm.map(Into::into),
+            accelerator_libraries: m
+                .accelerator_libraries
+                .into_iter()
+                .map(Into::into)
+                .collect(),
         }
     }
 }
@@ -107,6 +112,11 @@ impl From<proto::HostInventory> for HostInventory {
             gpus: p.gpus.into_iter().map(Into::into).collect(),
             infiniband_ports: p.infiniband_ports.into_iter().map(Into::into).collect(),
             slurm: p.slurm.map(Into::into),
+            accelerator_libraries: p
+                .accelerator_libraries
+                .into_iter()
+                .map(Into::into)
+                .collect(),
         }
     }
 }
@@ -304,12 +314,22 @@ impl From<GpuInventory> for proto::GpuInventory {
             mig_enabled: m.mig_enabled,
             mig_pending: m.mig_pending,
             numa_node: m.numa_node,
+            vendor: proto::AcceleratorVendor::from(m.vendor) as i32,
+            kind: proto::AcceleratorKind::from(m.kind) as i32,
+            model: m.model,
+            stable_id_source: match m.stable_id_source {
+                StableIdSource::Unspecified => proto::StableIdSource::Unspecified,
+                StableIdSource::Uuid => proto::StableIdSource::Uuid,
+                StableIdSource::Serial => proto::StableIdSource::Serial,
+                StableIdSource::DieId => proto::StableIdSource::DieId,
+            } as i32,
         }
     }
 }
 
 impl From<proto::GpuInventory> for GpuInventory {
     fn from(p: proto::GpuInventory) -> Self {
+        let (vendor, kind, source) = (p.vendor(), p.kind(), p.stable_id_source());
         Self {
             index: p.index,
             uuid: p.uuid,
@@ -331,6 +351,15 @@ impl From<proto::GpuInventory> for GpuInventory {
             mig_enabled: p.mig_enabled,
             mig_pending: p.mig_pending,
             numa_node: p.numa_node,
+            vendor: vendor.into(),
+            kind: kind.into(),
+            stable_id_source: match source {
+                proto::StableIdSource::Unspecified => StableIdSource::Unspecified,
+                proto::StableIdSource::Uuid => StableIdSource::Uuid,
+                proto::StableIdSource::Serial => StableIdSource::Serial,
+                proto::StableIdSource::DieId => StableIdSource::DieId,
+            },
+            model: p.model,
         }
     }
 }
@@ -404,6 +433,7 @@ impl From<HostSample> for proto::HostSample {
             infiniband_ports: m.infiniband_ports.into_iter().map(Into::into).collect(),
             slurm: m.slurm.map(Into::into),
             xid_events: m.xid_events.into_iter().map(Into::into).collect(),
+            device_events: m.device_events.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -423,6 +453,7 @@ impl From<proto::HostSample> for HostSample {
             infiniband_ports: p.infiniband_ports.into_iter().map(Into::into).collect(),
             slurm: p.slurm.map(Into::into),
             xid_events: p.xid_events.into_iter().map(Into::into).collect(),
+            device_events: p.device_events.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -638,12 +669,22 @@ impl From<GpuSample> for proto::GpuSample {
             processes: m.processes.into_iter().map(Into::into).collect(),
             fan_speed_percent: m.fan_speed_percent,
             performance_state: m.performance_state,
+            health: match m.health {
+                None => proto::DeviceHealth::Unspecified,
+                Some(DeviceHealth::Ok) => proto::DeviceHealth::Ok,
+                Some(DeviceHealth::Warning) => proto::DeviceHealth::Warning,
+                Some(DeviceHealth::Critical) => proto::DeviceHealth::Critical,
+            } as i32,
+            health_code: m.health_code,
+            error_codes: m.error_codes,
+            links: m.links.into_iter().map(Into::into).collect(),
         }
     }
 }
 
 impl From<proto::GpuSample> for GpuSample {
     fn from(p: proto::GpuSample) -> Self {
+        let health = p.health();
         Self {
             index: p.index,
             uuid: p.uuid,
@@ -679,6 +720,15 @@ impl From<proto::GpuSample> for GpuSample {
             processes: p.processes.into_iter().map(Into::into).collect(),
             fan_speed_percent: p.fan_speed_percent,
             performance_state: p.performance_state,
+            health: match health {
+                proto::DeviceHealth::Unspecified => None,
+                proto::DeviceHealth::Ok => Some(DeviceHealth::Ok),
+                proto::DeviceHealth::Warning => Some(DeviceHealth::Warning),
+                proto::DeviceHealth::Critical => Some(DeviceHealth::Critical),
+            },
+            health_code: p.health_code,
+            error_codes: p.error_codes,
+            links: p.links.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -813,6 +863,163 @@ impl From<proto::SlurmSample> for SlurmSample {
             gres_used: p.gres_used,
             reason: p.reason,
             allocated_memory_bytes: p.allocated_memory_bytes,
+        }
+    }
+}
+
+impl From<AcceleratorVendor> for proto::AcceleratorVendor {
+    fn from(m: AcceleratorVendor) -> Self {
+        match m {
+            AcceleratorVendor::Nvidia => Self::Nvidia,
+            AcceleratorVendor::Huawei => Self::Huawei,
+            AcceleratorVendor::Hygon => Self::Hygon,
+            AcceleratorVendor::Amd => Self::Amd,
+            AcceleratorVendor::Cambricon => Self::Cambricon,
+            AcceleratorVendor::Iluvatar => Self::Iluvatar,
+            AcceleratorVendor::Metax => Self::Metax,
+            AcceleratorVendor::MooreThreads => Self::MooreThreads,
+            AcceleratorVendor::Kunlunxin => Self::Kunlunxin,
+            AcceleratorVendor::Enflame => Self::Enflame,
+        }
+    }
+}
+
+impl From<proto::AcceleratorVendor> for AcceleratorVendor {
+    fn from(p: proto::AcceleratorVendor) -> Self {
+        match p {
+            // An agent that did not say could read only NVML.
+            proto::AcceleratorVendor::Unspecified | proto::AcceleratorVendor::Nvidia => {
+                Self::Nvidia
+            }
+            proto::AcceleratorVendor::Huawei => Self::Huawei,
+            proto::AcceleratorVendor::Hygon => Self::Hygon,
+            proto::AcceleratorVendor::Amd => Self::Amd,
+            proto::AcceleratorVendor::Cambricon => Self::Cambricon,
+            proto::AcceleratorVendor::Iluvatar => Self::Iluvatar,
+            proto::AcceleratorVendor::Metax => Self::Metax,
+            proto::AcceleratorVendor::MooreThreads => Self::MooreThreads,
+            proto::AcceleratorVendor::Kunlunxin => Self::Kunlunxin,
+            proto::AcceleratorVendor::Enflame => Self::Enflame,
+        }
+    }
+}
+
+impl From<AcceleratorKind> for proto::AcceleratorKind {
+    fn from(m: AcceleratorKind) -> Self {
+        match m {
+            AcceleratorKind::Gpu => Self::Gpu,
+            AcceleratorKind::Npu => Self::Npu,
+            AcceleratorKind::Mlu => Self::Mlu,
+            AcceleratorKind::Dcu => Self::Dcu,
+            AcceleratorKind::Xpu => Self::Xpu,
+            AcceleratorKind::Gcu => Self::Gcu,
+        }
+    }
+}
+
+impl From<proto::AcceleratorKind> for AcceleratorKind {
+    fn from(p: proto::AcceleratorKind) -> Self {
+        match p {
+            proto::AcceleratorKind::Unspecified | proto::AcceleratorKind::Gpu => Self::Gpu,
+            proto::AcceleratorKind::Npu => Self::Npu,
+            proto::AcceleratorKind::Mlu => Self::Mlu,
+            proto::AcceleratorKind::Dcu => Self::Dcu,
+            proto::AcceleratorKind::Xpu => Self::Xpu,
+            proto::AcceleratorKind::Gcu => Self::Gcu,
+        }
+    }
+}
+
+impl From<AcceleratorLibrary> for proto::AcceleratorLibrary {
+    fn from(m: AcceleratorLibrary) -> Self {
+        Self {
+            vendor: proto::AcceleratorVendor::from(m.vendor) as i32,
+            path: m.path,
+            version: m.version,
+            symbols: m.symbols,
+            missing_symbols: m.missing_symbols,
+        }
+    }
+}
+
+impl From<proto::AcceleratorLibrary> for AcceleratorLibrary {
+    fn from(p: proto::AcceleratorLibrary) -> Self {
+        Self {
+            vendor: p.vendor().into(),
+            path: p.path,
+            version: p.version,
+            symbols: p.symbols,
+            missing_symbols: p.missing_symbols,
+        }
+    }
+}
+
+impl From<DeviceLink> for proto::DeviceLink {
+    fn from(m: DeviceLink) -> Self {
+        use proto::device_link::Kind;
+        Self {
+            kind: match m.kind {
+                LinkKind::Unspecified => Kind::Unspecified,
+                LinkKind::NvLink => Kind::Nvlink,
+                LinkKind::Hccs => Kind::Hccs,
+                LinkKind::Xgmi => Kind::Xgmi,
+                LinkKind::Xhcl => Kind::Xhcl,
+                LinkKind::MluLink => Kind::MluLink,
+            } as i32,
+            index: m.index,
+            up: m.up,
+            tx_total: m.tx_total,
+            rx_total: m.rx_total,
+            crc_errors_total: m.crc_errors_total,
+            retries_total: m.retries_total,
+        }
+    }
+}
+
+impl From<proto::DeviceLink> for DeviceLink {
+    fn from(p: proto::DeviceLink) -> Self {
+        use proto::device_link::Kind;
+        Self {
+            kind: match p.kind() {
+                Kind::Unspecified => LinkKind::Unspecified,
+                Kind::Nvlink => LinkKind::NvLink,
+                Kind::Hccs => LinkKind::Hccs,
+                Kind::Xgmi => LinkKind::Xgmi,
+                Kind::Xhcl => LinkKind::Xhcl,
+                Kind::MluLink => LinkKind::MluLink,
+            },
+            index: p.index,
+            up: p.up,
+            tx_total: p.tx_total,
+            rx_total: p.rx_total,
+            crc_errors_total: p.crc_errors_total,
+            retries_total: p.retries_total,
+        }
+    }
+}
+
+impl From<DeviceEvent> for proto::DeviceEvent {
+    fn from(m: DeviceEvent) -> Self {
+        Self {
+            vendor: proto::AcceleratorVendor::from(m.vendor) as i32,
+            device_index: m.device_index,
+            pci_bus_id: m.pci_bus_id,
+            code: m.code,
+            message: m.message,
+            observed_at_unix_ms: m.observed_at_unix_ms,
+        }
+    }
+}
+
+impl From<proto::DeviceEvent> for DeviceEvent {
+    fn from(p: proto::DeviceEvent) -> Self {
+        Self {
+            vendor: p.vendor().into(),
+            device_index: p.device_index,
+            pci_bus_id: p.pci_bus_id,
+            code: p.code,
+            message: p.message,
+            observed_at_unix_ms: p.observed_at_unix_ms,
         }
     }
 }

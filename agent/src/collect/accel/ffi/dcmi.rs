@@ -1,0 +1,371 @@
+//! Huawei DCMI (`libdcmi.so`), the Ascend driver's management interface.
+//!
+//! Our own declarations of the calls we make, from Huawei's public
+//! `dcmi_interface_api.h` (Apache-2.0): devices are addressed by card and
+//! device-in-card, every call returns 0 or a negative code.
+
+use std::ffi::{c_char, c_int, c_uint, c_ulong, c_ulonglong, c_void};
+
+use super::{Library, call, entry_points, text};
+
+/// The device does not have this function.
+pub const NOT_SUPPORTED: c_int = -8255;
+/// Not available inside a container.
+pub const NOT_SUPPORTED_IN_CONTAINER: c_int = -8013;
+/// Not ready yet (the device is starting); worth asking again next cycle.
+pub const NOT_READY: c_int = -8012;
+
+pub const UTILIZATION_AICORE: c_int = 2;
+pub const UTILIZATION_HBM: c_int = 6;
+pub const FREQUENCY_AICORE_CURRENT: c_int = 7;
+pub const FREQUENCY_AICORE_MAX: c_int = 9;
+pub const DEVICE_TYPE_HBM: c_int = 2;
+pub const DIE_NDIE: c_int = 0;
+pub const MAIN_CMD_HCCS: c_int = 16;
+pub const HCCS_STATISTIC_INFO: c_uint = 3;
+/// PCS 1–7 carry HCCS on an Ascend 910B (`DCMI_HCCS_910B_PCS_NUM`).
+pub const HCCS_910B_LINKS: std::ops::RangeInclusive<usize> = 1..=7;
+const CHIP_NAME_LEN: usize = 32;
+const HCCS_MAX_PCS: usize = 16;
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ChipInfo {
+    pub chip_type: [u8; CHIP_NAME_LEN],
+    pub chip_name: [u8; CHIP_NAME_LEN],
+    pub chip_ver: [u8; CHIP_NAME_LEN],
+    pub aicore_cnt: c_uint,
+    /// Only in `dcmi_get_device_chip_info_v2`; zero from the older call.
+    pub npu_name: [u8; CHIP_NAME_LEN],
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PcieInfoAll {
+    pub vendor_id: c_uint,
+    pub subvendor_id: c_uint,
+    pub device_id: c_uint,
+    pub subdevice_id: c_uint,
+    pub domain: c_int,
+    pub bus: c_uint,
+    pub device: c_uint,
+    pub function: c_uint,
+    pub reserve: [u8; 32],
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HbmInfo {
+    /// MiB ("MB" in the header).
+    pub memory_size: c_ulonglong,
+    pub freq: c_uint,
+    /// MiB.
+    pub memory_usage: c_ulonglong,
+    pub temp: c_int,
+    pub bandwidth_util_rate: c_uint,
+}
+
+/// DDR devices (Ascend 310P) report memory here instead of HBM.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryInfo {
+    /// MiB.
+    pub memory_size: c_ulonglong,
+    /// MiB.
+    pub memory_available: c_ulonglong,
+    pub freq: c_uint,
+    pub hugepagesize: c_ulong,
+    pub hugepages_total: c_ulong,
+    pub hugepages_free: c_ulong,
+    pub utilization: c_uint,
+    pub reserve: [u8; 60],
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EccInfo {
+    pub enable_flag: c_int,
+    pub single_bit_error_cnt: c_uint,
+    pub double_bit_error_cnt: c_uint,
+    pub total_single_bit_error_cnt: c_uint,
+    pub total_double_bit_error_cnt: c_uint,
+    pub single_bit_isolated_pages_cnt: c_uint,
+    pub double_bit_isolated_pages_cnt: c_uint,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DieId {
+    pub soc_die: [c_uint; 5],
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessMemory {
+    pub pid: c_int,
+    /// Bytes (an `unsigned long`: 64 bits on every Linux target we build).
+    pub memory_usage: u64,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct HccsStatistics {
+    pub tx_cnt: [c_uint; HCCS_MAX_PCS],
+    pub rx_cnt: [c_uint; HCCS_MAX_PCS],
+    pub crc_err_cnt: [c_uint; HCCS_MAX_PCS],
+    pub retry_cnt: [c_uint; HCCS_MAX_PCS],
+    pub reserved: [c_uint; 64],
+}
+
+entry_points! {
+    pub struct Dcmi {
+        init: ["dcmi_init"] fn() -> c_int,
+        version: ["dcmi_get_dcmi_version"] fn(*mut c_char, c_int) -> c_int,
+        card_list: ["dcmi_get_card_list", "dcmi_get_card_num_list"] fn(*mut c_int, *mut c_int, c_int) -> c_int,
+        devices_in_card: ["dcmi_get_device_num_in_card"] fn(c_int, *mut c_int) -> c_int,
+        logic_id: ["dcmi_get_device_logic_id"] fn(*mut c_int, c_int, c_int) -> c_int,
+        chip_info_v2: ["dcmi_get_device_chip_info_v2"] fn(c_int, c_int, *mut ChipInfo) -> c_int,
+        chip_info: ["dcmi_get_device_chip_info"] fn(c_int, c_int, *mut ChipInfo) -> c_int,
+        pcie_info: ["dcmi_get_device_pcie_info_v2"] fn(c_int, c_int, *mut PcieInfoAll) -> c_int,
+        die_id: ["dcmi_get_device_die_v2"] fn(c_int, c_int, c_int, *mut DieId) -> c_int,
+        utilization: ["dcmi_get_device_utilization_rate"] fn(c_int, c_int, c_int, *mut c_uint) -> c_int,
+        hbm: ["dcmi_get_device_hbm_info"] fn(c_int, c_int, *mut HbmInfo) -> c_int,
+        memory: ["dcmi_get_device_memory_info_v3"] fn(c_int, c_int, *mut MemoryInfo) -> c_int,
+        temperature: ["dcmi_get_device_temperature"] fn(c_int, c_int, *mut c_int) -> c_int,
+        power: ["dcmi_get_device_power_info"] fn(c_int, c_int, *mut c_int) -> c_int,
+        frequency: ["dcmi_get_device_frequency"] fn(c_int, c_int, c_int, *mut c_uint) -> c_int,
+        health: ["dcmi_get_device_health"] fn(c_int, c_int, *mut c_uint) -> c_int,
+        error_codes: ["dcmi_get_device_errorcode_v2"] fn(c_int, c_int, *mut c_int, *mut c_uint, c_uint) -> c_int,
+        ecc: ["dcmi_get_device_ecc_info"] fn(c_int, c_int, c_int, *mut EccInfo) -> c_int,
+        processes: ["dcmi_get_device_resource_info"] fn(c_int, c_int, *mut ProcessMemory, *mut c_int) -> c_int,
+        device_info: ["dcmi_get_device_info"] fn(c_int, c_int, c_int, c_uint, *mut c_void, *mut c_uint) -> c_int,
+    }
+}
+
+pub type Status = super::Status<c_int>;
+
+impl Status {
+    /// "This device does not have that": a reading to leave absent, not a fault.
+    pub fn unsupported(self) -> bool {
+        matches!(
+            self,
+            Status::Missing | Status::Code(NOT_SUPPORTED | NOT_SUPPORTED_IN_CONTAINER)
+        )
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Status::Missing => f.write_str("not in this libdcmi.so"),
+            Status::Code(NOT_READY) => f.write_str("DCMI error -8012 (device not ready)"),
+            Status::Code(code) => write!(f, "DCMI error {code}"),
+        }
+    }
+}
+
+pub type Answer<T> = Result<T, Status>;
+
+impl Dcmi {
+    pub fn open(library: Library) -> Result<Self, Status> {
+        let mut dcmi = Self::resolve(library);
+        call!(dcmi.init,)?;
+        let mut buf = [0u8; 64];
+        let version = call!(dcmi.version, buf.as_mut_ptr().cast(), buf.len() as c_int)
+            .ok()
+            .and_then(|()| text(&buf));
+        dcmi.library.set_version(version);
+        Ok(dcmi)
+    }
+
+    /// Every (card, device-in-card) the driver knows.
+    pub fn devices(&self) -> Answer<Vec<(c_int, c_int)>> {
+        let mut cards = [0 as c_int; 64];
+        let mut count: c_int = 0;
+        call!(
+            self.card_list,
+            &mut count,
+            cards.as_mut_ptr(),
+            cards.len() as c_int
+        )?;
+        let mut out = Vec::new();
+        for &card in cards.iter().take(count.clamp(0, 64) as usize) {
+            let mut n: c_int = 0;
+            call!(self.devices_in_card, card, &mut n)?;
+            out.extend((0..n).map(|device| (card, device)));
+        }
+        Ok(out)
+    }
+
+    pub fn logic_id(&self, card: c_int, device: c_int) -> Answer<u32> {
+        let mut id: c_int = -1;
+        call!(self.logic_id, &mut id, card, device)?;
+        u32::try_from(id).map_err(|_| Status::Code(id))
+    }
+
+    pub fn chip_info(&self, card: c_int, device: c_int) -> Answer<ChipInfo> {
+        let mut info = ChipInfo {
+            chip_type: [0; CHIP_NAME_LEN],
+            chip_name: [0; CHIP_NAME_LEN],
+            chip_ver: [0; CHIP_NAME_LEN],
+            aicore_cnt: 0,
+            npu_name: [0; CHIP_NAME_LEN],
+        };
+        match call!(self.chip_info_v2, card, device, &mut info) {
+            Err(Status::Missing) => call!(self.chip_info, card, device, &mut info)?,
+            other => other?,
+        }
+        Ok(info)
+    }
+
+    pub fn pcie_info(&self, card: c_int, device: c_int) -> Answer<PcieInfoAll> {
+        let mut info = PcieInfoAll::default();
+        call!(self.pcie_info, card, device, &mut info)?;
+        Ok(info)
+    }
+
+    pub fn die_id(&self, card: c_int, device: c_int) -> Answer<DieId> {
+        let mut die = DieId::default();
+        call!(self.die_id, card, device, DIE_NDIE, &mut die)?;
+        Ok(die)
+    }
+
+    pub fn utilization(&self, card: c_int, device: c_int, kind: c_int) -> Answer<u32> {
+        let mut rate: c_uint = 0;
+        call!(self.utilization, card, device, kind, &mut rate)?;
+        Ok(rate)
+    }
+
+    pub fn hbm(&self, card: c_int, device: c_int) -> Answer<HbmInfo> {
+        let mut info = HbmInfo::default();
+        call!(self.hbm, card, device, &mut info)?;
+        Ok(info)
+    }
+
+    pub fn memory(&self, card: c_int, device: c_int) -> Answer<MemoryInfo> {
+        let mut info = MemoryInfo {
+            memory_size: 0,
+            memory_available: 0,
+            freq: 0,
+            hugepagesize: 0,
+            hugepages_total: 0,
+            hugepages_free: 0,
+            utilization: 0,
+            reserve: [0; 60],
+        };
+        call!(self.memory, card, device, &mut info)?;
+        Ok(info)
+    }
+
+    pub fn temperature(&self, card: c_int, device: c_int) -> Answer<i32> {
+        let mut t: c_int = 0;
+        call!(self.temperature, card, device, &mut t)?;
+        Ok(t)
+    }
+
+    /// In tenths of a watt.
+    pub fn power(&self, card: c_int, device: c_int) -> Answer<i32> {
+        let mut p: c_int = 0;
+        call!(self.power, card, device, &mut p)?;
+        Ok(p)
+    }
+
+    pub fn frequency(&self, card: c_int, device: c_int, kind: c_int) -> Answer<u32> {
+        let mut mhz: c_uint = 0;
+        call!(self.frequency, card, device, kind, &mut mhz)?;
+        Ok(mhz)
+    }
+
+    pub fn health(&self, card: c_int, device: c_int) -> Answer<u32> {
+        let mut h: c_uint = 0;
+        call!(self.health, card, device, &mut h)?;
+        Ok(h)
+    }
+
+    pub fn error_codes(&self, card: c_int, device: c_int) -> Answer<Vec<u32>> {
+        let mut codes = [0 as c_uint; 128];
+        let mut count: c_int = 0;
+        call!(
+            self.error_codes,
+            card,
+            device,
+            &mut count,
+            codes.as_mut_ptr(),
+            codes.len() as c_uint
+        )?;
+        Ok(codes[..count.clamp(0, 128) as usize].to_vec())
+    }
+
+    pub fn hbm_ecc(&self, card: c_int, device: c_int) -> Answer<EccInfo> {
+        let mut info = EccInfo::default();
+        call!(self.ecc, card, device, DEVICE_TYPE_HBM, &mut info)?;
+        Ok(info)
+    }
+
+    pub fn processes(&self, card: c_int, device: c_int) -> Answer<Vec<ProcessMemory>> {
+        let mut procs = [ProcessMemory::default(); 64];
+        let mut count: c_int = procs.len() as c_int;
+        call!(self.processes, card, device, procs.as_mut_ptr(), &mut count)?;
+        Ok(procs[..count.clamp(0, 64) as usize].to_vec())
+    }
+
+    pub fn hccs_statistics(&self, card: c_int, device: c_int) -> Answer<HccsStatistics> {
+        let mut stats = HccsStatistics {
+            tx_cnt: [0; HCCS_MAX_PCS],
+            rx_cnt: [0; HCCS_MAX_PCS],
+            crc_err_cnt: [0; HCCS_MAX_PCS],
+            retry_cnt: [0; HCCS_MAX_PCS],
+            reserved: [0; 64],
+        };
+        let mut size = std::mem::size_of::<HccsStatistics>() as c_uint;
+        call!(
+            self.device_info,
+            card,
+            device,
+            MAIN_CMD_HCCS,
+            HCCS_STATISTIC_INFO,
+            (&mut stats as *mut HccsStatistics).cast(),
+            &mut size
+        )?;
+        Ok(stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    /// Sizes and offsets as the header lays them out on 64-bit Linux.
+    #[test]
+    fn structs_match_the_vendor_layout() {
+        assert_eq!(size_of::<ChipInfo>(), 32 * 3 + 4 + 32);
+        assert_eq!(offset_of!(ChipInfo, npu_name), 100);
+        // "the size of dcmi_pcie_info_all is 64"
+        assert_eq!(size_of::<PcieInfoAll>(), 64);
+        assert_eq!(offset_of!(PcieInfoAll, bus), 20);
+        assert_eq!(size_of::<HbmInfo>(), 32);
+        assert_eq!(offset_of!(HbmInfo, memory_usage), 16);
+        assert_eq!(offset_of!(HbmInfo, temp), 24);
+        // The header's comment says 96 bytes, true only with a 32-bit long.
+        assert_eq!(size_of::<MemoryInfo>(), 112);
+        assert_eq!(offset_of!(MemoryInfo, utilization), 48);
+        assert_eq!(size_of::<EccInfo>(), 28);
+        assert_eq!(size_of::<DieId>(), 20);
+        assert_eq!(size_of::<ProcessMemory>(), 16);
+        assert_eq!(size_of::<HccsStatistics>(), 16 * 4 * 4 + 64 * 4);
+    }
+
+    #[test]
+    fn missing_and_not_supported_read_as_unsupported() {
+        assert!(Status::Missing.unsupported());
+        assert!(Status::Code(-8255).unsupported());
+        assert!(Status::Code(-8013).unsupported());
+        assert!(!Status::Code(-8012).unsupported());
+        assert!(!Status::Code(-8005).unsupported());
+        assert_eq!(
+            Status::Code(-8012).to_string(),
+            "DCMI error -8012 (device not ready)"
+        );
+    }
+}
