@@ -727,21 +727,29 @@ async function loadMe() {
   logout.textContent = t("logout");
 }
 
+let routes = 0; // how many renders have started: the newest owns the page
+
 async function route() {
   if (live) { live.close(); live = null; }
   if (refresh) { clearTimeout(refresh); refresh = null; }
   window.suanliCharts = {};
+  const mine = ++routes;
   const main = document.getElementById("main");
   const hash = location.hash.slice(2) || "overview";
   const [path, query] = hash.split("?");
   const [page, arg] = path.split("/");
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.id === "nav-" + page);
-  main.replaceChildren();
-  if (page === "register") return pages.register(main);
-  if (!me) return renderLogin(main);
+  // Each render draws into a view of its own: one overtaken by a newer
+  // render (a refresh racing a click) finishes into a detached view, never
+  // over the newer page, and starts no refresh loop of its own.
+  const view = el("div", {});
+  main.replaceChildren(view);
+  if (page === "register") return pages.register(view);
+  if (!me) return renderLogin(view);
   const render = pages[page] || pages.overview;
   try {
-    await render(main, query || "", arg && decodeURIComponent(arg));
+    await render(view, query || "", arg && decodeURIComponent(arg));
+    if (mine !== routes) return;
     // The overview, the alerts and the child nodes' links keep themselves
     // current (not while someone is typing into a form there).
     if (render === pages.overview || render === pages.alerts || render === pages.nodes) {
@@ -751,7 +759,7 @@ async function route() {
   }
   catch (e) {
     if (e.status === 401) { me = null; await loadMe(); main.replaceChildren(); renderLogin(main); }
-    else main.append(errorBox(e));
+    else if (mine === routes) view.append(errorBox(e));
   }
 }
 
