@@ -12,7 +12,7 @@ use std::{
 use smallvec::SmallVec;
 use suanli_protocol::{
     identifier::ResourceType,
-    model::{HostInventory, HostSample},
+    model::{DeviceHealth, HostInventory, HostSample},
 };
 
 use crate::{
@@ -104,6 +104,12 @@ pub struct FilesystemUse {
 pub struct GpuVitals {
     /// Lower-case vendor name: "nvidia", "huawei", "hygon", …
     pub vendor: &'static str,
+    /// The vendor library's own verdict, where it gives one, and its raw code.
+    #[serde(skip)]
+    pub health: Option<DeviceHealth>,
+    pub health_code: Option<i64>,
+    /// Fault codes the device raises now (Ascend error codes).
+    pub error_codes: Vec<u64>,
     pub index: u32,
     pub uuid: Option<String>,
     pub utilization_percent: Option<u32>,
@@ -207,6 +213,9 @@ impl Vitals {
                     });
                     GpuVitals {
                         vendor: inv.map_or("nvidia", |i| i.vendor.as_str()),
+                        health: g.health,
+                        health_code: g.health_code,
+                        error_codes: g.error_codes.clone(),
                         slowdown_temperature_celsius: inv
                             .and_then(|i| i.slowdown_temperature_celsius),
                         power_limit_watts: inv
@@ -605,6 +614,14 @@ impl HostEntry {
                 None => return Some("unhealthy: missing from the host's sample".into()),
                 Some(g) if g.remapped_rows_failure == Some(true) => {
                     return Some("unhealthy: row remapping failed".into());
+                }
+                Some(g) if g.health == Some(DeviceHealth::Critical) => {
+                    return Some(format!(
+                        "unhealthy: {} reports it critical{}",
+                        g.vendor,
+                        g.health_code
+                            .map_or_else(String::new, |c| format!(" (code {c})"))
+                    ));
                 }
                 Some(_) => {}
             }

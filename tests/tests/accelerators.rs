@@ -12,8 +12,11 @@ use std::{path::Path, process::Command, time::Duration};
 
 use serde_json::{Value, json};
 use suanli_tests::{
-    Agent, Aggregator, Backend, Request, binary, fixture_host, nvml_standin, standin, wait_until,
+    Agent, Aggregator, Backend, FAST_ALERTS, Request, binary, fixture_host, nvml_standin, standin,
+    wait_until,
 };
+
+const WAIT: Duration = Duration::from_secs(60);
 
 fn dcmi(dir: &Path, defines: &[&str]) -> std::path::PathBuf {
     standin(dir, "dcmi-standin/dcmi_standin.c", "libdcmi.so", defines)
@@ -292,6 +295,75 @@ fn hygon_and_amd_read_through_rocm_smi() {
 }
 
 #[test]
+fn cambricon_reads_through_cndev() {
+    let dir = tempfile::tempdir().unwrap();
+    let cndev = standin(
+        dir.path(),
+        "cndev-standin/cndev_standin.c",
+        "libcndev.so",
+        &[],
+    );
+    let flag = format!("cambricon={}", cndev.display());
+    let report = inventory(&["--accel-library", &flag], &[]);
+    assert_eq!(
+        report["inventory"]["gpus"][0],
+        json!({
+            "uuid": "MLU-00000000-1111-2222-3333-44445555",
+            "name": "Cambricon MLU370-X8",
+            "serial": "3a1b2c0000",
+            "pciBusId": "00000000:1A:00.0",
+            "memoryTotalBytes": "51539607552",
+            "powerLimitMilliwatts": 250000,
+            "maxSmClockMhz": 1300,
+            "vendor": "ACCELERATOR_VENDOR_CAMBRICON",
+            "kind": "ACCELERATOR_KIND_MLU",
+            "model": "MLU370-X8",
+            "stableIdSource": "STABLE_ID_SOURCE_UUID"
+        })
+    );
+    // W → mW, MiB → bytes.
+    let s0 = &report["sample"]["gpus"][0];
+    for (field, value) in [
+        ("utilizationPercent", json!(71)),
+        ("memoryUsedBytes", json!("1073741824")),
+        ("temperatureCelsius", json!(52)),
+        ("powerMilliwatts", json!(98000)),
+        ("smClockMhz", json!(1300)),
+        ("eccCorrectedVolatile", json!("4")),
+        ("health", json!("DEVICE_HEALTH_OK")),
+        ("healthCode", json!("4")),
+    ] {
+        assert_eq!(s0[field], value, "{field}");
+    }
+    absent(
+        &report["sample"]["gpus"][1],
+        &[
+            "temperatureCelsius",
+            "powerMilliwatts",
+            "eccCorrectedVolatile",
+        ],
+    );
+    assert_eq!(
+        report["inventory"]["acceleratorLibraries"][0]["version"],
+        "5.10.22"
+    );
+    assert!(problems_of(&report, "cambricon").is_empty(), "{report}");
+
+    let no_driver = inventory(
+        &["--accel-library", &flag],
+        &[("SUANLI_STANDIN_INIT_FAIL", "1")],
+    );
+    let p = problems_of(&no_driver, "cambricon");
+    assert!(
+        p[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cndevInit failed (1)"),
+        "{p:?}"
+    );
+}
+
+#[test]
 fn iluvatar_reads_through_nvml_names_and_reports_milliwatts() {
     let dir = tempfile::tempdir().unwrap();
     let ixml = standin(
@@ -418,7 +490,9 @@ fn selection_finds_domestic_accelerators_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let dcmi_lib = dcmi(dir.path(), &[]);
     let rsmi_lib = rsmi(dir.path(), &[]);
-    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, &[]);
+    let health = dir.path().join("npu0-health");
+    std::fs::write(&health, "0").unwrap();
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, FAST_ALERTS);
     let join = node.join_string_for(None, 2);
     let mut agents = Vec::new();
     for (host, key, lib) in [
@@ -430,6 +504,10 @@ fn selection_finds_domestic_accelerators_end_to_end() {
         agent.env = vec![
             (key.into(), lib.display().to_string()),
             ("SUANLI_STANDIN_DEVICES".into(), "8".into()),
+            (
+                "SUANLI_STANDIN_HEALTH_FILE".into(),
+                health.display().to_string(),
+            ),
             ("SUANLI_HOST_ROOT".into(), root),
         ];
         agent.run();
@@ -454,14 +532,10 @@ fn selection_finds_domestic_accelerators_end_to_end() {
     };
     let eight_910b =
         json!({"accelerator": {"model": "910B", "count": 8}, "availability": "installed"});
-    wait_until(
-        Duration::from_secs(60),
-        "both servers' accelerators at the node",
-        || {
-            !hosts(&select(eight_910b.clone())).is_empty()
-                && !hosts(&select(json!({"accelerator": {"model": "K100"}}))).is_empty()
-        },
-    );
+    wait_until(WAIT, "both servers' accelerators at the node", || {
+        !hosts(&select(eight_910b.clone())).is_empty()
+            && !hosts(&select(json!({"accelerator": {"model": "K100"}}))).is_empty()
+    });
     let answer = select(eight_910b);
     assert_eq!(hosts(&answer), ["atlas800-01"]);
     assert_eq!(
@@ -502,6 +576,50 @@ fn selection_finds_domestic_accelerators_end_to_end() {
         .send(node.http);
     assert_eq!(bad.status, 422, "{}", bad.body);
     assert!(bad.body.contains("accelerator.kind"), "{}", bad.body);
+
+    // NPU 1 reports a minor alarm with a raised code: an alert, still selectable.
+    let alerts = || {
+        Request::new("GET", "/api/v1/alerts")
+            .bearer(&token)
+            .send(node.http)
+            .json()["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["rule"] == "accelerator_health")
+            .map(|a| {
+                (
+                    a["severity"].as_str().unwrap().to_owned(),
+                    a["summary"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    wait_until(WAIT, "the NPU's own warning as an alert", || {
+        !alerts().is_empty()
+    });
+    assert_eq!(
+        alerts(),
+        [(
+            "warning".to_owned(),
+            "huawei accelerator 1 of atlas800-01 reports itself warning (code 1), raising 0x8C2FA009".to_owned()
+        )]
+    );
+    // NPU 0 turns critical by DCMI's own verdict: out of selection, and back
+    // when the verdict clears.
+    std::fs::write(&health, "3").unwrap();
+    let eight = || {
+        select(json!({"accelerator": {"model": "910B", "count": 8}, "availability": "installed"}))
+    };
+    wait_until(WAIT, "the critical NPU out of selection", || {
+        hosts(&eight()).is_empty()
+    });
+    let miss = eight()["nearest_misses"].to_string();
+    assert!(miss.contains("reports it critical (code 3)"), "{miss}");
+    std::fs::write(&health, "0").unwrap();
+    wait_until(WAIT, "the NPU selectable again", || {
+        !hosts(&eight()).is_empty()
+    });
 
     // The identifiers' spec codes name each vendor's model.
     let listing = Request::new("GET", "/api/v1/resources?limit=100")

@@ -104,6 +104,7 @@ const SPAWN_PER_CONNECTION: &[&str] = &[
 const UNSAFE_ALLOWED: &[&str] = &[
     "agent/src/state.rs",
     "agent/src/collect/accel/ffi.rs",
+    "agent/src/collect/accel/ffi/cndev.rs",
     "agent/src/collect/accel/ffi/dcmi.rs",
     "agent/src/collect/accel/ffi/rsmi.rs",
     "agent/src/collect/host.rs",

@@ -10,6 +10,7 @@
 //! is absent.
 
 pub mod ascend;
+pub mod cambricon;
 pub mod ffi;
 pub mod pci;
 pub mod rocm;
@@ -156,6 +157,7 @@ impl AcceleratorCollector {
             AcceleratorVendor::Hygon | AcceleratorVendor::Amd => {
                 rocm::open(vendor, library.as_deref())
             }
+            AcceleratorVendor::Cambricon => cambricon::open(library.as_deref()),
             _ => return None,
         };
         let driver = driver.map_err(|why| {
@@ -261,6 +263,11 @@ pub fn pci_bus_id(domain: u32, bus: u32, device: u32, function: u32) -> String {
     format!("{domain:08X}:{bus:02X}:{device:02X}.{function:X}")
 }
 
+/// DCMI's and CNDev's "MB" are MiB.
+pub fn bytes_from_mib(mib: u64) -> Option<u64> {
+    mib.checked_mul(1 << 20)
+}
+
 /// A percentage, or absent when the library answers something no
 /// percentage can be (DCMI writes 0xEF while profiling).
 pub fn percent(value: u32) -> Option<u32> {
@@ -282,6 +289,8 @@ mod tests {
         assert_eq!(percent(0), Some(0));
         assert_eq!(percent(100), Some(100));
         assert_eq!(percent(0xEF), None);
+        assert_eq!(bytes_from_mib(65_536), Some(64 << 30));
+        assert_eq!(bytes_from_mib(u64::MAX), None);
     }
 
     struct Raising(AcceleratorLibrary);

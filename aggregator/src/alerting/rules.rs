@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use suanli_protocol::model::DeviceHealth;
+
 use super::{Level, Observation};
 use crate::{
     fleet::{Fleet, HostEntry, HostState, ResourceEntry},
@@ -104,6 +106,13 @@ pub const RULES: &[Rule] = &[
         60,
         0,
         "Power draw above the GPU's power limit for 1 minute."
+    ),
+    rule!(
+        "accelerator_health",
+        Critical,
+        0,
+        0,
+        "The accelerator's own library (DCMI, CNDev) reports it unhealthy: warning, or critical (not selectable), with the raw code and the fault codes it raises."
     ),
     rule!(
         "gpu_missing",
@@ -454,6 +463,38 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                 continue;
             };
             let gpu = GpuNo(Some(g.index));
+
+            // The vendor's own verdict (NVML gives none; its faults are XIDs).
+            let verdict = match g.health {
+                Some(DeviceHealth::Warning) => Some(Severity::Warning),
+                Some(DeviceHealth::Critical) => Some(Severity::Critical),
+                _ => None,
+            };
+            if let Some(severity) = verdict {
+                let codes: Vec<String> =
+                    g.error_codes.iter().map(|c| format!("0x{c:08X}")).collect();
+                push(
+                    "accelerator_health",
+                    uuid,
+                    severity,
+                    Level::Firing,
+                    resource_of(uuid),
+                    &[("vendor", g.vendor.to_owned())],
+                    format!(
+                        "{} accelerator {gpu} of {} reports itself {}{}{}",
+                        g.vendor,
+                        host.hostname,
+                        severity.as_str(),
+                        g.health_code
+                            .map_or_else(String::new, |c| format!(" (code {c})")),
+                        if codes.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", raising {}", codes.join(" "))
+                        }
+                    ),
+                );
+            }
 
             // Firing for a minute after each increase, then kept firing for
             // the rule's keep_firing_for: ten minutes in all. (An increase

@@ -12,7 +12,7 @@ use suanli_protocol::model::{
 };
 
 use super::{
-    Driver, HostRoot, Problems, Readout,
+    Driver, HostRoot, Problems, Readout, bytes_from_mib,
     ffi::{
         self, Library,
         dcmi::{self, Dcmi, Status},
@@ -50,19 +50,14 @@ fn readout<'a>(device: u32, problems: &'a mut Problems) -> Readout<'a, Status> {
         label: "NPU",
         device,
         problems,
-        unsupported: Status::unsupported,
-        describe: &|status| status.to_string(),
+        unsupported: dcmi::unsupported,
+        describe: &dcmi::describe,
     }
 }
 
 /// DCMI reports power in tenths of a watt.
 pub fn milliwatts_from_tenths(tenths: i32) -> Option<u32> {
     u32::try_from(tenths).ok()?.checked_mul(100)
-}
-
-/// DCMI's "MB" are MiB.
-pub fn bytes_from_mib(mib: u64) -> Option<u64> {
-    mib.checked_mul(1 << 20)
 }
 
 /// Below absolute zero is DCMI's "no reading"; a negative one does not fit the record.
@@ -88,7 +83,7 @@ impl Driver for Ascend {
         let devices = match self.dcmi.devices() {
             Ok(devices) => devices,
             Err(status) => {
-                problems.failed(format!("listing NPUs: {status}"));
+                problems.failed(format!("listing NPUs: {}", dcmi::describe(status)));
                 return Vec::new();
             }
         };
@@ -268,7 +263,6 @@ mod tests {
     fn units_are_converted_at_the_boundary() {
         assert_eq!(milliwatts_from_tenths(3125), Some(312_500));
         assert_eq!(milliwatts_from_tenths(-1), None);
-        assert_eq!(bytes_from_mib(65_536), Some(64 << 30));
         assert_eq!(celsius(45), Some(45));
         assert_eq!(celsius(-300), None, "below absolute zero is no reading");
         assert_eq!(health(0), DeviceHealth::Ok);

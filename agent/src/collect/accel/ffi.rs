@@ -9,6 +9,7 @@
 //! Every entry point is optional: one an older driver lacks reads as
 //! "unsupported", never as a failure to load.
 
+pub mod cndev;
 pub mod dcmi;
 pub mod rsmi;
 

@@ -99,7 +99,7 @@ impl Driver for Rocm {
                     label: "device",
                     device: dv,
                     problems,
-                    unsupported: Status::unsupported,
+                    unsupported: rsmi::unsupported,
                     describe: &describe,
                 };
                 let device_id = r.get("device ID", rsmi.device_id(dv));
@@ -152,14 +152,14 @@ impl Driver for Rocm {
                     label: "device",
                     device: dv,
                     problems,
-                    unsupported: Status::unsupported,
+                    unsupported: rsmi::unsupported,
                     describe: &describe,
                 };
                 let total = r.get("memory", rsmi.memory_total(dv));
                 let used = r.get("memory used", rsmi.memory_used(dv));
                 // Instinct cards have no edge sensor; the junction is what throttles.
                 let temperature = match rsmi.temperature(dv, rsmi::TEMPERATURE_JUNCTION) {
-                    Err(s) if s.unsupported() => rsmi.temperature(dv, rsmi::TEMPERATURE_EDGE),
+                    Err(s) if rsmi::unsupported(s) => rsmi.temperature(dv, rsmi::TEMPERATURE_EDGE),
                     other => other,
                 };
                 let ecc = r.get("memory ECC", rsmi.memory_ecc(dv));

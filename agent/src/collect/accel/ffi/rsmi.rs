@@ -56,13 +56,12 @@ entry_points! {
 
 pub type Status = super::Status<c_uint>;
 
-impl Status {
-    pub fn unsupported(self) -> bool {
-        matches!(
-            self,
-            Status::Missing | Status::Code(STATUS_NOT_SUPPORTED | STATUS_NOT_YET_IMPLEMENTED)
-        )
-    }
+/// "This device does not have that": a reading to leave absent, not a fault.
+pub fn unsupported(status: Status) -> bool {
+    matches!(
+        status,
+        Status::Missing | Status::Code(STATUS_NOT_SUPPORTED | STATUS_NOT_YET_IMPLEMENTED)
+    )
 }
 
 pub type Answer<T> = Result<T, Status>;
@@ -203,8 +202,8 @@ mod tests {
 
     #[test]
     fn not_supported_reads_as_unsupported() {
-        assert!(Status::Code(2).unsupported());
-        assert!(Status::Missing.unsupported());
-        assert!(!Status::Code(8).unsupported());
+        assert!(unsupported(Status::Code(2)));
+        assert!(unsupported(Status::Missing));
+        assert!(!unsupported(Status::Code(8)));
     }
 }
