@@ -96,6 +96,11 @@ fn vendors(c: &mut Criterion) {
             "rsmi-standin/rsmi_standin.c",
             "librocm_smi64.so",
         ),
+        (
+            AcceleratorVendor::Cambricon,
+            "cndev-standin/cndev_standin.c",
+            "libcndev.so",
+        ),
     ] {
         let before = rss_mib();
         let library = standin(&dir, source, name);
