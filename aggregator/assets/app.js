@@ -22,9 +22,9 @@ const T = {
   join_once: ["接入命令（只显示一次）：", "Join command (shown once):"], when: ["时间", "When"], actor: ["操作人", "Actor"],
   action: ["操作", "Action"], subject: ["对象", "Subject"], detail: ["详情", "Detail"], address: ["来源地址", "Address"],
   cpu_chart: ["CPU 利用率 (%)", "CPU utilization (%)"], mem_chart: ["内存使用 (GiB)", "Memory used (GiB)"],
-  gpu_util_chart: ["GPU 利用率 (%)", "GPU utilization (%)"], gpu_mem_chart: ["GPU 显存使用 (GiB)", "GPU memory used (GiB)"],
-  gpu_temp_chart: ["GPU 温度 (°C)", "GPU temperature (°C)"], gpu_power_chart: ["GPU 功耗 (W)", "GPU power (W)"],
-  no_gpu: ["此主机没有 GPU", "This host has no GPU"], live_note: ["页面打开期间，该主机每秒上报一次。", "While this page is open the host reports every second."],
+  gpu_util_chart: ["加速卡利用率 (%)", "Accelerator utilization (%)"], gpu_mem_chart: ["加速卡显存/HBM 使用 (GiB)", "Accelerator memory used (GiB)"],
+  gpu_temp_chart: ["加速卡温度 (°C)", "Accelerator temperature (°C)"], gpu_power_chart: ["加速卡功耗 (W)", "Accelerator power (W)"],
+  no_gpu: ["此主机没有加速卡（GPU/NPU 等）", "This host has no accelerator (GPU, NPU, …)"], live_note: ["页面打开期间，该主机每秒上报一次。", "While this page is open the host reports every second."],
   rtt: ["往返时延", "Round-trip time"], cpu_model: ["CPU 型号", "CPU model"], os: ["操作系统", "Operating system"],
   pending: ["待审核", "Pending"], approved: ["已批准", "Approved"], rejected: ["已驳回", "Rejected"], submit: ["提交", "Submit"],
   filed: ["已提交，等待节点审核。", "Filed; node staff will review it."], role: ["角色", "Role"], ttl_hours: ["有效期（小时）", "Valid for (hours)"],
@@ -250,6 +250,11 @@ const pages = {
         })));
     }
     const gpus = (inv.gpus || []).length;
+    // "NPU 3", "GPU 0": each series named as its vendor calls the device.
+    const deviceName = (i) => {
+      const g = (inv.gpus || [])[i] || {};
+      return (g.kind || "ACCELERATOR_KIND_GPU").replace("ACCELERATOR_KIND_", "") + " " + (g.index ?? i);
+    };
     const specs = [
       ["cpu", t("cpu_chart"), (v) => [v.cpu_utilization_percent]],
       ["memory", t("mem_chart"), (v) => [v.memory_used_bytes == null ? null : v.memory_used_bytes / 2 ** 30]],
@@ -269,7 +274,7 @@ const pages = {
       const data = [[], ...Array.from({ length: series }, () => [])];
       const plot = new uPlot({
         width: 400, height: 180,
-        series: [{}, ...Array.from({ length: series }, (_, i) => ({ label: series > 1 ? "GPU " + i : title, stroke: ["#c8102e", "#0969da", "#1a7f37", "#9a6700", "#8250df", "#bc4c00", "#1b7c83", "#6e7781"][i % 8], width: 1.5 }))],
+        series: [{}, ...Array.from({ length: series }, (_, i) => ({ label: series > 1 ? deviceName(i) : title, stroke: ["#c8102e", "#0969da", "#1a7f37", "#9a6700", "#8250df", "#bc4c00", "#1b7c83", "#6e7781"][i % 8], width: 1.5 }))],
         axes: [{}, {}],
       }, data, box);
       box.dataset.points = "0";

@@ -94,8 +94,8 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
         page.eval("document.getElementById('chart-gpu_util').textContent")
             .as_str()
             .unwrap()
-            .contains("没有 GPU"),
-        "a host without a GPU is normal, and says so"
+            .contains("没有加速卡"),
+        "a host without an accelerator is normal, and says so"
     );
 
     let png = page.screenshot();
