@@ -254,6 +254,8 @@ impl Vitals {
 pub struct HostFigures {
     /// The GB/T 2260 code's six digits.
     pub region: [u8; 6],
+    /// `X86`, `ARM`, `LA`, `RV` (see [`crate::identify::cpu_family`]).
+    pub cpu_family: Option<&'static str>,
     pub logical_cpus: Option<u32>,
     pub slurm: bool,
     /// From the latest sample, else the inventory.
@@ -544,6 +546,9 @@ impl HostEntry {
         }
         self.figures = HostFigures {
             region,
+            cpu_family: inventory
+                .and_then(|i| i.os.architecture.as_deref())
+                .and_then(crate::identify::cpu_family),
             logical_cpus: inventory.map(|i| i.cpu.logical_cpus),
             slurm: inventory.is_some_and(|i| i.slurm.is_some()),
             memory_total_bytes: vitals

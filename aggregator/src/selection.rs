@@ -47,6 +47,7 @@ pub enum Constraint {
     Region,
     Provider,
     Industry,
+    Architecture,
     CpuCores,
     Memory,
     Disk,
@@ -213,6 +214,8 @@ pub struct HostDocument<'a> {
     state: &'static str,
     cpus: Option<u32>,
     cpu_model: Option<&'a str>,
+    /// As the kernel names it: "x86_64", "aarch64", "loongarch64".
+    architecture: Option<&'a str>,
     memory_bytes: Option<u64>,
     memory_used_bytes: Option<u64>,
     cpu_utilization_percent: Option<f64>,
@@ -226,6 +229,9 @@ pub struct HostDocument<'a> {
 #[derive(Debug, Serialize)]
 pub struct GpuDocument<'a> {
     identifier: &'a str,
+    /// "nvidia", "huawei", …, and "gpu", "npu", …: the first two words of the model key.
+    vendor: &'a str,
+    kind: &'a str,
     model: Option<&'a str>,
     memory_bytes: Option<u64>,
     mig: Option<bool>,
@@ -244,8 +250,11 @@ pub fn document<'a>(fleet: &Fleet, host: &'a HostEntry, now: u64) -> Document<'a
         .accelerators()
         .map(|r| {
             let live = host.vitals_of(r);
+            let mut key = r.model_key.split(' ');
             GpuDocument {
                 identifier: &r.identifier,
+                vendor: key.next().unwrap_or_default(),
+                kind: key.next().unwrap_or_default(),
                 model: r.model.as_deref(),
                 memory_bytes: r.memory_bytes,
                 mig: r.mig,
@@ -267,6 +276,7 @@ pub fn document<'a>(fleet: &Fleet, host: &'a HostEntry, now: u64) -> Document<'a
             state: host.state(now).as_str(),
             cpus: inventory.map(|i| i.cpu.logical_cpus),
             cpu_model: inventory.and_then(|i| i.cpu.model_name.as_deref()),
+            architecture: inventory.and_then(|i| i.os.architecture.as_deref()),
             memory_bytes: inventory.and_then(|i| i.memory_total_bytes),
             memory_used_bytes: vitals.and_then(|v| v.memory_used_bytes),
             cpu_utilization_percent: vitals.and_then(|v| v.cpu_utilization_percent),
@@ -350,6 +360,10 @@ fn describe(f: &Fault, host: &HostEntry, demand: &Demand, now: u64) -> String {
         Constraint::Region => format!("in {}", host.region),
         Constraint::Provider => format!("provider {}", host.owner.code),
         Constraint::Industry => format!("industry {}", host.owner.industry),
+        Constraint::Architecture => match host.figures.cpu_family {
+            Some(family) => format!("{family} host"),
+            None => "architecture not reported".into(),
+        },
         Constraint::CpuCores => format!("{} cores {free}", fmt_opt(known(f.have))),
         Constraint::Memory | Constraint::Disk => {
             format!("{} GiB", fmt_gib(known(f.have).map(|b| b as u64)))
@@ -564,6 +578,11 @@ impl<'a> Checker<'a> {
                 .any(|i| host.owner.industry.starts_with(i.as_str()))
         {
             fail!(Constraint::Industry);
+        }
+        if let Some(family) = d.architecture
+            && figures.cpu_family != Some(family)
+        {
+            fail!(Constraint::Architecture);
         }
         let cpu_util = figures.cpu_utilization_percent;
         if let Some(want) = d.cpu_cores {

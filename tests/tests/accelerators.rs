@@ -569,6 +569,28 @@ fn selection_finds_domestic_accelerators_end_to_end() {
         ))
         .is_empty()
     );
+    // The CPU platform is a constraint of its own.
+    assert_eq!(
+        hosts(&select(
+            json!({"architecture": "arm64", "availability": "installed"})
+        )),
+        ["atlas800-01"]
+    );
+    let wrong = select(json!({"architecture": "loongarch64", "availability": "installed"}));
+    assert!(hosts(&wrong).is_empty());
+    assert!(
+        wrong["nearest_misses"].to_string().contains("ARM host"),
+        "{wrong}"
+    );
+    // Expressions see each accelerator's vendor and kind.
+    assert_eq!(
+        hosts(&select(json!({
+            "resource_type": "A",
+            "expression": "gpus.all(g, g.vendor == 'hygon' && g.kind == 'dcu')",
+            "availability": "installed"
+        }))),
+        ["hygon-k100-01"]
+    );
     // A kind no vendor uses is a clear error, not an empty answer.
     let bad = Request::new("POST", "/api/v1/selection")
         .bearer(&token)

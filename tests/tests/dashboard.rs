@@ -210,12 +210,14 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
     );
     agent.kill();
     page.eval("location.hash = '#/alerts'; true");
+    // The alerts page redraws itself every 2 s: between finding the button
+    // and clicking it the page may be mid-redraw, so find and click at once.
     page.wait_for(
         WAIT,
-        "the host-silent alert",
-        "!!document.querySelector('tr.alert[data-rule=host_silent] button.ack')",
+        "the host-silent alert, acknowledged by a click",
+        "(() => { const b = document.querySelector('tr.alert[data-rule=host_silent] button.ack');
+          if (!b) return false; b.click(); return true; })()",
     );
-    page.eval("document.querySelector('tr.alert[data-rule=host_silent] button.ack').click(); true");
     page.wait_for(
         WAIT,
         "the alert acknowledged",

@@ -718,14 +718,15 @@ fn staff_approve_a_child_on_the_dashboard_and_the_child_shows_its_parent() {
 
     let mut page = signed_in(&chromium, &national);
     page.eval("location.hash = '#/nodes'; true");
+    // The page redraws itself every 2 s: find and click at once, so the
+    // click never lands between a redraw's clearing and its drawing.
     page.wait_for(
         WAIT,
-        "the pending request with its approve button",
-        &format!("!!document.getElementById('approve-{id}')"),
+        "the pending request approved by a click",
+        &format!(
+            "(() => {{ const b = document.getElementById('approve-{id}'); if (!b) return false; b.click(); return true; }})()"
+        ),
     );
-    page.eval(&format!(
-        "document.getElementById('approve-{id}').click(); true"
-    ));
     // The page keeps itself current: the link comes up within seconds.
     page.wait_for(
         WAIT,

@@ -210,17 +210,18 @@ impl Collector for AcceleratorCollector {
             self.inventory = driver.inventory(&mut problems);
         }
         let samples = driver.sample(&self.inventory, &mut problems);
-        if samples.len() != self.inventory.len() {
-            // A device came or went: read the set again next cycle.
-            self.inventory.clear();
-        }
         let library = driver.library().clone();
         let now = super::unix_ms(std::time::SystemTime::now());
         let events = self.newly_raised(&samples, now);
+        let devices = self.inventory.clone();
+        if samples.len() != devices.len() {
+            // A device came or went: read the set again next cycle.
+            self.inventory.clear();
+        }
         Collected {
             readings: Some(Readings::Accelerators(AcceleratorReadings {
                 library: Some(library),
-                devices: self.inventory.clone(),
+                devices,
                 samples,
                 events,
             })),

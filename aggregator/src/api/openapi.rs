@@ -196,6 +196,7 @@ fn schemas() -> Value {
             "min_bandwidth_mbps": {"type": "integer"},
             "providers": {"type": "array", "items": {"type": "string"}},
             "industries": {"type": "array", "items": {"type": "string"}},
+            "architecture": {"type": "string", "description": "the hosts' instruction set: x86_64, aarch64 (arm64: Kunpeng, Phytium), loongarch64, riscv64"},
             "max_staleness_s": {"type": "number"},
             "max_price_per_hour_cny": {"type": ["string", "number"], "description": "the most the resources chosen on one host may cost per hour at the provider's listed prices; hosts without a listed price fail it"},
             "availability": {"enum": ["free_now", "installed"]},

@@ -29,6 +29,8 @@ pub struct Demand {
     pub max_latency_ms: Option<f64>,
     pub min_bandwidth_mbps: Option<u64>,
     pub providers: Vec<String>,
+    /// The hosts' instruction-set family: `X86`, `ARM`, `LA`, `RV`.
+    pub architecture: Option<&'static str>,
     pub industries: Vec<String>,
     /// The state a resource is judged on may be at most this old.
     pub max_staleness_ms: Option<u64>,
@@ -95,6 +97,7 @@ pub fn parse(body: &Value) -> Result<Demand, Invalid> {
         "min_bandwidth_mbps",
         "providers",
         "industries",
+        "architecture",
         "max_staleness_s",
         "availability",
         "max_price_per_hour_cny",
@@ -156,6 +159,16 @@ pub fn parse(body: &Value) -> Result<Demand, Invalid> {
             .into_iter()
             .map(|s| s.to_ascii_uppercase())
             .collect(),
+        architecture: p.string(object, "architecture").and_then(|a| {
+            let family = crate::identify::cpu_family(&a);
+            if family.is_none() {
+                p.fail(
+                    "architecture",
+                    "x86_64, aarch64 (arm64), loongarch64 or riscv64",
+                );
+            }
+            family
+        }),
         max_staleness_ms: p
             .positive(object, "max_staleness_s")
             .map(|s| (s * 1000.0) as u64),

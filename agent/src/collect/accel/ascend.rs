@@ -171,26 +171,24 @@ impl Driver for Ascend {
             };
             let health_code = r.get("health", d.health(card, device));
             let ecc = r.get("HBM ECC", d.hbm_ecc(card, device));
+            // DCMI names which PCS carry HCCS for the 910B only.
             let is_910b = inv.model.as_deref().is_some_and(|m| m.starts_with("910B"));
-            let links = match is_910b {
-                true => r
-                    .get("HCCS statistics", d.hccs_statistics(card, device))
-                    .map(|s| {
-                        dcmi::HCCS_910B_LINKS
-                            .map(|i| DeviceLink {
-                                kind: LinkKind::Hccs,
-                                index: i as u32,
-                                up: None,
-                                tx_total: Some(u64::from(s.tx_cnt[i])),
-                                rx_total: Some(u64::from(s.rx_cnt[i])),
-                                crc_errors_total: Some(u64::from(s.crc_err_cnt[i])),
-                                retries_total: Some(u64::from(s.retry_cnt[i])),
-                            })
-                            .collect()
+            let stats = is_910b
+                .then(|| r.get("HCCS statistics", d.hccs_statistics(card, device)))
+                .flatten();
+            let links = stats.map_or_else(Vec::new, |s| {
+                dcmi::HCCS_910B_LINKS
+                    .map(|i| DeviceLink {
+                        kind: LinkKind::Hccs,
+                        index: i as u32,
+                        up: None,
+                        tx_total: Some(u64::from(s.tx_cnt[i])),
+                        rx_total: Some(u64::from(s.rx_cnt[i])),
+                        crc_errors_total: Some(u64::from(s.crc_err_cnt[i])),
+                        retries_total: Some(u64::from(s.retry_cnt[i])),
                     })
-                    .unwrap_or_default(),
-                false => Vec::new(),
-            };
+                    .collect()
+            });
             let processes = r
                 .get("processes", d.processes(card, device))
                 .unwrap_or_default()
