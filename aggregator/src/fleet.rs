@@ -254,7 +254,7 @@ impl Vitals {
 pub struct HostFigures {
     /// The GB/T 2260 code's six digits.
     pub region: [u8; 6],
-    /// `X86`, `ARM`, `LA`, `RV` (see [`crate::identify::cpu_family`]).
+    /// `X86`, `ARM`, `LA`, `RV` (see [`cpu_family`]).
     pub cpu_family: Option<&'static str>,
     pub logical_cpus: Option<u32>,
     pub slurm: bool,
@@ -272,6 +272,18 @@ impl HostFigures {
     pub fn in_region(&self, prefix: &str) -> bool {
         self.region.starts_with(prefix.as_bytes())
     }
+}
+
+/// The instruction-set family of an architecture as the kernel (or a
+/// demand) names it: `X86`, `ARM`, `LA` (LoongArch), `RV` (RISC-V).
+pub fn cpu_family(architecture: &str) -> Option<&'static str> {
+    Some(match architecture.to_ascii_lowercase().as_str() {
+        "x86_64" | "amd64" | "x86" | "x86-64" => "X86",
+        "aarch64" | "arm64" | "arm" => "ARM",
+        "riscv64" | "riscv" | "rv" => "RV",
+        "loongarch64" | "loongarch" | "la" => "LA",
+        _ => return None,
+    })
 }
 
 /// An organisation as resources carry it.
@@ -548,7 +560,7 @@ impl HostEntry {
             region,
             cpu_family: inventory
                 .and_then(|i| i.os.architecture.as_deref())
-                .and_then(crate::identify::cpu_family),
+                .and_then(cpu_family),
             logical_cpus: inventory.map(|i| i.cpu.logical_cpus),
             slurm: inventory.is_some_and(|i| i.slurm.is_some()),
             memory_total_bytes: vitals

@@ -41,25 +41,13 @@ pub fn sightings(machine_key: &str, inventory: &HostInventory) -> Vec<Sighting> 
     out
 }
 
-/// The instruction-set family of an architecture as the kernel (or a
-/// demand) names it: `X86`, `ARM`, `LA` (LoongArch), `RV` (RISC-V).
-pub fn cpu_family(architecture: &str) -> Option<&'static str> {
-    Some(match architecture.to_ascii_lowercase().as_str() {
-        "x86_64" | "amd64" | "x86" | "x86-64" => "X86",
-        "aarch64" | "arm64" | "arm" => "ARM",
-        "riscv64" | "riscv" | "rv" => "RV",
-        "loongarch64" | "loongarch" | "la" => "LA",
-        _ => return None,
-    })
-}
-
 /// `X86-64C`: architecture family and logical CPUs.
 pub fn host_spec(inventory: &HostInventory) -> SpecCode {
     let arch = inventory
         .os
         .architecture
         .as_deref()
-        .and_then(cpu_family)
+        .and_then(crate::fleet::cpu_family)
         .unwrap_or("CPU");
     spec(&format!("{arch}-{}C", inventory.cpu.logical_cpus))
 }

@@ -364,6 +364,48 @@ fn cambricon_reads_through_cndev() {
 }
 
 #[test]
+fn metax_reads_through_mxsml() {
+    let dir = tempfile::tempdir().unwrap();
+    let mxsml = standin(
+        dir.path(),
+        "mxsml-standin/mxsml_standin.c",
+        "libmxsml.so",
+        &[],
+    );
+    let flag = format!("metax={}", mxsml.display());
+    let report = inventory(&["--accel-library", &flag], &[]);
+    assert_eq!(
+        report["inventory"]["gpus"][0],
+        json!({
+            "uuid": "GPU-4d455441-5800-0000-0000-000000000000",
+            "name": "MetaX MXC500",
+            "pciBusId": "00000000:0F:00.0",
+            "memoryTotalBytes": "68719476736",
+            "vendor": "ACCELERATOR_VENDOR_METAX",
+            "kind": "ACCELERATOR_KIND_GPU",
+            "model": "MXC500",
+            "stableIdSource": "STABLE_ID_SOURCE_UUID"
+        })
+    );
+    // °C×100 → °C, KiB → bytes, rails' mW summed.
+    let s0 = &report["sample"]["gpus"][0];
+    for (field, value) in [
+        ("utilizationPercent", json!(55)),
+        ("memoryUsedBytes", json!("536870912")),
+        ("temperatureCelsius", json!(42)),
+        ("powerMilliwatts", json!(195500)),
+        ("smClockMhz", json!(1600)),
+    ] {
+        assert_eq!(s0[field], value, "{field}");
+    }
+    absent(
+        &report["sample"]["gpus"][1],
+        &["temperatureCelsius", "powerMilliwatts"],
+    );
+    assert!(problems_of(&report, "metax").is_empty(), "{report}");
+}
+
+#[test]
 fn iluvatar_reads_through_nvml_names_and_reports_milliwatts() {
     let dir = tempfile::tempdir().unwrap();
     let ixml = standin(

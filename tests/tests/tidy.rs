@@ -106,6 +106,7 @@ const UNSAFE_ALLOWED: &[&str] = &[
     "agent/src/collect/accel/ffi.rs",
     "agent/src/collect/accel/ffi/cndev.rs",
     "agent/src/collect/accel/ffi/dcmi.rs",
+    "agent/src/collect/accel/ffi/mxsml.rs",
     "agent/src/collect/accel/ffi/rsmi.rs",
     "agent/src/collect/host.rs",
     "agent/src/collect/filesystem.rs",

@@ -12,6 +12,7 @@
 pub mod ascend;
 pub mod cambricon;
 pub mod ffi;
+pub mod metax;
 pub mod pci;
 pub mod rocm;
 
@@ -158,6 +159,7 @@ impl AcceleratorCollector {
                 rocm::open(vendor, library.as_deref())
             }
             AcceleratorVendor::Cambricon => cambricon::open(library.as_deref()),
+            AcceleratorVendor::Metax => metax::open(library.as_deref()),
             _ => return None,
         };
         let driver = driver.map_err(|why| {

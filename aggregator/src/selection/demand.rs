@@ -160,7 +160,7 @@ pub fn parse(body: &Value) -> Result<Demand, Invalid> {
             .map(|s| s.to_ascii_uppercase())
             .collect(),
         architecture: p.string(object, "architecture").and_then(|a| {
-            let family = crate::identify::cpu_family(&a);
+            let family = crate::fleet::cpu_family(&a);
             if family.is_none() {
                 p.fail(
                     "architecture",

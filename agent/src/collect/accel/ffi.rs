@@ -11,6 +11,7 @@
 
 pub mod cndev;
 pub mod dcmi;
+pub mod mxsml;
 pub mod rsmi;
 
 use std::{
