@@ -56,6 +56,19 @@ impl Problems {
         self.list
             .push(Problem::new(self.collector, ProblemKind::Failed, message));
     }
+
+    /// What a call every reading depends on (the device list) answered, or
+    /// `None` with its failure noted in the library's words.
+    pub fn needed<T, S>(
+        &mut self,
+        what: &str,
+        answer: Result<T, S>,
+        describe: impl Fn(S) -> String,
+    ) -> Option<T> {
+        answer
+            .map_err(|status| self.failed(format!("{what}: {}", describe(status))))
+            .ok()
+    }
 }
 
 /// Turns one vendor answer into a reading: "this device does not have

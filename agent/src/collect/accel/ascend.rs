@@ -80,12 +80,9 @@ impl Driver for Ascend {
     }
 
     fn inventory(&mut self, problems: &mut Problems) -> Vec<GpuInventory> {
-        let devices = match self.dcmi.devices() {
-            Ok(devices) => devices,
-            Err(status) => {
-                problems.failed(format!("listing NPUs: {}", dcmi::describe(status)));
-                return Vec::new();
-            }
+        let Some(devices) = problems.needed("listing NPUs", self.dcmi.devices(), dcmi::describe)
+        else {
+            return Vec::new();
         };
         self.devices.clear();
         let mut out = Vec::with_capacity(devices.len());

@@ -84,12 +84,8 @@ impl Driver for Cambricon {
     fn inventory(&mut self, problems: &mut Problems) -> Vec<GpuInventory> {
         let c = &self.cndev;
         let describe = |status| c.describe(status);
-        let count = match c.count() {
-            Ok(n) => n,
-            Err(status) => {
-                problems.failed(format!("device count: {}", c.describe(status)));
-                return Vec::new();
-            }
+        let Some(count) = problems.needed("device count", c.count(), describe) else {
+            return Vec::new();
         };
         let mut handles = Vec::new();
         let mut out = Vec::new();

@@ -66,12 +66,8 @@ impl Driver for Metax {
     fn inventory(&mut self, problems: &mut Problems) -> Vec<GpuInventory> {
         let m = &self.mxsml;
         let describe = |status| m.describe(status);
-        let count = match m.count() {
-            Ok(n) => n,
-            Err(status) => {
-                problems.failed(format!("device count: {}", m.describe(status)));
-                return Vec::new();
-            }
+        let Some(count) = problems.needed("device count", m.count(), describe) else {
+            return Vec::new();
         };
         let mut devices = Vec::new();
         let mut out = Vec::new();

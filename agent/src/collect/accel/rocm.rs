@@ -81,12 +81,9 @@ impl Driver for Rocm {
 
     fn inventory(&mut self, problems: &mut Problems) -> Vec<GpuInventory> {
         let rsmi = &self.rsmi;
-        let count = match rsmi.count() {
-            Ok(n) => n,
-            Err(status) => {
-                problems.failed(format!("device count: {}", rsmi.describe(status)));
-                return Vec::new();
-            }
+        let Some(count) = problems.needed("device count", rsmi.count(), |s| rsmi.describe(s))
+        else {
+            return Vec::new();
         };
         let prefix = match self.vendor {
             AcceleratorVendor::Hygon => "HYGON",

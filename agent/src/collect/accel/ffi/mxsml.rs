@@ -38,6 +38,22 @@ pub struct DeviceInfo {
 }
 
 /// KiB.
+impl DeviceInfo {
+    fn empty() -> Self {
+        Self {
+            device_id: 0,
+            device_type: 0,
+            bdf_id: [0; 32],
+            gpu_id: 0,
+            node_id: 0,
+            uuid: [0; 96],
+            brand: 0,
+            mode: 0,
+            device_name: [0; 32],
+        }
+    }
+}
+
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MemoryInfo {
@@ -119,17 +135,7 @@ impl Mxsml {
     }
 
     pub fn device_info(&self, index: u32) -> Answer<DeviceInfo> {
-        let mut info = DeviceInfo {
-            device_id: 0,
-            device_type: 0,
-            bdf_id: [0; 32],
-            gpu_id: 0,
-            node_id: 0,
-            uuid: [0; 96],
-            brand: 0,
-            mode: 0,
-            device_name: [0; 32],
-        };
+        let mut info = DeviceInfo::empty();
         call!(self.device_info, index, &mut info)?;
         Ok(info)
     }
@@ -210,17 +216,7 @@ mod tests {
 
     #[test]
     fn bdf_strings_are_read_in_hex() {
-        let mut info = DeviceInfo {
-            device_id: 0,
-            device_type: 0,
-            bdf_id: [0; 32],
-            gpu_id: 0,
-            node_id: 0,
-            uuid: [0; 96],
-            brand: 0,
-            mode: 0,
-            device_name: [0; 32],
-        };
+        let mut info = DeviceInfo::empty();
         info.bdf_id[..12].copy_from_slice(b"0000:1b:00.0");
         assert_eq!(parse_bdf(&info), Some((0, 0x1b, 0, 0)));
         assert!(unsupported(Status::Code(NOT_SUPPORTED)));
