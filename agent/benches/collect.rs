@@ -13,18 +13,28 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use suanli_agent::{
     DEFAULT_COLLECT_TIMEOUT, Sources,
-    collect::{Collector, HostRoot, Sampler, accel::AcceleratorCollector, host::HostCollector},
+    collect::{
+        Collector, HostRoot, Sampler, accel::AcceleratorCollector, host::HostCollector,
+        nvidia::NvidiaCollector,
+    },
 };
 use suanli_protocol::model::AcceleratorVendor;
 
 /// Builds `tests/fixtures/<source>` as a shared library in `dir`.
-fn standin(dir: &std::path::Path, source: &str, name: &str) -> std::path::PathBuf {
+fn standin(
+    dir: &std::path::Path,
+    source: &str,
+    name: &str,
+    defines: &[&str],
+) -> std::path::PathBuf {
     let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/fixtures")
         .join(source);
     let path = dir.join(name);
     let ok = std::process::Command::new("cc")
-        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .args(["-shared", "-fPIC", "-O1"])
+        .args(defines)
+        .arg("-o")
         .arg(&path)
         .arg(&source)
         .status()
@@ -101,9 +111,14 @@ fn vendors(c: &mut Criterion) {
             "cndev-standin/cndev_standin.c",
             "libcndev.so",
         ),
+        (
+            AcceleratorVendor::Metax,
+            "mxsml-standin/mxsml_standin.c",
+            "libmxsml.so",
+        ),
     ] {
         let before = rss_mib();
-        let library = standin(&dir, source, name);
+        let library = standin(&dir, source, name, &[]);
         let mut collector =
             AcceleratorCollector::open(vendor, &HostRoot::live(), Some(library), 8).unwrap();
         collector.collect();
@@ -128,6 +143,24 @@ fn vendors(c: &mut Criterion) {
             },
         );
     }
+    // Iluvatar goes through the NVML path; the NVML stand-in has 2 GPUs.
+    let ixml = standin(
+        &dir,
+        "nvml-standin/nvml_standin.c",
+        "libixml.so",
+        &["-DIXML"],
+    );
+    let mut iluvatar = NvidiaCollector::iluvatar(HostRoot::live(), Some(ixml), 2);
+    iluvatar.collect();
+    c.bench_function("iluvatar collector, 2 devices (process CPU time)", |b| {
+        b.iter_custom(|iters| {
+            let start = process_cpu();
+            for _ in 0..iters {
+                std::hint::black_box(iluvatar.collect());
+            }
+            process_cpu() - start
+        })
+    });
     let _ = std::fs::remove_dir_all(&dir);
 }
 
