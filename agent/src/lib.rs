@@ -98,6 +98,16 @@ impl Sources {
     }
 }
 
+/// The vendors besides NVIDIA whose libraries this agent reads.
+const READABLE: [AcceleratorVendor; 6] = [
+    AcceleratorVendor::Huawei,
+    AcceleratorVendor::Hygon,
+    AcceleratorVendor::Amd,
+    AcceleratorVendor::Cambricon,
+    AcceleratorVendor::Metax,
+    AcceleratorVendor::Iluvatar,
+];
+
 /// `--accel-library VENDOR=PATH` and `SUANLI_<VENDOR>_LIBRARY`, the flag
 /// winning for the same vendor.
 pub fn accel_libraries(
@@ -105,11 +115,9 @@ pub fn accel_libraries(
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<BTreeMap<AcceleratorVendor, PathBuf>, String> {
     let mut out = BTreeMap::new();
-    for vendor in AcceleratorVendor::ALL {
+    for vendor in READABLE {
         let key = format!("SUANLI_{}_LIBRARY", vendor.as_str().to_ascii_uppercase());
-        if vendor != AcceleratorVendor::Nvidia
-            && let Some(path) = env(&key).filter(|p| !p.is_empty())
-        {
+        if let Some(path) = env(&key).filter(|p| !p.is_empty()) {
             out.insert(vendor, PathBuf::from(path));
         }
     }
@@ -118,14 +126,11 @@ pub fn accel_libraries(
             .split_once('=')
             .ok_or_else(|| format!("--accel-library {flag}: expected VENDOR=PATH"))?;
         let vendor = AcceleratorVendor::parse(&name.to_ascii_lowercase())
-            .filter(|&v| v != AcceleratorVendor::Nvidia)
+            .filter(|v| READABLE.contains(v))
             .ok_or_else(|| {
-                let known: Vec<&str> = AcceleratorVendor::ALL[1..]
-                    .iter()
-                    .map(|v| v.as_str())
-                    .collect();
+                let known: Vec<&str> = READABLE.iter().map(|v| v.as_str()).collect();
                 format!(
-                    "--accel-library {flag}: unknown vendor {name:?} (one of {}; NVIDIA's is --nvml-library)",
+                    "--accel-library {flag}: no reader for vendor {name:?} (one of {}; NVIDIA's is --nvml-library)",
                     known.join(", ")
                 )
             })?;

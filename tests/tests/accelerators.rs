@@ -242,7 +242,15 @@ fn a_failing_hung_or_unsafe_library_is_a_problem_not_a_crash() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unknown vendor \"nvidai\""), "{err}");
+    assert!(err.contains("no reader for vendor \"nvidai\""), "{err}");
+    // Nor is a vendor this agent cannot read yet, rather than ignored.
+    let out = Command::new(binary("suanli-agent"))
+        .args(["inventory", "--accel-library", "kunlunxin=/x.so"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no reader for vendor \"kunlunxin\""), "{err}");
 }
 
 #[test]

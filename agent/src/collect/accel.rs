@@ -132,6 +132,8 @@ pub struct AcceleratorCollector {
     vendor: AcceleratorVendor,
     driver: Result<Box<dyn Driver>, Problem>,
     inventory: Vec<GpuInventory>,
+    /// Cycles since the device list was read.
+    since_inventory: u32,
     /// Each device's raised error codes at the last sample, by stable id.
     raised: BTreeMap<String, BTreeSet<u64>>,
 }
@@ -181,7 +183,7 @@ impl AcceleratorCollector {
             } else {
                 String::new()
             };
-            tracing::warn!(collector = name, "{on_bus}{why}");
+            tracing::warn!(collector = name, devices = present, reason = %why, "vendor library unusable");
             Problem::new(name, ProblemKind::Failed, format!("{on_bus}{why}"))
         });
         if let Ok(driver) = &driver {
@@ -200,10 +202,16 @@ impl AcceleratorCollector {
             vendor,
             driver,
             inventory: Vec::new(),
+            since_inventory: 0,
             raised: BTreeMap::new(),
         })
     }
 }
+
+/// How often the device list is read again, in cycles (5 min at the default
+/// 5 s): a device that did not answer (DCMI's "not ready"), one plugged in
+/// or a driver reloaded is seen then.
+const INVENTORY_EVERY: u32 = 60;
 
 impl Collector for AcceleratorCollector {
     fn name(&self) -> &'static str {
@@ -221,8 +229,10 @@ impl Collector for AcceleratorCollector {
             }
         };
         let mut problems = Problems::new(self.name);
-        if self.inventory.is_empty() {
+        self.since_inventory += 1;
+        if self.inventory.is_empty() || self.since_inventory >= INVENTORY_EVERY {
             self.inventory = driver.inventory(&mut problems);
+            self.since_inventory = 0;
         }
         let samples = driver.sample(&self.inventory, &mut problems);
         let library = driver.library().clone();
@@ -333,6 +343,7 @@ mod tests {
             vendor: AcceleratorVendor::Huawei,
             driver: Ok(Box::new(Raising(AcceleratorLibrary::default()))),
             inventory: Raising(AcceleratorLibrary::default()).inventory(&mut Problems::new("t")),
+            since_inventory: 0,
             raised: BTreeMap::new(),
         };
         let sample = |codes: &[u64]| GpuSample {

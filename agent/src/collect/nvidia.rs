@@ -24,8 +24,8 @@ use nvml_wrapper::{
     structs::device::FieldId,
 };
 use suanli_protocol::model::{
-    AcceleratorKind, AcceleratorLibrary, AcceleratorVendor, DeviceEvent, GpuInventory, GpuProcess,
-    GpuSample, GpuSystem, HostReport, NvLinkSample, Problem, ProblemKind, StableIdSource, XidEvent,
+    AcceleratorKind, AcceleratorLibrary, AcceleratorVendor, GpuInventory, GpuProcess, GpuSample,
+    GpuSystem, HostReport, NvLinkSample, Problem, ProblemKind, StableIdSource, XidEvent,
 };
 
 use super::{Collected, Collector, HostRoot, Readings, accel::ffi};
@@ -51,19 +51,10 @@ impl NvidiaReadings {
         report.inventory.gpus.extend(self.gpus);
         report.sample.gpus.extend(self.samples);
         report.inventory.accelerator_libraries.extend(self.library);
+        // Iluvatar's XIDs are NVML's numbering too: the XID catalog judges them.
+        report.sample.xid_events.extend(self.xid_events);
         if self.vendor == AcceleratorVendor::Nvidia {
             report.inventory.gpu_system = self.system;
-            report.sample.xid_events.extend(self.xid_events);
-        } else {
-            let events = self.xid_events.into_iter().map(|x| DeviceEvent {
-                vendor: self.vendor,
-                device_index: x.gpu_index,
-                pci_bus_id: x.pci_bus_id,
-                code: x.xid,
-                message: x.message,
-                observed_at_unix_ms: x.observed_at_unix_ms,
-            });
-            report.sample.device_events.extend(events);
         }
     }
 }

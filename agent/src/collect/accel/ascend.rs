@@ -80,10 +80,18 @@ impl Driver for Ascend {
     }
 
     fn inventory(&mut self, problems: &mut Problems) -> Vec<GpuInventory> {
-        let Some(devices) = problems.needed("listing NPUs", self.dcmi.devices(), dcmi::describe)
-        else {
+        let Some(cards) = problems.needed("listing NPUs", self.dcmi.cards(), dcmi::describe) else {
             return Vec::new();
         };
+        // A card that cannot say its chips is reported; the others are read.
+        let devices: Vec<(c_int, c_int)> = cards
+            .into_iter()
+            .filter_map(|(card, n)| {
+                let n = problems.needed(&format!("card {card}"), n, dcmi::describe)?;
+                Some((0..n).map(move |device| (card, device)))
+            })
+            .flatten()
+            .collect();
         self.devices.clear();
         let mut out = Vec::with_capacity(devices.len());
         for (position, (card, device)) in devices.into_iter().enumerate() {
@@ -102,7 +110,9 @@ impl Driver for Ascend {
                 _ => None,
             };
             let pci = r.get("PCIe info", d.pcie_info(card, device));
-            let die = r.get("die ID", d.die_id(card, device));
+            let die = r
+                .get("die ID", d.die_id(card, device))
+                .filter(|die| die.soc_die.iter().any(|&w| w != 0));
             let memory = r
                 .get("HBM", d.hbm(card, device))
                 .map(|h| h.memory_size)
@@ -210,8 +220,8 @@ impl Driver for Ascend {
                     .and_then(percent),
                 memory_utilization_percent: r
                     .get(
-                        "HBM utilization",
-                        d.utilization(card, device, dcmi::UTILIZATION_HBM),
+                        "HBM bandwidth utilization",
+                        d.utilization(card, device, dcmi::UTILIZATION_HBM_BANDWIDTH),
                     )
                     .and_then(percent),
                 memory_total_bytes: total,

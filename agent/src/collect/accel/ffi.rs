@@ -74,27 +74,37 @@ pub fn locate(
         })
 }
 
-/// Refuses a library the agent (root) should not run: one owned by someone
-/// other than root or the agent's own user, or writable by group or others.
+/// Refuses a library the agent (root) should not run: the file, or any
+/// directory above it, owned by someone other than root or the agent's own
+/// user, or writable by group or others (a sticky directory such as /tmp
+/// excepted: there no one can replace a file they do not own). Nobody else
+/// can then swap the file between this check and loading it.
 pub fn vet(path: &Path) -> Result<(), LoadError> {
     let refused = |why: String| LoadError::Refused {
         path: path.to_owned(),
         why,
     };
-    let meta = std::fs::metadata(path).map_err(|e| refused(e.to_string()))?;
+    let path = std::fs::canonicalize(path).map_err(|e| refused(e.to_string()))?;
     // SAFETY: geteuid(2) cannot fail and touches no memory.
     let me = unsafe { libc::geteuid() };
-    if meta.uid() != 0 && meta.uid() != me {
-        return Err(refused(format!(
-            "owned by uid {}, not root or this agent's user",
-            meta.uid()
-        )));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(refused(format!(
-            "writable by group or others (mode {:o})",
-            meta.mode() & 0o7777
-        )));
+    for (i, step) in path.ancestors().enumerate() {
+        let meta = std::fs::metadata(step).map_err(|e| refused(e.to_string()))?;
+        let what = if i == 0 { "the file" } else { "directory" };
+        if meta.uid() != 0 && meta.uid() != me {
+            return Err(refused(format!(
+                "{what} {} is owned by uid {}, not root or this agent's user",
+                step.display(),
+                meta.uid()
+            )));
+        }
+        let sticky_dir = i > 0 && meta.mode() & 0o1000 != 0;
+        if meta.mode() & 0o022 != 0 && !sticky_dir {
+            return Err(refused(format!(
+                "{what} {} is writable by group or others (mode {:o})",
+                step.display(),
+                meta.mode() & 0o7777
+            )));
+        }
     }
     Ok(())
 }
@@ -264,6 +274,14 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = Library::open(AcceleratorVendor::Huawei, &path).unwrap_err();
         assert!(matches!(err, LoadError::Load { .. }), "{err}");
+        // A directory above it others may write to is as bad as the file.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = Library::open(AcceleratorVendor::Huawei, &path).unwrap_err();
+        assert!(
+            err.to_string().contains("directory") && err.to_string().contains("writable"),
+            "{err}"
+        );
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     }
 
     #[test]

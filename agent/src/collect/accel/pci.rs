@@ -29,6 +29,16 @@ pub fn is_accelerator_class(class: u32) -> bool {
     matches!(class >> 16, 0x03 | 0x12) || class >> 8 == 0x0b40
 }
 
+/// Is this device one of `vendor`'s accelerators? Every Huawei server's
+/// BMC shows a VGA controller (Hi171x, class 0x0300) under Huawei's ID:
+/// Ascend NPUs are processing accelerators only.
+pub fn is_accelerator(vendor: AcceleratorVendor, class: u32) -> bool {
+    match vendor {
+        AcceleratorVendor::Huawei => class >> 16 == 0x12,
+        _ => is_accelerator_class(class),
+    }
+}
+
 /// Accelerators on the bus, counted by vendor.
 pub fn accelerators(root: &HostRoot) -> BTreeMap<AcceleratorVendor, usize> {
     let mut found = BTreeMap::new();
@@ -42,7 +52,7 @@ pub fn accelerators(root: &HostRoot) -> BTreeMap<AcceleratorVendor, usize> {
             continue;
         };
         if let Some(vendor) = u16::try_from(id).ok().and_then(vendor)
-            && is_accelerator_class(class)
+            && is_accelerator(vendor, class)
         {
             *found.entry(vendor).or_default() += 1;
         }
@@ -62,6 +72,11 @@ mod tests {
         assert!(!is_accelerator_class(0x020000), "Huawei Hi1822 NIC");
         assert!(!is_accelerator_class(0x060400), "bridge");
         assert_eq!(vendor(0x19e5), Some(AcceleratorVendor::Huawei));
+        assert!(
+            !is_accelerator(AcceleratorVendor::Huawei, 0x030000),
+            "a Huawei BMC's VGA"
+        );
+        assert!(is_accelerator(AcceleratorVendor::Huawei, 0x120000));
         assert_eq!(vendor(0x8086), None);
     }
 

@@ -11,6 +11,7 @@ use std::ffi::{c_char, c_int, c_uint};
 use super::{Library, call, entry_points};
 
 pub const NOT_SUPPORTED: c_int = 10;
+pub const INVALID_DEVICE: c_int = 6;
 /// The library does not know the struct version asked with.
 pub const UNSUPPORTED_API_VERSION: c_int = 3;
 /// The version every struct here is asked with (`CNDEV_VERSION_5`, as
@@ -132,7 +133,7 @@ pub struct HealthState {
     pub health: c_int,
     /// 0: the device is in problem, 1: good.
     pub device_state: c_int,
-    /// 4: running; 5 and 7: boot or reset errors.
+    /// 4: running; 5 and 7: boot or reset errors; 8: unknown error.
     pub driver_state: c_int,
 }
 
@@ -248,7 +249,7 @@ impl Cndev {
     /// The handle of the `index`th device; the index itself where the
     /// library predates handles.
     pub fn handle(&self, index: u32) -> Answer<c_int> {
-        let index = c_int::try_from(index).map_err(|_| Status::Code(UNSUPPORTED_API_VERSION))?;
+        let index = c_int::try_from(index).map_err(|_| Status::Code(INVALID_DEVICE))?;
         let mut handle: c_int = -1;
         match call!(self.handle, index, &mut handle) {
             Err(Status::Missing) => Ok(index),

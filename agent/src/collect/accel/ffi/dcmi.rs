@@ -16,7 +16,8 @@ pub const NOT_SUPPORTED_IN_CONTAINER: c_int = -8013;
 pub const NOT_READY: c_int = -8012;
 
 pub const UTILIZATION_AICORE: c_int = 2;
-pub const UTILIZATION_HBM: c_int = 6;
+/// HBM bandwidth in use (6 is capacity; NVML's memory utilization is bandwidth).
+pub const UTILIZATION_HBM_BANDWIDTH: c_int = 10;
 pub const FREQUENCY_AICORE_CURRENT: c_int = 7;
 pub const FREQUENCY_AICORE_MAX: c_int = 9;
 pub const DEVICE_TYPE_HBM: c_int = 2;
@@ -175,8 +176,8 @@ impl Dcmi {
         Ok(dcmi)
     }
 
-    /// Every (card, device-in-card) the driver knows.
-    pub fn devices(&self) -> Answer<Vec<(c_int, c_int)>> {
+    /// Every card the driver knows, each with its number of devices.
+    pub fn cards(&self) -> Answer<Vec<(c_int, Answer<c_int>)>> {
         let mut cards = [0 as c_int; 64];
         let mut count: c_int = 0;
         call!(
@@ -185,13 +186,16 @@ impl Dcmi {
             cards.as_mut_ptr(),
             cards.len() as c_int
         )?;
-        let mut out = Vec::new();
-        for &card in cards.iter().take(count.clamp(0, 64) as usize) {
-            let mut n: c_int = 0;
-            call!(self.devices_in_card, card, &mut n)?;
-            out.extend((0..n).map(|device| (card, device)));
-        }
-        Ok(out)
+        Ok(cards
+            .iter()
+            .take(count.clamp(0, 64) as usize)
+            .map(|&card| {
+                let mut n: c_int = 0;
+                // No card carries more than a handful of chips (910C: 2).
+                let devices = call!(self.devices_in_card, card, &mut n).map(|()| n.clamp(0, 16));
+                (card, devices)
+            })
+            .collect())
     }
 
     pub fn logic_id(&self, card: c_int, device: c_int) -> Answer<u32> {

@@ -37,7 +37,6 @@ pub struct DeviceInfo {
     pub device_name: [u8; 32],
 }
 
-/// KiB.
 impl DeviceInfo {
     fn empty() -> Self {
         Self {
@@ -54,6 +53,7 @@ impl DeviceInfo {
     }
 }
 
+/// KiB.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MemoryInfo {
