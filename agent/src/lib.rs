@@ -87,11 +87,7 @@ impl Sources {
             {
                 out.push(Box::new(c));
             } else {
-                tracing::info!(
-                    vendor = vendor.as_str(),
-                    devices = present,
-                    "accelerators of a vendor this agent cannot read yet"
-                );
+                out.push(Box::new(accel::Unreadable::new(vendor, present)));
             }
         }
         out

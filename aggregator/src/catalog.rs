@@ -328,6 +328,16 @@ impl Catalog {
         (host.watchers == 0).then(|| host.interval_before_live_ms.take())
     }
 
+    /// The host was asked to sample every `interval_ms`: until its samples
+    /// show that pace, its silence is judged by the slower of the two.
+    /// Without it a host leaving a live view (1 s) for its usual 5 s would
+    /// read as silent after 3 s.
+    pub fn expect_interval(&self, host_id: i64, interval_ms: u64) {
+        if let Some(host) = self.write().hosts.get_mut(&host_id) {
+            host.asked_interval_ms = Some(interval_ms);
+        }
+    }
+
     pub fn watched(&self, host_id: i64) -> bool {
         self.read()
             .hosts

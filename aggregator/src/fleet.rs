@@ -317,6 +317,10 @@ pub struct HostEntry {
     pub interval_ms: Option<u64>,
     /// Interval the host sampled at before a live page asked for 1 s.
     pub interval_before_live_ms: Option<u64>,
+    /// The pace the host was last asked to slow to, until its samples show
+    /// it: a host leaving a live view (1 s) for its usual 5 s is not silent
+    /// after 3 s.
+    pub asked_interval_ms: Option<u64>,
     /// The last sample the agent had spooled when it connected: until the
     /// stream passes it, the agent is catching up.
     pub spooled_through: Option<u64>,
@@ -365,6 +369,7 @@ impl HostEntry {
             rtt_us: None,
             interval_ms: None,
             interval_before_live_ms: None,
+            asked_interval_ms: None,
             spooled_through: None,
             resources: Vec::new(),
             fabric,
@@ -397,7 +402,15 @@ impl HostEntry {
                 return None;
             }
             if seq == previous.seq + 1 && vitals.collected_at_ms > previous.collected_at_ms {
-                self.interval_ms = Some(vitals.collected_at_ms - previous.collected_at_ms);
+                let spacing = vitals.collected_at_ms - previous.collected_at_ms;
+                self.interval_ms = Some(spacing);
+                // The slower pace asked for has arrived (within 20 %).
+                if self
+                    .asked_interval_ms
+                    .is_some_and(|asked| spacing * 5 >= asked * 4)
+                {
+                    self.asked_interval_ms = None;
+                }
             }
         }
         for event in &sample.xid_events {
@@ -508,7 +521,7 @@ impl HostEntry {
             return HostState::Offline;
         };
         let age = now_ms.saturating_sub(seen);
-        let interval = self.interval_ms.unwrap_or(DEFAULT_INTERVAL_MS);
+        let interval = self.pace_ms(DEFAULT_INTERVAL_MS);
         if age <= (interval * STALE_AFTER_INTERVALS).max(STALE_AFTER_MIN_MS) {
             HostState::Online
         } else if age <= OFFLINE_AFTER_MS {
@@ -618,6 +631,15 @@ impl HostEntry {
         }
         self.gpu_groups = groups;
         self.gpu_briefs = briefs;
+    }
+
+    /// How often samples are due: the pace they arrive at (`unknown_ms`
+    /// before two have), or the slower one the host was asked for and has
+    /// not shown yet.
+    pub fn pace_ms(&self, unknown_ms: u64) -> u64 {
+        self.interval_ms
+            .unwrap_or(unknown_ms)
+            .max(self.asked_interval_ms.unwrap_or(0))
     }
 
     /// Why one of this host's accelerators may not be chosen, if it may not.
@@ -923,6 +945,7 @@ mod tests {
             rtt_us: None,
             interval_ms,
             interval_before_live_ms: None,
+            asked_interval_ms: None,
             spooled_through: None,
             resources: Vec::new(),
             fabric: None,
@@ -935,6 +958,16 @@ mod tests {
             slowdowns: BTreeMap::new(),
             watchers: 0,
         }
+    }
+
+    #[test]
+    fn a_host_asked_to_slow_down_is_judged_by_the_slower_pace_until_it_shows() {
+        let mut h = host(Some(0), Some(1_000));
+        assert_eq!(h.pace_ms(5_000), 1_000);
+        // Back from a live view to its usual 5 s: not silent after 3 s.
+        h.asked_interval_ms = Some(5_000);
+        assert_eq!(h.pace_ms(5_000), 5_000);
+        assert_eq!(host(Some(0), None).pace_ms(10_000), 10_000);
     }
 
     #[test]

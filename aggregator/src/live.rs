@@ -44,6 +44,10 @@ pub fn close(
             .or(before.map(Duration::from_millis))
             .unwrap_or(FALLBACK_INTERVAL);
         registry.set_interval(host_id, interval);
+        catalog.expect_interval(
+            host_id,
+            u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
+        );
     }
 }
 

@@ -475,6 +475,23 @@ fn an_nvidia_host_loads_no_other_vendor() {
     }
 }
 
+#[test]
+fn devices_without_a_reader_are_said_not_hidden() {
+    let root = tempfile::tempdir().unwrap();
+    let dev = root.path().join("sys/bus/pci/devices/0000:01:00.0");
+    std::fs::create_dir_all(&dev).unwrap();
+    std::fs::write(dev.join("vendor"), "0x1ed5\n").unwrap();
+    std::fs::write(dev.join("class"), "0x030000\n").unwrap();
+    let report = inventory(&["--host-root", root.path().to_str().unwrap()], &[]);
+    let p = problems_of(&report, "moore_threads");
+    assert_eq!(p.len(), 1, "{report}");
+    assert_eq!(p[0]["kind"], "KIND_UNSUPPORTED");
+    assert_eq!(
+        p[0]["message"],
+        "1 moore_threads devices on the PCI bus; this agent has no reader for them yet"
+    );
+}
+
 /// `inventory` on each fixture host prints its CPU and accelerators exactly.
 #[test]
 fn fixture_hosts_are_read_as_the_platforms_they_are() {

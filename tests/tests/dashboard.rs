@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use suanli_tests::{Agent, Aggregator, Backend, browser};
+use suanli_tests::{Agent, Aggregator, Backend, Request, browser};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -223,6 +223,29 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
         "the alert acknowledged",
         "document.querySelector('tr.alert[data-rule=host_silent] td.acked')?.textContent === 'admin'",
     );
+    // Leaving this host's live page put its agent back on its own 5 s: the
+    // node judged its silence by that pace, not the live 1 s, so the only
+    // silent host there ever was is the one killed.
+    let token = node.admin_token();
+    for state in ["firing", "resolved"] {
+        let alerts = Request::new("GET", &format!("/api/v1/alerts?state={state}"))
+            .bearer(&token)
+            .send(node.http)
+            .json();
+        let silent: Vec<&str> = alerts["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["rule"] == "host_silent")
+            .map(|a| a["summary"].as_str().unwrap())
+            .collect();
+        let expected: &[&str] = if state == "firing" {
+            &["second-host has sent no sample for 3 s"]
+        } else {
+            &[]
+        };
+        assert_eq!(silent, expected, "{state}");
+    }
     // The alerts page refreshes itself: fill and submit in one go, once
     // the form is there.
     page.wait_for(

@@ -284,6 +284,36 @@ impl AcceleratorCollector {
     }
 }
 
+/// A vendor's devices on the bus that this agent has no reader for: said
+/// every cycle, so staff see why a server's accelerators are missing.
+#[derive(Debug)]
+pub struct Unreadable {
+    name: &'static str,
+    message: String,
+}
+
+impl Unreadable {
+    pub fn new(vendor: AcceleratorVendor, present: usize) -> Self {
+        Self {
+            name: collector_name(vendor),
+            message: format!(
+                "{present} {} devices on the PCI bus; this agent has no reader for them yet",
+                vendor.as_str()
+            ),
+        }
+    }
+}
+
+impl Collector for Unreadable {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn collect(&mut self) -> Collected {
+        Collected::unsupported(self.name, self.message.clone())
+    }
+}
+
 /// `0000:18:00.0` as NVML writes PCI addresses: 8 hex digits of domain, upper case.
 pub fn pci_bus_id(domain: u32, bus: u32, device: u32, function: u32) -> String {
     format!("{domain:08X}:{bus:02X}:{device:02X}.{function:X}")

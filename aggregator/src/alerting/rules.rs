@@ -203,7 +203,7 @@ pub fn silent(host: &HostEntry, now_ms: u64) -> bool {
     let Some(seen) = host.last_seen_ms else {
         return false;
     };
-    let interval = host.interval_ms.unwrap_or(DEFAULT_INTERVAL_MS);
+    let interval = host.pace_ms(DEFAULT_INTERVAL_MS);
     !host.revoked
         && now_ms.saturating_sub(seen)
             > (interval * SILENT_AFTER_INTERVALS).max(SILENT_AFTER_MIN_MS)

@@ -758,6 +758,7 @@ pub async fn set_sample_interval(
         .registry
         .set_interval(host_id, Duration::from_millis(request.interval_ms))
     {
+        state.catalog.expect_interval(host_id, request.interval_ms);
         audit::record(
             &state.store,
             &Actor::of(&me),
