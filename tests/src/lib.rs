@@ -66,6 +66,23 @@ pub fn standin(dir: &Path, source: &str, library: &str, defines: &[&str]) -> Pat
     path
 }
 
+/// `suanli-agent inventory --json` with `args` and `env`, as a JSON value;
+/// panics with the agent's words if it fails.
+pub fn agent_inventory(args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
+    let out = Command::new(binary("suanli-agent"))
+        .args(["inventory", "--json", "--window-ms", "20"])
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run suanli-agent inventory");
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is one JSON document")
+}
+
 /// A fixture host tree under `fixtures/hosts/` (a Kunpeng + Ascend server,
 /// a Hygon + DCU server, a Phytium host, a Loongson host).
 pub fn fixture_host(name: &str) -> PathBuf {

@@ -31,20 +31,7 @@ fn rsmi(dir: &Path, defines: &[&str]) -> std::path::PathBuf {
     )
 }
 
-fn inventory(args: &[&str], env: &[(&str, &str)]) -> Value {
-    let out = Command::new(binary("suanli-agent"))
-        .args(["inventory", "--json", "--window-ms", "20"])
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+use suanli_tests::agent_inventory as inventory;
 
 fn problems_of<'a>(report: &'a Value, collector: &str) -> Vec<&'a Value> {
     report["problems"]
@@ -657,6 +644,17 @@ fn selection_finds_domestic_accelerators_end_to_end() {
             "availability": "installed"
         }))),
         ["hygon-k100-01"]
+    );
+    // An architecture no host has is a clear error, not an empty answer.
+    let bad = Request::new("POST", "/api/v1/selection")
+        .bearer(&token)
+        .json(&json!({"architecture": "sparc64"}).to_string())
+        .send(node.http);
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(
+        bad.body.contains("\"field\":\"architecture\""),
+        "{}",
+        bad.body
     );
     // A kind no vendor uses is a clear error, not an empty answer.
     let bad = Request::new("POST", "/api/v1/selection")

@@ -6,24 +6,17 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::process::Command;
-
 use serde_json::{Value, json};
-use suanli_tests::{binary, nvml_standin as build_standin};
+use suanli_tests::{agent_inventory, nvml_standin as build_standin};
 
 fn inventory(library: &std::path::Path, env: &[(&str, &str)]) -> Value {
-    let out = Command::new(binary("suanli-agent"))
-        .args(["inventory", "--json", "--window-ms", "20"])
-        .env("SUANLI_NVML_LIBRARY", library)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let library = library.to_str().expect("UTF-8 path");
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .copied()
+        .chain([("SUANLI_NVML_LIBRARY", library)])
+        .collect();
+    agent_inventory(&[], &env)
 }
 
 #[test]

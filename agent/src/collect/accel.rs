@@ -324,6 +324,11 @@ pub fn bytes_from_mib(mib: u64) -> Option<u64> {
     mib.checked_mul(1 << 20)
 }
 
+/// Free memory from total and used; absent unless both were read.
+pub fn free_bytes(total: Option<u64>, used: Option<u64>) -> Option<u64> {
+    total.zip(used).and_then(|(t, u)| t.checked_sub(u))
+}
+
 /// A percentage, or absent when the library answers something no
 /// percentage can be (DCMI writes 0xEF while profiling).
 pub fn percent(value: u32) -> Option<u32> {

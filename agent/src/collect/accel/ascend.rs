@@ -17,7 +17,7 @@ use super::{
         self, Library,
         dcmi::{self, Dcmi, Status},
     },
-    pci_bus_id, percent,
+    free_bytes, pci_bus_id, percent,
 };
 
 const LIBRARY: &str = "libdcmi.so";
@@ -226,7 +226,7 @@ impl Driver for Ascend {
                     .and_then(percent),
                 memory_total_bytes: total,
                 memory_used_bytes: used,
-                memory_free_bytes: total.zip(used).and_then(|(t, u)| t.checked_sub(u)),
+                memory_free_bytes: free_bytes(total, used),
                 temperature_celsius: r
                     .get("temperature", d.temperature(card, device))
                     .and_then(celsius),

@@ -13,7 +13,7 @@ use super::{
         self, Library,
         cndev::{self, Cndev, Status},
     },
-    pci_bus_id, percent,
+    free_bytes, pci_bus_id, percent,
 };
 
 const LIBRARY: &str = "libcndev.so";
@@ -153,7 +153,7 @@ impl Driver for Cambricon {
                     .and_then(percent),
                 memory_total_bytes: total,
                 memory_used_bytes: used,
-                memory_free_bytes: total.zip(used).and_then(|(t, u)| t.checked_sub(u)),
+                memory_free_bytes: free_bytes(total, used),
                 temperature_celsius: r
                     .get("temperature", c.temperature(handle))
                     .and_then(|t| u32::try_from(t.chip).ok()),

@@ -12,7 +12,7 @@ use super::{
         self, Library,
         mxsml::{self, Mxsml, Status},
     },
-    pci_bus_id, percent,
+    free_bytes, pci_bus_id, percent,
 };
 
 const LIBRARY: &str = "libmxsml.so";
@@ -131,7 +131,7 @@ impl Driver for Metax {
                     .and_then(percent),
                 memory_total_bytes: total,
                 memory_used_bytes: used,
-                memory_free_bytes: total.zip(used).and_then(|(t, u)| t.checked_sub(u)),
+                memory_free_bytes: free_bytes(total, used),
                 temperature_celsius: r
                     .get("temperature", m.temperature(device))
                     .and_then(celsius_from_centi),

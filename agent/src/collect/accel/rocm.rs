@@ -16,7 +16,7 @@ use super::{
         self, Library,
         rsmi::{self, Rsmi, Status},
     },
-    pci_bus_id, percent,
+    free_bytes, pci_bus_id, percent,
 };
 
 const LIBRARY: &str = "librocm_smi64.so";
@@ -168,7 +168,7 @@ impl Driver for Rocm {
                         .and_then(percent),
                     memory_total_bytes: total,
                     memory_used_bytes: used,
-                    memory_free_bytes: total.zip(used).and_then(|(t, u)| t.checked_sub(u)),
+                    memory_free_bytes: free_bytes(total, used),
                     temperature_celsius: r
                         .get("temperature", temperature)
                         .and_then(celsius_from_milli),
