@@ -10,9 +10,13 @@ use suanli_protocol::join::JoinString;
 use crate::{
     DEFAULT_COLLECT_TIMEOUT, Sources,
     collect::HostRoot,
-    enroll, inventory,
+    config::AgentConfig,
+    enroll, install, inventory,
     uplink::{self, RunConfig},
 };
+
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+const DEFAULT_SPOOL_MAX_MIB: u64 = 512;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,6 +37,9 @@ pub enum Command {
     Join(JoinArgs),
     /// Stream this host's state to its aggregator (what systemd runs).
     Run(RunArgs),
+    /// Stop and disable the service and forget this host's enrollment; the
+    /// spool of unsent samples is kept unless --purge.
+    Uninstall(UninstallArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -40,13 +47,8 @@ pub struct JoinArgs {
     /// suanli://HOST:PORT/?ca=…&token=… from `suanli-aggregator token create`.
     #[arg(value_name = "JOIN_STRING", env = "SUANLI_JOIN")]
     pub join: String,
-    #[arg(
-        long,
-        env = "SUANLI_STATE_DIR",
-        value_name = "DIR",
-        default_value = "/var/lib/suanli-agent"
-    )]
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub state: StateDir,
     #[arg(
         long,
         env = "SUANLI_HOST_ROOT",
@@ -54,23 +56,49 @@ pub struct JoinArgs {
         default_value = "/"
     )]
     pub host_root: PathBuf,
+    /// Then hand the state directory to the service's user and enable and
+    /// start `suanli-agent.service` (as root, on a host with the package).
+    #[arg(long)]
+    pub install: bool,
+    /// The service's user, for --install.
+    #[arg(long, value_name = "NAME", default_value = install::SERVICE_USER)]
+    pub user: String,
 }
 
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {
+pub struct StateDir {
+    /// Where the enrollment and the spool of unsent samples are kept.
     #[arg(
         long,
         env = "SUANLI_STATE_DIR",
         value_name = "DIR",
-        default_value = "/var/lib/suanli-agent"
+        default_value = install::STATE_DIR
     )]
     pub state_dir: PathBuf,
-    /// Sampling interval until the aggregator asks for another (e.g. 5s, 1s, 200ms).
-    #[arg(long, env = "SUANLI_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
-    pub interval: Duration,
-    /// Most disk the spool of unacknowledged samples may take, in MiB.
-    #[arg(long, env = "SUANLI_SPOOL_MAX_MIB", default_value_t = 512)]
-    pub spool_max_mib: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UninstallArgs {
+    #[command(flatten)]
+    pub state: StateDir,
+    /// Also delete the spool of samples not yet acknowledged, and the directory.
+    #[arg(long)]
+    pub purge: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Settings file (the package's is /etc/suanli/agent.toml); flags win over it.
+    #[arg(long, env = "SUANLI_AGENT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateDir,
+    /// Sampling interval until the aggregator asks for another (e.g. 5s, 1s, 200ms) [default: 5s].
+    #[arg(long, env = "SUANLI_INTERVAL", value_parser = humantime::parse_duration)]
+    pub interval: Option<Duration>,
+    /// Most disk the spool of unacknowledged samples may take, in MiB [default: 512].
+    #[arg(long, env = "SUANLI_SPOOL_MAX_MIB")]
+    pub spool_max_mib: Option<u64>,
     /// Load this libnvidia-ml.so instead of the system's.
     #[arg(long, env = "SUANLI_NVML_LIBRARY", value_name = "PATH")]
     pub nvml_library: Option<PathBuf>,
@@ -85,9 +113,9 @@ pub struct RunArgs {
         default_value = "/"
     )]
     pub host_root: PathBuf,
-    /// How long a collector may take before it is reported as hung, in milliseconds.
-    #[arg(long, default_value_t = DEFAULT_COLLECT_TIMEOUT.as_millis() as u64, value_name = "MS")]
-    pub timeout_ms: u64,
+    /// How long a collector may take before it is reported as hung, in milliseconds [default: 2000].
+    #[arg(long, value_name = "MS")]
+    pub timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -137,6 +165,12 @@ pub fn main() -> anyhow::Result<()> {
         Command::Inventory(args) => run_inventory(args),
         Command::Join(args) => runtime()?.block_on(run_join(args)),
         Command::Run(args) => runtime()?.block_on(run_uplink(args)),
+        Command::Uninstall(args) => {
+            for step in install::uninstall(&args.state.state_dir, args.purge)? {
+                println!("{step}");
+            }
+            Ok(())
+        }
     }
 }
 
@@ -150,28 +184,63 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
     let join: JoinString = args.join.parse().context("invalid join string")?;
-    let enrollment = enroll::join(&join, &args.state_dir, &HostRoot::at(&args.host_root)).await?;
+    // Checked before enrolling, so a host is never enrolled into a
+    // directory the service will not run from, or by a user who cannot hand it over.
+    let service = if args.install {
+        Some(install::Service::check(&args.state.state_dir, &args.user)?)
+    } else {
+        None
+    };
+    let enrollment =
+        enroll::join(&join, &args.state.state_dir, &HostRoot::at(&args.host_root)).await?;
     println!(
         "已加入 / joined: host {} at {} (state in {})",
         enrollment.host_id,
         enrollment.aggregator,
-        args.state_dir.display()
+        args.state.state_dir.display()
     );
+    if let Some(service) = service {
+        for step in service.install(&args.state.state_dir, &enrollment.aggregator)? {
+            println!("{step}");
+        }
+    }
     Ok(())
 }
 
 async fn run_uplink(args: RunArgs) -> anyhow::Result<()> {
+    let file = match &args.config {
+        Some(path) => AgentConfig::load(path)?,
+        None => AgentConfig::default(),
+    };
+    let interval = match args.interval {
+        Some(interval) => interval,
+        None => file
+            .interval()
+            .map_err(anyhow::Error::msg)?
+            .unwrap_or(DEFAULT_INTERVAL),
+    };
+    // The file's libraries first, so a flag or variable for the same vendor wins.
+    let mut libraries = crate::accel_libraries(&file.accel_library_flags(), |_| None)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.unwrap_or_default().display()))?;
+    libraries.extend(accel_libraries(&args.accel_library)?);
     let config = RunConfig {
-        state_dir: args.state_dir,
-        interval: uplink::check_interval(args.interval)?,
-        spool_max_bytes: args.spool_max_mib.saturating_mul(1 << 20),
+        state_dir: args.state.state_dir,
+        interval: uplink::check_interval(interval)?,
+        spool_max_bytes: args
+            .spool_max_mib
+            .or(file.spool_max_mib)
+            .unwrap_or(DEFAULT_SPOOL_MAX_MIB)
+            .saturating_mul(1 << 20),
         sources: Sources {
             root: HostRoot::at(&args.host_root),
-            nvml_library: args.nvml_library,
+            nvml_library: args.nvml_library.or(file.nvml_library.map(PathBuf::from)),
             scontrol: None,
-            accel_libraries: accel_libraries(&args.accel_library)?,
+            accel_libraries: libraries,
         },
-        collect_timeout: Duration::from_millis(args.timeout_ms),
+        collect_timeout: args
+            .timeout_ms
+            .or(file.timeout_ms)
+            .map_or(DEFAULT_COLLECT_TIMEOUT, Duration::from_millis),
     };
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

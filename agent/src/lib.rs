@@ -8,11 +8,15 @@
 //! - [`uplink`]: `run`: sample, spool, stream to the aggregator (the spool,
 //!   transport and pump are `suanli-link`'s).
 //! - [`state`]: the enrolled agent's files.
+//! - [`config`]: `/etc/suanli/agent.toml`, the packaged service's settings.
+//! - [`install`]: `join --install` and `uninstall`: the agent as a systemd service.
 //! - [`cli`]: command-line parsing; `main.rs` only calls [`cli::main`].
 
 pub mod cli;
 pub mod collect;
+pub mod config;
 pub mod enroll;
+pub mod install;
 pub mod inventory;
 pub mod root;
 pub mod state;

@@ -11,7 +11,7 @@
 
 use std::{
     fs,
-    os::unix::fs::OpenOptionsExt,
+    os::unix::fs::{DirBuilderExt, OpenOptionsExt},
     path::{Path, PathBuf},
 };
 
@@ -109,7 +109,13 @@ impl AgentState {
         certificate_der: &[u8],
         key_pkcs8_der: &[u8],
     ) -> anyhow::Result<()> {
-        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        // Only this host's agent may read its key and spool, whatever the
+        // umask; on systemd 219 nothing else creates the directory.
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
         write_private(
             &dir.join("agent.key"),
             to_pem("PRIVATE KEY", key_pkcs8_der).as_bytes(),

@@ -219,7 +219,9 @@ fn drop_link(
 }
 
 /// Samples every `interval` until the receiver is gone. The first cycle only
-/// primes the counters that rates are computed from, so it is not sent.
+/// primes the counters that rates are computed from, so it is not sent; the
+/// first report follows after at most [`FIRST_WINDOW`], so a host that has
+/// just started or joined is seen at once rather than a whole interval later.
 fn sample_loop(
     mut sampler: Sampler,
     mut interval: Duration,
@@ -227,7 +229,7 @@ fn sample_loop(
     reports: mpsc::Sender<HostReport>,
 ) {
     sampler.sample();
-    let mut next = Instant::now() + interval;
+    let mut next = Instant::now() + interval.min(FIRST_WINDOW);
     loop {
         match intervals.recv_timeout(next.saturating_duration_since(Instant::now())) {
             Ok(new) => {
@@ -250,6 +252,9 @@ fn sample_loop(
         }
     }
 }
+
+/// The window the first report's rates are measured over.
+const FIRST_WINDOW: Duration = Duration::from_secs(1);
 
 /// Refuses to run with an interval that would starve the host.
 pub fn check_interval(interval: Duration) -> anyhow::Result<Duration> {

@@ -591,6 +591,25 @@ mod tests {
     }
 
     #[test]
+    fn the_packaged_file_is_valid_and_changes_nothing() {
+        let shipped = include_str!("../../packaging/config/aggregator.toml");
+        let (file, warnings) = ServeFile::from_toml(shipped).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(
+            toml::Table::try_from(&file).unwrap(),
+            toml::Table::try_from(ServeFile::default()).unwrap()
+        );
+        // Each commented key, uncommented, is a real key in its section.
+        let uncommented = shipped
+            .lines()
+            .filter_map(|line| line.strip_prefix('#'))
+            .filter(|line| line.starts_with('[') || line.contains(" = "))
+            .collect::<Vec<_>>()
+            .join("\n");
+        ServeFile::from_toml(&uncommented).unwrap();
+    }
+
+    #[test]
     fn unknown_keys_are_refused_in_and_out_of_sections() {
         let err = ServeFile::from_toml("quic_listen = \"0.0.0.0:1\"\nqiuc = 1\n").unwrap_err();
         assert!(err.contains("qiuc"), "{err}");

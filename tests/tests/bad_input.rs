@@ -471,3 +471,59 @@ async fn a_bad_csr_is_refused_and_does_not_spend_the_token() {
     // The single-use token is still good for a real join.
     Agent::join(&dir.path().join("agent"), &join_text, "1s");
 }
+
+#[test]
+fn a_refused_install_does_not_spend_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, &[]);
+    let join = node.join_string(None);
+    let state = dir.path().join("agent");
+    // The packaged unit runs from /var/lib/suanli-agent only: refused
+    // before the aggregator is asked, so the one-use token still works.
+    let out = std::process::Command::new(suanli_tests::binary("suanli-agent"))
+        .args(["join", &join, "--install", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/var/lib/suanli-agent"), "{stderr}");
+    assert!(!state.join("agent.json").exists());
+    let out = std::process::Command::new(suanli_tests::binary("suanli-agent"))
+        .args(["join", &join, "--install", "--user", "no-such-user-here"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no-such-user-here") || stderr.contains("needs root"),
+        "{stderr}"
+    );
+    Agent::join(&state, &join, "1s");
+    assert!(state.join("agent.json").exists());
+}
+
+#[test]
+fn a_broken_agent_config_file_is_named_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, named) in [
+        ("intervall = \"5s\"\n", "intervall"),
+        ("interval = \"soon\"\n", "interval = \"soon\""),
+        ("[accelerator_libraries]\nnvidia = \"/x.so\"\n", "nvidia"),
+    ] {
+        let file = dir.path().join("agent.toml");
+        std::fs::write(&file, text).unwrap();
+        let out = std::process::Command::new(suanli_tests::binary("suanli-agent"))
+            .arg("run")
+            .arg("--config")
+            .arg(&file)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{text}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(named), "{text}: {stderr}");
+        assert!(stderr.contains("agent.toml"), "{text}: {stderr}");
+    }
+}

@@ -103,6 +103,7 @@ const SPAWN_PER_CONNECTION: &[&str] = &[
 /// place that calls vendor libraries (each site has a SAFETY comment).
 const UNSAFE_ALLOWED: &[&str] = &[
     "agent/src/state.rs",
+    "agent/src/install.rs",
     "agent/src/collect/accel/ffi.rs",
     "agent/src/collect/accel/ffi/cndev.rs",
     "agent/src/collect/accel/ffi/dcmi.rs",
