@@ -5,7 +5,9 @@
 # ShellCheck, lintian and rpmlint against checked-in allow-lists; installs,
 # joins, reinstalls and purges the debs on this machine; installs, upgrades
 # and erases the rpms under `rpm --root`; installs the tarball into a
-# directory; and runs the agent inside a minimal Debian root from debootstrap.
+# directory; runs the agent inside a minimal Debian root from debootstrap;
+# then boots that root with systemd-nspawn and runs both units under a real
+# systemd: join --install starts the agent, its sample reaches the node.
 #
 # It installs and removes packages on this machine: run it as root on a build
 # or CI machine, not on a node. Prints the figures docs/install.md reports.
@@ -16,20 +18,23 @@ step() { printf '\n== packaging: %s\n' "$*" >&2; }
 fail() { echo "packaging test FAILED: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || fail "needs root (it runs dpkg -i, rpm --root and debootstrap)"
 
-tools=(rpm rpmlint lintian shellcheck debootstrap)
+tools=(rpm rpmlint lintian shellcheck debootstrap systemd-nspawn)
 missing=()
 for tool in "${tools[@]}"; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
 if [ "${#missing[@]}" -gt 0 ]; then
     step "installing ${missing[*]} from Debian"
     export DEBIAN_FRONTEND=noninteractive
-    { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${tools[@]}"; } >/dev/null \
+    { apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+        rpm rpmlint lintian shellcheck debootstrap systemd-container; } >/dev/null \
         || fail "could not install ${missing[*]}"
 fi
 
 scratch="$(mktemp -d)"
 node_pid=""
 agent_pid=""
+nspawn_pid=""
 cleanup() {
+    [ -n "$nspawn_pid" ] && kill "$nspawn_pid" 2>/dev/null && wait "$nspawn_pid"
     [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null
     [ -n "$node_pid" ] && kill "$node_pid" 2>/dev/null
     for mounted in "$scratch/debian/proc" "$scratch/debian/sys"; do
@@ -233,6 +238,71 @@ mount -t proc proc "$debian/proc"
 mount -t sysfs sys "$debian/sys"
 chroot "$debian" suanli-agent inventory | tee "$scratch/chroot-inventory" | head -5
 grep -q . "$scratch/chroot-inventory" || fail "inventory printed nothing in the Debian root"
+chroot "$debian" dpkg --purge suanli-agent >/dev/null
+
+step "systemd: both units under a real systemd (the Debian root booted by systemd-nspawn)"
+# Its own network namespace, so the aggregator's default ports are its own.
+chroot "$debian" sh -c 'DEBIAN_FRONTEND=noninteractive apt-get update -qq && apt-get install -y -qq --no-install-recommends systemd systemd-sysv dbus curl' \
+    > "$scratch/apt-in-root.log" 2>&1 || fail "installing systemd in the Debian root: $(tail -5 "$scratch/apt-in-root.log")"
+umount "$debian/proc" "$debian/sys"
+# nspawn gives the container a fresh /tmp.
+cp "$agent_deb" "$aggregator_deb" "$debian/root/"
+systemd-nspawn --quiet --directory="$debian" --boot --register=no --keep-unit --private-network \
+    --machine=suanli-package-test > "$scratch/nspawn.log" 2>&1 &
+nspawn_pid=$!
+booted=""
+deadline=$(($(date +%s) + 60))
+until [ -n "$booted" ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "the Debian root did not boot: $(tail -5 "$scratch/nspawn.log")"
+    kill -0 "$nspawn_pid" 2>/dev/null || fail "systemd-nspawn exited: $(tail -5 "$scratch/nspawn.log")"
+    container_init="$(pgrep -P "$nspawn_pid" | head -1 || true)"
+    if [ -n "$container_init" ]; then
+        booted="$(nsenter -t "$container_init" -a systemctl is-system-running 2>/dev/null | grep -E '^(running|degraded)$' || true)"
+    fi
+    [ -n "$booted" ] || sleep 0.2
+done
+inside() { nsenter -t "$container_init" -a "$@"; }
+inside dpkg -i "/root/$(basename "$agent_deb")" "/root/$(basename "$aggregator_deb")" >/dev/null
+inside systemctl enable --now suanli-aggregator.service
+deadline=$(($(date +%s) + 60))
+until inside test -f /var/lib/suanli-aggregator/admin.token; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "the aggregator unit did not start: $(inside journalctl -u suanli-aggregator --no-pager | tail -5)"
+    sleep 0.2
+done
+as_node() { inside runuser -u suanli-aggregator -- suanli-aggregator "$@" --data-dir /var/lib/suanli-aggregator; }
+as_node provider create --name 测试算力 --uscc 91350100M000100Y43 --region 110108 --industry I65 >/dev/null
+join="$(as_node token create --provider 91350100M000100Y43 --address 127.0.0.1:7443)"
+unit_join_ms=$(date +%s%3N)
+inside suanli-agent join "$join" --install | tee "$scratch/unit-join.out"
+grep -q "enabled and started suanli-agent.service" "$scratch/unit-join.out" || fail "join --install did not start the unit"
+token="$(inside cat /var/lib/suanli-aggregator/admin.token)"
+stored=0
+deadline=$(($(date +%s) + 60))
+while [ "$stored" -lt 1 ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "no sample from the agent unit within 60 s: $(inside journalctl -u suanli-agent --no-pager | tail -5)"
+    stored="$(inside curl -sf -H "Authorization: Bearer $token" http://127.0.0.1:8080/api/v1/hosts \
+        | python3 -c 'import json, sys; print(sum(h["samples_stored"] for h in json.load(sys.stdin)["hosts"]))' \
+        || echo 0)"
+    [ "$stored" -ge 1 ] || sleep 0.1
+done
+unit_sample_ms=$(date +%s%3N)
+for unit in suanli-agent suanli-aggregator; do
+    [ "$(inside systemctl show -p ActiveState --value "$unit")" = active ] || fail "$unit is not active"
+done
+# The sandbox is in force, not merely written down.
+inside systemctl show -p User -p PrivateUsers -p DevicePolicy -p IPAddressDeny -p IPAddressAllow suanli-agent
+[ "$(inside systemctl show -p PrivateUsers --value suanli-agent)" = yes ] || fail "PrivateUsers is not in force"
+inside suanli-agent uninstall
+[ "$(inside systemctl show -p ActiveState --value suanli-agent)" = inactive ] || fail "uninstall left the agent running"
+[ "$(inside systemctl is-enabled suanli-agent 2>/dev/null || true)" = disabled ] || fail "uninstall left the agent enabled"
+inside systemctl disable --now suanli-aggregator.service 2>/dev/null
+inside dpkg --purge suanli-agent suanli-aggregator >/dev/null
+for path in /usr/bin/suanli-agent /etc/suanli /var/lib/suanli-agent /var/lib/suanli-aggregator /etc/systemd/system/suanli-agent.service.d; do
+    inside test ! -e "$path" || fail "$path is left in the booted root after dpkg --purge"
+done
+inside systemctl poweroff
+wait "$nspawn_pid" || true
+nspawn_pid=""
 
 step "figures"
 for file in "$out"/*.deb "$out"/*.rpm "$out"/*.tar.gz target/x86_64-unknown-linux-gnu/release/suanli-agent target/x86_64-unknown-linux-gnu/release/suanli-aggregator; do
@@ -241,4 +311,5 @@ done
 echo "dpkg -i of both packages: $((installed_ms - start_ms)) ms"
 echo "join --install to the first sample stored: $((sample_ms - join_ms)) ms"
 echo "dpkg -i to the first sample stored: $((sample_ms - start_ms)) ms"
+echo "under systemd: join --install to the first sample stored: $((unit_sample_ms - unit_join_ms)) ms"
 step "all package tests passed"
