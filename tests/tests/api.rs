@@ -1033,3 +1033,41 @@ fn line_providers_register_and_change_their_own_lines() {
         );
     }
 }
+
+#[test]
+fn the_last_admin_cannot_be_demoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut backends = vec![Backend::Sqlite];
+    backends.extend(Backend::postgres("the_last_admin_cannot_be_demoted"));
+    for (i, backend) in backends.into_iter().enumerate() {
+        let node = Aggregator::start(&dir.path().join(format!("node{i}")), backend, &[]);
+        let staff = admin(&node);
+        let demote = |login: &str| {
+            staff.send(
+                "POST",
+                &format!("/api/v1/accounts/{login}/role"),
+                &json!({"role": "user"}),
+            )
+        };
+        let r = demote("admin");
+        assert_eq!(r.status, 409, "{}", r.body);
+        assert!(r.body.contains("last admin"), "{}", r.body);
+        // With a second admin the first may step down; then the second is the last.
+        let r = staff.send(
+            "POST",
+            "/api/v1/accounts",
+            &json!({"login": "second", "password": PASSWORD, "role": "admin"}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert_eq!(demote("admin").status, 200);
+        let second = node.sign_in("second", PASSWORD);
+        let r = second.send(
+            "POST",
+            "/api/v1/accounts/second/role",
+            &json!({"role": "operator"}),
+        );
+        assert_eq!(r.status, 409, "{}", r.body);
+        let r = second.get("/api/v1/accounts");
+        assert_eq!(r.status, 200, "the last admin is still one: {}", r.body);
+    }
+}

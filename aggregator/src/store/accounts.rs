@@ -115,14 +115,25 @@ impl Store {
         role: &str,
         provider_id: Option<i64>,
     ) -> Result<Account, StoreError> {
-        let done = sqlx::query("UPDATE accounts SET role = $1, provider_id = $2 WHERE login = $3")
-            .bind(role)
-            .bind(provider_id)
-            .bind(login)
-            .execute(&self.pool)
-            .await?;
+        // The node never loses its last admin: checked in the same statement
+        // as the change, so no other change can slip in between.
+        let done = sqlx::query(
+            "UPDATE accounts SET role = $1, provider_id = $2 WHERE login = $3 \
+             AND (role <> 'admin' OR $1 = 'admin' \
+                  OR (SELECT COUNT(*) FROM accounts WHERE role = 'admin') > 1)",
+        )
+        .bind(role)
+        .bind(provider_id)
+        .bind(login)
+        .execute(&self.pool)
+        .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("no account {login:?}")));
+            return Err(match self.account_for_login(login).await? {
+                Some(_) => StoreError::Conflict(format!(
+                    "{login} is the last admin: make another account admin first"
+                )),
+                None => StoreError::NotFound(format!("no account {login:?}")),
+            });
         }
         Ok(self
             .account_for_login(login)
