@@ -65,6 +65,9 @@ pub async fn join(
             machine_id: inventory.machine_id.clone(),
             hostname: inventory.hostname.clone(),
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+            // Root-only files: read when joining as root, which is when it matters.
+            product_uuid: inventory.dmi.product_uuid.clone(),
+            board_serial: inventory.dmi.board_serial.clone(),
         })
         .encode(&mut bytes);
         send.write_all(&bytes).await?;

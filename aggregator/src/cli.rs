@@ -293,6 +293,17 @@ pub enum HostCommand {
         /// Host id, hostname, or one of its identifiers.
         host: String,
     },
+    /// Give a host to another provider (audited). Its certificate is revoked;
+    /// the new provider's agent joins it with the new provider's token.
+    Transfer {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Host id, hostname, or one of its identifiers.
+        host: String,
+        /// Owner code (P00002) or USCC of the provider it goes to.
+        #[arg(long)]
+        provider: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -451,6 +462,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let store = store.open().await?;
             let id = hosts::revoke(&store, &Actor::cli(), &host).await?;
             println!("host {id} revoked");
+            Ok(())
+        }
+        Command::Host(HostCommand::Transfer {
+            store,
+            host,
+            provider,
+        }) => {
+            let store = store.open().await?;
+            let id = hosts::transfer(&store, &Actor::cli(), &host, &provider).await?;
+            println!(
+                "host {id} transferred to {provider}; its agent must join again with {provider}'s token"
+            );
             Ok(())
         }
         Command::Node(command) => node_command(command).await,

@@ -101,6 +101,84 @@ pub fn mint(
     ))
 }
 
+/// What an enrolling host says it is: its machine-id, and the firmware's
+/// system UUID and board serial where it could read them. The machine-id
+/// alone is copied with every disk image and readable by any user; the
+/// hardware tells a clone from the host it was copied from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostIdentity {
+    pub machine_id: String,
+    /// `uuid=…;serial=…` of what was readable and not a firmware placeholder.
+    pub hardware: Option<String>,
+}
+
+/// How an identity matches the hosts already known by its machine-id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostMatch {
+    /// The host under the machine-id itself: same hardware, or hardware
+    /// unknown on one side (an older agent, an unreadable DMI).
+    MachineId,
+    /// Another machine with this machine-id: it is keyed by both.
+    Distinct(String),
+}
+
+impl HostIdentity {
+    /// None without a usable machine-id.
+    pub fn claimed(
+        machine_id: Option<&str>,
+        product_uuid: Option<&str>,
+        board_serial: Option<&str>,
+    ) -> Option<Self> {
+        let machine_id = machine_id.map(str::trim).filter(|m| !m.is_empty())?;
+        let parts: Vec<String> = [("uuid", product_uuid), ("serial", board_serial)]
+            .into_iter()
+            .filter_map(|(name, value)| {
+                let value = value?.trim().to_ascii_lowercase();
+                (!firmware_placeholder(&value)).then(|| format!("{name}={value}"))
+            })
+            .collect();
+        Some(Self {
+            machine_id: machine_id.to_owned(),
+            hardware: (!parts.is_empty()).then(|| parts.join(";")),
+        })
+    }
+
+    /// Which host this is, given the hardware recorded for the host under
+    /// its machine-id (`None` when none is recorded).
+    pub fn matches(&self, recorded: Option<&str>) -> HostMatch {
+        match (&self.hardware, recorded) {
+            (Some(mine), Some(theirs)) if mine != theirs => {
+                HostMatch::Distinct(format!("{}/{mine}", self.machine_id))
+            }
+            _ => HostMatch::MachineId,
+        }
+    }
+}
+
+/// Values firmware ships when nobody set one: not an identity.
+fn firmware_placeholder(value: &str) -> bool {
+    const PLACEHOLDERS: &[&str] = &[
+        "to be filled by o.e.m.",
+        "default string",
+        "not specified",
+        "not applicable",
+        "none",
+        "system serial number",
+        "base board serial number",
+        "0123456789",
+        // An SMBIOS UUID some boards ship unchanged on every unit.
+        "03000200-0400-0500-0006-000700080009",
+    ];
+    let digits: String = value
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    digits.is_empty()
+        || digits.chars().all(|c| c == '0')
+        || digits.chars().all(|c| c == 'f')
+        || PLACEHOLDERS.contains(&value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +251,56 @@ mod tests {
         for (i, s) in sightings("m1", &inv).iter().enumerate() {
             let id = mint(&NodePrefix::parse("CN.11").unwrap(), &owner, s, i as i64).unwrap();
             assert_eq!(Identifier::parse(&id.to_string()).unwrap(), id);
+        }
+    }
+
+    #[test]
+    fn a_clone_with_other_hardware_is_another_host() {
+        let original = HostIdentity::claimed(
+            Some("0123abcd"),
+            Some("4C4C4544-0042-3510-8052-B4C04F384E32"),
+            Some("CN7016359300AB"),
+        )
+        .unwrap();
+        assert_eq!(
+            original.hardware.as_deref(),
+            Some("uuid=4c4c4544-0042-3510-8052-b4c04f384e32;serial=cn7016359300ab")
+        );
+        assert_eq!(
+            original.matches(original.hardware.as_deref()),
+            HostMatch::MachineId
+        );
+        // Recorded before the hardware was sent, or unreadable now: the same host.
+        assert_eq!(original.matches(None), HostMatch::MachineId);
+        let unreadable = HostIdentity::claimed(Some("0123abcd"), None, None).unwrap();
+        assert_eq!(unreadable.matches(Some("uuid=x")), HostMatch::MachineId);
+        let clone = HostIdentity::claimed(
+            Some("0123abcd"),
+            Some("5d3f0000-1111-2222-3333-444455556666"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            clone.matches(original.hardware.as_deref()),
+            HostMatch::Distinct("0123abcd/uuid=5d3f0000-1111-2222-3333-444455556666".into())
+        );
+    }
+
+    #[test]
+    fn firmware_placeholders_and_missing_machine_ids_are_no_identity() {
+        assert_eq!(HostIdentity::claimed(None, Some("u"), None), None);
+        assert_eq!(HostIdentity::claimed(Some("  "), None, None), None);
+        for placeholder in [
+            "00000000-0000-0000-0000-000000000000",
+            "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF",
+            "03000200-0400-0500-0006-000700080009",
+            "To Be Filled By O.E.M.",
+            "Default string",
+            "",
+        ] {
+            let id =
+                HostIdentity::claimed(Some("m"), Some(placeholder), Some(placeholder)).unwrap();
+            assert_eq!(id.hardware, None, "{placeholder:?}");
         }
     }
 }

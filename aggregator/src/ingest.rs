@@ -13,6 +13,7 @@
 
 use std::{
     collections::{HashMap, VecDeque},
+    net::IpAddr,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -35,11 +36,13 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::{
-    auth, identify,
+    alerting, auth,
+    identify::{self, HostIdentity},
     identity::NodeIdentity,
     live,
     node::{Node, NodeEvent, tasks::Shutdown},
-    store::{LinkFigures, SampleRow, now_ms},
+    service::{Actor, audit},
+    store::{HELD_BY_ANOTHER_PROVIDER, LinkFigures, SampleRow, StoreError, now_ms},
 };
 
 /// `[ingest]` of the config file: how agents reach the node.
@@ -91,6 +94,7 @@ pub struct Ingest {
     node: Arc<Node>,
     config: IngestConfig,
     admissions: Mutex<Admission>,
+    unauthenticated: Mutex<Unauthenticated>,
     /// Where connections of child nodes (ALPN `suanli-node/1`) go: they
     /// share the port, not this edge.
     node_links: mpsc::Sender<Connection>,
@@ -107,7 +111,78 @@ impl Ingest {
             node,
             config,
             admissions: Mutex::new(Admission::new(rate, rate.max(1.0))),
+            unauthenticated: Mutex::default(),
             node_links,
+        }
+    }
+
+    /// A place for one more connection without a certificate from
+    /// `address`, if there is one; it is given back when dropped.
+    fn unauthenticated_slot(&self, address: IpAddr) -> Option<UnauthenticatedSlot<'_>> {
+        let mut open = self
+            .unauthenticated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let from_address = open.by_address.get(&address).copied().unwrap_or(0);
+        if open.total >= MAX_UNAUTHENTICATED || from_address >= MAX_UNAUTHENTICATED_PER_ADDRESS {
+            return None;
+        }
+        open.by_address.insert(address, from_address + 1);
+        open.total += 1;
+        Some(UnauthenticatedSlot {
+            ingest: self,
+            address,
+        })
+    }
+}
+
+/// Whether a host's agent is connected and reporting: a second agent
+/// claiming its identity now is a copy, not a reinstall. A connection whose
+/// agent died quietly lingers until the idle timeout, but its host falls
+/// silent within a few intervals, and then joining again is a reinstall.
+fn reporting_now(node: &Node, host_id: i64) -> bool {
+    node.registry.is_connected(host_id)
+        && node
+            .catalog
+            .read()
+            .hosts
+            .get(&host_id)
+            .is_some_and(|host| host.last_seen_ms.is_some() && !alerting::silent(host, now_ms()))
+}
+
+/// A connection without a client certificate may only enroll. It gets this
+/// long to send its request, and only so many may be open at once, in all
+/// and from one address, so they cannot crowd out agents. A rack behind one
+/// NAT address enrolling in parallel needs a few dozen at once.
+const ENROLL_DEADLINE: Duration = Duration::from_secs(5);
+const MAX_UNAUTHENTICATED: usize = 1024;
+const MAX_UNAUTHENTICATED_PER_ADDRESS: usize = 64;
+
+#[derive(Debug, Default)]
+struct Unauthenticated {
+    total: usize,
+    by_address: HashMap<IpAddr, usize>,
+}
+
+#[derive(Debug)]
+struct UnauthenticatedSlot<'a> {
+    ingest: &'a Ingest,
+    address: IpAddr,
+}
+
+impl Drop for UnauthenticatedSlot<'_> {
+    fn drop(&mut self) {
+        let mut open = self
+            .ingest
+            .unauthenticated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        open.total = open.total.saturating_sub(1);
+        if let Some(n) = open.by_address.get_mut(&self.address) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.by_address.remove(&self.address);
+            }
         }
     }
 }
@@ -130,10 +205,15 @@ pub async fn accept(endpoint: Endpoint, ingest: Arc<Ingest>, mut shutdown: Shutd
 }
 
 async fn connection(incoming: Incoming, ingest: Arc<Ingest>) {
-    let conn = match incoming.await {
-        Ok(conn) => conn,
-        Err(e) => {
+    // A TLS handshake that stalls is given up, not left to the idle timeout.
+    let conn = match tokio::time::timeout(ingest.config.handshake_timeout, incoming).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => {
             debug!(error = %e, "handshake failed");
+            return;
+        }
+        Err(_) => {
+            debug!("handshake timed out");
             return;
         }
     };
@@ -147,6 +227,25 @@ async fn connection(incoming: Incoming, ingest: Arc<Ingest>) {
         return;
     }
     let cert = peer_certificate(&conn);
+    let _slot = match cert {
+        Some(_) => None,
+        None => match ingest.unauthenticated_slot(conn.remote_address().ip()) {
+            Some(slot) => Some(slot),
+            None => {
+                ingest
+                    .node
+                    .counters
+                    .connections_refused
+                    .get_or_create(&vec![("code", format!("{:?}", CloseCode::Busy))])
+                    .inc();
+                conn.close(
+                    CloseCode::Busy.code(),
+                    b"too many connections without a certificate from this address; try again shortly",
+                );
+                return;
+            }
+        },
+    };
     match serve(&conn, cert.as_ref(), &ingest).await {
         Ok(()) => {}
         Err(refusal) => {
@@ -174,7 +273,24 @@ async fn serve(
     ingest: &Arc<Ingest>,
 ) -> Result<(), Refusal> {
     let timeout = ingest.config.handshake_timeout;
-    let (send, reader, first) = first_message::<AgentMessage>(conn, timeout).await?;
+    let (send, reader, first) = match cert {
+        Some(_) => first_message::<AgentMessage>(conn, timeout).await?,
+        // Only enrollment comes without a certificate, and it is quick.
+        None => {
+            let deadline = ENROLL_DEADLINE.min(timeout);
+            tokio::time::timeout(deadline, first_message::<AgentMessage>(conn, timeout))
+                .await
+                .map_err(|_| {
+                    Refusal::new(
+                        CloseCode::Idle,
+                        format!(
+                            "no enrollment request within {} s of connecting without a certificate",
+                            deadline.as_secs()
+                        ),
+                    )
+                })??
+        }
+    };
     match first {
         Some(AgentMessage::EnrollRequest(request)) => enroll(conn, send, request, ingest).await,
         Some(AgentMessage::Hello(hello)) => {
@@ -204,12 +320,15 @@ async fn enroll(
     NodeIdentity::check_csr(&request.csr_der)
         .map_err(|e| Refusal::new(CloseCode::EnrollmentRefused, format!("bad CSR: {e}")))?;
     let secret_hash = auth::secret_hash(&request.token);
-    let provider_id = match ingest
-        .node
-        .store
-        .redeem_token(&secret_hash, now_ms())
-        .await?
-    {
+    let store = &ingest.node.store;
+    let identity = HostIdentity::claimed(
+        request.machine_id.as_deref(),
+        request.product_uuid.as_deref(),
+        request.board_serial.as_deref(),
+    );
+    // Who the host is and who would own it are settled before the token is
+    // spent, so a refused claim leaves the token usable.
+    let token_provider = match store.provider_of_token(&secret_hash, now_ms()).await? {
         Ok(id) => id,
         Err(refusal) => {
             return Err(Refusal::new(
@@ -218,30 +337,76 @@ async fn enroll(
             ));
         }
     };
-    let machine_key = match &request.machine_id {
-        Some(id) if !id.trim().is_empty() => id.trim().to_owned(),
+    let (machine_key, claim) = match &identity {
+        Some(identity) => store.host_for_identity(identity).await?,
         // Without a machine-id the certificate is the only stable thing.
-        _ => format!("cert:{}", to_hex(&fingerprint(&request.csr_der))),
+        None => (
+            format!("cert:{}", to_hex(&fingerprint(&request.csr_der))),
+            None,
+        ),
     };
+    if let Some(claim) = claim {
+        let refused = if claim.provider_id != token_provider {
+            Some(HELD_BY_ANOTHER_PROVIDER)
+        } else if reporting_now(&ingest.node, claim.host_id) {
+            Some(
+                "this host's identity is in use by an agent reporting now: a copy of its disk \
+                 image? Give each host its own /etc/machine-id (systemd-machine-id-setup) and join again",
+            )
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
+            let actor = Actor::new("agent", conn.remote_address().ip().to_string());
+            audit::record(
+                store,
+                &actor,
+                "host.enroll_refused",
+                &format!("host/{}", claim.host_id),
+                reason,
+            )
+            .await;
+            warn!(host_id = claim.host_id, hostname = %request.hostname, "{reason}");
+            return Err(Refusal::new(CloseCode::EnrollmentRefused, reason));
+        }
+    }
+    let provider_id = match store.redeem_token(&secret_hash, now_ms()).await? {
+        Ok(id) => id,
+        Err(refusal) => {
+            return Err(Refusal::new(
+                CloseCode::EnrollmentRefused,
+                refusal.to_string(),
+            ));
+        }
+    };
+    let hardware = identity.as_ref().and_then(|i| i.hardware.as_deref());
     // The host id goes into the certificate, so enroll with a placeholder
     // fingerprint first and record the real one once signed.
     let pending = format!("pending:{}", to_hex(&fingerprint(&request.csr_der)));
-    let host_id = ingest
-        .node
-        .store
-        .enroll_host(provider_id, &machine_key, &request.hostname, &pending)
-        .await?;
+    let host_id = store
+        .enroll_host(
+            provider_id,
+            &machine_key,
+            hardware,
+            &request.hostname,
+            &pending,
+        )
+        .await
+        .map_err(|e| match e {
+            // Another provider's enrollment won a race with this one.
+            StoreError::Conflict(reason) => Refusal::new(CloseCode::EnrollmentRefused, reason),
+            e => e.into(),
+        })?;
     let certificate = ingest
         .node
         .identity
         .sign_client(&request.csr_der, host_id)
         .map_err(|e| Refusal::new(CloseCode::EnrollmentRefused, format!("bad CSR: {e}")))?;
-    ingest
-        .node
-        .store
+    store
         .enroll_host(
             provider_id,
             &machine_key,
+            hardware,
             &request.hostname,
             &to_hex(&fingerprint(&certificate)),
         )

@@ -178,6 +178,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0010-sqlite.sql"),
         include_str!("../migrations/0010-postgres.sql"),
     ),
+    (
+        11,
+        include_str!("../migrations/0011-sqlite.sql"),
+        include_str!("../migrations/0011-postgres.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone)]

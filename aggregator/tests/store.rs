@@ -4,9 +4,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use suanli_aggregator::store::{
-    AuditEntry, HostListing, NewAccount, NewProvider, NewRegistration, RegionLatency, SampleRow,
-    SelectionRecord, Store, TokenRefusal, now_ms,
+use suanli_aggregator::{
+    identify::HostIdentity,
+    store::{
+        AuditEntry, HostClaim, HostListing, NewAccount, NewProvider, NewRegistration,
+        RegionLatency, SampleRow, SelectionRecord, Store, StoreError, TokenRefusal, now_ms,
+    },
 };
 use suanli_protocol::stream::SequencedSample;
 
@@ -50,10 +53,19 @@ async fn fresh_database(url: &str, name: &str) -> String {
 }
 
 async fn provider(store: &Store) -> i64 {
+    provider_named(store, "测试", "91350100M000100Y43").await
+}
+
+/// A second provider, beside [`provider`]'s.
+async fn other_provider(store: &Store) -> i64 {
+    provider_named(store, "其他", "91110108551385082Q").await
+}
+
+async fn provider_named(store: &Store, name: &str, uscc: &str) -> i64 {
     store
         .create_provider(&NewProvider {
-            name: "测试".into(),
-            uscc: "91350100M000100Y43".into(),
+            name: name.into(),
+            uscc: uscc.into(),
             region: "110108".into(),
             industry: "I65".into(),
             ..Default::default()
@@ -130,11 +142,70 @@ async fn tokens_expire_and_run_out() {
 }
 
 #[tokio::test]
+async fn a_host_stays_with_its_provider_until_staff_transfer_it() {
+    on_each_backend("ownership", |store| async move {
+        let p = provider(&store).await;
+        let other = other_provider(&store).await;
+        let original = HostIdentity::claimed(
+            Some("m"),
+            Some("4c4c4544-0042-3510-8052-b4c04f384e32"),
+            None,
+        )
+        .unwrap();
+        let (key, claim) = store.host_for_identity(&original).await.unwrap();
+        assert_eq!((key.as_str(), claim), ("m", None));
+        let h = store
+            .enroll_host(p, &key, original.hardware.as_deref(), "h", "c1")
+            .await
+            .unwrap();
+        let (_, claim) = store.host_for_identity(&original).await.unwrap();
+        assert_eq!(
+            claim,
+            Some(HostClaim {
+                host_id: h,
+                provider_id: p
+            })
+        );
+        // Another provider cannot take it, even racing past the pre-check.
+        let taken = store
+            .enroll_host(other, "m", None, "h", "c2")
+            .await
+            .unwrap_err();
+        assert!(matches!(taken, StoreError::Conflict(_)), "{taken}");
+        assert!(
+            store.host_by_cert("c1").await.unwrap().is_some(),
+            "the holder keeps its certificate"
+        );
+        // Other hardware under the same machine-id is another host's key.
+        let clone = HostIdentity::claimed(
+            Some("m"),
+            Some("5d3f0000-1111-2222-3333-444455556666"),
+            None,
+        )
+        .unwrap();
+        let (key, claim) = store.host_for_identity(&clone).await.unwrap();
+        assert_eq!(claim, None);
+        assert!(key.starts_with("m/uuid="), "{key}");
+        // Transferred: revoked, and the new provider enrolls the same host.
+        assert_eq!(store.transfer_host(&h.to_string(), other).await.unwrap(), h);
+        assert!(store.host_by_cert("c1").await.unwrap().unwrap().revoked);
+        assert_eq!(
+            store
+                .enroll_host(other, "m", None, "h", "c3")
+                .await
+                .unwrap(),
+            h
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_machine_keeps_its_id_and_identifiers_across_enrollments() {
     on_each_backend("enroll", |store| async move {
         let p = provider(&store).await;
         let first = store
-            .enroll_host(p, "machine-1", "a", "cert-1")
+            .enroll_host(p, "machine-1", None, "a", "cert-1")
             .await
             .unwrap();
         let identifier = store
@@ -147,7 +218,7 @@ async fn a_machine_keeps_its_id_and_identifiers_across_enrollments() {
         assert!(store.host_by_cert("cert-1").await.unwrap().unwrap().revoked);
         // Reinstalled: new certificate, same machine.
         let second = store
-            .enroll_host(p, "machine-1", "a", "cert-2")
+            .enroll_host(p, "machine-1", None, "a", "cert-2")
             .await
             .unwrap();
         assert_eq!(first, second);
@@ -171,7 +242,7 @@ async fn a_machine_keeps_its_id_and_identifiers_across_enrollments() {
 async fn each_sample_is_stored_once_and_gaps_are_counted() {
     on_each_backend("samples", |store| async move {
         let p = provider(&store).await;
-        let h = store.enroll_host(p, "m", "h", "c").await.unwrap();
+        let h = store.enroll_host(p, "m", None, "h", "c").await.unwrap();
         let now = now_ms();
         let batch: Vec<_> = [0, 1, 2, 4, 5].map(|s| sample(h, s, now, 1.0)).into();
         store.store_samples(&batch).await.unwrap();
@@ -188,19 +259,12 @@ async fn each_sample_is_stored_once_and_gaps_are_counted() {
         assert_eq!(listing.gaps, 1, "seq 3 is missing");
 
         // In pages, each with its own figures, of one provider or all.
-        let other = store
-            .create_provider(&NewProvider {
-                name: "其他".into(),
-                uscc: "91110108551385082Q".into(),
-                region: "110108".into(),
-                industry: "I65".into(),
-                ..Default::default()
-            })
+        let other = other_provider(&store).await;
+        let h2 = store.enroll_host(p, "m2", None, "h2", "c2").await.unwrap();
+        let h3 = store
+            .enroll_host(other, "m3", None, "h3", "c3")
             .await
-            .unwrap()
-            .id;
-        let h2 = store.enroll_host(p, "m2", "h2", "c2").await.unwrap();
-        let h3 = store.enroll_host(other, "m3", "h3", "c3").await.unwrap();
+            .unwrap();
         store
             .store_samples(&[sample(h3, 0, now, 1.0)])
             .await
@@ -223,7 +287,7 @@ async fn each_sample_is_stored_once_and_gaps_are_counted() {
 async fn old_samples_become_minute_rollups_and_expire() {
     on_each_backend("retention", |store| async move {
         let p = provider(&store).await;
-        let h = store.enroll_host(p, "m", "h", "c").await.unwrap();
+        let h = store.enroll_host(p, "m", None, "h", "c").await.unwrap();
         let minute = 1_700_000_040_000;
         let recent = now_ms();
         store

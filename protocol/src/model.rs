@@ -92,6 +92,7 @@ pub struct Dmi {
     pub board_name: Option<String>,
     pub bios_vendor: Option<String>,
     pub bios_version: Option<String>,
+    pub board_serial: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

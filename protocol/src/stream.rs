@@ -86,6 +86,8 @@ pub struct EnrollRequest {
     pub machine_id: Option<String>,
     pub hostname: String,
     pub agent_version: String,
+    pub product_uuid: Option<String>,
+    pub board_serial: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -250,6 +252,8 @@ impl AgentMessage {
                 machine_id: e.machine_id,
                 hostname: e.hostname,
                 agent_version: e.agent_version,
+                product_uuid: e.product_uuid,
+                board_serial: e.board_serial,
             }),
             AgentMessage::Inventory(i) => Body::Inventory((*i).into()),
         };
@@ -265,6 +269,8 @@ impl AgentMessage {
                 machine_id: e.machine_id,
                 hostname: e.hostname,
                 agent_version: e.agent_version,
+                product_uuid: e.product_uuid,
+                board_serial: e.board_serial,
             }),
             Body::Inventory(i) => AgentMessage::Inventory(Box::new(i.into())),
             Body::Sample(s) => AgentMessage::Sample(EncodedSample::from_bytes(s.encode_to_vec())?),

@@ -196,6 +196,33 @@ pub const FAST_ALERTS: &[&str] = &[
     "--alert-loopback-http",
 ];
 
+/// A `--host-root` tree that says only who a host is: its machine-id,
+/// hostname and (when given) firmware UUID. Returns the path.
+pub fn identity_root(
+    root: &Path,
+    machine_id: &str,
+    hostname: &str,
+    product_uuid: Option<&str>,
+) -> String {
+    std::fs::create_dir_all(root.join("etc")).expect("fixture root");
+    std::fs::create_dir_all(root.join("proc/sys/kernel")).expect("fixture root");
+    std::fs::write(root.join("etc/machine-id"), format!("{machine_id}\n")).expect("machine-id");
+    std::fs::write(
+        root.join("proc/sys/kernel/hostname"),
+        format!("{hostname}\n"),
+    )
+    .expect("hostname");
+    if let Some(uuid) = product_uuid {
+        std::fs::create_dir_all(root.join("sys/class/dmi/id")).expect("fixture root");
+        std::fs::write(
+            root.join("sys/class/dmi/id/product_uuid"),
+            format!("{uuid}\n"),
+        )
+        .expect("product_uuid");
+    }
+    root.to_str().expect("UTF-8 path").to_owned()
+}
+
 /// A running `suanli-aggregator serve`.
 #[derive(Debug)]
 pub struct Aggregator {
@@ -699,16 +726,12 @@ impl Agent {
         machine_id: &str,
         hostname: &str,
     ) -> Self {
-        let root = state_dir.with_extension("root");
-        std::fs::create_dir_all(root.join("etc")).expect("fixture root");
-        std::fs::create_dir_all(root.join("proc/sys/kernel")).expect("fixture root");
-        std::fs::write(root.join("etc/machine-id"), format!("{machine_id}\n")).expect("machine-id");
-        std::fs::write(
-            root.join("proc/sys/kernel/hostname"),
-            format!("{hostname}\n"),
-        )
-        .expect("hostname");
-        let root = root.to_str().expect("UTF-8 path").to_owned();
+        let root = identity_root(
+            &state_dir.with_extension("root"),
+            machine_id,
+            hostname,
+            None,
+        );
         Self::join_with(state_dir, join_string, interval, &["--host-root", &root])
     }
 

@@ -463,6 +463,8 @@ async fn a_bad_csr_is_refused_and_does_not_spend_the_token() {
         machine_id: Some("m".into()),
         hostname: "h".into(),
         agent_version: "test".into(),
+        product_uuid: None,
+        board_serial: None,
     })
     .encode(&mut bytes);
     let (code, reason) = send_raw(&node, &bytes).await;
@@ -526,4 +528,237 @@ fn a_broken_agent_config_file_is_named_before_anything_runs() {
         assert!(stderr.contains(named), "{text}: {stderr}");
         assert!(stderr.contains("agent.toml"), "{text}: {stderr}");
     }
+}
+
+/// `suanli-agent join` as the host `root` describes; the output either way.
+fn try_join(state_dir: &std::path::Path, join: &str, root: &str) -> std::process::Output {
+    std::process::Command::new(suanli_tests::binary("suanli-agent"))
+        .args(["join", join, "--host-root", root, "--state-dir"])
+        .arg(state_dir)
+        .output()
+        .unwrap()
+}
+
+/// Connected, and its samples arriving.
+fn connected(node: &Aggregator, hostname: &str) -> bool {
+    node.hosts().iter().any(|h| {
+        h["hostname"] == hostname
+            && h["link"]["connected"].as_bool() == Some(true)
+            && h["last_seen_ms"].is_i64()
+    })
+}
+
+#[test]
+fn a_host_another_provider_holds_is_refused_until_staff_transfer_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, &[]);
+    let first_join = node.join_string(None);
+    let out = node.admin(&[
+        "provider",
+        "create",
+        "--name",
+        "乙方算力",
+        "--uscc",
+        "91110108551385082Q",
+        "--region",
+        "440305",
+        "--industry",
+        "I65",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let second_token = |uses: &str| {
+        let out = node.admin(&[
+            "token",
+            "create",
+            "--provider",
+            "91110108551385082Q",
+            "--uses",
+            uses,
+            "--address",
+            &node.quic.to_string(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let shared =
+        |name: &str| suanli_tests::identity_root(&dir.path().join(name), "m-shared", name, None);
+    // Joined as the fixture says; run reads this machine (the listing keeps
+    // the hostname it enrolled with).
+    let mut first = Agent::join_with_root(
+        &dir.path().join("first"),
+        &first_join,
+        "200ms",
+        &shared("first"),
+    );
+    first.run();
+    wait_until(WAIT, "the first provider's host to stream", || {
+        connected(&node, "first")
+    });
+
+    // The second provider's agent claims the same machine-id: refused, told
+    // what is in conflict but not who holds it, and its token is not spent.
+    let join = second_token("1");
+    let out = try_join(&dir.path().join("second"), &join, &shared("second"));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("already enrolled on this node by another provider"),
+        "{stderr}"
+    );
+    for secret in ["测试算力", "P00001", "91350100M000100Y43"] {
+        assert!(
+            !stderr.contains(secret),
+            "the refusal names the holder: {stderr}"
+        );
+    }
+    assert!(
+        connected(&node, "first"),
+        "the holder's agent was disturbed"
+    );
+    let (status, audit) = node.get("/api/v1/audit");
+    assert_eq!(status, 200, "{audit}");
+    assert!(audit.contains("host.enroll_refused"), "{audit}");
+    let other = suanli_tests::identity_root(&dir.path().join("other"), "m-other", "other", None);
+    Agent::join_with_root(&dir.path().join("other"), &join, "1s", &other);
+
+    // Staff transfer it: the first agent is cut off, the second joins it.
+    let out = node.admin(&[
+        "host",
+        "transfer",
+        "first",
+        "--provider",
+        "91110108551385082Q",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until(WAIT, "the first agent to be cut off", || {
+        !connected(&node, "first")
+    });
+    let out = try_join(
+        &dir.path().join("second"),
+        &second_token("1"),
+        &shared("second"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("host 1 "),
+        "the same host, its identifiers kept: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let (_, audit) = node.get("/api/v1/audit");
+    assert!(audit.contains("host.transfer"), "{audit}");
+}
+
+#[test]
+fn a_cloned_image_is_refused_while_its_original_streams_and_other_hardware_is_another_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, &[]);
+    let join = node.join_string_for(None, 4);
+    let root = |name: &str, uuid: &str| {
+        suanli_tests::identity_root(&dir.path().join(name), "m-image", name, Some(uuid))
+    };
+    const UUID: &str = "4C4C4544-0042-3510-8052-B4C04F384E32";
+    let mut original = Agent::join_with_root(
+        &dir.path().join("original"),
+        &join,
+        "200ms",
+        &root("original", UUID),
+    );
+    original.run();
+    wait_until(WAIT, "the original to stream", || {
+        connected(&node, "original")
+    });
+
+    // Same machine-id and firmware while the original is connected: a copy.
+    let out = try_join(&dir.path().join("copy"), &join, &root("copy", UUID));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("in use by an agent reporting now"),
+        "{stderr}"
+    );
+    assert!(connected(&node, "original"), "the original was swapped out");
+
+    // A VM cloned from the same image gets new firmware: another host.
+    let vm_root = root("vm", "5D3F0000-1111-2222-3333-444455556666");
+    let mut vm = Agent::join_with_root(&dir.path().join("vm"), &join, "200ms", &vm_root);
+    vm.run();
+    wait_until(WAIT, "both to stream as two hosts", || {
+        connected(&node, "original") && connected(&node, "vm")
+    });
+
+    // The original reinstalled (its agent gone): the same host again.
+    original.stop();
+    wait_until(WAIT, "the original to go", || !connected(&node, "original"));
+    let out = try_join(
+        &dir.path().join("reinstalled"),
+        &join,
+        &root("original", UUID),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("host 1 "));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_without_a_certificate_are_short_lived_and_capped_per_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, &[]);
+    let mut agent = Agent::join(&dir.path().join("agent"), &node.join_string(None), "200ms");
+    agent.run();
+    wait_until(WAIT, "the agent to stream", || {
+        node.host()
+            .is_some_and(|h| h["link"]["connected"].as_bool() == Some(true))
+    });
+    // Silent clients without a certificate, from one address: the first 64
+    // (ingest::MAX_UNAUTHENTICATED_PER_ADDRESS) are given a few seconds, the
+    // next is turned away at once.
+    let connect = || async {
+        let client = transport::client_config(ServerTrust::Ca(node_ca(&node)), None).unwrap();
+        client_endpoint()
+            .connect_with(client, node.quic, SERVER_NAME)
+            .unwrap()
+            .await
+            .unwrap()
+    };
+    let mut silent = Vec::new();
+    for _ in 0..64 {
+        silent.push(connect().await);
+    }
+    let started = std::time::Instant::now();
+    let (code, reason) = closed(&connect().await).await;
+    assert_eq!(code, Some(CloseCode::Busy), "{reason}");
+    assert!(reason.contains("without a certificate"), "{reason}");
+    for conn in &silent {
+        let (code, reason) = closed(conn).await;
+        assert_eq!(code, Some(CloseCode::Idle), "{reason}");
+        assert!(reason.contains("no enrollment request within"), "{reason}");
+    }
+    println!(
+        "silent unauthenticated connections closed after {:?} (the idle timeout is 60 s)",
+        started.elapsed()
+    );
+    // Their places are free again, and the agent was never disturbed.
+    let (code, _) = send_raw(&node, b"\x00").await;
+    assert_ne!(code, Some(CloseCode::Busy));
+    let host = node.host().unwrap();
+    assert_eq!(host["link"]["connected"].as_bool(), Some(true), "{host}");
 }

@@ -661,6 +661,7 @@ fn read_dmi(root: &HostRoot) -> Dmi {
         board_name: attr("board_name"),
         bios_vendor: attr("bios_vendor"),
         bios_version: attr("bios_version"),
+        board_serial: attr("board_serial"),
     }
 }
 

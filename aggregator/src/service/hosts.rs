@@ -1,5 +1,6 @@
 //! Hosts: revocation, the one change to a host that must reach a running
-//! node at once (its agent is cut off within a second).
+//! node at once (its agent is cut off within a second), and transfer to
+//! another provider, which revokes too.
 
 use super::{Actor, ServiceError, audit};
 use crate::{
@@ -13,6 +14,29 @@ use crate::{
 pub async fn revoke(store: &Store, actor: &Actor, reference: &str) -> Result<i64, ServiceError> {
     let id = store.revoke_host(reference).await?;
     audit::record(store, actor, "host.revoke", &format!("host/{id}"), "").await;
+    Ok(id)
+}
+
+/// Gives a host to another provider (by owner code or USCC): the one way a
+/// host changes hands. Its certificate is revoked, so the new provider's
+/// agent joins afresh; audited. A running node cuts the old agent off when
+/// its revocation watch reads it.
+pub async fn transfer(
+    store: &Store,
+    actor: &Actor,
+    reference: &str,
+    provider: &str,
+) -> Result<i64, ServiceError> {
+    let provider = store.provider(provider).await?;
+    let id = store.transfer_host(reference, provider.id).await?;
+    audit::record(
+        store,
+        actor,
+        "host.transfer",
+        &format!("host/{id}"),
+        &format!("to provider {}", provider.owner_code),
+    )
+    .await;
     Ok(id)
 }
 
@@ -95,7 +119,7 @@ mod tests {
             .unwrap();
         let host_id = node
             .store
-            .enroll_host(provider.id, "machine-1", "h1", "cert-1")
+            .enroll_host(provider.id, "machine-1", None, "h1", "cert-1")
             .await
             .unwrap();
         node.catalog

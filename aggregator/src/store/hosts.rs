@@ -2,6 +2,19 @@
 //! their identifiers, link figures, and the rows the catalog loads.
 
 use super::*;
+use crate::identify::{HostIdentity, HostMatch};
+
+/// Why an enrollment is refused when another provider holds the host. It
+/// names the resource, never who holds it.
+pub const HELD_BY_ANOTHER_PROVIDER: &str = "this host's identity is already enrolled on this node by another \
+     provider; node staff can transfer the host (suanli-aggregator host transfer)";
+
+/// The host an enrolling identity already is, and who holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostClaim {
+    pub host_id: i64,
+    pub provider_id: i64,
+}
 
 /// A host as its certificate finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,48 +110,112 @@ pub struct HostRow {
 impl Store {
     /// Records an enrolled host, or re-enrolls the same machine under its old
     /// id (its identifiers stay) with a new certificate.
+    /// The key `identity` enrolls under, and the host already enrolled
+    /// there, if any (see [`HostIdentity::matches`]).
+    pub async fn host_for_identity(
+        &self,
+        identity: &HostIdentity,
+    ) -> Result<(String, Option<HostClaim>), StoreError> {
+        let mut key = identity.machine_id.clone();
+        let mut row = self.host_claim(&key).await?;
+        if let Some((_, recorded)) = &row
+            && let HostMatch::Distinct(distinct) = identity.matches(recorded.as_deref())
+        {
+            row = self.host_claim(&distinct).await?;
+            key = distinct;
+        }
+        Ok((key, row.map(|(claim, _)| claim)))
+    }
+
+    async fn host_claim(
+        &self,
+        machine_key: &str,
+    ) -> Result<Option<(HostClaim, Option<String>)>, StoreError> {
+        let row =
+            sqlx::query("SELECT id, provider_id, hardware_id FROM hosts WHERE machine_key = $1")
+                .bind(machine_key)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|row| {
+            Ok((
+                HostClaim {
+                    host_id: row.try_get(0)?,
+                    provider_id: row.try_get(1)?,
+                },
+                row.try_get(2)?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// Enrolls (or re-enrolls) the host under `machine_key` for
+    /// `provider_id`. A host another provider holds is never moved: that
+    /// takes staff ([`Store::transfer_host`]).
     pub async fn enroll_host(
         &self,
         provider_id: i64,
         machine_key: &str,
+        hardware_id: Option<&str>,
         hostname: &str,
         cert_sha256: &str,
     ) -> Result<i64, StoreError> {
         let mut tx = self.begin_write().await?;
-        let existing = sqlx::query("SELECT id FROM hosts WHERE machine_key = $1")
+        let existing = sqlx::query("SELECT id, provider_id FROM hosts WHERE machine_key = $1")
             .bind(machine_key)
             .fetch_optional(&mut *tx)
             .await?;
         let id = match existing {
             Some(row) => {
                 let id: i64 = row.try_get(0)?;
+                if row.try_get::<i64, _>(1)? != provider_id {
+                    return Err(StoreError::Conflict(HELD_BY_ANOTHER_PROVIDER.into()));
+                }
                 sqlx::query(
-                    "UPDATE hosts SET provider_id = $1, hostname = $2, cert_sha256 = $3, \
-                     revoked_at_ms = NULL, enrolled_at_ms = $4 WHERE id = $5",
+                    "UPDATE hosts SET hostname = $1, cert_sha256 = $2, revoked_at_ms = NULL, \
+                     enrolled_at_ms = $3, hardware_id = COALESCE($4, hardware_id) WHERE id = $5",
                 )
-                .bind(provider_id)
                 .bind(hostname)
                 .bind(cert_sha256)
                 .bind(int(now_ms()))
+                .bind(hardware_id)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
                 id
             }
             None => sqlx::query(
-                "INSERT INTO hosts (provider_id, machine_key, hostname, cert_sha256, enrolled_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                "INSERT INTO hosts (provider_id, machine_key, hostname, cert_sha256, enrolled_at_ms, hardware_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             )
             .bind(provider_id)
             .bind(machine_key)
             .bind(hostname)
             .bind(cert_sha256)
             .bind(int(now_ms()))
+            .bind(hardware_id)
             .fetch_one(&mut *tx)
             .await?
             .try_get(0)?,
         };
         tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Gives a host to another provider (staff only, audited by the caller)
+    /// and revokes its certificate: the new provider's agent enrolls it
+    /// afresh; its identifiers stay.
+    pub async fn transfer_host(
+        &self,
+        reference: &str,
+        provider_id: i64,
+    ) -> Result<i64, StoreError> {
+        let id = self.host_id(reference).await?;
+        sqlx::query("UPDATE hosts SET provider_id = $1, revoked_at_ms = $2 WHERE id = $3")
+            .bind(provider_id)
+            .bind(int(now_ms()))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(id)
     }
 

@@ -13,6 +13,34 @@ pub struct TokenListing {
     pub revoked: bool,
 }
 
+const TOKEN_STATE: &str = "SELECT id, provider_id, expires_at_ms, uses_left, revoked_at_ms \
+     FROM enrollment_tokens WHERE secret_sha256 = $1";
+
+/// A token's id and provider if it may enroll a host now, else why not.
+fn token_state(
+    row: Option<AnyRow>,
+    now_ms: u64,
+) -> Result<Result<(i64, i64), TokenRefusal>, StoreError> {
+    let Some(row) = row else {
+        return Ok(Err(TokenRefusal::Unknown));
+    };
+    let (id, provider_id, expires, uses): (i64, i64, i64, i64) = (
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get(2)?,
+        row.try_get(3)?,
+    );
+    Ok(if row.try_get::<Option<i64>, _>(4)?.is_some() {
+        Err(TokenRefusal::Revoked)
+    } else if expires <= int(now_ms) {
+        Err(TokenRefusal::Expired)
+    } else if uses <= 0 {
+        Err(TokenRefusal::UsedUp)
+    } else {
+        Ok((id, provider_id))
+    })
+}
+
 impl Store {
     /// A token; hosts enrolled with it are placed in `region` when given,
     /// else in the provider's registered region.
@@ -39,6 +67,20 @@ impl Store {
         Ok(())
     }
 
+    /// The provider a token would enroll a host for, without spending it:
+    /// what enrollment checks a host's claim against before it redeems.
+    pub async fn provider_of_token(
+        &self,
+        secret_sha256: &str,
+        now_ms: u64,
+    ) -> Result<Result<i64, TokenRefusal>, StoreError> {
+        let row = sqlx::query(TOKEN_STATE)
+            .bind(secret_sha256)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(token_state(row, now_ms)?.map(|(_, provider_id)| provider_id))
+    }
+
     /// Spends one use of a token; the provider it enrolls for.
     pub async fn redeem_token(
         &self,
@@ -46,31 +88,14 @@ impl Store {
         now_ms: u64,
     ) -> Result<Result<i64, TokenRefusal>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let Some(row) = sqlx::query(
-            "SELECT id, provider_id, expires_at_ms, uses_left, revoked_at_ms FROM enrollment_tokens \
-             WHERE secret_sha256 = $1",
-        )
-        .bind(secret_sha256)
-        .fetch_optional(&mut *tx)
-        .await?
-        else {
-            return Ok(Err(TokenRefusal::Unknown));
+        let row = sqlx::query(TOKEN_STATE)
+            .bind(secret_sha256)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (id, provider_id) = match token_state(row, now_ms)? {
+            Ok(token) => token,
+            Err(refusal) => return Ok(Err(refusal)),
         };
-        let (id, provider_id, expires, uses): (i64, i64, i64, i64) = (
-            row.try_get(0)?,
-            row.try_get(1)?,
-            row.try_get(2)?,
-            row.try_get(3)?,
-        );
-        if row.try_get::<Option<i64>, _>(4)?.is_some() {
-            return Ok(Err(TokenRefusal::Revoked));
-        }
-        if expires <= int(now_ms) {
-            return Ok(Err(TokenRefusal::Expired));
-        }
-        if uses <= 0 {
-            return Ok(Err(TokenRefusal::UsedUp));
-        }
         // Guarded decrement: two hosts racing for the last use cannot both win.
         let spent = sqlx::query(
             "UPDATE enrollment_tokens SET uses_left = uses_left - 1 WHERE id = $1 AND uses_left > 0",

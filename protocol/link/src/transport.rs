@@ -61,6 +61,8 @@ pub enum CloseCode {
     /// A newer connection of the same host took over.
     Replaced = 8,
     Internal = 9,
+    /// Too many connections of this kind at once (from this address): later.
+    Busy = 10,
 }
 
 impl CloseCode {
@@ -81,6 +83,7 @@ impl CloseCode {
             ShuttingDown,
             Replaced,
             Internal,
+            Busy,
         ]
         .into_iter()
         .find(|c| c.code() == code)

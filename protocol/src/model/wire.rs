@@ -154,6 +154,7 @@ impl From<Dmi> for proto::Dmi {
             board_name: m.board_name,
             bios_vendor: m.bios_vendor,
             bios_version: m.bios_version,
+            board_serial: m.board_serial,
         }
     }
 }
@@ -169,6 +170,7 @@ impl From<proto::Dmi> for Dmi {
             board_name: p.board_name,
             bios_vendor: p.bios_vendor,
             bios_version: p.bios_version,
+            board_serial: p.board_serial,
         }
     }
 }

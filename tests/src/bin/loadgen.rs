@@ -264,6 +264,8 @@ async fn enroll(
         machine_id: Some(format!("loadgen-{i:06}")),
         hostname: format!("loadgen-{i:06}"),
         agent_version: "loadgen".into(),
+        product_uuid: None,
+        board_serial: None,
     })
     .encode(&mut bytes);
     send.write_all(&bytes).await?;
