@@ -404,7 +404,7 @@ async fn authenticate(
     }
     if let Some(secret) = session_cookie(headers) {
         let secret_sha256 = auth::secret_hash(secret);
-        if let Some((account, csrf_token)) = store
+        if let Some((account, csrf_token, signed_in_at_ms)) = store
             .session(&secret_sha256, now)
             .await
             .map_err(Problem::from)?
@@ -414,6 +414,7 @@ async fn authenticate(
                 Credential::Session {
                     secret_sha256,
                     csrf_token,
+                    signed_in_at_ms,
                 },
                 address,
             )

@@ -92,6 +92,7 @@ pub enum Credential {
     Session {
         secret_sha256: String,
         csrf_token: String,
+        signed_in_at_ms: i64,
     },
 }
 

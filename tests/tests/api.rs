@@ -1071,3 +1071,84 @@ fn the_last_admin_cannot_be_demoted() {
         assert_eq!(r.status, 200, "the last admin is still one: {}", r.body);
     }
 }
+
+#[test]
+fn role_changes_need_a_recent_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), Backend::Sqlite);
+    let staff = admin(&node);
+    let r = staff.send(
+        "POST",
+        "/api/v1/accounts",
+        &json!({"login": "watcher", "password": PASSWORD, "role": "viewer"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let promote = |session: &Session| {
+        session.send(
+            "POST",
+            "/api/v1/accounts/watcher/role",
+            &json!({"role": "operator"}),
+        )
+    };
+    assert_eq!(promote(&staff).status, 200);
+    // Eleven minutes later the same dashboard session may still read, but
+    // not hand out roles.
+    expire(
+        &node,
+        "UPDATE sessions SET created_at_ms = created_at_ms - 660000",
+    );
+    let r = promote(&staff);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body.contains("sign-in within the last 10 minutes"),
+        "{}",
+        r.body
+    );
+    assert_eq!(staff.get("/api/v1/accounts").status, 200);
+    assert_eq!(promote(&admin(&node)).status, 200, "a fresh sign-in may");
+}
+
+#[test]
+fn an_api_key_never_grants_more_than_its_creator_holds_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), Backend::Sqlite);
+    let staff = admin(&node);
+    let r = staff.send(
+        "POST",
+        "/api/v1/accounts",
+        &json!({"login": "ops", "password": PASSWORD, "role": "operator"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let ops = node.sign_in("ops", PASSWORD);
+    let r = ops.send("POST", "/api/v1/api-keys", &json!({"name": "script"}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let key = r.json()["key"].as_str().unwrap().to_owned();
+    let whoami = || {
+        let r = Request::new("GET", "/api/v1/session")
+            .bearer(&key)
+            .send(node.http);
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["role"].as_str().unwrap().to_owned()
+    };
+    let staff_only = || {
+        Request::new("GET", "/api/v1/accounts")
+            .bearer(&key)
+            .send(node.http)
+            .status
+    };
+    assert_eq!(whoami(), "operator");
+    assert_eq!(staff_only(), 403, "an operator's key is no admin");
+    // The creator is demoted: the key follows at once.
+    let r = staff.send(
+        "POST",
+        "/api/v1/accounts/ops/role",
+        &json!({"role": "viewer"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(whoami(), "viewer");
+    let r = Request::new("POST", "/api/v1/silences")
+        .bearer(&key)
+        .json(&json!({"matchers": [{"name": "alertname", "op": "=", "value": "host_silent"}], "duration": "1h", "reason": "x"}).to_string())
+        .send(node.http);
+    assert_eq!(r.status, 403, "a viewer's key cannot silence: {}", r.body);
+}

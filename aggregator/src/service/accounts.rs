@@ -1,14 +1,16 @@
 //! Accounts made by staff, and their roles. (Applicants make their own
 //! when they register; see `registrations`.)
 
+use std::time::Duration;
+
 use serde::Deserialize;
 
 use super::{Actor, ServiceError, Source, audit};
 use crate::{
-    auth::{self, MIN_PASSWORD_CHARS, Principal, Role},
+    auth::{self, Credential, MIN_PASSWORD_CHARS, Principal, Role},
     check::Check,
     identity::random_secret,
-    store::{Account, NewAccount, Store, StoreError},
+    store::{Account, NewAccount, Store, StoreError, now_ms},
 };
 
 /// An account staff create.
@@ -76,6 +78,7 @@ pub async fn set_role(
     login: &str,
     r: &RoleChange,
 ) -> Result<Account, ServiceError> {
+    recently_signed_in(who, now_ms())?;
     let mut check = Check::default();
     let provider_id = provider_for_role(store, r.role, r.provider.as_deref(), &mut check).await?;
     check.done()?;
@@ -89,6 +92,24 @@ pub async fn set_role(
     )
     .await;
     Ok(account)
+}
+
+/// How recent a dashboard sign-in must be to change roles: a session left
+/// open on an unattended screen cannot hand out admin.
+pub const ROLE_CHANGE_SIGN_IN: Duration = Duration::from_secs(10 * 60);
+
+fn recently_signed_in(who: &Principal, now_ms: u64) -> Result<(), ServiceError> {
+    if let Credential::Session {
+        signed_in_at_ms, ..
+    } = &who.credential
+        && now_ms.saturating_sub(u64::try_from(*signed_in_at_ms).unwrap_or(0))
+            > ROLE_CHANGE_SIGN_IN.as_millis() as u64
+    {
+        return Err(ServiceError::Forbidden(
+            "changing a role needs a sign-in within the last 10 minutes: sign in again".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The provider an organisation role acts for; other roles act for none.

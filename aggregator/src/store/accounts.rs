@@ -164,13 +164,14 @@ impl Store {
     }
 
     /// The account of a live session, and the session's CSRF token.
+    /// A live session's account, CSRF token and sign-in time.
     pub async fn session(
         &self,
         secret_sha256: &str,
         now_ms: u64,
-    ) -> Result<Option<(Account, String)>, StoreError> {
+    ) -> Result<Option<(Account, String, i64)>, StoreError> {
         let row = sqlx::query(
-            "SELECT a.id, a.login, a.role, a.provider_id, a.created_at_ms, s.csrf_token \
+            "SELECT a.id, a.login, a.role, a.provider_id, a.created_at_ms, s.csrf_token, s.created_at_ms \
              FROM sessions s JOIN accounts a ON a.id = s.account_id \
              WHERE s.secret_sha256 = $1 AND s.expires_at_ms > $2",
         )
@@ -178,7 +179,7 @@ impl Store {
         .bind(int(now_ms))
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| Ok((account_from_row(&r)?, r.try_get(5)?)))
+        row.map(|r| Ok((account_from_row(&r)?, r.try_get(5)?, r.try_get(6)?)))
             .transpose()
     }
 
