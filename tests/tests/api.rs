@@ -21,6 +21,16 @@ fn admin(node: &Aggregator) -> Session {
     node.sign_in("admin", &node.admin_password())
 }
 
+/// Staff create an account with [`PASSWORD`].
+fn create_account(staff: &Session, login: &str, role: &str) {
+    let r = staff.send(
+        "POST",
+        "/api/v1/accounts",
+        &json!({"login": login, "role": role, "password": PASSWORD}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
 /// Files a registration and returns its id.
 fn register(node: &Aggregator, kind: &str, uscc: &str, login: &str) -> i64 {
     let body = json!({
@@ -1053,12 +1063,7 @@ fn the_last_admin_cannot_be_demoted() {
         assert_eq!(r.status, 409, "{}", r.body);
         assert!(r.body.contains("last admin"), "{}", r.body);
         // With a second admin the first may step down; then the second is the last.
-        let r = staff.send(
-            "POST",
-            "/api/v1/accounts",
-            &json!({"login": "second", "password": PASSWORD, "role": "admin"}),
-        );
-        assert_eq!(r.status, 201, "{}", r.body);
+        create_account(&staff, "second", "admin");
         assert_eq!(demote("admin").status, 200);
         let second = node.sign_in("second", PASSWORD);
         let r = second.send(
@@ -1077,12 +1082,7 @@ fn role_changes_need_a_recent_sign_in() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path(), Backend::Sqlite);
     let staff = admin(&node);
-    let r = staff.send(
-        "POST",
-        "/api/v1/accounts",
-        &json!({"login": "watcher", "password": PASSWORD, "role": "viewer"}),
-    );
-    assert_eq!(r.status, 201, "{}", r.body);
+    create_account(&staff, "watcher", "viewer");
     let promote = |session: &Session| {
         session.send(
             "POST",
@@ -1113,12 +1113,7 @@ fn an_api_key_never_grants_more_than_its_creator_holds_now() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path(), Backend::Sqlite);
     let staff = admin(&node);
-    let r = staff.send(
-        "POST",
-        "/api/v1/accounts",
-        &json!({"login": "ops", "password": PASSWORD, "role": "operator"}),
-    );
-    assert_eq!(r.status, 201, "{}", r.body);
+    create_account(&staff, "ops", "operator");
     let ops = node.sign_in("ops", PASSWORD);
     let r = ops.send("POST", "/api/v1/api-keys", &json!({"name": "script"}));
     assert_eq!(r.status, 201, "{}", r.body);
