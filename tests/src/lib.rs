@@ -234,11 +234,23 @@ pub struct Aggregator {
     pub https: bool,
     backend: Backend,
     extra: Vec<String>,
+    /// `SUANLI_LOG` for the process.
+    log: &'static str,
 }
 
 impl Aggregator {
     /// Starts on loopback ports chosen by the kernel.
     pub fn start(data_dir: &Path, backend: Backend, extra: &[&str]) -> Self {
+        Self::start_logging(data_dir, backend, extra, "info")
+    }
+
+    /// Starts with `SUANLI_LOG=level` (its log is [`Aggregator::log`]).
+    pub fn start_logging(
+        data_dir: &Path,
+        backend: Backend,
+        extra: &[&str],
+        log: &'static str,
+    ) -> Self {
         let mut aggregator = Self {
             child: None,
             data_dir: data_dir.to_owned(),
@@ -247,6 +259,7 @@ impl Aggregator {
             https: false,
             backend,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            log,
         };
         aggregator.spawn();
         aggregator
@@ -272,7 +285,7 @@ impl Aggregator {
         let mut child = command
             .args(self.backend.args())
             .args(&self.extra)
-            .env("SUANLI_LOG", "info")
+            .env("SUANLI_LOG", self.log)
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -319,6 +332,20 @@ impl Aggregator {
         command.arg("--data-dir").arg(&self.data_dir);
         command.args(self.backend.args());
         command.output().expect("run suanli-aggregator")
+    }
+
+    /// Runs an administrative subcommand that must succeed; its stdout.
+    pub fn admin_ok(&self, args: &[&str]) -> String {
+        let out = self.admin(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("UTF-8")
+            .trim()
+            .to_owned()
     }
 
     /// Registers a provider and returns a join string for one host.
@@ -382,6 +409,11 @@ impl Aggregator {
             std::fs::copy(self.data_dir.join(file), data_dir.join(file)).expect("node identity");
         }
         Self::start(data_dir, self.backend.clone(), extra)
+    }
+
+    /// Everything the process has logged (stderr), across restarts.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.with_extension("aggregator.log")).unwrap_or_default()
     }
 
     pub fn admin_token(&self) -> String {

@@ -1147,3 +1147,108 @@ fn an_api_key_never_grants_more_than_its_creator_holds_now() {
         .send(node.http);
     assert_eq!(r.status, 403, "a viewer's key cannot silence: {}", r.body);
 }
+
+/// The secret in a join string (`token=…`).
+fn join_secret(join: &str) -> String {
+    join.split("token=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// A full flow at trace level, then every log line searched for every
+/// secret the flow created or used: none may appear. Key files are 0600
+/// and no private key is served.
+#[test]
+fn no_secret_reaches_a_log_even_at_trace_level() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Aggregator::start_logging(&dir.path().join("node"), Backend::Sqlite, &[], "trace");
+    let mut secrets = vec![
+        ("admin token", node.admin_token()),
+        ("admin password", node.admin_password()),
+        ("account password", PASSWORD.to_owned()),
+        ("mistyped password", "a mistyped secret password".to_owned()),
+    ];
+    let staff = admin(&node);
+    let r = Request::new("POST", "/api/v1/session")
+        .json(&json!({"login": "admin", "password": "a mistyped secret password"}).to_string())
+        .send(node.http);
+    assert_eq!(r.status, 401, "{}", r.body);
+    create_account(&staff, "keeper", "operator");
+    let keeper = node.sign_in("keeper", PASSWORD);
+    let r = keeper.send("POST", "/api/v1/api-keys", &json!({"name": "script"}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let key = r.json()["key"].as_str().unwrap().to_owned();
+    let r = Request::new("GET", "/api/v1/session")
+        .bearer(&key)
+        .send(node.http);
+    assert_eq!(r.status, 200, "{}", r.body);
+    for session in [&staff, &keeper] {
+        let cookie_secret = session.cookie.split_once('=').unwrap().1.to_owned();
+        secrets.push(("session cookie", cookie_secret));
+        secrets.push(("CSRF token", session.csrf.clone()));
+    }
+    secrets.push(("API key", key));
+    let join = node.join_string(None);
+    secrets.push(("enrollment token", join_secret(&join)));
+    let child_join = node.admin_ok(&[
+        "node",
+        "token",
+        "create",
+        "--role",
+        "industry",
+        "--industry",
+        "I65",
+    ]);
+    secrets.push(("child node join token", join_secret(&child_join)));
+
+    let mut agent = Agent::join(&dir.path().join("agent"), &join, "200ms");
+    agent.env = vec![("SUANLI_LOG".into(), "trace".into())];
+    agent.run();
+    wait_until(WAIT, "the agent to stream", || {
+        node.host().is_some_and(|h| h["last_seen_ms"].is_i64())
+    });
+    agent.stop();
+
+    let logs = [("aggregator", node.log()), ("agent", agent.log())];
+    for (name, log) in &logs {
+        assert!(
+            log.lines().count() > 20,
+            "{name} logged too little to prove anything"
+        );
+        for (what, secret) in &secrets {
+            assert!(secret.len() >= 16, "{what} is too short to search for");
+            assert!(
+                !log.contains(secret.as_str()),
+                "the {name} log holds the {what}"
+            );
+        }
+    }
+    for (what, path) in [
+        ("node CA key", node.data_dir.join("ca.key")),
+        ("server key", node.data_dir.join("server.key")),
+        ("admin token", node.data_dir.join("admin.token")),
+        ("admin password", node.data_dir.join("admin.password")),
+        ("agent key", agent.state_dir.join("agent.key")),
+    ] {
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{what} ({}) is {mode:o}", path.display());
+    }
+    for path in [
+        "/ca.key",
+        "/server.key",
+        "/ui/../ca.key",
+        "/ui/%2e%2e/ca.key",
+        "/ui/..%2fserver.key",
+    ] {
+        let (status, body) = node.get(path);
+        assert!(
+            !body.contains("PRIVATE KEY"),
+            "{path} served a private key ({status})"
+        );
+    }
+}

@@ -553,7 +553,7 @@ fn a_host_another_provider_holds_is_refused_until_staff_transfer_it() {
     let dir = tempfile::tempdir().unwrap();
     let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, &[]);
     let first_join = node.join_string(None);
-    let out = node.admin(&[
+    node.admin_ok(&[
         "provider",
         "create",
         "--name",
@@ -565,13 +565,9 @@ fn a_host_another_provider_holds_is_refused_until_staff_transfer_it() {
         "--industry",
         "I65",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let quic = node.quic.to_string();
     let second_token = |uses: &str| {
-        let out = node.admin(&[
+        node.admin_ok(&[
             "token",
             "create",
             "--provider",
@@ -579,14 +575,8 @@ fn a_host_another_provider_holds_is_refused_until_staff_transfer_it() {
             "--uses",
             uses,
             "--address",
-            &node.quic.to_string(),
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+            &quic,
+        ])
     };
     let shared =
         |name: &str| suanli_tests::identity_root(&dir.path().join(name), "m-shared", name, None);

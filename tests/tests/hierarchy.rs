@@ -49,16 +49,6 @@ fn nodes(node: &Aggregator) -> Value {
     body
 }
 
-fn admin_ok(node: &Aggregator, args: &[&str]) -> String {
-    let out = node.admin(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 /// A join token from `parent` for a child of `role` at `segment`.
 fn token(parent: &Aggregator, role: &str, segment: &str, extra: &[&str]) -> String {
     let flag = if role == "regional" {
@@ -68,7 +58,7 @@ fn token(parent: &Aggregator, role: &str, segment: &str, extra: &[&str]) -> Stri
     };
     let mut args = vec!["node", "token", "create", "--role", role, flag, segment];
     args.extend_from_slice(extra);
-    admin_ok(parent, &args)
+    parent.admin_ok(&args)
 }
 
 /// `parent join`: the request's id, or the refusal's words.
@@ -105,7 +95,7 @@ fn join(parent: &Aggregator, child: &Aggregator, role: &str, segment: &str) -> S
             .any(|c| c["id"] == id && c["state"] == "pending" && c["link"] == "pending"),
         "{pending:#}"
     );
-    let approved = admin_ok(parent, &["node", "approve", &id.to_string()]);
+    let approved = parent.admin_ok(&["node", "approve", &id.to_string()]);
     let prefix = approved.rsplit(' ').next().unwrap().to_owned();
     wait_until(WAIT, "the child to learn its approval", || {
         nodes(child)["parent"]["state"] == "approved" && nodes(child)["prefix"] == prefix.as_str()
@@ -319,10 +309,7 @@ fn tree(backend: Backend) {
     // Revoking the other industry node: its link closes, and its
     // identifiers are no longer current here and, once filed, above.
     let revoked = Instant::now();
-    admin_ok(
-        &regional,
-        &["node", "revoke", "CN.32.M73", "--reason", "测试撤销"],
-    );
+    regional.admin_ok(&["node", "revoke", "CN.32.M73", "--reason", "测试撤销"]);
     wait_until(WAIT, "the revoked node to hear it", || {
         nodes(&other)["parent"]["state"] == "revoked"
     });
@@ -384,7 +371,7 @@ fn conservation(backend: Backend, seed: u64) {
         own_identifiers(&child, "C").len() == 1
     });
     let id = request(&child, &join_string).unwrap();
-    admin_ok(&parent, &["node", "approve", &id.to_string()]);
+    parent.admin_ok(&["node", "approve", &id.to_string()]);
     wait_until(WAIT, "the approval", || {
         nodes(&child)["prefix"] == "CN.LOCAL.I65"
     });
@@ -432,7 +419,7 @@ fn conservation(backend: Backend, seed: u64) {
         blackhole: true,
         ..Default::default()
     });
-    admin_ok(&child, &["host", "revoke", "host-1"]);
+    child.admin_ok(&["host", "revoke", "host-1"]);
     add_host(&mut agents);
     relay.set(Impairment {
         drop_per_mille: 50,
@@ -552,16 +539,13 @@ fn bad_joins_are_refused_with_their_reason() {
         .unwrap();
     let out = national.admin(&["node", "reject", &pending.to_string(), "--reason", ""]);
     assert!(!out.status.success(), "an empty reason is refused");
-    admin_ok(
-        &national,
-        &[
-            "node",
-            "reject",
-            &pending.to_string(),
-            "--reason",
-            "材料不全",
-        ],
-    );
+    national.admin_ok(&[
+        "node",
+        "reject",
+        &pending.to_string(),
+        "--reason",
+        "材料不全",
+    ]);
     wait_until(WAIT, "the child to hear the rejection", || {
         let parent = &nodes(&regional)["parent"];
         parent["state"] == "rejected" && parent["reason"] == "材料不全"
