@@ -34,7 +34,7 @@ pub enum JoinStringError {
     Address,
     #[error("the join string's ca= is not a 64-digit hex SHA-256 fingerprint")]
     Fingerprint,
-    #[error("the join string has no token=")]
+    #[error("the join string has no token=, or one with spaces or control characters")]
     Token,
     #[error("unknown join string parameter {0:?}")]
     Unknown(String),
@@ -65,7 +65,9 @@ impl FromStr for JoinString {
             .strip_prefix("suanli://")
             .ok_or(JoinStringError::Scheme)?;
         let (address, query) = rest.split_once('/').unwrap_or((rest, ""));
-        if address.is_empty() {
+        // Printable ASCII only: a join string is pasted into shells and
+        // configs, and what it holds must print back as it was read.
+        if address.is_empty() || !address.chars().all(|c| c.is_ascii_graphic()) {
             return Err(JoinStringError::Address);
         }
         let query = query.strip_prefix('?').unwrap_or(query);
@@ -90,7 +92,7 @@ impl FromStr for JoinString {
                 .ok_or(JoinStringError::Fingerprint)?;
         }
         let token = token
-            .filter(|t| !t.is_empty())
+            .filter(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_graphic()))
             .ok_or(JoinStringError::Token)?;
         Ok(Self {
             address: address.to_owned(),
@@ -114,6 +116,20 @@ mod tests {
         let text = join.to_string();
         assert_eq!(text.parse::<JoinString>().unwrap(), join);
         assert!(!format!("{join:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn spaces_and_control_characters_are_refused() {
+        // Found by the `identifiers` fuzz target: a token ending in a
+        // newline parsed, then printed to something that parsed differently.
+        let ca = "82ae510e8d730b73cf5d63865d61a10dcb19ba8cff940286afc29c86cbfd92e9";
+        for text in [
+            format!("suanli://127.0.0.1:7443/?ca={ca}&token=Zm\0\0\0\n&"),
+            format!("suanli://127.0.0.1:7443/?ca={ca}&token=a b"),
+            format!("suanli://host name:7443/?ca={ca}&token=t"),
+        ] {
+            assert!(text.parse::<JoinString>().is_err(), "{text:?}");
+        }
     }
 
     #[test]
