@@ -690,7 +690,7 @@ async fn record_inventory(
         let prefix = prefix.clone();
         let owner = owner.clone();
         let s = sighting.clone();
-        store
+        let minted = store
             .ensure_resource(
                 host_id,
                 &sighting.key,
@@ -701,7 +701,23 @@ async fn record_inventory(
                         .unwrap_or_else(|_| format!("-{}", s.key))
                 },
             )
-            .await?;
+            .await;
+        match minted {
+            Ok(_) => {}
+            // The rest of the host is still named and streams.
+            Err(StoreError::Conflict(reason)) => {
+                warn!(host_id, "{reason}");
+                audit::record(
+                    store,
+                    &Actor::new("agent", format!("host/{host_id}")),
+                    "resource.refused",
+                    &format!("host/{host_id}"),
+                    &reason,
+                )
+                .await;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     node.catalog.refresh_host(store, host_id).await?;
     node.publish(NodeEvent::InventoryChanged { host_id });

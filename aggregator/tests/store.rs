@@ -186,6 +186,30 @@ async fn a_host_stays_with_its_provider_until_staff_transfer_it() {
         let (key, claim) = store.host_for_identity(&clone).await.unwrap();
         assert_eq!(claim, None);
         assert!(key.starts_with("m/uuid="), "{key}");
+        // A device the first host named cannot be named by another
+        // provider's host; the same provider's other host gets its name.
+        let gpu = store
+            .ensure_resource(h, "gpu:GPU-1", "ai", |serial| format!("ID-{serial}"))
+            .await
+            .unwrap();
+        let elsewhere = store
+            .enroll_host(other, "m-other", None, "o", "c9")
+            .await
+            .unwrap();
+        let taken = store
+            .ensure_resource(elsewhere, "gpu:GPU-1", "ai", |_| unreachable!())
+            .await
+            .unwrap_err();
+        assert!(matches!(taken, StoreError::Conflict(_)), "{taken}");
+        let sibling = store
+            .enroll_host(p, "m-sibling", None, "s", "c8")
+            .await
+            .unwrap();
+        let same = store
+            .ensure_resource(sibling, "gpu:GPU-1", "ai", |_| unreachable!())
+            .await
+            .unwrap();
+        assert_eq!(same, gpu);
         // Transferred: revoked, and the new provider enrolls the same host.
         assert_eq!(store.transfer_host(&h.to_string(), other).await.unwrap(), h);
         assert!(store.host_by_cert("c1").await.unwrap().unwrap().revoked);

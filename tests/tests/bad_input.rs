@@ -617,7 +617,47 @@ fn a_host_another_provider_holds_is_refused_until_staff_transfer_it() {
     assert_eq!(status, 200, "{audit}");
     assert!(audit.contains("host.enroll_refused"), "{audit}");
     let other = suanli_tests::identity_root(&dir.path().join("other"), "m-other", "other", None);
-    Agent::join_with_root(&dir.path().join("other"), &join, "1s", &other);
+    // Its own machine, but reporting the first host's GPUs (the same
+    // stand-in NVML): its host is named and streams, the GPUs are not its.
+    let library = suanli_tests::nvml_standin(dir.path());
+    let mut second_host = Agent::join_with_root(&dir.path().join("other"), &join, "200ms", &other);
+    second_host.env = vec![("SUANLI_NVML_LIBRARY".into(), library.display().to_string())];
+    first.stop();
+    first.env = second_host.env.clone();
+    first.run();
+    wait_until(WAIT, "the first host's GPUs to be named", || {
+        node.hosts().iter().any(|h| {
+            h["hostname"] == "first"
+                && h["resources"].as_array().is_some_and(|r| {
+                    r.iter().any(|r| {
+                        r["resource_key"]
+                            .as_str()
+                            .is_some_and(|k| k.starts_with("gpu:"))
+                    })
+                })
+        })
+    });
+    second_host.run();
+    wait_until(WAIT, "the second provider's host to stream", || {
+        connected(&node, "other")
+    });
+    wait_until(WAIT, "its GPUs to be refused", || {
+        node.get("/api/v1/audit").1.contains("resource.refused")
+    });
+    let listing = node.hosts();
+    let other_host = listing.iter().find(|h| h["hostname"] == "other").unwrap();
+    let keys: Vec<&str> = other_host["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["resource_key"].as_str())
+        .collect();
+    assert!(keys.iter().all(|k| !k.starts_with("gpu:")), "{keys:?}");
+    assert!(
+        keys.iter().any(|k| k.starts_with("host:")),
+        "the host itself is named: {keys:?}"
+    );
+    second_host.stop();
 
     // Staff transfer it: the first agent is cut off, the second joins it.
     let out = node.admin(&[

@@ -328,11 +328,23 @@ impl Store {
         mint: impl FnOnce(i64) -> String,
     ) -> Result<String, StoreError> {
         let mut tx = self.begin_write().await?;
-        if let Some(row) = sqlx::query("SELECT identifier FROM resources WHERE resource_key = $1")
-            .bind(resource_key)
-            .fetch_optional(&mut *tx)
-            .await?
+        if let Some(row) = sqlx::query(
+            "SELECT r.identifier, h.provider_id, (SELECT provider_id FROM hosts WHERE id = $2) \
+             FROM resources r JOIN hosts h ON h.id = r.host_id WHERE r.resource_key = $1",
+        )
+        .bind(resource_key)
+        .bind(host_id)
+        .fetch_optional(&mut *tx)
+        .await?
         {
+            // A device another provider's host holds (its UUID reported by a
+            // second host) is not this host's to name.
+            let holder: i64 = row.try_get(1)?;
+            if row.try_get::<Option<i64>, _>(2)? != Some(holder) {
+                return Err(StoreError::Conflict(format!(
+                    "{resource_key} is already enrolled on this node by another provider"
+                )));
+            }
             return Ok(row.try_get(0)?);
         }
         let id: i64 = sqlx::query(
