@@ -42,7 +42,7 @@ use crate::{
     live,
     node::{Node, NodeEvent, tasks::Shutdown},
     service::{Actor, audit},
-    store::{HELD_BY_ANOTHER_PROVIDER, LinkFigures, SampleRow, StoreError, now_ms},
+    store::{HELD_BY_ANOTHER_PROVIDER, LinkFigures, SampleRow, StoreError, TokenRefusal, now_ms},
 };
 
 /// `[ingest]` of the config file: how agents reach the node.
@@ -328,15 +328,11 @@ async fn enroll(
     );
     // Who the host is and who would own it are settled before the token is
     // spent, so a refused claim leaves the token usable.
-    let token_provider = match store.provider_of_token(&secret_hash, now_ms()).await? {
-        Ok(id) => id,
-        Err(refusal) => {
-            return Err(Refusal::new(
-                CloseCode::EnrollmentRefused,
-                refusal.to_string(),
-            ));
-        }
-    };
+    let token_refused = |r: TokenRefusal| Refusal::new(CloseCode::EnrollmentRefused, r.to_string());
+    let token_provider = store
+        .provider_of_token(&secret_hash, now_ms())
+        .await?
+        .map_err(token_refused)?;
     let (machine_key, claim) = match &identity {
         Some(identity) => store.host_for_identity(identity).await?,
         // Without a machine-id the certificate is the only stable thing.
@@ -370,15 +366,10 @@ async fn enroll(
             return Err(Refusal::new(CloseCode::EnrollmentRefused, reason));
         }
     }
-    let provider_id = match store.redeem_token(&secret_hash, now_ms()).await? {
-        Ok(id) => id,
-        Err(refusal) => {
-            return Err(Refusal::new(
-                CloseCode::EnrollmentRefused,
-                refusal.to_string(),
-            ));
-        }
-    };
+    let provider_id = store
+        .redeem_token(&secret_hash, now_ms())
+        .await?
+        .map_err(token_refused)?;
     let hardware = identity.as_ref().and_then(|i| i.hardware.as_deref());
     // The host id goes into the certificate, so enroll with a placeholder
     // fingerprint first and record the real one once signed.
@@ -709,7 +700,8 @@ async fn record_inventory(
                 warn!(host_id, "{reason}");
                 audit::record(
                     store,
-                    &Actor::new("agent", format!("host/{host_id}")),
+                    // The node refuses to name it; the host is the target.
+                    &Actor::node(),
                     "resource.refused",
                     &format!("host/{host_id}"),
                     &reason,
