@@ -58,7 +58,11 @@ pub struct ReceiverSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     /// Mobile numbers to @ (DingTalk, WeCom).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::check::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub mentions: Vec<String>,
     /// The least severity sent: info, warning (default) or critical.
     #[serde(default, skip_serializing_if = "Option::is_none")]

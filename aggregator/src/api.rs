@@ -82,6 +82,47 @@ const HOST_OWNERS: &[Role] = &[
 ];
 const HOST_MANAGERS: &[Role] = &[Role::Admin, Role::Operator, Role::Provider, Role::Reseller];
 
+/// What a query parameter takes, exactly as its handler checks it: the
+/// OpenAPI document says no more and no less (Schemathesis holds both to it).
+#[derive(Debug, Clone, Copy)]
+pub enum Param {
+    /// Any text.
+    Text,
+    /// A whole number within these bounds.
+    Int(i64, i64),
+    /// One of these words.
+    OneOf(&'static [&'static str]),
+    /// `true` or `false`.
+    Flag,
+    /// Text matching this regular expression.
+    Pattern(&'static str),
+}
+
+/// `before` of the logs read newest first ([`Page`]): any id.
+const BEFORE: (&str, Param, &str) = (
+    "before",
+    Param::Int(i64::MIN, i64::MAX),
+    "entries older than this id",
+);
+/// `limit` of the logs read newest first ([`Page`]).
+const LOG_LIMIT: (&str, Param, &str) = (
+    "limit",
+    Param::Int(1, 1000),
+    "at most this many (default 100)",
+);
+/// An opaque cursor: `next_cursor` of the previous page (empty: the first).
+const CURSOR: (&str, Param, &str) = (
+    "cursor",
+    Param::Pattern("^(-?[0-9]{1,18})?$"),
+    "next_cursor of the previous page",
+);
+
+/// The resource type codes (identifier field 5).
+const RESOURCE_TYPES: &[&str] = &["C", "A", "H", "V", "K", "S", "P"];
+/// Unix milliseconds, or an RFC 3339 time (UTC `Z` or none).
+const TIME: &str =
+    r"^([0-9]{1,15}|[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z?)$";
+
 /// One route: what the router serves and the OpenAPI document describes.
 #[derive(Debug)]
 pub struct Route {
@@ -89,8 +130,11 @@ pub struct Route {
     pub path: &'static str,
     pub access: Access,
     pub summary: &'static str,
-    /// Query parameters: (name, description).
-    pub query: &'static [(&'static str, &'static str)],
+    /// Query parameters: (name, what it takes, description).
+    pub query: &'static [(&'static str, Param, &'static str)],
+    /// Statuses this route gives beyond those every route of its kind does
+    /// (see `openapi::error_statuses`).
+    pub errors: &'static [u16],
     /// The JSON request body's schema, by name in `components.schemas`.
     pub body: Option<&'static str>,
     /// Success status and what the response is.
@@ -102,13 +146,14 @@ macro_rules! route {
     (@or $default:expr) => { $default };
     (@or $default:expr, $value:expr) => { $value };
     ($method:ident $path:literal, $access:expr, $summary:literal, $handler:expr
-     $(, query = $query:expr)? $(, body = $body:literal)? $(, success = $success:expr)?) => {
+     $(, query = $query:expr)? $(, body = $body:literal)? $(, success = $success:expr)? $(, errors = $errors:expr)?) => {
         Route {
             method: Method::$method,
             path: $path,
             access: $access,
             summary: $summary,
             query: route!(@or &[] $(, $query)?),
+            errors: route!(@or &[] $(, $errors)?),
             body: route!(@or None $(, Some($body))?),
             success: route!(@or (200, "OK") $(, $success)?),
             handler: || axum::routing::on(
@@ -125,13 +170,13 @@ pub static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(||
     use status::*;
     vec![
         route!(GET "/api/v1/openapi.json", Access::Public, "This document (OpenAPI 3.1)", openapi_document),
-        route!(POST "/api/v1/session", Access::Public, "Sign in; sets the session cookie and returns the CSRF token", login, body = "Login"),
+        route!(POST "/api/v1/session", Access::Public, "Sign in; sets the session cookie and returns the CSRF token", login, body = "Login", errors = &[401, 429]),
         route!(GET "/api/v1/session", Access::Roles(ALL), "Who is signed in", whoami),
         route!(DELETE "/api/v1/session", Access::Roles(ALL), "Sign out", logout, success = (204, "Signed out")),
         route!(POST "/api/v1/registrations", Access::Public, "An organisation applies to join the node (reviewed by node staff)", register, body = "Registration", success = (201, "Filed for review")),
         route!(GET "/api/v1/registrations", Access::Roles(ALL), "Registrations: all for staff, one's own otherwise", registrations),
         route!(POST "/api/v1/registrations/{id}/approve", Access::Roles(MANAGERS), "Approve a registration; assigns the provider code", approve, body = "Review"),
-        route!(POST "/api/v1/registrations/{id}/reject", Access::Roles(MANAGERS), "Reject a registration with a reason", reject, body = "Review"),
+        route!(POST "/api/v1/registrations/{id}/reject", Access::Roles(MANAGERS), "Reject a registration with a reason", reject, body = "Reason"),
         route!(GET "/api/v1/accounts", Access::Roles(ADMIN), "Accounts", accounts),
         route!(POST "/api/v1/accounts", Access::Roles(ADMIN), "Create an account (a password is generated if none is given)", create_account, body = "NewAccount", success = (201, "Created")),
         route!(POST "/api/v1/accounts/{login}/role", Access::Roles(ADMIN), "Change an account's role", set_role, body = "RoleChange"),
@@ -141,28 +186,28 @@ pub static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(||
         route!(GET "/api/v1/tokens", Access::Roles(HOST_OWNERS), "Enrollment tokens: all for staff, the organisation's own otherwise", tokens),
         route!(POST "/api/v1/tokens", Access::Roles(HOST_MANAGERS), "Create an enrollment token; returns the join string once", create_token, body = "NewToken", success = (201, "Created")),
         route!(DELETE "/api/v1/tokens/{id}", Access::Roles(HOST_MANAGERS), "Revoke an enrollment token", revoke_token, success = (204, "Revoked")),
-        route!(GET "/api/v1/audit", Access::Roles(STAFF), "The audit log, newest first", audit_log, query = &[("before", "entries older than this id"), ("limit", "at most this many (default 100, at most 1000)")]),
+        route!(GET "/api/v1/audit", Access::Roles(STAFF), "The audit log, newest first", audit_log, query = &[BEFORE, LOG_LIMIT]),
         route!(GET "/api/v1/summary", Access::Roles(ALL), "Node summary: hosts by state, capacity by resource type and accelerator model, utilization", summary),
         route!(GET "/api/v1/resources", Access::Roles(ALL), "Resources, filtered, in pages", resources, query = &[
-            ("type", "resource type code (C general, A AI accelerator, H supercomputing, …)"),
-            ("model", "accelerator or CPU model, case-insensitive substring (H100 finds NVIDIA H100 80GB HBM3)"),
-            ("region", "GB/T 2260 region code prefix (11 Beijing, 1101 its districts)"),
-            ("provider", "provider code"),
-            ("industry", "GB/T 4754 industry code prefix"),
-            ("state", "online, stale, offline or revoked"),
-            ("free", "true: only resources free now"),
-            ("q", "identifier or hostname substring"),
-            ("cursor", "next_cursor of the previous page"),
-            ("limit", "page size (default 100, at most 1000)"),
+            ("type", Param::OneOf(RESOURCE_TYPES), "resource type code (C general, A AI accelerator, H supercomputing, …)"),
+            ("model", Param::Text, "accelerator or CPU model, case-insensitive substring (H100 finds NVIDIA H100 80GB HBM3)"),
+            ("region", Param::Text, "GB/T 2260 region code prefix (11 Beijing, 1101 its districts)"),
+            ("provider", Param::Text, "provider code"),
+            ("industry", Param::Text, "GB/T 4754 industry code prefix"),
+            ("state", Param::OneOf(&["online", "stale", "offline", "revoked"]), "a host state"),
+            ("free", Param::Flag, "true: only resources free now; false: only those in use"),
+            ("q", Param::Text, "identifier or hostname substring"),
+            CURSOR,
+            ("limit", Param::Int(1, 1000), "page size (default 100)"),
         ]),
         route!(GET "/api/v1/resources/{identifier}", Access::Roles(ALL), "Resolve an identifier in this node's subtree: a resource of this node with its live state, else the identifier library's entry (owner, state, when filed, the child holding it), else a 404 with a referral", resolve, query = &[
-            ("live", "1: for an identifier a descendant holds, also its live state, asked of that node over the node links within 2 s (live_state: fresh, stale or unreachable)"),
+            ("live", Param::OneOf(&["1", "0", "true", "false"]), "1: for an identifier a descendant holds, also its live state, asked of that node over the node links within 2 s (live_state: fresh, stale or unreachable)"),
         ]),
         route!(GET "/api/v1/resources/{identifier}/history", Access::Roles(ALL), "A metric of a resource over time", history, query = &[
-            ("metric", "cpu_utilization_percent, memory_used_bytes, load_average_1m (hosts); gpu_utilization_percent, gpu_memory_used_bytes, gpu_temperature_celsius, gpu_power_watts (accelerators)"),
-            ("from", "start: RFC 3339 or unix milliseconds (default an hour ago)"),
-            ("to", "end: RFC 3339 or unix milliseconds (default now)"),
-            ("step", "bucket width, e.g. 10s, 1m (default 1m)"),
+            ("metric", Param::OneOf(METRICS), "cpu_utilization_percent, memory_used_bytes, load_average_1m (hosts); gpu_utilization_percent, gpu_memory_used_bytes, gpu_temperature_celsius, gpu_power_watts (accelerators)"),
+            ("from", Param::Pattern(TIME), "start: RFC 3339 or unix milliseconds (default an hour ago)"),
+            ("to", Param::Pattern(TIME), "end: RFC 3339 or unix milliseconds (default now)"),
+            ("step", Param::Pattern("^[0-9]{1,9}(s|m|h|d)$"), "bucket width, at least 1s, e.g. 10s, 1m (default 1m)"),
         ]),
         route!(GET "/api/v1/providers", Access::Roles(ALL), "Approved organisations (public fields; staff also see credit code and contact)", providers),
         route!(GET "/api/v1/providers/{code}", Access::Roles(ALL), "One organisation", provider),
@@ -172,23 +217,23 @@ pub static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(||
         route!(POST "/api/v1/lines", Access::Roles(&[Role::Admin, Role::LineProvider]), "Register a dedicated line", create_line, body = "NewLine", success = (201, "Created")),
         route!(PATCH "/api/v1/lines/{id}", Access::Roles(&[Role::Admin, Role::LineProvider]), "Change a line's state (open, maintenance, closed), latency, bandwidth or price; only open lines carry paths", update_line, body = "LineChange"),
         route!(POST "/api/v1/selection", Access::Roles(ALL), "Selection: a demand becomes ranked compute with network paths, and why nothing else matched", selection::select, body = "Demand"),
-        route!(GET "/api/v1/selections", Access::Roles(STAFF), "Selection queries as recorded (scheduling business), newest first", selection::selections, query = &[("before", "entries older than this id"), ("limit", "at most this many (default 100, at most 1000)")]),
-        route!(GET "/api/v1/network", Access::Roles(ALL), "The public latency table, dedicated lines, and latency observed from this node to each region (now, and the minutes kept)", selection::network, query = &[("hours", "hours of kept observations (default 24, at most 744)")]),
+        route!(GET "/api/v1/selections", Access::Roles(STAFF), "Selection queries as recorded (scheduling business), newest first", selection::selections, query = &[BEFORE, LOG_LIMIT]),
+        route!(GET "/api/v1/network", Access::Roles(ALL), "The public latency table, dedicated lines, and latency observed from this node to each region (now, and the minutes kept)", selection::network, query = &[("hours", Param::Int(1, 744), "hours of kept observations (default 24)")]),
         route!(GET "/api/v1/hosts", Access::Roles(HOST_OWNERS), "Hosts with storage and link figures, in pages: all for staff, the organisation's own otherwise", hosts, query = &[
-            ("cursor", "next_cursor of the previous page"),
-            ("limit", "page size (default 1000, at most 10000)"),
+            ("cursor", Param::Int(i64::MIN, i64::MAX), "next_cursor of the previous page"),
+            ("limit", Param::Int(1, 10_000), "page size (default 1000)"),
         ]),
         route!(GET "/api/v1/hosts/{host}", Access::Roles(HOST_OWNERS), "One host: inventory, live figures, link, resources", host),
         route!(GET "/api/v1/hosts/{host}/live", Access::Roles(HOST_OWNERS), "Server-sent events with each new sample; while open the host samples every second", live),
         route!(POST "/api/v1/hosts/{host}/sample-interval", Access::Roles(MANAGERS), "Ask a connected host to sample at another interval", set_sample_interval, body = "Interval", success = (202, "Sent to the agent")),
         route!(POST "/api/v1/hosts/{host}/revoke", Access::Roles(HOST_MANAGERS), "Revoke a host: its certificate stops working at once", revoke_host, success = (204, "Revoked")),
         route!(GET "/api/v1/alerts", Access::Roles(HOST_OWNERS), "Alerts, newest first: all for staff, the organisation's own hosts' otherwise", alerts::alerts, query = &[
-            ("state", "firing or resolved"),
-            ("severity", "info, warning or critical"),
-            ("provider", "provider code (staff)"),
-            ("resource", "a resource's identifier"),
-            ("before", "alerts older than this id"),
-            ("limit", "at most this many (default 100, at most 1000)"),
+            ("state", Param::OneOf(&["firing", "resolved"]), "firing or resolved"),
+            ("severity", Param::OneOf(&["info", "warning", "critical"]), "at this severity"),
+            ("provider", Param::Text, "provider code (staff)"),
+            ("resource", Param::Text, "a resource's identifier"),
+            BEFORE,
+            LOG_LIMIT,
         ]),
         route!(POST "/api/v1/alerts/{id}/ack", Access::Roles(HOST_MANAGERS), "Acknowledge an alert (someone is on it; notifications continue)", alerts::ack),
         route!(GET "/api/v1/silences", Access::Roles(HOST_OWNERS), "Silences not yet ended", alerts::silences),
@@ -201,25 +246,25 @@ pub static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(||
         route!(GET "/api/v1/rules", Access::Roles(STAFF), "The built-in monitoring rules with their thresholds, and the XID catalog", alerts::rules),
         route!(POST "/api/v1/resources/{identifier}/mark-healthy", Access::Roles(MANAGERS), "Mark an accelerator healthy after its faults were dealt with (audited): selectable again", alerts::mark_healthy, body = "Reason", success = (204, "Marked healthy")),
         route!(GET "/api/v1/identifiers", Access::Roles(ALL), "Search the identifier library (算力标识库) of this node's subtree: its own identifiers and those its descendants filed", nodes::identifiers, query = &[
-            ("type", "resource type code (C, A, H, V, K, S, P)"),
-            ("model", "model name, case-insensitive substring"),
-            ("region", "GB/T 2260 region code prefix"),
-            ("provider", "owner code or USCC"),
-            ("node", "prefix of the holding node (a child's, or this node's own)"),
-            ("cursor", "next_cursor of the previous page"),
-            ("limit", "page size (default 100, at most 1000)"),
+            ("type", Param::OneOf(RESOURCE_TYPES), "resource type code"),
+            ("model", Param::Text, "model name, case-insensitive substring"),
+            ("region", Param::Pattern("^[0-9]{0,6}$"), "GB/T 2260 region code prefix"),
+            ("provider", Param::Text, "owner code or USCC"),
+            ("node", Param::Text, "prefix of the holding node (a child's, or this node's own)"),
+            ("cursor", Param::Text, "next_cursor of the previous page"),
+            ("limit", Param::Int(1, 1000), "page size (default 100)"),
         ]),
         route!(GET "/api/v1/nodes", Access::Roles(STAFF), "The hierarchy seen from this node: child nodes (link, heartbeat, filed identifiers, backlog), pending join requests, the parent link, organisations filed under two children", nodes::nodes),
         route!(POST "/api/v1/nodes/tokens", Access::Roles(ADMIN), "Create a one-time join token for a child node; returns the join string once", nodes::create_token, body = "NodeToken", success = (201, "Created")),
         route!(POST "/api/v1/nodes/{id}/approve", Access::Roles(MANAGERS), "Approve a child node's join request (备案): signs its certificate, assigns its prefix", nodes::approve),
-        route!(POST "/api/v1/nodes/{id}/reject", Access::Roles(MANAGERS), "Reject a child node's join request with a reason", nodes::reject, body = "Review"),
-        route!(POST "/api/v1/nodes/{id}/revoke", Access::Roles(ADMIN), "Revoke a child node: its link closes within a second, its identifiers are no longer current", nodes::revoke, body = "Review"),
+        route!(POST "/api/v1/nodes/{id}/reject", Access::Roles(MANAGERS), "Reject a child node's join request with a reason", nodes::reject, body = "Reason"),
+        route!(POST "/api/v1/nodes/{id}/revoke", Access::Roles(ADMIN), "Revoke a child node: its link closes within a second, its identifiers are no longer current", nodes::revoke, body = "Reason"),
         route!(GET "/metrics", Access::Roles(STAFF), "Prometheus: fleet totals, ingest counters, the aggregator's health", metrics::fleet),
         route!(GET "/metrics/hosts", Access::Roles(STAFF), "Prometheus: per-host and per-GPU series, filtered", metrics::hosts, query = &[
-            ("provider", "only this provider's hosts"),
-            ("region", "region code prefix"),
-            ("identifier", "only this resource's host"),
-            ("limit", "at most this many hosts (default 1000, at most 10000)"),
+            ("provider", Param::Text, "only this provider's hosts"),
+            ("region", Param::Text, "region code prefix"),
+            ("identifier", Param::Text, "only this resource's host"),
+            ("limit", Param::Int(1, 10_000), "at most this many hosts (default 1000)"),
         ]),
     ]
 });
@@ -239,13 +284,24 @@ pub fn router(state: Arc<Node>) -> Router {
     }
     let mut router = Router::new();
     for (path, methods) in paths {
+        let allow: Vec<&str> = ROUTES
+            .iter()
+            .filter(|r| r.path == path)
+            .map(|r| r.method.as_str())
+            .collect();
+        let allow = allow.join(", ");
         router = router.route(
             path,
-            methods.fallback(|| async {
-                Problem::new(
+            methods.fallback(|| async move {
+                let mut response = Problem::new(
                     StatusCode::METHOD_NOT_ALLOWED,
-                    "this endpoint does not take that method",
+                    format!("this endpoint takes {allow}"),
                 )
+                .into_response();
+                if let Ok(value) = header::HeaderValue::from_str(&allow) {
+                    response.headers_mut().insert(header::ALLOW, value);
+                }
+                response
             }),
         );
     }

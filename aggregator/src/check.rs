@@ -25,6 +25,9 @@ impl FieldProblem {
     }
 }
 
+/// Longer passwords are refused, so hashing one costs a bounded time.
+pub const MAX_PASSWORD_CHARS: usize = 1024;
+
 /// Every field that was wrong, in the order found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid(pub Vec<FieldProblem>);
@@ -117,8 +120,11 @@ impl Check {
     pub fn password(&mut self, value: &str, min_chars: usize) {
         if value.chars().count() < min_chars {
             self.fail("password", format!("at least {min_chars} characters"));
-        } else if value.len() > 1024 {
-            self.fail("password", "at most 1024 bytes");
+        } else if value.chars().count() > MAX_PASSWORD_CHARS {
+            self.fail(
+                "password",
+                format!("at most {MAX_PASSWORD_CHARS} characters"),
+            );
         }
     }
 
@@ -147,6 +153,70 @@ impl Check {
     }
 }
 
+/// Whole numbers as JSON Schema counts them: `806` and `806.0` alike
+/// (serde alone refuses the second for an integer field). For
+/// `#[serde(deserialize_with = "whole::exact")]`, or `whole::option` with
+/// `#[serde(default)]`.
+pub mod whole {
+    use serde::{Deserialize, Deserializer, de};
+
+    /// A JSON number with no fraction, as an `i128` (wide enough for any).
+    struct Whole(i128);
+
+    impl<'de> Deserialize<'de> for Whole {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visitor;
+            impl de::Visitor<'_> for Visitor {
+                type Value = Whole;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a whole number")
+                }
+                fn visit_i64<E: de::Error>(self, v: i64) -> Result<Whole, E> {
+                    Ok(Whole(v.into()))
+                }
+                fn visit_u64<E: de::Error>(self, v: u64) -> Result<Whole, E> {
+                    Ok(Whole(v.into()))
+                }
+                fn visit_f64<E: de::Error>(self, v: f64) -> Result<Whole, E> {
+                    // Beyond 2^63 a float is out of every field's range anyway.
+                    if v.fract() == 0.0 && v.abs() < 9.2e18 {
+                        Ok(Whole(v as i128))
+                    } else {
+                        Err(E::invalid_value(de::Unexpected::Float(v), &self))
+                    }
+                }
+            }
+            d.deserialize_any(Visitor)
+        }
+    }
+
+    fn narrow<T: TryFrom<i128>, E: de::Error>(Whole(v): Whole) -> Result<T, E> {
+        T::try_from(v).map_err(|_| E::custom(format!("{v} is out of range")))
+    }
+
+    pub fn exact<'de, D: Deserializer<'de>, T: TryFrom<i128>>(d: D) -> Result<T, D::Error> {
+        narrow(Whole::deserialize(d)?)
+    }
+
+    pub fn option<'de, D: Deserializer<'de>, T: TryFrom<i128>>(
+        d: D,
+    ) -> Result<Option<T>, D::Error> {
+        Option::<Whole>::deserialize(d)?
+            .map(narrow::<T, D::Error>)
+            .transpose()
+    }
+}
+
+/// `null` read as the field's default, for optional fields whose type has
+/// no `None` (`#[serde(default, deserialize_with = "null_as_default")]`).
+pub fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de> + Default,
+{
+    Ok(<Option<T> as serde::Deserialize>::deserialize(d)?.unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,5 +239,33 @@ mod tests {
         assert_eq!(check.text("name", " 示例 ", 10), "示例");
         assert!(check.is_clean());
         assert_eq!(check.done(), Ok(()));
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Ask {
+        #[serde(deserialize_with = "whole::exact")]
+        count: u32,
+        #[serde(default, deserialize_with = "whole::option")]
+        limit: Option<i64>,
+        #[serde(default, deserialize_with = "null_as_default")]
+        tags: Vec<String>,
+    }
+
+    #[test]
+    fn whole_numbers_are_whole_however_written_and_null_is_absent() {
+        let ask: Ask =
+            serde_json::from_str(r#"{"count": 806.0, "limit": -3, "tags": null}"#).unwrap();
+        assert_eq!((ask.count, ask.limit, ask.tags.len()), (806, Some(-3), 0));
+        let ask: Ask = serde_json::from_str(r#"{"count": 1, "limit": null}"#).unwrap();
+        assert_eq!(ask.limit, None);
+        for bad in [
+            r#"{"count": 1.5}"#,
+            r#"{"count": -1}"#,
+            r#"{"count": 4294967296}"#,
+            r#"{"count": "1"}"#,
+            r#"{"count": 1e300}"#,
+        ] {
+            assert!(serde_json::from_str::<Ask>(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -396,6 +396,19 @@ impl Industry {
         Ok(Self(upper))
     }
 
+    /// A regular expression matching exactly what [`Industry::parse`]
+    /// takes, for API documents.
+    pub fn pattern() -> String {
+        let alternatives: Vec<String> = SECTIONS
+            .iter()
+            .flat_map(|&(letter, low, high)| {
+                (low..=high)
+                    .map(move |d| format!("[{letter}{}]{d:02}", letter.to_ascii_lowercase()))
+            })
+            .collect();
+        format!("^({})$", alternatives.join("|"))
+    }
+
     /// Builds from parts, e.g. `('I', 65)`.
     pub fn new(section: char, division: u8) -> Result<Self, FieldError> {
         Self::parse(&format!("{section}{division:02}"))
@@ -445,6 +458,13 @@ impl RegionCode {
             ));
         }
         Ok(Self(text.to_owned()))
+    }
+
+    /// A regular expression matching exactly what [`RegionCode::parse`]
+    /// takes, for API documents.
+    pub fn pattern() -> String {
+        let provinces: Vec<String> = PROVINCES.iter().map(|p| p.to_string()).collect();
+        format!("^({})[0-9]{{4}}$", provinces.join("|"))
     }
 
     /// The province-level part (first two digits), e.g. `11` for Beijing.

@@ -91,7 +91,7 @@ fn ascend_reports_exactly_what_dcmi_answers() {
         ("healthCode", json!("0")),
         (
             "processes",
-            json!([{"pid": 4242, "usedMemoryBytes": "2147483648"}]),
+            json!([{"pid": 4194399, "usedMemoryBytes": "2147483648"}]),
         ),
     ] {
         assert_eq!(sample[field], value, "{field}");

@@ -33,27 +33,12 @@ fn create_account(staff: &Session, login: &str, role: &str) {
 
 /// Files a registration and returns its id.
 fn register(node: &Aggregator, kind: &str, uscc: &str, login: &str) -> i64 {
-    let body = json!({
-        "kind": kind, "name": format!("{login} 有限公司"), "uscc": uscc, "region": "440305",
-        "industry": "I65", "contact": "张三 13800000000", "login": login, "password": PASSWORD,
-    });
-    let r = Request::new("POST", "/api/v1/registrations")
-        .json(&body.to_string())
-        .send(node.http);
-    assert_eq!(r.status, 201, "{}", r.body);
-    r.json()["id"].as_i64().unwrap()
+    node.register(kind, uscc, login, PASSWORD)
 }
 
 /// Registers an organisation, has staff approve it, and signs its account in.
 fn approved(node: &Aggregator, staff: &Session, kind: &str, uscc: &str, login: &str) -> Session {
-    let id = register(node, kind, uscc, login);
-    let r = staff.send(
-        "POST",
-        &format!("/api/v1/registrations/{id}/approve"),
-        &json!({}),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    node.sign_in(login, PASSWORD)
+    node.organisation(staff, kind, uscc, login, PASSWORD)
 }
 
 /// Valid credit codes (check characters computed per GB 32100).
@@ -877,7 +862,9 @@ fn live_view_speeds_the_host_up_and_lets_it_go() {
         "{}",
         r.body
     );
-    assert_eq!(staff.get("/api/v1/resources/not-an-identifier").status, 400);
+    let r = staff.get("/api/v1/resources/not-an-identifier");
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(r.body.contains("not a valid identifier"), "{}", r.body);
     let unknown = identifier.replace("000001", "000077");
     let unknown = fix_check(&unknown);
     let r = staff.get(&format!("/api/v1/resources/{unknown}"));

@@ -278,8 +278,15 @@ fn tree(backend: Backend) {
     assert_eq!(status, 404, "{referral:#}");
     assert_eq!(referral["referral"]["prefix"], "CN.32.I65", "{referral:#}");
     assert_eq!(referral["referral"]["parent"], regional.quic.to_string());
-    let (status, _) = get(&national, "/api/v1/resources/not-an-identifier");
-    assert_eq!(status, 400);
+    let (status, problem) = get(&national, "/api/v1/resources/not-an-identifier");
+    assert_eq!(status, 404);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not a valid identifier"),
+        "{problem:#}"
+    );
 
     // The regional node's view of its children, and the one organisation
     // registered under both industry nodes.

@@ -86,7 +86,7 @@ fn reports_exactly_what_nvml_answers() {
             "pcieGeneration": 5,
             "pcieWidth": 16,
             "pcieReplayCount": 7,
-            "processes": [{"pid": 4242, "usedMemoryBytes": "42949672960"}],
+            "processes": [{"pid": 4194399, "usedMemoryBytes": "42949672960"}],
             "performanceState": 0
         })
     );

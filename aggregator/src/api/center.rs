@@ -270,7 +270,7 @@ pub async fn api_keys(State(state): Api, Extension(me): Caller) -> Result<Json<V
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
     name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::check::whole::option")]
     ttl_days: Option<u32>,
 }
 

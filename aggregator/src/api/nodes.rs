@@ -120,7 +120,7 @@ pub struct NodeTokenAsk {
     region: Option<String>,
     #[serde(default)]
     industry: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::check::whole::option")]
     ttl_hours: Option<u32>,
 }
 

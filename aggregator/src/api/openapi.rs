@@ -3,10 +3,16 @@
 //! the API tests send each documented body and check it is accepted).
 
 use serde_json::{Map, Value, json};
+use suanli_protocol::identifier::{Industry, RegionCode};
 
-use super::{Access, ROUTES};
+use axum::http::Method;
+
+use super::{Access, Param, ROUTES, Route};
+
+mod responses;
 
 pub fn openapi() -> Value {
+    let replies = responses::schemas();
     let mut paths = Map::new();
     for route in ROUTES.iter() {
         let mut parameters: Vec<Value> = route
@@ -14,12 +20,12 @@ pub fn openapi() -> Value {
             .split('/')
             .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
             .map(|name| {
-                json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
+                json!({"name": name, "in": "path", "required": true, "schema": path_schema(name)})
             })
             .collect();
-        parameters.extend(route.query.iter().map(|(name, description)| {
+        parameters.extend(route.query.iter().map(|(name, param, description)| {
             json!({"name": name, "in": "query", "required": false, "description": description,
-                   "schema": {"type": "string"}})
+                   "schema": param_schema(*param)})
         }));
         let (security, roles) = match route.access {
             Access::Public => (json!([]), json!(["public"])),
@@ -29,15 +35,16 @@ pub fn openapi() -> Value {
             ),
         };
         let mut responses = Map::new();
-        responses.insert(
-            route.success.0.to_string(),
-            json!({"description": route.success.1}),
-        );
-        let mut errors = vec![400, 404, 413, 422, 429, 503];
-        if let Access::Roles(_) = route.access {
-            errors.extend([401, 403]);
+        let mut success = json!({"description": route.success.1});
+        if let Some(content) = success_content(route) {
+            success["content"] = content;
         }
-        for status in errors {
+        let links = links(route, &replies);
+        if !links.is_empty() {
+            success["links"] = Value::Object(links);
+        }
+        responses.insert(route.success.0.to_string(), success);
+        for status in error_statuses(route) {
             responses.insert(
                 status.to_string(),
                 json!({"$ref": "#/components/responses/Problem"}),
@@ -62,6 +69,10 @@ pub fn openapi() -> Value {
             .or_insert_with(|| json!({}));
         item[route.method.as_str().to_ascii_lowercase()] = operation;
     }
+    let mut schemas = schemas();
+    if let (Some(all), Value::Object(replies)) = (schemas.as_object_mut(), replies) {
+        all.extend(replies);
+    }
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -83,9 +94,134 @@ pub fn openapi() -> Value {
                     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
                 }
             },
-            "schemas": schemas(),
+            "schemas": schemas,
         }
     })
+}
+
+/// Every status a route can give besides its success: 400, 413 and 503
+/// anywhere (a NUL in the URI, a declared body over the limit, a part of
+/// the node down); 401 and 403 behind a role; 404 where the path, a query
+/// parameter or the body names something; 409 where a change can meet the node's state; 415 and 422
+/// where a body or query parameters are read; and the route's own.
+fn error_statuses(route: &Route) -> Vec<u16> {
+    let mut statuses = vec![400, 413, 503];
+    if let Access::Roles(_) = route.access {
+        statuses.extend([401, 403]);
+    }
+    // What a path, a filter or a body names may not exist.
+    if route.path.contains('{') || !route.query.is_empty() || route.body.is_some() {
+        statuses.push(404);
+    }
+    if !route.method.is_safe() {
+        statuses.push(409);
+    }
+    if route.body.is_some() {
+        statuses.extend([415, 422]);
+    } else if !route.query.is_empty() {
+        statuses.push(422);
+    }
+    statuses.extend(route.errors);
+    statuses.sort_unstable();
+    statuses.dedup();
+    statuses
+}
+
+/// OpenAPI links from a route to those below it (`P` to `P/{x}…`): what
+/// a create answers (`id`), or the first item of what a list answers,
+/// names the thing the next call works on. Clients and Schemathesis's
+/// stateful phase follow them.
+fn links(route: &Route, replies: &Value) -> Map<String, Value> {
+    let mut links = Map::new();
+    let created = route.method == Method::POST && route.success.0 == 201;
+    let listed = route.method == Method::GET;
+    if !created && !listed {
+        return links;
+    }
+    let prefix = format!("{}/{{", route.path);
+    for target in ROUTES.iter().filter(|t| t.path.starts_with(&prefix)) {
+        let Some(param) = target.path[prefix.len()..].split('}').next() else {
+            continue;
+        };
+        let field = match param {
+            "host" => "host_id",
+            other => other,
+        };
+        let pointer = if created {
+            if param != "id" {
+                continue;
+            }
+            "/id".to_owned()
+        } else {
+            // The list is the reply's one array: `{"hosts": [...], "next_cursor": …}`.
+            let Some(key) = success_content(route)
+                .and_then(|c| {
+                    c["application/json"]["schema"]["$ref"]
+                        .as_str()
+                        .map(str::to_owned)
+                })
+                .and_then(|r| {
+                    let name = r.rsplit('/').next()?.to_owned();
+                    let properties = replies[name]["properties"].as_object()?;
+                    properties
+                        .iter()
+                        .find(|(_, p)| p["type"] == "array")
+                        .map(|(k, _)| k.clone())
+                })
+            else {
+                continue;
+            };
+            format!("/{key}/0/{field}")
+        };
+        let target_id = operation_id(target.method.as_str(), target.path);
+        links.insert(
+            target_id.clone(),
+            json!({"operationId": target_id,
+                   "parameters": {format!("path.{param}"): format!("$response.body#{pointer}")}}),
+        );
+    }
+    links
+}
+
+/// What a success carries: JSON by its schema, or the other media types.
+fn success_content(route: &Route) -> Option<Value> {
+    let path = route.path;
+    if path == "/api/v1/openapi.json" {
+        return Some(json!({"application/json": {"schema": {"type": "object"}}}));
+    }
+    if path.starts_with("/metrics") {
+        return Some(json!({"application/openmetrics-text": {"schema": {"type": "string"}}}));
+    }
+    if path.ends_with("/live") {
+        return Some(json!({"text/event-stream": {"schema": {"type": "string"}}}));
+    }
+    responses::ROUTE_RESPONSES
+        .iter()
+        .find(|(method, p, _)| *p == path && *method == route.method.as_str())
+        .map(|(_, _, name)| {
+            json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}")}}})
+        })
+}
+
+/// A path parameter: ids are numbers; names, codes and identifiers are
+/// looked up as given (one that no resource has is a 404, never a 400).
+fn path_schema(name: &str) -> Value {
+    match name {
+        "id" => json!({"type": "integer", "format": "int64", "minimum": 1}),
+        _ => json!({"type": "string", "minLength": 1, "maxLength": 200, "pattern": NO_NUL}),
+    }
+}
+
+fn param_schema(param: Param) -> Value {
+    match param {
+        Param::Text => json!({"type": "string", "pattern": NO_NUL}),
+        Param::Int(min, max) => {
+            json!({"type": "integer", "format": "int64", "minimum": min, "maximum": max})
+        }
+        Param::OneOf(words) => json!({"type": "string", "enum": words}),
+        Param::Flag => json!({"type": "boolean"}),
+        Param::Pattern(pattern) => json!({"type": "string", "pattern": pattern}),
+    }
 }
 
 fn operation_id(method: &str, path: &str) -> String {
@@ -104,18 +240,86 @@ fn operation_id(method: &str, path: &str) -> String {
     id
 }
 
-fn object(required: &[&str], properties: Value) -> Value {
+/// A request object: unknown fields are refused, and an optional field may
+/// be `null` (read as absent).
+fn object(required: &[&str], mut properties: Value) -> Value {
+    if let Some(properties) = properties.as_object_mut() {
+        for (name, schema) in properties.iter_mut() {
+            if !required.contains(&name.as_str()) {
+                *schema = nullable(std::mem::take(schema));
+            }
+        }
+    }
     json!({"type": "object", "additionalProperties": false, "required": required, "properties": properties})
+}
+
+/// A change names at least one field.
+fn at_least_one(mut schema: Value) -> Value {
+    schema["minProperties"] = json!(1);
+    schema
+}
+
+fn nullable(mut schema: Value) -> Value {
+    let listed = match schema.get_mut("enum").and_then(Value::as_array_mut) {
+        Some(values) => {
+            values.push(Value::Null);
+            true
+        }
+        None => false,
+    };
+    match schema.get_mut("type") {
+        Some(Value::String(one)) => {
+            let one = std::mem::take(one);
+            schema["type"] = json!([one, "null"]);
+        }
+        Some(Value::Array(many)) => many.push(json!("null")),
+        None if listed => {}
+        _ => return json!({"anyOf": [schema, {"type": "null"}]}),
+    }
+    schema
+}
+
+/// GB 32100's alphabet (no I, O, S, V, Z), the division digits in 3–8.
+const USCC: &str =
+    r"^\s*[0-9A-HJ-NP-RTUWXYa-hj-np-rtuwxy]{2}[0-9]{6}[0-9A-HJ-NP-RTUWXYa-hj-np-rtuwxy]{10}\s*$";
+
+/// No parameter holds a NUL (the router refuses one with a 400).
+const NO_NUL: &str = r"^[^\u0000]*$";
+
+/// A string that is not only spaces and holds no NUL.
+const NONBLANK: &str = r"^[^\u0000]*[^\s\u0000][^\u0000]*$";
+
+/// Text as `Check::text` takes it: at most `max` characters, no control
+/// characters, not only spaces.
+fn words(max: usize) -> Value {
+    const CONTROL: &str = r"\u0000-\u001f\u007f-\u009f";
+    json!({"type": "string", "maxLength": max,
+           "pattern": format!("^[^{CONTROL}]*[^{CONTROL}\\s][^{CONTROL}]*$")})
 }
 
 fn schemas() -> Value {
     let text = json!({"type": "string"});
+    let login = json!({"type": "string", "pattern": "^[A-Za-z0-9._@-]{3,64}$"});
+    let password = json!({"type": "string", "minLength": crate::auth::MIN_PASSWORD_CHARS,
+                          "maxLength": crate::check::MAX_PASSWORD_CHARS});
+    let region = json!({"type": "string", "pattern": RegionCode::pattern(), "description": "GB/T 2260, 6 digits"});
+    // Demand numbers: more than zero, below 10^12.
+    let positive = json!({"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1e12});
+    let cny = json!({
+        "type": ["string", "number"],
+        "pattern": "^\\s*[0-9]+(\\.[0-9]{0,4})?\\s*$",
+        "minimum": 0, "maximum": 1_000_000,
+        "description": "yuan, at most 4 decimals, at most 1000000, e.g. \"18.50\""
+    });
     json!({
         "Problem": {
             "type": "object",
+            "required": ["type", "title", "status", "detail"],
             "properties": {
                 "type": text, "title": text, "status": {"type": "integer"}, "detail": text,
-                "errors": {"type": "array", "items": {"type": "object", "properties": {"field": text, "message": text}}}
+                "errors": {"type": "array", "description": "422: every field that is wrong, at once",
+                           "items": {"type": "object", "required": ["field", "message"], "properties": {"field": text, "message": text}}},
+                "referral": {"type": "object", "description": "404 on an identifier outside this node: who holds its prefix"}
             }
         },
         "Login": object(&["login", "password"], json!({"login": text, "password": text})),
@@ -123,17 +327,17 @@ fn schemas() -> Value {
             &["kind", "name", "uscc", "region", "industry", "contact", "login", "password"],
             json!({
                 "kind": {"enum": ["provider", "reseller", "line_provider"]},
-                "name": text,
-                "uscc": {"type": "string", "description": "统一社会信用代码, 18 characters with check character"},
+                "name": words(200),
+                "uscc": {"type": "string", "pattern": USCC, "description": "统一社会信用代码 (GB 32100): 18 characters, the last two check characters"},
                 "accept_unverified_uscc": {"type": "boolean", "description": "file a code that fails its check character; only an administrator can approve it"},
-                "region": {"type": "string", "description": "GB/T 2260, 6 digits"},
-                "industry": {"type": "string", "description": "GB/T 4754 section letter and division, e.g. I65"},
-                "contact": text,
-                "login": text,
-                "password": {"type": "string", "minLength": crate::auth::MIN_PASSWORD_CHARS},
+                "region": region,
+                "industry": {"type": "string", "pattern": Industry::pattern(), "description": "GB/T 4754 section letter and division, e.g. I65"},
+                "contact": words(200),
+                "login": login,
+                "password": password,
             }),
         ),
-        "Review": object(&[], json!({"reason": text})),
+        "Review": object(&[], json!({"reason": words(500)})),
         "NodeToken": object(&["role"], json!({
             "role": {"enum": ["regional", "industry"]},
             "region": {"type": "string", "description": "a regional node's province, GB/T 2260 two digits (e.g. 32)"},
@@ -141,8 +345,8 @@ fn schemas() -> Value {
             "ttl_hours": {"type": "integer", "minimum": 1, "maximum": 720},
         })),
         "NewAccount": object(&["login", "role"], json!({
-            "login": text,
-            "password": {"type": "string", "minLength": crate::auth::MIN_PASSWORD_CHARS},
+            "login": login,
+            "password": password,
             "role": {"enum": crate::auth::Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>()},
             "provider": {"type": "string", "description": "provider code the account acts for"},
         })),
@@ -150,64 +354,66 @@ fn schemas() -> Value {
             "role": {"enum": crate::auth::Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>()},
             "provider": text,
         })),
-        "NewApiKey": object(&["name"], json!({"name": text, "ttl_days": {"type": "integer", "minimum": 1, "maximum": 365}})),
+        "NewApiKey": object(&["name"], json!({"name": words(100), "ttl_days": {"type": "integer", "minimum": 1, "maximum": 365}})),
         "NewToken": object(&[], json!({
             "provider": {"type": "string", "description": "provider code; staff only, organisations get their own"},
-            "region": {"type": "string", "description": "GB/T 2260 code of the site the hosts are at (default: the provider's registered region)"},
+            "region": {"type": "string", "pattern": RegionCode::pattern(), "description": "GB/T 2260 code of the site the hosts are at (default: the provider's registered region)"},
             "ttl_hours": {"type": "integer", "minimum": 1, "maximum": 720},
             "uses": {"type": "integer", "minimum": 1, "maximum": 1000},
         })),
         "NewLine": object(&["name", "from_region", "to_region", "latency_ms", "bandwidth_mbps"], json!({
-            "name": text,
-            "from_region": text,
-            "to_region": text,
-            "latency_ms": {"type": "number", "exclusiveMinimum": 0},
-            "bandwidth_mbps": {"type": "integer", "minimum": 1},
-            "price_per_mbps_month": text,
+            "name": words(200),
+            "from_region": region,
+            "to_region": region,
+            "latency_ms": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 10_000},
+            "bandwidth_mbps": {"type": "integer", "minimum": 1, "maximum": 10_000_000},
+            "price_per_mbps_month": words(50),
             "provider": {"type": "string", "description": "admin only: the line provider's code"},
         })),
-        "LineChange": object(&[], json!({
+        "LineChange": at_least_one(object(&[], json!({
             "state": {"enum": crate::service::lines::LINE_STATES},
-            "latency_ms": {"type": "number", "exclusiveMinimum": 0},
-            "bandwidth_mbps": {"type": "integer", "minimum": 1},
-            "price_per_mbps_month": text,
-        })),
+            "latency_ms": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 10_000},
+            "bandwidth_mbps": {"type": "integer", "minimum": 1, "maximum": 10_000_000},
+            "price_per_mbps_month": words(50),
+        }))),
         "Demand": object(&[], json!({
-            "resource_type": {"type": "string", "description": "C (general), A (AI accelerator), H (supercomputing); or general, ai, hpc"},
+            "resource_type": {"enum": ["C", "A", "H", "V", "K", "S", "P", "general", "cpu", "ai", "accelerator", "gpu", "hpc", "supercomputing"],
+                              "description": "C (general), A (AI accelerator), H (supercomputing); or general, ai, hpc"},
             "accelerator": object(&[], json!({
-                "vendor": {"type": "string", "description": "any of the vendor's names: nvidia, huawei (ascend, 华为, 昇腾), hygon (海光), amd, cambricon (寒武纪), iluvatar (天数), …"},
+                "vendor": {"type": "string", "pattern": NONBLANK, "description": "any of the vendor's names: nvidia, huawei (ascend, 华为, 昇腾), hygon (海光), amd, cambricon (寒武纪), iluvatar (天数), …"},
                 "kind": {"type": "string", "enum": ["gpu", "npu", "mlu", "dcu", "xpu", "gcu"], "description": "what the vendor calls the device"},
-                "model": {"type": "string", "description": "whole words of the model name: H100 finds NVIDIA H100 80GB HBM3; a word ending in a letter also finds its numbered variants: 910B finds Ascend 910B3"},
+                "model": {"type": "string", "pattern": NONBLANK, "description": "whole words of the model name: H100 finds NVIDIA H100 80GB HBM3; a word ending in a letter also finds its numbered variants: 910B finds Ascend 910B3"},
                 "count": {"type": "integer", "minimum": 1, "maximum": 64, "description": "per host"},
-                "min_memory_gib": {"type": "number"},
-                "min_free_memory_gib": {"type": "number"},
+                "min_memory_gib": positive,
+                "min_free_memory_gib": positive,
                 "nvlink": {"type": "boolean"},
-                "infiniband_gbps": {"type": "number", "description": "an ACTIVE InfiniBand port at least this fast"},
+                "infiniband_gbps": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1e12, "description": "an ACTIVE InfiniBand port at least this fast"},
                 "mig": {"type": "boolean"},
             })),
-            "cpu_cores": {"type": "integer", "minimum": 1},
-            "memory_gib": {"type": "number"},
-            "disk_gib": {"type": "number"},
+            "cpu_cores": {"type": "integer", "minimum": 1, "maximum": 1 << 20},
+            "memory_gib": positive,
+            "disk_gib": positive,
             "hosts": {"type": "integer", "minimum": 1, "maximum": crate::selection::demand::MAX_HOSTS, "description": "all or nothing"},
-            "together": {"enum": ["anywhere", "region", "provider", "fabric"]},
-            "region": {"type": "string", "description": "GB/T 2260 prefix: 2, 4 or 6 digits"},
-            "user_region": {"type": "string", "description": "where the user is (GB/T 2260, 6 digits)"},
-            "max_latency_ms": {"type": "number"},
-            "min_bandwidth_mbps": {"type": "integer"},
-            "providers": {"type": "array", "items": {"type": "string"}},
-            "industries": {"type": "array", "items": {"type": "string"}},
-            "architecture": {"type": "string", "description": "the hosts' instruction set: x86_64, aarch64 (arm64: Kunpeng, Phytium), loongarch64, riscv64"},
-            "max_staleness_s": {"type": "number"},
-            "max_price_per_hour_cny": {"type": ["string", "number"], "description": "the most the resources chosen on one host may cost per hour at the provider's listed prices; hosts without a listed price fail it"},
+            "together": {"enum": ["anywhere", "region", "provider", "fabric"], "description": "other than anywhere, with hosts of 2 or more"},
+            "region": {"type": "string", "pattern": "^\\s*([0-9]{2}|[0-9]{4}|[0-9]{6})\\s*$", "description": "GB/T 2260 prefix: 2, 4 or 6 digits"},
+            "user_region": {"type": "string", "pattern": RegionCode::pattern(), "description": "where the user is (GB/T 2260, 6 digits); needed by max_latency_ms and min_bandwidth_mbps"},
+            "max_latency_ms": positive,
+            "min_bandwidth_mbps": {"type": "integer", "minimum": 1, "maximum": 1_i64 << 40},
+            "providers": {"type": "array", "maxItems": 1000, "items": {"type": "string", "pattern": NONBLANK}},
+            "industries": {"type": "array", "maxItems": 1000, "items": {"type": "string", "pattern": NONBLANK}},
+            "architecture": {"enum": ["x86_64", "amd64", "x86", "x86-64", "aarch64", "arm64", "arm", "riscv64", "riscv", "rv", "loongarch64", "loongarch", "la"],
+                             "description": "the hosts' instruction set: x86_64, aarch64 (arm64: Kunpeng, Phytium), loongarch64, riscv64"},
+            "max_staleness_s": positive,
+            "max_price_per_hour_cny": cny,
             "availability": {"enum": ["free_now", "installed"]},
-            "expression": {"type": "string", "description": "CEL over `host` and `gpus`, e.g. host.cpus >= 64 && gpus.all(g, g.temperature_celsius < 80)"},
+            "expression": {"type": "string", "pattern": NONBLANK, "maxLength": 4096, "description": "CEL over `host` and `gpus`, e.g. host.cpus >= 64 && gpus.all(g, g.temperature_celsius < 80)"},
             "limit": {"type": "integer", "minimum": 1, "maximum": crate::selection::demand::MAX_LIMIT},
         })),
         "PriceList": object(&["prices"], json!({
             "prices": {"type": "array", "maxItems": crate::service::prices::MAX_PRICES, "items": object(&["resource", "per_hour_cny"], json!({
                 "resource": {"enum": ["accelerator", "cpu"], "description": "accelerator: per accelerator-hour; cpu: per logical-core-hour"},
                 "model": {"type": "string", "description": "accelerator only: words its name must contain (H100); absent for any model"},
-                "per_hour_cny": {"type": ["string", "number"], "description": "yuan per hour, at most 4 decimals, e.g. \"18.50\""},
+                "per_hour_cny": cny,
             }))},
         })),
         "Interval": object(&["interval_ms"], json!({"interval_ms": {"type": "integer", "minimum": 100, "maximum": 3600000}})),
@@ -220,7 +426,7 @@ fn schemas() -> Value {
             "starts_at_ms": {"type": "integer", "description": "unix milliseconds; now if absent"},
             "ends_at_ms": {"type": "integer", "description": "unix milliseconds; or give duration"},
             "duration": {"type": "string", "description": "e.g. 2h"},
-            "reason": {"type": "string", "minLength": 1, "maxLength": 500},
+            "reason": words(500),
         })),
         "NewReceiver": object(&["name", "kind", "url"], json!({
             "name": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
@@ -231,7 +437,7 @@ fn schemas() -> Value {
             "min_severity": {"enum": ["info", "warning", "critical"]},
             "provider": {"type": "string", "description": "administrator only: the provider whose hosts it serves"},
         })),
-        "Reason": object(&["reason"], json!({"reason": {"type": "string", "minLength": 1, "maxLength": 500}})),
+        "Reason": object(&["reason"], json!({"reason": words(500)})),
     })
 }
 
@@ -262,5 +468,105 @@ mod tests {
             .map(|item| item.as_object().unwrap().len())
             .sum();
         assert_eq!(in_doc, documented);
+    }
+
+    /// Every `pattern` in the document, wherever it sits.
+    fn patterns(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(p)) = map.get("pattern") {
+                    out.push(p.clone());
+                }
+                map.values().for_each(|v| patterns(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| patterns(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_pattern_is_a_regular_expression() {
+        let mut found = Vec::new();
+        patterns(&openapi(), &mut found);
+        assert!(found.len() > 20, "{found:?}");
+        for p in found {
+            regex::Regex::new(&p).unwrap_or_else(|e| panic!("{p}: {e}"));
+        }
+    }
+
+    #[test]
+    fn the_code_patterns_take_exactly_what_the_parsers_take() {
+        let industry = regex::Regex::new(&Industry::pattern()).unwrap();
+        let region = regex::Regex::new(&RegionCode::pattern()).unwrap();
+        for letter in ('A'..='Z').chain('a'..='z') {
+            for division in 0..100 {
+                let code = format!("{letter}{division:02}");
+                assert_eq!(
+                    industry.is_match(&code),
+                    Industry::parse(&code).is_ok(),
+                    "{code}"
+                );
+            }
+        }
+        for province in 0..100 {
+            for rest in ["0000", "0108", "9999"] {
+                let code = format!("{province:02}{rest}");
+                assert_eq!(
+                    region.is_match(&code),
+                    RegionCode::parse(&code).is_ok(),
+                    "{code}"
+                );
+            }
+        }
+        for odd in ["I650", "I6", "", "1101080", "11010"] {
+            assert!(!industry.is_match(odd) && !region.is_match(odd), "{odd}");
+        }
+        // A credit code failing only its check characters fits the pattern
+        // (the API then answers 422, or files it unverified when asked).
+        let uscc = regex::Regex::new(USCC).unwrap();
+        for code in [
+            "91350100M000100Y43",
+            " 91350100m000100y43 ",
+            "91350100M000100Y44",
+        ] {
+            assert!(uscc.is_match(code), "{code}");
+        }
+        for code in [
+            "91350100M000100Y4",
+            "9135010OM000100Y43",
+            "91AB0100M000100Y43",
+        ] {
+            assert!(!uscc.is_match(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn every_json_reply_has_a_schema_and_creations_link_to_their_uses() {
+        let doc = openapi();
+        for route in ROUTES.iter() {
+            let op = &doc["paths"][route.path][route.method.as_str().to_ascii_lowercase()];
+            let success = &op["responses"][route.success.0.to_string()];
+            let has_body = !matches!(route.success.0, 202 | 204);
+            assert_eq!(
+                success["content"].is_object(),
+                has_body,
+                "{} {}",
+                route.method,
+                route.path
+            );
+            for status in ["400", "413", "503"] {
+                assert!(op["responses"][status].is_object(), "{}", route.path);
+            }
+        }
+        let keys = &doc["paths"]["/api/v1/api-keys"]["post"]["responses"]["201"]["links"];
+        assert_eq!(
+            keys["delete_api_keys_id"]["parameters"]["path.id"],
+            "$response.body#/id"
+        );
+        let hosts = &doc["paths"]["/api/v1/hosts"]["get"]["responses"]["200"]["links"];
+        assert_eq!(
+            hosts["get_hosts_host"]["parameters"]["path.host"],
+            "$response.body#/hosts/0/host_id"
+        );
     }
 }

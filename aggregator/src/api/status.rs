@@ -277,10 +277,17 @@ pub async fn resources(
     })))
 }
 
-/// A resource by identifier: 400 if it is not one, 404 if this node has none.
+/// A 404: what no resource can be named is not found, and the detail says
+/// why (the check character, MOD 37-2, is beyond what a schema can say).
+fn not_an_identifier(text: &str, error: impl std::fmt::Display) -> Problem {
+    Problem::not_found(format!(
+        "{text:?} is not a valid identifier ({error}), so no resource has it"
+    ))
+}
+
+/// A resource by identifier; a 404 if this node has none (or none can be).
 fn find<'a>(fleet: &'a Fleet, text: &str) -> Result<&'a ResourceEntry, Problem> {
-    let identifier = Identifier::parse(text)
-        .map_err(|e| Problem::bad_request(format!("{text:?} is not a valid identifier: {e}")))?;
+    let identifier = Identifier::parse(text).map_err(|e| not_an_identifier(text, e))?;
     let canonical = identifier.to_string();
     fleet
         .by_identifier
@@ -314,9 +321,7 @@ pub async fn resolve(
             }]));
         }
     };
-    let parsed = Identifier::parse(&identifier).map_err(|e| {
-        Problem::bad_request(format!("{identifier:?} is not a valid identifier: {e}"))
-    })?;
+    let parsed = Identifier::parse(&identifier).map_err(|e| not_an_identifier(&identifier, e))?;
     {
         let fleet = state.catalog.read();
         if let Ok(r) = find(&fleet, &identifier) {
@@ -492,6 +497,17 @@ pub async fn history(
         "points": points,
     })))
 }
+
+/// The names [`Metric::parse`] takes, for the API's document.
+pub const METRICS: &[&str] = &[
+    "cpu_utilization_percent",
+    "memory_used_bytes",
+    "load_average_1m",
+    "gpu_utilization_percent",
+    "gpu_memory_used_bytes",
+    "gpu_temperature_celsius",
+    "gpu_power_watts",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Metric {
@@ -738,6 +754,7 @@ impl<T> futures_core::Stream for ReceiverStream<T> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IntervalRequest {
+    #[serde(deserialize_with = "crate::check::whole::exact")]
     interval_ms: u64,
 }
 

@@ -334,7 +334,12 @@ impl Check {
     ) -> Option<u64> {
         match o.get(key)? {
             Value::Null => None,
-            Value::Number(n) => match n.as_u64() {
+            // 3.0 is as whole as 3 (JSON Schema agrees).
+            Value::Number(n) => match n.as_u64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1.8e19)
+                    .map(|f| f as u64)
+            }) {
                 Some(v) if (min..=max).contains(&v) => Some(v),
                 _ => {
                     self.fail(field, format!("a whole number from {min} to {max}"));

@@ -231,10 +231,10 @@ pub async fn ack(node: &Node, who: &Principal, id: i64) -> Result<AlertRow, Serv
 pub struct SilenceRequest {
     pub matchers: Vec<Matcher>,
     /// Unix milliseconds; now if absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::check::whole::option")]
     pub starts_at_ms: Option<i64>,
     /// Unix milliseconds; or give `duration`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::check::whole::option")]
     pub ends_at_ms: Option<i64>,
     /// e.g. 2h, 30m.
     #[serde(default)]

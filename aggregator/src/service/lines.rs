@@ -24,6 +24,7 @@ pub struct LineRequest {
     pub from_region: String,
     pub to_region: String,
     pub latency_ms: f64,
+    #[serde(deserialize_with = "crate::check::whole::exact")]
     pub bandwidth_mbps: i64,
     #[serde(default)]
     pub price_per_mbps_month: Option<String>,
@@ -40,7 +41,7 @@ pub struct LineUpdate {
     pub state: Option<String>,
     #[serde(default)]
     pub latency_ms: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::check::whole::option")]
     pub bandwidth_mbps: Option<i64>,
     #[serde(default)]
     pub price_per_mbps_month: Option<String>,

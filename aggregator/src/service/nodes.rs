@@ -14,7 +14,7 @@ use suanli_protocol::{
 use super::{Actor, ServiceError, Source, audit};
 use crate::{
     auth,
-    check::Invalid,
+    check::{Check, Invalid},
     hierarchy,
     identity::{NodeIdentity, random_secret},
     links::LiveError,
@@ -153,11 +153,11 @@ pub async fn approve(
     Ok(store.child(id).await?)
 }
 
-fn reason_of(reason: &str) -> Result<&str, ServiceError> {
-    let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(Invalid::one("reason", "say why, in at most 500 characters").into());
-    }
+/// The reason staff give: the same rule as every reason (`Check::text`).
+fn reason_of(reason: &str) -> Result<String, ServiceError> {
+    let mut check = Check::default();
+    let reason = check.text("reason", reason, 500);
+    check.done()?;
     Ok(reason)
 }
 
@@ -168,8 +168,8 @@ pub async fn reject(
     reason: &str,
 ) -> Result<ChildNode, ServiceError> {
     let reason = reason_of(reason)?;
-    store.reject_child(id, reason, &actor.name).await?;
-    audit::record(store, actor, "node.reject", &format!("node/{id}"), reason).await;
+    store.reject_child(id, &reason, &actor.name).await?;
+    audit::record(store, actor, "node.reject", &format!("node/{id}"), &reason).await;
     Ok(store.child(id).await?)
 }
 
@@ -197,13 +197,13 @@ pub async fn revoke(
 ) -> Result<ChildNode, ServiceError> {
     let reason = reason_of(reason)?;
     let child = find(store, reference).await?;
-    store.revoke_child(child.id, reason, &actor.name).await?;
+    store.revoke_child(child.id, &reason, &actor.name).await?;
     audit::record(
         store,
         actor,
         "node.revoke",
         &format!("node/{}", child.id),
-        reason,
+        &reason,
     )
     .await;
     Ok(store.child(child.id).await?)

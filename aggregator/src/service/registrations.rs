@@ -21,7 +21,7 @@ pub struct Application {
     pub uscc: String,
     /// The code fails its check characters but is the one on the licence;
     /// only an administrator may approve such an application.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::check::null_as_default")]
     pub accept_unverified_uscc: bool,
     pub region: String,
     pub industry: String,
@@ -126,6 +126,13 @@ pub async fn approve(
     id: i64,
     review: &Review,
 ) -> Result<Registration, ServiceError> {
+    // A note is optional on approval, but held to the rule of every reason.
+    let mut check = Check::default();
+    let note = review
+        .reason
+        .as_deref()
+        .map(|r| check.text("reason", r, 500));
+    check.done()?;
     let pending = store.registration(id).await?;
     if !pending.uscc_verified && who.role != Role::Admin {
         return Err(ServiceError::Forbidden(
@@ -134,7 +141,7 @@ pub async fn approve(
         ));
     }
     let done = store
-        .review_registration(id, true, review.reason.as_deref(), &who.actor)
+        .review_registration(id, true, note.as_deref(), &who.actor)
         .await?;
     let detail = if done.uscc_verified {
         format!("provider {}", done.provider.as_deref().unwrap_or(""))

@@ -51,9 +51,9 @@ pub struct TokenAsk {
     /// Where the hosts are, if not the provider's registered region.
     #[serde(default)]
     pub region: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::check::whole::option")]
     pub ttl_hours: Option<u32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::check::whole::option")]
     pub uses: Option<u32>,
 }
 

@@ -1,0 +1,135 @@
+//! The API does what its OpenAPI document says: Schemathesis, from PyPI
+//! (`.ci/contract.sh` installs it and sets `SUANLI_SCHEMATHESIS`), runs
+//! every check it has, in every phase including the stateful one, against
+//! a node this test starts and seeds with what each route works on:
+//! organisations of every kind, a streaming host, enrollment tokens, API
+//! keys, lines, prices, a receiver, a silence and a child node's token.
+//! Its settings, and the checks left out with their reasons, are in
+//! `tests/contract/schemathesis.toml`. Without Schemathesis it says so and
+//! does nothing.
+
+#![allow(clippy::unwrap_used)]
+
+use std::{path::PathBuf, process::Command, time::Duration};
+
+use serde_json::json;
+use suanli_tests::{Agent, Aggregator, Backend, Request, wait_until};
+
+const WAIT: Duration = Duration::from_secs(30);
+const PASSWORD: &str = "a long enough password";
+const USCC: [&str; 3] = [
+    "91350100M000100Y43",
+    "91110108551385082Q",
+    "91440300708461136T",
+];
+
+fn schemathesis() -> Option<PathBuf> {
+    std::env::var_os("SUANLI_SCHEMATHESIS")
+        .map(PathBuf::from)
+        .filter(|p| p.exists())
+}
+
+#[test]
+fn the_api_does_what_its_openapi_document_says() {
+    let Some(st) = schemathesis() else {
+        eprintln!("skipped: no Schemathesis (set SUANLI_SCHEMATHESIS, or run .ci/run)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, &[]);
+    let staff = node.sign_in("admin", &node.admin_password());
+
+    // Organisations of each kind; a pending registration to review.
+    let provider = node.organisation(&staff, "provider", USCC[0], "prov", PASSWORD);
+    node.organisation(&staff, "reseller", USCC[1], "resell", PASSWORD);
+    let liner = node.organisation(&staff, "line_provider", USCC[2], "liner", PASSWORD);
+    let r = Request::new("POST", "/api/v1/registrations")
+        .json(
+            &json!({
+                "kind": "provider", "name": "待审 有限公司", "uscc": "9144030071526726XG",
+                "region": "110108", "industry": "I65", "contact": "李四", "login": "pending",
+                "password": PASSWORD,
+            })
+            .to_string(),
+        )
+        .send(node.http);
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    // A streaming host of the provider's, enrolled with its own token.
+    let r = provider.send(
+        "POST",
+        "/api/v1/tokens",
+        &json!({"ttl_hours": 24, "region": "510107", "uses": 5}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let mut agent = Agent::join_as(
+        &dir.path().join("agent"),
+        r.json()["join"].as_str().unwrap(),
+        "1s",
+        "contract-machine-1",
+        "contract-gpu-01",
+    );
+    agent.run();
+    wait_until(WAIT, "the provider's host to report", || {
+        provider.get("/api/v1/resources?q=contract").json()["resources"][0]["state"] == "online"
+    });
+
+    // Lines, prices, an API key, a receiver, a silence, a child's token.
+    let r = liner.send(
+        "POST",
+        "/api/v1/lines",
+        &json!({"name": "成渝专线", "from_region": "510107", "to_region": "500103",
+                "latency_ms": 4.5, "bandwidth_mbps": 10000, "price_per_mbps_month": "30"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let code = provider.get("/api/v1/session").json()["provider"]["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = provider.send(
+        "PUT",
+        &format!("/api/v1/providers/{code}/prices"),
+        &json!({"prices": [{"resource": "accelerator", "model": "H100", "per_hour_cny": "18.50"},
+                           {"resource": "cpu", "per_hour_cny": "0.12"}]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = provider.send("POST", "/api/v1/api-keys", &json!({"name": "contract"}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = staff.send(
+        "POST",
+        "/api/v1/silences",
+        &json!({"matchers": [{"name": "alertname", "value": "HostDown"}],
+                "duration": "2h", "reason": "维护"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = staff.send(
+        "POST",
+        "/api/v1/nodes/tokens",
+        &json!({"role": "industry", "industry": "I65"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("contract/schemathesis.toml");
+    let report = dir.path().join("report");
+    let output = Command::new(&st)
+        .arg("--config-file")
+        .arg(&config)
+        .arg("run")
+        .arg(format!("http://{}/api/v1/openapi.json", node.http))
+        .arg("--report-dir")
+        .arg(&report)
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("SUANLI_CONTRACT_TOKEN", node.admin_token())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    eprintln!("{text}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "Schemathesis found the API and its document disagree (above)"
+    );
+    // Not vacuous: it ran operations and finished every phase.
+    assert!(text.contains("passed"), "{text}");
+    agent.kill();
+}
