@@ -13,7 +13,7 @@ use suanli_link::{
 };
 use suanli_protocol::{
     join::JoinString,
-    stream::{AgentMessage, AggregatorMessage, EnrollRequest},
+    stream::{AgentMessage, AggregatorMessage, EnrollRequest, Enrolled},
 };
 
 use crate::{
@@ -24,6 +24,9 @@ use suanli_protocol::model::HostReport;
 
 /// How long joining may take before it is given up.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Waits between tries while the node is busy, doubling up to the most.
+const BUSY_FIRST_PAUSE: Duration = Duration::from_millis(250);
+const BUSY_MAX_PAUSE: Duration = Duration::from_secs(4);
 
 pub async fn join(
     join: &JoinString,
@@ -52,46 +55,36 @@ pub async fn join(
 
     let client = transport::client_config(ServerTrust::CaFingerprint(join.ca_fingerprint), None)?;
     let (endpoint, _) = transport::endpoint(unspecified_for(address), None, None)?;
+    let mut request = Vec::new();
+    AgentMessage::EnrollRequest(EnrollRequest {
+        token: join.token.clone(),
+        csr_der: csr.der().to_vec(),
+        machine_id: inventory.machine_id.clone(),
+        hostname: inventory.hostname.clone(),
+        agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+        // Root-only files: read when joining as root, which is when it matters.
+        product_uuid: inventory.dmi.product_uuid.clone(),
+        board_serial: inventory.dmi.board_serial.clone(),
+    })
+    .encode(&mut request);
     let enrolled = tokio::time::timeout(JOIN_TIMEOUT, async {
-        let conn = endpoint
-            .connect_with(client, address, SERVER_NAME)?
-            .await
-            .with_context(|| format!("connecting to {address}"))?;
-        let (mut send, recv) = conn.open_bi().await?;
-        let mut bytes = Vec::new();
-        AgentMessage::EnrollRequest(EnrollRequest {
-            token: join.token.clone(),
-            csr_der: csr.der().to_vec(),
-            machine_id: inventory.machine_id.clone(),
-            hostname: inventory.hostname.clone(),
-            agent_version: env!("CARGO_PKG_VERSION").to_owned(),
-            // Root-only files: read when joining as root, which is when it matters.
-            product_uuid: inventory.dmi.product_uuid.clone(),
-            board_serial: inventory.dmi.board_serial.clone(),
-        })
-        .encode(&mut bytes);
-        send.write_all(&bytes).await?;
-        let mut reader = MessageReader::new(recv);
-        let answer = reader.next::<AggregatorMessage>().await;
-        let reason = match answer {
-            Ok(Some(AggregatorMessage::Enrolled(enrolled))) => {
-                conn.close(CloseCode::Done.code(), b"enrolled");
-                return Ok(enrolled);
-            }
-            // A refusal is a connection close with a reason; the stream may
-            // end or fail before that close arrives.
-            other => match transport::close_reason(&conn).await {
-                Some(quinn::ConnectionError::ApplicationClosed(close)) => {
-                    String::from_utf8_lossy(&close.reason).into_owned()
+        // A node at its cap of certificate-less connections (close code
+        // busy: a rack joining at once behind one address) is tried again,
+        // at spread-out times so the rack does not come back in step.
+        let mut pause = BUSY_FIRST_PAUSE;
+        loop {
+            match attempt(&endpoint, &client, address, &request).await? {
+                Ok(enrolled) => return anyhow::Ok(enrolled),
+                Err(busy) => {
+                    let jitter = Duration::from_millis(
+                        u64::from(std::process::id()) % (pause.as_millis() as u64 + 1),
+                    );
+                    eprintln!("the node is busy ({busy}); trying again");
+                    tokio::time::sleep(pause + jitter).await;
+                    pause = (pause * 2).min(BUSY_MAX_PAUSE);
                 }
-                Some(closed) => closed.to_string(),
-                None => match other {
-                    Ok(answer) => format!("unexpected answer {answer:?}"),
-                    Err(e) => e.to_string(),
-                },
-            },
-        };
-        bail!("the aggregator refused to enroll this host: {reason}")
+            }
+        }
     })
     .await
     .context("joining timed out")??;
@@ -110,4 +103,49 @@ pub async fn join(
         &key.serialize_der(),
     )?;
     Ok(enrollment)
+}
+
+/// One enrollment try: the node's answer, or `Err(reason)` when it was too
+/// busy to take the connection (worth trying again); any other refusal is
+/// an error.
+async fn attempt(
+    endpoint: &quinn::Endpoint,
+    client: &quinn::ClientConfig,
+    address: std::net::SocketAddr,
+    request: &[u8],
+) -> anyhow::Result<Result<Enrolled, String>> {
+    let conn = endpoint
+        .connect_with(client.clone(), address, SERVER_NAME)?
+        .await
+        .with_context(|| format!("connecting to {address}"))?;
+    // The node may turn a busy connection away before a stream opens.
+    let answer = async {
+        let (mut send, recv) = conn.open_bi().await?;
+        send.write_all(request).await?;
+        anyhow::Ok(MessageReader::new(recv).next::<AggregatorMessage>().await?)
+    }
+    .await;
+    let reason = match answer {
+        Ok(Some(AggregatorMessage::Enrolled(enrolled))) => {
+            conn.close(CloseCode::Done.code(), b"enrolled");
+            return Ok(Ok(enrolled));
+        }
+        // A refusal is a connection close with a reason; the stream may
+        // end or fail before that close arrives.
+        other => match transport::close_reason(&conn).await {
+            Some(quinn::ConnectionError::ApplicationClosed(close)) => {
+                let reason = String::from_utf8_lossy(&close.reason).into_owned();
+                if CloseCode::from_code(close.error_code) == Some(CloseCode::Busy) {
+                    return Ok(Err(reason));
+                }
+                reason
+            }
+            Some(closed) => closed.to_string(),
+            None => match other {
+                Ok(answer) => format!("unexpected answer {answer:?}"),
+                Err(e) => e.to_string(),
+            },
+        },
+    };
+    bail!("the aggregator refused to enroll this host: {reason}")
 }

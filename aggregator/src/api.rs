@@ -226,6 +226,7 @@ pub static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(||
         route!(GET "/api/v1/hosts/{host}", Access::Roles(HOST_OWNERS), "One host: inventory, live figures, link, resources", host),
         route!(GET "/api/v1/hosts/{host}/live", Access::Roles(HOST_OWNERS), "Server-sent events with each new sample; while open the host samples every second", live),
         route!(POST "/api/v1/hosts/{host}/sample-interval", Access::Roles(MANAGERS), "Ask a connected host to sample at another interval", set_sample_interval, body = "Interval", success = (202, "Sent to the agent")),
+        route!(POST "/api/v1/hosts/{host}/transfer", Access::Roles(MANAGERS), "Give a host to another provider (audited): its certificate is revoked and the new provider's agent joins with the new provider's token; its identifiers stay", transfer_host, body = "Transfer"),
         route!(POST "/api/v1/hosts/{host}/revoke", Access::Roles(HOST_MANAGERS), "Revoke a host: its certificate stops working at once", revoke_host, success = (204, "Revoked")),
         route!(GET "/api/v1/alerts", Access::Roles(HOST_OWNERS), "Alerts, newest first: all for staff, the organisation's own hosts' otherwise", alerts::alerts, query = &[
             ("state", Param::OneOf(&["firing", "resolved"]), "firing or resolved"),

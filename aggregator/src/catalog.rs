@@ -271,6 +271,14 @@ impl Catalog {
             .map(|h| h.vitals.as_ref().map(|v| v.seq))
     }
 
+    /// A second agent claimed this host's identity from `address` while it
+    /// reported, and was refused.
+    pub fn note_clone_refused(&self, host_id: i64, at_ms: u64, address: String) {
+        if let Some(host) = self.write().hosts.get_mut(&host_id) {
+            host.clone_refused = Some((at_ms, address));
+        }
+    }
+
     /// Staff cleared an accelerator's faults.
     pub fn clear_faults(&self, host_id: i64, uuid: &str) {
         if let Some(host) = self.write().hosts.get_mut(&host_id) {

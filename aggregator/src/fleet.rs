@@ -345,6 +345,10 @@ pub struct HostEntry {
     pub slowdowns: BTreeMap<String, Vec<u64>>,
     /// Live pages watching this host.
     pub watchers: usize,
+    /// The last time a second agent claimed this host's identity while it
+    /// reported (a copied disk image?), and from where: refused, and an
+    /// alert for staff.
+    pub clone_refused: Option<(u64, String)>,
 }
 
 impl HostEntry {
@@ -381,6 +385,7 @@ impl HostEntry {
             ecc_increased_ms: BTreeMap::new(),
             slowdowns: BTreeMap::new(),
             watchers: 0,
+            clone_refused: None,
         };
         host.refigure();
         host
@@ -957,6 +962,7 @@ mod tests {
             ecc_increased_ms: BTreeMap::new(),
             slowdowns: BTreeMap::new(),
             watchers: 0,
+            clone_refused: None,
         }
     }
 

@@ -342,9 +342,14 @@ async fn enroll(
         ),
     };
     if let Some(claim) = claim {
+        let address = conn.remote_address().ip().to_string();
         let refused = if claim.provider_id != token_provider {
             Some(HELD_BY_ANOTHER_PROVIDER)
         } else if reporting_now(&ingest.node, claim.host_id) {
+            ingest
+                .node
+                .catalog
+                .note_clone_refused(claim.host_id, now_ms(), address.clone());
             Some(
                 "this host's identity is in use by an agent reporting now: a copy of its disk \
                  image? Give each host its own /etc/machine-id (systemd-machine-id-setup) and join again",
@@ -353,7 +358,7 @@ async fn enroll(
             None
         };
         if let Some(reason) = refused {
-            let actor = Actor::new("agent", conn.remote_address().ip().to_string());
+            let actor = Actor::new("agent", address);
             audit::record(
                 store,
                 &actor,

@@ -692,12 +692,37 @@ fn a_host_another_provider_holds_is_refused_until_staff_transfer_it() {
     );
     let (_, audit) = node.get("/api/v1/audit");
     assert!(audit.contains("host.transfer"), "{audit}");
+
+    // And back, over the API: the host is the first provider's again.
+    let r = suanli_tests::Request::new("POST", "/api/v1/hosts/1/transfer")
+        .bearer(&node.admin_token())
+        .json(r#"{"provider": "P00001"}"#)
+        .send(node.http);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["provider"], "P00001", "{}", r.body);
+    let host = node
+        .hosts()
+        .into_iter()
+        .find(|h| h["host_id"] == 1)
+        .unwrap();
+    assert_eq!(host["provider"], "P00001", "{host}");
+    let r = suanli_tests::Request::new("POST", "/api/v1/hosts/1/transfer")
+        .bearer(&node.admin_token())
+        .json(r#"{"provider": "P09999"}"#)
+        .send(node.http);
+    assert_eq!(r.status, 404, "no such provider: {}", r.body);
+    let (_, audit) = node.get("/api/v1/audit");
+    assert_eq!(audit.matches("host.transfer").count(), 2, "{audit}");
 }
 
 #[test]
 fn a_cloned_image_is_refused_while_its_original_streams_and_other_hardware_is_another_host() {
     let dir = tempfile::tempdir().unwrap();
-    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, &[]);
+    let node = Aggregator::start(
+        &dir.path().join("node"),
+        Backend::Sqlite,
+        &["--alert-interval", "200ms"],
+    );
     let join = node.join_string_for(None, 4);
     let root = |name: &str, uuid: &str| {
         suanli_tests::identity_root(&dir.path().join(name), "m-image", name, Some(uuid))
@@ -723,6 +748,16 @@ fn a_cloned_image_is_refused_while_its_original_streams_and_other_hardware_is_an
         "{stderr}"
     );
     assert!(connected(&node, "original"), "the original was swapped out");
+    // Staff are told, by an alert on the original host.
+    wait_until(WAIT, "the cloned-identity alert", || {
+        let (_, firing) = node.get("/api/v1/alerts?state=firing");
+        let firing: serde_json::Value = serde_json::from_str(&firing).unwrap();
+        firing["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["rule"] == "host_identity_cloned" && a["labels"]["hostname"] == "original")
+    });
 
     // A VM cloned from the same image gets new firmware: another host.
     let vm_root = root("vm", "5D3F0000-1111-2222-3333-444455556666");
@@ -769,6 +804,9 @@ async fn connections_without_a_certificate_are_short_lived_and_capped_per_addres
             .await
             .unwrap()
     };
+    let late_join = node.join_string(None);
+    let late_root =
+        suanli_tests::identity_root(&dir.path().join("late-root"), "m-late", "late", None);
     let mut silent = Vec::new();
     for _ in 0..64 {
         silent.push(connect().await);
@@ -777,6 +815,16 @@ async fn connections_without_a_certificate_are_short_lived_and_capped_per_addres
     let (code, reason) = closed(&connect().await).await;
     assert_eq!(code, Some(CloseCode::Busy), "{reason}");
     assert!(reason.contains("without a certificate"), "{reason}");
+    // An agent joining now, from the same address, is told the node is
+    // busy and tries again until a place is free (the silent ones hold
+    // theirs for 5 s).
+    let joining = std::process::Command::new(suanli_tests::binary("suanli-agent"))
+        .args(["join", &late_join, "--host-root", &late_root, "--state-dir"])
+        .arg(dir.path().join("late"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     for conn in &silent {
         let (code, reason) = closed(conn).await;
         assert_eq!(code, Some(CloseCode::Idle), "{reason}");
@@ -786,6 +834,13 @@ async fn connections_without_a_certificate_are_short_lived_and_capped_per_addres
         "silent unauthenticated connections closed after {:?} (the idle timeout is 60 s)",
         started.elapsed()
     );
+    let joined = tokio::task::spawn_blocking(|| joining.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&joined.stderr);
+    assert!(joined.status.success(), "{stderr}");
+    assert!(stderr.contains("the node is busy"), "{stderr}");
     // Their places are free again, and the agent was never disturbed.
     let (code, _) = send_raw(&node, b"\x00").await;
     assert_ne!(code, Some(CloseCode::Busy));

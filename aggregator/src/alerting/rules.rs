@@ -45,6 +45,13 @@ pub const RULES: &[Rule] = &[
         "No sample for 3 intervals (at least 3 s; 30 s at a 10 s interval). While it fires, the host's other alerts neither fire nor resolve."
     ),
     rule!(
+        "host_identity_cloned",
+        Warning,
+        0,
+        0,
+        "A second agent claimed this host's identity (machine-id and firmware) while the host reported: a copy of its disk image? It was refused; the alert holds for 15 minutes after the last attempt. Give each copy its own /etc/machine-id."
+    ),
+    rule!(
         "gpu_xid",
         Critical,
         0,
@@ -171,6 +178,9 @@ pub const RULES: &[Rule] = &[
         "The sample writer's queue is more than 80 % full: ingest is falling behind."
     ),
 ];
+
+/// How long a refused clone claim keeps its alert firing.
+pub const CLONE_ALERT_MS: u64 = 15 * 60 * 1000;
 
 pub fn rule(name: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.name == name)
@@ -341,6 +351,22 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
             None,
             &[],
             format!("{} has sent no sample for {} s", host.hostname, age / 1000),
+        );
+    }
+    if let Some((at_ms, address)) = &host.clone_refused
+        && now_ms.saturating_sub(*at_ms) < CLONE_ALERT_MS
+    {
+        push(
+            "host_identity_cloned",
+            "",
+            Severity::Warning,
+            Level::Firing,
+            None,
+            &[("address", address.clone())],
+            format!(
+                "a second agent at {address} claimed the identity of {} while it reports: refused",
+                host.hostname
+            ),
         );
     }
     // GPU faults are latched: they hold whether or not the host reports.

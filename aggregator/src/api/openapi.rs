@@ -193,7 +193,15 @@ fn success_content(route: &Route) -> Option<Value> {
         return Some(json!({"application/openmetrics-text": {"schema": {"type": "string"}}}));
     }
     if path.ends_with("/live") {
-        return Some(json!({"text/event-stream": {"schema": {"type": "string"}}}));
+        // Each event: `sample`, its data the host's figures as JSON.
+        return Some(json!({"text/event-stream": {"schema": {
+            "type": "object",
+            "required": ["event", "data"],
+            "properties": {
+                "event": {"const": "sample"},
+                "data": {"type": "string", "contentMediaType": "application/json"},
+            },
+        }}}));
     }
     responses::ROUTE_RESPONSES
         .iter()
@@ -311,7 +319,7 @@ fn schemas() -> Value {
         "minimum": 0, "maximum": 1_000_000,
         "description": "yuan, at most 4 decimals, at most 1000000, e.g. \"18.50\""
     });
-    json!({
+    let mut schemas = json!({
         "Problem": {
             "type": "object",
             "required": ["type", "title", "status", "detail"],
@@ -437,8 +445,88 @@ fn schemas() -> Value {
             "min_severity": {"enum": ["info", "warning", "critical"]},
             "provider": {"type": "string", "description": "administrator only: the provider whose hosts it serves"},
         })),
+        "Transfer": object(&["provider"], json!({
+            "provider": {"type": "string", "pattern": NO_NUL, "description": "the receiving provider's code or credit code"},
+        })),
         "Reason": object(&["reason"], json!({"reason": words(500)})),
-    })
+    });
+    for (name, example) in examples() {
+        schemas[name]["examples"] = json!([example]);
+    }
+    schemas
+}
+
+/// A request of each kind as a client would send it: for readers of the
+/// document, and the first thing Schemathesis sends (its examples phase).
+fn examples() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "Login",
+            json!({"login": "ops", "password": "correct horse battery"}),
+        ),
+        (
+            "Registration",
+            json!({
+                "kind": "provider", "name": "成都算力有限公司", "uscc": "91440300708461136T",
+                "region": "510107", "industry": "I65", "contact": "王五 13800000000",
+                "login": "chengdu", "password": "a long enough password",
+            }),
+        ),
+        ("Review", json!({"reason": "材料齐全"})),
+        (
+            "NodeToken",
+            json!({"role": "industry", "industry": "M73", "ttl_hours": 24}),
+        ),
+        (
+            "NewAccount",
+            json!({"login": "duty", "role": "operator", "password": "a long enough password"}),
+        ),
+        ("RoleChange", json!({"role": "viewer"})),
+        ("NewApiKey", json!({"name": "巡检脚本", "ttl_days": 30})),
+        (
+            "NewToken",
+            json!({"provider": "P00001", "region": "510107", "ttl_hours": 24, "uses": 10}),
+        ),
+        (
+            "NewLine",
+            json!({
+                "name": "成渝第二专线", "from_region": "510107", "to_region": "500103",
+                "latency_ms": 5.5, "bandwidth_mbps": 10000, "price_per_mbps_month": "28", "provider": "P00003",
+            }),
+        ),
+        ("LineChange", json!({"state": "maintenance"})),
+        (
+            "Demand",
+            json!({
+                "resource_type": "A", "accelerator": {"vendor": "nvidia", "model": "H100", "count": 8},
+                "user_region": "510107", "max_latency_ms": 20, "limit": 5,
+            }),
+        ),
+        (
+            "PriceList",
+            json!({"prices": [
+                {"resource": "accelerator", "model": "H100", "per_hour_cny": "18.50"},
+                {"resource": "cpu", "per_hour_cny": "0.12"},
+            ]}),
+        ),
+        ("Interval", json!({"interval_ms": 1000})),
+        (
+            "Silence",
+            json!({
+                "matchers": [{"name": "hostname", "value": "gpu-0[1-4]", "op": "=~"}],
+                "duration": "2h", "reason": "机房维护",
+            }),
+        ),
+        (
+            "NewReceiver",
+            json!({
+                "name": "duty-webhook", "kind": "webhook", "url": "https://hooks.example.invalid/suanli",
+                "secret": "an HMAC key", "min_severity": "warning",
+            }),
+        ),
+        ("Transfer", json!({"provider": "P00001"})),
+        ("Reason", json!({"reason": "证书随旧硬盘一同报废"})),
+    ]
 }
 
 #[cfg(test)]

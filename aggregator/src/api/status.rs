@@ -792,6 +792,35 @@ pub async fn set_sample_interval(
     }
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transfer {
+    provider: String,
+}
+
+/// Staff give a host to another provider (after a takeover claim was
+/// refused, say): audited, and its agent must join again with the new
+/// provider's token.
+pub async fn transfer_host(
+    State(state): Api,
+    Extension(me): Caller,
+    Path(reference): Path<String>,
+    Body(request): Body<Transfer>,
+) -> Result<Json<Value>, Problem> {
+    let host_id = visible_host(&state, &me, &reference).await?;
+    let provider = state.store.provider(&request.provider).await?;
+    hosts::transfer_live(
+        &state,
+        &Actor::of(&me),
+        &host_id.to_string(),
+        &provider.owner_code,
+    )
+    .await?;
+    Ok(Json(
+        json!({"host_id": host_id, "provider": provider.owner_code}),
+    ))
+}
+
 pub async fn revoke_host(
     State(state): Api,
     Extension(me): Caller,

@@ -40,6 +40,19 @@ pub async fn transfer(
     Ok(id)
 }
 
+/// Transfers a host on a running node: storage, then the old agent is cut
+/// off at once (its certificate is revoked).
+pub async fn transfer_live(
+    node: &Node,
+    actor: &Actor,
+    reference: &str,
+    provider: &str,
+) -> Result<i64, ServiceError> {
+    let id = transfer(&node.store, actor, reference, provider).await?;
+    apply_revoked(node, &[id]);
+    Ok(id)
+}
+
 /// Revokes a host on a running node: storage, then the node's live state.
 pub async fn revoke_live(node: &Node, actor: &Actor, host_id: i64) -> Result<(), ServiceError> {
     revoke(&node.store, actor, &host_id.to_string()).await?;

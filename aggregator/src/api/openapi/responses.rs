@@ -57,6 +57,7 @@ pub const ROUTE_RESPONSES: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/network", "Network"),
     ("GET", "/api/v1/hosts", "HostPage"),
     ("GET", "/api/v1/hosts/{host}", "Host"),
+    ("POST", "/api/v1/hosts/{host}/transfer", "Transferred"),
     ("GET", "/api/v1/alerts", "AlertPage"),
     ("POST", "/api/v1/alerts/{id}/ack", "Alert"),
     ("GET", "/api/v1/silences", "SilenceList"),
@@ -579,6 +580,10 @@ pub fn schemas() -> Value {
                 "summary": text, "started_at_ms": int, "resolved_at_ms": opt_int,
                 "acked_by": opt_text, "acked_at_ms": opt_int,
             })),
+        ),
+        (
+            "Transferred",
+            all(json!({"host_id": int, "provider": text})),
         ),
         (
             "AlertPage",
