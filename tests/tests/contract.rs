@@ -3,7 +3,9 @@
 //! every check it has, in every phase including the stateful one, against
 //! a node this test starts and seeds with what each route works on:
 //! organisations of every kind, a streaming host, enrollment tokens, API
-//! keys, lines, prices, a receiver, a silence and a child node's token.
+//! keys, lines, prices, a receiver, a silence and a child node's token. It
+//! calls as two providers (peers, which must not see each other's objects)
+//! and as staff.
 //! Its settings, and the checks left out with their reasons, are in
 //! `tests/contract/schemathesis.toml`. Without Schemathesis it says so and
 //! does nothing.
@@ -17,10 +19,11 @@ use suanli_tests::{Agent, Aggregator, Backend, Request, wait_until};
 
 const WAIT: Duration = Duration::from_secs(30);
 const PASSWORD: &str = "a long enough password";
-const USCC: [&str; 3] = [
+const USCC: [&str; 4] = [
     "91350100M000100Y43",
     "91110108551385082Q",
     "91440300708461136T",
+    "91510100MA6C4K2P27",
 ];
 
 fn schemathesis() -> Option<PathBuf> {
@@ -43,6 +46,7 @@ fn the_api_does_what_its_openapi_document_says() {
     let provider = node.organisation(&staff, "provider", USCC[0], "prov", PASSWORD);
     node.organisation(&staff, "reseller", USCC[1], "resell", PASSWORD);
     let liner = node.organisation(&staff, "line_provider", USCC[2], "liner", PASSWORD);
+    let rival = node.organisation(&staff, "provider", USCC[3], "rival", PASSWORD);
     let r = Request::new("POST", "/api/v1/registrations")
         .json(
             &json!({
@@ -93,7 +97,14 @@ fn the_api_does_what_its_openapi_document_says() {
                            {"resource": "cpu", "per_hour_cny": "0.12"}]}),
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = provider.send("POST", "/api/v1/api-keys", &json!({"name": "contract"}));
+    let r = provider.send(
+        "POST",
+        "/api/v1/receivers",
+        &json!({"name": "duty", "kind": "webhook", "url": "https://hooks.example.invalid/suanli",
+                "secret": "an HMAC key"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = rival.send("POST", "/api/v1/tokens", &json!({"ttl_hours": 24}));
     assert_eq!(r.status, 201, "{}", r.body);
     let r = staff.send(
         "POST",
@@ -109,27 +120,73 @@ fn the_api_does_what_its_openapi_document_says() {
     );
     assert_eq!(r.status, 201, "{}", r.body);
 
-    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("contract/schemathesis.toml");
-    let report = dir.path().join("report");
-    let output = Command::new(&st)
-        .arg("--config-file")
-        .arg(&config)
-        .arg("run")
-        .arg(format!("http://{}/api/v1/openapi.json", node.http))
-        .arg("--report-dir")
-        .arg(&report)
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1")
-        .env("SUANLI_CONTRACT_TOKEN", node.admin_token())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    eprintln!("{text}{}", String::from_utf8_lossy(&output.stderr));
-    assert!(
-        output.status.success(),
-        "Schemathesis found the API and its document disagree (above)"
-    );
-    // Not vacuous: it ran operations and finished every phase.
-    assert!(text.contains("passed"), "{text}");
+    // Who Schemathesis calls as. Two runs: as two providers first (Web
+    // Fuzzing Commons auth, tried in order per operation), peers that must
+    // not read what the other made (object_level_authorization), while the
+    // seeded objects are as made: staff operations are refused them, and
+    // nothing they can do changes who they are; then as staff (the admin
+    // token), for every operation. Schemathesis revokes keys too: the ids it
+    // tries first (small ones, the first a list shows) are another
+    // account's or a spare's, never a key it calls with.
+    let key = |session: &suanli_tests::Session| {
+        let r = session.send("POST", "/api/v1/api-keys", &json!({"name": "contract"}));
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.json()["key"].as_str().unwrap().to_owned()
+    };
+    for _ in 0..100 {
+        key(&liner);
+    }
+    key(&provider);
+    key(&rival);
+    let user = |name: &str, token: &str| json!({"name": name, "fixedHeaders": [{"name": "Authorization", "value": format!("Bearer {token}")}]});
+    let users = json!({"auth": [
+        user("provider-a", &key(&provider)),
+        user("provider-b", &key(&rival)),
+    ]});
+    let wfc = dir.path().join("providers.json");
+    std::fs::write(&wfc, users.to_string()).unwrap();
+    let settings = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("contract/schemathesis.toml"),
+    )
+    .unwrap();
+    let runs = [
+        (
+            "providers",
+            format!(
+                "[auth.wfc]\npath = {:?}\npeers = [\"provider-a\", \"provider-b\"]\n",
+                wfc.display().to_string()
+            ),
+        ),
+        (
+            "staff",
+            format!("[auth.openapi.bearer]\nbearer = {:?}\n", node.admin_token()),
+        ),
+    ];
+    for (run, auth) in runs {
+        let config = dir.path().join(format!("{run}.toml"));
+        std::fs::write(&config, format!("{settings}\n{auth}")).unwrap();
+        let output = Command::new(&st)
+            .arg("--config-file")
+            .arg(&config)
+            .arg("run")
+            .arg(format!("http://{}/api/v1/openapi.json", node.http))
+            .arg("--report-dir")
+            .arg(dir.path().join(run))
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout);
+        eprintln!(
+            "== as {run}\n{text}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            output.status.success(),
+            "as {run}, Schemathesis found the API and its document disagree (above)"
+        );
+        // Not vacuous: it ran operations and finished every phase.
+        assert!(text.contains("passed"), "{text}");
+    }
     agent.kill();
 }

@@ -149,7 +149,7 @@ impl IntoResponse for Problem {
 
 /// A JSON body whose rejection is a problem document: 400 for malformed
 /// JSON, 415 without the JSON content type, 413 over the limit, 422 for
-/// wrong types, missing or unknown fields.
+/// anything but an object, wrong types, missing or unknown fields.
 #[derive(Debug)]
 pub struct Body<T>(pub T);
 
@@ -157,10 +157,22 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = Problem;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(Body(value)),
-            Err(rejection) => Err(json_problem(rejection)),
+        let Json(value) = Json::<serde_json::Value>::from_request(request, state)
+            .await
+            .map_err(json_problem)?;
+        // serde reads a struct from an array as well (`[null, null]`); every
+        // request body is an object.
+        if !value.is_object() {
+            return Err(Problem::invalid(vec![FieldProblem::new(
+                "body",
+                "a JSON object",
+            )]));
         }
+        // Read again as `T`, so errors name the field's path as ever.
+        let bytes = serde_json::to_vec(&value).map_err(|e| Problem::bad_request(e.to_string()))?;
+        Json::<T>::from_bytes(&bytes)
+            .map(|Json(value)| Body(value))
+            .map_err(json_problem)
     }
 }
 
