@@ -1,11 +1,12 @@
-//! The OpenAPI 3.1 document, made from [`ROUTES`] and the request schemas
-//! below (which mirror the request structs in `service.rs` and `status.rs`;
-//! the API tests send each documented body and check it is accepted).
-
-use serde_json::{Map, Value, json};
-use suanli_protocol::identifier::{Industry, RegionCode};
+//! The OpenAPI 3.1 document, made from [`ROUTES`]: parameters as each
+//! handler takes them, every status a route gives, the request schemas
+//! below (which mirror the request structs in `service.rs` and `status.rs`)
+//! and the reply schemas in `responses.rs`, with links between operations.
+//! `tests/tests/contract.rs` holds the API to it with Schemathesis.
 
 use axum::http::Method;
+use serde_json::{Map, Value, json};
+use suanli_protocol::identifier::{Industry, RegionCode};
 
 use super::{Access, Param, ROUTES, Route};
 
@@ -102,8 +103,9 @@ pub fn openapi() -> Value {
 /// Every status a route can give besides its success: 400, 413 and 503
 /// anywhere (a NUL in the URI, a declared body over the limit, a part of
 /// the node down); 401 and 403 behind a role; 404 where the path, a query
-/// parameter or the body names something; 409 where a change can meet the node's state; 415 and 422
-/// where a body or query parameters are read; and the route's own.
+/// parameter or the body names something; 409 where a change can meet the
+/// node's state; 415 and 422 where a body or query parameters are read;
+/// and the route's own.
 fn error_statuses(route: &Route) -> Vec<u16> {
     let mut statuses = vec![400, 413, 503];
     if let Access::Roles(_) = route.access {
@@ -154,21 +156,13 @@ fn links(route: &Route, replies: &Value) -> Map<String, Value> {
             "/id".to_owned()
         } else {
             // The list is the reply's one array: `{"hosts": [...], "next_cursor": …}`.
-            let Some(key) = success_content(route)
-                .and_then(|c| {
-                    c["application/json"]["schema"]["$ref"]
-                        .as_str()
-                        .map(str::to_owned)
-                })
-                .and_then(|r| {
-                    let name = r.rsplit('/').next()?.to_owned();
-                    let properties = replies[name]["properties"].as_object()?;
-                    properties
-                        .iter()
-                        .find(|(_, p)| p["type"] == "array")
-                        .map(|(k, _)| k.clone())
-                })
-            else {
+            let Some(key) = route.reply.and_then(|name| {
+                let properties = replies[name]["properties"].as_object()?;
+                properties
+                    .iter()
+                    .find(|(_, p)| p["type"] == "array")
+                    .map(|(k, _)| k.clone())
+            }) else {
                 continue;
             };
             format!("/{key}/0/{field}")
@@ -203,12 +197,9 @@ fn success_content(route: &Route) -> Option<Value> {
             },
         }}}));
     }
-    responses::ROUTE_RESPONSES
-        .iter()
-        .find(|(method, p, _)| *p == path && *method == route.method.as_str())
-        .map(|(_, _, name)| {
-            json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}")}}})
-        })
+    route.reply.map(|name| {
+        json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}")}}})
+    })
 }
 
 /// A path parameter: ids are numbers; names, codes and identifiers are
@@ -541,10 +532,10 @@ mod tests {
             let op = &doc["paths"][route.path][route.method.as_str().to_ascii_lowercase()];
             assert!(op.is_object(), "{} {} missing", route.method, route.path);
             assert!(op["x-roles"].as_array().is_some_and(|r| !r.is_empty()));
-            if let Some(body) = route.body {
+            for schema in route.body.iter().chain(&route.reply) {
                 assert!(
-                    doc["components"]["schemas"][body].is_object(),
-                    "schema {body}"
+                    doc["components"]["schemas"][schema].is_object(),
+                    "schema {schema}"
                 );
             }
             documented += 1;

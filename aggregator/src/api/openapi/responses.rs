@@ -1,6 +1,6 @@
-//! Response body schemas, one per route's success body (see `ROUTES`).
+//! Reply schemas, by name; each route names its own (`reply` in `ROUTES`).
 //!
-//! Routes whose success body is not JSON, and so not listed here:
+//! Routes whose success body is not JSON, and so name none:
 //! `GET /metrics` and `GET /metrics/hosts` answer
 //! `application/openmetrics-text; version=1.0.0; charset=utf-8` (Prometheus);
 //! `GET /api/v1/hosts/{host}/live` answers `text/event-stream` (events named
@@ -12,67 +12,6 @@
 //! prices are decimal strings.
 
 use serde_json::{Value, json};
-
-/// (method, path, schema name in components.schemas) for every route whose success response has a JSON body.
-pub const ROUTE_RESPONSES: &[(&str, &str, &str)] = &[
-    ("POST", "/api/v1/session", "Session"),
-    ("GET", "/api/v1/session", "Me"),
-    ("POST", "/api/v1/registrations", "RegistrationRecord"),
-    ("GET", "/api/v1/registrations", "RegistrationList"),
-    (
-        "POST",
-        "/api/v1/registrations/{id}/approve",
-        "RegistrationRecord",
-    ),
-    (
-        "POST",
-        "/api/v1/registrations/{id}/reject",
-        "RegistrationRecord",
-    ),
-    ("GET", "/api/v1/accounts", "AccountList"),
-    ("POST", "/api/v1/accounts", "CreatedAccount"),
-    ("POST", "/api/v1/accounts/{login}/role", "Account"),
-    ("GET", "/api/v1/api-keys", "ApiKeyList"),
-    ("POST", "/api/v1/api-keys", "CreatedApiKey"),
-    ("GET", "/api/v1/tokens", "TokenList"),
-    ("POST", "/api/v1/tokens", "CreatedToken"),
-    ("GET", "/api/v1/audit", "AuditPage"),
-    ("GET", "/api/v1/summary", "Summary"),
-    ("GET", "/api/v1/resources", "ResourcePage"),
-    (
-        "GET",
-        "/api/v1/resources/{identifier}",
-        "ResolvedIdentifier",
-    ),
-    ("GET", "/api/v1/resources/{identifier}/history", "History"),
-    ("GET", "/api/v1/providers", "ProviderList"),
-    ("GET", "/api/v1/providers/{code}", "Provider"),
-    ("GET", "/api/v1/providers/{code}/prices", "ProviderPrices"),
-    ("PUT", "/api/v1/providers/{code}/prices", "ProviderPrices"),
-    ("GET", "/api/v1/lines", "LineList"),
-    ("POST", "/api/v1/lines", "Line"),
-    ("PATCH", "/api/v1/lines/{id}", "Line"),
-    ("POST", "/api/v1/selection", "SelectionAnswer"),
-    ("GET", "/api/v1/selections", "SelectionList"),
-    ("GET", "/api/v1/network", "Network"),
-    ("GET", "/api/v1/hosts", "HostPage"),
-    ("GET", "/api/v1/hosts/{host}", "Host"),
-    ("POST", "/api/v1/hosts/{host}/transfer", "Transferred"),
-    ("GET", "/api/v1/alerts", "AlertPage"),
-    ("POST", "/api/v1/alerts/{id}/ack", "Alert"),
-    ("GET", "/api/v1/silences", "SilenceList"),
-    ("POST", "/api/v1/silences", "SilenceRecord"),
-    ("GET", "/api/v1/receivers", "ReceiverList"),
-    ("POST", "/api/v1/receivers", "Receiver"),
-    ("GET", "/api/v1/receivers/{id}/attempts", "ReceiverAttempts"),
-    ("GET", "/api/v1/rules", "Rules"),
-    ("GET", "/api/v1/identifiers", "IdentifierPage"),
-    ("GET", "/api/v1/nodes", "Nodes"),
-    ("POST", "/api/v1/nodes/tokens", "CreatedNodeToken"),
-    ("POST", "/api/v1/nodes/{id}/approve", "ChildNode"),
-    ("POST", "/api/v1/nodes/{id}/reject", "ChildNode"),
-    ("POST", "/api/v1/nodes/{id}/revoke", "ChildNode"),
-];
 
 /// A reference to another schema of `components.schemas`.
 fn r(name: &str) -> Value {
