@@ -1,7 +1,7 @@
 //! The HTTP API (`/api/v1`), `/metrics` and the dashboard's assets.
 //!
 //! Every route is one entry of [`ROUTES`]: its method, path, who may call
-//! it, and what it takes. The router and the OpenAPI document are both made
+//! it, what it takes and what it answers. The router and the OpenAPI document are both made
 //! from that table, so neither can list a route the other lacks, and the
 //! access rule is enforced before a handler (or its body parser) runs.
 //! Errors are `application/problem+json` (RFC 9457).
