@@ -3,6 +3,7 @@
 
 use axum::{
     Json,
+    body::Bytes,
     extract::{
         FromRequest, FromRequestParts, Request,
         rejection::{JsonRejection, QueryRejection},
@@ -10,7 +11,10 @@ use axum::{
     http::{StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{
+    Serialize,
+    de::{DeserializeOwned, IgnoredAny},
+};
 use tracing::warn;
 
 use crate::{
@@ -157,23 +161,42 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = Problem;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
-        let Json(value) = Json::<serde_json::Value>::from_request(request, state)
+        if !json_content_type(request.headers()) {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "expected a request with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = Bytes::from_request(request, state)
             .await
-            .map_err(json_problem)?;
-        // serde reads a struct from an array as well (`[null, null]`); every
-        // request body is an object.
-        if !value.is_object() {
+            .map_err(|e| Problem::new(e.status(), e.body_text()))?;
+        // serde reads a struct from an array as well (`[null, null]`): a
+        // request body is an object, and other well-formed JSON is told so.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{')
+            && serde_json::from_slice::<IgnoredAny>(&bytes).is_ok()
+        {
             return Err(Problem::invalid(vec![FieldProblem::new(
                 "body",
                 "a JSON object",
             )]));
         }
-        // Read again as `T`, so errors name the field's path as ever.
-        let bytes = serde_json::to_vec(&value).map_err(|e| Problem::bad_request(e.to_string()))?;
         Json::<T>::from_bytes(&bytes)
             .map(|Json(value)| Body(value))
             .map_err(json_problem)
     }
+}
+
+/// `application/json`, or any `application/…+json`, parameters aside.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let media = v.split(';').next().unwrap_or_default().trim();
+            let media = media.to_ascii_lowercase();
+            media == "application/json"
+                || (media.starts_with("application/") && media.ends_with("+json"))
+        })
 }
 
 fn json_problem(rejection: JsonRejection) -> Problem {
