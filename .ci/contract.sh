@@ -1,4 +1,4 @@
-# Sourced by .ci/run (and usable by hand): installs Schemathesis from PyPI
+# Sourced by .ci/test: installs Schemathesis from PyPI
 # into target/contract/tools for the API contract test
 # (tests/tests/contract.rs) and tells the test where it is. CI fails here
 # if it cannot be installed, rather than let the test skip.

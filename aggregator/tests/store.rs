@@ -1,6 +1,6 @@
 //! The storage interface, one suite for both backends: SQLite in a temporary
-//! directory always, and PostgreSQL (a fresh database per test) wherever
-//! `SUANLI_TEST_DATABASE_URL` names a server; `.ci/run` sets it.
+//! directory, and PostgreSQL (a fresh database per test) on the server the
+//! tests use (`suanli_tests::postgres_url`), which `.ci/test` starts.
 
 #![allow(clippy::unwrap_used)]
 
@@ -12,32 +12,44 @@ use suanli_aggregator::{
     },
 };
 use suanli_protocol::stream::SequencedSample;
+use suanli_tests::{component, postgres_url};
 
-/// Runs `check` against every backend available here.
-async fn on_each_backend<F, Fut>(name: &str, check: F)
-where
-    F: Fn(Store) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let dir = tempfile::tempdir().unwrap();
-    check(Store::open(&Store::sqlite_url(dir.path())).await.unwrap()).await;
-    match std::env::var("SUANLI_TEST_DATABASE_URL") {
-        Ok(url) => {
-            check(
-                Store::open(&fresh_database(&url, name).await)
-                    .await
-                    .unwrap(),
-            )
-            .await
+/// A store test run twice: on SQLite in a temporary directory, and on a
+/// fresh PostgreSQL database named `$db` (ignored by a plain `cargo test`;
+/// `.ci/test` starts the server and runs it).
+macro_rules! on_each_backend {
+    ($db:literal, $(#[$doc:meta])* async fn $test:ident($store:ident) $body:block) => {
+        $(#[$doc])*
+        mod $test {
+            use super::*;
+
+            async fn check($store: Store) $body
+
+            #[tokio::test]
+            async fn sqlite() {
+                let dir = tempfile::tempdir().unwrap();
+                check(Store::open(&Store::sqlite_url(dir.path())).await.unwrap()).await;
+            }
+
+            #[tokio::test]
+            #[ignore = "needs PostgreSQL: run .ci/test"]
+            async fn postgres() {
+                check(Store::open(&fresh_database($db).await).await.unwrap()).await;
+            }
         }
-        Err(_) => eprintln!("{name}: SUANLI_TEST_DATABASE_URL not set, PostgreSQL skipped"),
-    }
+    };
 }
 
-async fn fresh_database(url: &str, name: &str) -> String {
+async fn fresh_database(name: &str) -> String {
     use sqlx::Connection;
+    let url = postgres_url();
+    let url = url.as_str();
     let db = format!("suanli_store_{name}");
-    let mut conn = sqlx::postgres::PgConnection::connect(url).await.unwrap();
+    let mut conn = match sqlx::postgres::PgConnection::connect(url).await {
+        Ok(conn) => conn,
+        Err(e) => component::missing("PostgreSQL", &format!("{url}: {e}")),
+    };
+    component::found("PostgreSQL");
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
     )))
@@ -90,9 +102,9 @@ fn sample(host_id: i64, seq: u64, collected_at_ms: u64, cpu: f64) -> SampleRow {
     }
 }
 
-#[tokio::test]
-async fn providers_get_owner_codes_and_are_unique() {
-    on_each_backend("providers", |store| async move {
+on_each_backend! {
+    "providers",
+    async fn providers_get_owner_codes_and_are_unique(store) {
         let id = provider(&store).await;
         let p = store.provider("p00001").await.unwrap();
         assert_eq!((p.id, p.owner_code.as_str()), (id, "P00001"));
@@ -107,13 +119,12 @@ async fn providers_get_owner_codes_and_are_unique() {
             })
             .await;
         assert!(again.unwrap_err().to_string().contains("P00001"));
-    })
-    .await;
+    }
 }
 
-#[tokio::test]
-async fn tokens_expire_and_run_out() {
-    on_each_backend("tokens", |store| async move {
+on_each_backend! {
+    "tokens",
+    async fn tokens_expire_and_run_out(store) {
         let p = provider(&store).await;
         let now = now_ms();
         store
@@ -137,13 +148,12 @@ async fn tokens_expire_and_run_out() {
             store.redeem_token("nope", now).await.unwrap(),
             Err(TokenRefusal::Unknown)
         );
-    })
-    .await;
+    }
 }
 
-#[tokio::test]
-async fn a_host_stays_with_its_provider_until_staff_transfer_it() {
-    on_each_backend("ownership", |store| async move {
+on_each_backend! {
+    "ownership",
+    async fn a_host_stays_with_its_provider_until_staff_transfer_it(store) {
         let p = provider(&store).await;
         let other = other_provider(&store).await;
         let original = HostIdentity::claimed(
@@ -220,13 +230,12 @@ async fn a_host_stays_with_its_provider_until_staff_transfer_it() {
                 .unwrap(),
             h
         );
-    })
-    .await;
+    }
 }
 
-#[tokio::test]
-async fn a_machine_keeps_its_id_and_identifiers_across_enrollments() {
-    on_each_backend("enroll", |store| async move {
+on_each_backend! {
+    "enroll",
+    async fn a_machine_keeps_its_id_and_identifiers_across_enrollments(store) {
         let p = provider(&store).await;
         let first = store
             .enroll_host(p, "machine-1", None, "a", "cert-1")
@@ -258,13 +267,12 @@ async fn a_machine_keeps_its_id_and_identifiers_across_enrollments() {
             store.host_identifier(second).await.unwrap(),
             Some(identifier)
         );
-    })
-    .await;
+    }
 }
 
-#[tokio::test]
-async fn each_sample_is_stored_once_and_gaps_are_counted() {
-    on_each_backend("samples", |store| async move {
+on_each_backend! {
+    "samples",
+    async fn each_sample_is_stored_once_and_gaps_are_counted(store) {
         let p = provider(&store).await;
         let h = store.enroll_host(p, "m", None, "h", "c").await.unwrap();
         let now = now_ms();
@@ -303,13 +311,12 @@ async fn each_sample_is_stored_once_and_gaps_are_counted() {
             [h3]
         );
         assert_eq!(store.list_hosts(None, h3, 10).await.unwrap().len(), 0);
-    })
-    .await;
+    }
 }
 
-#[tokio::test]
-async fn old_samples_become_minute_rollups_and_expire() {
-    on_each_backend("retention", |store| async move {
+on_each_backend! {
+    "retention",
+    async fn old_samples_become_minute_rollups_and_expire(store) {
         let p = provider(&store).await;
         let h = store.enroll_host(p, "m", None, "h", "c").await.unwrap();
         let minute = 1_700_000_040_000;
@@ -355,46 +362,53 @@ async fn old_samples_become_minute_rollups_and_expire() {
 
         assert_eq!(store.expire_rollups(minute + 60_000).await.unwrap(), 1);
         assert_eq!(store.rollups(h, 0).await.unwrap().len(), 1);
-    })
-    .await;
+    }
 }
 
 /// Both backends refuse to rewrite the audit log, whoever asks.
-#[tokio::test]
-async fn the_audit_log_is_append_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut urls = vec![Store::sqlite_url(dir.path())];
-    if let Ok(url) = std::env::var("SUANLI_TEST_DATABASE_URL") {
-        urls.push(fresh_database(&url, "audit").await);
+mod the_audit_log_is_append_only {
+    use super::*;
+
+    #[tokio::test]
+    async fn sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        refuses_rewrites(&Store::sqlite_url(dir.path())).await;
     }
-    for url in urls {
-        let store = Store::open(&url).await.unwrap();
-        let entry = AuditEntry {
-            actor: "alice".into(),
-            action: "token.create".into(),
-            subject: "token/1".into(),
-            detail: String::new(),
-            address: "10.0.0.1".into(),
-        };
-        store.audit(&entry).await.unwrap();
-        use sqlx::Connection as _;
-        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-        for sql in [
-            "UPDATE audit_log SET actor = 'mallory'",
-            "DELETE FROM audit_log",
-        ] {
-            let err = sqlx::raw_sql(sql).execute(&mut conn).await.unwrap_err();
-            assert!(err.to_string().contains("append-only"), "{url}: {err}");
-        }
-        let log = store.audit_log(None, 10).await.unwrap();
-        assert_eq!(log.len(), 1);
-        assert_eq!(log[0].entry.actor, "alice");
+
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL: run .ci/test"]
+    async fn postgres() {
+        refuses_rewrites(&fresh_database("audit").await).await;
     }
 }
 
-#[tokio::test]
-async fn approval_creates_the_provider_and_ties_the_applicant_to_it() {
-    on_each_backend("review", |store| async move {
+async fn refuses_rewrites(url: &str) {
+    let store = Store::open(url).await.unwrap();
+    let entry = AuditEntry {
+        actor: "alice".into(),
+        action: "token.create".into(),
+        subject: "token/1".into(),
+        detail: String::new(),
+        address: "10.0.0.1".into(),
+    };
+    store.audit(&entry).await.unwrap();
+    use sqlx::Connection as _;
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    for sql in [
+        "UPDATE audit_log SET actor = 'mallory'",
+        "DELETE FROM audit_log",
+    ] {
+        let err = sqlx::raw_sql(sql).execute(&mut conn).await.unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{url}: {err}");
+    }
+    let log = store.audit_log(None, 10).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].entry.actor, "alice");
+}
+
+on_each_backend! {
+    "review",
+    async fn approval_creates_the_provider_and_ties_the_applicant_to_it(store) {
         let account = store
             .create_account(&NewAccount {
                 login: "acme".into(),
@@ -443,13 +457,12 @@ async fn approval_creates_the_provider_and_ties_the_applicant_to_it() {
                 .await,
             Err(suanli_aggregator::store::StoreError::Conflict(_))
         ));
-    })
-    .await;
+    }
 }
 
-#[tokio::test]
-async fn selections_are_recorded_and_read_back_newest_first() {
-    on_each_backend("selections", |store| async move {
+on_each_backend! {
+    "selections",
+    async fn selections_are_recorded_and_read_back_newest_first(store) {
         for (i, matched) in [3i64, 0].into_iter().enumerate() {
             store
                 .record_selection(&SelectionRecord {
@@ -473,13 +486,12 @@ async fn selections_are_recorded_and_read_back_newest_first() {
             store.selections(Some(list[0].id), 10).await.unwrap().len(),
             1
         );
-    })
-    .await;
+    }
 }
 
-#[tokio::test]
-async fn observed_region_latency_is_kept_per_minute_and_expires() {
-    on_each_backend("region_latency", |store| async move {
+on_each_backend! {
+    "region_latency",
+    async fn observed_region_latency_is_kept_per_minute_and_expires(store) {
         let row = |minute_ms: i64, to: &str, median: i64| RegionLatency {
             minute_ms,
             from_region: "110000".into(),
@@ -509,13 +521,12 @@ async fn observed_region_latency_is_kept_per_minute_and_expires() {
             store.region_latency(0).await.unwrap(),
             vec![row(120_000, "440300", 31_000)]
         );
-    })
-    .await;
+    }
 }
 
-#[tokio::test]
-async fn failed_sign_ins_are_counted_per_key_within_the_window() {
-    on_each_backend("login_failures", |store| async move {
+on_each_backend! {
+    "login_failures",
+    async fn failed_sign_ins_are_counted_per_key_within_the_window(store) {
         const WINDOW: u64 = 300_000;
         let t0 = 1_800_000_000_000u64;
         let alice = ["ip:10.0.0.1".to_owned(), "login:alice".to_owned()];
@@ -569,8 +580,7 @@ async fn failed_sign_ins_are_counted_per_key_within_the_window() {
             store.login_wait(&alice, 1, WINDOW, later).await.unwrap(),
             None
         );
-    })
-    .await;
+    }
 }
 
 fn filing(identifier: &str, revision: u64, state: &str) -> suanli_protocol::node::Filing {
@@ -583,9 +593,9 @@ fn filing(identifier: &str, revision: u64, state: &str) -> suanli_protocol::node
     }
 }
 
-#[tokio::test]
-async fn the_library_keeps_each_identifier_at_its_highest_revision() {
-    on_each_backend("library_revisions", |store| async move {
+on_each_backend! {
+    "library_revisions",
+    async fn the_library_keeps_each_identifier_at_its_highest_revision(store) {
         let a = "CN.32.I65_P00001_I65_320102_A_H100-80G_000001_X";
         let applied = store
             .apply_filings(None, &[filing(a, 2, "active")], None)
@@ -617,14 +627,13 @@ async fn the_library_keeps_each_identifier_at_its_highest_revision() {
         assert_eq!(unspooled[0].revision, 3);
         store.mark_spooled(&[(a.into(), 3)]).await.unwrap();
         assert!(store.unspooled(10).await.unwrap().is_empty());
-    })
-    .await;
+    }
 }
 
-#[tokio::test]
-async fn one_replica_holds_the_parent_link_and_a_new_holder_refiles_everything() {
-    use suanli_aggregator::store::Lease;
-    on_each_backend("parent_lease", |store| async move {
+on_each_backend! {
+    "parent_lease",
+    async fn one_replica_holds_the_parent_link_and_a_new_holder_refiles_everything(store) {
+        use suanli_aggregator::store::Lease;
         let a = "CN.32.I65_P00001_I65_320102_A_H100-80G_000001_X";
         let old = "CN.LOCAL_P00001_I65_320102_A_H100-80G_000001_X";
         store
@@ -676,6 +685,5 @@ async fn one_replica_holds_the_parent_link_and_a_new_holder_refiles_everything()
                 .collect::<Vec<_>>(),
             [a]
         );
-    })
-    .await;
+    }
 }

@@ -15,12 +15,17 @@ use std::{
 
 use serde_json::{Value, json};
 
-/// Where Debian's chromium lives, unless `SUANLI_CHROMIUM` says otherwise.
-pub fn chromium() -> Option<PathBuf> {
+/// Debian's chromium, unless `SUANLI_CHROMIUM` names another; a test
+/// that asks for it is `#[ignore = "needs Chromium: run .ci/test"]`.
+pub fn chromium() -> PathBuf {
     let path = std::env::var_os("SUANLI_CHROMIUM")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
-    path.is_file().then_some(path)
+    if !path.is_file() {
+        crate::component::missing("Chromium", &path.display().to_string());
+    }
+    crate::component::found("Chromium");
+    path
 }
 
 #[derive(Debug)]

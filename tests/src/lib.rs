@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod child;
+pub mod component;
 pub mod receiver;
 pub mod relay;
 
@@ -109,30 +110,26 @@ fn signal(child: &Child, signal: i32) {
 }
 
 /// The storage a test runs against: SQLite in the data dir, or a fresh
-/// PostgreSQL database when `SUANLI_TEST_DATABASE_URL` names a server.
+/// PostgreSQL database on the server [`postgres_url`] names.
 #[derive(Debug, Clone)]
 pub enum Backend {
     Sqlite,
     Postgres(String),
 }
 
-impl Backend {
-    /// SQLite always; PostgreSQL too where `SUANLI_TEST_DATABASE_URL` is set.
-    pub fn all(test: &str) -> Vec<Backend> {
-        let mut backends = vec![Backend::Sqlite];
-        if let Ok(url) = std::env::var("SUANLI_TEST_DATABASE_URL") {
-            backends.push(Backend::Postgres(fresh_postgres_database(&url, test)));
-        } else {
-            eprintln!("SUANLI_TEST_DATABASE_URL not set: {test} runs on SQLite only");
-        }
-        backends
-    }
+/// The PostgreSQL server the tests use: `SUANLI_TEST_DATABASE_URL`, or
+/// where this machine kind runs one (`.ci/postgres.sh` starts it).
+pub fn postgres_url() -> String {
+    std::env::var("SUANLI_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
 
-    /// A fresh PostgreSQL database for `test`, where
-    /// `SUANLI_TEST_DATABASE_URL` names a server.
-    pub fn postgres(test: &str) -> Option<Backend> {
-        let url = std::env::var("SUANLI_TEST_DATABASE_URL").ok()?;
-        Some(Backend::Postgres(fresh_postgres_database(&url, test)))
+impl Backend {
+    /// A fresh PostgreSQL database for `test`. A test that asks for one is
+    /// `#[ignore = "needs PostgreSQL: run .ci/test"]` and fails when the
+    /// server does not answer.
+    pub fn postgres(test: &str) -> Backend {
+        Backend::Postgres(fresh_postgres_database(&postgres_url(), test))
     }
 
     /// The same kind of storage for another node of a test: SQLite in its
@@ -140,11 +137,7 @@ impl Backend {
     pub fn for_node(&self, name: &str) -> Backend {
         match self {
             Backend::Sqlite => Backend::Sqlite,
-            Backend::Postgres(_) => {
-                let url = std::env::var("SUANLI_TEST_DATABASE_URL")
-                    .expect("a PostgreSQL backend comes from SUANLI_TEST_DATABASE_URL");
-                Backend::Postgres(fresh_postgres_database(&url, name))
-            }
+            Backend::Postgres(_) => Backend::postgres(name),
         }
     }
 
@@ -154,6 +147,27 @@ impl Backend {
             Backend::Postgres(url) => vec!["--database-url".into(), url.clone()],
         }
     }
+}
+
+/// Tests that take a [`Backend`], each run twice: `NAME::sqlite`, and
+/// `NAME::postgres` on a fresh database named as given (ignored by a plain
+/// `cargo test`; `.ci/test` starts PostgreSQL and runs it).
+#[macro_export]
+macro_rules! on_each_backend {
+    ($($test:ident($database:literal)),+ $(,)?) => {$(
+        mod $test {
+            #[test]
+            fn sqlite() {
+                super::$test($crate::Backend::Sqlite);
+            }
+
+            #[test]
+            #[ignore = "needs PostgreSQL: run .ci/test"]
+            fn postgres() {
+                super::$test($crate::Backend::postgres($database));
+            }
+        }
+    )+};
 }
 
 /// Creates (or empties) a database named after the test and returns its URL.
@@ -168,9 +182,11 @@ fn fresh_postgres_database(url: &str, test: &str) -> String {
         .expect("runtime");
     runtime.block_on(async {
         use sqlx::Connection;
-        let mut conn = sqlx::postgres::PgConnection::connect(url)
-            .await
-            .expect("connect to SUANLI_TEST_DATABASE_URL");
+        let mut conn = match sqlx::postgres::PgConnection::connect(url).await {
+            Ok(conn) => conn,
+            Err(e) => component::missing("PostgreSQL", &format!("{url}: {e}")),
+        };
+        component::found("PostgreSQL");
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
         )))

@@ -12,8 +12,8 @@ use std::{path::Path, process::Command, time::Duration};
 
 use serde_json::{Value, json};
 use suanli_tests::{
-    Agent, Aggregator, Backend, FAST_ALERTS, Request, binary, fixture_host, nvml_standin, standin,
-    wait_until,
+    Agent, Aggregator, Backend, FAST_ALERTS, Request, binary, component, fixture_host,
+    nvml_standin, standin, wait_until,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -133,6 +133,72 @@ fn ascend_reports_exactly_what_dcmi_answers() {
     assert_eq!(lib["version"], json!("24.1.rc3"));
     assert!(lib.get("missingSymbols").is_none(), "{lib}");
     assert!(problems_of(&report, "ascend").is_empty(), "{report}");
+}
+
+/// Every vendor's stand-in writes the newest public layout of each struct
+/// whole, through memset and memcpy (built with -fno-builtin so that the
+/// sanitizer sees each write), into the agent built with AddressSanitizer
+/// (`.ci/sanitizer.sh`): nothing lands outside the agent's buffers. A
+/// struct declared smaller than its newest layout, as DCMI's ECC struct
+/// was (28 bytes of 36), is a stack-buffer-overflow here; a driver that
+/// writes 64 bytes more than any public header lands in the headroom.
+#[test]
+#[ignore = "needs an agent built with AddressSanitizer: run .ci/test"]
+fn vendor_libraries_writing_their_newest_layouts_stay_inside_the_agents_buffers() {
+    let Some(agent) = std::env::var_os("SUANLI_ASAN_AGENT")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_file())
+    else {
+        component::missing(
+            "an agent built with AddressSanitizer",
+            "SUANLI_ASAN_AGENT names no file",
+        );
+    };
+    component::found("AddressSanitizer");
+    let dir = tempfile::tempdir().unwrap();
+    let dcmi = ("dcmi-standin/dcmi_standin.c", "libdcmi.so");
+    let rsmi = ("rsmi-standin/rsmi_standin.c", "librocm_smi64.so");
+    let cndev = ("cndev-standin/cndev_standin.c", "libcndev.so");
+    let mxsml = ("mxsml-standin/mxsml_standin.c", "libmxsml.so");
+    for (i, (vendor, (source, library), define)) in [
+        ("huawei", dcmi, None),
+        ("huawei", dcmi, Some("-DGROWN")),
+        ("hygon", rsmi, None),
+        ("amd", rsmi, Some("-DAMD")),
+        ("cambricon", cndev, None),
+        ("metax", mxsml, None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir = dir.path().join(i.to_string());
+        std::fs::create_dir(&dir).unwrap();
+        let flags: Vec<&str> = ["-fno-builtin"].into_iter().chain(define).collect();
+        let path = standin(&dir, source, library, &flags);
+        let out = Command::new(&agent)
+            .args([
+                "inventory",
+                "--json",
+                "--window-ms",
+                "20",
+                "--accel-library",
+            ])
+            .arg(format!("{vendor}={}", path.display()))
+            .env("ASAN_OPTIONS", "detect_leaks=0")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && !stderr.contains("AddressSanitizer"),
+            "{vendor} {define:?}: {stderr}"
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            report["inventory"]["gpus"].as_array().map(Vec::len),
+            Some(2),
+            "{vendor} {define:?}: {report}"
+        );
+    }
 }
 
 #[test]

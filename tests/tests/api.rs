@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use suanli_tests::{Agent, Aggregator, Backend, Request, Session, wait_until};
+use suanli_tests::{Agent, Aggregator, Backend, Request, Session, on_each_backend, wait_until};
 
 const WAIT: Duration = Duration::from_secs(30);
 const PASSWORD: &str = "a long enough password";
@@ -49,276 +49,274 @@ const USCC: [&str; 4] = [
     "9144030071526726XG",
 ];
 
-#[test]
-fn an_organisation_registers_is_reviewed_and_enrolls_its_own_host() {
-    for backend in Backend::all("api_walkthrough") {
-        let dir = tempfile::tempdir().unwrap();
-        let mut node = start(dir.path(), backend);
-        let staff = admin(&node);
+on_each_backend!(an_organisation_registers_is_reviewed_and_enrolls_its_own_host("api_walkthrough"));
 
-        // Every bad field is named at once.
-        let bad = json!({
-            "kind": "bank", "name": "", "uscc": "91350100M000100Y44", "region": "999999",
-            "industry": "Z99", "contact": "x", "login": "a", "password": "short",
-        });
-        let r = Request::new("POST", "/api/v1/registrations")
-            .json(&bad.to_string())
-            .send(node.http);
-        assert_eq!(r.status, 422, "{}", r.body);
-        let fields = r.error_fields();
-        for field in [
-            "kind", "name", "uscc", "region", "industry", "login", "password",
-        ] {
-            assert!(fields.contains(&field.to_owned()), "{field} in {fields:?}");
-        }
-        assert!(
-            r.body.contains("accept_unverified_uscc"),
-            "says how to file anyway"
-        );
+fn an_organisation_registers_is_reviewed_and_enrolls_its_own_host(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = start(dir.path(), backend);
+    let staff = admin(&node);
 
-        let id = register(&node, "provider", USCC[0], "acme");
-        let applicant = node.sign_in("acme", PASSWORD);
-        // Not approved yet: no tokens.
-        let r = applicant.send("POST", "/api/v1/tokens", &json!({}));
-        assert_eq!(r.status, 409, "{}", r.body);
-        assert_eq!(
-            applicant.get("/api/v1/registrations").json()["registrations"][0]["state"],
-            "pending"
-        );
+    // Every bad field is named at once.
+    let bad = json!({
+        "kind": "bank", "name": "", "uscc": "91350100M000100Y44", "region": "999999",
+        "industry": "Z99", "contact": "x", "login": "a", "password": "short",
+    });
+    let r = Request::new("POST", "/api/v1/registrations")
+        .json(&bad.to_string())
+        .send(node.http);
+    assert_eq!(r.status, 422, "{}", r.body);
+    let fields = r.error_fields();
+    for field in [
+        "kind", "name", "uscc", "region", "industry", "login", "password",
+    ] {
+        assert!(fields.contains(&field.to_owned()), "{field} in {fields:?}");
+    }
+    assert!(
+        r.body.contains("accept_unverified_uscc"),
+        "says how to file anyway"
+    );
 
-        // A second filing of the same code is refused while the first is pending.
-        let dup = json!({
-            "kind": "provider", "name": "again", "uscc": USCC[0], "region": "440305",
-            "industry": "I65", "contact": "x", "login": "acme2", "password": PASSWORD,
-        });
-        let r = Request::new("POST", "/api/v1/registrations")
-            .json(&dup.to_string())
-            .send(node.http);
-        assert_eq!(r.status, 409, "{}", r.body);
+    let id = register(&node, "provider", USCC[0], "acme");
+    let applicant = node.sign_in("acme", PASSWORD);
+    // Not approved yet: no tokens.
+    let r = applicant.send("POST", "/api/v1/tokens", &json!({}));
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(
+        applicant.get("/api/v1/registrations").json()["registrations"][0]["state"],
+        "pending"
+    );
 
-        let r = staff.send(
-            "POST",
-            &format!("/api/v1/registrations/{id}/approve"),
-            &json!({}),
-        );
-        assert_eq!(r.status, 200, "{}", r.body);
-        let code = r.json()["provider"].as_str().unwrap().to_owned();
-        let r = staff.send(
-            "POST",
-            &format!("/api/v1/registrations/{id}/approve"),
-            &json!({}),
-        );
-        assert_eq!(r.status, 409, "reviewed twice: {}", r.body);
+    // A second filing of the same code is refused while the first is pending.
+    let dup = json!({
+        "kind": "provider", "name": "again", "uscc": USCC[0], "region": "440305",
+        "industry": "I65", "contact": "x", "login": "acme2", "password": PASSWORD,
+    });
+    let r = Request::new("POST", "/api/v1/registrations")
+        .json(&dup.to_string())
+        .send(node.http);
+    assert_eq!(r.status, 409, "{}", r.body);
 
-        // The provider creates its own token and enrolls a host with it.
-        // Its hosts are at a site in Chengdu, not where it is registered.
-        let r = applicant.send("POST", "/api/v1/tokens", &json!({"region": "5101"}));
-        assert_eq!(
-            (r.status, r.error_fields()),
-            (422, vec!["region".to_owned()]),
-            "{}",
-            r.body
-        );
-        let r = applicant.send(
-            "POST",
-            "/api/v1/tokens",
-            &json!({"ttl_hours": 1, "region": "510107"}),
-        );
-        assert_eq!(r.status, 201, "{}", r.body);
-        let made = r.json();
-        assert_eq!(made["provider"], code.as_str());
-        let r = applicant.send("POST", "/api/v1/tokens", &json!({"provider": "P09999"}));
-        assert_eq!(r.status, 403, "another's code: {}", r.body);
-        let mut agent = Agent::join_as(
-            &dir.path().join("agent"),
-            made["join"].as_str().unwrap(),
-            "1s",
-            "acme-machine-1",
-            "acme-gpu-01",
-        );
-        agent.run();
-        wait_until(WAIT, "the provider's host to report", || {
-            applicant.get("/api/v1/hosts").json()["hosts"]
-                .as_array()
-                .unwrap()
-                .len()
-                == 1
-                && applicant.get("/api/v1/resources?q=acme").json()["resources"][0]["state"]
-                    == "online"
-        });
-        let host_id = applicant.get("/api/v1/hosts").json()["hosts"][0]["host_id"]
-            .as_i64()
-            .unwrap();
-        // Pages: past the last host there is none, and a page has a size.
-        let after = applicant
-            .get(&format!("/api/v1/hosts?cursor={host_id}"))
-            .json();
-        assert_eq!(after["hosts"], json!([]), "{after}");
-        assert_eq!(applicant.get("/api/v1/hosts?limit=0").status, 422);
+    let r = staff.send(
+        "POST",
+        &format!("/api/v1/registrations/{id}/approve"),
+        &json!({}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let code = r.json()["provider"].as_str().unwrap().to_owned();
+    let r = staff.send(
+        "POST",
+        &format!("/api/v1/registrations/{id}/approve"),
+        &json!({}),
+    );
+    assert_eq!(r.status, 409, "reviewed twice: {}", r.body);
 
-        // Another provider sees none of it; a user sees the resource but not the host.
-        let other = approved(&node, &staff, "provider", USCC[1], "other");
-        assert!(
-            other.get("/api/v1/hosts").json()["hosts"]
-                .as_array()
-                .unwrap()
-                .is_empty()
-        );
-        assert_eq!(other.get(&format!("/api/v1/hosts/{host_id}")).status, 404);
-        assert_eq!(
-            other
-                .send(
-                    "POST",
-                    &format!("/api/v1/hosts/{host_id}/revoke"),
-                    &json!({})
-                )
-                .status,
-            404
-        );
-        let r = staff.send(
-            "POST",
-            "/api/v1/accounts",
-            &json!({"login": "lookup", "role": "user"}),
-        );
-        assert_eq!(r.status, 201, "{}", r.body);
-        let user = node.sign_in("lookup", r.json()["password"].as_str().unwrap());
-        let listed = user.get("/api/v1/resources?q=acme").json();
-        let identifier = listed["resources"][0]["identifier"]
-            .as_str()
+    // The provider creates its own token and enrolls a host with it.
+    // Its hosts are at a site in Chengdu, not where it is registered.
+    let r = applicant.send("POST", "/api/v1/tokens", &json!({"region": "5101"}));
+    assert_eq!(
+        (r.status, r.error_fields()),
+        (422, vec!["region".to_owned()]),
+        "{}",
+        r.body
+    );
+    let r = applicant.send(
+        "POST",
+        "/api/v1/tokens",
+        &json!({"ttl_hours": 1, "region": "510107"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let made = r.json();
+    assert_eq!(made["provider"], code.as_str());
+    let r = applicant.send("POST", "/api/v1/tokens", &json!({"provider": "P09999"}));
+    assert_eq!(r.status, 403, "another's code: {}", r.body);
+    let mut agent = Agent::join_as(
+        &dir.path().join("agent"),
+        made["join"].as_str().unwrap(),
+        "1s",
+        "acme-machine-1",
+        "acme-gpu-01",
+    );
+    agent.run();
+    wait_until(WAIT, "the provider's host to report", || {
+        applicant.get("/api/v1/hosts").json()["hosts"]
+            .as_array()
             .unwrap()
-            .to_owned();
-        assert!(
-            identifier.contains(&code),
-            "{identifier} carries the provider code"
-        );
-        assert!(
-            identifier.contains("_510107_"),
-            "{identifier} carries the site"
-        );
-        assert_eq!(listed["resources"][0]["region"], "510107");
-        let near = user.send(
-            "POST",
-            "/api/v1/selection",
-            &json!({"region": "51", "user_region": "510104", "max_latency_ms": 2}),
-        );
-        assert_eq!(
-            near.json()["candidates"][0]["hosts"][0]["hostname"],
-            "acme-gpu-01",
-            "{}",
-            near.body
-        );
+            .len()
+            == 1
+            && applicant.get("/api/v1/resources?q=acme").json()["resources"][0]["state"] == "online"
+    });
+    let host_id = applicant.get("/api/v1/hosts").json()["hosts"][0]["host_id"]
+        .as_i64()
+        .unwrap();
+    // Pages: past the last host there is none, and a page has a size.
+    let after = applicant
+        .get(&format!("/api/v1/hosts?cursor={host_id}"))
+        .json();
+    assert_eq!(after["hosts"], json!([]), "{after}");
+    assert_eq!(applicant.get("/api/v1/hosts?limit=0").status, 422);
 
-        // The provider lists its prices; selection ranks and bounds by them.
-        let prices = format!("/api/v1/providers/{code}/prices");
-        let r = other.send("PUT", &prices, &json!({"prices": []}));
-        assert_eq!(r.status, 403, "another's prices: {}", r.body);
-        let r = applicant.send(
-            "PUT",
-            &prices,
-            &json!({"prices": [
-                {"resource": "gpu", "per_hour_cny": "-1"},
-                {"resource": "cpu", "model": "Xeon", "per_hour_cny": "1.23456"},
-                {"resource": "accelerator", "model": "H100", "per_hour_cny": 18},
-                {"resource": "accelerator", "model": "h100", "per_hour_cny": 19},
-            ]}),
-        );
-        assert_eq!(r.status, 422, "{}", r.body);
-        assert_eq!(
-            r.error_fields(),
-            [
-                "prices[0].resource",
-                "prices[0].per_hour_cny",
-                "prices[1].model",
-                "prices[1].per_hour_cny",
-                "prices[3].model",
-            ],
-            "{}",
-            r.body
-        );
-        let r = applicant.send(
-            "PUT",
-            &prices,
-            &json!({"prices": [
-                {"resource": "cpu", "per_hour_cny": "0.05"},
-                {"resource": "accelerator", "model": "H100", "per_hour_cny": 18.5},
-            ]}),
-        );
-        assert_eq!(r.status, 200, "{}", r.body);
-        let listed = user.get(&prices).json();
-        assert_eq!(
-            listed["prices"],
-            json!([
-                {"resource": "accelerator", "model": "H100", "per_hour_cny": "18.50"},
-                {"resource": "cpu", "model": null, "per_hour_cny": "0.05"},
-            ])
-        );
-        let demand = |max: &str| json!({"region": "51", "cpu_cores": 2, "availability": "installed", "max_price_per_hour_cny": max});
-        let priced = user.send("POST", "/api/v1/selection", &demand("0.10"));
-        let pick = &priced.json()["candidates"][0]["hosts"][0];
-        assert_eq!(
-            (&pick["hostname"], &pick["price_per_hour_cny"]),
-            (&json!("acme-gpu-01"), &json!("0.10")),
-            "{}",
-            priced.body
-        );
-        let dear = user
-            .send("POST", "/api/v1/selection", &demand("0.09"))
-            .json();
-        assert!(dear["candidates"].as_array().unwrap().is_empty());
-        assert_eq!(dear["eliminated"][0]["constraint"], "price", "{dear}");
+    // Another provider sees none of it; a user sees the resource but not the host.
+    let other = approved(&node, &staff, "provider", USCC[1], "other");
+    assert!(
+        other.get("/api/v1/hosts").json()["hosts"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(other.get(&format!("/api/v1/hosts/{host_id}")).status, 404);
+    assert_eq!(
+        other
+            .send(
+                "POST",
+                &format!("/api/v1/hosts/{host_id}/revoke"),
+                &json!({})
+            )
+            .status,
+        404
+    );
+    let r = staff.send(
+        "POST",
+        "/api/v1/accounts",
+        &json!({"login": "lookup", "role": "user"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let user = node.sign_in("lookup", r.json()["password"].as_str().unwrap());
+    let listed = user.get("/api/v1/resources?q=acme").json();
+    let identifier = listed["resources"][0]["identifier"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        identifier.contains(&code),
+        "{identifier} carries the provider code"
+    );
+    assert!(
+        identifier.contains("_510107_"),
+        "{identifier} carries the site"
+    );
+    assert_eq!(listed["resources"][0]["region"], "510107");
+    let near = user.send(
+        "POST",
+        "/api/v1/selection",
+        &json!({"region": "51", "user_region": "510104", "max_latency_ms": 2}),
+    );
+    assert_eq!(
+        near.json()["candidates"][0]["hosts"][0]["hostname"],
+        "acme-gpu-01",
+        "{}",
+        near.body
+    );
 
-        let resolved = user.get(&format!("/api/v1/resources/{identifier}")).json();
-        assert_eq!(resolved["state"], "online");
-        assert!(resolved["freshness_ms"].as_u64().unwrap() < 15_000);
-        assert_eq!(user.get(&format!("/api/v1/hosts/{host_id}")).status, 403);
+    // The provider lists its prices; selection ranks and bounds by them.
+    let prices = format!("/api/v1/providers/{code}/prices");
+    let r = other.send("PUT", &prices, &json!({"prices": []}));
+    assert_eq!(r.status, 403, "another's prices: {}", r.body);
+    let r = applicant.send(
+        "PUT",
+        &prices,
+        &json!({"prices": [
+            {"resource": "gpu", "per_hour_cny": "-1"},
+            {"resource": "cpu", "model": "Xeon", "per_hour_cny": "1.23456"},
+            {"resource": "accelerator", "model": "H100", "per_hour_cny": 18},
+            {"resource": "accelerator", "model": "h100", "per_hour_cny": 19},
+        ]}),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(
+        r.error_fields(),
+        [
+            "prices[0].resource",
+            "prices[0].per_hour_cny",
+            "prices[1].model",
+            "prices[1].per_hour_cny",
+            "prices[3].model",
+        ],
+        "{}",
+        r.body
+    );
+    let r = applicant.send(
+        "PUT",
+        &prices,
+        &json!({"prices": [
+            {"resource": "cpu", "per_hour_cny": "0.05"},
+            {"resource": "accelerator", "model": "H100", "per_hour_cny": 18.5},
+        ]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let listed = user.get(&prices).json();
+    assert_eq!(
+        listed["prices"],
+        json!([
+            {"resource": "accelerator", "model": "H100", "per_hour_cny": "18.50"},
+            {"resource": "cpu", "model": null, "per_hour_cny": "0.05"},
+        ])
+    );
+    let demand = |max: &str| json!({"region": "51", "cpu_cores": 2, "availability": "installed", "max_price_per_hour_cny": max});
+    let priced = user.send("POST", "/api/v1/selection", &demand("0.10"));
+    let pick = &priced.json()["candidates"][0]["hosts"][0];
+    assert_eq!(
+        (&pick["hostname"], &pick["price_per_hour_cny"]),
+        (&json!("acme-gpu-01"), &json!("0.10")),
+        "{}",
+        priced.body
+    );
+    let dear = user
+        .send("POST", "/api/v1/selection", &demand("0.09"))
+        .json();
+    assert!(dear["candidates"].as_array().unwrap().is_empty());
+    assert_eq!(dear["eliminated"][0]["constraint"], "price", "{dear}");
 
-        // Rejection needs a reason; the audit log has the story.
-        let third = register(&node, "reseller", USCC[2], "resale");
-        let r = staff.send(
-            "POST",
-            &format!("/api/v1/registrations/{third}/reject"),
-            &json!({}),
-        );
-        assert_eq!(r.status, 422, "{}", r.body);
-        let r = staff.send(
-            "POST",
-            &format!("/api/v1/registrations/{third}/reject"),
-            &json!({"reason": "营业执照不清晰"}),
-        );
-        assert_eq!(r.json()["state"], "rejected");
-        let audit = staff.get("/api/v1/audit").json();
-        let actions: Vec<&str> = audit["entries"]
+    let resolved = user.get(&format!("/api/v1/resources/{identifier}")).json();
+    assert_eq!(resolved["state"], "online");
+    assert!(resolved["freshness_ms"].as_u64().unwrap() < 15_000);
+    assert_eq!(user.get(&format!("/api/v1/hosts/{host_id}")).status, 403);
+
+    // Rejection needs a reason; the audit log has the story.
+    let third = register(&node, "reseller", USCC[2], "resale");
+    let r = staff.send(
+        "POST",
+        &format!("/api/v1/registrations/{third}/reject"),
+        &json!({}),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    let r = staff.send(
+        "POST",
+        &format!("/api/v1/registrations/{third}/reject"),
+        &json!({"reason": "营业执照不清晰"}),
+    );
+    assert_eq!(r.json()["state"], "rejected");
+    let audit = staff.get("/api/v1/audit").json();
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "registration.create",
+        "registration.approve",
+        "registration.reject",
+        "token.create",
+        "login",
+        "account.create",
+        "prices.set",
+    ] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+    assert!(
+        audit["entries"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|e| e["action"].as_str().unwrap())
-            .collect();
-        for action in [
-            "registration.create",
-            "registration.approve",
-            "registration.reject",
-            "token.create",
-            "login",
-            "account.create",
-            "prices.set",
-        ] {
-            assert!(actions.contains(&action), "{action} in {actions:?}");
-        }
-        assert!(
-            audit["entries"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|e| e["address"] == "127.0.0.1")
-        );
-        // Prices are stored: a restarted node still has them.
-        node.restart();
-        wait_until(WAIT, "the restarted node to answer with the price", || {
-            let r = user.send("POST", "/api/v1/selection", &demand("0.10"));
-            r.status == 200 && r.json()["candidates"][0]["hosts"][0]["price_per_hour_cny"] == "0.10"
-        });
-        agent.stop();
-    }
+            .all(|e| e["address"] == "127.0.0.1")
+    );
+    // Prices are stored: a restarted node still has them.
+    node.restart();
+    wait_until(WAIT, "the restarted node to answer with the price", || {
+        let r = user.send("POST", "/api/v1/selection", &demand("0.10"));
+        r.status == 200 && r.json()["candidates"][0]["hosts"][0]["price_per_hour_cny"] == "0.10"
+    });
+    agent.stop();
 }
 
 #[test]
@@ -972,107 +970,107 @@ fn the_node_keeps_serving_when_its_stdout_is_closed() {
     child.wait().unwrap();
 }
 
-#[test]
-fn line_providers_register_and_change_their_own_lines() {
-    for backend in Backend::all("api_lines") {
-        let dir = tempfile::tempdir().unwrap();
-        let node = start(dir.path(), backend);
-        let staff = admin(&node);
-        let liner = approved(&node, &staff, "line_provider", USCC[0], "liner");
-        let rival = approved(&node, &staff, "line_provider", USCC[1], "rival");
-        let r = liner.send(
-            "POST",
-            "/api/v1/lines",
-            &json!({"name": "京沪专线", "from_region": "110108", "to_region": "310115",
-                    "latency_ms": 9.5, "bandwidth_mbps": 100000, "price_per_mbps_month": "30"}),
-        );
-        assert_eq!(r.status, 201, "{}", r.body);
-        let id = r.json()["id"].as_i64().unwrap();
-        let lines_in_paths = || staff.get("/api/v1/network").json()["lines"].clone();
-        assert_eq!(lines_in_paths()[0]["latency_ms"], 9.5);
+on_each_backend!(line_providers_register_and_change_their_own_lines(
+    "api_lines"
+));
 
-        let path = format!("/api/v1/lines/{id}");
-        let r = rival.send("PATCH", &path, &json!({"state": "closed"}));
-        assert_eq!(r.status, 403, "another's line: {}", r.body);
-        let r = liner.send(
-            "PATCH",
-            &path,
-            &json!({"state": "down", "latency_ms": -1, "bandwidth_mbps": 0}),
-        );
-        assert_eq!(r.status, 422, "{}", r.body);
-        assert_eq!(
-            r.error_fields(),
-            ["state", "latency_ms", "bandwidth_mbps"],
-            "{}",
-            r.body
-        );
-        assert_eq!(liner.send("PATCH", &path, &json!({})).status, 422);
-        assert_eq!(
-            liner
-                .send("PATCH", "/api/v1/lines/999999", &json!({"state": "open"}))
-                .status,
-            404
-        );
+fn line_providers_register_and_change_their_own_lines(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), backend);
+    let staff = admin(&node);
+    let liner = approved(&node, &staff, "line_provider", USCC[0], "liner");
+    let rival = approved(&node, &staff, "line_provider", USCC[1], "rival");
+    let r = liner.send(
+        "POST",
+        "/api/v1/lines",
+        &json!({"name": "京沪专线", "from_region": "110108", "to_region": "310115",
+                "latency_ms": 9.5, "bandwidth_mbps": 100000, "price_per_mbps_month": "30"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_i64().unwrap();
+    let lines_in_paths = || staff.get("/api/v1/network").json()["lines"].clone();
+    assert_eq!(lines_in_paths()[0]["latency_ms"], 9.5);
 
-        // Under maintenance the line carries no path; reopened, it does,
-        // with what was changed, and the rest as it was.
-        let r = liner.send("PATCH", &path, &json!({"state": "maintenance"}));
-        assert_eq!(r.json()["state"], "maintenance", "{}", r.body);
-        assert!(lines_in_paths().as_array().unwrap().is_empty());
-        let r = liner.send("PATCH", &path, &json!({"state": "open", "latency_ms": 7}));
-        assert_eq!(r.status, 200, "{}", r.body);
-        let line = &lines_in_paths()[0];
-        assert_eq!(
-            (
-                &line["latency_ms"],
-                &line["bandwidth_mbps"],
-                &line["price_per_mbps_month"]
-            ),
-            (&json!(7.0), &json!(100000), &json!("30"))
-        );
-        let audit = staff.get("/api/v1/audit").json();
-        assert!(
-            audit["entries"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|e| e["action"] == "line.update" && e["actor"] == "liner"),
-            "{audit}"
-        );
-    }
+    let path = format!("/api/v1/lines/{id}");
+    let r = rival.send("PATCH", &path, &json!({"state": "closed"}));
+    assert_eq!(r.status, 403, "another's line: {}", r.body);
+    let r = liner.send(
+        "PATCH",
+        &path,
+        &json!({"state": "down", "latency_ms": -1, "bandwidth_mbps": 0}),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(
+        r.error_fields(),
+        ["state", "latency_ms", "bandwidth_mbps"],
+        "{}",
+        r.body
+    );
+    assert_eq!(liner.send("PATCH", &path, &json!({})).status, 422);
+    assert_eq!(
+        liner
+            .send("PATCH", "/api/v1/lines/999999", &json!({"state": "open"}))
+            .status,
+        404
+    );
+
+    // Under maintenance the line carries no path; reopened, it does,
+    // with what was changed, and the rest as it was.
+    let r = liner.send("PATCH", &path, &json!({"state": "maintenance"}));
+    assert_eq!(r.json()["state"], "maintenance", "{}", r.body);
+    assert!(lines_in_paths().as_array().unwrap().is_empty());
+    let r = liner.send("PATCH", &path, &json!({"state": "open", "latency_ms": 7}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let line = &lines_in_paths()[0];
+    assert_eq!(
+        (
+            &line["latency_ms"],
+            &line["bandwidth_mbps"],
+            &line["price_per_mbps_month"]
+        ),
+        (&json!(7.0), &json!(100000), &json!("30"))
+    );
+    let audit = staff.get("/api/v1/audit").json();
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "line.update" && e["actor"] == "liner"),
+        "{audit}"
+    );
 }
 
-#[test]
-fn the_last_admin_cannot_be_demoted() {
+on_each_backend!(the_last_admin_cannot_be_demoted(
+    "the_last_admin_cannot_be_demoted"
+));
+
+fn the_last_admin_cannot_be_demoted(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let mut backends = vec![Backend::Sqlite];
-    backends.extend(Backend::postgres("the_last_admin_cannot_be_demoted"));
-    for (i, backend) in backends.into_iter().enumerate() {
-        let node = Aggregator::start(&dir.path().join(format!("node{i}")), backend, &[]);
-        let staff = admin(&node);
-        let demote = |login: &str| {
-            staff.send(
-                "POST",
-                &format!("/api/v1/accounts/{login}/role"),
-                &json!({"role": "user"}),
-            )
-        };
-        let r = demote("admin");
-        assert_eq!(r.status, 409, "{}", r.body);
-        assert!(r.body.contains("last admin"), "{}", r.body);
-        // With a second admin the first may step down; then the second is the last.
-        create_account(&staff, "second", "admin");
-        assert_eq!(demote("admin").status, 200);
-        let second = node.sign_in("second", PASSWORD);
-        let r = second.send(
+    let node = Aggregator::start(&dir.path().join("node"), backend, &[]);
+    let staff = admin(&node);
+    let demote = |login: &str| {
+        staff.send(
             "POST",
-            "/api/v1/accounts/second/role",
-            &json!({"role": "operator"}),
-        );
-        assert_eq!(r.status, 409, "{}", r.body);
-        let r = second.get("/api/v1/accounts");
-        assert_eq!(r.status, 200, "the last admin is still one: {}", r.body);
-    }
+            &format!("/api/v1/accounts/{login}/role"),
+            &json!({"role": "user"}),
+        )
+    };
+    let r = demote("admin");
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("last admin"), "{}", r.body);
+    // With a second admin the first may step down; then the second is the last.
+    create_account(&staff, "second", "admin");
+    assert_eq!(demote("admin").status, 200);
+    let second = node.sign_in("second", PASSWORD);
+    let r = second.send(
+        "POST",
+        "/api/v1/accounts/second/role",
+        &json!({"role": "operator"}),
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+    let r = second.get("/api/v1/accounts");
+    assert_eq!(r.status, 200, "the last admin is still one: {}", r.body);
 }
 
 #[test]

@@ -11,7 +11,8 @@ use std::time::Duration;
 use ring::hmac;
 use serde_json::{Value, json};
 use suanli_tests::{
-    Agent, Aggregator, Backend, FAST_ALERTS, Request, nvml_standin, receiver::Receiver, wait_until,
+    Agent, Aggregator, Backend, FAST_ALERTS, Request, component, nvml_standin, on_each_backend,
+    receiver::Receiver, wait_until,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -53,94 +54,95 @@ fn told(hook: &Receiver, alertname: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_silent_host_is_told_once_signed_and_its_return_resolves_it_once() {
-    for backend in Backend::all("monitoring_silent") {
-        let dir = tempfile::tempdir().unwrap();
-        let hook = Receiver::start("{}");
-        let node = Aggregator::start(&dir.path().join("node"), backend, FAST_ALERTS);
-        let (status, receiver) = call(
-            &node,
-            "POST",
-            "/api/v1/receivers",
-            Some(
-                json!({"name": "ops-hook", "kind": "webhook", "url": hook.url("/hook"), "secret": "webhook-secret"}),
-            ),
-        );
-        assert_eq!(status, 201, "{receiver}");
-        // The secret is never shown, nor the URL's path and query.
-        assert!(!receiver.to_string().contains("webhook-secret"));
-        assert_eq!(receiver["url"], format!("http://{}/…", hook.addr));
-        assert_eq!(receiver["signed"], true);
+on_each_backend!(
+    a_silent_host_is_told_once_signed_and_its_return_resolves_it_once("monitoring_silent")
+);
 
-        let join = node.join_string(None);
-        let mut agent = Agent::join_as(
-            &dir.path().join("agent"),
-            &join,
-            "200ms",
-            "m-silent",
-            "silent-host",
-        );
-        agent.run();
-        wait_until(WAIT, "the host to report", || steady(&node, 1));
-        agent.kill();
-        wait_until(WAIT, "host silent at the webhook", || {
-            told(&hook, "host_silent") == ["firing"]
-        });
-        let request = hook
-            .received()
-            .into_iter()
-            .find(|r| r.json()["alerts"][0]["labels"]["alertname"] == "host_silent")
-            .unwrap();
-        assert_eq!(request.target, "/hook");
-        let body = request.json();
-        assert_eq!(body["version"], "4");
-        assert_eq!(body["receiver"], "ops-hook");
-        assert_eq!(body["alerts"][0]["labels"]["hostname"], "silent-host");
-        assert_eq!(body["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
-        // The signature is the HMAC-SHA256 of the body, keyed by the secret.
-        let mac = hmac::sign(
-            &hmac::Key::new(hmac::HMAC_SHA256, b"webhook-secret"),
-            &request.body,
-        );
-        let hex: String = mac.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(
-            request.headers["x-suanli-signature"],
-            format!("sha256={hex}")
-        );
-        let (_, firing) = call(&node, "GET", "/api/v1/alerts?state=firing", None);
-        let silent: Vec<&Value> = firing["alerts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|a| a["rule"] == "host_silent")
-            .collect();
-        assert_eq!(silent.len(), 1, "{firing}");
-        let alert_id = silent[0]["id"].as_i64().unwrap();
-        let (status, acked) = call(
-            &node,
-            "POST",
-            &format!("/api/v1/alerts/{alert_id}/ack"),
-            None,
-        );
-        assert_eq!(status, 200, "{acked}");
-        assert_eq!(acked["acked_by"], "admin-token");
+fn a_silent_host_is_told_once_signed_and_its_return_resolves_it_once(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = Receiver::start("{}");
+    let node = Aggregator::start(&dir.path().join("node"), backend, FAST_ALERTS);
+    let (status, receiver) = call(
+        &node,
+        "POST",
+        "/api/v1/receivers",
+        Some(
+            json!({"name": "ops-hook", "kind": "webhook", "url": hook.url("/hook"), "secret": "webhook-secret"}),
+        ),
+    );
+    assert_eq!(status, 201, "{receiver}");
+    // The secret is never shown, nor the URL's path and query.
+    assert!(!receiver.to_string().contains("webhook-secret"));
+    assert_eq!(receiver["url"], format!("http://{}/…", hook.addr));
+    assert_eq!(receiver["signed"], true);
 
-        agent.run();
-        wait_until(WAIT, "the resolution at the webhook", || {
-            told(&hook, "host_silent") == ["firing", "resolved"]
-        });
-        let id = receiver["id"].as_i64().unwrap();
-        let (_, ledger) = call(
-            &node,
-            "GET",
-            &format!("/api/v1/receivers/{id}/attempts"),
-            None,
-        );
-        let attempts = ledger["attempts"].as_array().unwrap();
-        assert!(attempts.len() >= 2, "{ledger}");
-        assert!(attempts.iter().all(|a| a["http_status"] == 200), "{ledger}");
-    }
+    let join = node.join_string(None);
+    let mut agent = Agent::join_as(
+        &dir.path().join("agent"),
+        &join,
+        "200ms",
+        "m-silent",
+        "silent-host",
+    );
+    agent.run();
+    wait_until(WAIT, "the host to report", || steady(&node, 1));
+    agent.kill();
+    wait_until(WAIT, "host silent at the webhook", || {
+        told(&hook, "host_silent") == ["firing"]
+    });
+    let request = hook
+        .received()
+        .into_iter()
+        .find(|r| r.json()["alerts"][0]["labels"]["alertname"] == "host_silent")
+        .unwrap();
+    assert_eq!(request.target, "/hook");
+    let body = request.json();
+    assert_eq!(body["version"], "4");
+    assert_eq!(body["receiver"], "ops-hook");
+    assert_eq!(body["alerts"][0]["labels"]["hostname"], "silent-host");
+    assert_eq!(body["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
+    // The signature is the HMAC-SHA256 of the body, keyed by the secret.
+    let mac = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, b"webhook-secret"),
+        &request.body,
+    );
+    let hex: String = mac.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        request.headers["x-suanli-signature"],
+        format!("sha256={hex}")
+    );
+    let (_, firing) = call(&node, "GET", "/api/v1/alerts?state=firing", None);
+    let silent: Vec<&Value> = firing["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["rule"] == "host_silent")
+        .collect();
+    assert_eq!(silent.len(), 1, "{firing}");
+    let alert_id = silent[0]["id"].as_i64().unwrap();
+    let (status, acked) = call(
+        &node,
+        "POST",
+        &format!("/api/v1/alerts/{alert_id}/ack"),
+        None,
+    );
+    assert_eq!(status, 200, "{acked}");
+    assert_eq!(acked["acked_by"], "admin-token");
+
+    agent.run();
+    wait_until(WAIT, "the resolution at the webhook", || {
+        told(&hook, "host_silent") == ["firing", "resolved"]
+    });
+    let id = receiver["id"].as_i64().unwrap();
+    let (_, ledger) = call(
+        &node,
+        "GET",
+        &format!("/api/v1/receivers/{id}/attempts"),
+        None,
+    );
+    let attempts = ledger["attempts"].as_array().unwrap();
+    assert!(attempts.len() >= 2, "{ledger}");
+    assert!(attempts.iter().all(|a| a["http_status"] == 200), "{ledger}");
 }
 
 #[test]
@@ -232,159 +234,160 @@ fn a_silence_stops_notifications_and_a_failing_receiver_is_retried() {
     );
 }
 
-#[test]
-fn an_xid_79_takes_the_gpu_out_of_selection_until_staff_mark_it_healthy() {
-    for backend in Backend::all("monitoring_xid") {
-        let dir = tempfile::tempdir().unwrap();
-        let library = nvml_standin(dir.path());
-        let xids = dir.path().join("xids");
-        std::fs::write(&xids, "").unwrap();
-        let idle = dir.path().join("gpu1-utilization");
-        std::fs::write(&idle, "0").unwrap();
-        let mut node = Aggregator::start(&dir.path().join("node"), backend, FAST_ALERTS);
-        let join = node.join_string(None);
-        let mut agent = Agent::join_as(
-            &dir.path().join("agent"),
-            &join,
-            "200ms",
-            "m-gpu",
-            "gpu-host",
-        );
-        agent.env = vec![
-            ("SUANLI_NVML_LIBRARY".into(), library.display().to_string()),
-            ("SUANLI_STANDIN_XID_FILE".into(), xids.display().to_string()),
-            (
-                "SUANLI_STANDIN_GPU1_UTILIZATION_FILE".into(),
-                idle.display().to_string(),
-            ),
-        ];
-        agent.run();
-        let hook = Receiver::start("{}");
-        let (status, _) = call(
-            &node,
-            "POST",
-            "/api/v1/receivers",
-            Some(json!({"name": "hook", "kind": "webhook", "url": hook.url("/")})),
-        );
-        assert_eq!(status, 201);
-        // When the receiver heard of XID `xid`.
-        let heard = |xid: &str| {
-            hook.received().into_iter().find_map(|r| {
-                let told = r.json()["alerts"]
-                    .as_array()?
-                    .iter()
-                    .any(|a| a["labels"]["xid"] == xid && a["status"] == "firing");
-                told.then_some(r.at)
-            })
-        };
-        let demand = json!({"accelerator": {"model": "H100"}});
-        let select =
-            |node: &Aggregator| call(node, "POST", "/api/v1/selection", Some(demand.clone())).1;
-        wait_until(WAIT, "the idle GPU to be selectable", || {
-            select(&node)["candidates"]
-                .as_array()
-                .is_some_and(|c| c.len() == 1)
-        });
-        let gpu1 = select(&node)["candidates"][0]["hosts"][0]["resources"][0]
-            .as_str()
+on_each_backend!(
+    an_xid_79_takes_the_gpu_out_of_selection_until_staff_mark_it_healthy("monitoring_xid")
+);
+
+fn an_xid_79_takes_the_gpu_out_of_selection_until_staff_mark_it_healthy(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let library = nvml_standin(dir.path());
+    let xids = dir.path().join("xids");
+    std::fs::write(&xids, "").unwrap();
+    let idle = dir.path().join("gpu1-utilization");
+    std::fs::write(&idle, "0").unwrap();
+    let mut node = Aggregator::start(&dir.path().join("node"), backend, FAST_ALERTS);
+    let join = node.join_string(None);
+    let mut agent = Agent::join_as(
+        &dir.path().join("agent"),
+        &join,
+        "200ms",
+        "m-gpu",
+        "gpu-host",
+    );
+    agent.env = vec![
+        ("SUANLI_NVML_LIBRARY".into(), library.display().to_string()),
+        ("SUANLI_STANDIN_XID_FILE".into(), xids.display().to_string()),
+        (
+            "SUANLI_STANDIN_GPU1_UTILIZATION_FILE".into(),
+            idle.display().to_string(),
+        ),
+    ];
+    agent.run();
+    let hook = Receiver::start("{}");
+    let (status, _) = call(
+        &node,
+        "POST",
+        "/api/v1/receivers",
+        Some(json!({"name": "hook", "kind": "webhook", "url": hook.url("/")})),
+    );
+    assert_eq!(status, 201);
+    // When the receiver heard of XID `xid`.
+    let heard = |xid: &str| {
+        hook.received().into_iter().find_map(|r| {
+            let told = r.json()["alerts"]
+                .as_array()?
+                .iter()
+                .any(|a| a["labels"]["xid"] == xid && a["status"] == "firing");
+            told.then_some(r.at)
+        })
+    };
+    let demand = json!({"accelerator": {"model": "H100"}});
+    let select =
+        |node: &Aggregator| call(node, "POST", "/api/v1/selection", Some(demand.clone())).1;
+    wait_until(WAIT, "the idle GPU to be selectable", || {
+        select(&node)["candidates"]
+            .as_array()
+            .is_some_and(|c| c.len() == 1)
+    });
+    let gpu1 = select(&node)["candidates"][0]["hosts"][0]["resources"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let xid_alert = |node: &Aggregator, xid: &str| -> Option<Value> {
+        let (_, alerts) = call(node, "GET", "/api/v1/alerts", None);
+        alerts["alerts"]
+            .as_array()
             .unwrap()
-            .to_owned();
-        let xid_alert = |node: &Aggregator, xid: &str| -> Option<Value> {
-            let (_, alerts) = call(node, "GET", "/api/v1/alerts", None);
-            alerts["alerts"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|a| {
-                    a["rule"] == "gpu_xid" && a["labels"]["xid"] == xid && a["labels"]["gpu"] == "1"
-                })
-                .cloned()
-        };
+            .iter()
+            .find(|a| {
+                a["rule"] == "gpu_xid" && a["labels"]["xid"] == xid && a["labels"]["gpu"] == "1"
+            })
+            .cloned()
+    };
 
-        // An application error: a warning, and the GPU stays selectable.
-        std::fs::write(&xids, "1 13\n").unwrap();
-        wait_until(WAIT, "the XID 13 warning", || {
-            xid_alert(&node, "13").is_some()
-        });
-        assert_eq!(xid_alert(&node, "13").unwrap()["severity"], "warning");
-        assert_eq!(select(&node)["candidates"].as_array().unwrap().len(), 1);
+    // An application error: a warning, and the GPU stays selectable.
+    std::fs::write(&xids, "1 13\n").unwrap();
+    wait_until(WAIT, "the XID 13 warning", || {
+        xid_alert(&node, "13").is_some()
+    });
+    assert_eq!(xid_alert(&node, "13").unwrap()["severity"], "warning");
+    assert_eq!(select(&node)["candidates"].as_array().unwrap().len(), 1);
 
-        // Fallen off the bus: critical, and out of selection, saying why.
-        std::fs::write(&xids, "1 13\n1 79\n").unwrap();
-        let injected = std::time::Instant::now();
-        wait_until(WAIT, "GPU 1 to leave selection", || {
-            select(&node)["candidates"]
-                .as_array()
-                .is_some_and(Vec::is_empty)
-        });
-        let answer = select(&node);
-        assert!(
-            answer["eliminated"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|e| e["constraint"] == "health"),
-            "{answer}"
-        );
-        let detail = answer["nearest_misses"][0]["failed"][0]["detail"]
-            .as_str()
-            .unwrap();
-        assert!(detail.contains("unhealthy: XID 79"), "{detail}");
-        wait_until(WAIT, "the XID 79 alert", || {
-            xid_alert(&node, "79").is_some()
-        });
-        assert_eq!(xid_alert(&node, "79").unwrap()["severity"], "critical");
-        wait_until(WAIT, "the receiver to hear of XID 79", || {
-            heard("79").is_some()
-        });
-        // Measured, not asserted: 200 ms sampling, 200 ms evaluation, no group wait.
-        eprintln!(
-            "XID 79 written to the stand-in's queue → receiver: {} ms",
-            heard("79").unwrap().duration_since(injected).as_millis()
-        );
+    // Fallen off the bus: critical, and out of selection, saying why.
+    std::fs::write(&xids, "1 13\n1 79\n").unwrap();
+    let injected = std::time::Instant::now();
+    wait_until(WAIT, "GPU 1 to leave selection", || {
+        select(&node)["candidates"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    });
+    let answer = select(&node);
+    assert!(
+        answer["eliminated"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["constraint"] == "health"),
+        "{answer}"
+    );
+    let detail = answer["nearest_misses"][0]["failed"][0]["detail"]
+        .as_str()
+        .unwrap();
+    assert!(detail.contains("unhealthy: XID 79"), "{detail}");
+    wait_until(WAIT, "the XID 79 alert", || {
+        xid_alert(&node, "79").is_some()
+    });
+    assert_eq!(xid_alert(&node, "79").unwrap()["severity"], "critical");
+    wait_until(WAIT, "the receiver to hear of XID 79", || {
+        heard("79").is_some()
+    });
+    // Measured, not asserted: 200 ms sampling, 200 ms evaluation, no group wait.
+    eprintln!(
+        "XID 79 written to the stand-in's queue → receiver: {} ms",
+        heard("79").unwrap().duration_since(injected).as_millis()
+    );
 
-        // A restart remembers the fault: the GPU stays out.
-        node.restart();
-        wait_until(WAIT, "the host to report again", || {
-            let (_, summary) = call(&node, "GET", "/api/v1/summary", None);
-            summary["hosts"]["online"] == 1
-        });
-        let answer = select(&node);
-        assert!(
-            answer["candidates"].as_array().unwrap().is_empty(),
-            "{answer}"
-        );
-        assert!(xid_alert(&node, "79").unwrap()["resolved_at_ms"].is_null());
+    // A restart remembers the fault: the GPU stays out.
+    node.restart();
+    wait_until(WAIT, "the host to report again", || {
+        let (_, summary) = call(&node, "GET", "/api/v1/summary", None);
+        summary["hosts"]["online"] == 1
+    });
+    let answer = select(&node);
+    assert!(
+        answer["candidates"].as_array().unwrap().is_empty(),
+        "{answer}"
+    );
+    assert!(xid_alert(&node, "79").unwrap()["resolved_at_ms"].is_null());
 
-        // Staff deal with it and say so, with a reason.
-        let (status, problem) = call(
-            &node,
-            "POST",
-            &format!("/api/v1/resources/{gpu1}/mark-healthy"),
-            Some(json!({"reason": ""})),
-        );
-        assert_eq!(status, 422, "{problem}");
-        let (status, _) = call(
-            &node,
-            "POST",
-            &format!("/api/v1/resources/{gpu1}/mark-healthy"),
-            Some(json!({"reason": "reseated the GPU, nvidia-smi -r"})),
-        );
-        assert_eq!(status, 204);
-        wait_until(WAIT, "GPU 1 back in selection", || {
-            select(&node)["candidates"]
-                .as_array()
-                .is_some_and(|c| c.len() == 1)
-        });
-        wait_until(WAIT, "the XID 79 alert to resolve", || {
-            xid_alert(&node, "79").is_some_and(|a| !a["resolved_at_ms"].is_null())
-        });
-        let (_, audit) = call(&node, "GET", "/api/v1/audit", None);
-        assert!(
-            audit.to_string().contains("resource.mark_healthy"),
-            "{audit}"
-        );
-    }
+    // Staff deal with it and say so, with a reason.
+    let (status, problem) = call(
+        &node,
+        "POST",
+        &format!("/api/v1/resources/{gpu1}/mark-healthy"),
+        Some(json!({"reason": ""})),
+    );
+    assert_eq!(status, 422, "{problem}");
+    let (status, _) = call(
+        &node,
+        "POST",
+        &format!("/api/v1/resources/{gpu1}/mark-healthy"),
+        Some(json!({"reason": "reseated the GPU, nvidia-smi -r"})),
+    );
+    assert_eq!(status, 204);
+    wait_until(WAIT, "GPU 1 back in selection", || {
+        select(&node)["candidates"]
+            .as_array()
+            .is_some_and(|c| c.len() == 1)
+    });
+    wait_until(WAIT, "the XID 79 alert to resolve", || {
+        xid_alert(&node, "79").is_some_and(|a| !a["resolved_at_ms"].is_null())
+    });
+    let (_, audit) = call(&node, "GET", "/api/v1/audit", None);
+    assert!(
+        audit.to_string().contains("resource.mark_healthy"),
+        "{audit}"
+    );
 }
 
 /// Debian's Alertmanager on a loopback port; killed when dropped.
@@ -401,11 +404,12 @@ impl Drop for Alertmanager {
 }
 
 impl Alertmanager {
-    fn start(dir: &std::path::Path) -> Option<Self> {
+    fn start(dir: &std::path::Path) -> Self {
         let binary = std::path::Path::new("/usr/bin/prometheus-alertmanager");
         if !binary.is_file() {
-            return None;
+            component::missing("Alertmanager", "/usr/bin/prometheus-alertmanager");
         }
+        component::found("Alertmanager");
         std::fs::write(
             dir.join("alertmanager.yml"),
             "route:\n  receiver: none\nreceivers:\n  - name: none\n",
@@ -434,7 +438,7 @@ impl Alertmanager {
                 .try_send(am.addr)
                 .is_some_and(|r| r.status == 200)
         });
-        Some(am)
+        am
     }
 
     /// The alerts Alertmanager holds, by name.
@@ -452,12 +456,10 @@ impl Alertmanager {
 }
 
 #[test]
+#[ignore = "needs Alertmanager: run .ci/test"]
 fn alerts_forwarded_to_an_existing_alertmanager_fire_and_resolve_there() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(am) = Alertmanager::start(dir.path()) else {
-        eprintln!("skipped: no /usr/bin/prometheus-alertmanager (run .ci/run, which installs it)");
-        return;
-    };
+    let am = Alertmanager::start(dir.path());
     let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, FAST_ALERTS);
     let (status, body) = call(
         &node,
@@ -491,6 +493,7 @@ fn alerts_forwarded_to_an_existing_alertmanager_fire_and_resolve_there() {
 }
 
 #[test]
+#[ignore = "needs an SMTP server (aiosmtpd): run .ci/test"]
 fn mail_reaches_a_real_smtp_server_and_tells_the_resolution_too() {
     let python = std::path::Path::new("/usr/bin/python3");
     let has_aiosmtpd = std::process::Command::new(python)
@@ -498,11 +501,9 @@ fn mail_reaches_a_real_smtp_server_and_tells_the_resolution_too() {
         .status()
         .is_ok_and(|s| s.success());
     if !has_aiosmtpd {
-        eprintln!(
-            "skipped: no aiosmtpd for /usr/bin/python3 (run .ci/run, which installs python3-aiosmtpd)"
-        );
-        return;
+        component::missing("an SMTP server", "aiosmtpd for /usr/bin/python3");
     }
+    component::found("SMTP (aiosmtpd)");
     let dir = tempfile::tempdir().unwrap();
     let maildir = dir.path().join("maildir");
     let addr = std::net::TcpListener::bind("127.0.0.1:0")

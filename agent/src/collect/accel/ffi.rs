@@ -8,6 +8,17 @@
 //! own user) or that others may rewrite is refused before it is loaded.
 //! Every entry point is optional: one an older driver lacks reads as
 //! "unsupported", never as a failure to load.
+//!
+//! Each struct is declared from the newest public header or open reader of
+//! its library, named (repository, path, commit) at the top of its module;
+//! where sources differ the larger layout wins, and every struct goes out
+//! inside [`Out`], with headroom for a driver newer still. For a new driver:
+//! compare its header with every struct and prototype here (field order,
+//! types, array lengths, enum values, pointer or value), change the
+//! declaration, its layout test and the stand-in under `tests/fixtures/`
+//! together, and cite the new source. The AddressSanitizer test that
+//! `.ci/test` runs loads each stand-in into the agent and fails on any
+//! write outside the agent's buffers (docs/accelerators.md).
 
 pub mod cndev;
 pub mod dcmi;
@@ -246,6 +257,53 @@ macro_rules! call {
     };
 }
 pub(crate) use call;
+
+/// Bytes of zeroed room after every vendor struct the agent passes by
+/// pointer. The largest growth seen in a public header so far is Hygon's
+/// `rsmi_error_count_t` (16 → 64 bytes); this leaves a driver room to grow
+/// four times that much before it could write past the agent's buffer.
+pub const HEADROOM: usize = 256;
+
+/// A vendor struct that is plain data: integers, floats, raw pointers and
+/// arrays of them, for which all-zero bytes are a valid value.
+///
+/// # Safety
+/// Implement it only for `#[repr(C)]` structs of such fields.
+pub unsafe trait Plain: Copy {}
+
+/// The out-parameter of a vendor call: the struct as the newest public
+/// header lays it out, then [`HEADROOM`] zeroed bytes, so that a library
+/// built from a header newer than any we know writes its new fields there
+/// rather than over the agent's stack. Only the declared fields are read.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Out<T> {
+    value: T,
+    headroom: [u8; HEADROOM],
+}
+
+impl<T: Plain> Out<T> {
+    pub fn zeroed() -> Self {
+        // SAFETY: `T: Plain`, so all-zero bytes are a valid `T`, and the
+        // headroom is bytes.
+        unsafe { std::mem::MaybeUninit::<Self>::zeroed().assume_init() }
+    }
+
+    /// The fields to set before the call (CNDev's `version`, which says
+    /// which layout the caller asks for).
+    pub fn fields(&mut self) -> &mut T {
+        &mut self.value
+    }
+
+    /// What the vendor call writes through.
+    pub fn ptr(&mut self) -> *mut T {
+        &mut self.value
+    }
+
+    pub fn get(self) -> T {
+        self.value
+    }
+}
 
 /// A NUL-terminated byte buffer from C as text; `None` when empty.
 pub(crate) fn text(bytes: &[u8]) -> Option<String> {

@@ -5,10 +5,16 @@
 //! second, `cndevRet_t` back. Most structs open with a `version` the caller
 //! sets; the library refuses a version it does not know with 3, so the
 //! agent asks with the oldest that has the fields it reads.
+//!
+//! Layouts follow the newest public header, Cambricon's
+//! cambricon-k8s-device-plugin, `device-plugin/pkg/cndev/include/cndev.h`
+//! @ 0c4f8f98a5f41e26d80c0fdd84dd256008c36346 (`CNDEV_VERSION_6`). Most
+//! structs grew across driver versions (temperature, frequency, health,
+//! ECC, power), so every one goes out with [`Out`]'s headroom.
 
 use std::ffi::{c_char, c_int, c_uint};
 
-use super::{Library, call, entry_points};
+use super::{Library, Out, Plain, call, entry_points};
 
 pub const NOT_SUPPORTED: c_int = 10;
 pub const INVALID_DEVICE: c_int = 6;
@@ -20,6 +26,7 @@ pub const UNSUPPORTED_API_VERSION: c_int = 3;
 pub const VERSION: c_int = 5;
 pub const UUID_SIZE: usize = 37;
 
+/// `cndevCardInfo_t`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct CardInfo {
@@ -27,6 +34,7 @@ pub struct CardInfo {
     pub number: c_uint,
 }
 
+/// `cndevUUID_t`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct Uuid {
@@ -35,6 +43,7 @@ pub struct Uuid {
     pub ncs_uuid64: u64,
 }
 
+/// `cndevCardSN_t`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct CardSn {
@@ -43,6 +52,7 @@ pub struct CardSn {
     pub mother_board_sn: u64,
 }
 
+/// `cndevPCIeInfoV2_t`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PcieInfo {
@@ -59,6 +69,7 @@ pub struct PcieInfo {
     pub reserved: [u32; 8],
 }
 
+/// `cndevUtilizationInfo_t`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct Utilization {
@@ -67,7 +78,7 @@ pub struct Utilization {
     pub core_utilization: [c_int; 80],
 }
 
-/// No `version` field.
+/// `cndevMemoryInfoV2_t`. No `version` field.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MemoryV2 {
@@ -82,6 +93,7 @@ pub struct MemoryV2 {
     pub reserved: [u64; 16],
 }
 
+/// `cndevTemperatureInfo_t`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct Temperature {
@@ -98,7 +110,7 @@ pub struct Temperature {
     pub isp: c_int,
 }
 
-/// Watts; no `version` field.
+/// `cndevDevicePowerInfo_t`. Watts; no `version` field.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Power {
@@ -110,6 +122,7 @@ pub struct Power {
     pub reserved: [c_int; 16],
 }
 
+/// `cndevFrequencyInfo_t`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct Frequency {
@@ -126,6 +139,7 @@ pub struct Frequency {
     pub board_freq_range: [c_int; 2],
 }
 
+/// `cndevCardHealthState_t`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct HealthState {
@@ -137,6 +151,7 @@ pub struct HealthState {
     pub driver_state: c_int,
 }
 
+/// `cndevECCInfo_t`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct Ecc {
@@ -151,6 +166,7 @@ pub struct Ecc {
     pub address_forbidden_error: u64,
 }
 
+/// `cndevLibVersionInfo_t`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct LibVersion {
@@ -159,6 +175,20 @@ pub struct LibVersion {
     pub minor: c_uint,
     pub build: c_uint,
 }
+
+// SAFETY: each is a `#[repr(C)]` struct of integers and arrays of them.
+unsafe impl Plain for CardInfo {}
+unsafe impl Plain for Uuid {}
+unsafe impl Plain for CardSn {}
+unsafe impl Plain for PcieInfo {}
+unsafe impl Plain for Utilization {}
+unsafe impl Plain for MemoryV2 {}
+unsafe impl Plain for Temperature {}
+unsafe impl Plain for Power {}
+unsafe impl Plain for Frequency {}
+unsafe impl Plain for HealthState {}
+unsafe impl Plain for Ecc {}
+unsafe impl Plain for LibVersion {}
 
 entry_points! {
     pub struct Cndev {
@@ -201,14 +231,12 @@ fn owned_text(text: *const c_char) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-/// A struct of `T` zeroed, its leading `version` set.
+/// An [`Out`] of `T` zeroed, its leading `version` set.
 macro_rules! versioned {
     ($t:ty) => {{
-        // SAFETY: every struct here is plain integers and arrays, for which
-        // all-zero bytes are a valid value.
-        let mut value: $t = unsafe { std::mem::zeroed() };
-        value.version = VERSION;
-        value
+        let mut out = Out::<$t>::zeroed();
+        out.fields().version = VERSION;
+        out
     }};
 }
 
@@ -217,9 +245,10 @@ impl Cndev {
         let mut cndev = Self::resolve(library);
         call!(cndev.init, 0)?;
         let mut v = versioned!(LibVersion);
-        let version = call!(cndev.lib_version, &mut v)
-            .ok()
-            .map(|()| format!("{}.{}.{}", v.major, v.minor, v.build));
+        let version = call!(cndev.lib_version, v.ptr()).ok().map(|()| {
+            let v = v.get();
+            format!("{}.{}.{}", v.major, v.minor, v.build)
+        });
         cndev.library.set_version(version);
         Ok(cndev)
     }
@@ -242,8 +271,8 @@ impl Cndev {
 
     pub fn count(&self) -> Answer<u32> {
         let mut info = versioned!(CardInfo);
-        call!(self.count, &mut info)?;
-        Ok(info.number)
+        call!(self.count, info.ptr())?;
+        Ok(info.get().number)
     }
 
     /// The handle of the `index`th device; the index itself where the
@@ -267,62 +296,62 @@ impl Cndev {
 
     pub fn uuid(&self, device: c_int) -> Answer<Option<String>> {
         let mut uuid = versioned!(Uuid);
-        call!(self.uuid, &mut uuid, device)?;
-        Ok(super::text(&uuid.uuid))
+        call!(self.uuid, uuid.ptr(), device)?;
+        Ok(super::text(&uuid.get().uuid))
     }
 
     pub fn serial(&self, device: c_int) -> Answer<u64> {
         let mut sn = versioned!(CardSn);
-        call!(self.serial, &mut sn, device)?;
-        Ok(sn.sn)
+        call!(self.serial, sn.ptr(), device)?;
+        Ok(sn.get().sn)
     }
 
     pub fn pcie(&self, device: c_int) -> Answer<PcieInfo> {
-        let mut info = PcieInfo::default();
-        call!(self.pcie, &mut info, device)?;
-        Ok(info)
+        let mut info = Out::zeroed();
+        call!(self.pcie, info.ptr(), device)?;
+        Ok(info.get())
     }
 
     pub fn utilization(&self, device: c_int) -> Answer<i32> {
         let mut u = versioned!(Utilization);
-        call!(self.utilization, &mut u, device)?;
-        Ok(u.average_core_utilization)
+        call!(self.utilization, u.ptr(), device)?;
+        Ok(u.get().average_core_utilization)
     }
 
     pub fn memory(&self, device: c_int) -> Answer<MemoryV2> {
-        let mut m = MemoryV2::default();
-        call!(self.memory, &mut m, device)?;
-        Ok(m)
+        let mut m = Out::zeroed();
+        call!(self.memory, m.ptr(), device)?;
+        Ok(m.get())
     }
 
     pub fn temperature(&self, device: c_int) -> Answer<Temperature> {
         let mut t = versioned!(Temperature);
-        call!(self.temperature, &mut t, device)?;
-        Ok(t)
+        call!(self.temperature, t.ptr(), device)?;
+        Ok(t.get())
     }
 
     pub fn power(&self, device: c_int) -> Answer<Power> {
-        let mut p = Power::default();
-        call!(self.power, &mut p, device)?;
-        Ok(p)
+        let mut p = Out::zeroed();
+        call!(self.power, p.ptr(), device)?;
+        Ok(p.get())
     }
 
     pub fn frequency(&self, device: c_int) -> Answer<Frequency> {
         let mut f = versioned!(Frequency);
-        call!(self.frequency, &mut f, device)?;
-        Ok(f)
+        call!(self.frequency, f.ptr(), device)?;
+        Ok(f.get())
     }
 
     pub fn health(&self, device: c_int) -> Answer<HealthState> {
         let mut h = versioned!(HealthState);
-        call!(self.health, &mut h, device)?;
-        Ok(h)
+        call!(self.health, h.ptr(), device)?;
+        Ok(h.get())
     }
 
     pub fn ecc(&self, device: c_int) -> Answer<Ecc> {
         let mut e = versioned!(Ecc);
-        call!(self.ecc, &mut e, device)?;
-        Ok(e)
+        call!(self.ecc, e.ptr(), device)?;
+        Ok(e.get())
     }
 }
 

@@ -3,10 +3,20 @@
 //! Our own declarations of the calls we make, from Huawei's public
 //! `dcmi_interface_api.h` (Apache-2.0): devices are addressed by card and
 //! device-in-card, every call returns 0 or a negative code.
+//!
+//! Layouts follow the newest public header: Ascend's mind-cluster,
+//! `component/ascend-common/devmanager/dcmi/dcmi_interface_api.h`, read at
+//! chaolihf/mind-cluster@1ad5268eee0abcbfc4aedb3b1abed6747a09bc9d (the
+//! newest stored copy of Ascend/mind-cluster), checked against the driver's
+//! own `hicann/driver` `src/custom/include/dcmi_interface_api.h` @
+//! 999c25d7406900c7c55e747bbc59a8817f8d5650 and gpustack/runtime's ctypes
+//! reader (`pydcmi/__init__.py` @ 7f505e714180aaac16882ec5ae60991f9efb388c).
+//! Where they differ the larger layout wins. Every struct goes out with
+//! [`Out`]'s headroom.
 
 use std::ffi::{c_char, c_int, c_uint, c_ulong, c_ulonglong, c_void};
 
-use super::{Library, call, entry_points, text};
+use super::{Library, Out, Plain, call, entry_points, text};
 
 /// The device does not have this function.
 pub const NOT_SUPPORTED: c_int = -8255;
@@ -29,6 +39,8 @@ pub const HCCS_910B_LINKS: std::ops::RangeInclusive<usize> = 1..=7;
 const CHIP_NAME_LEN: usize = 32;
 const HCCS_MAX_PCS: usize = 16;
 
+/// `struct dcmi_chip_info_v2` (132 bytes); the v1 call fills only the
+/// first 100 (`struct dcmi_chip_info`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct ChipInfo {
@@ -40,6 +52,7 @@ pub struct ChipInfo {
     pub npu_name: [u8; CHIP_NAME_LEN],
 }
 
+/// `struct dcmi_pcie_info_all`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PcieInfoAll {
@@ -54,6 +67,7 @@ pub struct PcieInfoAll {
     pub reserve: [u8; 32],
 }
 
+/// `struct dcmi_hbm_info`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HbmInfo {
@@ -66,7 +80,8 @@ pub struct HbmInfo {
     pub bandwidth_util_rate: c_uint,
 }
 
-/// DDR devices (Ascend 310P) report memory here instead of HBM.
+/// `struct dcmi_get_memory_info_stru`: DDR devices (Ascend 310P) report
+/// memory here instead of HBM.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct MemoryInfo {
@@ -82,6 +97,9 @@ pub struct MemoryInfo {
     pub reserve: [u8; 60],
 }
 
+/// `struct dcmi_ecc_info`. Older headers (and the driver source's own
+/// copy) end after `double_bit_isolated_pages_cnt` at 28 bytes; current
+/// drivers write the two `next_isolated` counts too, 36 bytes.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EccInfo {
@@ -92,14 +110,20 @@ pub struct EccInfo {
     pub total_double_bit_error_cnt: c_uint,
     pub single_bit_isolated_pages_cnt: c_uint,
     pub double_bit_isolated_pages_cnt: c_uint,
+    /// Pages with recorded errors to be isolated next (npu-smi's
+    /// "Next-Isolated Pages"); zero from a driver of the 28-byte layout.
+    pub single_bit_next_isolated_pages_cnt: c_uint,
+    pub double_bit_next_isolated_pages_cnt: c_uint,
 }
 
+/// `struct dcmi_die_id`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DieId {
     pub soc_die: [c_uint; 5],
 }
 
+/// `struct dcmi_proc_mem_info`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProcessMemory {
@@ -108,6 +132,7 @@ pub struct ProcessMemory {
     pub memory_usage: u64,
 }
 
+/// `struct dcmi_hccs_statistic_info` (sub-command 3; 5 is its u64 twin).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct HccsStatistics {
@@ -117,6 +142,15 @@ pub struct HccsStatistics {
     pub retry_cnt: [c_uint; HCCS_MAX_PCS],
     pub reserved: [c_uint; 64],
 }
+
+// SAFETY: each is a `#[repr(C)]` struct of integers and arrays of them.
+unsafe impl Plain for ChipInfo {}
+unsafe impl Plain for PcieInfoAll {}
+unsafe impl Plain for HbmInfo {}
+unsafe impl Plain for MemoryInfo {}
+unsafe impl Plain for EccInfo {}
+unsafe impl Plain for DieId {}
+unsafe impl Plain for HccsStatistics {}
 
 entry_points! {
     pub struct Dcmi {
@@ -204,31 +238,28 @@ impl Dcmi {
         u32::try_from(id).map_err(|_| Status::Code(id))
     }
 
+    // Each struct below goes out as an `Out`: the newest layout plus
+    // headroom, whatever the driver's version.
+
     pub fn chip_info(&self, card: c_int, device: c_int) -> Answer<ChipInfo> {
-        let mut info = ChipInfo {
-            chip_type: [0; CHIP_NAME_LEN],
-            chip_name: [0; CHIP_NAME_LEN],
-            chip_ver: [0; CHIP_NAME_LEN],
-            aicore_cnt: 0,
-            npu_name: [0; CHIP_NAME_LEN],
-        };
-        match call!(self.chip_info_v2, card, device, &mut info) {
-            Err(Status::Missing) => call!(self.chip_info, card, device, &mut info)?,
+        let mut info = Out::zeroed();
+        match call!(self.chip_info_v2, card, device, info.ptr()) {
+            Err(Status::Missing) => call!(self.chip_info, card, device, info.ptr())?,
             other => other?,
         }
-        Ok(info)
+        Ok(info.get())
     }
 
     pub fn pcie_info(&self, card: c_int, device: c_int) -> Answer<PcieInfoAll> {
-        let mut info = PcieInfoAll::default();
-        call!(self.pcie_info, card, device, &mut info)?;
-        Ok(info)
+        let mut info = Out::zeroed();
+        call!(self.pcie_info, card, device, info.ptr())?;
+        Ok(info.get())
     }
 
     pub fn die_id(&self, card: c_int, device: c_int) -> Answer<DieId> {
-        let mut die = DieId::default();
-        call!(self.die_id, card, device, DIE_NDIE, &mut die)?;
-        Ok(die)
+        let mut die = Out::zeroed();
+        call!(self.die_id, card, device, DIE_NDIE, die.ptr())?;
+        Ok(die.get())
     }
 
     pub fn utilization(&self, card: c_int, device: c_int, kind: c_int) -> Answer<u32> {
@@ -238,24 +269,15 @@ impl Dcmi {
     }
 
     pub fn hbm(&self, card: c_int, device: c_int) -> Answer<HbmInfo> {
-        let mut info = HbmInfo::default();
-        call!(self.hbm, card, device, &mut info)?;
-        Ok(info)
+        let mut info = Out::zeroed();
+        call!(self.hbm, card, device, info.ptr())?;
+        Ok(info.get())
     }
 
     pub fn memory(&self, card: c_int, device: c_int) -> Answer<MemoryInfo> {
-        let mut info = MemoryInfo {
-            memory_size: 0,
-            memory_available: 0,
-            freq: 0,
-            hugepagesize: 0,
-            hugepages_total: 0,
-            hugepages_free: 0,
-            utilization: 0,
-            reserve: [0; 60],
-        };
-        call!(self.memory, card, device, &mut info)?;
-        Ok(info)
+        let mut info = Out::zeroed();
+        call!(self.memory, card, device, info.ptr())?;
+        Ok(info.get())
     }
 
     pub fn temperature(&self, card: c_int, device: c_int) -> Answer<i32> {
@@ -297,10 +319,12 @@ impl Dcmi {
         Ok(codes[..count.clamp(0, 128) as usize].to_vec())
     }
 
+    /// A driver of the old 28-byte layout leaves the two `next_isolated`
+    /// counts zero; the agent reads none of them as a fault.
     pub fn hbm_ecc(&self, card: c_int, device: c_int) -> Answer<EccInfo> {
-        let mut info = EccInfo::default();
-        call!(self.ecc, card, device, DEVICE_TYPE_HBM, &mut info)?;
-        Ok(info)
+        let mut info = Out::zeroed();
+        call!(self.ecc, card, device, DEVICE_TYPE_HBM, info.ptr())?;
+        Ok(info.get())
     }
 
     pub fn processes(&self, card: c_int, device: c_int) -> Answer<Vec<ProcessMemory>> {
@@ -311,13 +335,8 @@ impl Dcmi {
     }
 
     pub fn hccs_statistics(&self, card: c_int, device: c_int) -> Answer<HccsStatistics> {
-        let mut stats = HccsStatistics {
-            tx_cnt: [0; HCCS_MAX_PCS],
-            rx_cnt: [0; HCCS_MAX_PCS],
-            crc_err_cnt: [0; HCCS_MAX_PCS],
-            retry_cnt: [0; HCCS_MAX_PCS],
-            reserved: [0; 64],
-        };
+        let mut stats = Out::<HccsStatistics>::zeroed();
+        // The size the layout asks for; the headroom is for a driver that ignores it.
         let mut size = std::mem::size_of::<HccsStatistics>() as c_uint;
         call!(
             self.device_info,
@@ -325,10 +344,10 @@ impl Dcmi {
             device,
             MAIN_CMD_HCCS,
             HCCS_STATISTIC_INFO,
-            (&mut stats as *mut HccsStatistics).cast(),
+            stats.ptr().cast(),
             &mut size
         )?;
-        Ok(stats)
+        Ok(stats.get())
     }
 }
 
@@ -351,7 +370,9 @@ mod tests {
         // The header's comment says 96 bytes, true only with a 32-bit long.
         assert_eq!(size_of::<MemoryInfo>(), 112);
         assert_eq!(offset_of!(MemoryInfo, utilization), 48);
-        assert_eq!(size_of::<EccInfo>(), 28);
+        assert_eq!(size_of::<EccInfo>(), 36);
+        assert_eq!(offset_of!(EccInfo, double_bit_isolated_pages_cnt), 24);
+        assert_eq!(offset_of!(EccInfo, double_bit_next_isolated_pages_cnt), 32);
         assert_eq!(size_of::<DieId>(), 20);
         assert_eq!(size_of::<ProcessMemory>(), 16);
         assert_eq!(size_of::<HccsStatistics>(), 16 * 4 * 4 + 64 * 4);

@@ -5,10 +5,18 @@
 //! call returns an `mxSmlReturn_t` with 0 for success. Units are MetaX's:
 //! temperature in hundredths of a degree, memory in KiB, power per board
 //! rail in mW.
+//!
+//! Checked against the newest public copy of the header, `MxSml.h` of MXSML
+//! 2.3.1 (youyousi/go-mxsml, `gen/mxsml/MxSml.h` @
+//! a2627eabcd884a9da71a1d2f6fc9189c695a8430), and the open readers that
+//! load the library themselves (ccfos/huatuo `core/metrics/metax/sml/` @
+//! 45c8f242e3e23ff74bd26fe9948b6acb741edf40, gpustack/runtime's `pymxsml`
+//! @ 1d1e894253c6a0410b3c6403130ada521bf2e6b6). No struct used here has
+//! grown in any of them; each still goes out with [`Out`]'s headroom.
 
 use std::ffi::{c_char, c_int, c_long, c_uint};
 
-use super::{Library, call, entry_points, text};
+use super::{Library, Out, Plain, call, entry_points, text};
 
 /// `MXSML_OperationNotSupport`.
 pub const NOT_SUPPORTED: c_uint = 3;
@@ -23,6 +31,7 @@ const TEMPERATURE_HOTSPOT: c_uint = 0;
 /// Board power is reported per supply rail; no board has more.
 const MAX_RAILS: usize = 16;
 
+/// `mxSmlDeviceInfo_t`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct DeviceInfo {
@@ -37,23 +46,7 @@ pub struct DeviceInfo {
     pub device_name: [u8; 32],
 }
 
-impl DeviceInfo {
-    fn empty() -> Self {
-        Self {
-            device_id: 0,
-            device_type: 0,
-            bdf_id: [0; 32],
-            gpu_id: 0,
-            node_id: 0,
-            uuid: [0; 96],
-            brand: 0,
-            mode: 0,
-            device_name: [0; 32],
-        }
-    }
-}
-
-/// KiB.
+/// `mxSmlMemoryInfo_t`, in KiB.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MemoryInfo {
@@ -65,6 +58,7 @@ pub struct MemoryInfo {
     pub xtt_use: c_long,
 }
 
+/// `mxSmlBoardWayElectricInfo_t`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RailPower {
@@ -74,11 +68,17 @@ pub struct RailPower {
     pub power: c_uint,
 }
 
+// SAFETY: each is a `#[repr(C)]` struct of integers and arrays of them.
+unsafe impl Plain for DeviceInfo {}
+unsafe impl Plain for MemoryInfo {}
+unsafe impl Plain for RailPower {}
+
 entry_points! {
     pub struct Mxsml {
         init: ["mxSmlInit"] fn() -> c_uint,
         error_string: ["mxSmlGetErrorString"] fn(c_uint) -> *const c_char,
-        count: ["mxSmlGetDeviceCount"] fn(*mut c_uint) -> c_uint,
+        // Answers the count itself, not a status.
+        count: ["mxSmlGetDeviceCount"] fn() -> c_uint,
         device_info: ["mxSmlGetDeviceInfo"] fn(c_uint, *mut DeviceInfo) -> c_uint,
         temperature: ["mxSmlGetTemperatureInfo"] fn(c_uint, c_uint, *mut c_int) -> c_uint,
         usage: ["mxSmlGetDeviceIpUsage"] fn(c_uint, c_uint, *mut c_int) -> c_uint,
@@ -129,15 +129,17 @@ impl Mxsml {
     }
 
     pub fn count(&self) -> Answer<u32> {
-        let mut n: c_uint = 0;
-        call!(self.count, &mut n)?;
-        Ok(n)
+        match self.count {
+            // SAFETY: declared `unsigned int mxSmlGetDeviceCount(void)`.
+            Some(f) => Ok(unsafe { f() }),
+            None => Err(Status::Missing),
+        }
     }
 
     pub fn device_info(&self, index: u32) -> Answer<DeviceInfo> {
-        let mut info = DeviceInfo::empty();
-        call!(self.device_info, index, &mut info)?;
-        Ok(info)
+        let mut info = Out::zeroed();
+        call!(self.device_info, index, info.ptr())?;
+        Ok(info.get())
     }
 
     /// Hundredths of a degree Celsius, at the hottest point.
@@ -160,9 +162,9 @@ impl Mxsml {
     }
 
     pub fn memory(&self, device: u32) -> Answer<MemoryInfo> {
-        let mut m = MemoryInfo::default();
-        call!(self.memory, device, &mut m)?;
-        Ok(m)
+        let mut m = Out::zeroed();
+        call!(self.memory, device, m.ptr())?;
+        Ok(m.get())
     }
 
     /// The board's rails, each with its draw in mW.
@@ -180,7 +182,8 @@ impl Mxsml {
         } else {
             CLOCK_XCORE
         };
-        let mut clocks = [0 as c_uint; 8];
+        // The header's most for any engine.
+        let mut clocks = [0 as c_uint; 9];
         let mut n = clocks.len() as c_uint;
         call!(self.clocks, device, ip, &mut n, clocks.as_mut_ptr())?;
         if n == 0 {
@@ -216,7 +219,7 @@ mod tests {
 
     #[test]
     fn bdf_strings_are_read_in_hex() {
-        let mut info = DeviceInfo::empty();
+        let mut info = Out::<DeviceInfo>::zeroed().get();
         info.bdf_id[..12].copy_from_slice(b"0000:1b:00.0");
         assert_eq!(parse_bdf(&info), Some((0, 0x1b, 0, 0)));
         assert!(unsupported(Status::Code(NOT_SUPPORTED)));

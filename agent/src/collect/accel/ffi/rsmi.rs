@@ -2,10 +2,18 @@
 //! build of for DCU/HCU cards. Our own declarations of the calls we make,
 //! from AMD's `rocm_smi.h` (NCSA): devices are indexed 0…n, every call
 //! returns an `rsmi_status_t`.
+//!
+//! Layouts follow the newest public headers of both builds, and the larger
+//! wins: AMD's in ROCm/rocm-systems,
+//! `projects/rocm-smi-lib/include/rocm_smi/rocm_smi.h` @
+//! d14a41322cbfd80fd08e0e70df8a7beab843350c, and Hygon's (rocm_smi 7.6.0,
+//! Hygon 0.6) in HYGON-AI/hcu-dcgm, `pkg/dcgm/include/rocm_smi.h` @
+//! 6d739f261b84fbde3ef5ea82c43a81ac76089dde. Every struct goes out with
+//! [`Out`]'s headroom.
 
 use std::ffi::{c_char, c_uint};
 
-use super::{Library, call, entry_points, text};
+use super::{Library, Out, Plain, call, entry_points, text};
 
 pub const STATUS_NOT_SUPPORTED: c_uint = 2;
 pub const STATUS_NOT_YET_IMPLEMENTED: c_uint = 9;
@@ -15,6 +23,7 @@ pub const TEMPERATURE_JUNCTION: c_uint = 1;
 pub const TEMPERATURE_CURRENT: c_uint = 0;
 pub const BLOCK_UMC: u64 = 1;
 
+/// `rsmi_version_t`, the same in both builds.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct Version {
@@ -24,12 +33,20 @@ pub struct Version {
     pub build: *const c_char,
 }
 
+/// `rsmi_error_count_t` as Hygon's build lays it out (64 bytes); AMD's
+/// ends after `uncorrectable` (16 bytes) and leaves the rest zero.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ErrorCount {
     pub correctable: u64,
     pub uncorrectable: u64,
+    pub deferred: u64,
+    pub reserved: [u64; 5],
 }
+
+// SAFETY: `#[repr(C)]` structs of integers, arrays of them and a raw pointer.
+unsafe impl Plain for Version {}
+unsafe impl Plain for ErrorCount {}
 
 entry_points! {
     pub struct Rsmi {
@@ -70,15 +87,11 @@ impl Rsmi {
     pub fn open(library: Library) -> Result<Self, Status> {
         let mut rsmi = Self::resolve(library);
         call!(rsmi.init, 0)?;
-        let mut v = Version {
-            major: 0,
-            minor: 0,
-            patch: 0,
-            build: std::ptr::null(),
-        };
-        let version = call!(rsmi.version, &mut v)
-            .ok()
-            .map(|()| format!("{}.{}.{}", v.major, v.minor, v.patch));
+        let mut v = Out::<Version>::zeroed();
+        let version = call!(rsmi.version, v.ptr()).ok().map(|()| {
+            let v = v.get();
+            format!("{}.{}.{}", v.major, v.minor, v.patch)
+        });
         rsmi.library.set_version(version);
         Ok(rsmi)
     }
@@ -182,22 +195,27 @@ impl Rsmi {
         Ok(p)
     }
 
+    /// Hygon's build writes 64 bytes where AMD's writes 16: the buffer is
+    /// Hygon's layout plus headroom, and only the first two counts are read.
     pub fn memory_ecc(&self, dv: u32) -> Answer<ErrorCount> {
-        let mut c = ErrorCount::default();
-        call!(self.ecc, dv, BLOCK_UMC, &mut c)?;
-        Ok(c)
+        let mut c = Out::zeroed();
+        call!(self.ecc, dv, BLOCK_UMC, c.ptr())?;
+        Ok(c.get())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::mem::size_of;
+    use std::mem::{offset_of, size_of};
 
     #[test]
     fn structs_match_the_vendor_layout() {
-        assert_eq!(size_of::<ErrorCount>(), 16);
+        assert_eq!(size_of::<ErrorCount>(), 64);
+        assert_eq!(offset_of!(ErrorCount, uncorrectable), 8);
+        assert_eq!(offset_of!(ErrorCount, deferred), 16);
         assert_eq!(size_of::<Version>(), 24);
+        assert_eq!(offset_of!(Version, build), 16);
     }
 
     #[test]
