@@ -22,7 +22,9 @@ mod silences;
 pub use rules::{
     NodeFigures, RULES, Rule, evaluate, host_observations, resource_health, rule, silent,
 };
-pub use silences::{Matcher, Matchers};
+pub use silences::{
+    MAX_MATCHER_NAME_CHARS, MAX_MATCHER_VALUE_CHARS, MAX_MATCHERS, Matcher, Matchers,
+};
 
 /// `[alerts]` of the config file: how often rules run, how long a group
 /// gathers, and receivers declared as code.

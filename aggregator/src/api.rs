@@ -36,7 +36,7 @@ mod status;
 mod views;
 
 pub use openapi::openapi;
-pub use problem::{Body, Params, Problem, parse_id};
+pub use problem::{Body, BodySchema, Params, Problem, parse_id};
 
 /// `[http]` of the config file: the API and dashboard's listener.
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
@@ -278,7 +278,7 @@ pub fn router(state: Arc<Node>) -> Router {
     let mut paths: std::collections::BTreeMap<&str, MethodRouter<Arc<Node>>> = Default::default();
     for route in ROUTES.iter() {
         let guarded = (route.handler)().route_layer(axum::middleware::from_fn_with_state(
-            (state.clone(), route.access),
+            (state.clone(), route),
             authorize,
         ));
         let merged = match paths.remove(route.path) {
@@ -383,14 +383,18 @@ async fn refuse_oversize(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// Authenticates the caller and applies the route's access rule; handlers
-/// find the [`Principal`] in the request's extensions.
+/// Names the route's request schema for [`Body`], authenticates the caller
+/// and applies the route's access rule; handlers find the [`Principal`] in
+/// the request's extensions.
 async fn authorize(
-    State((state, access)): State<(Arc<Node>, Access)>,
+    State((state, route)): State<(Arc<Node>, &'static Route)>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Access::Roles(roles) = access else {
+    if let Some(schema) = route.body {
+        request.extensions_mut().insert(BodySchema(schema));
+    }
+    let Access::Roles(roles) = route.access else {
         return next.run(request).await;
     };
     let address = peer(request.extensions())

@@ -352,6 +352,68 @@ fn the_api_refuses_missing_and_wrong_tokens() {
     assert_eq!(status, 413, "{body}");
 }
 
+/// The bounds the OpenAPI document states are the server's: a body with a
+/// field over its bound is refused before any handler reads it, every such
+/// field named, counting characters rather than bytes.
+#[test]
+fn bodies_over_their_documented_bounds_are_refused_field_by_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, &[]);
+    let token = node.admin_token();
+    let send = |path: &str, body: serde_json::Value| {
+        let (status, body) = suanli_tests::http(
+            node.http,
+            "POST",
+            path,
+            Some(&token),
+            Some(&body.to_string()),
+        );
+        (
+            status,
+            serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        )
+    };
+    let (status, problem) = send(
+        "/api/v1/selection",
+        serde_json::json!({
+            "industries": vec!["I65"; 21],
+            "providers": ["P00001", "长".repeat(33)],
+            "accelerator": {"model": "H".repeat(65)},
+        }),
+    );
+    assert_eq!(status, 422, "{problem}");
+    let named: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        named,
+        ["accelerator.model", "industries", "providers[1]"],
+        "{problem}"
+    );
+    let (status, problem) = send(
+        "/api/v1/silences",
+        serde_json::json!({
+            "matchers": [{"name": "hostname", "value": "x".repeat(257)}],
+            "duration": "1h", "reason": "maintenance",
+        }),
+    );
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(
+        problem["errors"][0]["field"], "matchers[0].value",
+        "{problem}"
+    );
+    assert_eq!(problem["errors"][0]["message"], "at most 256 characters");
+    // At the bound, in characters of three bytes each: read, and matched.
+    let (status, problem) = send(
+        "/api/v1/selection",
+        serde_json::json!({"providers": ["长".repeat(32)]}),
+    );
+    assert_eq!(status, 200, "{problem}");
+}
+
 /// A client speaking as the enrolled host in `state_dir`.
 async fn enrolled_connection(node: &Aggregator, state_dir: &std::path::Path) -> quinn::Connection {
     let cert = CertificateDer::from_pem_file(state_dir.join("agent.pem")).unwrap();

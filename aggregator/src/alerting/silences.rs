@@ -2,6 +2,12 @@
 
 use std::collections::BTreeMap;
 
+/// Matchers in one silence, and characters in a matcher's label name and
+/// value: sized so that any silence fits the API's body limit.
+pub const MAX_MATCHERS: usize = 10;
+pub const MAX_MATCHER_NAME_CHARS: usize = 64;
+pub const MAX_MATCHER_VALUE_CHARS: usize = 256;
+
 /// One label matcher of a silence, as Alertmanager writes them.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,11 +43,15 @@ impl Matchers {
         }
         let mut out = Vec::new();
         for m in matchers {
-            if m.name.is_empty() || m.name.len() > 100 {
-                return Err("a matcher's name is 1 to 100 characters".into());
+            if m.name.is_empty() || m.name.chars().count() > MAX_MATCHER_NAME_CHARS {
+                return Err(format!(
+                    "a matcher's name is 1 to {MAX_MATCHER_NAME_CHARS} characters"
+                ));
             }
-            if m.value.len() > 1000 {
-                return Err("a matcher's value is at most 1000 characters".into());
+            if m.value.chars().count() > MAX_MATCHER_VALUE_CHARS {
+                return Err(format!(
+                    "a matcher's value is at most {MAX_MATCHER_VALUE_CHARS} characters"
+                ));
             }
             let re = || {
                 regex::RegexBuilder::new(&format!("^(?:{})$", m.value))

@@ -8,7 +8,8 @@ use axum::http::Method;
 use serde_json::{Map, Value, json};
 use suanli_protocol::identifier::{Industry, RegionCode};
 
-use super::{Access, Param, ROUTES, Route};
+use super::{Access, BODY_LIMIT, Param, ROUTES, Route};
+use crate::{alerting, check::FieldProblem, selection::demand};
 
 mod responses;
 
@@ -46,9 +47,10 @@ pub fn openapi() -> Value {
         }
         responses.insert(route.success.0.to_string(), success);
         for status in error_statuses(route) {
+            let answer = if status == 413 { "TooLarge" } else { "Problem" };
             responses.insert(
                 status.to_string(),
-                json!({"$ref": "#/components/responses/Problem"}),
+                json!({"$ref": format!("#/components/responses/{answer}")}),
             );
         }
         let mut operation = json!({
@@ -62,6 +64,7 @@ pub fn openapi() -> Value {
         if let Some(body) = route.body {
             operation["requestBody"] = json!({
                 "required": true,
+                "description": format!("at most {BODY_LIMIT} bytes; every body valid by the schema fits"),
                 "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}
             });
         }
@@ -70,7 +73,7 @@ pub fn openapi() -> Value {
             .or_insert_with(|| json!({}));
         item[route.method.as_str().to_ascii_lowercase()] = operation;
     }
-    let mut schemas = schemas();
+    let mut schemas = REQUESTS.clone();
     if let (Some(all), Value::Object(replies)) = (schemas.as_object_mut(), replies) {
         all.extend(replies);
     }
@@ -92,6 +95,12 @@ pub fn openapi() -> Value {
             "responses": {
                 "Problem": {
                     "description": "An RFC 9457 problem document",
+                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+                },
+                "TooLarge": {
+                    "description": format!("The request body is over {BODY_LIMIT} bytes, the limit for every request \
+                                            (declared in Content-Length, or counted as it arrives). Every body valid \
+                                            by its schema fits: the schemas bound every string, array and object."),
                     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
                 }
             },
@@ -296,16 +305,97 @@ fn words(max: usize) -> Value {
            "pattern": format!("^[^{CONTROL}]*[^{CONTROL}\\s][^{CONTROL}]*$")})
 }
 
+/// A string of at most `max` characters, however it is written.
+fn bounded(max: usize) -> Value {
+    json!({"type": "string", "maxLength": max})
+}
+
+/// A provider's code or credit code, as a body names one.
+fn provider_code(description: &str) -> Value {
+    json!({"type": "string", "maxLength": 32, "description": description})
+}
+
+/// Characters in a code a pattern also checks (region, industry, credit
+/// code), room left for the spaces around it that the parsers trim.
+const CODE_CHARS: usize = 32;
+
+/// The request schemas, made once: every body is checked against their
+/// bounds ([`over_bounds`]) before it is read.
+static REQUESTS: std::sync::LazyLock<Value> = std::sync::LazyLock::new(schemas);
+
+/// The request schema `name` in the document's `components.schemas`.
+pub fn request_schema(name: &str) -> Option<&'static Value> {
+    REQUESTS.get(name)
+}
+
+/// Every string, array and object in `value` larger than `schema` allows
+/// (`maxLength` in characters, `maxItems`, `maxProperties`), named by its
+/// path: the document's bounds, held in this one place for every body, so
+/// that no handler takes more than the document promises to fit.
+pub fn over_bounds(schema: &Value, value: &Value, field: &str, out: &mut Vec<FieldProblem>) {
+    // An optional field is nullable: `anyOf: [schema, null]`.
+    if let Some(alternatives) = schema.get("anyOf").and_then(Value::as_array) {
+        for alternative in alternatives {
+            over_bounds(alternative, value, field, out);
+        }
+        return;
+    }
+    let max = |key: &str| schema.get(key).and_then(Value::as_u64).map(|m| m as usize);
+    let name = if field.is_empty() { "body" } else { field };
+    match value {
+        Value::String(text) => {
+            if let Some(max) = max("maxLength")
+                && text.chars().count() > max
+            {
+                out.push(FieldProblem::new(name, format!("at most {max} characters")));
+            }
+        }
+        Value::Array(items) => match max("maxItems") {
+            Some(max) if items.len() > max => {
+                out.push(FieldProblem::new(name, format!("at most {max} items")));
+            }
+            _ => {
+                if let Some(each) = schema.get("items") {
+                    for (i, item) in items.iter().enumerate() {
+                        over_bounds(each, item, &format!("{name}[{i}]"), out);
+                    }
+                }
+            }
+        },
+        Value::Object(fields) => {
+            if let Some(max) = max("maxProperties")
+                && fields.len() > max
+            {
+                out.push(FieldProblem::new(name, format!("at most {max} fields")));
+            }
+            for (key, item) in fields {
+                if let Some(each) = schema.get("properties").and_then(|p| p.get(key)) {
+                    let path = if field.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{field}.{key}")
+                    };
+                    over_bounds(each, item, &path, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 fn schemas() -> Value {
     let text = json!({"type": "string"});
-    let login = json!({"type": "string", "pattern": "^[A-Za-z0-9._@-]{3,64}$"});
+    let login = json!({"type": "string", "maxLength": 64, "pattern": "^[A-Za-z0-9._@-]{3,64}$"});
     let password = json!({"type": "string", "minLength": crate::auth::MIN_PASSWORD_CHARS,
                           "maxLength": crate::check::MAX_PASSWORD_CHARS});
-    let region = json!({"type": "string", "pattern": RegionCode::pattern(), "description": "GB/T 2260, 6 digits"});
+    let region = json!({"type": "string", "maxLength": CODE_CHARS, "pattern": RegionCode::pattern(), "description": "GB/T 2260, 6 digits"});
+    let listed = json!({"type": "array", "maxItems": demand::MAX_LISTED,
+                        "items": {"type": "string", "maxLength": demand::MAX_NAME_CHARS, "pattern": NONBLANK}});
     // Demand numbers: more than zero, below 10^12.
     let positive = json!({"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1e12});
     let cny = json!({
         "type": ["string", "number"],
+        "maxLength": 16,
         "pattern": "^\\s*[0-9]+(\\.[0-9]{0,4})?\\s*$",
         "minimum": 0, "maximum": 1_000_000,
         "description": "yuan, at most 4 decimals, at most 1000000, e.g. \"18.50\""
@@ -321,16 +411,16 @@ fn schemas() -> Value {
                 "referral": {"type": "object", "description": "404 on an identifier outside this node: who holds its prefix"}
             }
         },
-        "Login": object(&["login", "password"], json!({"login": text, "password": text})),
+        "Login": object(&["login", "password"], json!({"login": bounded(64), "password": bounded(crate::check::MAX_PASSWORD_CHARS)})),
         "Registration": object(
             &["kind", "name", "uscc", "region", "industry", "contact", "login", "password"],
             json!({
                 "kind": {"enum": ["provider", "reseller", "line_provider"]},
                 "name": words(200),
-                "uscc": {"type": "string", "pattern": USCC, "description": "统一社会信用代码 (GB 32100): 18 characters, the last two check characters"},
+                "uscc": {"type": "string", "maxLength": CODE_CHARS, "pattern": USCC, "description": "统一社会信用代码 (GB 32100): 18 characters, the last two check characters"},
                 "accept_unverified_uscc": {"type": "boolean", "description": "file a code that fails its check character; only an administrator can approve it"},
                 "region": region,
-                "industry": {"type": "string", "pattern": Industry::pattern(), "description": "GB/T 4754 section letter and division, e.g. I65"},
+                "industry": {"type": "string", "maxLength": CODE_CHARS, "pattern": Industry::pattern(), "description": "GB/T 4754 section letter and division, e.g. I65"},
                 "contact": words(200),
                 "login": login,
                 "password": password,
@@ -339,24 +429,24 @@ fn schemas() -> Value {
         "Review": object(&[], json!({"reason": words(500)})),
         "NodeToken": object(&["role"], json!({
             "role": {"enum": ["regional", "industry"]},
-            "region": {"type": "string", "description": "a regional node's province, GB/T 2260 two digits (e.g. 32)"},
-            "industry": {"type": "string", "description": "an industry node's industry, GB/T 4754 (e.g. I65)"},
+            "region": {"type": "string", "maxLength": CODE_CHARS, "description": "a regional node's province, GB/T 2260 two digits (e.g. 32)"},
+            "industry": {"type": "string", "maxLength": CODE_CHARS, "description": "an industry node's industry, GB/T 4754 (e.g. I65)"},
             "ttl_hours": {"type": "integer", "minimum": 1, "maximum": 720},
         })),
         "NewAccount": object(&["login", "role"], json!({
             "login": login,
             "password": password,
             "role": {"enum": crate::auth::Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>()},
-            "provider": {"type": "string", "description": "provider code the account acts for"},
+            "provider": provider_code("provider code the account acts for"),
         })),
         "RoleChange": object(&["role"], json!({
             "role": {"enum": crate::auth::Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>()},
-            "provider": text,
+            "provider": provider_code("provider code the account acts for"),
         })),
         "NewApiKey": object(&["name"], json!({"name": words(100), "ttl_days": {"type": "integer", "minimum": 1, "maximum": 365}})),
         "NewToken": object(&[], json!({
-            "provider": {"type": "string", "description": "provider code; staff only, organisations get their own"},
-            "region": {"type": "string", "pattern": RegionCode::pattern(), "description": "GB/T 2260 code of the site the hosts are at (default: the provider's registered region)"},
+            "provider": provider_code("provider code; staff only, organisations get their own"),
+            "region": {"type": "string", "maxLength": CODE_CHARS, "pattern": RegionCode::pattern(), "description": "GB/T 2260 code of the site the hosts are at (default: the provider's registered region)"},
             "ttl_hours": {"type": "integer", "minimum": 1, "maximum": 720},
             "uses": {"type": "integer", "minimum": 1, "maximum": 1000},
         })),
@@ -367,7 +457,7 @@ fn schemas() -> Value {
             "latency_ms": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 10_000},
             "bandwidth_mbps": {"type": "integer", "minimum": 1, "maximum": 10_000_000},
             "price_per_mbps_month": words(50),
-            "provider": {"type": "string", "description": "admin only: the line provider's code"},
+            "provider": provider_code("admin only: the line provider's code"),
         })),
         "LineChange": at_least_one(object(&[], json!({
             "state": {"enum": crate::service::lines::LINE_STATES},
@@ -379,9 +469,9 @@ fn schemas() -> Value {
             "resource_type": {"enum": ["C", "A", "H", "V", "K", "S", "P", "general", "cpu", "ai", "accelerator", "gpu", "hpc", "supercomputing"],
                               "description": "C (general), A (AI accelerator), H (supercomputing); or general, ai, hpc"},
             "accelerator": object(&[], json!({
-                "vendor": {"type": "string", "pattern": NONBLANK, "description": "any of the vendor's names: nvidia, huawei (ascend, 华为, 昇腾), hygon (海光), amd, cambricon (寒武纪), iluvatar (天数), …"},
+                "vendor": {"type": "string", "maxLength": 64, "pattern": NONBLANK, "description": "any of the vendor's names: nvidia, huawei (ascend, 华为, 昇腾), hygon (海光), amd, cambricon (寒武纪), iluvatar (天数), …"},
                 "kind": {"type": "string", "enum": ["gpu", "npu", "mlu", "dcu", "xpu", "gcu"], "description": "what the vendor calls the device"},
-                "model": {"type": "string", "pattern": NONBLANK, "description": "whole words of the model name: H100 finds NVIDIA H100 80GB HBM3; a word ending in a letter also finds its numbered variants: 910B finds Ascend 910B3"},
+                "model": {"type": "string", "maxLength": 64, "pattern": NONBLANK, "description": "whole words of the model name: H100 finds NVIDIA H100 80GB HBM3; a word ending in a letter also finds its numbered variants: 910B finds Ascend 910B3"},
                 "count": {"type": "integer", "minimum": 1, "maximum": 64, "description": "per host"},
                 "min_memory_gib": positive,
                 "min_free_memory_gib": positive,
@@ -394,50 +484,50 @@ fn schemas() -> Value {
             "disk_gib": positive,
             "hosts": {"type": "integer", "minimum": 1, "maximum": crate::selection::demand::MAX_HOSTS, "description": "all or nothing"},
             "together": {"enum": ["anywhere", "region", "provider", "fabric"], "description": "other than anywhere, with hosts of 2 or more"},
-            "region": {"type": "string", "pattern": "^\\s*([0-9]{2}|[0-9]{4}|[0-9]{6})\\s*$", "description": "GB/T 2260 prefix: 2, 4 or 6 digits"},
-            "user_region": {"type": "string", "pattern": RegionCode::pattern(), "description": "where the user is (GB/T 2260, 6 digits); needed by max_latency_ms and min_bandwidth_mbps"},
+            "region": {"type": "string", "maxLength": CODE_CHARS, "pattern": "^\\s*([0-9]{2}|[0-9]{4}|[0-9]{6})\\s*$", "description": "GB/T 2260 prefix: 2, 4 or 6 digits"},
+            "user_region": {"type": "string", "maxLength": CODE_CHARS, "pattern": RegionCode::pattern(), "description": "where the user is (GB/T 2260, 6 digits); needed by max_latency_ms and min_bandwidth_mbps"},
             "max_latency_ms": positive,
             "min_bandwidth_mbps": {"type": "integer", "minimum": 1, "maximum": 1_i64 << 40},
-            "providers": {"type": "array", "maxItems": 1000, "items": {"type": "string", "pattern": NONBLANK}},
-            "industries": {"type": "array", "maxItems": 1000, "items": {"type": "string", "pattern": NONBLANK}},
+            "providers": listed,
+            "industries": listed,
             "architecture": {"enum": ["x86_64", "amd64", "x86", "x86-64", "aarch64", "arm64", "arm", "riscv64", "riscv", "rv", "loongarch64", "loongarch", "la"],
                              "description": "the hosts' instruction set: x86_64, aarch64 (arm64: Kunpeng, Phytium), loongarch64, riscv64"},
             "max_staleness_s": positive,
             "max_price_per_hour_cny": cny,
             "availability": {"enum": ["free_now", "installed"]},
-            "expression": {"type": "string", "pattern": NONBLANK, "maxLength": 4096, "description": "CEL over `host` and `gpus`, e.g. host.cpus >= 64 && gpus.all(g, g.temperature_celsius < 80)"},
+            "expression": {"type": "string", "pattern": NONBLANK, "maxLength": demand::MAX_EXPRESSION_CHARS, "description": "CEL over `host` and `gpus`, e.g. host.cpus >= 64 && gpus.all(g, g.temperature_celsius < 80)"},
             "limit": {"type": "integer", "minimum": 1, "maximum": crate::selection::demand::MAX_LIMIT},
         })),
         "PriceList": object(&["prices"], json!({
             "prices": {"type": "array", "maxItems": crate::service::prices::MAX_PRICES, "items": object(&["resource", "per_hour_cny"], json!({
                 "resource": {"enum": ["accelerator", "cpu"], "description": "accelerator: per accelerator-hour; cpu: per logical-core-hour"},
-                "model": {"type": "string", "description": "accelerator only: words its name must contain (H100); absent for any model"},
+                "model": {"type": "string", "maxLength": 24, "description": "accelerator only: words its name must contain (H100); absent for any model"},
                 "per_hour_cny": cny,
             }))},
         })),
         "Interval": object(&["interval_ms"], json!({"interval_ms": {"type": "integer", "minimum": 100, "maximum": 3600000}})),
         "Silence": object(&["matchers", "reason"], json!({
-            "matchers": {"type": "array", "minItems": 1, "maxItems": 20, "items": object(&["name", "value"], json!({
-                "name": {"type": "string", "minLength": 1, "maxLength": 100, "description": "a label: alertname, severity, hostname, provider, region, identifier, gpu, uuid, xid, mount, port"},
-                "value": {"type": "string", "maxLength": 1000},
+            "matchers": {"type": "array", "minItems": 1, "maxItems": alerting::MAX_MATCHERS, "items": object(&["name", "value"], json!({
+                "name": {"type": "string", "minLength": 1, "maxLength": alerting::MAX_MATCHER_NAME_CHARS, "description": "a label: alertname, severity, hostname, provider, region, identifier, gpu, uuid, xid, mount, port"},
+                "value": {"type": "string", "maxLength": alerting::MAX_MATCHER_VALUE_CHARS},
                 "op": {"enum": ["=", "!=", "=~", "!~"], "description": "=~ and !~ match the whole value as a regular expression"},
             }))},
             "starts_at_ms": {"type": "integer", "description": "unix milliseconds; now if absent"},
             "ends_at_ms": {"type": "integer", "description": "unix milliseconds; or give duration"},
-            "duration": {"type": "string", "description": "e.g. 2h"},
+            "duration": {"type": "string", "maxLength": 32, "description": "e.g. 2h"},
             "reason": words(500),
         })),
         "NewReceiver": object(&["name", "kind", "url"], json!({
-            "name": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
-            "kind": {"enum": crate::alerting::RECEIVER_KINDS},
+            "name": {"type": "string", "maxLength": 64, "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+            "kind": {"enum": alerting::RECEIVER_KINDS},
             "url": {"type": "string", "format": "uri", "maxLength": 2000, "description": "https; plain http only to loopback where the node allows it. email: smtp+starttls://[user@]host[:587]?to=a@x,b@y[&from=…] or smtps://…:465 (smtp:// only to a loopback relay); the password is the secret"},
             "secret": {"type": "string", "minLength": 1, "maxLength": 500, "description": "DingTalk or Feishu signing secret (required for them); the webhook's HMAC key; the SMTP password. Never shown again."},
-            "mentions": {"type": "array", "maxItems": 20, "items": {"type": "string", "pattern": "^[0-9+]{5,20}$"}, "description": "mobile numbers to @ (DingTalk, WeCom)"},
+            "mentions": {"type": "array", "maxItems": 20, "items": {"type": "string", "maxLength": 20, "pattern": "^[0-9+]{5,20}$"}, "description": "mobile numbers to @ (DingTalk, WeCom)"},
             "min_severity": {"enum": ["info", "warning", "critical"]},
-            "provider": {"type": "string", "description": "administrator only: the provider whose hosts it serves"},
+            "provider": provider_code("administrator only: the provider whose hosts it serves"),
         })),
         "Transfer": object(&["provider"], json!({
-            "provider": {"type": "string", "pattern": NO_NUL, "description": "the receiving provider's code or credit code"},
+            "provider": {"type": "string", "maxLength": 32, "pattern": NO_NUL, "description": "the receiving provider's code or credit code"},
         })),
         "Reason": object(&["reason"], json!({"reason": words(500)})),
     });
@@ -561,6 +651,107 @@ mod tests {
             Value::Array(items) => items.iter().for_each(|v| patterns(v, out)),
             _ => {}
         }
+    }
+
+    /// The most bytes a value valid by `schema` can take as JSON, written
+    /// the roomiest way a client might: every character escaped as a
+    /// surrogate pair (`\ud83d\ude00`, 12 bytes), Python's `", "` and
+    /// `": "` separators. `None` where nothing bounds it.
+    fn most_bytes(schema: &Value) -> Option<usize> {
+        if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+            return values.iter().map(|v| Some(v.to_string().len())).max()?;
+        }
+        if let Some(alternatives) = schema.get("anyOf").and_then(Value::as_array) {
+            return alternatives.iter().map(most_bytes).max()?;
+        }
+        let types: Vec<&str> = match &schema["type"] {
+            Value::String(one) => vec![one],
+            Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
+            _ => return None,
+        };
+        let separated = |items: usize, each: usize| 2 + items * each + 2 * items.saturating_sub(1);
+        types
+            .iter()
+            .map(|kind| match *kind {
+                "null" => Some(4),
+                "boolean" => Some(5),
+                // i64::MIN, and a double written in full (-1.7976931348623157e+308).
+                "integer" => Some(20),
+                "number" => Some(24),
+                "string" => Some(2 + 12 * schema["maxLength"].as_u64()? as usize),
+                "array" => Some(separated(
+                    schema["maxItems"].as_u64()? as usize,
+                    most_bytes(&schema["items"])?,
+                )),
+                "object" => {
+                    if schema["additionalProperties"] != false {
+                        return None;
+                    }
+                    let fields = schema["properties"].as_object()?;
+                    let each: usize = fields
+                        .iter()
+                        .map(|(name, value)| Some(name.len() + 4 + most_bytes(value)?))
+                        .sum::<Option<usize>>()?;
+                    Some(separated(1, each) + 2 * fields.len().saturating_sub(1))
+                }
+                _ => None,
+            })
+            .max()?
+    }
+
+    /// Any body valid by its schema fits the body limit, however it is
+    /// written: every string, array and object in every request schema is
+    /// bounded, and the bounds add up to less than `BODY_LIMIT`.
+    #[test]
+    fn every_schema_valid_body_fits_the_body_limit() {
+        let mut sizes = Vec::new();
+        for route in ROUTES.iter() {
+            let Some(name) = route.body else { continue };
+            let schema = request_schema(name).unwrap();
+            let most = most_bytes(schema)
+                .unwrap_or_else(|| panic!("{name}: a string, array or object without a bound"));
+            assert!(
+                most <= BODY_LIMIT,
+                "{name}: up to {most} bytes, over the {BODY_LIMIT} byte limit"
+            );
+            sizes.push((most, name));
+        }
+        sizes.sort_unstable();
+        // The largest, for whoever next adds a field: cargo test -- --nocapture
+        println!("largest request bodies: {:?}", &sizes[sizes.len() - 3..]);
+    }
+
+    #[test]
+    fn bodies_over_a_bound_are_named_field_by_field() {
+        let demand = request_schema("Demand").unwrap();
+        let mut problems = Vec::new();
+        let body = json!({
+            "accelerator": {"model": "长".repeat(65)},
+            "providers": ["P00001", "x".repeat(33)],
+            "industries": vec!["I65"; 21],
+        });
+        over_bounds(demand, &body, "", &mut problems);
+        let named: Vec<(&str, &str)> = problems
+            .iter()
+            .map(|p| (p.field.as_str(), p.message.as_str()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("accelerator.model", "at most 64 characters"),
+                ("industries", "at most 20 items"),
+                ("providers[1]", "at most 32 characters"),
+            ]
+        );
+        // Characters, not bytes: 64 of them in three bytes each fit.
+        let mut problems = Vec::new();
+        over_bounds(
+            demand,
+            &json!({"accelerator": {"model": "长".repeat(64)}}),
+            "",
+            &mut problems,
+        );
+        assert!(problems.is_empty(), "{problems:?}");
     }
 
     #[test]

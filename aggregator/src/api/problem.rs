@@ -153,9 +153,15 @@ impl IntoResponse for Problem {
 
 /// A JSON body whose rejection is a problem document: 400 for malformed
 /// JSON, 415 without the JSON content type, 413 over the limit, 422 for
-/// anything but an object, wrong types, missing or unknown fields.
+/// anything but an object, a field over its documented bound, wrong types,
+/// missing or unknown fields.
 #[derive(Debug)]
 pub struct Body<T>(pub T);
+
+/// The name of the route's request schema, which the router puts in each
+/// request's extensions so that [`Body`] holds it to the schema's bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct BodySchema(pub &'static str);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = Problem;
@@ -167,6 +173,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 "expected a request with `Content-Type: application/json`",
             ));
         }
+        let schema = request
+            .extensions()
+            .get::<BodySchema>()
+            .and_then(|name| super::openapi::request_schema(name.0));
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|e| Problem::new(e.status(), e.body_text()))?;
@@ -179,6 +189,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 "body",
                 "a JSON object",
             )]));
+        }
+        if let Some(schema) = schema
+            && let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes)
+        {
+            let mut problems = Vec::new();
+            super::openapi::over_bounds(schema, &value, "", &mut problems);
+            if !problems.is_empty() {
+                return Err(Problem::invalid(problems));
+            }
         }
         Json::<T>::from_bytes(&bytes)
             .map(|Json(value)| Body(value))

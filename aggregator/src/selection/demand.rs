@@ -76,6 +76,12 @@ pub enum Together {
 const GIB: f64 = (1u64 << 30) as f64;
 pub const MAX_HOSTS: u32 = 256;
 pub const MAX_LIMIT: usize = 1000;
+/// Names in `providers` or `industries`, and characters in each: sized,
+/// with the expression's length, so that any demand fits the API's body
+/// limit however a client escapes it.
+pub const MAX_LISTED: usize = 20;
+pub const MAX_NAME_CHARS: usize = 32;
+pub const MAX_EXPRESSION_CHARS: usize = 2048;
 
 /// Reads a demand; `Err` lists every field that is wrong.
 pub fn parse(body: &Value) -> Result<Demand, Invalid> {
@@ -265,8 +271,15 @@ pub fn parse(body: &Value) -> Result<Demand, Invalid> {
     if demand.together != Together::Anywhere && demand.hosts < 2 {
         p.fail("together", "only meaningful with hosts of 2 or more");
     }
-    if demand.expression.as_deref().is_some_and(|e| e.len() > 4096) {
-        p.fail("expression", "at most 4096 bytes");
+    if demand
+        .expression
+        .as_deref()
+        .is_some_and(|e| e.chars().count() > MAX_EXPRESSION_CHARS)
+    {
+        p.fail(
+            "expression",
+            format!("at most {MAX_EXPRESSION_CHARS} characters"),
+        );
     }
     p.done().map(|()| demand)
 }
@@ -379,15 +392,24 @@ impl Check {
     fn list(&mut self, o: &Map<String, Value>, key: &str) -> Vec<String> {
         match o.get(key) {
             None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) if items.len() <= 1000 => {
+            Some(Value::Array(items)) if items.len() <= MAX_LISTED => {
                 let mut out = Vec::new();
                 for item in items {
                     match item.as_str() {
-                        Some(s) if !s.trim().is_empty() && !s.contains('\0') => {
+                        Some(s)
+                            if !s.trim().is_empty()
+                                && !s.contains('\0')
+                                && s.chars().count() <= MAX_NAME_CHARS =>
+                        {
                             out.push(s.trim().to_owned())
                         }
                         _ => {
-                            self.fail(key, "a list of non-empty strings");
+                            self.fail(
+                                key,
+                                format!(
+                                    "a list of non-empty strings of at most {MAX_NAME_CHARS} characters"
+                                ),
+                            );
                             return Vec::new();
                         }
                     }
@@ -395,7 +417,7 @@ impl Check {
                 out
             }
             Some(_) => {
-                self.fail(key, "a list of at most 1000 strings");
+                self.fail(key, format!("a list of at most {MAX_LISTED} strings"));
                 Vec::new()
             }
         }

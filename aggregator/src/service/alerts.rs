@@ -11,8 +11,8 @@ use tracing::info;
 use super::{Actor, ServiceError, audit, own_provider};
 use crate::{
     alerting::{
-        self, MailSecurity, MailTarget, Matcher, Matchers, NodeFigures, RECEIVER_KINDS,
-        ReceiverKind as Kind, ReceiverSpec, Tracker, Transition,
+        self, MAX_MATCHERS, MailSecurity, MailTarget, Matcher, Matchers, NodeFigures,
+        RECEIVER_KINDS, ReceiverKind as Kind, ReceiverSpec, Tracker, Transition,
     },
     auth::{Principal, Role},
     check::{Check, Invalid},
@@ -255,8 +255,8 @@ pub async fn create_silence(
     if let Err(e) = Matchers::compile(&r.matchers) {
         check.fail("matchers", e);
     }
-    if r.matchers.len() > 20 {
-        check.fail("matchers", "at most 20");
+    if r.matchers.len() > MAX_MATCHERS {
+        check.fail("matchers", format!("at most {MAX_MATCHERS}"));
     }
     let starts = r.starts_at_ms.unwrap_or(now);
     let ends = match (r.ends_at_ms, r.duration.as_deref()) {
