@@ -23,10 +23,13 @@ use crate::{
     store::StoreError,
 };
 
-/// A numeric id from a path, or a 400 that says what was expected.
+/// A numeric id from a path. Anything else names nothing here: a 404, as
+/// for an identifier no resource has (a client that took a line's
+/// identifier, `P00005-L000026`, for its id is told so, not blamed).
 pub fn parse_id(text: &str, what: &str) -> Result<i64, Problem> {
-    text.parse()
-        .map_err(|_| Problem::bad_request(format!("{text:?} is not {what} id")))
+    text.parse().map_err(|_| {
+        Problem::not_found(format!("{text:?} is not {what} id (ids are whole numbers)"))
+    })
 }
 
 /// An RFC 9457 problem document.
