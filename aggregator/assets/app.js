@@ -65,6 +65,12 @@ const T = {
   filed_ids: ["已备案标识", "Identifiers filed"], backlog: ["积压", "Backlog"], prefix: ["前缀", "Prefix"], segment: ["区域/行业", "Region / industry"],
   operator: ["运营主体", "Operator"], no_parent: ["本节点没有上级，独立运行。", "No parent: this node stands alone."], connected: ["已连接", "connected"],
   national: ["国家节点", "national"], regional: ["区域节点", "regional"], industry_node: ["行业节点", "industry"], this_node: ["本节点", "This node"],
+  scale: ["算力规模", "Computing capacity"], scale_subtree: ["算力规模（本节点及下级）", "Computing capacity (this node and below)"],
+  intelligent_fp16: ["智能算力 · FP16", "AI compute · FP16"], general_fp32: ["通用算力 · FP32", "General compute · FP32"],
+  supercomputing_fp64: ["超算算力 · FP64", "Supercomputing · FP64"], fp32_equivalent: ["折合 FP32 总量（Suanli 约定）", "FP32-equivalent total (Suanli's convention)"],
+  unrated_note: ["台设备无额定算力，未计入", "devices without a rating, not counted"], period: ["统计周期", "Period"],
+  reported_by: ["上报节点", "Reporting nodes"], via: ["经由", "Via"], this_node: ["本节点", "this node"],
+  complete: ["完整", "complete"], missing: ["未上报", "not reported"], refused_reports: ["被拒绝的上报", "Refused reports"],
   create_node_token: ["签发加入令牌", "Create join token"], own_ids: ["本节点标识", "Own identifiers"], subtree_ids: ["子树标识（含下级）", "Identifiers in the subtree"],
   duplicate_uscc: ["在多个下级登记的同一机构（请核查）", "One organisation filed under several children (check)"], unspooled: ["待备案", "Not yet filed"],
   node_join_once: ["下级节点执行（只显示一次）：", "On the child node (shown once):"],
@@ -109,8 +115,58 @@ async function api(method, path, body) {
   return data;
 }
 
-const fmtTime = (ms) => (ms ? new Date(ms).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB") : "—");
+// Dates as staff in China write them: 2026-12-07 01:42 (local time).
+const pad2 = (n) => String(n).padStart(2, "0");
+const fmtTime = (ms, seconds) => {
+  if (!ms) return "—";
+  const d = new Date(ms);
+  const time = `${pad2(d.getHours())}:${pad2(d.getMinutes())}` + (seconds ? `:${pad2(d.getSeconds())}` : "");
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${time}`;
+};
 const fmtBytes = (b) => (b == null ? "—" : b >= 2 ** 40 ? (b / 2 ** 40).toFixed(1) + " TiB" : (b / 2 ** 30).toFixed(1) + " GiB");
+// The provinces as a tile grid (a cartogram: one tile each, placed roughly
+// where it lies, no boundary data to review), keyed by GB/T 2260 code:
+// [code, 简称, English, row, column].
+const PROVINCES = [
+  ["23", "黑", "HL", 0, 7], ["22", "吉", "JL", 1, 7], ["15", "内蒙古", "NM", 1, 5], ["65", "新", "XJ", 2, 0],
+  ["11", "京", "BJ", 2, 5], ["12", "津", "TJ", 2, 6], ["21", "辽", "LN", 2, 7], ["62", "甘", "GS", 3, 2],
+  ["64", "宁", "NX", 3, 3], ["14", "晋", "SX", 3, 4], ["13", "冀", "HE", 3, 5], ["37", "鲁", "SD", 3, 6],
+  ["54", "藏", "XZ", 4, 0], ["63", "青", "QH", 4, 1], ["61", "陕", "SN", 4, 3], ["41", "豫", "HA", 4, 4],
+  ["34", "皖", "AH", 4, 5], ["32", "苏", "JS", 4, 6], ["31", "沪", "SH", 4, 7], ["51", "川", "SC", 5, 2],
+  ["50", "渝", "CQ", 5, 3], ["42", "鄂", "HB", 5, 4], ["36", "赣", "JX", 5, 5], ["33", "浙", "ZJ", 5, 6],
+  ["53", "滇", "YN", 6, 2], ["52", "黔", "GZ", 6, 3], ["43", "湘", "HN", 6, 4], ["35", "闽", "FJ", 6, 5],
+  ["71", "台", "TW", 6, 7], ["45", "桂", "GX", 7, 3], ["44", "粤", "GD", 7, 4], ["81", "港", "HK", 7, 5],
+  ["46", "琼", "HI", 8, 3], ["82", "澳", "MO", 8, 4],
+];
+
+// The subtree's capacity by province on the tile grid, shaded by the
+// FP32-equivalent total; each tile's title gives its figures.
+function provinceMap(byProvince) {
+  const max = Math.max(1, ...Object.values(byProvince).map((p) => p.headline.fp32_equivalent_gflops));
+  const tiles = PROVINCES.map(([code, zh, en, row, col]) => {
+    const p = byProvince[code];
+    const share = p ? p.headline.fp32_equivalent_gflops / max : 0;
+    const title = p
+      ? `${zh} (${code})\n${t("intelligent_fp16")}: ${fmtFlops(p.headline.intelligent_fp16_gflops)}\n${t("general_fp32")}: ${fmtFlops(p.headline.general_fp32_gflops)}\n${t("resources_total")}: ${Object.values(p.resources).reduce((a, b) => a + b, 0)}`
+      : `${zh} (${code})`;
+    const tile = el("div", { class: "tile" + (p ? " has" : ""), "data-province": code, title },
+      el("span", { class: "name" }, lang === "zh" ? zh : en), p ? el("span", { class: "v" }, fmtFlops(p.headline.fp32_equivalent_gflops)) : null);
+    // Through the CSSOM: the CSP allows no style attributes.
+    tile.style.gridRow = String(row + 1);
+    tile.style.gridColumn = String(col + 1);
+    tile.style.setProperty("--share", share.toFixed(3));
+    return tile;
+  });
+  return el("div", { class: "province-map", id: "province-map" }, tiles);
+}
+
+// GFLOPS in the unit that reads best: E/P/T/GFLOPS, three significant digits.
+const fmtFlops = (g) => {
+  if (g == null) return "—";
+  if (g === 0) return "0";
+  const [v, u] = g >= 1e9 ? [g / 1e9, "EFLOPS"] : g >= 1e6 ? [g / 1e6, "PFLOPS"] : g >= 1e3 ? [g / 1e3, "TFLOPS"] : [g, "GFLOPS"];
+  return (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)) + " " + u;
+};
 const fmtPct = (p) => (p == null ? "—" : p.toFixed(1) + " %");
 const stateCell = (s) => el("td", { class: "state-" + s }, s ? t(s) : "—");
 const healthCell = (r) => el("td", { class: "health health-" + r.health, title: (r.health_reasons || []).join("\n") }, t(r.health),
@@ -150,8 +206,36 @@ const pages = {
         el("a", { href: "#/alerts" }, card(n("warning"), t("alerts_firing") + " · " + t("warning"), "alerts-warning")),
         el("a", { href: "#/alerts" }, card(n("info"), t("alerts_firing") + " · " + t("info"), "alerts-info")));
     }
+    // 算力规模 leads: over the subtree for staff (the latest period every
+    // node reported), this node's own now for everyone else.
+    const staff = ["admin", "operator", "viewer"].includes(me.role);
+    const market = staff ? await api("GET", "/api/v1/reports") : null;
+    const h = market ? market.headline : s.headline;
+    const scaleCards = el("div", { class: "cards scale" },
+      card(fmtFlops(h.intelligent_fp16_gflops), t("intelligent_fp16"), "scale-intelligent"),
+      card(fmtFlops(h.general_fp32_gflops), t("general_fp32"), "scale-general"),
+      card(fmtFlops(h.supercomputing_fp64_gflops), t("supercomputing_fp64"), "scale-supercomputing"),
+      card(fmtFlops(h.fp32_equivalent_gflops), t("fp32_equivalent"), "scale-fp32-equivalent"));
+    const unrated = market
+      ? Object.entries(market.scale.by_type).map(([type, p]) => [type, (p[type === "A" ? "fp16" : type === "H" ? "fp64" : "fp32"] || {}).unrated || 0])
+      : Object.entries(s.unrated || {});
+    const unratedCount = unrated.reduce((n, [, u]) => n + u, 0);
+    let marketParts = [];
+    if (market) {
+      marketParts = [
+        el("p", { class: "note", id: "scale-period" }, `${t("period")}: ${fmtTime(market.period_start_ms, true)} · ${market.period_ms / 1000} s · `,
+          market.complete ? t("complete") : `${t("missing")}: ${market.missing.join(", ")}`),
+        Object.keys(market.by_province).length ? provinceMap(market.by_province) : null,
+        market.origins.length > 1 ? table([t("reported_by"), t("via"), t("intelligent_fp16"), t("general_fp32"), t("resources_total")],
+          market.origins.map((o) => el("tr", { "data-origin": o.origin },
+            el("td", { class: "mono" }, o.origin), el("td", { class: "mono" }, o.via || t("this_node")),
+            el("td", {}, fmtFlops(o.headline.intelligent_fp16_gflops)), el("td", {}, fmtFlops(o.headline.general_fp32_gflops)),
+            el("td", {}, Object.values(o.resources).reduce((a, b) => a + b, 0))))) : null,
+        market.refusals.length ? el("p", { class: "error", id: "refused-reports" }, `${t("refused_reports")}: ${market.refusals.length} · ${market.refusals[0].origin}: ${market.refusals[0].reason}`) : null,
+      ];
+    }
     let treeCards = null;
-    if (["admin", "operator", "viewer"].includes(me.role)) {
+    if (staff) {
       const n = await api("GET", "/api/v1/nodes");
       treeCards = el("div", { class: "cards" },
         el("a", { href: "#/nodes" }, card(n.identifiers.own, t("own_ids"), "own-ids")),
@@ -160,6 +244,10 @@ const pages = {
     }
     main.append(
       el("h1", {}, t("overview")),
+      el("h2", {}, market ? t("scale_subtree") : t("scale")),
+      scaleCards,
+      unratedCount ? el("p", { class: "note", id: "scale-unrated" }, `${unratedCount} ${t("unrated_note")}`) : null,
+      ...marketParts,
       alertCards,
       treeCards,
       el("div", { class: "cards" },

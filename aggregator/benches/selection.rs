@@ -5,7 +5,8 @@
 //! five in six providers list prices (by model, a catch-all, per core).
 //! Prints p50 / p99 / max per typical demand, then the same for one
 //! evaluation of the built-in monitoring rules over the fleet (the rules
-//! and the tracker's step, as each evaluation interval runs them).
+//! and the tracker's step, as each evaluation interval runs them), and one
+//! market report (K1/K2 of a period) with its size on the node link.
 //!
 //! `cargo bench -p suanli-aggregator --bench selection [-- --hosts 20000 --repeat 200]`
 
@@ -15,6 +16,7 @@ use serde_json::json;
 use suanli_aggregator::{
     alerting::{self, NodeFigures, Tracker},
     catalog::Catalog,
+    market,
     price::{Price, PriceList, Priced},
     selection::{self, Expression, LineEdge, Network},
     store::{CatalogRow, HostRow, Provider},
@@ -341,4 +343,27 @@ fn main() {
         ms(times[(times.len() * 99 / 100).min(times.len() - 1)]),
         ms(times[times.len() - 1])
     );
+    // Market monitoring: this node's resource report (K1/K2) of one
+    // period, computed from the fleet, and its size on the node link.
+    let prefix = suanli_protocol::identifier::NodePrefix::national();
+    let mut times: Vec<Duration> = Vec::with_capacity(repeat);
+    let mut report = None;
+    for _ in 0..repeat {
+        let t = Instant::now();
+        let r = market::resource_report(&catalog.read(), &prefix, now - now % 10_000, now);
+        times.push(t.elapsed());
+        report = Some(r);
+    }
+    times.sort();
+    let report = report.expect("repeat is at least 1");
+    let groups = report.groups.len();
+    let wire = report.encode().len();
+    println!(
+        "{:<52} {groups:>8} {:>9.2} {:>9.2} {:>9.2}",
+        "market: resource report (groups), one period",
+        ms(times[times.len() / 2]),
+        ms(times[(times.len() * 99 / 100).min(times.len() - 1)]),
+        ms(times[times.len() - 1])
+    );
+    println!("market: resource report on the wire: {wire} bytes for {hosts} hosts");
 }

@@ -22,7 +22,7 @@ use suanli_protocol::{
     identifier::NodePrefix,
     node::{
         Approval, ChildMessage, FilingBatch, JoinRequest, JoinStatus, LiveState,
-        MAX_FILINGS_PER_BATCH, ParentMessage,
+        MAX_FILINGS_PER_BATCH, MAX_REPORTS_PER_BATCH, ParentMessage,
     },
     session::{IngestCursor, negotiate},
     stream::{AggregatorMessage, Hello, MAX_VERSION, MIN_VERSION, Welcome},
@@ -34,6 +34,7 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::{
     auth, hierarchy,
     identity::{NodeIdentity, random_secret},
+    market,
     node::{Node, NodeEvent, tasks::Shutdown},
     service::{Actor, audit},
     store::{NewChild, StoreError, now_ms},
@@ -364,7 +365,9 @@ async fn link(
 }
 
 /// Stores one record: the filings inside the child's prefix, at their
-/// highest revision, and says which `Ack` is owed once it committed.
+/// highest revision, and its market reports (each checked: one out of
+/// bounds is refused with its reason, recorded for staff, and harms
+/// nothing else), and says which `Ack` is owed once it committed.
 async fn store_batch(
     node: &Node,
     child_id: i64,
@@ -372,12 +375,13 @@ async fn store_batch(
     cursor: &mut IngestCursor,
     batch: FilingBatch,
 ) -> Result<Option<ParentMessage>, Refusal> {
-    if batch.filings.len() > MAX_FILINGS_PER_BATCH {
+    if batch.filings.len() > MAX_FILINGS_PER_BATCH || batch.reports.len() > MAX_REPORTS_PER_BATCH {
         return Err(Refusal::new(
             CloseCode::Protocol,
             format!(
-                "a record of {} filings exceeds the {MAX_FILINGS_PER_BATCH} allowed",
-                batch.filings.len()
+                "a record of {} filings and {} reports exceeds the {MAX_FILINGS_PER_BATCH} and {MAX_REPORTS_PER_BATCH} allowed",
+                batch.filings.len(),
+                batch.reports.len(),
             ),
         ));
     }
@@ -397,13 +401,31 @@ async fn store_batch(
         node.counters.filings_refused.inc();
     }
     let valid: Vec<_> = valid.into_iter().filter_map(Result::ok).collect();
-    let applied = node
+    let now = now_ms();
+    let mut reports = Vec::with_capacity(batch.reports.len());
+    let mut refused_reports = Vec::new();
+    for report in &batch.reports {
+        match market::check_report(report, prefix, now) {
+            Ok(()) => reports.push(report.clone()),
+            Err(reason) => {
+                warn!(child = child_id, origin = %report.origin, "report refused: {reason}");
+                refused_reports.push((report, reason));
+            }
+        }
+    }
+    let (applied, reported) = node
         .store
-        .apply_filings(Some(child_id), &valid, Some(batch.seq))
+        .apply_record(child_id, &valid, &reports, &refused_reports, batch.seq)
         .await?;
     node.counters.filings_stored.inc_by(applied.stored);
+    node.counters
+        .reports_refused
+        .inc_by(refused_reports.len() as u64 + reported.conflicts);
     if applied.stored > 0 {
         node.publish(NodeEvent::LibraryChanged);
+    }
+    if reported.stored > 0 {
+        node.publish(NodeEvent::ReportsStored);
     }
     Ok(match cursor.on_stored(batch.seq) {
         Some(AggregatorMessage::Ack { through_seq }) => Some(ParentMessage::Ack { through_seq }),

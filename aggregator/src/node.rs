@@ -98,6 +98,9 @@ pub enum NodeEvent {
     /// The identifier library changed (minted here or filed by a child):
     /// there may be something to file upwards.
     LibraryChanged,
+    /// Market reports were stored (this node's own, or a child's): there
+    /// may be something to report upwards.
+    ReportsStored,
     /// A child node was revoked: its link is cut.
     ChildRevoked { child_id: i64 },
     /// The parent assigned this node its prefix; identifiers were reissued.

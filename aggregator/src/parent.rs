@@ -32,7 +32,7 @@ use suanli_protocol::{
     join::JoinString,
     node::{
         ChildMessage, FilingBatch, Heartbeat, JoinRequest, JoinStatus, MAX_FILINGS_PER_BATCH,
-        ParentMessage, Role,
+        MAX_REPORTS_PER_BATCH, ParentMessage, Role,
     },
     session::{Backoff, Uplink, UplinkEvent},
 };
@@ -430,7 +430,7 @@ async fn linked(
         tokio::select! {
             _ = shutdown.wait() => break Ok(Step::Stop),
             event = events.recv() => match event {
-                Ok(NodeEvent::LibraryChanged) | Err(RecvError::Lagged(_)) => spool_changes(node, spool).await?,
+                Ok(NodeEvent::LibraryChanged | NodeEvent::ReportsStored) | Err(RecvError::Lagged(_)) => spool_changes(node, spool).await?,
                 Ok(_) => {}
                 Err(RecvError::Closed) => break Ok(Step::Stop),
             },
@@ -584,19 +584,52 @@ fn drop_link(connection: &mut Option<Link<ParentMessage>>, uplink: &mut Uplink, 
 }
 
 /// Appends the library's unspooled rows to the spool, a record of at most
-/// [`MAX_FILINGS_PER_BATCH`] at a time, and marks them spooled.
+/// [`MAX_FILINGS_PER_BATCH`] at a time, and marks them spooled; then the
+/// unspooled market reports, [`MAX_REPORTS_PER_BATCH`] a record.
 async fn spool_changes(node: &Node, spool: &mut Spool) -> Result<(), ParentError> {
     loop {
         let rows = node.store.unspooled(MAX_FILINGS_PER_BATCH as i64).await?;
         if rows.is_empty() {
-            return Ok(());
+            break;
         }
         let filed: Vec<(String, u64)> = rows
             .iter()
             .map(|f| (f.identifier.clone(), f.revision))
             .collect();
         let seq = spool.next_seq();
-        spool.append(seq, &FilingBatch { seq, filings: rows }.encode())?;
+        let record = FilingBatch {
+            seq,
+            filings: rows,
+            reports: Vec::new(),
+        };
+        spool.append(seq, &record.encode())?;
         node.store.mark_spooled(&filed).await?;
+    }
+    // This node's reports from before its prefix was assigned name a node
+    // the parent does not know: they stay here.
+    let prefix = node.prefix();
+    loop {
+        let rows = node
+            .store
+            .unspooled_reports(MAX_REPORTS_PER_BATCH as i64)
+            .await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let (keys, reports): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
+        let reports: Vec<_> = reports
+            .into_iter()
+            .filter(|r| NodePrefix::parse(&r.origin).is_ok_and(|o| prefix.contains(&o)))
+            .collect();
+        if !reports.is_empty() {
+            let seq = spool.next_seq();
+            let record = FilingBatch {
+                seq,
+                filings: Vec::new(),
+                reports,
+            };
+            spool.append(seq, &record.encode())?;
+        }
+        node.store.mark_reports_spooled(&keys).await?;
     }
 }

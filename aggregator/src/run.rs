@@ -28,6 +28,7 @@ use crate::{
     identity::{NodeIdentity, random_secret},
     ingest::{self, Ingest, IngestConfig},
     local_agent::{self, LocalAgent},
+    market,
     node::{
         Node, NodeEvent, NodeSettings, Parts,
         tasks::{self, Shutdown, Tasks, every},
@@ -35,6 +36,7 @@ use crate::{
     notify, parent, replica,
     routing::{Routing, observed_latency},
     service::{
+        self,
         alerts::{self, Evaluator},
         filing::OwnFilings,
         hosts,
@@ -220,6 +222,10 @@ pub async fn run(config: ServeConfig, local_agent: Option<LocalAgent>) -> anyhow
         parent::run(node.clone(), config.data_dir.clone(), tasks.shutdown()),
     );
     tasks.spawn(
+        "market reports",
+        report_market(node.clone(), tasks.shutdown()),
+    );
+    tasks.spawn(
         "revocation watch",
         watch_revocations(node.clone(), tasks.shutdown()),
     );
@@ -393,6 +399,12 @@ async fn retain(store: Store, raw: Duration, rollups: Duration, shutdown: Shutdo
         if folded > 0 || expired > 0 {
             info!(folded, expired, "retention");
         }
+        if let Err(e) = store
+            .prune_reports(now.saturating_sub(market::RETENTION_MS))
+            .await
+        {
+            warn!(error = %e, "pruning market reports failed");
+        }
         if let Err(e) = store.expire_sessions(now).await {
             warn!(error = %e, "expiring sessions failed");
         }
@@ -465,6 +477,23 @@ async fn file_own(node: Arc<Node>, mut own: OwnFilings, mut shutdown: Shutdown) 
             warn!(error = %e, "could not file this node's identifiers");
         }
     }
+}
+
+/// How often this node's own market report is made: twice a period, so
+/// that no period is skipped however the ticks fall.
+const MARKET_TICK: Duration = Duration::from_millis(market::RESOURCE_PERIOD_MS / 2);
+
+/// Reports this node's own figures each period (市场监测).
+async fn report_market(node: Arc<Node>, shutdown: Shutdown) {
+    let last = std::sync::Mutex::new(None);
+    every(MARKET_TICK, shutdown, || async {
+        let before = *last.lock().unwrap_or_else(|e| e.into_inner());
+        match service::market::report_own(&node, before, now_ms()).await {
+            Ok(period) => *last.lock().unwrap_or_else(|e| e.into_inner()) = Some(period),
+            Err(e) => warn!(error = %e, "could not store this node's market report"),
+        }
+    })
+    .await;
 }
 
 /// Applies revocations made outside this process.

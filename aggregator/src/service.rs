@@ -14,6 +14,7 @@ pub mod audit;
 pub mod filing;
 pub mod hosts;
 pub mod lines;
+pub mod market;
 pub mod nodes;
 pub mod prices;
 pub mod providers;

@@ -43,6 +43,7 @@ mod hierarchy;
 mod hosts;
 mod latency;
 mod lines;
+mod market;
 mod prices;
 mod providers;
 mod registrations;
@@ -59,6 +60,7 @@ pub use hierarchy::*;
 pub use hosts::*;
 pub use latency::*;
 pub use lines::*;
+pub use market::*;
 pub use prices::*;
 pub use providers::*;
 pub use registrations::*;
@@ -182,6 +184,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         11,
         include_str!("../migrations/0011-sqlite.sql"),
         include_str!("../migrations/0011-postgres.sql"),
+    ),
+    (
+        12,
+        include_str!("../migrations/0012-sqlite.sql"),
+        include_str!("../migrations/0012-postgres.sql"),
     ),
 ];
 

@@ -28,6 +28,9 @@ pub struct IngestCounters {
     pub filings_stored: Counter,
     /// Filings refused: outside the child's prefix, or malformed.
     pub filings_refused: Counter,
+    /// Market reports child nodes sent that were refused: out of bounds, or
+    /// other figures for a period already held.
+    pub reports_refused: Counter,
 }
 
 impl IngestCounters {
@@ -78,6 +81,11 @@ impl IngestCounters {
             "filings_refused",
             "Identifier filings from child nodes refused (outside the child's prefix, or malformed)",
             self.filings_refused.clone(),
+        );
+        s.register(
+            "reports_refused",
+            "Market reports from child nodes refused (out of bounds, or other figures for a period already held)",
+            self.reports_refused.clone(),
         );
     }
 }

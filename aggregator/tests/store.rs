@@ -7,7 +7,7 @@
 use suanli_aggregator::{
     identify::HostIdentity,
     store::{
-        AuditEntry, HostClaim, HostListing, NewAccount, NewProvider, NewRegistration,
+        AuditEntry, HostClaim, HostListing, Kept, NewAccount, NewProvider, NewRegistration,
         RegionLatency, SampleRow, SelectionRecord, Store, StoreError, TokenRefusal, now_ms,
     },
 };
@@ -685,5 +685,63 @@ on_each_backend! {
                 .collect::<Vec<_>>(),
             [a]
         );
+    }
+}
+
+fn market_report(origin: &str, start: u64, registered: u64) -> suanli_protocol::node::MarketReport {
+    suanli_protocol::node::MarketReport {
+        origin: origin.into(),
+        stream: "resource".into(),
+        period_start_ms: start,
+        period_ms: 10_000,
+        groups: vec![suanli_protocol::node::CapacityGroup {
+            region: "320102".into(),
+            resource_type: "C".into(),
+            registered,
+            online: registered,
+            healthy: registered,
+            ..Default::default()
+        }],
+        rating_table: "test".into(),
+    }
+}
+
+on_each_backend! {
+    "market_reports",
+    /// A period's report is kept once: a resend changes nothing, other
+    /// figures for it are refused and recorded beside out-of-bounds ones,
+    /// and what is kept is relayed up once.
+    async fn a_period_is_kept_once_and_refusals_are_recorded(store) {
+        let own = market_report("CN.32", 10_000, 1);
+        assert_eq!(store.store_own_report(&own).await.unwrap(), Kept::Stored);
+        assert_eq!(store.store_own_report(&own).await.unwrap(), Kept::Resent);
+        let child = market_report("CN.32.I65", 10_000, 2);
+        let bent = market_report("CN.32.I65", 10_000, 3);
+        let stray = market_report("CN.44", 20_000, 1);
+        let refused = [(&stray, "outside the child's prefix".to_owned())];
+        let (_, applied) = store
+            .apply_record(1, &[], &[child.clone(), child.clone(), bent], &refused, 0)
+            .await
+            .unwrap();
+        assert_eq!((applied.stored, applied.resent, applied.conflicts), (1, 1, 1));
+        let reasons: Vec<String> =
+            store.report_refusals(0).await.unwrap().into_iter().map(|r| r.reason).collect();
+        assert_eq!(reasons.len(), 2, "{reasons:?}");
+        assert!(reasons.iter().any(|r| r.contains("already held")), "{reasons:?}");
+        let period = store.period_reports("resource", 10_000, 10_000).await.unwrap();
+        let kept: Vec<(&str, u64)> = period
+            .iter()
+            .map(|s| (s.report.origin.as_str(), s.report.groups[0].registered))
+            .collect();
+        assert_eq!(kept, [("CN.32", 1), ("CN.32.I65", 2)]);
+        assert_eq!(period[1].child_id, Some(1));
+        let unspooled = store.unspooled_reports(10).await.unwrap();
+        assert_eq!(unspooled.len(), 2);
+        let keys: Vec<_> = unspooled.into_iter().map(|(k, _)| k).collect();
+        store.mark_reports_spooled(&keys).await.unwrap();
+        assert!(store.unspooled_reports(10).await.unwrap().is_empty());
+        let origins = store.report_origins("resource", 10_000, 0, 20_000).await.unwrap();
+        assert_eq!(origins, [("CN.32".to_owned(), 1), ("CN.32.I65".to_owned(), 1)]);
+        assert_eq!(store.prune_reports(20_000).await.unwrap(), 2);
     }
 }

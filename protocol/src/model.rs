@@ -104,6 +104,10 @@ pub struct CpuInventory {
     /// Online logical CPUs.
     pub logical_cpus: u32,
     pub max_frequency_mhz: Option<u32>,
+    /// The vector extensions peak throughput depends on (see `host.proto`).
+    pub vector_extensions: Vec<String>,
+    /// The nominal clock, where the kernel says it.
+    pub base_frequency_mhz: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -134,11 +134,63 @@ pub struct Filing {
     pub changed_at_unix_ms: u64,
 }
 
-/// One sequenced record of filings.
+/// One sequenced record of filings and market-monitoring reports.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FilingBatch {
     pub seq: u64,
     pub filings: Vec<Filing>,
+    pub reports: Vec<MarketReport>,
+}
+
+/// Reports in one record, at most.
+pub const MAX_REPORTS_PER_BATCH: usize = 64;
+/// Groups in one report, at most: (region, type, model) triples of one node.
+pub const MAX_GROUPS_PER_REPORT: usize = 4096;
+
+/// One node's own figures of one stream for one period (see `node.proto`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct MarketReport {
+    /// The prefix of the node whose own figures these are.
+    pub origin: String,
+    pub stream: String,
+    pub period_start_ms: u64,
+    pub period_ms: u64,
+    pub groups: Vec<CapacityGroup>,
+    pub rating_table: String,
+}
+
+/// K1 and K2 of one (region, resource type, model): see `node.proto`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CapacityGroup {
+    pub region: String,
+    pub resource_type: String,
+    pub model: String,
+    pub registered: u64,
+    pub online: u64,
+    pub stale: u64,
+    pub offline: u64,
+    pub available: u64,
+    pub healthy: u64,
+    pub degraded: u64,
+    pub critical: u64,
+    pub health_unknown: u64,
+    pub memory_bytes: u64,
+    pub available_memory_bytes: u64,
+    pub logical_cpus: u64,
+    pub available_logical_cpus: u64,
+    pub utilization_permille_sum: u64,
+    pub utilization_readings: u64,
+    pub capacity: Vec<PrecisionCapacity>,
+}
+
+/// Peak dense throughput at one precision, in GFLOPS (GOPS for int8).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct PrecisionCapacity {
+    pub precision: String,
+    pub registered_gflops: u64,
+    pub available_gflops: u64,
+    /// Resources with no rating at this precision.
+    pub unrated: u64,
 }
 
 impl FilingBatch {
@@ -497,6 +549,7 @@ impl From<FilingBatch> for proto::FilingBatch {
     fn from(b: FilingBatch) -> Self {
         Self {
             seq: b.seq,
+            reports: b.reports.into_iter().map(Into::into).collect(),
             filings: b
                 .filings
                 .into_iter()
@@ -526,6 +579,7 @@ impl From<proto::FilingBatch> for FilingBatch {
     fn from(b: proto::FilingBatch) -> Self {
         Self {
             seq: b.seq,
+            reports: b.reports.into_iter().map(Into::into).collect(),
             filings: b
                 .filings
                 .into_iter()
@@ -551,6 +605,113 @@ impl From<proto::FilingBatch> for FilingBatch {
     }
 }
 
+impl From<MarketReport> for proto::MarketReport {
+    fn from(r: MarketReport) -> Self {
+        Self {
+            origin: r.origin,
+            stream: r.stream,
+            period_start_unix_ms: r.period_start_ms,
+            period_ms: r.period_ms,
+            groups: r.groups.into_iter().map(Into::into).collect(),
+            rating_table: r.rating_table,
+        }
+    }
+}
+
+impl From<proto::MarketReport> for MarketReport {
+    fn from(r: proto::MarketReport) -> Self {
+        Self {
+            origin: r.origin,
+            stream: r.stream,
+            period_start_ms: r.period_start_unix_ms,
+            period_ms: r.period_ms,
+            groups: r.groups.into_iter().map(Into::into).collect(),
+            rating_table: r.rating_table,
+        }
+    }
+}
+
+impl From<CapacityGroup> for proto::CapacityGroup {
+    fn from(g: CapacityGroup) -> Self {
+        Self {
+            region: g.region,
+            resource_type: g.resource_type,
+            model: g.model,
+            registered: g.registered,
+            online: g.online,
+            stale: g.stale,
+            offline: g.offline,
+            available: g.available,
+            healthy: g.healthy,
+            degraded: g.degraded,
+            critical: g.critical,
+            health_unknown: g.health_unknown,
+            memory_bytes: g.memory_bytes,
+            available_memory_bytes: g.available_memory_bytes,
+            logical_cpus: g.logical_cpus,
+            available_logical_cpus: g.available_logical_cpus,
+            utilization_permille_sum: g.utilization_permille_sum,
+            utilization_readings: g.utilization_readings,
+            capacity: g
+                .capacity
+                .into_iter()
+                .map(|c| proto::PrecisionCapacity {
+                    precision: c.precision,
+                    registered_gflops: c.registered_gflops,
+                    available_gflops: c.available_gflops,
+                    unrated: c.unrated,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<proto::CapacityGroup> for CapacityGroup {
+    fn from(g: proto::CapacityGroup) -> Self {
+        Self {
+            region: g.region,
+            resource_type: g.resource_type,
+            model: g.model,
+            registered: g.registered,
+            online: g.online,
+            stale: g.stale,
+            offline: g.offline,
+            available: g.available,
+            healthy: g.healthy,
+            degraded: g.degraded,
+            critical: g.critical,
+            health_unknown: g.health_unknown,
+            memory_bytes: g.memory_bytes,
+            available_memory_bytes: g.available_memory_bytes,
+            logical_cpus: g.logical_cpus,
+            available_logical_cpus: g.available_logical_cpus,
+            utilization_permille_sum: g.utilization_permille_sum,
+            utilization_readings: g.utilization_readings,
+            capacity: g
+                .capacity
+                .into_iter()
+                .map(|c| PrecisionCapacity {
+                    precision: c.precision,
+                    registered_gflops: c.registered_gflops,
+                    available_gflops: c.available_gflops,
+                    unrated: c.unrated,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl MarketReport {
+    /// The report's bytes as they travel, for storage and comparison.
+    pub fn encode(self) -> Vec<u8> {
+        proto::MarketReport::from(self).encode_to_vec()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, FrameError> {
+        Ok(proto::MarketReport::decode(bytes)?.into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -563,7 +724,7 @@ mod tests {
     }
 
     #[test]
-    fn a_spooled_batch_framed_as_a_sample_reads_as_filings() {
+    fn a_spooled_batch_framed_as_a_sample_reads_as_filings_and_reports() {
         let batch = FilingBatch {
             seq: 7,
             filings: vec![Filing {
@@ -572,7 +733,32 @@ mod tests {
                 memory_bytes: Some(80 << 30),
                 ..Default::default()
             }],
+            reports: vec![MarketReport {
+                origin: "CN.32.I65".into(),
+                stream: "resource".into(),
+                period_start_ms: 1_800_000_000_000,
+                period_ms: 10_000,
+                groups: vec![CapacityGroup {
+                    region: "320102".into(),
+                    resource_type: "A".into(),
+                    model: "NVIDIA H100 80GB HBM3".into(),
+                    registered: 8,
+                    capacity: vec![PrecisionCapacity {
+                        precision: "fp16".into(),
+                        registered_gflops: 8 * 989_500,
+                        available_gflops: 0,
+                        unrated: 0,
+                    }],
+                    ..Default::default()
+                }],
+                rating_table: "2026.12-1".into(),
+            }],
         };
+        let report = batch.reports[0].clone();
+        assert_eq!(
+            MarketReport::decode(&report.clone().encode()).unwrap(),
+            report
+        );
         let mut bytes = Vec::new();
         encode_sample_frame(&batch.clone().encode(), &mut bytes);
         assert_eq!(decode::<ChildMessage>(&bytes), ChildMessage::Filings(batch));

@@ -14,7 +14,10 @@ use suanli_protocol::{
         Identifier, Industry, NodePrefix, OwnerCode, RegionCode, ResourceType, Serial, SpecCode,
     },
     join::JoinString,
-    node::{ChildMessage, Filing, FilingBatch, JoinRequest, JoinStatus, ParentMessage, Role},
+    node::{
+        ChildMessage, Filing, FilingBatch, JoinRequest, JoinStatus, MarketReport, ParentMessage,
+        Role,
+    },
     stream::{AgentMessage, AggregatorMessage, Hello, Inbound},
 };
 
@@ -226,7 +229,20 @@ impl ScriptedChild {
     }
 
     pub fn batch(seq: u64, filings: Vec<Filing>) -> ChildMessage {
-        ChildMessage::Filings(FilingBatch { seq, filings })
+        ChildMessage::Filings(FilingBatch {
+            seq,
+            filings,
+            reports: Vec::new(),
+        })
+    }
+
+    /// A record of market reports alone.
+    pub fn reports(seq: u64, reports: Vec<MarketReport>) -> ChildMessage {
+        ChildMessage::Filings(FilingBatch {
+            seq,
+            filings: Vec::new(),
+            reports,
+        })
     }
 }
 

@@ -369,8 +369,9 @@ impl Aggregator {
         self.join_string_for(address, 1)
     }
 
-    /// Registers a provider and returns a join string for `uses` hosts.
-    pub fn join_string_for(&self, address: Option<SocketAddr>, uses: usize) -> String {
+    /// Registers the test provider (测试算力) in `region`, unless it is
+    /// registered already (then its region stays).
+    pub fn create_provider(&self, region: &str) {
         let out = self.admin(&[
             "provider",
             "create",
@@ -379,7 +380,7 @@ impl Aggregator {
             "--uscc",
             "91350100M000100Y43",
             "--region",
-            "110108",
+            region,
             "--industry",
             "I65",
         ]);
@@ -388,6 +389,12 @@ impl Aggregator {
             out.status.success() || stderr.contains("already registered"),
             "provider create: {stderr}"
         );
+    }
+
+    /// Registers a provider (in Beijing, unless one is registered) and
+    /// returns a join string for `uses` hosts.
+    pub fn join_string_for(&self, address: Option<SocketAddr>, uses: usize) -> String {
+        self.create_provider("110108");
         let address = address.unwrap_or(self.quic).to_string();
         let out = self.admin(&[
             "token",

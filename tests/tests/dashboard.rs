@@ -49,6 +49,14 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
         "the overview with this host online",
         "document.querySelector('#hosts-online .n')?.textContent === '1'",
     );
+    // 算力规模 leads the overview, each figure labelled with its precision;
+    // this host's CPU states no clock here, so it is counted as unrated.
+    page.wait_for(
+        WAIT,
+        "the capacity cards",
+        "document.querySelector('#scale-general .l')?.textContent === '通用算力 · FP32' \
+         && !!document.getElementById('scale-period')",
+    );
 
     // Find this host among the resources and open it.
     page.eval("location.hash = '#/resources?type=C'; true");

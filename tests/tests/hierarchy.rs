@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeMap, BTreeSet},
     path::Path,
     time::{Duration, Instant},
 };
@@ -17,7 +17,7 @@ use std::{
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use serde_json::Value;
 use suanli_link::transport::{self, ServerTrust};
-use suanli_protocol::node::{ChildMessage, ParentMessage};
+use suanli_protocol::node::{CapacityGroup, ChildMessage, MarketReport, ParentMessage};
 use suanli_tests::{
     Agent, Aggregator, Backend, Request, browser,
     child::{ScriptedChild, Stream},
@@ -150,6 +150,105 @@ fn library(node: &Aggregator, prefix: &str) -> BTreeSet<(String, u64, String)> {
     }
 }
 
+/// A period's subtree figures at `node` (the latest complete one, or the
+/// one `at` falls in).
+fn report(node: &Aggregator, at: Option<u64>) -> Value {
+    let path = match at {
+        Some(at) => format!("/api/v1/reports?stream=resource&at={at}"),
+        None => "/api/v1/reports".to_owned(),
+    };
+    let (status, body) = get(node, &path);
+    assert_eq!(status, 200, "{body:#}");
+    body
+}
+
+/// Groups summed by (region, type, model), every count added; what a
+/// parent's figures must equal.
+fn summed(reports: &[&Value]) -> BTreeMap<String, BTreeMap<String, u64>> {
+    let mut out: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for group in reports.iter().flat_map(|r| r["groups"].as_array().unwrap()) {
+        let key = format!(
+            "{} {} {}",
+            group["region"], group["resource_type"], group["model"]
+        );
+        let total = out.entry(key).or_default();
+        for (field, value) in group.as_object().unwrap() {
+            if let Some(n) = value.as_u64() {
+                *total.entry(field.clone()).or_default() += n;
+            }
+        }
+        for c in group["capacity"].as_array().unwrap() {
+            for field in ["registered_gflops", "available_gflops", "unrated"] {
+                *total
+                    .entry(format!("{}.{field}", c["precision"].as_str().unwrap()))
+                    .or_default() += c[field].as_u64().unwrap();
+            }
+        }
+    }
+    out
+}
+
+/// The national node's figures for one period equal the regional node's
+/// (the national node has no hosts of its own), and the regional node's the
+/// sum of its two industry nodes' (nor has it).
+fn market_figures_add_up(national: &Aggregator, regional: &Aggregator, leaves: &[&Aggregator]) {
+    let everyone = ["CN", "CN.32", "CN.32.I65", "CN.32.M73"];
+    let mut latest = Value::Null;
+    wait_until(
+        WAIT,
+        "a period the whole tree reported at the national node",
+        || {
+            latest = report(national, None);
+            let origins: Vec<&str> = latest["origins"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["origin"].as_str().unwrap())
+                .collect();
+            latest["complete"] == true
+                && everyone.iter().all(|o| origins.contains(o))
+                && latest["scale"]["resources"]["C"].as_u64() >= Some(2)
+        },
+    );
+    let at = latest["period_start_ms"].as_u64().unwrap();
+    let at_regional = report(regional, Some(at));
+    let at_leaves: Vec<Value> = leaves.iter().map(|n| report(n, Some(at))).collect();
+    assert_eq!(summed(&[&latest]), summed(&[&at_regional]), "{latest:#}");
+    assert_eq!(
+        summed(&[&at_regional]),
+        summed(&at_leaves.iter().collect::<Vec<_>>()),
+        "{at_regional:#}"
+    );
+    // The GPU host's stand-in accelerators and the CPU hosts, rated.
+    assert_eq!(latest["origins"].as_array().unwrap().len(), 4, "{latest:#}");
+    let via: Vec<(&str, &str)> = latest["origins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["origin"].as_str().unwrap(),
+                o["via"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        via,
+        [
+            ("CN", "-"),
+            ("CN.32", "CN.32"),
+            ("CN.32.I65", "CN.32"),
+            ("CN.32.M73", "CN.32")
+        ]
+    );
+    assert!(latest["headline"]["general_fp32_gflops"].as_u64().is_some());
+    assert!(latest["previous"].is_object(), "{latest:#}");
+    println!(
+        "hierarchy: market figures of period {at} add up at every level: {}",
+        latest["scale"]["resources"]
+    );
+}
+
 on_each_backend!(
     a_tree_of_four_nodes_files_and_resolves_identifiers("hierarchy_tree"),
     filings_survive_cut_links_and_killed_parents("hierarchy_conservation"),
@@ -163,6 +262,13 @@ fn a_tree_of_four_nodes_files_and_resolves_identifiers(backend: Backend) {
     let regional = start(dir, "regional", &backend, test, "regional");
     let industry = start(dir, "industry", &backend, test, "industry");
     let other = start(dir, "other", &backend, test, "industry");
+
+    // The provider of both industry nodes' hosts is in Jiangsu (32), the
+    // regional node's province: a market report naming another province is
+    // refused (see `a_child_filing_what_it_may_not_is_refused_and_harms_nothing_else`).
+    for node in [&industry, &other] {
+        node.create_provider("320102");
+    }
 
     // A GPU host at the industry node, before it has a parent: its
     // identifiers are minted under CN.LOCAL.
@@ -276,6 +382,10 @@ fn a_tree_of_four_nodes_files_and_resolves_identifiers(backend: Backend) {
         "hierarchy: minted at an industry node → resolvable at the national node: {} ms",
         minted.elapsed().as_millis()
     );
+
+    // Market monitoring: every node reports its own figures each period and
+    // relays its children's; a period's figures add up exactly at every level.
+    market_figures_add_up(&national, &regional, &[&industry, &other]);
 
     // A sibling's identifier is outside the other node's subtree: a
     // referral to whoever holds the prefix, via the parent.
@@ -426,6 +536,23 @@ fn conservation(backend: Backend, seed: u64) {
     });
     child.admin_ok(&["host", "revoke", "host-1"]);
     add_host(&mut agents);
+    // A period the child reported under its prefix while its link was dark
+    // (the one it joined in was reported under CN.LOCAL, and stays here).
+    let mut dark = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    wait_until(WAIT, "the child's own report of a dark period", || {
+        let own = report(&child, Some(dark));
+        match own["origins"].as_array().unwrap().first() {
+            Some(o) if o["origin"] == "CN.LOCAL.I65" => true,
+            Some(_) => {
+                dark += 10_000;
+                false
+            }
+            None => false,
+        }
+    });
     relay.set(Impairment {
         drop_per_mille: 50,
         duplicate_per_mille: 50,
@@ -457,6 +584,22 @@ fn conservation(backend: Backend, seed: u64) {
     );
     let link = nodes(&parent)["children"][0].clone();
     assert_eq!(link["identifiers"].as_u64(), Some(at_child.len() as u64));
+    // The market report of the dark period was back-filled, once: the
+    // parent's figures for it (it has no hosts) are the child's.
+    let mut at_parent = Value::Null;
+    wait_until(WAIT, "the dark period's report at the parent", || {
+        at_parent = report(&parent, Some(dark));
+        at_parent["origins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["origin"] == "CN.LOCAL.I65")
+    });
+    assert_eq!(
+        summed(&[&at_parent]),
+        summed(&[&report(&child, Some(dark))]),
+        "{at_parent:#}"
+    );
     for mut agent in agents {
         agent.kill();
     }
@@ -612,6 +755,86 @@ async fn a_child_filing_what_it_may_not_is_refused_and_harms_nothing_else() {
         (Some(2), Some("active"))
     );
 
+    // Market reports: a good one is kept; each bad one is refused with its
+    // reason, shown to staff, and the rest of the record and the link stand.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let period = now - now % 10_000 - 60_000;
+    let report = |origin: &str, start: u64, registered: u64| MarketReport {
+        origin: origin.into(),
+        stream: "resource".into(),
+        period_start_ms: start,
+        period_ms: 10_000,
+        groups: vec![CapacityGroup {
+            region: "320102".into(),
+            resource_type: "C".into(),
+            model: "X86".into(),
+            registered,
+            online: registered,
+            available: registered,
+            healthy: registered,
+            ..Default::default()
+        }],
+        rating_table: "2026.12-1".into(),
+    };
+    let mut above = report(&child.prefix, period + 10_000, 1);
+    above.groups[0].available = 2;
+    let mut wrapped = report(&child.prefix, period + 20_000, 1);
+    wrapped.groups[0].stale = 0u64.wrapping_sub(1);
+    link.send(ScriptedChild::reports(
+        2,
+        vec![
+            report(&child.prefix, period, 1),
+            report(&child.prefix, period, 5),
+            report("CN.LOCAL.M73", period, 1),
+            report(&child.prefix, period + 3_600_000, 1),
+            above,
+            wrapped,
+        ],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(link.next::<ParentMessage>().await.unwrap(), ack(2));
+    let (status, figures) = get(&parent, &format!("/api/v1/reports?at={period}"));
+    assert_eq!(status, 200, "{figures:#}");
+    let kept: Vec<(&str, u64)> = figures["origins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["origin"].as_str().unwrap(),
+                o["resources"]["C"].as_u64().unwrap_or(0),
+            )
+        })
+        .filter(|(origin, _)| *origin == child.prefix)
+        .collect();
+    assert_eq!(
+        kept,
+        [(child.prefix.as_str(), 1)],
+        "the first is kept: {figures:#}"
+    );
+    let reasons: Vec<&str> = figures["refusals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "already held",
+        "outside the child's prefix",
+        "in the future",
+        "K2 available 2 is above",
+        "negative",
+    ] {
+        assert!(
+            reasons.iter().any(|r| r.contains(expected)),
+            "{expected:?} not in {reasons:#?}"
+        );
+    }
+
     // A record out of order closes the link with the reason.
     link.send(ScriptedChild::batch(1, vec![inside.clone()]))
         .await
@@ -624,9 +847,14 @@ async fn a_child_filing_what_it_may_not_is_refused_and_harms_nothing_else() {
     let many = (0..1001)
         .map(|i| ScriptedChild::filing(&child.prefix, 100 + i, 1))
         .collect();
-    link.send(ScriptedChild::batch(2, many)).await.unwrap();
+    link.send(ScriptedChild::batch(3, many)).await.unwrap();
     let err = link.next::<ParentMessage>().await.unwrap_err();
     assert!(err.contains("exceeds the 1000"), "{err}");
+    let mut link = child.link().await.unwrap();
+    let many = vec![MarketReport::default(); 65];
+    link.send(ScriptedChild::reports(3, many)).await.unwrap();
+    let err = link.next::<ParentMessage>().await.unwrap_err();
+    assert!(err.contains("and 64 allowed"), "{err}");
     assert!(
         resolves(
             &parent,
@@ -744,4 +972,33 @@ fn staff_approve_a_child_on_the_dashboard_and_the_child_shows_its_parent() {
             .unwrap()
             .contains("CN.32")
     );
+
+    // A host in Jiangsu at the regional node: the national overview leads
+    // with the subtree's capacity, on the map by province and by node.
+    regional.create_provider("320102");
+    let mut agent = Agent::join_as(
+        &dir.join("agent"),
+        &regional.join_string(None),
+        "1s",
+        "m-js",
+        "js-host",
+    );
+    agent.run();
+    page.eval("location.hash = '#/overview'; true");
+    page.wait_for(
+        WAIT,
+        "Jiangsu's tile on the national node's map",
+        "document.querySelector('#province-map .tile.has[data-province=\"32\"]')?.textContent.startsWith('苏') === true \
+         && !!document.querySelector('tr[data-origin=\"CN.32\"]')",
+    );
+    assert_eq!(
+        page.eval("document.querySelectorAll('#province-map .tile').length"),
+        34,
+        "every provincial-level division, 台湾 and 港澳 included"
+    );
+    let png = page.screenshot();
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("national-overview.png");
+    std::fs::write(&out, &png).unwrap();
+    eprintln!("screenshot: {} ({} bytes)", out.display(), png.len());
+    agent.kill();
 }

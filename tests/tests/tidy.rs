@@ -29,6 +29,8 @@ const LAYERS: &[(u8, &str, &[&str])] = &[
             "health",
             "alerting",
             "hierarchy",
+            "capacity",
+            "market",
         ],
     ),
     (

@@ -300,6 +300,12 @@ impl Identity {
                 max_frequency_mhz: root
                     .number::<u64>("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
                     .and_then(|khz| u32::try_from(khz / 1000).ok()),
+                vector_extensions: cpuinfo.vector_extensions,
+                // intel_pstate (and amd-pstate) say the nominal clock; other
+                // drivers do not, and then it is absent.
+                base_frequency_mhz: root
+                    .number::<u64>("/sys/devices/system/cpu/cpu0/cpufreq/base_frequency")
+                    .and_then(|khz| u32::try_from(khz / 1000).ok()),
             },
             numa_nodes: read_numa(root),
             ..Identity::default()
@@ -523,7 +529,15 @@ pub struct CpuInfo {
     /// The instruction set the layout of the file gives away, for a host
     /// read through a root other than the running system's.
     pub architecture: Option<&'static str>,
+    /// The flags of [`VECTOR_EXTENSIONS`] the first CPU lists.
+    pub vector_extensions: Vec<String>,
 }
+
+/// The flags peak floating-point throughput depends on: x86 (`flags`),
+/// arm64 (`Features`) and LoongArch (`features`).
+pub const VECTOR_EXTENSIONS: [&str; 10] = [
+    "avx512f", "avx2", "fma", "avx", "sse2", "asimd", "sve", "sve2", "lasx", "lsx",
+];
 
 /// Sockets are distinct `physical id`s (LoongArch: `package`); cores are
 /// distinct (socket, `core id`) pairs. Either is absent when the kernel
@@ -563,6 +577,13 @@ pub fn parse_cpuinfo(text: &str) -> CpuInfo {
                     info.architecture = Some("loongarch64");
                 }
                 "isa" if value.contains("loongarch64") => info.architecture = Some("loongarch64"),
+                "flags" | "features" if info.vector_extensions.is_empty() => {
+                    info.vector_extensions = value
+                        .split_whitespace()
+                        .filter(|f| VECTOR_EXTENSIONS.contains(f))
+                        .map(str::to_owned)
+                        .collect();
+                }
                 "physical id" | "package" => physical = value.parse::<u32>().ok(),
                 "core id" | "core" => core = value.parse::<u32>().ok(),
                 _ => {}
@@ -973,6 +994,11 @@ btime 1700000000
             (Some(2), Some(8))
         );
         assert_eq!(loongson.architecture, Some("loongarch64"));
+        // What peak throughput is rated from (docs/market-monitoring.md).
+        assert_eq!(loongson.vector_extensions, ["lsx", "lasx"]);
+        assert_eq!(kunpeng.vector_extensions, ["asimd"]);
+        assert!(hygon.vector_extensions.iter().any(|f| f == "avx2"));
+        assert!(hygon.vector_extensions.iter().any(|f| f == "fma"));
         // Mainline LoongArch kernels capitalise the keys.
         let mainline = parse_cpuinfo(
             "processor\t\t: 0\npackage\t\t\t: 0\ncore\t\t\t: 0\nCPU Family\t\t: Loongson-64bit\nModel Name\t\t: Loongson-3A5000\nISA\t\t\t: loongarch32 loongarch64\n",

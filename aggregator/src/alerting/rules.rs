@@ -750,6 +750,32 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
 
 /// A resource's health and its reasons, from the same rules. A host not
 /// reporting is unknown, unless a latched fault says more.
+/// The health class of each of a host's resources, in the order of
+/// `host.resources`, from one look at the host: what market reports count.
+pub fn resource_healths(host: &HostEntry, now_ms: u64) -> Vec<Health> {
+    let mut found = Vec::new();
+    host_observations(host, now_ms, &mut found);
+    let state = host.state(now_ms);
+    host.resources
+        .iter()
+        .map(|resource| {
+            let worst = found
+                .iter()
+                .filter(|o| match &resource.gpu_uuid {
+                    Some(uuid) => o.labels.get("uuid") == Some(uuid),
+                    None => !o.labels.contains_key("uuid"),
+                })
+                .map(|o| o.severity)
+                .max();
+            if state != HostState::Online && worst != Some(Severity::Critical) {
+                Health::Unknown
+            } else {
+                Health::of(worst)
+            }
+        })
+        .collect()
+}
+
 pub fn resource_health(
     host: &HostEntry,
     resource: &ResourceEntry,

@@ -424,3 +424,52 @@ pub async fn resolve_filed(
         }
     })
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    stream: Option<String>,
+    at: Option<String>,
+}
+
+/// A period's market-monitoring figures over this node's subtree (市场监测):
+/// the latest complete period, or the one `at` falls in.
+pub async fn reports(
+    State(node): Api,
+    Params(q): Params<ReportQuery>,
+) -> Result<Json<crate::service::market::SubtreeReport>, Problem> {
+    let mut errors = Vec::new();
+    if q.stream
+        .as_deref()
+        .is_some_and(|s| s != crate::market::RESOURCE_STREAM)
+    {
+        errors.push(FieldProblem {
+            field: "stream".into(),
+            message: "the streams reported so far: resource".into(),
+        });
+    }
+    let at = match q.at.as_deref() {
+        None => None,
+        Some(text) => {
+            let at = super::status::parse_time(text);
+            if at.is_none() {
+                errors.push(FieldProblem {
+                    field: "at".into(),
+                    message: "RFC 3339 or unix milliseconds".into(),
+                });
+            }
+            at
+        }
+    };
+    if !errors.is_empty() {
+        return Err(Invalid(errors).into());
+    }
+    let now = now_ms();
+    let start = match at {
+        Some(at) => at,
+        None => crate::service::market::latest_complete(&node, now).await?,
+    };
+    Ok(Json(
+        crate::service::market::subtree(&node, start, now).await?,
+    ))
+}

@@ -21,10 +21,11 @@ use suanli_protocol::{
 use super::{Body, Params, Problem, views::HostView};
 use crate::{
     auth::Principal,
+    capacity::Precision,
     check::FieldProblem,
     fleet::{Fleet, HostEntry, HostState, ResourceEntry, Tally},
     history::Stat,
-    live,
+    live, market,
     node::Node,
     service::{Actor, audit, hosts},
     store::now_ms,
@@ -143,8 +144,19 @@ pub async fn summary(State(state): Api) -> Json<Value> {
             })
             .collect()
     }
+    let scale = market::Scale::of(&market::resource_report(&fleet, &state.prefix(), 0, now).groups);
+    let unrated: BTreeMap<&str, u64> = [
+        ("A", Precision::Fp16),
+        ("C", Precision::Fp32),
+        ("H", Precision::Fp64),
+    ]
+    .into_iter()
+    .filter_map(|(t, p)| Some((t, scale.by_type.get(t)?.get(p.as_str())?.unrated)))
+    .collect();
     Json(json!({
         "at_ms": now,
+        "headline": scale.headline(),
+        "unrated": unrated,
         "hosts": hosts,
         "hosts_total": fleet.hosts.len(),
         "resources_total": fleet.resources.len(),
@@ -354,7 +366,7 @@ pub struct HistoryQuery {
 /// Most points one history answer may hold.
 const MAX_POINTS: u64 = 10_000;
 
-fn parse_time(text: &str) -> Option<u64> {
+pub(super) fn parse_time(text: &str) -> Option<u64> {
     text.parse::<u64>().ok().or_else(|| {
         humantime::parse_rfc3339_weak(text)
             .ok()

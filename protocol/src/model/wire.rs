@@ -184,6 +184,8 @@ impl From<CpuInventory> for proto::CpuInventory {
             physical_cores: m.physical_cores,
             logical_cpus: m.logical_cpus,
             max_frequency_mhz: m.max_frequency_mhz,
+            vector_extensions: m.vector_extensions,
+            base_frequency_mhz: m.base_frequency_mhz,
         }
     }
 }
@@ -197,6 +199,8 @@ impl From<proto::CpuInventory> for CpuInventory {
             physical_cores: p.physical_cores,
             logical_cpus: p.logical_cpus,
             max_frequency_mhz: p.max_frequency_mhz,
+            vector_extensions: p.vector_extensions,
+            base_frequency_mhz: p.base_frequency_mhz,
         }
     }
 }

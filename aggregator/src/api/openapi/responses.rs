@@ -196,6 +196,11 @@ pub fn schemas() -> Value {
                 "mean_cpu_utilization_percent": opt_num,
                 "by_resource_type": list(r("Tally")),
                 "by_accelerator_model": list(r("Tally")),
+                "headline": described(r("Headline"), "this node's own capacity in standard units now (算力规模; docs/market-monitoring.md)"),
+                "unrated": described(
+                    json!({"type": "object", "additionalProperties": int}),
+                    "by resource type: resources with no rating at the headline's precision",
+                ),
             })),
         ),
         (
@@ -626,6 +631,69 @@ pub fn schemas() -> Value {
                     "node": text, "owner_code": text, "name": text, "uscc": text, "identifiers": int,
                 }))),
                 "duplicate_uscc": list(all(json!({"uscc": text, "nodes": texts}))),
+            })),
+        ),
+        (
+            "PrecisionCapacity",
+            described(
+                all(
+                    json!({"precision": text, "registered_gflops": int, "available_gflops": int, "unrated": int}),
+                ),
+                "peak dense throughput in GFLOPS (GOPS for int8); unrated: resources with no rating at this precision",
+            ),
+        ),
+        (
+            "CapacityGroup",
+            all(json!({
+                "region": text, "resource_type": text, "model": text,
+                "registered": int, "online": int, "stale": int, "offline": int, "available": int,
+                "healthy": int, "degraded": int, "critical": int, "health_unknown": int,
+                "memory_bytes": int, "available_memory_bytes": int,
+                "logical_cpus": int, "available_logical_cpus": int,
+                "utilization_permille_sum": int, "utilization_readings": int,
+                "capacity": list(r("PrecisionCapacity")),
+            })),
+        ),
+        (
+            "Headline",
+            all(json!({
+                "intelligent_fp16_gflops": int, "general_fp32_gflops": int,
+                "supercomputing_fp64_gflops": int, "fp32_equivalent_gflops": int,
+            })),
+        ),
+        (
+            "SubtreeReport",
+            all(json!({
+                "node": text, "stream": text, "period_ms": int, "period_start_ms": int,
+                "complete": flag, "missing": texts,
+                "origins": list(all(json!({
+                    "origin": text, "via": opt_text, "received_at_ms": int,
+                    "headline": r("Headline"),
+                    "resources": {"type": "object", "additionalProperties": int},
+                }))),
+                "rating_tables": texts,
+                "scale": all(json!({
+                    "by_type": {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": r("PrecisionCapacity")}},
+                    "resources": {"type": "object", "additionalProperties": int},
+                    "available": {"type": "object", "additionalProperties": int},
+                })),
+                "headline": r("Headline"),
+                "by_province": described(
+                    json!({"type": "object", "additionalProperties": all(json!({
+                        "headline": r("Headline"),
+                        "resources": {"type": "object", "additionalProperties": int},
+                        "available": {"type": "object", "additionalProperties": int},
+                    }))}),
+                    "by the first two digits of GB/T 2260 (the province)",
+                ),
+                "previous": or_null(all(json!({
+                    "period_start_ms": int, "complete": flag, "headline": r("Headline"),
+                    "resources": {"type": "object", "additionalProperties": int},
+                }))),
+                "groups": list(r("CapacityGroup")),
+                "refusals": list(all(json!({
+                    "origin": text, "stream": text, "period_start_ms": int, "received_at_ms": int, "reason": text,
+                }))),
             })),
         ),
     ];

@@ -1,0 +1,462 @@
+//! 市场监测: market monitoring up the tree. Each node reports its own
+//! figures per period (the resource stream, flow 7: K1 registered and K2
+//! available per region, resource type and model, with capacity in standard
+//! units) and relays its descendants' unchanged; a node's subtree figures
+//! are the sum of every report of the period, so they add up exactly at
+//! every level. Pure: the fleet and the time in, reports out.
+//! Every figure's formula, unit and period: docs/market-monitoring.md.
+
+use std::collections::BTreeMap;
+
+use suanli_protocol::{
+    identifier::{NodePrefix, ResourceType},
+    node::{CapacityGroup, MAX_GROUPS_PER_REPORT, MarketReport, PrecisionCapacity},
+};
+
+use crate::{
+    alerting,
+    capacity::{self, Precision, Rating},
+    fleet::{Fleet, HostState},
+    health::Health,
+};
+
+/// The resource stream (flow 7).
+pub const RESOURCE_STREAM: &str = "resource";
+/// K1 and K2 are reported every 10 s.
+pub const RESOURCE_PERIOD_MS: u64 = 10_000;
+/// How long reports are kept, sent or not: a parent away longer than this
+/// misses the periods before.
+pub const RETENTION_MS: u64 = 3 * 86_400_000;
+/// How far ahead of this node's clock a child's period may start (clocks
+/// are NTP-synchronised; this is the slack for those that are not quite).
+pub const CLOCK_SLACK_MS: u64 = 60_000;
+/// Larger than any real count: a negative number wrapped into an unsigned
+/// field by a broken encoder lands far above it.
+const MAX_COUNT: u64 = 1 << 53;
+
+/// The start of the period `at_ms` falls in.
+pub fn period_start(at_ms: u64, period_ms: u64) -> u64 {
+    at_ms - at_ms % period_ms
+}
+
+/// The precisions a resource type is rated in.
+fn precisions(resource_type: &str) -> &'static [Precision] {
+    if resource_type == "A" {
+        &Precision::ALL
+    } else {
+        &Precision::CPU
+    }
+}
+
+/// A group being counted: the wire's figures plus capacity by precision.
+#[derive(Default)]
+struct Counting {
+    group: CapacityGroup,
+    registered: [u64; 8],
+    available: [u64; 8],
+    unrated: [u64; 8],
+}
+
+impl Counting {
+    fn add(&mut self, one: Resource) {
+        let g = &mut self.group;
+        g.registered += 1;
+        match one.state {
+            HostState::Online => g.online += 1,
+            HostState::Stale => g.stale += 1,
+            HostState::Offline | HostState::Revoked => g.offline += 1,
+        }
+        match one.health {
+            Health::Healthy => g.healthy += 1,
+            Health::Degraded => g.degraded += 1,
+            Health::Critical => g.critical += 1,
+            Health::Unknown => g.health_unknown += 1,
+        }
+        let memory = one.memory_bytes.unwrap_or(0);
+        let cpus = u64::from(one.logical_cpus.unwrap_or(0));
+        g.memory_bytes += memory;
+        g.logical_cpus += cpus;
+        if one.available {
+            g.available += 1;
+            g.available_memory_bytes += memory;
+            g.available_logical_cpus += cpus;
+        }
+        if let Some(percent) = one.utilization_percent {
+            g.utilization_permille_sum += (percent * 10.0).round().clamp(0.0, 1000.0) as u64;
+            g.utilization_readings += 1;
+        }
+        for p in precisions(&g.resource_type) {
+            let i = *p as usize;
+            match one.rating.get(*p) {
+                Some(gflops) => {
+                    self.registered[i] += gflops;
+                    if one.available {
+                        self.available[i] += gflops;
+                    }
+                }
+                None => self.unrated[i] += 1,
+            }
+        }
+    }
+
+    fn finish(mut self) -> CapacityGroup {
+        self.group.capacity = precisions(&self.group.resource_type)
+            .iter()
+            .map(|p| {
+                let i = *p as usize;
+                PrecisionCapacity {
+                    precision: p.as_str().to_owned(),
+                    registered_gflops: self.registered[i],
+                    available_gflops: self.available[i],
+                    unrated: self.unrated[i],
+                }
+            })
+            .collect();
+        self.group
+    }
+}
+
+/// One resource as a report counts it.
+struct Resource {
+    state: HostState,
+    health: Health,
+    available: bool,
+    memory_bytes: Option<u64>,
+    logical_cpus: Option<u32>,
+    utilization_percent: Option<f64>,
+    rating: Rating,
+}
+
+/// This node's own resource report for the period starting at
+/// `period_start_ms`, as the fleet stands at `now_ms`. Revoked hosts are
+/// not counted.
+pub fn resource_report(
+    fleet: &Fleet,
+    origin: &NodePrefix,
+    period_start_ms: u64,
+    now_ms: u64,
+) -> MarketReport {
+    let table = &*capacity::TABLE;
+    let ratings: Vec<Rating> = fleet.models.iter().map(|key| table.rate(key)).collect();
+    let mut groups: BTreeMap<(&str, char, &str), Counting> = BTreeMap::new();
+    for host in fleet.hosts.values().filter(|h| !h.revoked) {
+        let state = host.state(now_ms);
+        let online = state == HostState::Online;
+        let healths = alerting::resource_healths(host, now_ms);
+        if let Some(own) = host.own_resource() {
+            let rating = host
+                .inventory
+                .as_deref()
+                .map(|i| capacity::rate_cpu(&i.cpu).0)
+                .unwrap_or_default();
+            let model = host.figures.cpu_family.unwrap_or("");
+            let counting = groups
+                .entry((host.region.as_str(), own.resource_type.code(), model))
+                .or_insert_with(|| new_counting(&host.region, own.resource_type, model));
+            counting.add(Resource {
+                state,
+                health: healths.first().copied().unwrap_or(Health::Unknown),
+                available: host.free_now(own, now_ms) == Some(true),
+                memory_bytes: host.figures.memory_total_bytes,
+                logical_cpus: host.figures.logical_cpus,
+                utilization_percent: host.figures.cpu_utilization_percent.filter(|_| online),
+                rating,
+            });
+        }
+        for brief in &host.gpu_briefs {
+            let model = fleet.model_name(brief.model_id);
+            let counting = groups
+                .entry((host.region.as_str(), 'A', model))
+                .or_insert_with(|| new_counting(&host.region, ResourceType::AiAccelerator, model));
+            counting.add(Resource {
+                state,
+                health: healths
+                    .get(brief.slot as usize)
+                    .copied()
+                    .unwrap_or(Health::Unknown),
+                available: online && brief.idle,
+                memory_bytes: brief.memory_total_bytes,
+                logical_cpus: None,
+                utilization_percent: brief.utilization_percent.filter(|_| online).map(f64::from),
+                rating: ratings
+                    .get(brief.model_id as usize)
+                    .copied()
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    MarketReport {
+        origin: origin.to_string(),
+        stream: RESOURCE_STREAM.to_owned(),
+        period_start_ms,
+        period_ms: RESOURCE_PERIOD_MS,
+        groups: groups.into_values().map(Counting::finish).collect(),
+        rating_table: table.version.clone(),
+    }
+}
+
+fn new_counting(region: &str, resource_type: ResourceType, model: &str) -> Counting {
+    Counting {
+        group: CapacityGroup {
+            region: region.to_owned(),
+            resource_type: resource_type.code().to_string(),
+            model: model.to_owned(),
+            ..CapacityGroup::default()
+        },
+        ..Counting::default()
+    }
+}
+
+/// The sum of reports of one period: the groups of the same (region, type,
+/// model) added field by field. Exact: integers only.
+pub fn sum<'a>(reports: impl IntoIterator<Item = &'a MarketReport>) -> Vec<CapacityGroup> {
+    let mut out: BTreeMap<(String, String, String), CapacityGroup> = BTreeMap::new();
+    for g in reports.into_iter().flat_map(|r| &r.groups) {
+        let total = out
+            .entry((g.region.clone(), g.resource_type.clone(), g.model.clone()))
+            .or_insert_with(|| CapacityGroup {
+                region: g.region.clone(),
+                resource_type: g.resource_type.clone(),
+                model: g.model.clone(),
+                ..CapacityGroup::default()
+            });
+        add_group(total, g);
+    }
+    out.into_values().collect()
+}
+
+fn add_group(total: &mut CapacityGroup, g: &CapacityGroup) {
+    total.registered += g.registered;
+    total.online += g.online;
+    total.stale += g.stale;
+    total.offline += g.offline;
+    total.available += g.available;
+    total.healthy += g.healthy;
+    total.degraded += g.degraded;
+    total.critical += g.critical;
+    total.health_unknown += g.health_unknown;
+    total.memory_bytes += g.memory_bytes;
+    total.available_memory_bytes += g.available_memory_bytes;
+    total.logical_cpus += g.logical_cpus;
+    total.available_logical_cpus += g.available_logical_cpus;
+    total.utilization_permille_sum += g.utilization_permille_sum;
+    total.utilization_readings += g.utilization_readings;
+    for c in &g.capacity {
+        match total
+            .capacity
+            .iter_mut()
+            .find(|t| t.precision == c.precision)
+        {
+            Some(t) => {
+                t.registered_gflops += c.registered_gflops;
+                t.available_gflops += c.available_gflops;
+                t.unrated += c.unrated;
+            }
+            None => total.capacity.push(c.clone()),
+        }
+    }
+}
+
+/// Capacity by resource type and precision: what the overview leads with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Scale {
+    /// By resource type code, then precision.
+    pub by_type: BTreeMap<String, BTreeMap<String, PrecisionCapacity>>,
+    pub resources: BTreeMap<String, u64>,
+    pub available: BTreeMap<String, u64>,
+}
+
+impl Scale {
+    pub fn of(groups: &[CapacityGroup]) -> Self {
+        let mut scale = Scale::default();
+        for g in groups {
+            *scale.resources.entry(g.resource_type.clone()).or_default() += g.registered;
+            *scale.available.entry(g.resource_type.clone()).or_default() += g.available;
+            let by_precision = scale.by_type.entry(g.resource_type.clone()).or_default();
+            for c in &g.capacity {
+                let t =
+                    by_precision
+                        .entry(c.precision.clone())
+                        .or_insert_with(|| PrecisionCapacity {
+                            precision: c.precision.clone(),
+                            ..PrecisionCapacity::default()
+                        });
+                t.registered_gflops += c.registered_gflops;
+                t.available_gflops += c.available_gflops;
+                t.unrated += c.unrated;
+            }
+        }
+        scale
+    }
+
+    fn figure(&self, resource_type: &str, precision: Precision) -> u64 {
+        self.by_type
+            .get(resource_type)
+            .and_then(|p| p.get(precision.as_str()))
+            .map_or(0, |c| c.registered_gflops)
+    }
+
+    /// The national statistics' headline figures (智能算力 at FP16, 通用算力
+    /// at FP32, 超算 at FP64) and Suanli's FP32-equivalent total: FP16
+    /// counted at half, FP64 at twice (docs/market-monitoring.md).
+    pub fn headline(&self) -> Headline {
+        let intelligent = self.figure("A", Precision::Fp16);
+        let general = self.figure("C", Precision::Fp32);
+        let supercomputing = self.figure("H", Precision::Fp64);
+        Headline {
+            intelligent_fp16_gflops: intelligent,
+            general_fp32_gflops: general,
+            supercomputing_fp64_gflops: supercomputing,
+            fp32_equivalent_gflops: intelligent / 2 + general + supercomputing * 2,
+        }
+    }
+}
+
+/// The scale of each province (the first two digits of a GB/T 2260 code).
+pub fn by_province(groups: &[CapacityGroup]) -> BTreeMap<String, Scale> {
+    let mut split: BTreeMap<String, Vec<CapacityGroup>> = BTreeMap::new();
+    for g in groups {
+        let province = g.region.get(..2).unwrap_or_default().to_owned();
+        split.entry(province).or_default().push(g.clone());
+    }
+    split
+        .into_iter()
+        .map(|(province, groups)| (province, Scale::of(&groups)))
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Headline {
+    pub intelligent_fp16_gflops: u64,
+    pub general_fp32_gflops: u64,
+    pub supercomputing_fp64_gflops: u64,
+    pub fp32_equivalent_gflops: u64,
+}
+
+/// The province a node prefix stands for (`CN.32…` → "32"), if its first
+/// segment below the national node is a GB/T 2260 code.
+fn province(prefix: &NodePrefix) -> Option<&str> {
+    let segment = prefix.segments().nth(1)?;
+    (segment.len() == 2 && segment.bytes().all(|b| b.is_ascii_digit())).then_some(segment)
+}
+
+/// Why a child's report may not be kept, if it may not: its origin outside
+/// the child's prefix, a region outside the child's province, a period not
+/// aligned or in the future, counts that contradict each other.
+pub fn check_report(
+    report: &MarketReport,
+    child_prefix: &NodePrefix,
+    now_ms: u64,
+) -> Result<(), String> {
+    let origin = NodePrefix::parse(&report.origin)
+        .map_err(|e| format!("origin {:?}: {e}", report.origin))?;
+    if !child_prefix.contains(&origin) {
+        return Err(format!(
+            "origin {origin} is outside the child's prefix {child_prefix}"
+        ));
+    }
+    if report.stream != RESOURCE_STREAM {
+        return Err(format!("unknown stream {:?}", report.stream));
+    }
+    if report.period_ms != RESOURCE_PERIOD_MS
+        || !report.period_start_ms.is_multiple_of(RESOURCE_PERIOD_MS)
+    {
+        return Err(format!(
+            "period {} ms from {}: the resource stream's periods are {RESOURCE_PERIOD_MS} ms, aligned",
+            report.period_ms, report.period_start_ms
+        ));
+    }
+    if report.period_start_ms > now_ms + CLOCK_SLACK_MS {
+        return Err(format!(
+            "period starting at {} is {} s in the future",
+            report.period_start_ms,
+            (report.period_start_ms - now_ms) / 1000
+        ));
+    }
+    if report.groups.len() > MAX_GROUPS_PER_REPORT {
+        return Err(format!(
+            "{} groups: at most {MAX_GROUPS_PER_REPORT}",
+            report.groups.len()
+        ));
+    }
+    let province = province(child_prefix);
+    let mut seen = std::collections::BTreeSet::new();
+    for g in &report.groups {
+        let name = format!("group ({}, {}, {:?})", g.region, g.resource_type, g.model);
+        if !seen.insert((&g.region, &g.resource_type, &g.model)) {
+            return Err(format!("{name} appears twice"));
+        }
+        if g.region.len() != 6 || !g.region.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("{name}: region is not a GB/T 2260 code"));
+        }
+        if let Some(p) = province
+            && !g.region.starts_with(p)
+        {
+            return Err(format!(
+                "{name}: region {} is outside the child's province {p} ({child_prefix})",
+                g.region
+            ));
+        }
+        if ResourceType::parse(&g.resource_type).is_err() {
+            return Err(format!("{name}: unknown resource type"));
+        }
+        check_group(g).map_err(|why| format!("{name}: {why}"))?;
+    }
+    Ok(())
+}
+
+fn check_group(g: &CapacityGroup) -> Result<(), String> {
+    let counts = [
+        g.registered,
+        g.online,
+        g.stale,
+        g.offline,
+        g.available,
+        g.healthy,
+        g.degraded,
+        g.critical,
+        g.health_unknown,
+        g.logical_cpus,
+        g.available_logical_cpus,
+        g.utilization_readings,
+    ];
+    if counts.iter().any(|c| *c > MAX_COUNT) {
+        return Err("a count is negative (wrapped) or beyond any node".into());
+    }
+    if g.online + g.stale + g.offline != g.registered {
+        return Err(format!(
+            "online {} + stale {} + offline {} is not registered {}",
+            g.online, g.stale, g.offline, g.registered
+        ));
+    }
+    if g.healthy + g.degraded + g.critical + g.health_unknown != g.registered {
+        return Err("the health classes do not add up to registered".into());
+    }
+    if g.available > g.online {
+        return Err(format!(
+            "K2 available {} is above the {} online (K1 {})",
+            g.available, g.online, g.registered
+        ));
+    }
+    if g.available_memory_bytes > g.memory_bytes || g.available_logical_cpus > g.logical_cpus {
+        return Err("available memory or CPUs above registered".into());
+    }
+    if g.utilization_readings > g.online
+        || g.utilization_permille_sum > g.utilization_readings * 1000
+    {
+        return Err("utilization beyond its readings".into());
+    }
+    let mut precisions = std::collections::BTreeSet::new();
+    for c in &g.capacity {
+        if Precision::parse(&c.precision).is_none() || !precisions.insert(&c.precision) {
+            return Err(format!("precision {:?} unknown or repeated", c.precision));
+        }
+        if c.available_gflops > c.registered_gflops || c.unrated > g.registered {
+            return Err(format!("{}: K2 above K1", c.precision));
+        }
+        if c.registered_gflops > MAX_COUNT {
+            return Err(format!("{}: capacity beyond any node", c.precision));
+        }
+    }
+    Ok(())
+}

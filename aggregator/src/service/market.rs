@@ -1,0 +1,225 @@
+//! Market monitoring (市场监测): this node's own report each period, and
+//! the subtree's figures of a period, summed from every report of it (this
+//! node's and each descendant's), with what is missing named.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use suanli_protocol::{
+    identifier::NodePrefix,
+    node::{CapacityGroup, MarketReport},
+};
+
+use super::ServiceError;
+use crate::{
+    market::{self, Headline, RESOURCE_PERIOD_MS, RESOURCE_STREAM, Scale},
+    node::{Node, NodeEvent},
+    store::{Kept, ReportRefusal},
+};
+
+/// How far back an origin's reports make it part of the subtree: one that
+/// reported in the hour before a period and not in it is missing from it.
+const EXPECTED_WITHIN_MS: u64 = 3_600_000;
+/// Refusals shown beside a period: those of the last day.
+const REFUSALS_SHOWN_MS: u64 = 86_400_000;
+
+/// Computes and stores this node's own resource report for the period `now_ms`
+/// falls in, unless `last` (the period last reported) is that one. Returns
+/// the period reported.
+pub async fn report_own(node: &Node, last: Option<u64>, now_ms: u64) -> Result<u64, ServiceError> {
+    let start = market::period_start(now_ms, RESOURCE_PERIOD_MS);
+    if last == Some(start) {
+        return Ok(start);
+    }
+    let report = {
+        let fleet = node.catalog.read();
+        market::resource_report(&fleet, &node.prefix(), start, now_ms)
+    };
+    if node.store.store_own_report(&report).await? == Kept::Stored {
+        node.publish(NodeEvent::ReportsStored);
+    }
+    Ok(start)
+}
+
+/// One origin's part of a period.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OriginPart {
+    pub origin: String,
+    /// The child it came through; absent for this node's own.
+    pub via: Option<String>,
+    pub received_at_ms: u64,
+    pub headline: Headline,
+    pub resources: BTreeMap<String, u64>,
+}
+
+/// A period's figures over this node's subtree.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SubtreeReport {
+    pub node: String,
+    pub stream: &'static str,
+    pub period_ms: u64,
+    pub period_start_ms: u64,
+    /// Every origin that reported in the hour before reported this period.
+    pub complete: bool,
+    /// Origins that reported in the hour before and not this period.
+    pub missing: Vec<String>,
+    pub origins: Vec<OriginPart>,
+    /// The capacity table versions the reports were rated with.
+    pub rating_tables: Vec<String>,
+    pub scale: Scale,
+    pub headline: Headline,
+    /// By province (the first two digits of GB/T 2260), for the map.
+    pub by_province: BTreeMap<String, ProvinceFigures>,
+    /// The same figures for the period before.
+    pub previous: Option<Previous>,
+    pub groups: Vec<CapacityGroup>,
+    /// Children's reports refused in the last day, newest first.
+    pub refusals: Vec<ReportRefusal>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProvinceFigures {
+    pub headline: Headline,
+    pub resources: BTreeMap<String, u64>,
+    pub available: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Previous {
+    pub period_start_ms: u64,
+    pub complete: bool,
+    pub headline: Headline,
+    pub resources: BTreeMap<String, u64>,
+}
+
+/// The subtree's figures for the resource period starting at `start_ms`.
+pub async fn subtree(
+    node: &Node,
+    start_ms: u64,
+    now_ms: u64,
+) -> Result<SubtreeReport, ServiceError> {
+    let start = market::period_start(start_ms, RESOURCE_PERIOD_MS);
+    let stored = node
+        .store
+        .period_reports(RESOURCE_STREAM, RESOURCE_PERIOD_MS, start)
+        .await?;
+    let expected = expected_origins(node, start).await?;
+    let children: BTreeMap<i64, String> = node
+        .store
+        .children(None)
+        .await?
+        .into_iter()
+        .filter_map(|c| Some((c.id, c.prefix?)))
+        .collect();
+    let reports: Vec<&MarketReport> = stored.iter().map(|s| &s.report).collect();
+    let present: BTreeSet<&str> = reports.iter().map(|r| r.origin.as_str()).collect();
+    let missing: Vec<String> = expected
+        .iter()
+        .filter(|o| !present.contains(o.as_str()))
+        .cloned()
+        .collect();
+    let groups = market::sum(reports.iter().copied());
+    let scale = Scale::of(&groups);
+    let by_province = market::by_province(&groups)
+        .into_iter()
+        .map(|(province, scale)| {
+            let figures = ProvinceFigures {
+                headline: scale.headline(),
+                resources: scale.resources,
+                available: scale.available,
+            };
+            (province, figures)
+        })
+        .collect();
+    let origins = stored
+        .iter()
+        .map(|s| {
+            let own = Scale::of(&s.report.groups);
+            OriginPart {
+                origin: s.report.origin.clone(),
+                via: s.child_id.and_then(|id| children.get(&id).cloned()),
+                received_at_ms: s.received_at_ms,
+                headline: own.headline(),
+                resources: own.resources,
+            }
+        })
+        .collect();
+    let previous_start = start.saturating_sub(RESOURCE_PERIOD_MS);
+    let before = node
+        .store
+        .period_reports(RESOURCE_STREAM, RESOURCE_PERIOD_MS, previous_start)
+        .await?;
+    let previous = (!before.is_empty()).then(|| {
+        let groups = market::sum(before.iter().map(|s| &s.report));
+        let scale = Scale::of(&groups);
+        let present: BTreeSet<&str> = before.iter().map(|s| s.report.origin.as_str()).collect();
+        Previous {
+            period_start_ms: previous_start,
+            complete: expected.iter().all(|o| present.contains(o.as_str())),
+            headline: scale.headline(),
+            resources: scale.resources,
+        }
+    });
+    let rating_tables: BTreeSet<String> = reports.iter().map(|r| r.rating_table.clone()).collect();
+    Ok(SubtreeReport {
+        node: node.prefix().to_string(),
+        stream: RESOURCE_STREAM,
+        period_ms: RESOURCE_PERIOD_MS,
+        period_start_ms: start,
+        complete: missing.is_empty() && !stored.is_empty(),
+        missing,
+        origins,
+        rating_tables: rating_tables.into_iter().collect(),
+        headline: scale.headline(),
+        scale,
+        by_province,
+        previous,
+        groups,
+        refusals: node
+            .store
+            .report_refusals(now_ms.saturating_sub(REFUSALS_SHOWN_MS))
+            .await?,
+    })
+}
+
+/// The latest period the whole subtree reported, looking back from
+/// `now_ms` over a minute; else the latest period anyone reported.
+pub async fn latest_complete(node: &Node, now_ms: u64) -> Result<u64, ServiceError> {
+    let newest = market::period_start(now_ms, RESOURCE_PERIOD_MS);
+    let expected = expected_origins(node, newest).await?;
+    let mut fallback = None;
+    for back in 0..6 {
+        let start = newest.saturating_sub(back * RESOURCE_PERIOD_MS);
+        let stored = node
+            .store
+            .period_reports(RESOURCE_STREAM, RESOURCE_PERIOD_MS, start)
+            .await?;
+        if stored.is_empty() {
+            continue;
+        }
+        fallback.get_or_insert(start);
+        let present: BTreeSet<&str> = stored.iter().map(|s| s.report.origin.as_str()).collect();
+        if expected.iter().all(|o| present.contains(o.as_str())) {
+            return Ok(start);
+        }
+    }
+    Ok(fallback.unwrap_or(newest))
+}
+
+/// The origins in this node's subtree that reported in the hour before
+/// `start` (this node's own from before its prefix was assigned are not).
+async fn expected_origins(node: &Node, start: u64) -> Result<Vec<String>, ServiceError> {
+    let prefix = node.prefix();
+    Ok(node
+        .store
+        .report_origins(
+            RESOURCE_STREAM,
+            RESOURCE_PERIOD_MS,
+            start.saturating_sub(EXPECTED_WITHIN_MS),
+            start,
+        )
+        .await?
+        .into_iter()
+        .map(|(origin, _)| origin)
+        .filter(|o| NodePrefix::parse(o).is_ok_and(|o| prefix.contains(&o)))
+        .collect())
+}

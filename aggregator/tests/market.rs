@@ -1,0 +1,247 @@
+//! Market reports (市场监测) from a fleet built in memory: what K1 and K2
+//! count, capacity in standard units, that reports of parts add up exactly
+//! to the report of the whole, and every bad report a child could send.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/fleet.rs"]
+mod fleet;
+
+use fleet::*;
+use suanli_aggregator::market::{self, RESOURCE_PERIOD_MS, Scale};
+use suanli_protocol::{
+    identifier::NodePrefix,
+    node::{CapacityGroup, MarketReport},
+};
+
+const START: u64 = NOW - NOW % RESOURCE_PERIOD_MS;
+
+fn specs() -> Vec<Spec> {
+    let h100 = |utilization| Gpu {
+        utilization,
+        used_gib: if utilization > 0 { 70 } else { 0 },
+        ..gpu("NVIDIA H100 80GB HBM3", 80)
+    };
+    vec![
+        // 1: a CPU host in Beijing, 10 % busy: free.
+        spec(),
+        // 2: eight idle H100s in Shenzhen.
+        Spec {
+            region: "440305",
+            gpus: (0..8).map(|_| h100(0)).collect(),
+            ..spec()
+        },
+        // 3: two busy H100s in Shenzhen, the host 80 % busy.
+        Spec {
+            region: "440305",
+            cpu_util: 80.0,
+            gpus: vec![h100(90), h100(95)],
+            ..spec()
+        },
+        // 4: a stale host with a card the table does not know.
+        Spec {
+            region: "110108",
+            age_ms: Some(60_000),
+            gpus: vec![gpu("NVIDIA GeForce RTX 4090", 24)],
+            ..spec()
+        },
+        // 5: revoked: not counted.
+        Spec {
+            revoked: true,
+            gpus: vec![gpu("NVIDIA H100 80GB HBM3", 80)],
+            ..spec()
+        },
+    ]
+}
+
+fn report(specs: &[Spec]) -> MarketReport {
+    let catalog = fleet(specs);
+    market::resource_report(&catalog.read(), &NodePrefix::national(), START, NOW)
+}
+
+fn group<'a>(r: &'a MarketReport, region: &str, t: &str, model: &str) -> &'a CapacityGroup {
+    r.groups
+        .iter()
+        .find(|g| g.region == region && g.resource_type == t && g.model == model)
+        .unwrap_or_else(|| panic!("no group {region} {t} {model}: {r:#?}"))
+}
+
+fn capacity(g: &CapacityGroup, precision: &str) -> (u64, u64, u64) {
+    let c = g
+        .capacity
+        .iter()
+        .find(|c| c.precision == precision)
+        .unwrap();
+    (c.registered_gflops, c.available_gflops, c.unrated)
+}
+
+#[test]
+fn k1_counts_what_is_registered_and_k2_what_is_free_now() {
+    let r = report(&specs());
+    assert_eq!(r.stream, "resource");
+    assert_eq!(
+        (r.period_start_ms, r.period_ms),
+        (START, RESOURCE_PERIOD_MS)
+    );
+    assert!(!r.rating_table.is_empty());
+
+    let h100 = group(&r, "440305", "A", "NVIDIA H100 80GB HBM3");
+    assert_eq!((h100.registered, h100.online, h100.available), (10, 10, 8));
+    assert_eq!(h100.memory_bytes, 10 * 80 * GIB);
+    assert_eq!(h100.available_memory_bytes, 8 * 80 * GIB);
+    // Dense FP16 from the table: 989.5 TFLOPS each.
+    assert_eq!(capacity(h100, "fp16"), (10 * 989_500, 8 * 989_500, 0));
+    assert_eq!(capacity(h100, "fp64"), (10 * 34_000, 8 * 34_000, 0));
+    // Utilization in per-mille, summed over the online readings.
+    assert_eq!(
+        (h100.utilization_permille_sum, h100.utilization_readings),
+        (900 + 950, 10)
+    );
+
+    // A model the table does not know: counted, its capacity absent.
+    let unknown = group(&r, "110108", "A", "NVIDIA GeForce RTX 4090");
+    assert_eq!(
+        (unknown.registered, unknown.stale, unknown.available),
+        (1, 1, 0)
+    );
+    assert_eq!(capacity(unknown, "fp16"), (0, 0, 1));
+    assert_eq!(unknown.health_unknown, 1);
+    assert_eq!(
+        unknown.utilization_readings, 0,
+        "a stale reading is not current"
+    );
+
+    // CPU hosts by region and instruction set: 32 cores × 2.0 GHz × 16
+    // (AVX2 with FMA) = 1,024 GFLOPS FP64 each.
+    let beijing = r
+        .groups
+        .iter()
+        .filter(|g| g.region == "110108" && g.resource_type == "C")
+        .fold(CapacityGroup::default(), |mut sum, g| {
+            sum.registered += g.registered;
+            sum.available += g.available;
+            sum.logical_cpus += g.logical_cpus;
+            sum
+        });
+    assert_eq!(beijing.registered, 2, "hosts 1 and 4; 5 is revoked");
+    assert_eq!(beijing.available, 1, "host 4 is stale");
+    assert_eq!(beijing.logical_cpus, 128);
+    let shenzhen_cpus = r
+        .groups
+        .iter()
+        .find(|g| g.region == "440305" && g.resource_type == "C")
+        .unwrap();
+    assert_eq!(capacity(shenzhen_cpus, "fp64"), (2 * 1_024, 1_024, 0));
+    assert_eq!(capacity(shenzhen_cpus, "fp32"), (2 * 2_048, 2_048, 0));
+    assert!(
+        shenzhen_cpus
+            .capacity
+            .iter()
+            .all(|c| c.precision.starts_with("fp")),
+        "CPUs are rated in fp64 and fp32 only"
+    );
+
+    // The headline figures.
+    let headline = Scale::of(&r.groups).headline();
+    assert_eq!(headline.intelligent_fp16_gflops, 10 * 989_500);
+    assert_eq!(headline.general_fp32_gflops, 4 * 2_048);
+    assert_eq!(
+        headline.fp32_equivalent_gflops,
+        10 * 989_500 / 2 + 4 * 2_048
+    );
+
+    // What a node sends, its parent accepts.
+    market::check_report(&r, &NodePrefix::national(), NOW).unwrap();
+}
+
+#[test]
+fn reports_of_the_parts_add_up_exactly_to_the_report_of_the_whole() {
+    let all = specs();
+    for split in 1..all.len() {
+        let (a, b) = all.split_at(split);
+        let whole = report(&all).groups;
+        // Host ids differ between the two builds; what is counted does not.
+        let summed = market::sum([&report(a), &report(b)]);
+        assert_eq!(summed, whole, "split at {split}");
+    }
+}
+
+fn bad(edit: impl FnOnce(&mut MarketReport), expect: &str) {
+    let mut r = report(&specs());
+    r.origin = "CN.44.I65".into();
+    for g in &mut r.groups {
+        // The Beijing hosts would be outside Guangdong (44).
+        g.region = format!("44{}", &g.region[2..]);
+    }
+    let r = MarketReport {
+        groups: market::sum([&r]),
+        ..r
+    };
+    let child = NodePrefix::parse("CN.44").unwrap();
+    market::check_report(&r, &child, NOW).unwrap();
+    let mut broken = r.clone();
+    edit(&mut broken);
+    let why = market::check_report(&broken, &child, NOW).unwrap_err();
+    assert!(why.contains(expect), "{expect:?} not in {why:?}");
+}
+
+#[test]
+fn each_bad_report_is_refused_with_its_reason() {
+    bad(
+        |r| r.origin = "CN.32.I65".into(),
+        "outside the child's prefix",
+    );
+    bad(|r| r.origin = "not a prefix".into(), "origin");
+    bad(
+        |r| r.groups[0].region = "320102".into(),
+        "outside the child's province 44",
+    );
+    bad(
+        |r| r.groups[0].region = "4403".into(),
+        "not a GB/T 2260 code",
+    );
+    bad(
+        |r| {
+            let g = &mut r.groups[0];
+            g.available = g.registered + 1;
+        },
+        "K2 available",
+    );
+    bad(
+        |r| {
+            let c = &mut r.groups[0].capacity[0];
+            c.available_gflops = c.registered_gflops + 1;
+        },
+        "K2 above K1",
+    );
+    // A negative count wrapped into the unsigned field.
+    bad(
+        |r| {
+            let g = &mut r.groups[0];
+            g.online = 0u64.wrapping_sub(5);
+        },
+        "negative",
+    );
+    bad(|r| r.period_start_ms = START + 3_600_000, "in the future");
+    bad(|r| r.period_start_ms = START + 1, "aligned");
+    bad(|r| r.stream = "gossip".into(), "unknown stream");
+    bad(
+        |r| r.groups[0].capacity[0].precision = "fp4".into(),
+        "precision \"fp4\"",
+    );
+    bad(
+        |r| {
+            let first = r.groups[0].clone();
+            r.groups.push(first);
+        },
+        "appears twice",
+    );
+    bad(
+        |r| {
+            let g = r.groups[0].clone();
+            r.groups = vec![g; suanli_protocol::node::MAX_GROUPS_PER_REPORT + 1];
+        },
+        "at most",
+    );
+    bad(|r| r.groups[0].healthy += 1, "health classes");
+}
