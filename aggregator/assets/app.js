@@ -70,6 +70,10 @@ const T = {
   supercomputing_fp64: ["超算算力 · FP64", "Supercomputing · FP64"], fp32_equivalent: ["折合 FP32 总量（Suanli 约定）", "FP32-equivalent total (Suanli's convention)"],
   unrated_note: ["台设备无额定算力，未计入", "devices without a rating, not counted"], period: ["统计周期", "Period"],
   reported_by: ["上报节点", "Reporting nodes"], via: ["经由", "Via"], this_node: ["本节点", "this node"],
+  last_hour: ["上一小时（本节点及下级）", "The last hour (this node and below)"], selections_requested: ["选型请求", "Selections"],
+  matched_rate: ["匹配率", "Matched"], cross_region: ["跨省应答占比", "Answered from another province"],
+  sign_ins_failed: ["登录失败", "Failed sign-ins"], registrations_submitted: ["注册申请", "Registrations filed"],
+  enrollments_refused: ["被拒绝的接入", "Refused enrollments"],
   complete: ["完整", "complete"], missing: ["未上报", "not reported"], refused_reports: ["被拒绝的上报", "Refused reports"],
   create_node_token: ["签发加入令牌", "Create join token"], own_ids: ["本节点标识", "Own identifiers"], subtree_ids: ["子树标识（含下级）", "Identifiers in the subtree"],
   duplicate_uscc: ["在多个下级登记的同一机构（请核查）", "One organisation filed under several children (check)"], unspooled: ["待备案", "Not yet filed"],
@@ -160,6 +164,24 @@ function provinceMap(byProvince) {
   return el("div", { class: "province-map", id: "province-map" }, tiles);
 }
 
+// The last hour's platform and scheduling counts over the subtree.
+function hourCards(platform, scheduling) {
+  const value = (r, name, label = "") => (r.figures.find((f) => f.name === name && f.label === label) || {}).value;
+  const share = (a, b) => (b ? fmtPct((100 * a) / b) : "—");
+  const card = (n, l, id) => el("div", { class: "card", id }, el("div", { class: "n" }, n ?? "—"), el("div", { class: "l" }, l));
+  const requested = value(scheduling, "selections_requested");
+  return [
+    el("h2", {}, t("last_hour"), " · ", fmtTime(scheduling.period_start_ms)),
+    el("div", { class: "cards", id: "hour-cards" },
+      card(requested, t("selections_requested"), "hour-selections"),
+      card(share(value(scheduling, "selections_matched"), requested), t("matched_rate")),
+      card(share(value(scheduling, "selections_cross_region"), value(scheduling, "selections_with_user_region")), t("cross_region")),
+      card(value(platform, "registrations_submitted"), t("registrations_submitted")),
+      card(value(platform, "sign_ins_failed"), t("sign_ins_failed"), "hour-sign-ins-failed"),
+      card(value(platform, "enrollments_refused"), t("enrollments_refused"))),
+  ];
+}
+
 // GFLOPS in the unit that reads best: E/P/T/GFLOPS, three significant digits.
 const fmtFlops = (g) => {
   if (g == null) return "—";
@@ -231,6 +253,7 @@ const pages = {
             el("td", { class: "mono" }, o.origin), el("td", { class: "mono" }, o.via || t("this_node")),
             el("td", {}, fmtFlops(o.headline.intelligent_fp16_gflops)), el("td", {}, fmtFlops(o.headline.general_fp32_gflops)),
             el("td", {}, Object.values(o.resources).reduce((a, b) => a + b, 0))))) : null,
+        ...hourCards(await api("GET", "/api/v1/reports?stream=platform"), await api("GET", "/api/v1/reports?stream=scheduling")),
         market.refusals.length ? el("p", { class: "error", id: "refused-reports" }, `${t("refused_reports")}: ${market.refusals.length} · ${market.refusals[0].origin}: ${market.refusals[0].reason}`) : null,
       ];
     }

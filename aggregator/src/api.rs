@@ -260,7 +260,7 @@ pub static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(||
             ("limit", Param::Int(1, 1000), "page size (default 100)"),
         ], reply = "IdentifierPage"),
         route!(GET "/api/v1/reports", Access::Roles(STAFF), "Market monitoring (市场监测): one period's figures over this node's subtree, summed from this node's and every descendant's reports, with who reported, who is missing, the previous period and refused reports (docs/market-monitoring.md)", nodes::reports, query = &[
-            ("stream", Param::OneOf(&["resource"]), "resource: K1 registered and K2 available per region, type and model, with capacity by precision (every 10 s)"),
+            ("stream", Param::OneOf(&["resource", "platform", "scheduling", "application"]), "resource (default): K1 registered and K2 available per region, type and model, with capacity by precision, every 10 s; platform, scheduling, application: hourly counts (figures)"),
             ("at", Param::Pattern(TIME), "a time in the period wanted: RFC 3339 or unix milliseconds (default: the latest period the whole subtree reported)"),
         ], reply = "SubtreeReport"),
         route!(GET "/api/v1/nodes", Access::Roles(STAFF), "The hierarchy seen from this node: child nodes (link, heartbeat, filed identifiers, backlog), pending join requests, the parent link, organisations filed under two children", nodes::nodes, reply = "Nodes"),

@@ -9,8 +9,11 @@
 use std::collections::BTreeMap;
 
 use suanli_protocol::{
-    identifier::{NodePrefix, ResourceType},
-    node::{CapacityGroup, MAX_GROUPS_PER_REPORT, MarketReport, PrecisionCapacity},
+    identifier::{Identifier, NodePrefix, ResourceType},
+    node::{
+        CapacityGroup, Figure, MAX_FIGURES_PER_REPORT, MAX_GROUPS_PER_REPORT, MarketReport,
+        PrecisionCapacity,
+    },
 };
 
 use crate::{
@@ -24,6 +27,25 @@ use crate::{
 pub const RESOURCE_STREAM: &str = "resource";
 /// K1 and K2 are reported every 10 s.
 pub const RESOURCE_PERIOD_MS: u64 = 10_000;
+/// The hourly streams: platform business (flow 8), scheduling business
+/// (9), application business (10).
+pub const PLATFORM_STREAM: &str = "platform";
+pub const SCHEDULING_STREAM: &str = "scheduling";
+pub const APPLICATION_STREAM: &str = "application";
+pub const HOURLY_MS: u64 = 3_600_000;
+/// Every stream with its period.
+pub const STREAMS: [(&str, u64); 4] = [
+    (RESOURCE_STREAM, RESOURCE_PERIOD_MS),
+    (PLATFORM_STREAM, HOURLY_MS),
+    (SCHEDULING_STREAM, HOURLY_MS),
+    (APPLICATION_STREAM, HOURLY_MS),
+];
+
+/// The period of a stream, if Suanli knows the stream.
+pub fn period_of(stream: &str) -> Option<u64> {
+    STREAMS.iter().find(|(s, _)| *s == stream).map(|(_, p)| *p)
+}
+
 /// How long reports are kept, sent or not: a parent away longer than this
 /// misses the periods before.
 pub const RETENTION_MS: u64 = 3 * 86_400_000;
@@ -192,6 +214,7 @@ pub fn resource_report(
         period_ms: RESOURCE_PERIOD_MS,
         groups: groups.into_values().map(Counting::finish).collect(),
         rating_table: table.version.clone(),
+        figures: Vec::new(),
     }
 }
 
@@ -333,6 +356,215 @@ pub struct Headline {
     pub fp32_equivalent_gflops: u64,
 }
 
+/// What happened on the platform in one hour, as the store reads it.
+#[derive(Debug, Clone, Default)]
+pub struct PlatformHour {
+    /// Accounts at the hour's end, by role.
+    pub accounts_by_role: Vec<(String, u64)>,
+    /// Audit entries of the hour, by action.
+    pub audit: Vec<(String, u64)>,
+    pub registrations_submitted: u64,
+    /// Registrations decided in the hour: (state, ms from filing to decision).
+    pub reviews: Vec<(String, u64)>,
+    /// This node's own resource reports in the hour: the periods it was up.
+    pub resource_periods: u64,
+}
+
+/// Review time buckets, seconds (cumulative, as Prometheus' `le`).
+const REVIEW_BUCKETS_S: [u64; 4] = [3_600, 86_400, 259_200, 604_800];
+/// Selection answer time buckets, microseconds.
+const ANSWER_BUCKETS_US: [u64; 4] = [1_000, 10_000, 100_000, 1_000_000];
+
+fn figure(name: &str, label: impl Into<String>, value: u64) -> Figure {
+    Figure {
+        name: name.to_owned(),
+        label: label.into(),
+        value,
+    }
+}
+
+/// Cumulative buckets of `values` (`le=B` counts those ≤ B; `le=+Inf` all).
+fn histogram(name: &str, bounds: &[u64], values: impl Iterator<Item = u64> + Clone) -> Vec<Figure> {
+    let mut out: Vec<Figure> = bounds
+        .iter()
+        .map(|b| {
+            figure(
+                name,
+                format!("le={b}"),
+                values.clone().filter(|v| v <= b).count() as u64,
+            )
+        })
+        .collect();
+    out.push(figure(name, "le=+Inf", values.count() as u64));
+    out
+}
+
+/// The platform stream (flow 8) of one hour: accounts by role,
+/// registrations and their review time, security events, and how long this
+/// node was up (10 s per resource period it reported).
+pub fn platform_figures(hour: &PlatformHour) -> Vec<Figure> {
+    let audit = |action: &str| {
+        hour.audit
+            .iter()
+            .filter(|(a, _)| a == action)
+            .map(|(_, n)| n)
+            .sum::<u64>()
+    };
+    let decided = |state: &str| hour.reviews.iter().filter(|(s, _)| s == state).count() as u64;
+    let mut out: Vec<Figure> = hour
+        .accounts_by_role
+        .iter()
+        .map(|(role, n)| figure("accounts", role.clone(), *n))
+        .collect();
+    out.extend([
+        figure("registrations_submitted", "", hour.registrations_submitted),
+        figure("registrations_approved", "", decided("approved")),
+        figure("registrations_rejected", "", decided("rejected")),
+        figure("sign_ins_failed", "", audit("login.failed")),
+        figure("enrollments_refused", "", audit("host.enroll_refused")),
+        figure("revocations", "host", audit("host.revoke")),
+        figure("revocations", "token", audit("token.revoke")),
+        figure("revocations", "node", audit("node.revoke")),
+        figure(
+            "up_seconds",
+            "",
+            hour.resource_periods * RESOURCE_PERIOD_MS / 1000,
+        ),
+    ]);
+    out.extend(histogram(
+        "review_seconds",
+        &REVIEW_BUCKETS_S,
+        hour.reviews.iter().map(|(_, ms)| ms / 1000),
+    ));
+    out.sort();
+    out
+}
+
+/// One recorded selection as the scheduling stream counts it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SelectionFact {
+    pub elapsed_us: u64,
+    pub matched: bool,
+    /// Where the user said they are (GB/T 2260), if they did.
+    pub user_region: Option<String>,
+    /// The province of the first candidate's first resource.
+    pub chosen_province: Option<String>,
+}
+
+impl SelectionFact {
+    /// From a recorded selection: its demand, chosen identifiers and figures.
+    pub fn of(
+        demand: &serde_json::Value,
+        chosen: &serde_json::Value,
+        candidates: i64,
+        elapsed_us: i64,
+    ) -> Self {
+        Self {
+            elapsed_us: u64::try_from(elapsed_us).unwrap_or(0),
+            matched: candidates > 0,
+            user_region: demand["user_region"].as_str().map(str::to_owned),
+            chosen_province: chosen
+                .as_array()
+                .and_then(|c| c.first())
+                .and_then(|id| id.as_str())
+                .and_then(|id| Identifier::parse(id).ok())
+                .map(|id| id.location().province().to_owned()),
+        }
+    }
+}
+
+/// The scheduling stream (flow 9) of one hour: selections asked and
+/// matched, time to answer, and how many of those that named the user's
+/// region were answered from another province.
+pub fn scheduling_figures(facts: &[SelectionFact]) -> Vec<Figure> {
+    let count = |f: &dyn Fn(&SelectionFact) -> bool| facts.iter().filter(|s| f(s)).count() as u64;
+    let mut out = vec![
+        figure("selections_requested", "", facts.len() as u64),
+        figure("selections_matched", "", count(&|s| s.matched)),
+        figure(
+            "selections_with_user_region",
+            "",
+            count(&|s| s.user_region.is_some() && s.matched),
+        ),
+        figure(
+            "selections_cross_region",
+            "",
+            count(&|s| match (&s.user_region, &s.chosen_province) {
+                (Some(user), Some(chosen)) => !user.starts_with(chosen.as_str()),
+                _ => false,
+            }),
+        ),
+    ];
+    out.extend(histogram(
+        "answer_us",
+        &ANSWER_BUCKETS_US,
+        facts.iter().map(|s| s.elapsed_us),
+    ));
+    out.sort();
+    out
+}
+
+/// The application stream (flow 10) of one hour: what exists today, the API
+/// keys in use at the hour's end; registered application services add to it.
+pub fn application_figures(api_keys_active: u64) -> Vec<Figure> {
+    vec![figure("api_keys_active", "", api_keys_active)]
+}
+
+/// The sum of the figures of reports of one period, by (name, label).
+pub fn sum_figures<'a>(reports: impl IntoIterator<Item = &'a MarketReport>) -> Vec<Figure> {
+    let mut out: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for f in reports.into_iter().flat_map(|r| &r.figures) {
+        *out.entry((f.name.as_str(), f.label.as_str())).or_default() += f.value;
+    }
+    out.into_iter()
+        .map(|((name, label), value)| figure(name, label, value))
+        .collect()
+}
+
+fn check_figures(report: &MarketReport) -> Result<(), String> {
+    if !report.groups.is_empty() {
+        return Err(format!(
+            "the {} stream has no capacity groups",
+            report.stream
+        ));
+    }
+    if report.figures.len() > MAX_FIGURES_PER_REPORT {
+        return Err(format!(
+            "{} figures: at most {MAX_FIGURES_PER_REPORT}",
+            report.figures.len()
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for f in &report.figures {
+        let name_ok = (1..=64).contains(&f.name.len())
+            && f.name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !name_ok {
+            return Err(format!(
+                "figure name {:?}: 1 to 64 of a-z, 0-9 and _",
+                f.name
+            ));
+        }
+        if f.label.chars().count() > 64 || f.label.chars().any(char::is_control) {
+            return Err(format!(
+                "figure {} label {:?}: at most 64 characters, none a control",
+                f.name, f.label
+            ));
+        }
+        if !seen.insert((&f.name, &f.label)) {
+            return Err(format!("figure {} {:?} appears twice", f.name, f.label));
+        }
+        if f.value > MAX_COUNT {
+            return Err(format!(
+                "figure {}: negative (wrapped) or beyond any node",
+                f.name
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The province a node prefix stands for (`CN.32…` → "32"), if its first
 /// segment below the national node is a GB/T 2260 code.
 fn province(prefix: &NodePrefix) -> Option<&str> {
@@ -355,15 +587,13 @@ pub fn check_report(
             "origin {origin} is outside the child's prefix {child_prefix}"
         ));
     }
-    if report.stream != RESOURCE_STREAM {
+    let Some(period) = period_of(&report.stream) else {
         return Err(format!("unknown stream {:?}", report.stream));
-    }
-    if report.period_ms != RESOURCE_PERIOD_MS
-        || !report.period_start_ms.is_multiple_of(RESOURCE_PERIOD_MS)
-    {
+    };
+    if report.period_ms != period || !report.period_start_ms.is_multiple_of(period) {
         return Err(format!(
-            "period {} ms from {}: the resource stream's periods are {RESOURCE_PERIOD_MS} ms, aligned",
-            report.period_ms, report.period_start_ms
+            "period {} ms from {}: the {} stream's periods are {period} ms, aligned",
+            report.period_ms, report.period_start_ms, report.stream
         ));
     }
     if report.period_start_ms > now_ms + CLOCK_SLACK_MS {
@@ -372,6 +602,12 @@ pub fn check_report(
             report.period_start_ms,
             (report.period_start_ms - now_ms) / 1000
         ));
+    }
+    if report.stream != RESOURCE_STREAM {
+        return check_figures(report);
+    }
+    if !report.figures.is_empty() {
+        return Err("the resource stream has capacity groups, not figures".into());
     }
     if report.groups.len() > MAX_GROUPS_PER_REPORT {
         return Err(format!(

@@ -485,12 +485,17 @@ const MARKET_TICK: Duration = Duration::from_millis(market::RESOURCE_PERIOD_MS /
 
 /// Reports this node's own figures each period (市场监测).
 async fn report_market(node: Arc<Node>, shutdown: Shutdown) {
-    let last = std::sync::Mutex::new(None);
+    // The period each stream last reported; one tick at a time.
+    let last = tokio::sync::Mutex::new((None, std::collections::BTreeMap::new()));
     every(MARKET_TICK, shutdown, || async {
-        let before = *last.lock().unwrap_or_else(|e| e.into_inner());
-        match service::market::report_own(&node, before, now_ms()).await {
-            Ok(period) => *last.lock().unwrap_or_else(|e| e.into_inner()) = Some(period),
+        let mut last = last.lock().await;
+        let now = now_ms();
+        match service::market::report_own(&node, last.0, now).await {
+            Ok(period) => last.0 = Some(period),
             Err(e) => warn!(error = %e, "could not store this node's market report"),
+        }
+        if let Err(e) = service::market::report_hourly(&node, &mut last.1, now).await {
+            warn!(error = %e, "could not store this node's hourly market reports");
         }
     })
     .await;

@@ -245,3 +245,102 @@ fn each_bad_report_is_refused_with_its_reason() {
     );
     bad(|r| r.groups[0].healthy += 1, "health classes");
 }
+
+#[test]
+fn the_hourly_streams_count_and_their_sums_are_exact() {
+    use market::{PlatformHour, SelectionFact};
+    let hour = PlatformHour {
+        accounts_by_role: vec![("admin".into(), 1), ("provider".into(), 3)],
+        audit: vec![("login.failed".into(), 4), ("node.revoke".into(), 1)],
+        registrations_submitted: 2,
+        reviews: vec![
+            ("approved".into(), 1_800_000),
+            ("rejected".into(), 90_000_000),
+        ],
+        resource_periods: 360,
+    };
+    let platform = market::platform_figures(&hour);
+    let get = |figures: &[suanli_protocol::node::Figure], name: &str, label: &str| {
+        figures
+            .iter()
+            .find(|f| f.name == name && f.label == label)
+            .map(|f| f.value)
+    };
+    assert_eq!(get(&platform, "accounts", "provider"), Some(3));
+    assert_eq!(get(&platform, "registrations_approved", ""), Some(1));
+    assert_eq!(get(&platform, "sign_ins_failed", ""), Some(4));
+    assert_eq!(get(&platform, "revocations", "node"), Some(1));
+    assert_eq!(
+        get(&platform, "up_seconds", ""),
+        Some(3_600),
+        "up the whole hour"
+    );
+    // Review time in cumulative buckets: 30 min, then 25 h.
+    assert_eq!(get(&platform, "review_seconds", "le=3600"), Some(1));
+    assert_eq!(get(&platform, "review_seconds", "le=86400"), Some(1));
+    assert_eq!(get(&platform, "review_seconds", "le=259200"), Some(2));
+    assert_eq!(get(&platform, "review_seconds", "le=+Inf"), Some(2));
+
+    let fact = |us, matched, user: Option<&str>, chosen: Option<&str>| SelectionFact {
+        elapsed_us: us,
+        matched,
+        user_region: user.map(str::to_owned),
+        chosen_province: chosen.map(str::to_owned),
+    };
+    let scheduling = market::scheduling_figures(&[
+        fact(800, true, Some("440305"), Some("44")),
+        fact(5_000, true, Some("440305"), Some("11")),
+        fact(2_000_000, false, None, None),
+    ]);
+    assert_eq!(get(&scheduling, "selections_requested", ""), Some(3));
+    assert_eq!(get(&scheduling, "selections_matched", ""), Some(2));
+    assert_eq!(get(&scheduling, "selections_cross_region", ""), Some(1));
+    assert_eq!(get(&scheduling, "answer_us", "le=1000"), Some(1));
+    assert_eq!(get(&scheduling, "answer_us", "le=1000000"), Some(2));
+    assert_eq!(get(&scheduling, "answer_us", "le=+Inf"), Some(3));
+
+    // Two nodes' hours add up figure by figure, and a parent accepts them.
+    let hourly = |origin: &str, figures| MarketReport {
+        origin: origin.into(),
+        stream: "platform".into(),
+        period_start_ms: NOW - NOW % market::HOURLY_MS - market::HOURLY_MS,
+        period_ms: market::HOURLY_MS,
+        figures,
+        ..MarketReport::default()
+    };
+    let a = hourly("CN.44", platform.clone());
+    let b = hourly(
+        "CN.44.I65",
+        market::platform_figures(&PlatformHour::default()),
+    );
+    let summed = market::sum_figures([&a, &b]);
+    assert_eq!(get(&summed, "accounts", "provider"), Some(3));
+    assert_eq!(get(&summed, "registrations_submitted", ""), Some(2));
+    let child = NodePrefix::parse("CN.44").unwrap();
+    market::check_report(&a, &child, NOW).unwrap();
+    market::check_report(&b, &child, NOW).unwrap();
+
+    // Bad hourly reports.
+    let refused = |edit: &dyn Fn(&mut MarketReport), expect: &str| {
+        let mut r = a.clone();
+        edit(&mut r);
+        let why = market::check_report(&r, &child, NOW).unwrap_err();
+        assert!(why.contains(expect), "{expect:?} not in {why:?}");
+    };
+    refused(&|r| r.period_ms = 10_000, "periods are 3600000 ms");
+    refused(&|r| r.period_start_ms += 10_000, "aligned");
+    refused(&|r| r.figures.push(r.figures[0].clone()), "appears twice");
+    refused(&|r| r.figures[0].name = "Accounts!".into(), "figure name");
+    refused(&|r| r.figures[0].label = "a\nb".into(), "control");
+    refused(&|r| r.figures[0].value = u64::MAX, "negative");
+    refused(
+        &|r| r.groups.push(CapacityGroup::default()),
+        "no capacity groups",
+    );
+    let mut resource = report(&specs()[..1]);
+    resource.origin = "CN.44.I65".into();
+    resource.groups.clear();
+    resource.figures = platform;
+    let why = market::check_report(&resource, &child, NOW).unwrap_err();
+    assert!(why.contains("not figures"), "{why}");
+}

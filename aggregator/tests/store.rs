@@ -703,6 +703,7 @@ fn market_report(origin: &str, start: u64, registered: u64) -> suanli_protocol::
             ..Default::default()
         }],
         rating_table: "test".into(),
+        figures: Vec::new(),
     }
 }
 
@@ -743,5 +744,68 @@ on_each_backend! {
         let origins = store.report_origins("resource", 10_000, 0, 20_000).await.unwrap();
         assert_eq!(origins, [("CN.32".to_owned(), 1), ("CN.32.I65".to_owned(), 1)]);
         assert_eq!(store.prune_reports(20_000).await.unwrap(), 2);
+    }
+}
+
+on_each_backend! {
+    "market_hourly_inputs",
+    /// The hourly streams read what the node recorded: accounts by role,
+    /// the audit log's security events, selections, API keys, and this
+    /// node's own resource periods.
+    async fn the_hourly_streams_read_what_the_node_recorded(store) {
+        store
+            .create_account(&NewAccount {
+                login: "ops".into(),
+                password_hash: "x".into(),
+                role: "operator".into(),
+                provider_id: None,
+            })
+            .await
+            .unwrap();
+        for action in ["login.failed", "login.failed", "host.revoke"] {
+            store
+                .audit(&AuditEntry {
+                    actor: "test".into(),
+                    action: action.into(),
+                    subject: "s".into(),
+                    detail: String::new(),
+                    address: "local".into(),
+                })
+                .await
+                .unwrap();
+        }
+        store
+            .record_selection(&SelectionRecord {
+                id: 0,
+                at_ms: 5_000,
+                actor: "alice".into(),
+                demand: serde_json::json!({"cpu_cores": 1, "user_region": "440305"}),
+                matched_hosts: 1,
+                candidates: 1,
+                chosen: serde_json::json!(["not an identifier"]),
+                elapsed_us: 2_000,
+            })
+            .await
+            .unwrap();
+        store.store_own_report(&market_report("CN", 10_000, 1)).await.unwrap();
+        let end = now_ms() + 1;
+        let hour = store.platform_hour("CN", 0, end).await.unwrap();
+        assert_eq!(hour.accounts_by_role, [("operator".to_owned(), 1)]);
+        assert!(hour.audit.contains(&("login.failed".to_owned(), 2)), "{:?}", hour.audit);
+        assert_eq!(hour.resource_periods, 1);
+        let figures = suanli_aggregator::market::platform_figures(&hour);
+        let value = |name: &str, label: &str| {
+            figures.iter().find(|f| f.name == name && f.label == label).map(|f| f.value)
+        };
+        assert_eq!(value("sign_ins_failed", ""), Some(2));
+        assert_eq!(value("revocations", "host"), Some(1));
+        assert_eq!(value("up_seconds", ""), Some(10));
+        let facts = store.selection_facts(0, 10_000).await.unwrap();
+        assert_eq!(facts.len(), 1);
+        assert!(facts[0].matched);
+        assert_eq!(facts[0].user_region.as_deref(), Some("440305"));
+        assert_eq!((facts[0].elapsed_us, facts[0].chosen_province.as_deref()), (2_000, None));
+        assert!(store.selection_facts(5_001, 10_000).await.unwrap().is_empty());
+        assert_eq!(store.active_api_keys(end).await.unwrap(), 0);
     }
 }

@@ -157,7 +157,23 @@ pub struct MarketReport {
     pub period_ms: u64,
     pub groups: Vec<CapacityGroup>,
     pub rating_table: String,
+    /// The hourly streams' counts.
+    pub figures: Vec<Figure>,
 }
+
+/// One count of an hourly stream (see `node.proto`).
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize,
+)]
+pub struct Figure {
+    pub name: String,
+    /// Empty, or what the count is split by (a role, `le=3600`).
+    pub label: String,
+    pub value: u64,
+}
+
+/// Figures in one report, at most.
+pub const MAX_FIGURES_PER_REPORT: usize = 1024;
 
 /// K1 and K2 of one (region, resource type, model): see `node.proto`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -614,6 +630,15 @@ impl From<MarketReport> for proto::MarketReport {
             period_ms: r.period_ms,
             groups: r.groups.into_iter().map(Into::into).collect(),
             rating_table: r.rating_table,
+            figures: r
+                .figures
+                .into_iter()
+                .map(|f| proto::Figure {
+                    name: f.name,
+                    label: f.label,
+                    value: f.value,
+                })
+                .collect(),
         }
     }
 }
@@ -627,6 +652,15 @@ impl From<proto::MarketReport> for MarketReport {
             period_ms: r.period_ms,
             groups: r.groups.into_iter().map(Into::into).collect(),
             rating_table: r.rating_table,
+            figures: r
+                .figures
+                .into_iter()
+                .map(|f| Figure {
+                    name: f.name,
+                    label: f.label,
+                    value: f.value,
+                })
+                .collect(),
         }
     }
 }
@@ -752,6 +786,11 @@ mod tests {
                     ..Default::default()
                 }],
                 rating_table: "2026.12-1".into(),
+                figures: vec![Figure {
+                    name: "accounts".into(),
+                    label: "admin".into(),
+                    value: 1,
+                }],
             }],
         };
         let report = batch.reports[0].clone();

@@ -181,25 +181,40 @@ fn the_api_does_what_its_openapi_document_says() {
     for (run, auth) in runs {
         let config = dir.path().join(format!("{run}.toml"));
         std::fs::write(&config, format!("{settings}\n{auth}")).unwrap();
-        let output = Command::new(&st)
-            .arg("--config-file")
-            .arg(&config)
-            .arg("run")
-            .arg(format!("--seed={seed}"))
-            .arg(format!("http://{}/api/v1/openapi.json", node.http))
-            .arg("--report-dir")
-            .arg(dir.path().join(run))
-            .current_dir(dir.path())
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&output.stdout);
-        eprintln!(
-            "== as {run}\n{text}{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let schemathesis = |seed: u64| {
+            let output = Command::new(&st)
+                .arg("--config-file")
+                .arg(&config)
+                .arg("run")
+                .arg(format!("--seed={seed}"))
+                .arg(format!("http://{}/api/v1/openapi.json", node.http))
+                .arg("--report-dir")
+                .arg(dir.path().join(run))
+                .current_dir(dir.path())
+                .env("NO_COLOR", "1")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&output.stdout).into_owned();
+            eprintln!(
+                "== as {run}, seed {seed}\n{text}{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            (output.status.success(), text)
+        };
+        let (mut passed, mut text) = schemathesis(seed);
+        // A run that failed with no check failing (no FAILURES section: an
+        // exception inside the tool, a KeyError in its coverage phase seen
+        // once in a few dozen runs) says nothing of the API: it runs once
+        // more, with the next seed. A check that failed never runs again.
+        if !passed && !text.contains(" FAILURES ") {
+            eprintln!(
+                "contract: Schemathesis erred inside itself; once more with seed {}",
+                seed + 1
+            );
+            (passed, text) = schemathesis(seed + 1);
+        }
         assert!(
-            output.status.success(),
+            passed,
             "as {run}, Schemathesis found the API and its document disagree (above); seed {seed}"
         );
         // Not vacuous: it ran operations and finished every phase.

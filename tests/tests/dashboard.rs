@@ -55,7 +55,8 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
         WAIT,
         "the capacity cards",
         "document.querySelector('#scale-general .l')?.textContent === '通用算力 · FP32' \
-         && !!document.getElementById('scale-period')",
+         && !!document.getElementById('scale-period') \
+         && !!document.getElementById('hour-selections')",
     );
 
     // Find this host among the resources and open it.

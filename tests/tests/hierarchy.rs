@@ -247,6 +247,27 @@ fn market_figures_add_up(national: &Aggregator, regional: &Aggregator, leaves: &
         "hierarchy: market figures of period {at} add up at every level: {}",
         latest["scale"]["resources"]
     );
+
+    // The hourly platform stream of the last whole hour, which each node
+    // reported again under its prefix once it had one: at the national
+    // node, every node's accounts (an admin each) summed.
+    let mut platform = Value::Null;
+    wait_until(
+        WAIT,
+        "every node's platform hour at the national node",
+        || {
+            platform = get(national, "/api/v1/reports?stream=platform").1;
+            platform["origins"].as_array().map(Vec::len) == Some(4)
+        },
+    );
+    let accounts = platform["figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "accounts" && f["label"] == "admin")
+        .and_then(|f| f["value"].as_u64());
+    assert_eq!(accounts, Some(4), "{platform:#}");
+    assert_eq!(platform["period_ms"], 3_600_000);
 }
 
 on_each_backend!(
@@ -778,6 +799,7 @@ async fn a_child_filing_what_it_may_not_is_refused_and_harms_nothing_else() {
             ..Default::default()
         }],
         rating_table: "2026.12-1".into(),
+        figures: Vec::new(),
     };
     let mut above = report(&child.prefix, period + 10_000, 1);
     above.groups[0].available = 2;

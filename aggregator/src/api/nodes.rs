@@ -439,13 +439,14 @@ pub async fn reports(
     Params(q): Params<ReportQuery>,
 ) -> Result<Json<crate::service::market::SubtreeReport>, Problem> {
     let mut errors = Vec::new();
-    if q.stream
+    let stream = q
+        .stream
         .as_deref()
-        .is_some_and(|s| s != crate::market::RESOURCE_STREAM)
-    {
+        .unwrap_or(crate::market::RESOURCE_STREAM);
+    if crate::market::period_of(stream).is_none() {
         errors.push(FieldProblem {
             field: "stream".into(),
-            message: "the streams reported so far: resource".into(),
+            message: "resource, platform, scheduling or application".into(),
         });
     }
     let at = match q.at.as_deref() {
@@ -467,9 +468,9 @@ pub async fn reports(
     let now = now_ms();
     let start = match at {
         Some(at) => at,
-        None => crate::service::market::latest_complete(&node, now).await?,
+        None => crate::service::market::latest_complete(&node, stream, now).await?,
     };
     Ok(Json(
-        crate::service::market::subtree(&node, start, now).await?,
+        crate::service::market::subtree(&node, stream, start, now).await?,
     ))
 }

@@ -6,12 +6,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use suanli_protocol::{
     identifier::NodePrefix,
-    node::{CapacityGroup, MarketReport},
+    node::{CapacityGroup, Figure, MarketReport},
 };
 
 use super::ServiceError;
 use crate::{
-    market::{self, Headline, RESOURCE_PERIOD_MS, RESOURCE_STREAM, Scale},
+    market::{
+        self, APPLICATION_STREAM, HOURLY_MS, Headline, PLATFORM_STREAM, RESOURCE_PERIOD_MS,
+        SCHEDULING_STREAM, Scale,
+    },
     node::{Node, NodeEvent},
     store::{Kept, ReportRefusal},
 };
@@ -40,6 +43,51 @@ pub async fn report_own(node: &Node, last: Option<u64>, now_ms: u64) -> Result<u
     Ok(start)
 }
 
+/// Computes and stores this node's own report of each hourly stream
+/// (platform, scheduling, application) for the last whole hour before
+/// `now_ms`, once per prefix: `last` holds the hour each stream last
+/// reported and under which prefix (a node that just joined its parent
+/// reports that hour again, under the prefix the parent knows).
+pub async fn report_hourly(
+    node: &Node,
+    last: &mut BTreeMap<&'static str, (String, u64)>,
+    now_ms: u64,
+) -> Result<(), ServiceError> {
+    let start = market::period_start(now_ms, HOURLY_MS).saturating_sub(HOURLY_MS);
+    let end = start + HOURLY_MS;
+    let origin = node.prefix().to_string();
+    for stream in [PLATFORM_STREAM, SCHEDULING_STREAM, APPLICATION_STREAM] {
+        if last
+            .get(stream)
+            .is_some_and(|(o, s)| *o == origin && *s == start)
+        {
+            continue;
+        }
+        let figures = match stream {
+            PLATFORM_STREAM => {
+                market::platform_figures(&node.store.platform_hour(&origin, start, end).await?)
+            }
+            SCHEDULING_STREAM => {
+                market::scheduling_figures(&node.store.selection_facts(start, end).await?)
+            }
+            _ => market::application_figures(node.store.active_api_keys(end).await?),
+        };
+        let report = MarketReport {
+            origin: origin.clone(),
+            stream: stream.to_owned(),
+            period_start_ms: start,
+            period_ms: HOURLY_MS,
+            figures,
+            ..MarketReport::default()
+        };
+        if node.store.store_own_report(&report).await? == Kept::Stored {
+            node.publish(NodeEvent::ReportsStored);
+        }
+        last.insert(stream, (origin.clone(), start));
+    }
+    Ok(())
+}
+
 /// One origin's part of a period.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct OriginPart {
@@ -55,7 +103,7 @@ pub struct OriginPart {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SubtreeReport {
     pub node: String,
-    pub stream: &'static str,
+    pub stream: String,
     pub period_ms: u64,
     pub period_start_ms: u64,
     /// Every origin that reported in the hour before reported this period.
@@ -72,6 +120,8 @@ pub struct SubtreeReport {
     /// The same figures for the period before.
     pub previous: Option<Previous>,
     pub groups: Vec<CapacityGroup>,
+    /// The hourly streams' counts, summed by (name, label).
+    pub figures: Vec<Figure>,
     /// Children's reports refused in the last day, newest first.
     pub refusals: Vec<ReportRefusal>,
 }
@@ -89,20 +139,30 @@ pub struct Previous {
     pub complete: bool,
     pub headline: Headline,
     pub resources: BTreeMap<String, u64>,
+    pub figures: Vec<Figure>,
 }
 
-/// The subtree's figures for the resource period starting at `start_ms`.
+/// The period of `stream`, or why not.
+fn period(stream: &str) -> Result<u64, ServiceError> {
+    market::period_of(stream).ok_or_else(|| {
+        ServiceError::Invalid(crate::check::Invalid(vec![crate::check::FieldProblem {
+            field: "stream".into(),
+            message: "resource, platform, scheduling or application".into(),
+        }]))
+    })
+}
+
+/// The subtree's figures of `stream` for the period `at_ms` falls in.
 pub async fn subtree(
     node: &Node,
-    start_ms: u64,
+    stream: &str,
+    at_ms: u64,
     now_ms: u64,
 ) -> Result<SubtreeReport, ServiceError> {
-    let start = market::period_start(start_ms, RESOURCE_PERIOD_MS);
-    let stored = node
-        .store
-        .period_reports(RESOURCE_STREAM, RESOURCE_PERIOD_MS, start)
-        .await?;
-    let expected = expected_origins(node, start).await?;
+    let period_ms = period(stream)?;
+    let start = market::period_start(at_ms, period_ms);
+    let stored = node.store.period_reports(stream, period_ms, start).await?;
+    let expected = expected_origins(node, stream, period_ms, start).await?;
     let children: BTreeMap<i64, String> = node
         .store
         .children(None)
@@ -143,10 +203,10 @@ pub async fn subtree(
             }
         })
         .collect();
-    let previous_start = start.saturating_sub(RESOURCE_PERIOD_MS);
+    let previous_start = start.saturating_sub(period_ms);
     let before = node
         .store
-        .period_reports(RESOURCE_STREAM, RESOURCE_PERIOD_MS, previous_start)
+        .period_reports(stream, period_ms, previous_start)
         .await?;
     let previous = (!before.is_empty()).then(|| {
         let groups = market::sum(before.iter().map(|s| &s.report));
@@ -157,13 +217,14 @@ pub async fn subtree(
             complete: expected.iter().all(|o| present.contains(o.as_str())),
             headline: scale.headline(),
             resources: scale.resources,
+            figures: market::sum_figures(before.iter().map(|s| &s.report)),
         }
     });
     let rating_tables: BTreeSet<String> = reports.iter().map(|r| r.rating_table.clone()).collect();
     Ok(SubtreeReport {
         node: node.prefix().to_string(),
-        stream: RESOURCE_STREAM,
-        period_ms: RESOURCE_PERIOD_MS,
+        stream: stream.to_owned(),
+        period_ms,
         period_start_ms: start,
         complete: missing.is_empty() && !stored.is_empty(),
         missing,
@@ -174,6 +235,7 @@ pub async fn subtree(
         by_province,
         previous,
         groups,
+        figures: market::sum_figures(reports.iter().copied()),
         refusals: node
             .store
             .report_refusals(now_ms.saturating_sub(REFUSALS_SHOWN_MS))
@@ -181,18 +243,16 @@ pub async fn subtree(
     })
 }
 
-/// The latest period the whole subtree reported, looking back from
-/// `now_ms` over a minute; else the latest period anyone reported.
-pub async fn latest_complete(node: &Node, now_ms: u64) -> Result<u64, ServiceError> {
-    let newest = market::period_start(now_ms, RESOURCE_PERIOD_MS);
-    let expected = expected_origins(node, newest).await?;
+/// The latest period of `stream` the whole subtree reported, looking back
+/// from `now_ms` over six periods; else the latest period anyone reported.
+pub async fn latest_complete(node: &Node, stream: &str, now_ms: u64) -> Result<u64, ServiceError> {
+    let period_ms = period(stream)?;
+    let newest = market::period_start(now_ms, period_ms);
+    let expected = expected_origins(node, stream, period_ms, newest).await?;
     let mut fallback = None;
     for back in 0..6 {
-        let start = newest.saturating_sub(back * RESOURCE_PERIOD_MS);
-        let stored = node
-            .store
-            .period_reports(RESOURCE_STREAM, RESOURCE_PERIOD_MS, start)
-            .await?;
+        let start = newest.saturating_sub(back * period_ms);
+        let stored = node.store.period_reports(stream, period_ms, start).await?;
         if stored.is_empty() {
             continue;
         }
@@ -205,18 +265,24 @@ pub async fn latest_complete(node: &Node, now_ms: u64) -> Result<u64, ServiceErr
     Ok(fallback.unwrap_or(newest))
 }
 
-/// The origins in this node's subtree that reported in the hour before
-/// `start` (this node's own from before its prefix was assigned are not).
-async fn expected_origins(node: &Node, start: u64) -> Result<Vec<String>, ServiceError> {
+/// The origins in this node's subtree that reported in the hour (a day,
+/// for the hourly streams) before `start` (this node's own from before its
+/// prefix was assigned are not).
+async fn expected_origins(
+    node: &Node,
+    stream: &str,
+    period_ms: u64,
+    start: u64,
+) -> Result<Vec<String>, ServiceError> {
     let prefix = node.prefix();
+    let within = if period_ms == RESOURCE_PERIOD_MS {
+        EXPECTED_WITHIN_MS
+    } else {
+        24 * HOURLY_MS
+    };
     Ok(node
         .store
-        .report_origins(
-            RESOURCE_STREAM,
-            RESOURCE_PERIOD_MS,
-            start.saturating_sub(EXPECTED_WITHIN_MS),
-            start,
-        )
+        .report_origins(stream, period_ms, start.saturating_sub(within), start)
         .await?
         .into_iter()
         .map(|(origin, _)| origin)

@@ -312,3 +312,111 @@ async fn insert_refusal(
     .await?;
     Ok(())
 }
+
+impl Store {
+    /// What happened on the platform in `[from, to)` (accounts as they are
+    /// now): the platform stream's inputs.
+    pub async fn platform_hour(
+        &self,
+        origin: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<crate::market::PlatformHour, StoreError> {
+        let (from, to) = (int(from), int(to));
+        let pairs = |rows: Vec<AnyRow>| -> Result<Vec<(String, u64)>, StoreError> {
+            rows.iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get::<i64, _>(1)? as u64)))
+                .collect()
+        };
+        let accounts_by_role = pairs(
+            sqlx::query("SELECT role, COUNT(*) FROM accounts GROUP BY role ORDER BY role")
+                .fetch_all(&self.pool)
+                .await?,
+        )?;
+        let audit = pairs(
+            sqlx::query(
+                "SELECT action, COUNT(*) FROM audit_log WHERE at_ms >= $1 AND at_ms < $2 \
+                 GROUP BY action ORDER BY action",
+            )
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?,
+        )?;
+        let count = |sql: &'static str| sqlx::query(sql).bind(from).bind(to).fetch_one(&self.pool);
+        let registrations_submitted: i64 = count(
+            "SELECT COUNT(*) FROM registrations WHERE created_at_ms >= $1 AND created_at_ms < $2",
+        )
+        .await?
+        .try_get(0)?;
+        let reviews = pairs(
+            sqlx::query(
+                "SELECT state, reviewed_at_ms - created_at_ms FROM registrations \
+                 WHERE reviewed_at_ms >= $1 AND reviewed_at_ms < $2 ORDER BY id",
+            )
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?,
+        )?;
+        let resource_periods: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM market_reports WHERE origin = $1 AND stream = 'resource' \
+             AND child_id IS NULL AND period_start_ms >= $2 AND period_start_ms < $3",
+        )
+        .bind(origin)
+        .bind(from)
+        .bind(to)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?;
+        Ok(crate::market::PlatformHour {
+            accounts_by_role,
+            audit,
+            registrations_submitted: registrations_submitted as u64,
+            reviews,
+            resource_periods: resource_periods as u64,
+        })
+    }
+
+    /// The selections recorded in `[from, to)`, as the scheduling stream counts them.
+    pub async fn selection_facts(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<crate::market::SelectionFact>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT demand, chosen, candidates, elapsed_us FROM selections \
+             WHERE at_ms >= $1 AND at_ms < $2 ORDER BY id",
+        )
+        .bind(int(from))
+        .bind(int(to))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let json = |i: usize| -> Result<serde_json::Value, StoreError> {
+                    let text: String = r.try_get(i)?;
+                    Ok(serde_json::from_str(&text).unwrap_or_default())
+                };
+                Ok(crate::market::SelectionFact::of(
+                    &json(0)?,
+                    &json(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// API keys neither revoked nor expired at `at_ms`.
+    pub async fn active_api_keys(&self, at_ms: u64) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM api_keys WHERE revoked_at_ms IS NULL AND expires_at_ms > $1",
+        )
+        .bind(int(at_ms))
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?;
+        Ok(n as u64)
+    }
+}

@@ -655,6 +655,13 @@ pub fn schemas() -> Value {
             })),
         ),
         (
+            "Figure",
+            described(
+                all(json!({"name": text, "label": text, "value": int})),
+                "one count of an hourly stream, split by label where it has one (a role, a histogram bucket le=N)",
+            ),
+        ),
+        (
             "Headline",
             all(json!({
                 "intelligent_fp16_gflops": int, "general_fp32_gflops": int,
@@ -689,8 +696,10 @@ pub fn schemas() -> Value {
                 "previous": or_null(all(json!({
                     "period_start_ms": int, "complete": flag, "headline": r("Headline"),
                     "resources": {"type": "object", "additionalProperties": int},
+                    "figures": list(r("Figure")),
                 }))),
                 "groups": list(r("CapacityGroup")),
+                "figures": list(r("Figure")),
                 "refusals": list(all(json!({
                     "origin": text, "stream": text, "period_start_ms": int, "received_at_ms": int, "reason": text,
                 }))),
