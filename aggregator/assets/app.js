@@ -70,6 +70,10 @@ const T = {
   supercomputing_fp64: ["超算算力 · FP64", "Supercomputing · FP64"], fp32_equivalent: ["折合 FP32 总量（Suanli 约定）", "FP32-equivalent total (Suanli's convention)"],
   unrated_note: ["台设备无额定算力，未计入", "devices without a rating, not counted"], period: ["统计周期", "Period"],
   reported_by: ["上报节点", "Reporting nodes"], via: ["经由", "Via"], this_node: ["本节点", "this node"],
+  trend_24h: ["过去 24 小时（每 5 分钟）", "The last 24 hours (every 5 minutes)"],
+  fp16_registered: ["智能算力 FP16 · 已注册 (PFLOPS)", "AI compute FP16 · registered (PFLOPS)"],
+  fp16_available: ["智能算力 FP16 · 当前可用 (PFLOPS)", "AI compute FP16 · available (PFLOPS)"],
+  fp16_trend: ["智能算力 FP16 (PFLOPS)", "AI compute FP16 (PFLOPS)"], accel_util: ["加速卡平均利用率 (%)", "Mean accelerator utilization (%)"], no_trend: ["尚无数据", "No data yet"],
   last_hour: ["上一小时（本节点及下级）", "The last hour (this node and below)"], selections_requested: ["选型请求", "Selections"],
   matched_rate: ["匹配率", "Matched"], cross_region: ["跨省应答占比", "Answered from another province"],
   sign_ins_failed: ["登录失败", "Failed sign-ins"], registrations_submitted: ["注册申请", "Registrations filed"],
@@ -164,6 +168,32 @@ function provinceMap(byProvince) {
   return el("div", { class: "province-map", id: "province-map" }, tiles);
 }
 
+// The subtree's AI capacity (registered, available) and accelerator
+// utilization over the last 24 hours, from the stored resource reports.
+function trendCharts(trend) {
+  const box = (id, title) => el("div", { class: "chart", id }, el("h3", {}, title));
+  const capacity = box("chart-trend-capacity", t("fp16_trend"));
+  const utilization = box("chart-trend-util", t("accel_util"));
+  const parts = [el("h2", {}, t("trend_24h")), el("div", { class: "charts" }, capacity, utilization)];
+  const points = trend.points;
+  for (const b of [capacity, utilization]) b.dataset.points = String(points.length);
+  if (points.length < 2) {
+    for (const b of [capacity, utilization]) b.append(el("div", { class: "none" }, t("no_trend")));
+    return parts;
+  }
+  const x = points.map((p) => p.period_start_ms / 1000);
+  const pflops = (g) => g / 1e6;
+  window.suanliCharts.trendCapacity = new uPlot({
+    width: 420, height: 180, axes: [{}, {}],
+    series: [{}, { label: t("fp16_registered"), stroke: "#c8102e", width: 1.5 }, { label: t("fp16_available"), stroke: "#1a7f37", width: 1.5 }],
+  }, [x, points.map((p) => pflops(p.headline.intelligent_fp16_gflops)), points.map((p) => pflops(p.available_intelligent_fp16_gflops))], capacity);
+  window.suanliCharts.trendUtil = new uPlot({
+    width: 420, height: 180, axes: [{}, {}], scales: { y: { range: [0, 100] } },
+    series: [{}, { label: t("accel_util"), stroke: "#0969da", width: 1.5 }],
+  }, [x, points.map((p) => (p.accelerator_utilization_permille == null ? null : p.accelerator_utilization_permille / 10))], utilization);
+  return parts;
+}
+
 // The last hour's platform and scheduling counts over the subtree.
 function hourCards(platform, scheduling) {
   const value = (r, name, label = "") => (r.figures.find((f) => f.name === name && f.label === label) || {}).value;
@@ -253,6 +283,7 @@ const pages = {
             el("td", { class: "mono" }, o.origin), el("td", { class: "mono" }, o.via || t("this_node")),
             el("td", {}, fmtFlops(o.headline.intelligent_fp16_gflops)), el("td", {}, fmtFlops(o.headline.general_fp32_gflops)),
             el("td", {}, Object.values(o.resources).reduce((a, b) => a + b, 0))))) : null,
+        ...trendCharts(await api("GET", "/api/v1/reports/trend?hours=24")),
         ...hourCards(await api("GET", "/api/v1/reports?stream=platform"), await api("GET", "/api/v1/reports?stream=scheduling")),
         market.refusals.length ? el("p", { class: "error", id: "refused-reports" }, `${t("refused_reports")}: ${market.refusals.length} · ${market.refusals[0].origin}: ${market.refusals[0].reason}`) : null,
       ];

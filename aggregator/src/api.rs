@@ -263,6 +263,9 @@ pub static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(||
             ("stream", Param::OneOf(&["resource", "platform", "scheduling", "application"]), "resource (default): K1 registered and K2 available per region, type and model, with capacity by precision, every 10 s; platform, scheduling, application: hourly counts (figures)"),
             ("at", Param::Pattern(TIME), "a time in the period wanted: RFC 3339 or unix milliseconds (default: the latest period the whole subtree reported)"),
         ], reply = "SubtreeReport"),
+        route!(GET "/api/v1/reports/trend", Access::Roles(STAFF), "Market monitoring: the subtree's capacity (K1, K2) and accelerator utilization over the last hours, a point every five minutes from the stored resource reports", nodes::trend, query = &[
+            ("hours", Param::Int(1, 72), "how many hours back (default 24; reports are kept 72)"),
+        ], reply = "Trend"),
         route!(GET "/api/v1/nodes", Access::Roles(STAFF), "The hierarchy seen from this node: child nodes (link, heartbeat, filed identifiers, backlog), pending join requests, the parent link, organisations filed under two children", nodes::nodes, reply = "Nodes"),
         route!(POST "/api/v1/nodes/tokens", Access::Roles(ADMIN), "Create a one-time join token for a child node; returns the join string once", nodes::create_token, body = "NodeToken", reply = "CreatedNodeToken", success = (201, "Created")),
         route!(POST "/api/v1/nodes/{id}/approve", Access::Roles(MANAGERS), "Approve a child node's join request (备案): signs its certificate, assigns its prefix", nodes::approve, reply = "ChildNode"),

@@ -356,6 +356,58 @@ pub struct Headline {
     pub fp32_equivalent_gflops: u64,
 }
 
+/// One point of the capacity trend: a period's subtree figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TrendPoint {
+    pub period_start_ms: u64,
+    /// Nodes that reported the period.
+    pub origins: u64,
+    pub headline: Headline,
+    /// K2: FP16 of type A and FP32 of type C free now.
+    pub available_intelligent_fp16_gflops: u64,
+    pub available_general_fp32_gflops: u64,
+    pub accelerators: u64,
+    pub accelerators_available: u64,
+    /// Mean accelerator utilization over those with a reading, per mille.
+    pub accelerator_utilization_permille: Option<u64>,
+}
+
+/// The trend of `reports` (any periods, any origins): one point per period.
+pub fn trend(reports: &[MarketReport]) -> Vec<TrendPoint> {
+    let mut periods: BTreeMap<u64, Vec<&MarketReport>> = BTreeMap::new();
+    for r in reports {
+        periods.entry(r.period_start_ms).or_default().push(r);
+    }
+    periods
+        .into_iter()
+        .map(|(start, reports)| {
+            let groups = sum(reports.iter().copied());
+            let scale = Scale::of(&groups);
+            let available = |t: &str, p: Precision| {
+                scale
+                    .by_type
+                    .get(t)
+                    .and_then(|c| c.get(p.as_str()))
+                    .map_or(0, |c| c.available_gflops)
+            };
+            let accelerators = groups.iter().filter(|g| g.resource_type == "A");
+            let (sum_permille, readings) = accelerators.clone().fold((0, 0), |(s, n), g| {
+                (s + g.utilization_permille_sum, n + g.utilization_readings)
+            });
+            TrendPoint {
+                period_start_ms: start,
+                origins: reports.len() as u64,
+                headline: scale.headline(),
+                available_intelligent_fp16_gflops: available("A", Precision::Fp16),
+                available_general_fp32_gflops: available("C", Precision::Fp32),
+                accelerators: accelerators.clone().map(|g| g.registered).sum(),
+                accelerators_available: accelerators.map(|g| g.available).sum(),
+                accelerator_utilization_permille: (readings > 0).then(|| sum_permille / readings),
+            }
+        })
+        .collect()
+}
+
 /// What happened on the platform in one hour, as the store reads it.
 #[derive(Debug, Clone, Default)]
 pub struct PlatformHour {

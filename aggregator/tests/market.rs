@@ -344,3 +344,31 @@ fn the_hourly_streams_count_and_their_sums_are_exact() {
     let why = market::check_report(&resource, &child, NOW).unwrap_err();
     assert!(why.contains("not figures"), "{why}");
 }
+
+#[test]
+fn the_trend_has_a_point_per_period_summed_over_its_reports() {
+    let all = specs();
+    let (a, b) = all.split_at(2);
+    let at = |r: MarketReport, start: u64, origin: &str| MarketReport {
+        period_start_ms: start,
+        origin: origin.into(),
+        ..r
+    };
+    let earlier = START - 300_000;
+    let points = market::trend(&[
+        at(report(a), START, "CN.44"),
+        at(report(b), START, "CN.11"),
+        at(report(a), earlier, "CN.44"),
+    ]);
+    assert_eq!(points.len(), 2);
+    assert_eq!((points[0].period_start_ms, points[0].origins), (earlier, 1));
+    let now = &points[1];
+    assert_eq!(now.origins, 2);
+    // Hosts 2 and 3: ten H100s, eight idle; the RTX 4090 counts unrated.
+    assert_eq!(now.accelerators, 11);
+    assert_eq!(now.accelerators_available, 8);
+    assert_eq!(now.headline.intelligent_fp16_gflops, 10 * 989_500);
+    assert_eq!(now.available_intelligent_fp16_gflops, 8 * 989_500);
+    assert_eq!(now.accelerator_utilization_permille, Some((900 + 950) / 10));
+    assert_eq!(points[0].accelerators, 8, "only host 2 before");
+}

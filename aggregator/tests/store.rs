@@ -743,6 +743,9 @@ on_each_backend! {
         assert!(store.unspooled_reports(10).await.unwrap().is_empty());
         let origins = store.report_origins("resource", 10_000, 0, 20_000).await.unwrap();
         assert_eq!(origins, [("CN.32".to_owned(), 1), ("CN.32.I65".to_owned(), 1)]);
+        // The trend's points: periods on a multiple of the step.
+        assert_eq!(store.resource_reports_every(10_000, 0, 20_000).await.unwrap().len(), 2);
+        assert!(store.resource_reports_every(20_000, 0, 20_000).await.unwrap().is_empty());
         assert_eq!(store.prune_reports(20_000).await.unwrap(), 2);
     }
 }

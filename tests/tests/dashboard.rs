@@ -56,7 +56,19 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
         "the capacity cards",
         "document.querySelector('#scale-general .l')?.textContent === '通用算力 · FP32' \
          && !!document.getElementById('scale-period') \
-         && !!document.getElementById('hour-selections')",
+         && !!document.getElementById('hour-selections') \
+         && document.getElementById('chart-trend-capacity')?.dataset.points !== undefined",
+    );
+    // The 24-hour trend draws a point every 5 minutes: the node's latest
+    // resource report, stored again as the two 5-minute periods before,
+    // stands in for the hours this node has not yet run.
+    backdate_reports(&node);
+    page.wait_for(
+        WAIT,
+        "the capacity trend drawn",
+        "Number(document.getElementById('chart-trend-capacity')?.dataset.points) >= 2 \
+         && !!document.querySelector('#chart-trend-capacity canvas') \
+         && !!document.querySelector('#chart-trend-util canvas')",
     );
 
     // Find this host among the resources and open it.
@@ -280,4 +292,40 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
         "the English page",
         "document.getElementById('nav-overview')?.textContent === 'Overview'",
     );
+}
+
+/// Stores the node's latest resource report again as the two five-minute
+/// periods before it, through the node's own database.
+fn backdate_reports(node: &Aggregator) {
+    use sqlx::{Connection, Row};
+    use suanli_protocol::node::MarketReport;
+    let url = format!("sqlite://{}", node.data_dir.join("suanli.db").display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut db = sqlx::sqlite::SqliteConnection::connect(&url).await.unwrap();
+        let row = sqlx::query(
+            "SELECT body FROM market_reports WHERE stream = 'resource' \
+             ORDER BY period_start_ms DESC LIMIT 1",
+        )
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+        let latest = MarketReport::decode(&row.get::<Vec<u8>, _>(0)).unwrap();
+        for back in 1..=2u64 {
+            let start = latest.period_start_ms - latest.period_start_ms % 300_000 - back * 300_000;
+            let report = MarketReport {
+                period_start_ms: start,
+                ..latest.clone()
+            };
+            sqlx::query(
+                "INSERT INTO market_reports (origin, stream, period_ms, period_start_ms, body, \
+                 received_at_ms, spooled) VALUES ($1, 'resource', 10000, $2, $3, $2, 1)",
+            )
+            .bind(&report.origin)
+            .bind(start as i64)
+            .bind(report.clone().encode())
+            .execute(&mut db)
+            .await
+            .unwrap();
+        }
+    });
 }

@@ -474,3 +474,34 @@ pub async fn reports(
         crate::service::market::subtree(&node, stream, start, now).await?,
     ))
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrendQuery {
+    hours: Option<String>,
+}
+
+/// The subtree's capacity and accelerator utilization over the last hours.
+pub async fn trend(
+    State(node): Api,
+    Params(q): Params<TrendQuery>,
+) -> Result<Json<Value>, Problem> {
+    let max = crate::service::market::MAX_TREND_HOURS;
+    let hours = match q.hours.as_deref() {
+        None => 24,
+        Some(text) => match text.parse::<u64>() {
+            Ok(h) if (1..=max).contains(&h) => h,
+            _ => {
+                return Err(Invalid(vec![FieldProblem {
+                    field: "hours".into(),
+                    message: format!("between 1 and {max}"),
+                }])
+                .into());
+            }
+        },
+    };
+    let points = crate::service::market::trend(&node, hours, now_ms()).await?;
+    Ok(Json(
+        json!({"hours": hours, "step_ms": 300_000, "points": points}),
+    ))
+}

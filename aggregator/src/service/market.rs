@@ -88,6 +88,26 @@ pub async fn report_hourly(
     Ok(())
 }
 
+/// The longest trend asked for: as long as reports are kept.
+pub const MAX_TREND_HOURS: u64 = 72;
+
+/// The subtree's capacity over the last `hours`, a point every five
+/// minutes (every thirtieth resource period).
+pub async fn trend(
+    node: &Node,
+    hours: u64,
+    now_ms: u64,
+) -> Result<Vec<market::TrendPoint>, ServiceError> {
+    const STEP_MS: u64 = 300_000;
+    let hours = hours.clamp(1, MAX_TREND_HOURS);
+    let to = market::period_start(now_ms, STEP_MS);
+    let reports = node
+        .store
+        .resource_reports_every(STEP_MS, to.saturating_sub(hours * HOURLY_MS), to + 1)
+        .await?;
+    Ok(market::trend(&reports))
+}
+
 /// One origin's part of a period.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct OriginPart {

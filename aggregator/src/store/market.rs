@@ -420,3 +420,27 @@ impl Store {
         Ok(n as u64)
     }
 }
+
+impl Store {
+    /// This subtree's resource reports of the periods in `[from, to)` that
+    /// start on a multiple of `step_ms`: the points of a trend.
+    pub async fn resource_reports_every(
+        &self,
+        step_ms: u64,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<MarketReport>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT body FROM market_reports WHERE stream = 'resource' AND period_ms = $1 \
+             AND period_start_ms >= $2 AND period_start_ms < $3 AND period_start_ms % $4 = 0 \
+             ORDER BY period_start_ms",
+        )
+        .bind(int(crate::market::RESOURCE_PERIOD_MS))
+        .bind(int(from))
+        .bind(int(to))
+        .bind(int(step_ms))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| decode(r.try_get(0)?)).collect()
+    }
+}

@@ -655,6 +655,18 @@ pub fn schemas() -> Value {
             })),
         ),
         (
+            "Trend",
+            all(json!({
+                "hours": int, "step_ms": int,
+                "points": list(all(json!({
+                    "period_start_ms": int, "origins": int, "headline": r("Headline"),
+                    "available_intelligent_fp16_gflops": int, "available_general_fp32_gflops": int,
+                    "accelerators": int, "accelerators_available": int,
+                    "accelerator_utilization_permille": opt_int,
+                }))),
+            })),
+        ),
+        (
             "Figure",
             described(
                 all(json!({"name": text, "label": text, "value": int})),
