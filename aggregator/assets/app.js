@@ -74,6 +74,8 @@ const T = {
   fp16_registered: ["智能算力 FP16 · 已注册 (PFLOPS)", "AI compute FP16 · registered (PFLOPS)"],
   fp16_available: ["智能算力 FP16 · 当前可用 (PFLOPS)", "AI compute FP16 · available (PFLOPS)"],
   fp16_trend: ["智能算力 FP16 (PFLOPS)", "AI compute FP16 (PFLOPS)"], accel_util: ["加速卡平均利用率 (%)", "Mean accelerator utilization (%)"], no_trend: ["尚无数据", "No data yet"],
+  heatmap: ["加速卡利用率（本节点，每格一块卡）", "Accelerator utilization (this node, a cell per card)"],
+  no_accelerators: ["本节点没有加速卡", "No accelerators on this node"],
   last_hour: ["上一小时（本节点及下级）", "The last hour (this node and below)"], selections_requested: ["选型请求", "Selections"],
   matched_rate: ["匹配率", "Matched"], cross_region: ["跨省应答占比", "Answered from another province"],
   sign_ins_failed: ["登录失败", "Failed sign-ins"], registrations_submitted: ["注册申请", "Registrations filed"],
@@ -194,6 +196,41 @@ function trendCharts(trend) {
   return parts;
 }
 
+// This node's accelerators, a block of cells per host (by region, then
+// hostname), shaded from idle (pale) to hot (red); grey: no reading. One
+// canvas, so a node of thousands of hosts draws at once.
+function heatmap(data) {
+  const parts = [el("h2", {}, t("heatmap"), data.truncated ? ` (${data.hosts.length} / ${data.hosts_total})` : "")];
+  if (!data.hosts.length) return [...parts, el("p", { class: "note", id: "heatmap" }, t("no_accelerators"))];
+  const cell = 10, gap = 1, perRow = 8;
+  const blockW = (cell + gap) * perRow + 6;
+  const blockH = (rows) => (cell + gap) * rows + 6;
+  const width = Math.min(1200, Math.max(blockW, data.hosts.length * blockW));
+  const columns = Math.max(1, Math.floor(width / blockW));
+  const tallest = Math.max(...data.hosts.map((h) => Math.ceil(h.utilization_percent.length / perRow)));
+  const canvas = el("canvas", { id: "heatmap", width, height: Math.ceil(data.hosts.length / columns) * blockH(tallest) });
+  canvas.dataset.cells = String(data.hosts.reduce((n, h) => n + h.utilization_percent.length, 0));
+  const ctx = canvas.getContext("2d");
+  const at = (i) => [(i % columns) * blockW, Math.floor(i / columns) * blockH(tallest)];
+  data.hosts.forEach((h, i) => {
+    const [x0, y0] = at(i);
+    h.utilization_percent.forEach((u, g) => {
+      ctx.fillStyle = u == null ? "#d0d7de" : `hsl(${Math.round(120 - 120 * Math.min(u, 100) / 100)}, 70%, ${Math.round(85 - 35 * Math.min(u, 100) / 100)}%)`;
+      ctx.fillRect(x0 + (g % perRow) * (cell + gap), y0 + Math.floor(g / perRow) * (cell + gap), cell, cell);
+    });
+  });
+  canvas.addEventListener("mousemove", (ev) => {
+    const i = Math.floor(ev.offsetY / blockH(tallest)) * columns + Math.floor(ev.offsetX / blockW);
+    const h = data.hosts[i];
+    if (!h) { canvas.title = ""; return; }
+    const [x0, y0] = at(i);
+    const g = Math.floor((ev.offsetY - y0) / (cell + gap)) * perRow + Math.floor((ev.offsetX - x0) / (cell + gap));
+    const u = h.utilization_percent[g];
+    canvas.title = `${h.hostname} (${h.region}) · ${t(h.state)}` + (g < h.utilization_percent.length ? ` · #${g}: ${u == null ? "—" : u + " %"}` : "");
+  });
+  return [...parts, canvas];
+}
+
 // The last hour's platform and scheduling counts over the subtree.
 function hourCards(platform, scheduling) {
   const value = (r, name, label = "") => (r.figures.find((f) => f.name === name && f.label === label) || {}).value;
@@ -284,6 +321,7 @@ const pages = {
             el("td", {}, fmtFlops(o.headline.intelligent_fp16_gflops)), el("td", {}, fmtFlops(o.headline.general_fp32_gflops)),
             el("td", {}, Object.values(o.resources).reduce((a, b) => a + b, 0))))) : null,
         ...trendCharts(await api("GET", "/api/v1/reports/trend?hours=24")),
+        ...heatmap(await api("GET", "/api/v1/heatmap")),
         ...hourCards(await api("GET", "/api/v1/reports?stream=platform"), await api("GET", "/api/v1/reports?stream=scheduling")),
         market.refusals.length ? el("p", { class: "error", id: "refused-reports" }, `${t("refused_reports")}: ${market.refusals.length} · ${market.refusals[0].origin}: ${market.refusals[0].reason}`) : null,
       ];
@@ -296,7 +334,8 @@ const pages = {
         el("a", { href: "#/nodes" }, card(n.identifiers.subtree, t("subtree_ids"), "overview-subtree-ids")),
         el("a", { href: "#/nodes" }, card(n.children.filter((c) => c.link === "connected").length + " / " + n.children.filter((c) => c.state === "approved").length, t("nodes") + " · " + t("connected"))));
     }
-    main.append(
+    // `append` writes a null as the text "null": what a role does not see is left out.
+    main.append(...[
       el("h1", {}, t("overview")),
       el("h2", {}, market ? t("scale_subtree") : t("scale")),
       scaleCards,
@@ -315,7 +354,7 @@ const pages = {
       el("h2", {}, t("by_model")),
       table([t("model"), t("total"), t("online"), t("free_now"), t("memory"), t("util")],
         s.by_accelerator_model.map((r) => el("tr", {}, el("td", {}, r.key), el("td", {}, r.total), el("td", {}, r.online), el("td", {}, r.free_now), el("td", {}, fmtBytes(r.memory_bytes)), el("td", {}, fmtPct(r.mean_utilization_percent))))),
-    );
+    ].filter((part) => part !== null));
   },
 
   async resources(main, params) {

@@ -263,6 +263,7 @@ pub static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(||
             ("stream", Param::OneOf(&["resource", "platform", "scheduling", "application"]), "resource (default): K1 registered and K2 available per region, type and model, with capacity by precision, every 10 s; platform, scheduling, application: hourly counts (figures)"),
             ("at", Param::Pattern(TIME), "a time in the period wanted: RFC 3339 or unix milliseconds (default: the latest period the whole subtree reported)"),
         ], reply = "SubtreeReport"),
+        route!(GET "/api/v1/heatmap", Access::Roles(STAFF), "Each accelerator's utilization now, host by host (by region, then hostname; at most 5,000 hosts): idle and hot capacity at a glance", heatmap, reply = "Heatmap"),
         route!(GET "/api/v1/reports/trend", Access::Roles(STAFF), "Market monitoring: the subtree's capacity (K1, K2) and accelerator utilization over the last hours, a point every five minutes from the stored resource reports", nodes::trend, query = &[
             ("hours", Param::Int(1, 72), "how many hours back (default 24; reports are kept 72)"),
         ], reply = "Trend"),

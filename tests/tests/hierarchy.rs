@@ -1005,6 +1005,10 @@ fn staff_approve_a_child_on_the_dashboard_and_the_child_shows_its_parent() {
         "m-js",
         "js-host",
     );
+    agent.env = vec![(
+        "SUANLI_NVML_LIBRARY".into(),
+        nvml_standin(dir).display().to_string(),
+    )];
     agent.run();
     page.eval("location.hash = '#/overview'; true");
     page.wait_for(
@@ -1022,5 +1026,15 @@ fn staff_approve_a_child_on_the_dashboard_and_the_child_shows_its_parent() {
     let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("national-overview.png");
     std::fs::write(&out, &png).unwrap();
     eprintln!("screenshot: {} ({} bytes)", out.display(), png.len());
+
+    // The regional node's own accelerators on its heatmap, a cell each.
+    child_page.eval("location.hash = '#/overview'; true");
+    child_page.wait_for(
+        WAIT,
+        "the heatmap of the host's accelerators",
+        "Number(document.getElementById('heatmap')?.dataset.cells) >= 1",
+    );
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("regional-overview.png");
+    std::fs::write(&out, child_page.screenshot()).unwrap();
     agent.kill();
 }

@@ -168,6 +168,49 @@ pub async fn summary(State(state): Api) -> Json<Value> {
     }))
 }
 
+// ---- heatmap ----
+
+/// Hosts in one heatmap answer, at most.
+const MAX_HEATMAP_HOSTS: usize = 5_000;
+
+/// Each accelerator's utilization now, host by host (by region, then
+/// hostname): idle and hot capacity at a glance. A host not online, or an
+/// accelerator without a reading, has none.
+pub async fn heatmap(State(state): Api) -> Json<Value> {
+    let now = now_ms();
+    let fleet = state.catalog.read();
+    let mut hosts: Vec<&HostEntry> = fleet
+        .hosts
+        .values()
+        .filter(|h| !h.revoked && !h.gpu_briefs.is_empty())
+        .collect();
+    hosts.sort_by(|a, b| (&a.region, &a.hostname).cmp(&(&b.region, &b.hostname)));
+    let rows: Vec<Value> = hosts
+        .iter()
+        .take(MAX_HEATMAP_HOSTS)
+        .map(|h| {
+            let state = h.state(now);
+            let online = state == HostState::Online;
+            json!({
+                "host_id": h.host_id,
+                "hostname": h.hostname,
+                "region": h.region,
+                "state": state.as_str(),
+                "utilization_percent": h
+                    .gpu_briefs
+                    .iter()
+                    .map(|g| g.utilization_percent.filter(|_| online))
+                    .collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Json(json!({
+        "hosts": rows,
+        "hosts_total": hosts.len(),
+        "truncated": hosts.len() > MAX_HEATMAP_HOSTS,
+    }))
+}
+
 // ---- resources ----
 
 #[derive(Debug, Default, Deserialize)]

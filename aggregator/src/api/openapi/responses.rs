@@ -655,6 +655,19 @@ pub fn schemas() -> Value {
             })),
         ),
         (
+            "Heatmap",
+            all(json!({
+                "hosts": list(all(json!({
+                    "host_id": int, "hostname": text, "region": text, "state": host_state,
+                    "utilization_percent": described(
+                        list(opt_int.clone()),
+                        "each accelerator's, in index order; null: no reading, or the host is not online",
+                    ),
+                }))),
+                "hosts_total": int, "truncated": flag,
+            })),
+        ),
+        (
             "Trend",
             all(json!({
                 "hours": int, "step_ms": int,
