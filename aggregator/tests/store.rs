@@ -796,19 +796,26 @@ on_each_backend! {
         assert_eq!(hour.accounts_by_role, [("operator".to_owned(), 1)]);
         assert!(hour.audit.contains(&("login.failed".to_owned(), 2)), "{:?}", hour.audit);
         assert_eq!(hour.resource_periods, 1);
-        let figures = suanli_aggregator::market::platform_figures(&hour);
+        use suanli_aggregator::market;
+        let figures = market::platform_figures(&hour);
         let value = |name: &str, label: &str| {
             figures.iter().find(|f| f.name == name && f.label == label).map(|f| f.value)
         };
         assert_eq!(value("sign_ins_failed", ""), Some(2));
         assert_eq!(value("revocations", "host"), Some(1));
         assert_eq!(value("up_seconds", ""), Some(10));
-        let facts = store.selection_facts(0, 10_000).await.unwrap();
+        let facts: Vec<_> = store
+            .selections_between(0, 10_000)
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| market::SelectionFact::of(&s.demand, &s.chosen, s.candidates, s.elapsed_us))
+            .collect();
         assert_eq!(facts.len(), 1);
         assert!(facts[0].matched);
         assert_eq!(facts[0].user_region.as_deref(), Some("440305"));
         assert_eq!((facts[0].elapsed_us, facts[0].chosen_province.as_deref()), (2_000, None));
-        assert!(store.selection_facts(5_001, 10_000).await.unwrap().is_empty());
+        assert!(store.selections_between(5_001, 10_000).await.unwrap().is_empty());
         assert_eq!(store.active_api_keys(end).await.unwrap(), 0);
     }
 }

@@ -68,7 +68,16 @@ pub async fn report_hourly(
                 market::platform_figures(&node.store.platform_hour(&origin, start, end).await?)
             }
             SCHEDULING_STREAM => {
-                market::scheduling_figures(&node.store.selection_facts(start, end).await?)
+                let facts: Vec<_> = node
+                    .store
+                    .selections_between(start, end)
+                    .await?
+                    .iter()
+                    .map(|s| {
+                        market::SelectionFact::of(&s.demand, &s.chosen, s.candidates, s.elapsed_us)
+                    })
+                    .collect();
+                market::scheduling_figures(&facts)
             }
             _ => market::application_figures(node.store.active_api_keys(end).await?),
         };

@@ -378,36 +378,6 @@ impl Store {
         })
     }
 
-    /// The selections recorded in `[from, to)`, as the scheduling stream counts them.
-    pub async fn selection_facts(
-        &self,
-        from: u64,
-        to: u64,
-    ) -> Result<Vec<crate::market::SelectionFact>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT demand, chosen, candidates, elapsed_us FROM selections \
-             WHERE at_ms >= $1 AND at_ms < $2 ORDER BY id",
-        )
-        .bind(int(from))
-        .bind(int(to))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let json = |i: usize| -> Result<serde_json::Value, StoreError> {
-                    let text: String = r.try_get(i)?;
-                    Ok(serde_json::from_str(&text).unwrap_or_default())
-                };
-                Ok(crate::market::SelectionFact::of(
-                    &json(0)?,
-                    &json(1)?,
-                    r.try_get(2)?,
-                    r.try_get(3)?,
-                ))
-            })
-            .collect()
-    }
-
     /// API keys neither revoked nor expired at `at_ms`.
     pub async fn active_api_keys(&self, at_ms: u64) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query(

@@ -49,23 +49,40 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let json = |i: usize| -> Result<serde_json::Value, StoreError> {
-                    let text: String = r.try_get(i)?;
-                    Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
-                };
-                Ok(SelectionRecord {
-                    id: r.try_get(0)?,
-                    at_ms: r.try_get(1)?,
-                    actor: r.try_get(2)?,
-                    demand: json(3)?,
-                    matched_hosts: r.try_get(4)?,
-                    candidates: r.try_get(5)?,
-                    chosen: json(6)?,
-                    elapsed_us: r.try_get(7)?,
-                })
-            })
-            .collect()
+        rows.iter().map(selection_from_row).collect()
     }
+
+    /// The selections recorded in `[from, to)`, oldest first.
+    pub async fn selections_between(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<SelectionRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, at_ms, actor, demand, matched_hosts, candidates, chosen, elapsed_us \
+             FROM selections WHERE at_ms >= $1 AND at_ms < $2 ORDER BY id",
+        )
+        .bind(int(from))
+        .bind(int(to))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(selection_from_row).collect()
+    }
+}
+
+fn selection_from_row(r: &AnyRow) -> Result<SelectionRecord, StoreError> {
+    let json = |i: usize| -> Result<serde_json::Value, StoreError> {
+        let text: String = r.try_get(i)?;
+        Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    };
+    Ok(SelectionRecord {
+        id: r.try_get(0)?,
+        at_ms: r.try_get(1)?,
+        actor: r.try_get(2)?,
+        demand: json(3)?,
+        matched_hosts: r.try_get(4)?,
+        candidates: r.try_get(5)?,
+        chosen: json(6)?,
+        elapsed_us: r.try_get(7)?,
+    })
 }
