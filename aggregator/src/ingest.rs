@@ -507,7 +507,11 @@ async fn stream(
 
     let (interval_tx, mut interval_rx) = mpsc::channel(4);
     let node = &ingest.node;
-    let generation = node.registry.connect(host_id, conn.clone(), interval_tx);
+    let _registered = Registered {
+        node,
+        host_id,
+        generation: node.registry.connect(host_id, conn.clone(), interval_tx),
+    };
     node.counters.connections_accepted.inc();
     node.catalog.set_spooled_through(
         host_id,
@@ -530,8 +534,10 @@ async fn stream(
         tokio::select! {
             committed = committed(&mut committing), if !committing.is_empty() => match committed {
                 Some(through) => {
-                    if let Some(ack) = cursor.on_stored(through) {
-                        send_message(&mut send, ack).await?;
+                    if let Some(ack) = cursor.on_stored(through)
+                        && let Err(e) = send_message(&mut send, ack).await
+                    {
+                        break Err(e);
                     }
                 }
                 None => break Err(Refusal::new(CloseCode::Internal, "storage failed; resend later")),
@@ -574,7 +580,10 @@ async fn stream(
                 Err(e) => break Err(e.into()),
             },
             Some(interval) = interval_rx.recv() => {
-                send_message(&mut send, AggregatorMessage::Configure { sample_interval: interval }).await?;
+                let configure = AggregatorMessage::Configure { sample_interval: interval };
+                if let Err(e) = send_message(&mut send, configure).await {
+                    break Err(e);
+                }
             }
             _ = link_tick.tick() => {
                 let stats = conn.stats();
@@ -593,12 +602,27 @@ async fn stream(
         Ok(()) => acknowledge_rest(&mut cursor, committing, &mut send).await,
         refused => refused,
     };
-    node.registry.disconnect(host_id, generation);
+    drop(_registered);
     if link.last_seen_ms > 0 {
         let _ = node.store.record_link(host_id, link).await;
     }
     info!(host_id, "agent disconnected");
     result
+}
+
+/// A host's place in the [`crate::registry::Registry`], given up when its
+/// connection's task ends, however it ends: an error sending to a closed
+/// connection must not leave a revoked or vanished host shown connected.
+struct Registered<'a> {
+    node: &'a Node,
+    host_id: i64,
+    generation: u64,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.node.registry.disconnect(self.host_id, self.generation);
+    }
 }
 
 /// Waits for the oldest sample's batch to commit; returns the newest seq
