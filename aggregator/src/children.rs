@@ -21,8 +21,8 @@ use suanli_link::transport::{
 use suanli_protocol::{
     identifier::NodePrefix,
     node::{
-        Approval, ChildMessage, FilingBatch, JoinRequest, JoinStatus, LiveState,
-        MAX_FILINGS_PER_BATCH, MAX_REPORTS_PER_BATCH, ParentMessage,
+        Approval, ChildMessage, FilingBatch, JoinRequest, JoinStatus, MAX_FILINGS_PER_BATCH,
+        MAX_REPORTS_PER_BATCH, ParentMessage,
     },
     session::{IngestCursor, negotiate},
     stream::{AggregatorMessage, Hello, MAX_VERSION, MIN_VERSION, Welcome},
@@ -34,6 +34,7 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::{
     auth, hierarchy,
     identity::{NodeIdentity, random_secret},
+    links::{Question, Reply},
     market,
     node::{Node, NodeEvent, tasks::Shutdown},
     service::{Actor, audit},
@@ -308,7 +309,7 @@ async fn link(
         child: child.id,
         generation,
     };
-    let mut pending: HashMap<u64, oneshot::Sender<Result<LiveState, String>>> = HashMap::new();
+    let mut pending: HashMap<u64, oneshot::Sender<Result<Reply, String>>> = HashMap::new();
     let mut next_query = 0u64;
     let mut events = node.subscribe();
     let mut cursor = IngestCursor::default();
@@ -327,7 +328,16 @@ async fn link(
                 }
                 Some(ChildMessage::LiveAnswer { query_id, state }) => {
                     if let Some(reply) = pending.remove(&query_id) {
-                        let _ = reply.send(state);
+                        let _ = reply.send(state.map(Reply::Live));
+                    }
+                }
+                Some(ChildMessage::SelectionAnswer { query_id, answer }) => {
+                    // The asker gave up at its deadline: the answer is late.
+                    let delivered = pending
+                        .remove(&query_id)
+                        .is_some_and(|reply| reply.send(answer.map(Reply::Select)).is_ok());
+                    if !delivered {
+                        node.counters.selection_answers_late.inc();
                     }
                 }
                 Some(_) => return Err(Refusal::new(CloseCode::Protocol, "only filings and heartbeats after Hello")),
@@ -342,11 +352,12 @@ async fn link(
                 let query_id = next_query;
                 next_query += 1;
                 pending.insert(query_id, ask.reply);
-                send_message(&mut send, ParentMessage::LiveQuery {
-                    query_id,
-                    identifier: ask.identifier,
-                    deadline_ms: u64::try_from(ask.deadline.as_millis()).unwrap_or(u64::MAX),
-                }).await?;
+                let deadline_ms = u64::try_from(ask.deadline.as_millis()).unwrap_or(u64::MAX);
+                let question = match ask.question {
+                    Question::Live { identifier } => ParentMessage::LiveQuery { query_id, identifier, deadline_ms },
+                    Question::Select { demand_json } => ParentMessage::SelectionQuery { query_id, demand_json, deadline_ms },
+                };
+                send_message(&mut send, question).await?;
             }
             _ = state_poll.tick() => {
                 let state = node.store.child_state(child.id).await?;
@@ -427,6 +438,7 @@ async fn store_batch(
     if reported.stored > 0 {
         node.publish(NodeEvent::ReportsStored);
     }
+    node.links.reported(child_id, &reports);
     Ok(match cursor.on_stored(batch.seq) {
         Some(AggregatorMessage::Ack { through_seq }) => Some(ParentMessage::Ack { through_seq }),
         _ => None,

@@ -1,35 +1,59 @@
 //! The node links as the rest of the node sees them: connected child nodes,
 //! which an operation asks something over their link (the live state of an
-//! identifier one holds) within a deadline, each link's task attaching on
-//! `Welcome` and detaching when it ends; and how this node's own link to
-//! its parent is doing, for staff.
+//! identifier one holds, or a demand answered over its subtree) within a
+//! deadline, each link's task attaching on `Welcome` and detaching when it
+//! ends; what each child last reported it has free (its subtree's resource
+//! reports, so a demand it cannot meet is not sent to it); and how this
+//! node's own link to its parent is doing, for staff.
 
 use std::{collections::HashMap, sync::Mutex, time::Duration};
 
-use suanli_protocol::node::LiveState;
+use suanli_protocol::node::{CapacityGroup, LiveState, MarketReport};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::market::RESOURCE_STREAM;
 
 /// Questions queued for one link, at most; a busy link answers `Stale`.
 const QUEUE: usize = 64;
 
-/// A question for a child, with where its answer goes.
-#[derive(Debug)]
-pub struct LiveAsk {
-    pub identifier: String,
-    pub deadline: Duration,
-    pub reply: oneshot::Sender<Result<LiveState, String>>,
+/// What a child is asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Question {
+    /// The live state of an identifier it holds.
+    Live { identifier: String },
+    /// A demand (JSON) to answer over its subtree.
+    Select { demand_json: String },
 }
 
-/// Why no live answer came.
+/// What a child answered, by the kind of question.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Live(LiveState),
+    /// The child's answer as JSON, read by the asker.
+    Select(String),
+}
+
+/// A question for a child, with where its answer goes.
+#[derive(Debug)]
+pub struct Ask {
+    pub question: Question,
+    pub deadline: Duration,
+    pub reply: oneshot::Sender<Result<Reply, String>>,
+}
+
+/// Why no answer came.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LiveError {
-    /// No link to the holding child now.
-    #[error("the node holding it is not linked now")]
+pub enum AskError {
+    /// No link to the child now.
+    #[error("the node is not linked now")]
     Unreachable,
     /// Linked, but no answer in time, or the child could not say.
     #[error("{0}")]
     Stale(String),
 }
+
+/// One child's latest resource report of each origin in its subtree.
+type Reported = HashMap<String, (u64, Vec<CapacityGroup>)>;
 
 /// This node's link to its parent, as its task last saw it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -59,19 +83,64 @@ impl UplinkStatus {
 
 #[derive(Debug, Default)]
 pub struct ChildLinks {
-    links: Mutex<HashMap<i64, (u64, mpsc::Sender<LiveAsk>)>>,
+    links: Mutex<HashMap<i64, (u64, mpsc::Sender<Ask>)>>,
+    reported: Mutex<HashMap<i64, Reported>>,
     generations: std::sync::atomic::AtomicU64,
 }
 
 impl ChildLinks {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, (u64, mpsc::Sender<LiveAsk>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, (u64, mpsc::Sender<Ask>)>> {
         // A panic while holding the lock leaves a map that is still valid.
         self.links.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn reported_lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Reported>> {
+        self.reported.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps the newest resource report of each origin that came through
+    /// `child_id` (the stored ones: refused reports never get here).
+    pub fn reported(&self, child_id: i64, reports: &[MarketReport]) {
+        let mut reported = self.reported_lock();
+        let origins = reported.entry(child_id).or_default();
+        for report in reports.iter().filter(|r| r.stream == RESOURCE_STREAM) {
+            let newer = origins
+                .get(&report.origin)
+                .is_none_or(|(start, _)| *start < report.period_start_ms);
+            if newer {
+                origins.insert(
+                    report.origin.clone(),
+                    (report.period_start_ms, report.groups.clone()),
+                );
+            }
+        }
+    }
+
+    /// The groups of every origin under `child_id` whose newest report
+    /// started at or after `since_ms`, and how many origins are older (or
+    /// `None` if the child has reported nothing since this node started).
+    pub fn reported_since(
+        &self,
+        child_id: i64,
+        since_ms: u64,
+    ) -> Option<(Vec<CapacityGroup>, usize)> {
+        let reported = self.reported_lock();
+        let origins = reported.get(&child_id)?;
+        let mut groups = Vec::new();
+        let mut older = 0;
+        for (start, of_origin) in origins.values() {
+            if *start >= since_ms {
+                groups.extend(of_origin.iter().cloned());
+            } else {
+                older += 1;
+            }
+        }
+        Some((groups, older))
+    }
+
     /// A child's new link: questions for it arrive on the receiver. A newer
     /// link of the same child replaces an older one.
-    pub fn attach(&self, child_id: i64) -> (u64, mpsc::Receiver<LiveAsk>) {
+    pub fn attach(&self, child_id: i64) -> (u64, mpsc::Receiver<Ask>) {
         let generation = self
             .generations
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -93,32 +162,63 @@ impl ChildLinks {
     }
 
     /// Asks the child holding `identifier` for its live state.
-    pub async fn ask(
+    pub async fn ask_live(
         &self,
         child_id: i64,
         identifier: &str,
         deadline: Duration,
-    ) -> Result<LiveState, LiveError> {
+    ) -> Result<LiveState, AskError> {
+        let question = Question::Live {
+            identifier: identifier.to_owned(),
+        };
+        match self.ask(child_id, question, deadline).await? {
+            Reply::Live(state) => Ok(state),
+            Reply::Select(_) => Err(AskError::Stale("a selection answer to a live query".into())),
+        }
+    }
+
+    /// Asks a child to answer a demand over its subtree; the answer's JSON.
+    pub async fn ask_selection(
+        &self,
+        child_id: i64,
+        demand_json: String,
+        deadline: Duration,
+    ) -> Result<String, AskError> {
+        match self
+            .ask(child_id, Question::Select { demand_json }, deadline)
+            .await?
+        {
+            Reply::Select(json) => Ok(json),
+            Reply::Live(_) => Err(AskError::Stale("a live answer to a selection query".into())),
+        }
+    }
+
+    async fn ask(
+        &self,
+        child_id: i64,
+        question: Question,
+        deadline: Duration,
+    ) -> Result<Reply, AskError> {
         let link = self
             .lock()
             .get(&child_id)
             .map(|(_, tx)| tx.clone())
-            .ok_or(LiveError::Unreachable)?;
+            .ok_or(AskError::Unreachable)?;
         let (reply, answer) = oneshot::channel();
-        link.try_send(LiveAsk {
-            identifier: identifier.to_owned(),
+        link.try_send(Ask {
+            question,
             deadline,
             reply,
         })
         .map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => LiveError::Stale("the link is busy".into()),
-            mpsc::error::TrySendError::Closed(_) => LiveError::Unreachable,
+            mpsc::error::TrySendError::Full(_) => AskError::Stale("the link is busy".into()),
+            mpsc::error::TrySendError::Closed(_) => AskError::Unreachable,
         })?;
         match tokio::time::timeout(deadline, answer).await {
-            Ok(Ok(Ok(state))) => Ok(state),
-            Ok(Ok(Err(reason))) => Err(LiveError::Stale(reason)),
-            Ok(Err(_)) => Err(LiveError::Unreachable),
-            Err(_) => Err(LiveError::Stale(format!(
+            Ok(Ok(Ok(reply))) => Ok(reply),
+            Ok(Ok(Err(reason))) => Err(AskError::Stale(reason)),
+            Ok(Err(_)) => Err(AskError::Unreachable),
+            Err(_) => Err(AskError::Stale(format!(
                 "no answer within {} ms",
                 deadline.as_millis()
             ))),
@@ -134,8 +234,8 @@ mod tests {
     async fn a_question_reaches_the_newest_link_and_a_missing_one_is_unreachable() {
         let links = ChildLinks::default();
         assert_eq!(
-            links.ask(1, "X", Duration::from_millis(10)).await,
-            Err(LiveError::Unreachable)
+            links.ask_live(1, "X", Duration::from_millis(10)).await,
+            Err(AskError::Unreachable)
         );
         let (old, _old_rx) = links.attach(1);
         let (new, mut rx) = links.attach(1);
@@ -143,18 +243,26 @@ mod tests {
         assert!(links.is_linked(1), "an older link's end leaves the newer");
         let answering = tokio::spawn(async move {
             let ask = rx.recv().await.unwrap();
-            assert_eq!(ask.identifier, "X");
-            let _ = ask.reply.send(Ok(LiveState {
+            assert_eq!(
+                ask.question,
+                Question::Live {
+                    identifier: "X".into()
+                }
+            );
+            let _ = ask.reply.send(Ok(Reply::Live(LiveState {
                 host_state: "online".into(),
                 ..Default::default()
-            }));
+            })));
         });
-        let state = links.ask(1, "X", Duration::from_secs(5)).await.unwrap();
+        let state = links
+            .ask_live(1, "X", Duration::from_secs(5))
+            .await
+            .unwrap();
         assert_eq!(state.host_state, "online");
         answering.await.unwrap();
         assert!(matches!(
-            links.ask(1, "X", Duration::from_millis(20)).await,
-            Err(LiveError::Stale(_) | LiveError::Unreachable)
+            links.ask_live(1, "X", Duration::from_millis(20)).await,
+            Err(AskError::Stale(_) | AskError::Unreachable)
         ));
         links.detach(1, new);
         assert!(!links.is_linked(1));

@@ -42,7 +42,7 @@ use tracing::{debug, info, warn};
 use crate::{
     hierarchy,
     node::{Node, NodeEvent, tasks::Shutdown},
-    service::nodes,
+    service::{nodes, select},
     store::{Lease, ParentLink, Store, StoreError, now_ms},
 };
 
@@ -66,6 +66,8 @@ const HEARTBEAT: Duration = Duration::from_millis(hierarchy::HEARTBEAT_INTERVAL_
 const MAX_ANSWERING: usize = 256;
 /// What a node keeps of its parent's deadline for the answer's way up.
 const LIVE_MARGIN: Duration = Duration::from_millis(100);
+/// The largest selection answer sent up: a quarter of a frame.
+const MAX_SELECTION_ANSWER_BYTES: usize = suanli_protocol::stream::MAX_FRAME_LEN / 4;
 /// How long the replica running the parent link holds it without renewing
 /// (it renews with every heartbeat).
 const LEASE_MS: u64 = 3 * hierarchy::HEARTBEAT_INTERVAL_MS;
@@ -493,6 +495,12 @@ async fn linked(
                         answering.spawn(answer_live(node.clone(), query_id, identifier, deadline_ms));
                     }
                 }
+                Ok(ParentMessage::SelectionQuery { query_id, demand_json, .. }) => {
+                    if answering.len() < MAX_ANSWERING {
+                        let actor = format!("node {}", link.parent_prefix.as_deref().unwrap_or("parent"));
+                        answering.spawn(answer_selection(node.clone(), query_id, demand_json, actor));
+                    }
+                }
                 Ok(message) => {
                     let Some(message) = message.into_session() else {
                         drop_link(&mut connection, &mut uplink, "a joining message on a link");
@@ -573,6 +581,35 @@ async fn answer_live(
         .await
         .map_err(|e| e.to_string());
     ChildMessage::LiveAnswer { query_id, state }
+}
+
+/// Answers the parent's demand over this node's subtree, as the selection
+/// API would (the parent set the deadline inside the demand, a little
+/// inside its own). An answer too large for one frame loses its lowest
+/// candidates until it fits.
+async fn answer_selection(
+    node: Arc<Node>,
+    query_id: u64,
+    demand_json: String,
+    actor: String,
+) -> ChildMessage {
+    let answer = match serde_json::from_str(&demand_json) {
+        Ok(body) => select::select(&node, &actor, body)
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|selected| {
+                let mut answer = selected.answer;
+                loop {
+                    let json = serde_json::to_string(&answer).map_err(|e| e.to_string())?;
+                    if json.len() <= MAX_SELECTION_ANSWER_BYTES || answer.candidates.is_empty() {
+                        break Ok(json);
+                    }
+                    answer.candidates.truncate(answer.candidates.len() / 2);
+                }
+            }),
+        Err(e) => Err(format!("the demand is not JSON: {e}")),
+    };
+    ChildMessage::SelectionAnswer { query_id, answer }
 }
 
 fn drop_link(connection: &mut Option<Link<ParentMessage>>, uplink: &mut Uplink, reason: &str) {

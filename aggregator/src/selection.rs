@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use suanli_protocol::identifier::ResourceType;
 
 use crate::{
@@ -32,13 +32,15 @@ static ANY_ACCELERATOR: AcceleratorDemand = AcceleratorDemand {
 };
 
 pub mod demand;
+pub mod federation;
 pub mod network;
 
-pub use demand::{AcceleratorDemand, Demand, Together};
+pub use demand::{AcceleratorDemand, Demand, Scope, Together};
+pub use federation::{NodeOutcome, Outcome};
 pub use network::{LineEdge, Network, Path, PublicLatency};
 
 /// The hard constraints, in the order they are reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Constraint {
     State,
@@ -62,8 +64,12 @@ pub enum Constraint {
     Expression,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HostPick {
+    /// The prefix of the node holding the host (filled in by the operation
+    /// that answers: the pure selection does not know it).
+    pub node: String,
+    /// The host's id at the node holding it.
     pub host_id: i64,
     pub identifier: Option<String>,
     pub hostname: String,
@@ -90,7 +96,7 @@ pub struct HostPick {
 }
 
 /// Each part is from 0 to 1; a part that does not apply is absent.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct ScoreParts {
     /// How much of what was asked for is free, discounted for stale state.
     pub availability: f64,
@@ -120,33 +126,35 @@ impl ScoreParts {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Candidate {
     pub score: f64,
     pub hosts: Vec<HostPick>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Elimination {
     pub constraint: Constraint,
     pub hosts: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Miss {
+    /// The prefix of the node holding the host, as in [`HostPick`].
+    pub node: String,
     pub host_id: i64,
     pub hostname: String,
     pub identifier: Option<String>,
     pub failed: Vec<Failure>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Failure {
     pub constraint: Constraint,
     pub detail: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Answer {
     pub candidates: Vec<Candidate>,
     /// Hosts meeting every hard constraint. With an expression, it is
@@ -162,6 +170,12 @@ pub struct Answer {
     pub nearest_misses: Vec<Miss>,
     /// Why a multi-host demand found no group, if it did not.
     pub groups_short: Option<String>,
+    /// The nodes below this one that were asked, skipped or missed, each
+    /// with its outcome (empty for a node that asked none).
+    pub nodes: Vec<NodeOutcome>,
+    /// Some node that should have answered did not (late, unreachable,
+    /// refused or failed): candidates may be missing.
+    pub partial: bool,
 }
 
 /// A compiled CEL expression, or why it does not compile.
@@ -837,6 +851,7 @@ impl Misses {
         self.0.push((
             n,
             Miss {
+                node: String::new(),
                 host_id: host.host_id,
                 hostname: host.hostname.clone(),
                 identifier: host.own_resource().map(|r| r.identifier.clone()),
@@ -860,16 +875,24 @@ fn score_parts<'a>(
     let stale = host.state(now) != HostState::Online;
     ScoreParts {
         availability: (verdict.availability * if stale { 0.5 } else { 1.0 }).clamp(0.0, 1.0),
-        latency: checker
-            .path(host)
-            .map(|p| 1.0 / (1.0 + p.latency_ms / 10.0)),
+        latency: checker.path(host).map(|p| latency_part(p.latency_ms)),
         load: verdict.load.clamp(0.0, 1.0),
-        // Not listing a price must never rank above listing one.
-        price: cheapest.map(|c| match verdict.price_cny_e4 {
-            Some(p) if p > 0 => (c as f64 / p as f64).clamp(0.0, 1.0),
-            Some(_) => 1.0,
-            None => 0.0,
-        }),
+        price: cheapest.map(|c| price_part(c, verdict.price_cny_e4)),
+    }
+}
+
+/// The latency part of a path's score: 1 on the spot, ½ at 10 ms.
+fn latency_part(latency_ms: f64) -> f64 {
+    1.0 / (1.0 + latency_ms / 10.0)
+}
+
+/// The price part of a host's score against the cheapest of those it is
+/// ranked with. Not listing a price must never rank above listing one.
+fn price_part(cheapest_cny_e4: i64, price_cny_e4: Option<i64>) -> f64 {
+    match price_cny_e4 {
+        Some(p) if p > 0 => (cheapest_cny_e4 as f64 / p as f64).clamp(0.0, 1.0),
+        Some(_) => 1.0,
+        None => 0.0,
     }
 }
 
@@ -893,6 +916,7 @@ fn host_pick<'a>(checker: &mut Checker<'a>, scored: Scored<'a>, now: u64) -> Hos
     let path = checker.path(host).cloned();
     let stale = state != HostState::Online;
     HostPick {
+        node: String::new(),
         host_id: host.host_id,
         identifier: host.own_resource().map(|r| r.identifier.clone()),
         hostname: host.hostname.clone(),
@@ -1078,5 +1102,7 @@ pub fn select(
         eliminated,
         nearest_misses: misses.0.into_iter().map(|(_, m)| m).collect(),
         groups_short,
+        nodes: Vec::new(),
+        partial: false,
     }
 }

@@ -31,6 +31,14 @@ pub struct IngestCounters {
     /// Market reports child nodes sent that were refused: out of bounds, or
     /// other figures for a period already held.
     pub reports_refused: Counter,
+    /// Children a federated demand was not sent to, because their resource
+    /// reports say they cannot meet it.
+    pub selection_children_skipped: Counter,
+    /// Children's selection answers that came after the asker's deadline.
+    pub selection_answers_late: Counter,
+    /// Children's selection answers refused: malformed, or naming resources
+    /// outside the child's prefix.
+    pub selection_answers_refused: Counter,
 }
 
 impl IngestCounters {
@@ -86,6 +94,21 @@ impl IngestCounters {
             "reports_refused",
             "Market reports from child nodes refused (out of bounds, or other figures for a period already held)",
             self.reports_refused.clone(),
+        );
+        s.register(
+            "selection_children_skipped",
+            "Child nodes a demand was not sent to, their resource reports saying they cannot meet it",
+            self.selection_children_skipped.clone(),
+        );
+        s.register(
+            "selection_answers_late",
+            "Child nodes' selection answers that came after the deadline (ignored)",
+            self.selection_answers_late.clone(),
+        );
+        s.register(
+            "selection_answers_refused",
+            "Child nodes' selection answers refused (malformed, or resources outside the child's prefix)",
+            self.selection_answers_refused.clone(),
         );
     }
 }

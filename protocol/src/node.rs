@@ -258,6 +258,12 @@ pub enum ChildMessage {
         query_id: u64,
         state: Result<LiveState, String>,
     },
+    /// The answer to a [`ParentMessage::SelectionQuery`]: the answer's
+    /// JSON, or why there is none.
+    SelectionAnswer {
+        query_id: u64,
+        answer: Result<String, String>,
+    },
 }
 
 /// What a parent node sends.
@@ -282,6 +288,12 @@ pub enum ParentMessage {
         identifier: String,
         deadline_ms: u64,
     },
+    /// Which resources of your subtree meet this demand (JSON)?
+    SelectionQuery {
+        query_id: u64,
+        demand_json: String,
+        deadline_ms: u64,
+    },
 }
 
 impl ParentMessage {
@@ -300,7 +312,8 @@ impl ParentMessage {
             }),
             ParentMessage::JoinReceipt { .. }
             | ParentMessage::JoinStatus(_)
-            | ParentMessage::LiveQuery { .. } => None,
+            | ParentMessage::LiveQuery { .. }
+            | ParentMessage::SelectionQuery { .. } => None,
         }
     }
 }
@@ -352,6 +365,17 @@ impl ChildMessage {
                     reason,
                 })
             }
+            ChildMessage::SelectionAnswer { query_id, answer } => {
+                let (answer_json, reason) = match answer {
+                    Ok(json) => (json, String::new()),
+                    Err(reason) => (String::new(), reason),
+                };
+                Body::SelectionAnswer(proto::SelectionAnswer {
+                    query_id,
+                    answer_json,
+                    reason,
+                })
+            }
         };
         encode_body(body, out)
     }
@@ -397,7 +421,16 @@ impl Inbound for ChildMessage {
                 query_id: a.query_id,
                 state: a.state.map(LiveState::from).ok_or(a.reason),
             },
+            Body::SelectionAnswer(a) => ChildMessage::SelectionAnswer {
+                query_id: a.query_id,
+                answer: if a.answer_json.is_empty() {
+                    Err(a.reason)
+                } else {
+                    Ok(a.answer_json)
+                },
+            },
             Body::LiveQuery(_) => return Err(FrameError::Unexpected("LiveQuery")),
+            Body::SelectionQuery(_) => return Err(FrameError::Unexpected("SelectionQuery")),
             Body::JoinReceipt(_) => return Err(FrameError::Unexpected("NodeJoinReceipt")),
             Body::JoinStatus(_) => return Err(FrameError::Unexpected("NodeJoinStatus")),
             Body::Welcome(_) => return Err(FrameError::Unexpected("Welcome")),
@@ -442,6 +475,15 @@ impl ParentMessage {
                 identifier,
                 deadline_ms,
             }),
+            ParentMessage::SelectionQuery {
+                query_id,
+                demand_json,
+                deadline_ms,
+            } => Body::SelectionQuery(proto::SelectionQuery {
+                query_id,
+                demand_json,
+                deadline_ms,
+            }),
         };
         encode_body(body, out)
     }
@@ -475,7 +517,13 @@ impl Inbound for ParentMessage {
                 identifier: q.identifier,
                 deadline_ms: q.deadline_ms,
             },
+            Body::SelectionQuery(q) => ParentMessage::SelectionQuery {
+                query_id: q.query_id,
+                demand_json: q.demand_json,
+                deadline_ms: q.deadline_ms,
+            },
             Body::LiveAnswer(_) => return Err(FrameError::Unexpected("LiveAnswer")),
+            Body::SelectionAnswer(_) => return Err(FrameError::Unexpected("SelectionAnswer")),
             Body::JoinRequest(_) => return Err(FrameError::Unexpected("NodeJoinRequest")),
             Body::JoinPoll(_) => return Err(FrameError::Unexpected("NodeJoinPoll")),
             Body::Hello(_) => return Err(FrameError::Unexpected("Hello")),
@@ -836,6 +884,27 @@ mod tests {
         let mut decoder = FrameDecoder::default();
         decoder.push(&bytes);
         assert!(decoder.decode::<ParentMessage>().is_err());
+
+        let query = ParentMessage::SelectionQuery {
+            query_id: 7,
+            demand_json: r#"{"accelerator":{"model":"h800","count":8}}"#.into(),
+            deadline_ms: 2000,
+        };
+        let mut bytes = Vec::new();
+        query.clone().encode(&mut bytes);
+        assert_eq!(decode::<ParentMessage>(&bytes), query);
+        for answer in [
+            Ok("{}".to_owned()),
+            Err("no answer within 1900 ms".to_owned()),
+        ] {
+            let answer = ChildMessage::SelectionAnswer {
+                query_id: 7,
+                answer,
+            };
+            let mut bytes = Vec::new();
+            answer.clone().encode(&mut bytes);
+            assert_eq!(decode::<ChildMessage>(&bytes), answer);
+        }
     }
 
     #[test]

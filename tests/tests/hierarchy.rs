@@ -15,7 +15,7 @@ use std::{
 };
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
-use serde_json::Value;
+use serde_json::{Value, json};
 use suanli_link::transport::{self, ServerTrust};
 use suanli_protocol::node::{CapacityGroup, ChildMessage, MarketReport, ParentMessage};
 use suanli_tests::{
@@ -101,6 +101,24 @@ fn join(parent: &Aggregator, child: &Aggregator, role: &str, segment: &str) -> S
         nodes(child)["parent"]["state"] == "approved" && nodes(child)["prefix"] == prefix.as_str()
     });
     prefix
+}
+
+/// A running agent on `node` as the machine `machine`, with two H100s on
+/// the stand-in NVML (one busy, one free).
+fn gpu_agent(dir: &Path, node: &Aggregator, interval: &str, machine: &str) -> Agent {
+    let mut agent = Agent::join_as(
+        &dir.join(machine),
+        &node.join_string(None),
+        interval,
+        machine,
+        &format!("{machine}-host"),
+    );
+    agent.env = vec![(
+        "SUANLI_NVML_LIBRARY".into(),
+        nvml_standin(dir).display().to_string(),
+    )];
+    agent.run();
+    agent
 }
 
 /// The identifiers of `type` a node's own resources have now.
@@ -293,19 +311,7 @@ fn a_tree_of_four_nodes_files_and_resolves_identifiers(backend: Backend) {
 
     // A GPU host at the industry node, before it has a parent: its
     // identifiers are minted under CN.LOCAL.
-    let library_path = nvml_standin(dir);
-    let mut gpu_agent = Agent::join_as(
-        &dir.join("gpu-agent"),
-        &industry.join_string(None),
-        "200ms",
-        "m-gpu",
-        "gpu-host",
-    );
-    gpu_agent.env = vec![(
-        "SUANLI_NVML_LIBRARY".into(),
-        library_path.display().to_string(),
-    )];
-    gpu_agent.run();
+    let mut gpu_agent = gpu_agent(dir, &industry, "200ms", "m-gpu");
     wait_until(WAIT, "the GPU host's accelerators", || {
         !own_identifiers(&industry, "A").is_empty()
     });
@@ -998,18 +1004,7 @@ fn staff_approve_a_child_on_the_dashboard_and_the_child_shows_its_parent() {
     // A host in Jiangsu at the regional node: the national overview leads
     // with the subtree's capacity, on the map by province and by node.
     regional.create_provider("320102");
-    let mut agent = Agent::join_as(
-        &dir.join("agent"),
-        &regional.join_string(None),
-        "1s",
-        "m-js",
-        "js-host",
-    );
-    agent.env = vec![(
-        "SUANLI_NVML_LIBRARY".into(),
-        nvml_standin(dir).display().to_string(),
-    )];
-    agent.run();
+    let mut agent = gpu_agent(dir, &regional, "1s", "m-js");
     page.eval("location.hash = '#/overview'; true");
     page.wait_for(
         WAIT,
@@ -1037,4 +1032,326 @@ fn staff_approve_a_child_on_the_dashboard_and_the_child_shows_its_parent() {
     let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("regional-overview.png");
     std::fs::write(&out, child_page.screenshot()).unwrap();
     agent.kill();
+}
+
+/// `POST /api/v1/selection` at `node` as staff.
+fn select(node: &Aggregator, demand: Value) -> (u16, Value) {
+    let (status, body) = suanli_tests::http(
+        node.http,
+        "POST",
+        "/api/v1/selection",
+        Some(&node.admin_token()),
+        Some(&demand.to_string()),
+    );
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// What became of `prefix` in a federated answer.
+fn outcome(answer: &Value, prefix: &str) -> Value {
+    answer["nodes"]
+        .as_array()
+        .and_then(|nodes| nodes.iter().find(|n| n["node"] == prefix))
+        .map_or(Value::Null, |n| n["outcome"].clone())
+}
+
+/// The nodes holding an answer's candidates, in rank order.
+fn holders(answer: &Value) -> Vec<String> {
+    answer["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["hosts"][0]["node"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn metric(node: &Aggregator, name: &str) -> f64 {
+    let (_, text) = node.get("/metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Selection across nodes on a real tree: a national node with a CPU host,
+/// a regional node, and an industry node with a GPU host (two H100s on the
+/// stand-in NVML, one busy, one free).
+#[test]
+fn a_demand_at_the_national_node_is_answered_over_its_subtree() {
+    let test = "hierarchy_selection";
+    let backend = Backend::Sqlite;
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let national = start(dir, "national", &backend, test, "national");
+    let regional = start(dir, "regional", &backend, test, "regional");
+    let mut industry = start(dir, "industry", &backend, test, "industry");
+    industry.create_provider("320102");
+    let mut local_agent = Agent::join_as(
+        &dir.join("local-agent"),
+        &national.join_string(None),
+        "200ms",
+        "m-local",
+        "cpu-host",
+    );
+    local_agent.run();
+    let gpu_agent = gpu_agent(dir, &industry, "200ms", "m-gpu");
+    assert_eq!(join(&national, &regional, "regional", "32"), "CN.32");
+    assert_eq!(join(&regional, &industry, "industry", "I65"), "CN.32.I65");
+
+    // The free H100 two levels down, with the path from the user to it.
+    let h100 = json!({"accelerator": {"model": "h100"}, "user_region": "110000"});
+    let mut answer = Value::Null;
+    wait_until(
+        WAIT,
+        "the national node to find the H100 two levels down",
+        || {
+            answer = select(&national, h100.clone()).1;
+            holders(&answer) == ["CN.32.I65"]
+        },
+    );
+    let host = &answer["candidates"][0]["hosts"][0];
+    assert_eq!(host["region"], "320102", "{answer:#}");
+    assert!(
+        host["path"]["latency_ms"].as_f64().unwrap() > 0.0,
+        "{answer:#}"
+    );
+    assert_eq!(host["path"]["segments"][0]["from_region"], "110000");
+    assert!(host["parts"]["latency"].is_number(), "{answer:#}");
+    let resources = host["resources"].as_array().unwrap();
+    assert_eq!(resources.len(), 1);
+    assert!(resources[0].as_str().unwrap().starts_with("CN.32.I65_"));
+    assert_eq!(outcome(&answer, "CN.32"), "answered", "{answer:#}");
+    assert_eq!(outcome(&answer, "CN.32.I65"), "answered", "{answer:#}");
+    assert_eq!(answer["partial"], false);
+
+    // The subtree's resource reports, which say which children may match,
+    // count the GPU host once its node has reported a period with it.
+    wait_until(WAIT, "the GPU host in the national node's figures", || {
+        report(&national, None)["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["resource_type"] == "A" && g["registered"] == 2)
+    });
+
+    // Local and remote hosts ranked together by the one score: each the
+    // weighted mean of its parts, in order.
+    let general =
+        json!({"resource_type": "C", "availability": "installed", "user_region": "320102"});
+    wait_until(WAIT, "both hosts in one answer", || {
+        answer = select(&national, general.clone()).1;
+        let mut nodes = holders(&answer);
+        nodes.sort();
+        nodes == ["CN", "CN.32.I65"]
+    });
+    let scores: Vec<f64> = answer["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let parts = &c["hosts"][0]["parts"];
+            let weighted = [
+                (0.4, "availability"),
+                (0.3, "latency"),
+                (0.3, "load"),
+                (0.2, "price"),
+            ]
+            .iter()
+            .filter_map(|(w, p)| parts[*p].as_f64().map(|v| (w * v, *w)))
+            .fold((0.0, 0.0), |(s, t), (v, w)| (s + v, t + w));
+            let score = c["score"].as_f64().unwrap();
+            assert!((score - weighted.0 / weighted.1).abs() < 1e-9, "{c:#}");
+            score
+        })
+        .collect();
+    assert!(scores[0] >= scores[1], "{answer:#}");
+
+    // Scope: one node's subtree, this node only, a node left out; outside
+    // the subtree and past the deadline's maximum are refused.
+    let scoped = |extra: Value| {
+        let mut demand = general.clone();
+        demand
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        select(&national, demand)
+    };
+    let (_, deep) = scoped(json!({"scope": "CN.32.I65"}));
+    assert_eq!(holders(&deep), ["CN.32.I65"], "{deep:#}");
+    let (_, local) = scoped(json!({"scope": "local"}));
+    assert_eq!(holders(&local), ["CN"], "{local:#}");
+    assert_eq!(local["nodes"], json!([]));
+    let (_, without) = scoped(json!({"exclude_nodes": ["CN.32"]}));
+    assert_eq!(holders(&without), ["CN"], "{without:#}");
+    assert_eq!(outcome(&without, "CN.32"), "excluded");
+    for bad in [
+        json!({"scope": "CN.44"}),
+        json!({"deadline_ms": 60_000}),
+        json!({"exclude_nodes": ["CN"]}),
+    ] {
+        let (status, body) = scoped(bad.clone());
+        assert_eq!(status, 422, "{bad}: {body:#}");
+    }
+
+    // Two free H100s on one host: the regional node's reports (its own and
+    // the industry node's, relayed) say it has fewer, so it is not asked.
+    let two = json!({"accelerator": {"model": "h100", "count": 2}});
+    wait_until(WAIT, "the regional node skipped on its reports", || {
+        answer = select(&national, two.clone()).1;
+        outcome(&answer, "CN.32") == "skipped"
+    });
+    assert!(
+        answer["nodes"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("matching accelerators free, 2 wanted"),
+        "{answer:#}"
+    );
+    assert!(metric(&national, "suanli_selection_children_skipped_total") >= 1.0);
+
+    // The industry node killed: the answer comes, partial, naming it.
+    industry.kill();
+    let (status, answer) = select(
+        &national,
+        json!({"resource_type": "C", "availability": "installed", "deadline_ms": 1500}),
+    );
+    assert_eq!(status, 200, "{answer:#}");
+    assert_eq!(answer["partial"], true, "{answer:#}");
+    assert!(
+        ["late", "unreachable"].contains(&outcome(&answer, "CN.32.I65").as_str().unwrap()),
+        "{answer:#}"
+    );
+    assert_eq!(outcome(&answer, "CN.32"), "answered");
+    assert_eq!(holders(&answer), ["CN"]);
+    drop(gpu_agent);
+    drop(local_agent);
+}
+
+/// Children that never answer, answer after the deadline, or answer with
+/// what is not theirs: the answer still comes, partial, naming each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn children_that_answer_late_wrongly_or_never_leave_a_partial_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let national = std::sync::Arc::new(start(
+        dir.path(),
+        "national",
+        &Backend::Sqlite,
+        "hierarchy_selection_bad",
+        "national",
+    ));
+    let silent = ScriptedChild::join(&national, "I65").await;
+    let wrong = ScriptedChild::join(&national, "M73").await;
+    let mut silent_link = silent.link().await.unwrap();
+    let mut wrong_link = wrong.link().await.unwrap();
+    let ask = |demand: Value| {
+        let node = national.clone();
+        tokio::task::spawn_blocking(move || select(&node, demand))
+    };
+
+    let asked = ask(json!({"resource_type": "C", "deadline_ms": 1000}));
+    let ParentMessage::SelectionQuery {
+        query_id: late_id,
+        demand_json,
+        deadline_ms,
+    } = silent_link.next::<ParentMessage>().await.unwrap()
+    else {
+        panic!("no selection query")
+    };
+    assert_eq!(deadline_ms, 1000);
+    let forwarded: Value = serde_json::from_str(&demand_json).unwrap();
+    assert!(
+        forwarded["deadline_ms"].as_u64().unwrap() < 1000,
+        "{forwarded}"
+    );
+    assert_eq!(
+        forwarded["user_region"], "110000",
+        "the national node's region fills the user's"
+    );
+    let ParentMessage::SelectionQuery { query_id, .. } =
+        wrong_link.next::<ParentMessage>().await.unwrap()
+    else {
+        panic!("no selection query")
+    };
+    let outside = json!({
+        "candidates": [{"score": 1.0, "hosts": [{
+            "node": "CN.44", "host_id": 1, "identifier": null, "hostname": "h", "provider": "P",
+            "region": "440300", "industry": "M73", "state": "online", "stale": false,
+            "freshness_ms": 1, "resources": [], "matching_accelerators": 0, "path": null,
+            "rtt_ms": null, "fabric": null, "price_per_hour_cny": null, "score": 1.0,
+            "parts": {"availability": 1.0, "latency": null, "load": 1.0, "price": null}
+        }]}],
+        "matched_hosts": 1, "unexamined_hosts": 0, "considered_hosts": 1, "eliminated": [],
+        "nearest_misses": [], "groups_short": null, "nodes": [], "partial": false
+    });
+    wrong_link
+        .send(ChildMessage::SelectionAnswer {
+            query_id,
+            answer: Ok(outside.to_string()),
+        })
+        .await
+        .unwrap();
+    let (status, answer) = asked.await.unwrap();
+    assert_eq!(status, 200, "{answer:#}");
+    assert_eq!(answer["partial"], true);
+    assert_eq!(outcome(&answer, "CN.I65"), "late", "{answer:#}");
+    assert_eq!(outcome(&answer, "CN.M73"), "refused", "{answer:#}");
+    let reasons = answer["nodes"].to_string();
+    assert!(
+        reasons.contains("CN.44 is outside its prefix CN.M73"),
+        "{reasons}"
+    );
+    assert!(
+        answer["candidates"].as_array().unwrap().is_empty(),
+        "{answer:#}"
+    );
+
+    // The silent child answers after the deadline: ignored, and counted.
+    silent_link
+        .send(ChildMessage::SelectionAnswer {
+            query_id: late_id,
+            answer: Ok("{}".into()),
+        })
+        .await
+        .unwrap();
+    let node = national.clone();
+    tokio::task::spawn_blocking(move || {
+        wait_until(WAIT, "the late answer counted", || {
+            metric(&node, "suanli_selection_answers_late_total") >= 1.0
+        })
+    })
+    .await
+    .unwrap();
+
+    // Malformed, and a failure the child reports, on the next demand.
+    let asked = ask(json!({"resource_type": "C", "deadline_ms": 1000}));
+    let ParentMessage::SelectionQuery { query_id, .. } =
+        wrong_link.next::<ParentMessage>().await.unwrap()
+    else {
+        panic!("no selection query")
+    };
+    wrong_link
+        .send(ChildMessage::SelectionAnswer {
+            query_id,
+            answer: Ok("[not json".into()),
+        })
+        .await
+        .unwrap();
+    let ParentMessage::SelectionQuery { query_id, .. } =
+        silent_link.next::<ParentMessage>().await.unwrap()
+    else {
+        panic!("no selection query")
+    };
+    silent_link
+        .send(ChildMessage::SelectionAnswer {
+            query_id,
+            answer: Err("storage unavailable".into()),
+        })
+        .await
+        .unwrap();
+    let (_, answer) = asked.await.unwrap();
+    assert_eq!(outcome(&answer, "CN.M73"), "refused", "{answer:#}");
+    assert!(
+        answer["nodes"].to_string().contains("malformed answer"),
+        "{answer:#}"
+    );
+    assert_eq!(outcome(&answer, "CN.I65"), "failed", "{answer:#}");
+    assert!(metric(&national, "suanli_selection_answers_refused_total") >= 2.0);
 }

@@ -23,7 +23,7 @@ use crate::{
     auth::Principal,
     check::{FieldProblem, Invalid},
     hierarchy::{self, LinkState, Referral},
-    links::LiveError,
+    links::AskError,
     node::{Node, NodeEvent},
     service::{Actor, nodes},
     store::{ChildNode, LibraryEntry, LibraryQuery, now_ms},
@@ -374,8 +374,8 @@ pub async fn resolve_filed(
         if live && entry.child_id.is_some() {
             let (state, answer) = match nodes::live(node, &canonical, LIVE_DEADLINE).await {
                 Ok(s) => ("fresh", Some(live_json(&s))),
-                Err(LiveError::Unreachable) => ("unreachable", None),
-                Err(LiveError::Stale(reason)) => {
+                Err(AskError::Unreachable) => ("unreachable", None),
+                Err(AskError::Stale(reason)) => {
                     body["live_reason"] = json!(reason);
                     ("stale", None)
                 }

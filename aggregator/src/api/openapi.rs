@@ -318,6 +318,8 @@ fn provider_code(description: &str) -> Value {
 /// Characters in a code a pattern also checks (region, industry, credit
 /// code), room left for the spaces around it that the parsers trim.
 const CODE_CHARS: usize = 32;
+/// The longest node prefix: CN and seven segments of eight.
+const NODE_PREFIX_CHARS: usize = 2 + 7 * 9;
 
 /// The request schemas, made once: every body is checked against their
 /// bounds ([`over_bounds`]) before it is read.
@@ -497,6 +499,13 @@ fn schemas() -> Value {
             "availability": {"enum": ["free_now", "installed"]},
             "expression": {"type": "string", "pattern": NONBLANK, "maxLength": demand::MAX_EXPRESSION_CHARS, "description": "CEL over `host` and `gpus`, e.g. host.cpus >= 64 && gpus.all(g, g.temperature_celsius < 80)"},
             "limit": {"type": "integer", "minimum": 1, "maximum": crate::selection::demand::MAX_LIMIT},
+            "scope": {"type": "string", "maxLength": NODE_PREFIX_CHARS, "pattern": "^(subtree|local|[Cc][Nn](\\.[0-9A-Za-z]{1,8}){0,7})$",
+                      "description": "which nodes answer: subtree (this node and every node below it, the default), local (this node only), or a node prefix (that node's subtree)"},
+            "exclude_nodes": {"type": "array", "maxItems": demand::MAX_LISTED,
+                              "items": {"type": "string", "maxLength": demand::MAX_NAME_CHARS, "pattern": "^[Cc][Nn](\\.[0-9A-Za-z]{1,8}){1,7}$"},
+                              "description": "node prefixes below this node whose subtrees are left out"},
+            "deadline_ms": {"type": "integer", "minimum": demand::MIN_DEADLINE_MS, "maximum": demand::MAX_DEADLINE_MS,
+                            "description": "how long the answer waits for nodes below this one (default 3000); each level asks its children a tenth sooner"},
         })),
         "PriceList": object(&["prices"], json!({
             "prices": {"type": "array", "maxItems": crate::service::prices::MAX_PRICES, "items": object(&["resource", "per_hour_cny"], json!({

@@ -22,7 +22,7 @@ pub async fn select(
     Extension(me): Extension<Principal>,
     Body(body): Body<Value>,
 ) -> Result<Json<Value>, Problem> {
-    let selected = service::select::select(&state, &me, body).await?;
+    let selected = service::select::select(&state, &me.actor, body).await?;
     let mut out = json!(selected.answer);
     out["elapsed_us"] = json!(selected.elapsed_us);
     Ok(Json(out))

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 use suanli_protocol::{
-    identifier::{RegionCode, ResourceType},
+    identifier::{NodePrefix, RegionCode, ResourceType},
     model::AcceleratorKind,
 };
 
@@ -42,6 +42,24 @@ pub struct Demand {
     /// A CEL expression over the host document; must be true.
     pub expression: Option<String>,
     pub limit: usize,
+    /// Which nodes answer (selection across nodes).
+    pub scope: Scope,
+    /// Nodes whose subtrees are left out.
+    pub exclude_nodes: Vec<NodePrefix>,
+    /// How long the answer waits for child nodes.
+    pub deadline_ms: u64,
+}
+
+/// Which nodes of the tree answer a demand.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// This node and every node below it.
+    #[default]
+    Subtree,
+    /// This node's own hosts only.
+    Local,
+    /// The subtree of one node (this one, or one below it).
+    Node(NodePrefix),
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -82,6 +100,10 @@ pub const MAX_LIMIT: usize = 1000;
 pub const MAX_LISTED: usize = 20;
 pub const MAX_NAME_CHARS: usize = 32;
 pub const MAX_EXPRESSION_CHARS: usize = 2048;
+/// How long a federated answer waits for child nodes by default, and at most.
+pub const DEFAULT_DEADLINE_MS: u64 = 3_000;
+pub const MIN_DEADLINE_MS: u64 = 100;
+pub const MAX_DEADLINE_MS: u64 = 10_000;
 
 /// Reads a demand; `Err` lists every field that is wrong.
 pub fn parse(body: &Value) -> Result<Demand, Invalid> {
@@ -109,6 +131,9 @@ pub fn parse(body: &Value) -> Result<Demand, Invalid> {
         "max_price_per_hour_cny",
         "expression",
         "limit",
+        "scope",
+        "exclude_nodes",
+        "deadline_ms",
     ];
     p.unknown("", object.keys(), KNOWN);
     let mut demand = Demand {
@@ -189,6 +214,31 @@ pub fn parse(body: &Value) -> Result<Demand, Invalid> {
         max_price_cny_e4: p.cny(object, "max_price_per_hour_cny"),
         expression: p.string(object, "expression"),
         limit: p.whole(object, "limit", 1, MAX_LIMIT as u64).unwrap_or(20) as usize,
+        scope: match p.string(object, "scope").as_deref() {
+            None | Some("subtree") => Scope::Subtree,
+            Some("local") => Scope::Local,
+            Some(node) => match NodePrefix::parse(node) {
+                Ok(prefix) => Scope::Node(prefix),
+                Err(e) => {
+                    p.fail(
+                        "scope",
+                        format!("subtree, local or a node prefix such as CN.32: {e}"),
+                    );
+                    Scope::Subtree
+                }
+            },
+        },
+        exclude_nodes: {
+            let listed = p.list(object, "exclude_nodes");
+            let parsed: Result<Vec<_>, _> = listed.iter().map(|n| NodePrefix::parse(n)).collect();
+            parsed.unwrap_or_else(|e| {
+                p.fail("exclude_nodes", format!("node prefixes such as CN.32: {e}"));
+                Vec::new()
+            })
+        },
+        deadline_ms: p
+            .whole(object, "deadline_ms", MIN_DEADLINE_MS, MAX_DEADLINE_MS)
+            .unwrap_or(DEFAULT_DEADLINE_MS),
         accelerator: None,
     };
     if let Some(value) = object.get("accelerator") {

@@ -67,10 +67,9 @@ pub struct LineEdge {
 }
 
 /// One leg of a path.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Segment {
-    /// `line` or `public`.
-    pub kind: &'static str,
+    pub kind: SegmentKind,
     pub from_region: String,
     pub to_region: String,
     pub latency_ms: f64,
@@ -79,7 +78,17 @@ pub struct Segment {
     pub line_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// What carries a leg of a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SegmentKind {
+    /// A dedicated line (专线).
+    Line,
+    /// The public network, at the configured latency between regions.
+    Public,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Path {
     pub latency_ms: f64,
     pub bottleneck_mbps: u64,
@@ -183,7 +192,11 @@ impl Network {
             let from_node = prev[at];
             let (latency_ms, bandwidth_mbps, line) = edge[from_node * n + at]?;
             segments.push(Segment {
-                kind: if line.is_some() { "line" } else { "public" },
+                kind: if line.is_some() {
+                    SegmentKind::Line
+                } else {
+                    SegmentKind::Public
+                },
                 from_region: nodes[from_node].to_owned(),
                 to_region: nodes[at].to_owned(),
                 latency_ms,
@@ -234,7 +247,7 @@ mod tests {
             "Beijing is one city"
         );
         assert_eq!(net.public.between("310115", "310104"), 1.0);
-        assert_eq!(p.segments[0].kind, "public");
+        assert_eq!(p.segments[0].kind, SegmentKind::Public);
     }
 
     #[test]
@@ -250,7 +263,13 @@ mod tests {
             p.bottleneck_mbps, 1_000,
             "the public legs are the bottleneck"
         );
-        assert_eq!(p.segments.iter().filter(|s| s.kind == "line").count(), 1);
+        assert_eq!(
+            p.segments
+                .iter()
+                .filter(|s| s.kind == SegmentKind::Line)
+                .count(),
+            1
+        );
         assert_eq!(p.segments[1].line_id.as_deref(), Some("L1"));
     }
 

@@ -17,7 +17,7 @@ use crate::{
     check::{Check, Invalid},
     hierarchy,
     identity::{NodeIdentity, random_secret},
-    links::LiveError,
+    links::AskError,
     node::Node,
     store::{ChildNode, Store, now_ms},
 };
@@ -216,7 +216,7 @@ pub async fn live(
     node: &Node,
     identifier: &str,
     deadline: Duration,
-) -> Result<LiveState, LiveError> {
+) -> Result<LiveState, AskError> {
     let own = {
         let fleet = node.catalog.read();
         hierarchy::live_state(&fleet, identifier, now_ms(), &node.prefix().to_string())
@@ -228,10 +228,10 @@ pub async fn live(
         .store
         .library_entry(identifier)
         .await
-        .map_err(|e| LiveError::Stale(format!("the library: {e}")))?;
+        .map_err(|e| AskError::Stale(format!("the library: {e}")))?;
     match entry.and_then(|e| e.child_id) {
-        Some(child) => node.links.ask(child, identifier, deadline).await,
-        None => Err(LiveError::Stale(format!(
+        Some(child) => node.links.ask_live(child, identifier, deadline).await,
+        None => Err(AskError::Stale(format!(
             "{identifier} is not a live resource here"
         ))),
     }

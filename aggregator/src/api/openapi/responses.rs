@@ -369,7 +369,8 @@ pub fn schemas() -> Value {
         (
             "HostPick",
             all(json!({
-                "host_id": int, "identifier": opt_text, "hostname": text, "provider": text,
+                "node": described(text.clone(), "the prefix of the node holding the host"),
+                "host_id": described(int.clone(), "the host's id at the node holding it"), "identifier": opt_text, "hostname": text, "provider": text,
                 "region": text, "industry": text, "state": host_state, "stale": flag,
                 "freshness_ms": opt_int,
                 "resources": described(texts.clone(), "identifiers of the resources chosen on this host"),
@@ -397,10 +398,18 @@ pub fn schemas() -> Value {
                 "considered_hosts": int,
                 "eliminated": list(all(json!({"constraint": constraint, "hosts": int}))),
                 "nearest_misses": list(all(json!({
-                    "host_id": int, "hostname": text, "identifier": opt_text,
+                    "node": text, "host_id": int, "hostname": text, "identifier": opt_text,
                     "failed": list(all(json!({"constraint": constraint, "detail": text}))),
                 }))),
                 "groups_short": opt_text,
+                "nodes": described(list(all(json!({
+                    "node": text,
+                    "outcome": {"type": "string", "enum": ["answered", "skipped", "excluded", "late", "unreachable", "refused", "failed"]},
+                    "reason": opt_text,
+                    "elapsed_ms": opt_int,
+                    "candidates": opt_int,
+                }))), "each node below this one the demand reached or not, and what became of it"),
+                "partial": described(flag.clone(), "a node that should have answered did not: candidates may be missing"),
                 "elapsed_us": int,
             })),
         ),
