@@ -37,7 +37,13 @@ const T = {
   availability: ["可用性", "Availability"], free_now_opt: ["当前空闲", "free now"], installed: ["已安装", "installed"],
   expression: ["CEL 表达式", "CEL expression"], select: ["选择", "Select"], score: ["得分", "Score"], path: ["网络路径", "Network path"],
   matched: ["匹配主机", "Hosts matched"], eliminated: ["各约束排除的主机数", "Hosts each constraint eliminated"],
-  nearest: ["最接近的主机", "Nearest misses"], nothing: ["没有满足需求的资源。", "Nothing matched."], region_prefix: ["地区前缀", "Region prefix"],
+  nearest: ["最接近的主机", "Nearest misses"], scope: ["范围", "Scope"], deadline: ["等待下级 ms", "Wait for nodes below, ms"],
+  partial_answer: ["部分结果：有下级节点未按时或未能应答，候选可能不全。", "Partial: a node below did not answer in time or could not; candidates may be missing."],
+  nodes_asked: ["下级节点", "Nodes below"], node: ["节点", "Node"], outcome: ["结果", "Outcome"], elapsed: ["耗时", "Took"],
+  candidates_n: ["候选数", "Candidates"], outcome_answered: ["已应答", "answered"],
+  outcome_skipped: ["未询问（上报资源不足）", "not asked (its reports fall short)"], outcome_excluded: ["不在范围内", "out of scope"],
+  outcome_late: ["超时", "late"], outcome_unreachable: ["未连接", "not linked"], outcome_refused: ["应答被拒", "answer refused"],
+  outcome_failed: ["无法应答", "could not answer"], nothing: ["没有满足需求的资源。", "Nothing matched."], region_prefix: ["地区前缀", "Region prefix"],
   prices: ["算力价格", "Prices"], price_h: ["价格（元/小时）", "Price (CNY/h)"], max_price: ["最高价格 元/小时", "Max price CNY/h"],
   resource: ["资源", "Resource"], per_accel_h: ["每卡时", "per accelerator-hour"], per_core_h: ["每核时", "per core-hour"],
   any_model: ["（任意型号）", "(any model)"], add_row: ["添加一行", "Add a row"], save: ["保存", "Save"], saved: ["已保存。", "Saved."],
@@ -813,6 +819,8 @@ const pages = {
       input("max_price_per_hour_cny", t("max_price"), { size: 7, inputmode: "decimal" }),
       el("label", {}, t("availability"), el("select", { name: "availability" }, el("option", { value: "free_now" }, t("free_now_opt")), el("option", { value: "installed" }, t("installed")))),
       input("expression", t("expression"), { size: 40, placeholder: "host.cpus >= 64 && gpus.all(g, g.temperature_celsius < 80)" }),
+      input("scope", t("scope"), { size: 12, placeholder: "subtree · local · CN.32" }),
+      input("deadline_ms", t("deadline"), { type: "number", min: 100, max: 10000, size: 6, placeholder: "3000" }),
       el("button", { class: "primary", type: "submit", id: "selection-submit" }, t("select")));
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
@@ -827,8 +835,8 @@ const pages = {
       if (f.resource_type) demand.resource_type = f.resource_type;
       if (num("hosts")) demand.hosts = num("hosts");
       if (f.together) demand.together = f.together;
-      for (const k of ["region", "user_region", "expression", "availability", "max_price_per_hour_cny"]) if (f[k]) demand[k] = f[k];
-      for (const k of ["max_latency_ms", "min_bandwidth_mbps"]) if (num(k) !== undefined) demand[k] = num(k);
+      for (const k of ["region", "user_region", "expression", "availability", "max_price_per_hour_cny", "scope"]) if (f[k]) demand[k] = f[k];
+      for (const k of ["max_latency_ms", "min_bandwidth_mbps", "deadline_ms"]) if (num(k) !== undefined) demand[k] = num(k);
       try { out.replaceChildren(...renderAnswer(await api("POST", "/api/v1/selection", demand))); }
       catch (e) { out.replaceChildren(errorBox(e)); }
     });
@@ -856,17 +864,25 @@ const pages = {
 
 function renderAnswer(a) {
   const parts = [el("p", { id: "selection-summary" }, `${t("matched")}: ${a.matched_hosts} / ${a.considered_hosts} · ${a.elapsed_us} µs`)];
+  if (a.partial) parts.push(el("p", { class: "error", id: "selection-partial" }, t("partial_answer")));
+  if (a.nodes.length) {
+    parts.push(el("h2", {}, t("nodes_asked")), table([t("node"), t("outcome"), t("elapsed"), t("candidates_n"), t("reason")], a.nodes.map((n) =>
+      el("tr", { class: "node-outcome" }, el("td", { class: "mono" }, n.node), el("td", { class: "outcome-" + n.outcome }, t("outcome_" + n.outcome)),
+        el("td", {}, n.elapsed_ms == null ? "—" : n.elapsed_ms + " ms"), el("td", {}, n.candidates == null ? "—" : String(n.candidates)),
+        el("td", {}, n.reason || "")))));
+  }
   const rows = [];
   a.candidates.forEach((c, rank) => c.hosts.forEach((h, i) => {
     const path = h.path ? `${h.path.latency_ms.toFixed(1)} ms ≥ ${h.path.bottleneck_mbps} Mb/s` + (h.path.segments.some((s) => s.line_id) ? " · " + t("lines") + " " + h.path.segments.filter((s) => s.line_id).map((s) => s.line_id).join(" → ") : "") : "—";
     rows.push(el("tr", { class: "candidate" }, el("td", {}, i === 0 ? String(rank + 1) : ""), el("td", {}, i === 0 ? c.score.toFixed(3) : ""),
-      el("td", { class: "mono" }, el("a", { href: "#/hosts/" + h.host_id }, h.identifier || h.hostname)), el("td", {}, h.hostname), el("td", {}, h.provider), el("td", {}, h.region),
+      el("td", { class: "mono" }, h.node), el("td", { class: "mono" }, h.node === a.node ? el("a", { href: "#/hosts/" + h.host_id }, h.identifier || h.hostname) : (h.identifier || h.hostname)),
+      el("td", {}, h.hostname), el("td", {}, h.provider), el("td", {}, h.region),
       stateCell(h.state), el("td", {}, h.freshness_ms == null ? "—" : (h.freshness_ms / 1000).toFixed(1) + " s"),
       el("td", { class: "mono" }, h.resources.join("\n")), el("td", {}, path), el("td", {}, h.price_per_hour_cny == null ? "—" : "¥" + h.price_per_hour_cny),
       el("td", {}, `A ${h.parts.availability.toFixed(2)} · L ${h.parts.latency == null ? "—" : h.parts.latency.toFixed(2)} · U ${h.parts.load.toFixed(2)} · P ${h.parts.price == null ? "—" : h.parts.price.toFixed(2)}`)));
   }));
   if (rows.length) {
-    parts.push(table(["#", t("score"), t("identifier"), t("hostname"), t("provider"), t("region"), t("state"), t("freshness"), t("resources"), t("path"), t("price_h"), ""], rows));
+    parts.push(table(["#", t("score"), t("node"), t("identifier"), t("hostname"), t("provider"), t("region"), t("state"), t("freshness"), t("resources"), t("path"), t("price_h"), ""], rows));
   } else {
     parts.push(el("p", { class: "error" }, t("nothing")), el("h2", {}, t("eliminated")),
       table([t("kind"), t("hosts")], a.eliminated.map((e) => el("tr", {}, el("td", { class: "mono" }, e.constraint), el("td", {}, e.hosts)))),

@@ -230,6 +230,45 @@ impl ChildLinks {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_childs_reports_are_kept_newest_per_origin_and_said_fresh_only_when_all_are() {
+        let links = ChildLinks::default();
+        assert_eq!(links.reported_since(1, 0), None);
+        let report = |origin: &str, start: u64, registered: u64| MarketReport {
+            origin: origin.into(),
+            stream: RESOURCE_STREAM.into(),
+            period_start_ms: start,
+            groups: vec![CapacityGroup {
+                registered,
+                ..CapacityGroup::default()
+            }],
+            ..MarketReport::default()
+        };
+        let hourly = MarketReport {
+            stream: "platform".into(),
+            ..report("CN.32", 50, 9)
+        };
+        links.reported(
+            1,
+            &[report("CN.32", 20, 1), report("CN.32.I65", 20, 2), hourly],
+        );
+        links.reported(1, &[report("CN.32", 10, 5), report("CN.32", 30, 3)]);
+        let (groups, older) = links.reported_since(1, 20).unwrap();
+        assert_eq!(older, 0);
+        let mut counts: Vec<u64> = groups.iter().map(|g| g.registered).collect();
+        counts.sort();
+        assert_eq!(
+            counts,
+            [2, 3],
+            "the newest of each origin; other streams ignored"
+        );
+        assert_eq!(
+            links.reported_since(1, 25).unwrap().1,
+            1,
+            "CN.32.I65 is older"
+        );
+    }
+
     #[tokio::test]
     async fn a_question_reaches_the_newest_link_and_a_missing_one_is_unreachable() {
         let links = ChildLinks::default();

@@ -1031,6 +1031,27 @@ fn staff_approve_a_child_on_the_dashboard_and_the_child_shows_its_parent() {
     );
     let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("regional-overview.png");
     std::fs::write(&out, child_page.screenshot()).unwrap();
+
+    // Selection at the national node finds the regional node's free H100,
+    // and says which node answered.
+    page.eval("location.hash = '#/selection'; true");
+    page.wait_for(
+        WAIT,
+        "the selection form",
+        "!!document.getElementById('selection-form')",
+    );
+    page.eval(
+        "document.querySelector('#selection-form [name=model]').value = 'H100'; \
+         document.getElementById('selection-submit').click(); true",
+    );
+    page.wait_for(
+        WAIT,
+        "a candidate held by CN.32, and CN.32 answered",
+        "[...document.querySelectorAll('#selection-answer tr.candidate')].some((r) => r.textContent.includes('CN.32')) \
+         && [...document.querySelectorAll('#selection-answer tr.node-outcome')].some((r) => r.textContent.includes('已应答'))",
+    );
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("national-selection.png");
+    std::fs::write(&out, page.screenshot()).unwrap();
     agent.kill();
 }
 

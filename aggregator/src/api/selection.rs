@@ -25,6 +25,7 @@ pub async fn select(
     let selected = service::select::select(&state, &me.actor, body).await?;
     let mut out = json!(selected.answer);
     out["elapsed_us"] = json!(selected.elapsed_us);
+    out["node"] = json!(state.prefix().to_string());
     Ok(Json(out))
 }
 

@@ -410,6 +410,7 @@ pub fn schemas() -> Value {
                     "candidates": opt_int,
                 }))), "each node below this one the demand reached or not, and what became of it"),
                 "partial": described(flag.clone(), "a node that should have answered did not: candidates may be missing"),
+                "node": described(text.clone(), "the prefix of the node that answered"),
                 "elapsed_us": int,
             })),
         ),
