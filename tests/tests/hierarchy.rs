@@ -1203,6 +1203,10 @@ fn a_demand_at_the_national_node_is_answered_over_its_subtree() {
     let (_, without) = scoped(json!({"exclude_nodes": ["CN.32"]}));
     assert_eq!(holders(&without), ["CN"], "{without:#}");
     assert_eq!(outcome(&without, "CN.32"), "excluded");
+    let (_, without) = scoped(json!({"exclude_nodes": ["CN.32.I65"]}));
+    assert_eq!(holders(&without), ["CN"], "{without:#}");
+    assert_eq!(outcome(&without, "CN.32"), "answered", "{without:#}");
+    assert_eq!(outcome(&without, "CN.32.I65"), "excluded", "{without:#}");
     for bad in [
         json!({"scope": "CN.44"}),
         json!({"deadline_ms": 60_000}),

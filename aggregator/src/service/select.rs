@@ -62,7 +62,7 @@ pub async fn select(node: &Arc<Node>, actor: &str, body: Value) -> Result<Select
             outcomes.push(NodeOutcome::new(&child, Outcome::Skipped, reason));
             continue;
         }
-        let question = forwarded(&body, &demand, &scope, deadline).to_string();
+        let question = forwarded(&body, &demand, &child, &scope, deadline).to_string();
         let worker = node.clone();
         asking.spawn(async move {
             let asked = Instant::now();
@@ -210,9 +210,15 @@ fn shortfall(node: &Node, child_id: i64, demand: &Demand) -> Option<String> {
 }
 
 /// The demand as a child gets it: the user's region filled in, its scope
-/// there, and a deadline a little inside this node's, so that its answer
-/// can still travel up in time.
-fn forwarded(body: &Value, demand: &Demand, scope: &Scope, deadline: Duration) -> Value {
+/// and the exclusions below it, and a deadline a little inside this
+/// node's, so that its answer can still travel up in time.
+fn forwarded(
+    body: &Value,
+    demand: &Demand,
+    child: &NodePrefix,
+    scope: &Scope,
+    deadline: Duration,
+) -> Value {
     let mut body = body.clone();
     let margin = (deadline / 10).max(Duration::from_millis(20));
     let inner = deadline
@@ -229,6 +235,7 @@ fn forwarded(body: &Value, demand: &Demand, scope: &Scope, deadline: Duration) -
         demand
             .exclude_nodes
             .iter()
+            .filter(|e| child.contains(e) && *e != child)
             .map(ToString::to_string)
             .collect::<Vec<_>>()
     );
