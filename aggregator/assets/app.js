@@ -43,7 +43,8 @@ const T = {
   candidates_n: ["候选数", "Candidates"], outcome_answered: ["已应答", "answered"],
   outcome_skipped: ["未询问（上报资源不足）", "not asked (its reports fall short)"], outcome_excluded: ["不在范围内", "out of scope"],
   outcome_late: ["超时", "late"], outcome_unreachable: ["未连接", "not linked"], outcome_refused: ["应答被拒", "answer refused"],
-  outcome_failed: ["无法应答", "could not answer"], nothing: ["没有满足需求的资源。", "Nothing matched."], region_prefix: ["地区前缀", "Region prefix"],
+  outcome_failed: ["无法应答", "could not answer"], hold: ["预留", "Hold"], release: ["释放", "Release"],
+  held_until: ["已预留至", "Held until"], hold_held: ["预留中", "held"], hold_released: ["已释放", "released"], hold_expired: ["已过期", "expired"], nothing: ["没有满足需求的资源。", "Nothing matched."], region_prefix: ["地区前缀", "Region prefix"],
   prices: ["算力价格", "Prices"], price_h: ["价格（元/小时）", "Price (CNY/h)"], max_price: ["最高价格 元/小时", "Max price CNY/h"],
   resource: ["资源", "Resource"], per_accel_h: ["每卡时", "per accelerator-hour"], per_core_h: ["每核时", "per core-hour"],
   any_model: ["（任意型号）", "(any model)"], add_row: ["添加一行", "Add a row"], save: ["保存", "Save"], saved: ["已保存。", "Saved."],
@@ -871,6 +872,25 @@ function renderAnswer(a) {
         el("td", {}, n.elapsed_ms == null ? "—" : n.elapsed_ms + " ms"), el("td", {}, n.candidates == null ? "—" : String(n.candidates)),
         el("td", {}, n.reason || "")))));
   }
+  const held = el("div", { id: "hold-result" });
+  parts.push(held);
+  // Holding a candidate's accelerators: the node holding them decides.
+  const holdButton = (h) => {
+    if (!h.resources.some((r) => r.includes("_A_"))) return "";
+    const button = el("button", { class: "hold", type: "button" }, t("hold"));
+    button.addEventListener("click", async () => {
+      try {
+        const r = await api("POST", "/api/v1/reservations", { node: h.node, resources: h.resources, request_id: crypto.randomUUID() });
+        const release = el("button", { type: "button", id: "hold-release" }, t("release"));
+        release.addEventListener("click", async () => {
+          try { const e = await api("DELETE", "/api/v1/reservations/" + encodeURIComponent(r.id)); held.replaceChildren(el("p", { class: "notice" }, `${r.id} · ${t("hold_" + e.state)}`)); }
+          catch (e) { held.replaceChildren(errorBox(e)); }
+        });
+        held.replaceChildren(el("p", { class: "notice", id: "hold-notice" }, `${t("held_until")} ${fmtTime(r.expires_at_ms)} · ${r.id} · ${r.resources.join(", ")} `, release));
+      } catch (e) { held.replaceChildren(errorBox(e)); }
+    });
+    return button;
+  };
   const rows = [];
   a.candidates.forEach((c, rank) => c.hosts.forEach((h, i) => {
     const path = h.path ? `${h.path.latency_ms.toFixed(1)} ms ≥ ${h.path.bottleneck_mbps} Mb/s` + (h.path.segments.some((s) => s.line_id) ? " · " + t("lines") + " " + h.path.segments.filter((s) => s.line_id).map((s) => s.line_id).join(" → ") : "") : "—";
@@ -879,10 +899,11 @@ function renderAnswer(a) {
       el("td", {}, h.hostname), el("td", {}, h.provider), el("td", {}, h.region),
       stateCell(h.state), el("td", {}, h.freshness_ms == null ? "—" : (h.freshness_ms / 1000).toFixed(1) + " s"),
       el("td", { class: "mono" }, h.resources.join("\n")), el("td", {}, path), el("td", {}, h.price_per_hour_cny == null ? "—" : "¥" + h.price_per_hour_cny),
-      el("td", {}, `A ${h.parts.availability.toFixed(2)} · L ${h.parts.latency == null ? "—" : h.parts.latency.toFixed(2)} · U ${h.parts.load.toFixed(2)} · P ${h.parts.price == null ? "—" : h.parts.price.toFixed(2)}`)));
+      el("td", {}, `A ${h.parts.availability.toFixed(2)} · L ${h.parts.latency == null ? "—" : h.parts.latency.toFixed(2)} · U ${h.parts.load.toFixed(2)} · P ${h.parts.price == null ? "—" : h.parts.price.toFixed(2)}`),
+      el("td", {}, c.hosts.length === 1 ? holdButton(h) : "")));
   }));
   if (rows.length) {
-    parts.push(table(["#", t("score"), t("node"), t("identifier"), t("hostname"), t("provider"), t("region"), t("state"), t("freshness"), t("resources"), t("path"), t("price_h"), ""], rows));
+    parts.push(table(["#", t("score"), t("node"), t("identifier"), t("hostname"), t("provider"), t("region"), t("state"), t("freshness"), t("resources"), t("path"), t("price_h"), "", ""], rows));
   } else {
     parts.push(el("p", { class: "error" }, t("nothing")), el("h2", {}, t("eliminated")),
       table([t("kind"), t("hosts")], a.eliminated.map((e) => el("tr", {}, el("td", { class: "mono" }, e.constraint), el("td", {}, e.hosts)))),

@@ -12,7 +12,7 @@
 //! several replicas, a host's live figures are on the replica it streams to.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex, RwLock},
 };
 
@@ -276,6 +276,34 @@ impl Catalog {
     pub fn note_clone_refused(&self, host_id: i64, at_ms: u64, address: String) {
         if let Some(host) = self.write().hosts.get_mut(&host_id) {
             host.clone_refused = Some((at_ms, address));
+        }
+    }
+
+    /// Makes the holds on this node's accelerators those of `open`: each
+    /// host whose holds change is regrouped, so selection passes over what
+    /// is held at once.
+    pub fn set_holds(&self, open: &[crate::store::Reservation]) {
+        let mut fleet = self.write();
+        let mut wanted: HashMap<i64, BTreeMap<u32, u64>> = HashMap::new();
+        for reservation in open {
+            let Some(host) = fleet.hosts.get(&reservation.host_id) else {
+                continue;
+            };
+            for (slot, r) in host.resources.iter().enumerate() {
+                if reservation.resources.contains(&r.identifier) {
+                    wanted
+                        .entry(host.host_id)
+                        .or_default()
+                        .insert(slot as u32, reservation.expires_at_ms);
+                }
+            }
+        }
+        for host in fleet.hosts.values_mut() {
+            let holds = wanted.remove(&host.host_id).unwrap_or_default();
+            if host.holds != holds {
+                host.holds = holds;
+                host.regroup();
+            }
         }
     }
 

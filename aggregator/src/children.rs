@@ -340,6 +340,11 @@ async fn link(
                         node.counters.selection_answers_late.inc();
                     }
                 }
+                Some(ChildMessage::ReservationAnswer { query_id, answer_json }) => {
+                    if let Some(reply) = pending.remove(&query_id) {
+                        let _ = reply.send(Ok(Reply::Reserve(answer_json)));
+                    }
+                }
                 Some(_) => return Err(Refusal::new(CloseCode::Protocol, "only filings and heartbeats after Hello")),
                 None => return Ok(()),
             },
@@ -356,6 +361,7 @@ async fn link(
                 let question = match ask.question {
                     Question::Live { identifier } => ParentMessage::LiveQuery { query_id, identifier, deadline_ms },
                     Question::Select { demand_json } => ParentMessage::SelectionQuery { query_id, demand_json, deadline_ms },
+                    Question::Reserve { request_json } => ParentMessage::ReservationQuery { query_id, request_json, deadline_ms },
                 };
                 send_message(&mut send, question).await?;
             }

@@ -343,6 +343,9 @@ pub struct HostEntry {
     /// When each accelerator entered HW or thermal slowdown, oldest first
     /// (at most [`SLOWDOWN_KEPT`]).
     pub slowdowns: BTreeMap<String, Vec<u64>>,
+    /// Accelerators held for someone (预留), by slot, until when: out of
+    /// selection and not free until then.
+    pub holds: BTreeMap<u32, u64>,
     /// Live pages watching this host.
     pub watchers: usize,
     /// The last time a second agent claimed this host's identity while it
@@ -384,6 +387,7 @@ impl HostEntry {
             gpu_faults: BTreeMap::new(),
             ecc_increased_ms: BTreeMap::new(),
             slowdowns: BTreeMap::new(),
+            holds: BTreeMap::new(),
             watchers: 0,
             clone_refused: None,
         };
@@ -603,9 +607,17 @@ impl HostEntry {
             }
             let live = self.vitals_of(r);
             let unhealthy = self.unselectable(r).is_some();
-            let idle = gpu_idle(live, r.memory_bytes) && !unhealthy;
+            // Judged at the latest sample's time: a hold that has run out
+            // by then no longer counts.
+            let held_until_ms = self
+                .holds
+                .get(&(slot as u32))
+                .copied()
+                .filter(|until| *until > self.last_seen_ms.unwrap_or(0));
+            let idle = gpu_idle(live, r.memory_bytes) && !unhealthy && held_until_ms.is_none();
             briefs.push(GpuBrief {
                 unhealthy,
+                held_until_ms,
                 slot: slot as u32,
                 model_id: r.model_id,
                 memory_bytes: r.memory_bytes,
@@ -691,9 +703,16 @@ impl HostEntry {
         match &resource.gpu_uuid {
             Some(_) => {
                 let gpu = self.vitals_of(resource)?;
+                let held = self
+                    .resources
+                    .iter()
+                    .position(|r| r.identifier == resource.identifier)
+                    .and_then(|slot| self.holds.get(&(slot as u32)))
+                    .is_some_and(|until| *until > now_ms);
                 Some(
                     gpu_idle(Some(gpu), resource.memory_bytes)
-                        && self.unselectable(resource).is_none(),
+                        && self.unselectable(resource).is_none()
+                        && !held,
                 )
             }
             None => Some(self.vitals.as_ref()?.cpu_utilization_percent? < HOST_FREE_CPU_PERCENT),
@@ -783,6 +802,8 @@ pub fn gpu_idle(g: Option<&GpuVitals>, memory_bytes: Option<u64>) -> bool {
 pub struct GpuBrief {
     /// Out of selection until its faults are cleared (see [`crate::health`]).
     pub unhealthy: bool,
+    /// Held for someone until then: not idle, whatever it is doing.
+    pub held_until_ms: Option<u64>,
     /// Index into the host's `resources`.
     pub slot: u32,
     pub model_id: u32,
@@ -961,6 +982,7 @@ mod tests {
             gpu_faults: BTreeMap::new(),
             ecc_increased_ms: BTreeMap::new(),
             slowdowns: BTreeMap::new(),
+            holds: BTreeMap::new(),
             watchers: 0,
             clone_refused: None,
         }
@@ -1004,6 +1026,7 @@ mod tests {
 
     fn brief(slot: u32, idle: bool, utilization_percent: Option<u32>) -> GpuBrief {
         GpuBrief {
+            held_until_ms: None,
             unhealthy: false,
             slot,
             model_id: 0,

@@ -15,6 +15,26 @@
 use prost::Message as _;
 use suanli_protocol::stream::SequencedSample;
 
+/// The minute `at_ms` falls in as staff read it, in Beijing time (UTC+8,
+/// no daylight saving): `2026-12-07 10:42`.
+pub fn minute_text(at_ms: u64) -> String {
+    let beijing = time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC);
+    match time::OffsetDateTime::from_unix_timestamp((at_ms / 1000) as i64) {
+        Ok(t) => {
+            let t = t.to_offset(beijing);
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute()
+            )
+        }
+        Err(_) => format!("{at_ms} ms"),
+    }
+}
+
 /// Count, sum, min and max of one reading over a minute. A reading that was
 /// absent in a sample is simply not counted. Min and max are kept as f32
 /// (7 significant digits: ample for a chart, and 8 bytes less per figure).
@@ -164,6 +184,12 @@ mod tests {
     use suanli_protocol::model::GpuSample;
 
     use super::*;
+
+    #[test]
+    fn minutes_read_in_beijing_time() {
+        // 2026-12-06 17:42:30 UTC is 01:42 the next day in Beijing.
+        assert_eq!(minute_text(1_796_578_950_000), "2026-12-07 01:42");
+    }
 
     fn sample(seq: u64, cpu: Option<f64>, gpu_util: Option<u32>) -> SequencedSample {
         let mut s = SequencedSample {

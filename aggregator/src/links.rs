@@ -23,6 +23,8 @@ pub enum Question {
     Live { identifier: String },
     /// A demand (JSON) to answer over its subtree.
     Select { demand_json: String },
+    /// A hold or release (JSON) for the node holding the resources.
+    Reserve { request_json: String },
 }
 
 /// What a child answered, by the kind of question.
@@ -31,6 +33,8 @@ pub enum Reply {
     Live(LiveState),
     /// The child's answer as JSON, read by the asker.
     Select(String),
+    /// The holding node's answer as JSON.
+    Reserve(String),
 }
 
 /// A question for a child, with where its answer goes.
@@ -173,7 +177,7 @@ impl ChildLinks {
         };
         match self.ask(child_id, question, deadline).await? {
             Reply::Live(state) => Ok(state),
-            Reply::Select(_) => Err(AskError::Stale("a selection answer to a live query".into())),
+            _ => Err(AskError::Stale("another answer to a live query".into())),
         }
     }
 
@@ -189,7 +193,26 @@ impl ChildLinks {
             .await?
         {
             Reply::Select(json) => Ok(json),
-            Reply::Live(_) => Err(AskError::Stale("a live answer to a selection query".into())),
+            _ => Err(AskError::Stale(
+                "another answer to a selection query".into(),
+            )),
+        }
+    }
+
+    /// Asks a child to pass a hold or release to the node holding the
+    /// resources; that node's answer's JSON.
+    pub async fn ask_reservation(
+        &self,
+        child_id: i64,
+        request_json: String,
+        deadline: Duration,
+    ) -> Result<String, AskError> {
+        match self
+            .ask(child_id, Question::Reserve { request_json }, deadline)
+            .await?
+        {
+            Reply::Reserve(json) => Ok(json),
+            _ => Err(AskError::Stale("another answer to a reservation".into())),
         }
     }
 

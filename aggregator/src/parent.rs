@@ -42,7 +42,7 @@ use tracing::{debug, info, warn};
 use crate::{
     hierarchy,
     node::{Node, NodeEvent, tasks::Shutdown},
-    service::{nodes, select},
+    service::{nodes, reservations, select},
     store::{Lease, ParentLink, Store, StoreError, now_ms},
 };
 
@@ -499,6 +499,15 @@ async fn linked(
                     if answering.len() < MAX_ANSWERING {
                         let actor = format!("node {}", link.parent_prefix.as_deref().unwrap_or("parent"));
                         answering.spawn(answer_selection(node.clone(), query_id, demand_json, actor));
+                    }
+                }
+                Ok(ParentMessage::ReservationQuery { query_id, request_json, .. }) => {
+                    if answering.len() < MAX_ANSWERING {
+                        let (node, parent) = (node.clone(), link.parent_prefix.clone().unwrap_or_default());
+                        answering.spawn(async move {
+                            let answer_json = reservations::answer_link(&node, &parent, &request_json).await;
+                            ChildMessage::ReservationAnswer { query_id, answer_json }
+                        });
                     }
                 }
                 Ok(message) => {

@@ -225,6 +225,7 @@ pub async fn run(config: ServeConfig, local_agent: Option<LocalAgent>) -> anyhow
         "market reports",
         report_market(node.clone(), tasks.shutdown()),
     );
+    tasks.spawn("holds", keep_holds(node.clone(), tasks.shutdown()));
     tasks.spawn(
         "revocation watch",
         watch_revocations(node.clone(), tasks.shutdown()),
@@ -496,6 +497,20 @@ async fn report_market(node: Arc<Node>, shutdown: Shutdown) {
         }
         if let Err(e) = service::market::report_hourly(&node, &mut last.1, now).await {
             warn!(error = %e, "could not store this node's hourly market reports");
+        }
+    })
+    .await;
+}
+
+/// How often holds are expired and the catalog's holds re-read (those
+/// another replica made included).
+const HOLDS_TICK: Duration = Duration::from_secs(1);
+
+/// Ends holds at their time, by this node's own clock.
+async fn keep_holds(node: Arc<Node>, shutdown: Shutdown) {
+    every(HOLDS_TICK, shutdown, || async {
+        if let Err(e) = service::reservations::refresh(&node).await {
+            warn!(error = %e, "could not expire holds");
         }
     })
     .await;

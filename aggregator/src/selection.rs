@@ -382,12 +382,32 @@ fn describe(f: &Fault, host: &HostEntry, demand: &Demand, now: u64) -> String {
         Constraint::Memory | Constraint::Disk => {
             format!("{} GiB", fmt_gib(known(f.have).map(|b| b as u64)))
         }
-        Constraint::Accelerators => format!(
-            "{}{} of {} matching accelerators {free}",
-            if f.exact { "" } else { "at most " },
-            f.have,
-            f.want
-        ),
+        Constraint::Accelerators => {
+            let held: Vec<String> = host
+                .gpu_briefs
+                .iter()
+                .filter_map(|b| {
+                    let until = b.held_until_ms?;
+                    let index = host.resources.get(b.slot as usize)?.gpu_index;
+                    Some(format!(
+                        "GPU {} held until {}",
+                        index.map_or("?".into(), |i| i.to_string()),
+                        crate::history::minute_text(until)
+                    ))
+                })
+                .collect();
+            format!(
+                "{}{} of {} matching accelerators {free}{}",
+                if f.exact { "" } else { "at most " },
+                f.have,
+                f.want,
+                if held.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {}", held.join("; "))
+                }
+            )
+        }
         Constraint::Health => {
             let reasons: Vec<String> = host
                 .accelerators()

@@ -19,6 +19,7 @@ pub mod nodes;
 pub mod prices;
 pub mod providers;
 pub mod registrations;
+pub mod reservations;
 pub mod select;
 pub mod tokens;
 

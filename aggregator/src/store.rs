@@ -47,6 +47,7 @@ mod market;
 mod prices;
 mod providers;
 mod registrations;
+mod reservations;
 mod rollups;
 mod samples;
 mod selections;
@@ -64,6 +65,7 @@ pub use market::*;
 pub use prices::*;
 pub use providers::*;
 pub use registrations::*;
+pub use reservations::*;
 pub use samples::*;
 pub use selections::*;
 pub use tokens::*;
@@ -189,6 +191,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         12,
         include_str!("../migrations/0012-sqlite.sql"),
         include_str!("../migrations/0012-postgres.sql"),
+    ),
+    (
+        13,
+        include_str!("../migrations/0013-sqlite.sql"),
+        include_str!("../migrations/0013-postgres.sql"),
     ),
 ];
 

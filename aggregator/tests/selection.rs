@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use suanli_aggregator::{
     catalog::Catalog,
     selection::{self, Expression, LineEdge, Network},
+    store::Reservation,
 };
 
 #[path = "support/fleet.rs"]
@@ -377,6 +378,55 @@ fn a_gpu_that_becomes_busy_drops_out_at_its_next_sample() {
         run(&next, &Network::default(), demand)
             .candidates
             .is_empty()
+    );
+}
+
+#[test]
+fn a_held_gpu_is_offered_to_no_one_until_its_hold_ends() {
+    let catalog = fleet(&showcase());
+    let demand = json!({"accelerator": {"model": "H100", "count": 8}});
+    assert_eq!(
+        hosts_of(&run(&catalog, &Network::default(), demand.clone())),
+        vec![2]
+    );
+    let (gpu, seen) = {
+        let fleet = catalog.read();
+        let host = &fleet.hosts[&2];
+        (
+            host.resources[1].identifier.clone(),
+            host.last_seen_ms.unwrap(),
+        )
+    };
+    let hold = |expires_at_ms: u64| Reservation {
+        id: 1,
+        host_id: 2,
+        resources: vec![gpu.clone()],
+        holder: "CN/alice".into(),
+        provider_id: None,
+        created_at_ms: NOW,
+        expires_at_ms,
+        ended_at_ms: None,
+        ended_by: None,
+    };
+    catalog.set_holds(&[hold(NOW + 60_000)]);
+    let answer = run(&catalog, &Network::default(), demand.clone());
+    assert!(answer.candidates.is_empty());
+    let miss = format!("{:?}", answer.nearest_misses);
+    assert!(
+        miss.contains("7 of 8 matching accelerators free; GPU 0 held until"),
+        "{miss}"
+    );
+    // A hold that ran out by the host's latest sample no longer counts.
+    catalog.set_holds(&[hold(seen)]);
+    assert_eq!(
+        hosts_of(&run(&catalog, &Network::default(), demand.clone())),
+        vec![2]
+    );
+    catalog.set_holds(&[hold(NOW + 60_000)]);
+    catalog.set_holds(&[]);
+    assert_eq!(
+        hosts_of(&run(&catalog, &Network::default(), demand)),
+        vec![2]
     );
 }
 

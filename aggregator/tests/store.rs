@@ -7,8 +7,9 @@
 use suanli_aggregator::{
     identify::HostIdentity,
     store::{
-        AuditEntry, HostClaim, HostListing, Kept, NewAccount, NewProvider, NewRegistration,
-        RegionLatency, SampleRow, SelectionRecord, Store, StoreError, TokenRefusal, now_ms,
+        AuditEntry, Held, HostClaim, HostListing, Kept, NewAccount, NewHold, NewProvider,
+        NewRegistration, RegionLatency, SampleRow, SelectionRecord, Store, StoreError,
+        TokenRefusal, now_ms,
     },
 };
 use suanli_protocol::stream::SequencedSample;
@@ -817,5 +818,91 @@ on_each_backend! {
         assert_eq!((facts[0].elapsed_us, facts[0].chosen_province.as_deref()), (2_000, None));
         assert!(store.selections_between(5_001, 10_000).await.unwrap().is_empty());
         assert_eq!(store.active_api_keys(end).await.unwrap(), 0);
+    }
+}
+
+on_each_backend! {
+    "holds",
+    /// Two holders racing for one accelerator: exactly one gets it, however
+    /// their transactions interleave; a replay returns the same hold; an
+    /// expired hold lets the next holder in.
+    async fn of_two_holders_racing_for_one_accelerator_exactly_one_wins(store) {
+        let p = provider(&store).await;
+        let host = store.enroll_host(p, "m", None, "h", "c1").await.unwrap();
+        let gpu = vec!["CN_P00001_I65_110108_A_H100-80G_000001_4".to_owned()];
+        let now = 1_800_000_000_000u64;
+        for round in 0..20 {
+            let racers = ["alice", "bob"].map(|holder| {
+                let (store, gpu) = (store.clone(), gpu.clone());
+                tokio::spawn(async move {
+                    let key = format!("{holder}/{round}");
+                    store
+                        .hold(
+                            &NewHold {
+                                request_key: &key,
+                                host_id: host,
+                                resources: &gpu,
+                                holder,
+                                provider_id: Some(p),
+                                expires_at_ms: now + 1000 * (round + 1),
+                            },
+                            now + 1000 * round,
+                        )
+                        .await
+                })
+            });
+            let mut won = Vec::new();
+            for racer in racers {
+                match racer.await.unwrap() {
+                    Ok(Held::New(r)) => won.push(r),
+                    Ok(Held::Replayed(r)) => panic!("not a replay: {r:?}"),
+                    Err(StoreError::Conflict(m)) => assert!(m.contains("is held"), "{m}"),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            assert_eq!(won.len(), 1, "round {round}: {won:?}");
+            let open = store.open_reservations(now + 1000 * round).await.unwrap();
+            assert_eq!(open.len(), 1, "round {round}: the loser left nothing");
+            // The same request again: the same hold.
+            let again = store
+                .hold(
+                    &NewHold {
+                        request_key: &format!("{}/{round}", won[0].holder),
+                        host_id: host,
+                        resources: &gpu,
+                        holder: &won[0].holder,
+                        provider_id: Some(p),
+                        expires_at_ms: now + 1000 * (round + 1),
+                    },
+                    now + 1000 * round,
+                )
+                .await
+                .unwrap();
+            assert_eq!(again, Held::Replayed(won[0].clone()));
+            // Each round's hold runs out as the next begins.
+        }
+        assert_eq!(store.expire_holds(now + 100_000).await.unwrap(), 20);
+        assert!(store.open_reservations(now + 100_000).await.unwrap().is_empty());
+        let last = store.reservations(1).await.unwrap().remove(0);
+        assert_eq!(last.ended_by.as_deref(), Some("expired"));
+        // Released early, it is free for another at once.
+        let held = store
+            .hold(
+                &NewHold {
+                    request_key: "carol/1",
+                    host_id: host,
+                    resources: &gpu,
+                    holder: "carol",
+                    provider_id: Some(p),
+                    expires_at_ms: now + 1_000_000,
+                },
+                now + 200_000,
+            )
+            .await
+            .unwrap();
+        let Held::New(held) = held else { panic!() };
+        let ended = store.release(held.id, "carol", now + 200_001).await.unwrap();
+        assert_eq!(ended.ended_by.as_deref(), Some("carol"));
+        assert!(store.open_reservations(now + 200_002).await.unwrap().is_empty());
     }
 }

@@ -264,6 +264,11 @@ pub enum ChildMessage {
         query_id: u64,
         answer: Result<String, String>,
     },
+    /// The answer to a [`ParentMessage::ReservationQuery`] (JSON).
+    ReservationAnswer {
+        query_id: u64,
+        answer_json: String,
+    },
 }
 
 /// What a parent node sends.
@@ -294,6 +299,12 @@ pub enum ParentMessage {
         demand_json: String,
         deadline_ms: u64,
     },
+    /// Hold or release resources of your subtree (JSON).
+    ReservationQuery {
+        query_id: u64,
+        request_json: String,
+        deadline_ms: u64,
+    },
 }
 
 impl ParentMessage {
@@ -313,7 +324,8 @@ impl ParentMessage {
             ParentMessage::JoinReceipt { .. }
             | ParentMessage::JoinStatus(_)
             | ParentMessage::LiveQuery { .. }
-            | ParentMessage::SelectionQuery { .. } => None,
+            | ParentMessage::SelectionQuery { .. }
+            | ParentMessage::ReservationQuery { .. } => None,
         }
     }
 }
@@ -376,6 +388,13 @@ impl ChildMessage {
                     reason,
                 })
             }
+            ChildMessage::ReservationAnswer {
+                query_id,
+                answer_json,
+            } => Body::ReservationAnswer(proto::ReservationAnswer {
+                query_id,
+                answer_json,
+            }),
         };
         encode_body(body, out)
     }
@@ -430,7 +449,12 @@ impl Inbound for ChildMessage {
                 },
             },
             Body::LiveQuery(_) => return Err(FrameError::Unexpected("LiveQuery")),
+            Body::ReservationAnswer(a) => ChildMessage::ReservationAnswer {
+                query_id: a.query_id,
+                answer_json: a.answer_json,
+            },
             Body::SelectionQuery(_) => return Err(FrameError::Unexpected("SelectionQuery")),
+            Body::ReservationQuery(_) => return Err(FrameError::Unexpected("ReservationQuery")),
             Body::JoinReceipt(_) => return Err(FrameError::Unexpected("NodeJoinReceipt")),
             Body::JoinStatus(_) => return Err(FrameError::Unexpected("NodeJoinStatus")),
             Body::Welcome(_) => return Err(FrameError::Unexpected("Welcome")),
@@ -484,6 +508,15 @@ impl ParentMessage {
                 demand_json,
                 deadline_ms,
             }),
+            ParentMessage::ReservationQuery {
+                query_id,
+                request_json,
+                deadline_ms,
+            } => Body::ReservationQuery(proto::ReservationQuery {
+                query_id,
+                request_json,
+                deadline_ms,
+            }),
         };
         encode_body(body, out)
     }
@@ -523,7 +556,13 @@ impl Inbound for ParentMessage {
                 deadline_ms: q.deadline_ms,
             },
             Body::LiveAnswer(_) => return Err(FrameError::Unexpected("LiveAnswer")),
+            Body::ReservationQuery(q) => ParentMessage::ReservationQuery {
+                query_id: q.query_id,
+                request_json: q.request_json,
+                deadline_ms: q.deadline_ms,
+            },
             Body::SelectionAnswer(_) => return Err(FrameError::Unexpected("SelectionAnswer")),
+            Body::ReservationAnswer(_) => return Err(FrameError::Unexpected("ReservationAnswer")),
             Body::JoinRequest(_) => return Err(FrameError::Unexpected("NodeJoinRequest")),
             Body::JoinPoll(_) => return Err(FrameError::Unexpected("NodeJoinPoll")),
             Body::Hello(_) => return Err(FrameError::Unexpected("Hello")),
@@ -905,6 +944,21 @@ mod tests {
             answer.clone().encode(&mut bytes);
             assert_eq!(decode::<ChildMessage>(&bytes), answer);
         }
+        let query = ParentMessage::ReservationQuery {
+            query_id: 8,
+            request_json: r#"{"op":"release","id":"CN.32:1"}"#.into(),
+            deadline_ms: 5000,
+        };
+        let mut bytes = Vec::new();
+        query.clone().encode(&mut bytes);
+        assert_eq!(decode::<ParentMessage>(&bytes), query);
+        let answer = ChildMessage::ReservationAnswer {
+            query_id: 8,
+            answer_json: "{}".into(),
+        };
+        let mut bytes = Vec::new();
+        answer.clone().encode(&mut bytes);
+        assert_eq!(decode::<ChildMessage>(&bytes), answer);
     }
 
     #[test]

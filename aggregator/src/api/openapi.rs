@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use suanli_protocol::identifier::{Industry, RegionCode};
 
 use super::{Access, BODY_LIMIT, Param, ROUTES, Route};
-use crate::{alerting, check::FieldProblem, selection::demand};
+use crate::{alerting, check::FieldProblem, selection::demand, service::reservations};
 
 mod responses;
 
@@ -506,6 +506,13 @@ fn schemas() -> Value {
                               "description": "node prefixes below this node whose subtrees are left out"},
             "deadline_ms": {"type": "integer", "minimum": demand::MIN_DEADLINE_MS, "maximum": demand::MAX_DEADLINE_MS,
                             "description": "how long the answer waits for nodes below this one (default 3000); each level asks its children a tenth sooner"},
+        })),
+        "HoldRequest": object(&["node", "resources", "request_id"], json!({
+            "node": {"type": "string", "maxLength": NODE_PREFIX_CHARS, "pattern": "^[Cc][Nn](\\.[0-9A-Za-z]{1,8}){0,7}$", "description": "the candidate's node: the prefix of the node holding the host"},
+            "resources": {"type": "array", "minItems": 1, "maxItems": reservations::MAX_HELD,
+                          "items": {"type": "string", "maxLength": 128, "pattern": NONBLANK}, "description": "identifiers of the candidate's accelerators, all on one host"},
+            "seconds": {"type": "integer", "minimum": reservations::MIN_HOLD_SECONDS, "maximum": reservations::MAX_HOLD_SECONDS, "description": "how long to hold (default 900)"},
+            "request_id": {"type": "string", "minLength": 1, "maxLength": reservations::MAX_REQUEST_ID_CHARS, "pattern": NO_NUL, "description": "the client's id for this request: sent again, it answers the same hold"},
         })),
         "PriceList": object(&["prices"], json!({
             "prices": {"type": "array", "maxItems": crate::service::prices::MAX_PRICES, "items": object(&["resource", "per_hour_cny"], json!({

@@ -1,8 +1,14 @@
-//! `POST /api/v1/selection` and what selection sees of the network.
+//! `POST /api/v1/selection`, holding what it chose (`/api/v1/reservations`),
+//! and what selection sees of the network.
 
 use std::sync::Arc;
 
-use axum::{Extension, Json, extract::State};
+use axum::{
+    Extension, Json,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
 use serde_json::{Value, json};
 
 use serde::Deserialize;
@@ -12,7 +18,15 @@ use super::{
     views::{self, LatencyView, SelectionView},
 };
 use crate::{
-    auth::Principal, check::Invalid, node::Node, routing::observed_latency, service, store::now_ms,
+    auth::Principal,
+    check::Invalid,
+    node::Node,
+    routing::observed_latency,
+    service::{
+        self, Actor,
+        reservations::{self, HoldRequest, Holder},
+    },
+    store::now_ms,
 };
 
 type Api = State<Arc<Node>>;
@@ -27,6 +41,35 @@ pub async fn select(
     out["elapsed_us"] = json!(selected.elapsed_us);
     out["node"] = json!(state.prefix().to_string());
     Ok(Json(out))
+}
+
+/// Holds a candidate's resources; a replayed request answers the same hold.
+pub async fn hold(
+    State(node): Api,
+    Extension(me): Extension<Principal>,
+    Body(request): Body<HoldRequest>,
+) -> Result<Response, Problem> {
+    let holder = Holder::of(&node, &me);
+    let hold = reservations::hold(&node, &Actor::of(&me), &holder, request).await?;
+    Ok((StatusCode::CREATED, Json(json!(hold))).into_response())
+}
+
+pub async fn release(
+    State(node): Api,
+    Extension(me): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let holder = Holder::of(&node, &me);
+    let hold = reservations::release(&node, &Actor::of(&me), &holder, &id).await?;
+    Ok(Json(json!(hold)))
+}
+
+pub async fn holds(
+    State(node): Api,
+    Extension(me): Extension<Principal>,
+) -> Result<Json<Value>, Problem> {
+    let holds = reservations::list(&node, &me).await?;
+    Ok(Json(json!({ "reservations": holds })))
 }
 
 pub async fn selections(

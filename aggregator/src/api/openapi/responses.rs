@@ -415,6 +415,19 @@ pub fn schemas() -> Value {
             })),
         ),
         (
+            "Hold",
+            all(json!({
+                "id": described(text.clone(), "the holding node's prefix and its number there, e.g. CN.32.I65:7"),
+                "node": text, "host_id": int, "resources": texts.clone(),
+                "holder": described(text.clone(), "the node the user asked at and the user, e.g. CN/alice"),
+                "created_at_ms": int, "expires_at_ms": int,
+                "state": {"type": "string", "enum": ["held", "released", "expired"]},
+                "ended_at_ms": opt_int, "ended_by": opt_text,
+                "replayed": described(flag.clone(), "this request was made before: the hold it made"),
+            })),
+        ),
+        ("HoldList", listed("reservations", "Hold")),
+        (
             "SelectionRecord",
             all(json!({
                 "id": int, "at_ms": int, "actor": text,

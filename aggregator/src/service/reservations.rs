@@ -1,0 +1,459 @@
+//! Holds (预留): a candidate from a selection answer held for its user for
+//! a bounded time, so that it is not handed to another demand meanwhile.
+//!
+//! Only the node holding the host decides: a hold asked at an ancestor goes
+//! down the node links, link by link, to that node, and its answer comes
+//! back up. The holding node expires a hold by its own clock, so a hold
+//! never outlives its time, whatever happens to the links above it.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use suanli_protocol::identifier::{Identifier, NodePrefix};
+
+use super::{Actor, ServiceError, audit};
+use crate::{
+    auth::Principal,
+    check::{Check, Invalid},
+    links::AskError,
+    node::Node,
+    store::{Held, NewHold, Reservation, now_ms},
+};
+
+/// How long a hold lasts unless asked otherwise, and the bounds.
+pub const DEFAULT_HOLD_SECONDS: u64 = 900;
+pub const MIN_HOLD_SECONDS: u64 = 5;
+pub const MAX_HOLD_SECONDS: u64 = 3600;
+/// Resources one hold may name: a host's accelerators.
+pub const MAX_HELD: usize = 32;
+pub const MAX_REQUEST_ID_CHARS: usize = 64;
+/// How long an ancestor waits for the holding node's answer.
+const LINK_DEADLINE: Duration = Duration::from_secs(5);
+
+/// A hold as asked: the `node` and `resources` of a selection candidate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldRequest {
+    /// The prefix of the node holding the host (the candidate's `node`).
+    pub node: String,
+    /// Identifiers of the accelerators to hold, all on one host.
+    pub resources: Vec<String>,
+    pub seconds: Option<u64>,
+    /// The client's id for this request: sent again, it returns the same hold.
+    pub request_id: String,
+}
+
+/// Who holds: qualified by the node the user asked at, so that a hold made
+/// at an ancestor names its user the same way at every level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Holder {
+    pub name: String,
+    /// Node staff, who may end anyone's hold.
+    pub staff: bool,
+}
+
+impl Holder {
+    pub fn of(node: &Node, who: &Principal) -> Self {
+        Holder {
+            name: format!("{}/{}", node.prefix(), who.actor),
+            staff: who.role.is_staff(),
+        }
+    }
+}
+
+/// A hold as every node shows it: its id is the holding node's prefix and
+/// its number there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hold {
+    pub id: String,
+    pub node: String,
+    pub host_id: i64,
+    pub resources: Vec<String>,
+    pub holder: String,
+    pub created_at_ms: u64,
+    pub expires_at_ms: u64,
+    /// held, released or expired.
+    pub state: String,
+    pub ended_at_ms: Option<u64>,
+    pub ended_by: Option<String>,
+    /// This request was made before: the hold it made.
+    pub replayed: bool,
+}
+
+impl Hold {
+    fn of(node: &NodePrefix, r: Reservation, replayed: bool, now_ms: u64) -> Self {
+        let state = match (&r.ended_by, r.expires_at_ms > now_ms) {
+            (Some(by), _) if by == "expired" => "expired",
+            (Some(_), _) => "released",
+            (None, true) => "held",
+            (None, false) => "expired",
+        };
+        Hold {
+            id: format!("{node}:{}", r.id),
+            node: node.to_string(),
+            host_id: r.host_id,
+            resources: r.resources,
+            holder: r.holder,
+            created_at_ms: r.created_at_ms,
+            expires_at_ms: r.expires_at_ms,
+            state: state.into(),
+            ended_at_ms: r.ended_at_ms,
+            ended_by: r.ended_by,
+            replayed,
+        }
+    }
+}
+
+/// What travels down a node link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum LinkRequest {
+    Hold {
+        holder: Holder,
+        request: HoldRequest,
+    },
+    Release {
+        holder: Holder,
+        id: String,
+    },
+}
+
+/// What comes back up: the hold, or why not (as the holding node said it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkAnswer {
+    Hold(Hold),
+    Refused { kind: String, reason: String },
+}
+
+impl From<Result<Hold, ServiceError>> for LinkAnswer {
+    fn from(result: Result<Hold, ServiceError>) -> Self {
+        match result {
+            Ok(hold) => LinkAnswer::Hold(hold),
+            Err(e) => {
+                let kind = match &e {
+                    ServiceError::NotFound(_) => "not_found",
+                    ServiceError::Forbidden(_) => "forbidden",
+                    ServiceError::Conflict(_) => "conflict",
+                    ServiceError::Invalid(_) => "invalid",
+                    ServiceError::Unavailable { .. } => "unavailable",
+                };
+                let reason = match e {
+                    ServiceError::Invalid(Invalid(problems)) => problems
+                        .iter()
+                        .map(|p| format!("{}: {}", p.field, p.message))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    e => e.to_string(),
+                };
+                LinkAnswer::Refused {
+                    kind: kind.into(),
+                    reason,
+                }
+            }
+        }
+    }
+}
+
+impl LinkAnswer {
+    fn into_result(self) -> Result<Hold, ServiceError> {
+        match self {
+            LinkAnswer::Hold(hold) => Ok(hold),
+            LinkAnswer::Refused { kind, reason } => Err(match kind.as_str() {
+                "not_found" => ServiceError::NotFound(reason),
+                "forbidden" => ServiceError::Forbidden(reason),
+                "conflict" => ServiceError::Conflict(reason),
+                "invalid" => Invalid::one("resources", reason).into(),
+                _ => ServiceError::unavailable(super::Source::Task, reason),
+            }),
+        }
+    }
+}
+
+/// Holds what `request` names for `holder`, here or at the node below
+/// that holds it.
+pub async fn hold(
+    node: &Node,
+    actor: &Actor,
+    holder: &Holder,
+    request: HoldRequest,
+) -> Result<Hold, ServiceError> {
+    let target = check(&request)?;
+    let own = node.prefix();
+    if target != own {
+        let request = LinkRequest::Hold {
+            holder: holder.clone(),
+            request,
+        };
+        return ask_below(node, &own, &target, &request).await;
+    }
+    let now = now_ms();
+    let request_key = format!("{}\u{1f}{}", holder.name, request.request_id);
+    // A replay answers what it made, though its resources are held now.
+    if let Some(earlier) = node.store.reservation_for(&request_key).await? {
+        return Ok(Hold::of(&own, earlier, true, now));
+    }
+    let (host_id, provider_id) = holdable(node, &own, &request.resources, now)?;
+    let seconds = request.seconds.unwrap_or(DEFAULT_HOLD_SECONDS);
+    let held = node
+        .store
+        .hold(
+            &NewHold {
+                request_key: &request_key,
+                host_id,
+                resources: &request.resources,
+                holder: &holder.name,
+                provider_id: Some(provider_id),
+                expires_at_ms: now + seconds * 1000,
+            },
+            now,
+        )
+        .await?;
+    let (reservation, replayed) = match held {
+        Held::New(r) => (r, false),
+        Held::Replayed(r) => (r, true),
+    };
+    if !replayed {
+        refresh(node).await?;
+        audit::record(
+            &node.store,
+            actor,
+            "reservation.hold",
+            &format!("{own}:{}", reservation.id),
+            &format!(
+                "{} for {} until {}",
+                reservation.resources.join(", "),
+                holder.name,
+                crate::history::minute_text(reservation.expires_at_ms)
+            ),
+        )
+        .await;
+    }
+    Ok(Hold::of(&own, reservation, replayed, now))
+}
+
+/// Ends a hold before its time: its holder, or staff.
+pub async fn release(
+    node: &Node,
+    actor: &Actor,
+    holder: &Holder,
+    id: &str,
+) -> Result<Hold, ServiceError> {
+    let (target, number) = parse_id(id)?;
+    let own = node.prefix();
+    if target != own {
+        let request = LinkRequest::Release {
+            holder: holder.clone(),
+            id: id.to_owned(),
+        };
+        return ask_below(node, &own, &target, &request).await;
+    }
+    let found = node.store.reservation(number).await?;
+    if !holder.staff && found.holder != holder.name {
+        // Another's hold is as if it did not exist.
+        return Err(ServiceError::NotFound(format!("no reservation {id}")));
+    }
+    let now = now_ms();
+    let ended = node.store.release(number, &holder.name, now).await?;
+    refresh(node).await?;
+    audit::record(
+        &node.store,
+        actor,
+        "reservation.release",
+        id,
+        &found.resources.join(", "),
+    )
+    .await;
+    Ok(Hold::of(&own, ended, false, now))
+}
+
+/// The latest holds on this node's hosts that `who` may see: all for
+/// staff, those on its hosts for a provider, its own for anyone.
+pub async fn list(node: &Node, who: &Principal) -> Result<Vec<Hold>, ServiceError> {
+    let own = node.prefix();
+    let holder = Holder::of(node, who);
+    let now = now_ms();
+    Ok(node
+        .store
+        .reservations(500)
+        .await?
+        .into_iter()
+        .filter(|r| {
+            holder.staff
+                || r.holder == holder.name
+                || (r.provider_id.is_some() && r.provider_id == who.provider_id)
+        })
+        .map(|r| Hold::of(&own, r, false, now))
+        .collect())
+}
+
+/// Ends the holds whose time has passed and makes the catalog's holds the
+/// open ones (those other replicas made included).
+pub async fn refresh(node: &Node) -> Result<(), ServiceError> {
+    let now = now_ms();
+    node.store.expire_holds(now).await?;
+    let open = node.store.open_reservations(now).await?;
+    node.catalog.set_holds(&open);
+    Ok(())
+}
+
+/// Answers a parent's request over the link.
+pub async fn answer_link(node: &Node, parent: &str, request: &str) -> String {
+    let actor = Actor::new(format!("node {parent}"), "link");
+    let result = match serde_json::from_str::<LinkRequest>(request) {
+        Ok(LinkRequest::Hold { holder, request }) => hold(node, &actor, &holder, request).await,
+        Ok(LinkRequest::Release { holder, id }) => release(node, &actor, &holder, &id).await,
+        Err(e) => Err(Invalid::one("request", format!("not a reservation request: {e}")).into()),
+    };
+    serde_json::to_string(&LinkAnswer::from(result)).unwrap_or_default()
+}
+
+/// The node prefix a hold request names, or every bad field.
+fn check(request: &HoldRequest) -> Result<NodePrefix, ServiceError> {
+    let mut c = Check::default();
+    let target = NodePrefix::parse(&request.node)
+        .map_err(|e| c.fail("node", e.to_string()))
+        .ok();
+    if request.resources.is_empty() || request.resources.len() > MAX_HELD {
+        c.fail("resources", format!("1 to {MAX_HELD} identifiers"));
+    }
+    for id in &request.resources {
+        match Identifier::parse(id) {
+            Ok(parsed) if target.as_ref().is_none_or(|t| parsed.node_prefix() == t) => {}
+            Ok(_) => c.fail(
+                "resources",
+                format!("{id} is not held by node {}", request.node),
+            ),
+            Err(e) => c.fail("resources", format!("{id:?}: {e}")),
+        }
+    }
+    if let Some(s) = request.seconds
+        && !(MIN_HOLD_SECONDS..=MAX_HOLD_SECONDS).contains(&s)
+    {
+        c.fail(
+            "seconds",
+            format!("from {MIN_HOLD_SECONDS} to {MAX_HOLD_SECONDS}"),
+        );
+    }
+    let chars = request.request_id.chars().count();
+    if chars == 0 || chars > MAX_REQUEST_ID_CHARS || request.request_id.contains('\0') {
+        c.fail(
+            "request_id",
+            format!("1 to {MAX_REQUEST_ID_CHARS} characters, the same for a retry"),
+        );
+    }
+    c.done()?;
+    target.ok_or_else(|| Invalid::one("node", "a node prefix").into())
+}
+
+/// The host holding every resource named, and its provider, if each is one
+/// of this node's accelerators and free now.
+fn holdable(
+    node: &Node,
+    own: &NodePrefix,
+    resources: &[String],
+    now: u64,
+) -> Result<(i64, i64), ServiceError> {
+    let fleet = node.catalog.read();
+    let mut host_id = None;
+    for id in resources {
+        let entry = fleet
+            .by_identifier
+            .get(id)
+            .and_then(|rid| fleet.resources.get(rid))
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!("{id} is not a resource of node {own}"))
+            })?;
+        if entry.gpu_uuid.is_none() {
+            return Err(
+                Invalid::one("resources", format!("{id}: only accelerators are held")).into(),
+            );
+        }
+        if host_id.is_some_and(|h| h != entry.host_id) {
+            return Err(
+                Invalid::one("resources", "all on one host, as a candidate names them").into(),
+            );
+        }
+        host_id = Some(entry.host_id);
+        let host = fleet.hosts.get(&entry.host_id).ok_or_else(|| {
+            ServiceError::NotFound(format!("{id} is not a resource of node {own}"))
+        })?;
+        if let Some(until) = host
+            .resources
+            .iter()
+            .position(|r| r.identifier == *id)
+            .and_then(|slot| host.holds.get(&(slot as u32)))
+            .filter(|until| **until > now)
+        {
+            return Err(ServiceError::Conflict(format!(
+                "{id} is held until {}",
+                crate::history::minute_text(*until)
+            )));
+        }
+        if host.revoked || host.free_now(entry, now) != Some(true) {
+            return Err(ServiceError::Conflict(format!("{id} is not free now")));
+        }
+    }
+    let host_id = host_id.ok_or_else(|| Invalid::one("resources", "at least one identifier"))?;
+    let provider_id = fleet.hosts.get(&host_id).map_or(0, |h| h.owner.id);
+    Ok((host_id, provider_id))
+}
+
+/// A hold's id: the holding node's prefix and its number there.
+fn parse_id(id: &str) -> Result<(NodePrefix, i64), ServiceError> {
+    let not_found = || ServiceError::NotFound(format!("no reservation {id}"));
+    let (prefix, number) = id.rsplit_once(':').ok_or_else(not_found)?;
+    let prefix = NodePrefix::parse(prefix).map_err(|_| not_found())?;
+    let number = number.parse().map_err(|_| not_found())?;
+    Ok((prefix, number))
+}
+
+/// Sends a request down to the child leading to `target`, and reads its answer.
+async fn ask_below(
+    node: &Node,
+    own: &NodePrefix,
+    target: &NodePrefix,
+    request: &LinkRequest,
+) -> Result<Hold, ServiceError> {
+    if !own.contains(target) {
+        return Err(Invalid::one(
+            "node",
+            format!("{target} is outside this node's subtree ({own})"),
+        )
+        .into());
+    }
+    let child = node
+        .store
+        .children(Some("approved"))
+        .await?
+        .into_iter()
+        .find(|c| {
+            c.prefix
+                .as_deref()
+                .and_then(|p| NodePrefix::parse(p).ok())
+                .is_some_and(|p| p.contains(target))
+        })
+        .ok_or_else(|| {
+            ServiceError::NotFound(format!("no node below this one leads to {target}"))
+        })?;
+    let json = serde_json::to_string(request).unwrap_or_default();
+    let answer = node
+        .links
+        .ask_reservation(child.id, json, LINK_DEADLINE)
+        .await
+        .map_err(|e| match e {
+            AskError::Unreachable => ServiceError::unavailable(
+                super::Source::Task,
+                format!("the node towards {target} is not linked now"),
+            ),
+            AskError::Stale(reason) => ServiceError::unavailable(super::Source::Task, reason),
+        })?;
+    serde_json::from_str::<LinkAnswer>(&answer)
+        .map_err(|e| {
+            ServiceError::unavailable(
+                super::Source::Task,
+                format!("a malformed answer from below: {e}"),
+            )
+        })?
+        .into_result()
+}
