@@ -23,9 +23,6 @@ use suanli_protocol::{
 
 use crate::Aggregator;
 
-/// The operator every scripted child files (a valid USCC).
-const OPERATOR_USCC: &str = "91110108551385082Q";
-
 /// An approved child: its certificate, key, the parent's CA and its prefix.
 #[derive(Debug)]
 pub struct ScriptedChild {
@@ -123,7 +120,7 @@ impl ScriptedChild {
                 csr_der: csr.der().to_vec(),
                 role: Some(Role::Industry),
                 operator_name: "脚本节点".into(),
-                operator_uscc: OPERATOR_USCC.into(),
+                operator_uscc: crate::tree::OPERATOR_USCC.into(),
                 ca_fingerprint: "00".repeat(32),
                 advertise: "127.0.0.1:1".into(),
                 node_version: "test".into(),

@@ -2,11 +2,14 @@
 //! binaries as a user would: an [`Aggregator`] process, [`Agent`] processes,
 //! and a [`relay::Relay`] that impairs the UDP path between them.
 
+pub mod bench;
 pub mod browser;
 pub mod child;
 pub mod component;
 pub mod receiver;
 pub mod relay;
+pub mod seed;
+pub mod tree;
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -325,6 +328,11 @@ impl Aggregator {
             let _ = stdout.read_to_end(&mut sink);
         });
         self.child = Some(child);
+    }
+
+    /// The running process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// SIGKILL: no shutdown, no flush, as a power cut or OOM kill would.
