@@ -497,8 +497,7 @@ async fn linked(
                 }
                 Ok(ParentMessage::SelectionQuery { query_id, demand_json, .. }) => {
                     if answering.len() < MAX_ANSWERING {
-                        let actor = format!("node {}", link.parent_prefix.as_deref().unwrap_or("parent"));
-                        answering.spawn(answer_selection(node.clone(), query_id, demand_json, actor));
+                        answering.spawn(answer_selection(node.clone(), query_id, demand_json));
                     }
                 }
                 Ok(ParentMessage::ReservationQuery { query_id, request_json, .. }) => {
@@ -596,14 +595,9 @@ async fn answer_live(
 /// API would (the parent set the deadline inside the demand, a little
 /// inside its own). An answer too large for one frame loses its lowest
 /// candidates until it fits.
-async fn answer_selection(
-    node: Arc<Node>,
-    query_id: u64,
-    demand_json: String,
-    actor: String,
-) -> ChildMessage {
+async fn answer_selection(node: Arc<Node>, query_id: u64, demand_json: String) -> ChildMessage {
     let answer = match serde_json::from_str(&demand_json) {
-        Ok(body) => select::select(&node, &actor, body)
+        Ok(body) => select::select(&node, select::Asker::Parent, body)
             .await
             .map_err(|e| e.to_string())
             .and_then(|selected| {

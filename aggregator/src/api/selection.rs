@@ -36,7 +36,8 @@ pub async fn select(
     Extension(me): Extension<Principal>,
     Body(body): Body<Value>,
 ) -> Result<Json<Value>, Problem> {
-    let selected = service::select::select(&state, &me.actor, body).await?;
+    let selected =
+        service::select::select(&state, service::select::Asker::User(&me.actor), body).await?;
     let mut out = json!(selected.answer);
     out["elapsed_us"] = json!(selected.elapsed_us);
     out["node"] = json!(state.prefix().to_string());

@@ -33,6 +33,15 @@ use crate::{
 /// this recent (a few of its 10 s periods, relayed).
 const REPORTS_FRESH_MS: u64 = 60_000;
 
+/// Who asked for a selection.
+#[derive(Debug, Clone, Copy)]
+pub enum Asker<'a> {
+    /// A signed-in user, by login.
+    User(&'a str),
+    /// This node's parent, over the node link.
+    Parent,
+}
+
 /// A selection's answer and how long it took.
 #[derive(Debug)]
 pub struct Selected {
@@ -41,9 +50,15 @@ pub struct Selected {
 }
 
 /// Answers the demand `body` (JSON, as `docs/selection.md` describes it)
-/// over this node's subtree, as far as its scope reaches; `actor` is who
-/// asked, for the record of scheduling business.
-pub async fn select(node: &Arc<Node>, actor: &str, body: Value) -> Result<Selected, ServiceError> {
+/// over this node's subtree, as far as its scope reaches. `asker` is who
+/// asked: a user's demand is recorded as scheduling business; the parent's
+/// question is not, as the node where the user asked records it (the
+/// subtree's figures count each demand once).
+pub async fn select(
+    node: &Arc<Node>,
+    asker: Asker<'_>,
+    body: Value,
+) -> Result<Selected, ServiceError> {
     let started = Instant::now();
     let own = node.prefix();
     let (mut demand, expression) = read(&body, &own)?;
@@ -103,6 +118,9 @@ pub async fn select(node: &Arc<Node>, actor: &str, body: Value) -> Result<Select
         })
     };
     let elapsed_us = started.elapsed().as_micros() as i64;
+    let Asker::User(actor) = asker else {
+        return Ok(Selected { answer, elapsed_us });
+    };
     node.record_selection(SelectionRecord {
         id: 0,
         at_ms: now_ms() as i64,
