@@ -44,7 +44,7 @@ const T = {
   outcome_skipped: ["未询问（上报资源不足）", "not asked (its reports fall short)"], outcome_excluded: ["不在范围内", "out of scope"],
   outcome_late: ["超时", "late"], outcome_unreachable: ["未连接", "not linked"], outcome_refused: ["应答被拒", "answer refused"],
   outcome_failed: ["无法应答", "could not answer"], hold: ["预留", "Hold"], release: ["释放", "Release"],
-  held_until: ["已预留至", "Held until"], hold_held: ["预留中", "held"], hold_released: ["已释放", "released"], hold_expired: ["已过期", "expired"], nothing: ["没有满足需求的资源。", "Nothing matched."], region_prefix: ["地区前缀", "Region prefix"],
+  held_until: ["已预留至", "Held until"], holds_on_host: ["预留", "Holds"], reservation: ["预留编号", "Hold"], holder: ["预留人", "Held by"], hold_held: ["预留中", "held"], hold_released: ["已释放", "released"], hold_expired: ["已过期", "expired"], nothing: ["没有满足需求的资源。", "Nothing matched."], region_prefix: ["地区前缀", "Region prefix"],
   prices: ["算力价格", "Prices"], price_h: ["价格（元/小时）", "Price (CNY/h)"], max_price: ["最高价格 元/小时", "Max price CNY/h"],
   resource: ["资源", "Resource"], per_accel_h: ["每卡时", "per accelerator-hour"], per_core_h: ["每核时", "per core-hour"],
   any_model: ["（任意型号）", "(any model)"], add_row: ["添加一行", "Add a row"], save: ["保存", "Save"], saved: ["已保存。", "Saved."],
@@ -411,6 +411,11 @@ const pages = {
         el("dt", {}, t("rtt")), el("dd", {}, h.link.rtt_us == null ? "—" : (h.link.rtt_us / 1000).toFixed(2) + " ms"),
         el("dt", {}, t("samples")), el("dd", { id: "sample-count" }, "0")),
       el("p", {}, t("live_note")));
+    if (h.holds.length) {
+      main.append(el("h2", {}, t("holds_on_host")), table([t("identifier"), t("reservation"), t("holder"), t("held_until")],
+        h.holds.map((x) => el("tr", { class: "hold-row" }, el("td", { class: "mono" }, x.identifier), el("td", { class: "mono" }, x.reservation),
+          el("td", {}, x.holder), el("td", {}, fmtTime(x.until_ms))))));
+    }
     const accels = h.resources.filter((r) => r.resource_type === "A");
     if (accels.length) {
       const manager = ["admin", "operator"].includes(me.role);

@@ -20,7 +20,7 @@ use suanli_protocol::{identifier::ResourceType, model::HostSample, stream::Inven
 use tokio::sync::watch;
 
 use crate::{
-    fleet::{Arrival, Fleet, HostEntry, Owner, ResourceEntry, Vitals},
+    fleet::{Arrival, Fleet, HeldFor, HostEntry, Owner, ResourceEntry, Vitals},
     price::PriceList,
     store::{CatalogRow, HostRow, Store, StoreError},
 };
@@ -282,19 +282,23 @@ impl Catalog {
     /// Makes the holds on this node's accelerators those of `open`: each
     /// host whose holds change is regrouped, so selection passes over what
     /// is held at once.
-    pub fn set_holds(&self, open: &[crate::store::Reservation]) {
+    pub fn set_holds(&self, node: &str, open: &[crate::store::Reservation]) {
         let mut fleet = self.write();
-        let mut wanted: HashMap<i64, BTreeMap<u32, u64>> = HashMap::new();
+        let mut wanted: HashMap<i64, BTreeMap<u32, HeldFor>> = HashMap::new();
         for reservation in open {
             let Some(host) = fleet.hosts.get(&reservation.host_id) else {
                 continue;
             };
             for (slot, r) in host.resources.iter().enumerate() {
                 if reservation.resources.contains(&r.identifier) {
-                    wanted
-                        .entry(host.host_id)
-                        .or_default()
-                        .insert(slot as u32, reservation.expires_at_ms);
+                    wanted.entry(host.host_id).or_default().insert(
+                        slot as u32,
+                        HeldFor {
+                            reservation: format!("{node}:{}", reservation.id),
+                            holder: reservation.holder.clone(),
+                            until_ms: reservation.expires_at_ms,
+                        },
+                    );
                 }
             }
         }

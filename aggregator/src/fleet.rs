@@ -300,6 +300,15 @@ pub struct Owner {
     pub uscc: String,
 }
 
+/// An accelerator held for someone (预留) until a time.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HeldFor {
+    /// The hold's id at this node (`CN.32:7`).
+    pub reservation: String,
+    pub holder: String,
+    pub until_ms: u64,
+}
+
 #[derive(Debug)]
 pub struct HostEntry {
     pub host_id: i64,
@@ -345,7 +354,7 @@ pub struct HostEntry {
     pub slowdowns: BTreeMap<String, Vec<u64>>,
     /// Accelerators held for someone (预留), by slot, until when: out of
     /// selection and not free until then.
-    pub holds: BTreeMap<u32, u64>,
+    pub holds: BTreeMap<u32, HeldFor>,
     /// Live pages watching this host.
     pub watchers: usize,
     /// The last time a second agent claimed this host's identity while it
@@ -612,7 +621,7 @@ impl HostEntry {
             let held_until_ms = self
                 .holds
                 .get(&(slot as u32))
-                .copied()
+                .map(|h| h.until_ms)
                 .filter(|until| *until > self.last_seen_ms.unwrap_or(0));
             let idle = gpu_idle(live, r.memory_bytes) && !unhealthy && held_until_ms.is_none();
             briefs.push(GpuBrief {
@@ -708,7 +717,7 @@ impl HostEntry {
                     .iter()
                     .position(|r| r.identifier == resource.identifier)
                     .and_then(|slot| self.holds.get(&(slot as u32)))
-                    .is_some_and(|until| *until > now_ms);
+                    .is_some_and(|h| h.until_ms > now_ms);
                 Some(
                     gpu_idle(Some(gpu), resource.memory_bytes)
                         && self.unselectable(resource).is_none()

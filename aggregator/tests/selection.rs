@@ -408,7 +408,7 @@ fn a_held_gpu_is_offered_to_no_one_until_its_hold_ends() {
         ended_at_ms: None,
         ended_by: None,
     };
-    catalog.set_holds(&[hold(NOW + 60_000)]);
+    catalog.set_holds("CN", &[hold(NOW + 60_000)]);
     let answer = run(&catalog, &Network::default(), demand.clone());
     assert!(answer.candidates.is_empty());
     let miss = format!("{:?}", answer.nearest_misses);
@@ -417,13 +417,13 @@ fn a_held_gpu_is_offered_to_no_one_until_its_hold_ends() {
         "{miss}"
     );
     // A hold that ran out by the host's latest sample no longer counts.
-    catalog.set_holds(&[hold(seen)]);
+    catalog.set_holds("CN", &[hold(seen)]);
     assert_eq!(
         hosts_of(&run(&catalog, &Network::default(), demand.clone())),
         vec![2]
     );
-    catalog.set_holds(&[hold(NOW + 60_000)]);
-    catalog.set_holds(&[]);
+    catalog.set_holds("CN", &[hold(NOW + 60_000)]);
+    catalog.set_holds("CN", &[]);
     assert_eq!(
         hosts_of(&run(&catalog, &Network::default(), demand)),
         vec![2]

@@ -1001,6 +1001,13 @@ fn staff_approve_a_child_on_the_dashboard_and_the_child_shows_its_parent() {
     );
     let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("national-selection.png");
     std::fs::write(&out, page.screenshot()).unwrap();
+    // The regional node's staff see the hold on the host's page.
+    child_page.eval("location.hash = '#/hosts/1'; true");
+    child_page.wait_for(
+        WAIT,
+        "the hold on the host page",
+        "document.querySelector('tr.hold-row')?.textContent.includes('CN.32:1') === true",
+    );
     page.eval("document.getElementById('hold-release').click(); true");
     page.wait_for(
         WAIT,

@@ -710,6 +710,15 @@ pub async fn host(
         .iter()
         .map(|r| resource_json(&fleet, r, now))
         .collect();
+    let holds: Vec<Value> = host
+        .holds
+        .iter()
+        .filter(|(_, h)| h.until_ms > now)
+        .filter_map(|(slot, h)| {
+            let r = host.resources.get(*slot as usize)?;
+            Some(json!({"identifier": r.identifier, "gpu_index": r.gpu_index, "reservation": h.reservation, "holder": h.holder, "until_ms": h.until_ms}))
+        })
+        .collect();
     let inventory = host
         .inventory
         .as_deref()
@@ -728,6 +737,7 @@ pub async fn host(
         "vitals": host.vitals.as_deref(),
         "inventory": inventory,
         "resources": resources,
+        "holds": holds,
     })))
 }
 

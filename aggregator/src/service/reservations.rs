@@ -293,7 +293,7 @@ pub async fn refresh(node: &Node) -> Result<(), ServiceError> {
     let now = now_ms();
     node.store.expire_holds(now).await?;
     let open = node.store.open_reservations(now).await?;
-    node.catalog.set_holds(&open);
+    node.catalog.set_holds(&node.prefix().to_string(), &open);
     Ok(())
 }
 
@@ -383,11 +383,11 @@ fn holdable(
             .iter()
             .position(|r| r.identifier == *id)
             .and_then(|slot| host.holds.get(&(slot as u32)))
-            .filter(|until| **until > now)
+            .filter(|h| h.until_ms > now)
         {
             return Err(ServiceError::Conflict(format!(
                 "{id} is held until {}",
-                crate::history::minute_text(*until)
+                crate::history::minute_text(until.until_ms)
             )));
         }
         if host.revoked || host.free_now(entry, now) != Some(true) {

@@ -534,6 +534,9 @@ pub fn schemas() -> Value {
                 // The agent's inventory in protobuf's canonical JSON (camelCase, 64-bit integers as strings).
                 "inventory": {"type": ["object", "null"], "description": "the host's inventory as the agent reported it (protobuf JSON)"},
                 "resources": list(r("Resource")),
+                "holds": described(list(all(json!({
+                    "identifier": text, "gpu_index": opt_int, "reservation": text, "holder": text, "until_ms": int,
+                }))), "accelerators held for someone now (预留): offered to no other demand until then"),
             })),
         ),
         // ---- monitoring ----
