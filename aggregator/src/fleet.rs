@@ -624,6 +624,8 @@ impl HostEntry {
                 .map(|h| h.until_ms)
                 .filter(|until| *until > self.last_seen_ms.unwrap_or(0));
             let idle = gpu_idle(live, r.memory_bytes) && !unhealthy && held_until_ms.is_none();
+            // Counted once: an unhealthy card is out for its faults.
+            let held = held_until_ms.is_some() && !unhealthy;
             briefs.push(GpuBrief {
                 unhealthy,
                 held_until_ms,
@@ -645,6 +647,7 @@ impl HostEntry {
                     g.installed += 1;
                     g.idle += u32::from(idle);
                     g.unhealthy += u32::from(unhealthy);
+                    g.held += u32::from(held);
                 }
                 None => groups.push(GpuGroup {
                     model_id: r.model_id,
@@ -652,6 +655,7 @@ impl HostEntry {
                     installed: 1,
                     idle: u32::from(idle),
                     unhealthy: u32::from(unhealthy),
+                    held: u32::from(held),
                 }),
             }
         }
@@ -837,6 +841,8 @@ pub struct GpuGroup {
     pub idle: u32,
     /// Out of selection for their faults.
     pub unhealthy: u32,
+    /// Healthy, and held for someone: offered to no demand.
+    pub held: u32,
 }
 
 /// One resource as a tally counts it, at one moment.

@@ -495,19 +495,28 @@ async fn linked(
                         answering.spawn(answer_live(node.clone(), query_id, identifier, deadline_ms));
                     }
                 }
-                Ok(ParentMessage::SelectionQuery { query_id, demand_json, .. }) => {
+                Ok(ParentMessage::SelectionQuery { query_id, demand_json, deadline_ms }) => {
                     if answering.len() < MAX_ANSWERING {
-                        answering.spawn(answer_selection(node.clone(), query_id, demand_json));
-                    }
-                }
-                Ok(ParentMessage::ReservationQuery { query_id, request_json, .. }) => {
-                    if answering.len() < MAX_ANSWERING {
-                        let (node, parent) = (node.clone(), link.parent_prefix.clone().unwrap_or_default());
+                        answering.spawn(answer_selection(node.clone(), query_id, demand_json, deadline_ms));
+                    } else {
+                        // Said at once, so the parent does not wait out its deadline.
                         answering.spawn(async move {
-                            let answer_json = reservations::answer_link(&node, &parent, &request_json).await;
-                            ChildMessage::ReservationAnswer { query_id, answer_json }
+                            ChildMessage::SelectionAnswer { query_id, answer: Err("this node is answering too many questions".into()) }
                         });
                     }
+                }
+                Ok(ParentMessage::ReservationQuery { query_id, request_json, deadline_ms }) => {
+                    let (node, parent) = (node.clone(), link.parent_prefix.clone().unwrap_or_default());
+                    let within = select::inside(Duration::from_millis(deadline_ms));
+                    let busy = answering.len() >= MAX_ANSWERING;
+                    answering.spawn(async move {
+                        let answer_json = if busy {
+                            reservations::busy()
+                        } else {
+                            reservations::answer_link(&node, &parent, &request_json, within).await
+                        };
+                        ChildMessage::ReservationAnswer { query_id, answer_json }
+                    });
                 }
                 Ok(message) => {
                     let Some(message) = message.into_session() else {
@@ -595,9 +604,15 @@ async fn answer_live(
 /// API would (the parent set the deadline inside the demand, a little
 /// inside its own). An answer too large for one frame loses its lowest
 /// candidates until it fits.
-async fn answer_selection(node: Arc<Node>, query_id: u64, demand_json: String) -> ChildMessage {
+async fn answer_selection(
+    node: Arc<Node>,
+    query_id: u64,
+    demand_json: String,
+    deadline_ms: u64,
+) -> ChildMessage {
+    let within = select::inside(Duration::from_millis(deadline_ms));
     let answer = match serde_json::from_str(&demand_json) {
-        Ok(body) => select::select(&node, select::Asker::Parent, body)
+        Ok(body) => select::select(&node, select::Asker::Parent { within }, body)
             .await
             .map_err(|e| e.to_string())
             .and_then(|selected| {

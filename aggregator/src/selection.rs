@@ -675,7 +675,7 @@ impl<'a> Checker<'a> {
                     bound += if free_now {
                         g.idle
                     } else {
-                        g.installed - g.unhealthy
+                        g.installed - g.unhealthy - g.held
                     };
                     unhealthy += g.unhealthy;
                 }
@@ -688,6 +688,7 @@ impl<'a> Checker<'a> {
                         .is_some_and(|m| g.memory_bytes.is_none_or(|b| b < m))
                     || a.mig.is_some_and(|m| g.mig != Some(m))
                     || g.unhealthy
+                    || g.held_until_ms.is_some()
                     || (free_now && !g.idle)
                 {
                     continue;

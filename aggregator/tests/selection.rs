@@ -416,6 +416,12 @@ fn a_held_gpu_is_offered_to_no_one_until_its_hold_ends() {
         miss.contains("7 of 8 matching accelerators free; GPU 0 held until"),
         "{miss}"
     );
+    let installed =
+        json!({"accelerator": {"model": "H100", "count": 8}, "availability": "installed"});
+    assert!(
+        !hosts_of(&run(&catalog, &Network::default(), installed)).contains(&2),
+        "not offered as installed capacity either"
+    );
     // A hold that ran out by the host's latest sample no longer counts.
     catalog.set_holds("CN", &[hold(seen)]);
     assert_eq!(

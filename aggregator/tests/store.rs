@@ -885,6 +885,39 @@ on_each_backend! {
         assert!(store.open_reservations(now + 100_000).await.unwrap().is_empty());
         let last = store.reservations(1).await.unwrap().remove(0);
         assert_eq!(last.ended_by.as_deref(), Some("expired"));
+        // The same request twice at the same moment: one hold, answered twice.
+        let twins = [0, 1].map(|_| {
+            let (store, gpu) = (store.clone(), gpu.clone());
+            tokio::spawn(async move {
+                store
+                    .hold(
+                        &NewHold {
+                            request_key: "dave/1",
+                            host_id: host,
+                            resources: &gpu,
+                            holder: "dave",
+                            provider_id: Some(p),
+                            expires_at_ms: now + 150_000,
+                        },
+                        now + 100_001,
+                    )
+                    .await
+                    .unwrap()
+            })
+        });
+        let mut ids = Vec::new();
+        let mut replays = 0;
+        for twin in twins {
+            match twin.await.unwrap() {
+                Held::New(r) => ids.push(r.id),
+                Held::Replayed(r) => {
+                    replays += 1;
+                    ids.push(r.id);
+                }
+            }
+        }
+        assert_eq!((replays, ids[0]), (1, ids[1]), "{ids:?}");
+        store.release(ids[0], "dave", now + 100_002).await.unwrap();
         // Released early, it is free for another at once.
         let held = store
             .hold(

@@ -1303,6 +1303,15 @@ fn a_demand_at_the_national_node_is_answered_over_its_subtree() {
         mine.contains("CN.32.I65:1"),
         "the holding node's staff see it: {mine}"
     );
+    // A viewer changes nothing: another's hold is as if it did not exist.
+    let admin = national.sign_in("admin", &national.admin_password());
+    let account = json!({"login": "watch", "role": "viewer", "password": "a long enough password"});
+    assert_eq!(admin.send("POST", "/api/v1/accounts", &account).status, 201);
+    let viewer = national.sign_in("watch", "a long enough password");
+    let refused = viewer
+        .request("DELETE", "/api/v1/reservations/CN.32.I65:1")
+        .send(national.http);
+    assert_eq!(refused.status, 404, "{}", refused.body);
     let (status, released) = suanli_tests::http(
         national.http,
         "DELETE",
@@ -1378,7 +1387,8 @@ async fn children_that_answer_late_wrongly_or_never_leave_a_partial_answer() {
     else {
         panic!("no selection query")
     };
-    assert_eq!(deadline_ms, 1000);
+    // What is left of the 1,000 ms once the node has read its children.
+    assert!((900..=1000).contains(&deadline_ms), "{deadline_ms}");
     let forwarded: Value = serde_json::from_str(&demand_json).unwrap();
     assert!(
         forwarded["deadline_ms"].as_u64().unwrap() < 1000,

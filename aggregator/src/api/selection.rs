@@ -51,7 +51,14 @@ pub async fn hold(
     Body(request): Body<HoldRequest>,
 ) -> Result<Response, Problem> {
     let holder = Holder::of(&node, &me);
-    let hold = reservations::hold(&node, &Actor::of(&me), &holder, request).await?;
+    let hold = reservations::hold(
+        &node,
+        &Actor::of(&me),
+        &holder,
+        request,
+        reservations::DEADLINE,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(json!(hold))).into_response())
 }
 
@@ -61,7 +68,8 @@ pub async fn release(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
     let holder = Holder::of(&node, &me);
-    let hold = reservations::release(&node, &Actor::of(&me), &holder, &id).await?;
+    let hold =
+        reservations::release(&node, &Actor::of(&me), &holder, &id, reservations::DEADLINE).await?;
     Ok(Json(json!(hold)))
 }
 

@@ -138,6 +138,14 @@ pub fn reported_shortfall(groups: &[CapacityGroup], demand: &Demand) -> Option<S
     } else {
         demand.resource_type.unwrap_or(ResourceType::GeneralCompute)
     };
+    // Reports count hosts (C) and accelerators (A); a supercomputing host
+    // is a general-compute one running Slurm, which they do not tell apart.
+    if !matches!(
+        resource_type,
+        ResourceType::AiAccelerator | ResourceType::GeneralCompute
+    ) {
+        return None;
+    }
     let code = resource_type.code().to_string();
     let accelerator = demand.accelerator.as_ref();
     let count: u64 = groups
@@ -192,9 +200,14 @@ pub fn check_answer(answer: &Answer, child: &NodePrefix, demand: &Demand) -> Res
             demand.limit
         ));
     }
-    let under = |node: &str| -> Result<(), String> {
+    // Written as a node writes them (upper case), so that no spelling of
+    // the child's own prefix passes for another node.
+    let under = |node: &str| -> Result<NodePrefix, String> {
         match NodePrefix::parse(node) {
-            Ok(prefix) if child.contains(&prefix) => Ok(()),
+            Ok(prefix) if prefix.to_string() != node => {
+                Err(format!("node {node:?} is not written as {prefix}"))
+            }
+            Ok(prefix) if child.contains(&prefix) => Ok(prefix),
             Ok(_) => Err(format!("{node} is outside its prefix {child}")),
             Err(e) => Err(format!("node {node:?}: {e}")),
         }
@@ -228,16 +241,24 @@ pub fn check_answer(answer: &Answer, child: &NodePrefix, demand: &Demand) -> Res
             }
             unit("availability", host.parts.availability)?;
             unit("load", host.parts.load)?;
+            // A path the merging node cannot find again is kept as sent.
+            if let Some(path) = &host.path
+                && !(path.latency_ms.is_finite() && path.latency_ms >= 0.0)
+            {
+                return Err(format!("a path of {} ms", path.latency_ms));
+            }
         }
     }
     for outcome in &answer.nodes {
-        under(&outcome.node)?;
-        if outcome.node == child.to_string() {
+        if under(&outcome.node)? == *child {
             return Err(format!("an outcome for {child} itself"));
         }
     }
     for miss in &answer.nearest_misses {
         under(&miss.node)?;
+        if let Some(id) = &miss.identifier {
+            identified(id)?;
+        }
     }
     Ok(())
 }
@@ -289,14 +310,20 @@ pub fn merge(
         nodes: Vec::new(),
         partial: false,
     };
+    // Counts a child sent are added without trusting them to be small.
     for part in parts {
-        merged.matched_hosts += part.matched_hosts;
-        merged.unexamined_hosts += part.unexamined_hosts;
-        merged.considered_hosts += part.considered_hosts;
+        merged.matched_hosts = merged.matched_hosts.saturating_add(part.matched_hosts);
+        merged.unexamined_hosts = merged
+            .unexamined_hosts
+            .saturating_add(part.unexamined_hosts);
+        merged.considered_hosts = merged
+            .considered_hosts
+            .saturating_add(part.considered_hosts);
         merged.partial |= part.partial;
         merged.groups_short = merged.groups_short.or(part.groups_short);
         for e in part.eliminated {
-            *eliminated.entry(e.constraint).or_default() += e.hosts;
+            let count = eliminated.entry(e.constraint).or_default();
+            *count = count.saturating_add(e.hosts);
         }
         candidates.extend(part.candidates);
         misses.extend(part.nearest_misses);
@@ -351,7 +378,7 @@ mod tests {
     use super::*;
     use crate::{
         fleet::HostState,
-        selection::{ScoreParts, demand},
+        selection::{Path, ScoreParts, demand},
     };
 
     fn prefix(p: &str) -> NodePrefix {
@@ -493,6 +520,11 @@ mod tests {
         assert_eq!(reported_shortfall(&groups, &ascend), None);
         // No general-compute hosts reported: a CPU demand cannot be met.
         assert!(reported_shortfall(&groups, &demand(serde_json::json!({}))).is_some());
+        // Reports do not tell Slurm hosts apart: such a demand is asked.
+        assert_eq!(
+            reported_shortfall(&groups, &demand(serde_json::json!({"resource_type": "H"}))),
+            None
+        );
     }
 
     #[test]
@@ -539,6 +571,34 @@ mod tests {
             .nodes
             .push(NodeOutcome::new(&child, Outcome::Late, "x"));
         assert!(check_answer(&itself, &child, &d).is_err());
+        let mut itself_lower = answer(Vec::new());
+        itself_lower
+            .nodes
+            .push(NodeOutcome::new(&prefix("CN.32.I65"), Outcome::Late, "x"));
+        itself_lower.nodes[0].node = "cn.32".into();
+        assert!(
+            check_answer(&itself_lower, &child, &d).is_err(),
+            "cn.32 is CN.32"
+        );
+        let mut negative = answer(vec![pick("CN.32", 1, "320102", 1.0, None)]);
+        negative.candidates[0].hosts[0].path = Some(Path {
+            latency_ms: -1e9,
+            bottleneck_mbps: 1,
+            segments: Vec::new(),
+        });
+        assert!(
+            check_answer(&negative, &child, &d).is_err(),
+            "a negative path would rank first"
+        );
+        let mut missed = answer(Vec::new());
+        missed.nearest_misses.push(super::super::Miss {
+            node: "CN.32".into(),
+            host_id: 1,
+            hostname: "h".into(),
+            identifier: Some("CN.44_PRV001_I65_440300_A_H100-80G_000001_7".into()),
+            failed: Vec::new(),
+        });
+        assert!(check_answer(&missed, &child, &d).is_err());
         let many = answer(
             (0..30)
                 .map(|i| pick("CN.32", i, "320102", 1.0, None))

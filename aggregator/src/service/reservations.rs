@@ -13,7 +13,7 @@ use suanli_protocol::identifier::{Identifier, NodePrefix};
 
 use super::{Actor, ServiceError, audit};
 use crate::{
-    auth::Principal,
+    auth::{Principal, Role},
     check::{Check, Invalid},
     links::AskError,
     node::Node,
@@ -27,8 +27,10 @@ pub const MAX_HOLD_SECONDS: u64 = 3600;
 /// Resources one hold may name: a host's accelerators.
 pub const MAX_HELD: usize = 32;
 pub const MAX_REQUEST_ID_CHARS: usize = 64;
-/// How long an ancestor waits for the holding node's answer.
-const LINK_DEADLINE: Duration = Duration::from_secs(5);
+/// How long a user's hold or release may take, down the links included; an
+/// answer that did not come is a 503, and the same request again (the same
+/// `request_id`) answers what was done.
+pub const DEADLINE: Duration = Duration::from_secs(5);
 
 /// A hold as asked: the `node` and `resources` of a selection candidate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,7 +50,8 @@ pub struct HoldRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Holder {
     pub name: String,
-    /// Node staff, who may end anyone's hold.
+    /// Node staff who change things (administrators, operators): they may
+    /// end anyone's hold. Viewers change nothing.
     pub staff: bool,
 }
 
@@ -56,7 +59,7 @@ impl Holder {
     pub fn of(node: &Node, who: &Principal) -> Self {
         Holder {
             name: format!("{}/{}", node.prefix(), who.actor),
-            staff: who.role.is_staff(),
+            staff: matches!(who.role, Role::Admin | Role::Operator),
         }
     }
 }
@@ -171,21 +174,22 @@ impl LinkAnswer {
 }
 
 /// Holds what `request` names for `holder`, here or at the node below
-/// that holds it.
+/// that holds it, within `within`.
 pub async fn hold(
     node: &Node,
     actor: &Actor,
     holder: &Holder,
-    request: HoldRequest,
+    mut request: HoldRequest,
+    within: Duration,
 ) -> Result<Hold, ServiceError> {
-    let target = check(&request)?;
+    let target = check(&mut request)?;
     let own = node.prefix();
     if target != own {
         let request = LinkRequest::Hold {
             holder: holder.clone(),
             request,
         };
-        return ask_below(node, &own, &target, &request).await;
+        return ask_below(node, &own, &target, &request, within).await;
     }
     let now = now_ms();
     let request_key = format!("{}\u{1f}{}", holder.name, request.request_id);
@@ -214,7 +218,6 @@ pub async fn hold(
         Held::Replayed(r) => (r, true),
     };
     if !replayed {
-        refresh(node).await?;
         audit::record(
             &node.store,
             actor,
@@ -228,6 +231,7 @@ pub async fn hold(
             ),
         )
         .await;
+        settle(node).await;
     }
     Ok(Hold::of(&own, reservation, replayed, now))
 }
@@ -238,6 +242,7 @@ pub async fn release(
     actor: &Actor,
     holder: &Holder,
     id: &str,
+    within: Duration,
 ) -> Result<Hold, ServiceError> {
     let (target, number) = parse_id(id)?;
     let own = node.prefix();
@@ -246,7 +251,7 @@ pub async fn release(
             holder: holder.clone(),
             id: id.to_owned(),
         };
-        return ask_below(node, &own, &target, &request).await;
+        return ask_below(node, &own, &target, &request, within).await;
     }
     let found = node.store.reservation(number).await?;
     if !holder.staff && found.holder != holder.name {
@@ -255,7 +260,6 @@ pub async fn release(
     }
     let now = now_ms();
     let ended = node.store.release(number, &holder.name, now).await?;
-    refresh(node).await?;
     audit::record(
         &node.store,
         actor,
@@ -264,6 +268,7 @@ pub async fn release(
         &found.resources.join(", "),
     )
     .await;
+    settle(node).await;
     Ok(Hold::of(&own, ended, false, now))
 }
 
@@ -279,7 +284,7 @@ pub async fn list(node: &Node, who: &Principal) -> Result<Vec<Hold>, ServiceErro
         .await?
         .into_iter()
         .filter(|r| {
-            holder.staff
+            who.role.is_staff()
                 || r.holder == holder.name
                 || (r.provider_id.is_some() && r.provider_id == who.provider_id)
         })
@@ -297,20 +302,49 @@ pub async fn refresh(node: &Node) -> Result<(), ServiceError> {
     Ok(())
 }
 
-/// Answers a parent's request over the link.
-pub async fn answer_link(node: &Node, parent: &str, request: &str) -> String {
+/// Makes the catalog's holds the store's after a change. The change is
+/// committed whatever happens here: a failure is logged, and the next tick
+/// of the holds task catches up.
+async fn settle(node: &Node) {
+    if let Err(e) = refresh(node).await {
+        tracing::warn!(error = %e, "holds changed; the catalog catches up at the next tick");
+    }
+}
+
+/// Answers a parent's request over the link, within `within`.
+pub async fn answer_link(node: &Node, parent: &str, request: &str, within: Duration) -> String {
     let actor = Actor::new(format!("node {parent}"), "link");
     let result = match serde_json::from_str::<LinkRequest>(request) {
-        Ok(LinkRequest::Hold { holder, request }) => hold(node, &actor, &holder, request).await,
-        Ok(LinkRequest::Release { holder, id }) => release(node, &actor, &holder, &id).await,
+        Ok(LinkRequest::Hold { holder, request }) => {
+            hold(node, &actor, &holder, request, within).await
+        }
+        Ok(LinkRequest::Release { holder, id }) => {
+            release(node, &actor, &holder, &id, within).await
+        }
         Err(e) => Err(Invalid::one("request", format!("not a reservation request: {e}")).into()),
     };
     serde_json::to_string(&LinkAnswer::from(result)).unwrap_or_default()
 }
 
-/// The node prefix a hold request names, or every bad field.
-fn check(request: &HoldRequest) -> Result<NodePrefix, ServiceError> {
+/// The answer of a node answering too many questions to take another.
+pub fn busy() -> String {
+    let busy = ServiceError::unavailable(
+        super::Source::Task,
+        "this node is answering too many questions",
+    );
+    serde_json::to_string(&LinkAnswer::from(Err(busy))).unwrap_or_default()
+}
+
+/// The node prefix a hold request names, or every bad field; each
+/// resource once.
+fn check(request: &mut HoldRequest) -> Result<NodePrefix, ServiceError> {
     let mut c = Check::default();
+    let listed = request.resources.len();
+    request.resources.sort();
+    request.resources.dedup();
+    if request.resources.len() != listed {
+        c.fail("resources", "each identifier once");
+    }
     let target = NodePrefix::parse(&request.node)
         .map_err(|e| c.fail("node", e.to_string()))
         .ok();
@@ -414,6 +448,7 @@ async fn ask_below(
     own: &NodePrefix,
     target: &NodePrefix,
     request: &LinkRequest,
+    within: Duration,
 ) -> Result<Hold, ServiceError> {
     if !own.contains(target) {
         return Err(Invalid::one(
@@ -439,7 +474,7 @@ async fn ask_below(
     let json = serde_json::to_string(request).unwrap_or_default();
     let answer = node
         .links
-        .ask_reservation(child.id, json, LINK_DEADLINE)
+        .ask_reservation(child.id, json, within)
         .await
         .map_err(|e| match e {
             AskError::Unreachable => ServiceError::unavailable(
@@ -448,12 +483,20 @@ async fn ask_below(
             ),
             AskError::Stale(reason) => ServiceError::unavailable(super::Source::Task, reason),
         })?;
-    serde_json::from_str::<LinkAnswer>(&answer)
+    let hold = serde_json::from_str::<LinkAnswer>(&answer)
         .map_err(|e| {
             ServiceError::unavailable(
                 super::Source::Task,
                 format!("a malformed answer from below: {e}"),
             )
         })?
-        .into_result()
+        .into_result()?;
+    // Only the node asked may answer for its holds.
+    if hold.node != target.to_string() || !hold.id.starts_with(&format!("{target}:")) {
+        return Err(ServiceError::unavailable(
+            super::Source::Task,
+            format!("an answer for {} from the way to {target}", hold.id),
+        ));
+    }
+    Ok(hold)
 }

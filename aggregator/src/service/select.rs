@@ -38,8 +38,9 @@ const REPORTS_FRESH_MS: u64 = 60_000;
 pub enum Asker<'a> {
     /// A signed-in user, by login.
     User(&'a str),
-    /// This node's parent, over the node link.
-    Parent,
+    /// This node's parent, over the node link, which waits `within` for
+    /// the answer.
+    Parent { within: Duration },
 }
 
 /// A selection's answer and how long it took.
@@ -62,14 +63,28 @@ pub async fn select(
     let started = Instant::now();
     let own = node.prefix();
     let (mut demand, expression) = read(&body, &own)?;
-    let (children, mut outcomes) = children_in_scope(node, &demand, &own).await?;
+    // The deadline counts from here, whatever the steps before an ask take;
+    // a parent's question gets what the parent left it.
+    let mut deadline = Duration::from_millis(demand.deadline_ms);
+    if let Asker::Parent { within } = asker {
+        deadline = deadline.min(within);
+    }
+    let until = tokio::time::Instant::now() + deadline;
+    let (children, mut outcomes) =
+        tokio::time::timeout_at(until, children_in_scope(node, &demand, &own))
+            .await
+            .map_err(|_| {
+                ServiceError::unavailable(
+                    Source::Database,
+                    "no list of child nodes within the deadline",
+                )
+            })??;
     let federated = !children.is_empty() || !outcomes.is_empty();
     // Scores across nodes compare paths from one place: the user's, or
     // this node's region when the demand does not say.
     if federated && demand.user_region.is_none() {
         demand.user_region = Some(node.settings.local_region.to_string());
     }
-    let deadline = Duration::from_millis(demand.deadline_ms);
     let mut asking = JoinSet::new();
     for (id, child, scope) in children {
         if let Some(reason) = shortfall(node, id, &demand) {
@@ -77,12 +92,13 @@ pub async fn select(
             outcomes.push(NodeOutcome::new(&child, Outcome::Skipped, reason));
             continue;
         }
-        let question = forwarded(&body, &demand, &child, &scope, deadline).to_string();
+        let remaining = until.saturating_duration_since(tokio::time::Instant::now());
+        let question = forwarded(&body, &demand, &child, &scope, remaining).to_string();
         let worker = node.clone();
         asking.spawn(async move {
             let asked = Instant::now();
-            let answer = worker.links.ask_selection(id, question, deadline).await;
-            (child, asked.elapsed(), answer)
+            let answer = worker.links.ask_selection(id, question, remaining).await;
+            (child, remaining, asked.elapsed(), answer)
         });
     }
     let local = federation::answers_locally(&demand, &own).then(|| {
@@ -96,9 +112,9 @@ pub async fn select(
     });
     let mut parts = Vec::new();
     while let Some(done) = asking.join_next().await {
-        let (child, elapsed, answer) =
+        let (child, waited, elapsed, answer) =
             done.map_err(|e| ServiceError::unavailable(Source::Task, e))?;
-        let (outcome, part) = judge(node, &child, &demand, elapsed, answer);
+        let (outcome, part) = judge(node, &child, &demand, (waited, elapsed), answer);
         outcomes.push(outcome);
         parts.extend(part);
     }
@@ -227,9 +243,17 @@ fn shortfall(node: &Node, child_id: i64, demand: &Demand) -> Option<String> {
     }
 }
 
+/// What a node asked to answer within `deadline` leaves itself for asking
+/// its own children: a tenth less (at least 20 ms), for the answer to
+/// travel up in time.
+pub fn inside(deadline: Duration) -> Duration {
+    deadline.saturating_sub((deadline / 10).max(Duration::from_millis(20)))
+}
+
 /// The demand as a child gets it: the user's region filled in, its scope
-/// and the exclusions below it, and a deadline a little inside this
-/// node's, so that its answer can still travel up in time.
+/// and the exclusions below it. Its `deadline_ms` says what the child
+/// leaves itself (within the demand's bounds); the question's own
+/// deadline, which the child answers by, is the one that holds.
 fn forwarded(
     body: &Value,
     demand: &Demand,
@@ -238,9 +262,7 @@ fn forwarded(
     deadline: Duration,
 ) -> Value {
     let mut body = body.clone();
-    let margin = (deadline / 10).max(Duration::from_millis(20));
-    let inner = deadline
-        .saturating_sub(margin)
+    let inner = inside(deadline)
         .as_millis()
         .max(u128::from(MIN_DEADLINE_MS));
     body["user_region"] = json!(demand.user_region);
@@ -260,12 +282,13 @@ fn forwarded(
     body
 }
 
-/// A child's answer taken, or what became of it.
+/// A child's answer taken, or what became of it; `waited` is how long it
+/// was given.
 fn judge(
     node: &Node,
     child: &NodePrefix,
     demand: &Demand,
-    elapsed: Duration,
+    (waited, elapsed): (Duration, Duration),
     answer: Result<String, AskError>,
 ) -> (NodeOutcome, Option<Answer>) {
     let mut outcome = NodeOutcome {
@@ -298,7 +321,7 @@ fn judge(
             outcome.elapsed_ms = None;
         }
         Err(AskError::Stale(reason)) => {
-            outcome.outcome = if elapsed >= Duration::from_millis(demand.deadline_ms) {
+            outcome.outcome = if elapsed >= waited {
                 Outcome::Late
             } else {
                 Outcome::Failed

@@ -67,17 +67,6 @@ impl Store {
     /// returns the reservation the same request made before.
     pub async fn hold(&self, hold: &NewHold<'_>, now_ms: u64) -> Result<Held, StoreError> {
         let mut tx = self.begin_write().await?;
-        let earlier = sqlx::query(concat!(
-            "SELECT ",
-            reservation_columns!(),
-            " FROM reservations WHERE request_key = $1"
-        ))
-        .bind(hold.request_key)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = earlier {
-            return Ok(Held::Replayed(reservation(&row)?));
-        }
         for identifier in hold.resources {
             sqlx::query("DELETE FROM resource_holds WHERE identifier = $1 AND expires_at_ms <= $2")
                 .bind(identifier)
@@ -86,9 +75,12 @@ impl Store {
                 .await?;
         }
         let resources = serde_json::to_string(hold.resources).unwrap_or_default();
-        let id: i64 = sqlx::query(
+        // The same request made before, or at the same moment (PostgreSQL
+        // lets the second wait for the first here): the hold it made.
+        let inserted = sqlx::query(
             "INSERT INTO reservations (request_key, host_id, resources, holder, provider_id, \
-             created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+             created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (request_key) DO NOTHING RETURNING id",
         )
         .bind(hold.request_key)
         .bind(hold.host_id)
@@ -97,9 +89,18 @@ impl Store {
         .bind(hold.provider_id)
         .bind(int(now_ms))
         .bind(int(hold.expires_at_ms))
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = inserted else {
+            drop(tx);
+            return match self.reservation_for(hold.request_key).await? {
+                Some(earlier) => Ok(Held::Replayed(earlier)),
+                None => Err(StoreError::Conflict(
+                    "the same request is being made; send it again".into(),
+                )),
+            };
+        };
+        let id: i64 = row.try_get(0)?;
         for identifier in hold.resources {
             let taken = sqlx::query(
                 "INSERT INTO resource_holds (identifier, reservation_id, expires_at_ms) \
