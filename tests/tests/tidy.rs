@@ -118,8 +118,8 @@ const UNSAFE_ALLOWED: &[&str] = &[
     "aggregator/src/telemetry.rs",
     "tests/src/lib.rs",
     "tests/src/browser.rs",
-    "tests/src/bin/loadgen.rs",
     "tests/src/bin/apibench.rs",
+    "tests/src/bench.rs",
 ];
 
 fn workspace() -> PathBuf {

@@ -37,6 +37,7 @@ use suanli_protocol::{
         SequencedSample,
     },
 };
+use suanli_tests::bench;
 use tokio::sync::Semaphore;
 
 #[derive(Debug)]
@@ -156,7 +157,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .first()
         .map(|(ca, _, _)| ca.clone())
         .context("no agents")?;
-    let cpu_before = process_cpu(args.aggregator_pid);
+    let cpu_before = args.aggregator_pid.and_then(bench::cpu_seconds);
     let stream_start = Instant::now();
     for (i, (_, cert, key)) in identities.into_iter().enumerate() {
         let delay = args.ramp.mul_f64(i as f64 / args.agents as f64);
@@ -185,13 +186,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tally.acked.load(Ordering::Relaxed),
         tally.bytes.load(Ordering::Relaxed),
     );
-    let cpu0 = process_cpu(args.aggregator_pid);
+    let cpu0 = args.aggregator_pid.and_then(bench::cpu_seconds);
     tally.measuring.store(true, Ordering::Relaxed);
     let window = Instant::now();
     tokio::time::sleep(args.duration).await;
     tally.measuring.store(false, Ordering::Relaxed);
     let secs = window.elapsed().as_secs_f64();
-    let cpu1 = process_cpu(args.aggregator_pid);
+    let cpu1 = args.aggregator_pid.and_then(bench::cpu_seconds);
     let sent = tally.sent.load(Ordering::Relaxed) - sent0;
     let acked = tally.acked.load(Ordering::Relaxed) - acked0;
     let bytes = tally.bytes.load(Ordering::Relaxed) - bytes0;
@@ -376,16 +377,6 @@ async fn stream(
     }
     conn.close(0u32.into(), b"done");
     Ok(())
-}
-
-/// CPU seconds (user + system) a process has used, from /proc.
-fn process_cpu(pid: Option<u32>) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Some(ticks / hz)
 }
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {
