@@ -33,22 +33,64 @@ pub const PLATFORM_STREAM: &str = "platform";
 pub const SCHEDULING_STREAM: &str = "scheduling";
 pub const APPLICATION_STREAM: &str = "application";
 pub const HOURLY_MS: u64 = 3_600_000;
-/// Every stream with its period.
+pub const DAILY_MS: u64 = 86_400_000;
+/// Every stream with its base period.
 pub const STREAMS: [(&str, u64); 4] = [
     (RESOURCE_STREAM, RESOURCE_PERIOD_MS),
     (PLATFORM_STREAM, HOURLY_MS),
     (SCHEDULING_STREAM, HOURLY_MS),
     (APPLICATION_STREAM, HOURLY_MS),
 ];
+/// Days (and hours, and 10 s) start at midnight Beijing time (UTC+8, no
+/// daylight saving): a period starts where `start + ALIGN_MS` is a multiple
+/// of its length. For periods that divide an hour this is the epoch's own
+/// alignment.
+pub const ALIGN_MS: u64 = 8 * HOURLY_MS;
 
-/// The period of a stream, if Suanli knows the stream.
+/// The base period of a stream, if Suanli knows the stream.
 pub fn period_of(stream: &str) -> Option<u64> {
     STREAMS.iter().find(|(s, _)| *s == stream).map(|(_, p)| *p)
 }
 
-/// How long reports are kept, sent or not: a parent away longer than this
-/// misses the periods before.
-pub const RETENTION_MS: u64 = 3 * 86_400_000;
+/// The periods a stream is reported in: its base period, then its
+/// rollups (the hour of the resource stream, the day of every stream),
+/// each made by the origin from its own reports of the period before.
+pub fn periods_of(stream: &str) -> &'static [u64] {
+    match period_of(stream) {
+        Some(RESOURCE_PERIOD_MS) => &[RESOURCE_PERIOD_MS, HOURLY_MS, DAILY_MS],
+        Some(_) => &[HOURLY_MS, DAILY_MS],
+        None => &[],
+    }
+}
+
+/// What a rollup of `period_ms` is summed from: the stream's period just
+/// shorter. None for a base period (or one the stream does not have).
+pub fn rolled_up_from(stream: &str, period_ms: u64) -> Option<u64> {
+    let periods = periods_of(stream);
+    let i = periods.iter().position(|p| *p == period_ms)?;
+    i.checked_sub(1).map(|j| periods[j])
+}
+
+/// How many periods a rollup of `period_ms` sums at most: the periods of
+/// its source within it (360 ten-second periods in an hour, 24 hours in a
+/// day).
+pub fn max_periods(stream: &str, period_ms: u64) -> u64 {
+    rolled_up_from(stream, period_ms).map_or(1, |from| period_ms / from)
+}
+
+/// How long reports of a period are kept, sent or not: a parent away
+/// longer than this misses the periods before. The 10 s reports hold three
+/// days; the hourly ones 35 days (30-day trends); the daily ones 400.
+pub fn retention_ms(period_ms: u64) -> u64 {
+    match period_ms {
+        RESOURCE_PERIOD_MS => RETENTION_MS,
+        HOURLY_MS => 35 * DAILY_MS,
+        _ => 400 * DAILY_MS,
+    }
+}
+
+/// The retention of the 10 s reports.
+pub const RETENTION_MS: u64 = 3 * DAILY_MS;
 /// How far ahead of this node's clock a child's period may start (clocks
 /// are NTP-synchronised; this is the slack for those that are not quite).
 pub const CLOCK_SLACK_MS: u64 = 60_000;
@@ -56,9 +98,15 @@ pub const CLOCK_SLACK_MS: u64 = 60_000;
 /// field by a broken encoder lands far above it.
 const MAX_COUNT: u64 = 1 << 53;
 
-/// The start of the period `at_ms` falls in.
+/// The start of the period `at_ms` falls in (the first day of 1970, which
+/// began before its Beijing midnight, starts at 0).
 pub fn period_start(at_ms: u64, period_ms: u64) -> u64 {
-    at_ms - at_ms % period_ms
+    at_ms.saturating_sub((at_ms + ALIGN_MS) % period_ms)
+}
+
+/// Whether a period of this length may start at `start_ms`.
+pub fn aligned(start_ms: u64, period_ms: u64) -> bool {
+    period_ms > 0 && (start_ms + ALIGN_MS).is_multiple_of(period_ms)
 }
 
 /// The precisions a resource type is rated in.
@@ -215,6 +263,7 @@ pub fn resource_report(
         groups: groups.into_values().map(Counting::finish).collect(),
         rating_table: table.version.clone(),
         figures: Vec::new(),
+        periods: 0,
     }
 }
 
@@ -248,22 +297,28 @@ pub fn sum<'a>(reports: impl IntoIterator<Item = &'a MarketReport>) -> Vec<Capac
     out.into_values().collect()
 }
 
+// Saturating: a sum no u64 holds (memory bytes of a whole country's
+// hourly rollups) stays at the ceiling instead of wrapping into nonsense.
 fn add_group(total: &mut CapacityGroup, g: &CapacityGroup) {
-    total.registered += g.registered;
-    total.online += g.online;
-    total.stale += g.stale;
-    total.offline += g.offline;
-    total.available += g.available;
-    total.healthy += g.healthy;
-    total.degraded += g.degraded;
-    total.critical += g.critical;
-    total.health_unknown += g.health_unknown;
-    total.memory_bytes += g.memory_bytes;
-    total.available_memory_bytes += g.available_memory_bytes;
-    total.logical_cpus += g.logical_cpus;
-    total.available_logical_cpus += g.available_logical_cpus;
-    total.utilization_permille_sum += g.utilization_permille_sum;
-    total.utilization_readings += g.utilization_readings;
+    let add = |t: &mut u64, v: u64| *t = t.saturating_add(v);
+    add(&mut total.registered, g.registered);
+    add(&mut total.online, g.online);
+    add(&mut total.stale, g.stale);
+    add(&mut total.offline, g.offline);
+    add(&mut total.available, g.available);
+    add(&mut total.healthy, g.healthy);
+    add(&mut total.degraded, g.degraded);
+    add(&mut total.critical, g.critical);
+    add(&mut total.health_unknown, g.health_unknown);
+    add(&mut total.memory_bytes, g.memory_bytes);
+    add(&mut total.available_memory_bytes, g.available_memory_bytes);
+    add(&mut total.logical_cpus, g.logical_cpus);
+    add(&mut total.available_logical_cpus, g.available_logical_cpus);
+    add(
+        &mut total.utilization_permille_sum,
+        g.utilization_permille_sum,
+    );
+    add(&mut total.utilization_readings, g.utilization_readings);
     for c in &g.capacity {
         match total
             .capacity
@@ -271,12 +326,118 @@ fn add_group(total: &mut CapacityGroup, g: &CapacityGroup) {
             .find(|t| t.precision == c.precision)
         {
             Some(t) => {
-                t.registered_gflops += c.registered_gflops;
-                t.available_gflops += c.available_gflops;
-                t.unrated += c.unrated;
+                add(&mut t.registered_gflops, c.registered_gflops);
+                add(&mut t.available_gflops, c.available_gflops);
+                add(&mut t.unrated, c.unrated);
             }
             None => total.capacity.push(c.clone()),
         }
+    }
+}
+
+/// A report's groups per period: a rollup's sums divided by the periods it
+/// summed (rounded to the nearest), a base period's as they are. The
+/// utilization sum and its readings stay sums, so that their ratio over any
+/// set of reports is the time-weighted mean utilization.
+pub fn mean(report: &MarketReport) -> Vec<CapacityGroup> {
+    let n = report.periods;
+    if n <= 1 {
+        return report.groups.clone();
+    }
+    let per = |v: u64| v / n + u64::from(v % n >= n.div_ceil(2));
+    report
+        .groups
+        .iter()
+        .map(|g| CapacityGroup {
+            region: g.region.clone(),
+            resource_type: g.resource_type.clone(),
+            model: g.model.clone(),
+            registered: per(g.registered),
+            online: per(g.online),
+            stale: per(g.stale),
+            offline: per(g.offline),
+            available: per(g.available),
+            healthy: per(g.healthy),
+            degraded: per(g.degraded),
+            critical: per(g.critical),
+            health_unknown: per(g.health_unknown),
+            memory_bytes: per(g.memory_bytes),
+            available_memory_bytes: per(g.available_memory_bytes),
+            logical_cpus: per(g.logical_cpus),
+            available_logical_cpus: per(g.available_logical_cpus),
+            utilization_permille_sum: g.utilization_permille_sum,
+            utilization_readings: g.utilization_readings,
+            capacity: g
+                .capacity
+                .iter()
+                .map(|c| PrecisionCapacity {
+                    precision: c.precision.clone(),
+                    registered_gflops: per(c.registered_gflops),
+                    available_gflops: per(c.available_gflops),
+                    unrated: per(c.unrated),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The mean groups of reports of one period over several origins: each
+/// origin's mean, summed.
+pub fn sum_of_means<'a>(reports: impl IntoIterator<Item = &'a MarketReport>) -> Vec<CapacityGroup> {
+    let means: Vec<MarketReport> = reports
+        .into_iter()
+        .map(|r| MarketReport {
+            groups: mean(r),
+            ..MarketReport::default()
+        })
+        .collect();
+    sum(&means)
+}
+
+/// Figures that are a level at the period's end (accounts, API keys in
+/// use), not a count of what happened in it: a rollup keeps the last
+/// period's value.
+const LEVELS: [&str; 2] = ["accounts", "api_keys_active"];
+
+/// The origin's rollup of the period `[start_ms, start_ms + period_ms)` of
+/// `stream` from its own reports of the period just shorter (`parts`, each
+/// within it): the capacity groups are the sum of each part's mean (so a
+/// mean over the rollup is its sums over `periods`), the counts summed,
+/// the levels as the last part has them. Pure: the same parts give the
+/// same bytes at every replica.
+pub fn rollup(
+    origin: &str,
+    stream: &str,
+    period_ms: u64,
+    start_ms: u64,
+    parts: &[MarketReport],
+) -> MarketReport {
+    let mut parts: Vec<&MarketReport> = parts.iter().collect();
+    parts.sort_by_key(|p| p.period_start_ms);
+    let mut figures: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for f in parts.iter().flat_map(|p| &p.figures) {
+        let value = figures.entry((f.name.as_str(), f.label.as_str())).or_default();
+        if LEVELS.contains(&f.name.as_str()) {
+            *value = f.value;
+        } else {
+            *value = value.saturating_add(f.value);
+        }
+    }
+    MarketReport {
+        origin: origin.to_owned(),
+        stream: stream.to_owned(),
+        period_start_ms: start_ms,
+        period_ms,
+        groups: sum_of_means(parts.iter().copied()),
+        rating_table: parts
+            .last()
+            .map(|p| p.rating_table.clone())
+            .unwrap_or_default(),
+        figures: figures
+            .into_iter()
+            .map(|((name, label), value)| figure(name, label, value))
+            .collect(),
+        periods: parts.len() as u64,
     }
 }
 
@@ -368,11 +529,17 @@ pub struct TrendPoint {
     pub available_general_fp32_gflops: u64,
     pub accelerators: u64,
     pub accelerators_available: u64,
-    /// Mean accelerator utilization over those with a reading, per mille.
+    /// Mean accelerator utilization over those with a reading, per mille
+    /// (over a rollup: every reading of its periods, time-weighted).
     pub accelerator_utilization_permille: Option<u64>,
+    /// Accelerators online over those registered, per mille (上架率's
+    /// analogue).
+    pub accelerators_online_permille: Option<u64>,
 }
 
-/// The trend of `reports` (any periods, any origins): one point per period.
+/// The trend of `reports` (one period length, any origins): one point per
+/// period, a rollup's figures as their mean over it and its utilization
+/// time-weighted.
 pub fn trend(reports: &[MarketReport]) -> Vec<TrendPoint> {
     let mut periods: BTreeMap<u64, Vec<&MarketReport>> = BTreeMap::new();
     for r in reports {
@@ -381,7 +548,7 @@ pub fn trend(reports: &[MarketReport]) -> Vec<TrendPoint> {
     periods
         .into_iter()
         .map(|(start, reports)| {
-            let groups = sum(reports.iter().copied());
+            let groups = sum_of_means(reports.iter().copied());
             let scale = Scale::of(&groups);
             let available = |t: &str, p: Precision| {
                 scale
@@ -400,12 +567,21 @@ pub fn trend(reports: &[MarketReport]) -> Vec<TrendPoint> {
                 headline: scale.headline(),
                 available_intelligent_fp16_gflops: available("A", Precision::Fp16),
                 available_general_fp32_gflops: available("C", Precision::Fp32),
+                accelerators_online_permille: share(
+                    accelerators.clone().map(|g| g.online).sum(),
+                    accelerators.clone().map(|g| g.registered).sum(),
+                ),
                 accelerators: accelerators.clone().map(|g| g.registered).sum(),
                 accelerators_available: accelerators.map(|g| g.available).sum(),
                 accelerator_utilization_permille: (readings > 0).then(|| sum_permille / readings),
             }
         })
         .collect()
+}
+
+/// `part` over `whole`, per mille; absent over nothing.
+fn share(part: u64, whole: u64) -> Option<u64> {
+    (whole > 0).then(|| part * 1000 / whole)
 }
 
 /// What happened on the platform in one hour, as the store reads it.
@@ -639,13 +815,19 @@ pub fn check_report(
             "origin {origin} is outside the child's prefix {child_prefix}"
         ));
     }
-    let Some(period) = period_of(&report.stream) else {
+    let periods = periods_of(&report.stream);
+    if periods.is_empty() {
         return Err(format!("unknown stream {:?}", report.stream));
-    };
-    if report.period_ms != period || !report.period_start_ms.is_multiple_of(period) {
+    }
+    let period = report.period_ms;
+    if !periods.contains(&period) || !aligned(report.period_start_ms, period) {
+        let lengths: Vec<String> = periods.iter().map(|p| format!("{p} ms")).collect();
         return Err(format!(
-            "period {} ms from {}: the {} stream's periods are {period} ms, aligned",
-            report.period_ms, report.period_start_ms, report.stream
+            "period {period} ms from {}: the {} stream's periods are {}, each aligned to its \
+             length from midnight Beijing time",
+            report.period_start_ms,
+            report.stream,
+            lengths.join(" or ")
         ));
     }
     if report.period_start_ms > now_ms + CLOCK_SLACK_MS {
@@ -653,6 +835,26 @@ pub fn check_report(
             "period starting at {} is {} s in the future",
             report.period_start_ms,
             (report.period_start_ms - now_ms) / 1000
+        ));
+    }
+    let most = max_periods(&report.stream, period);
+    if rolled_up_from(&report.stream, period).is_some() {
+        if report.period_start_ms + period > now_ms + CLOCK_SLACK_MS {
+            return Err(format!(
+                "a rollup of the period starting at {} before the period is over",
+                report.period_start_ms
+            ));
+        }
+        if !(1..=most).contains(&report.periods) {
+            return Err(format!(
+                "a rollup of {} periods: between 1 and {most}",
+                report.periods
+            ));
+        }
+    } else if report.periods > 1 {
+        return Err(format!(
+            "a base period summing {} periods: only rollups sum",
+            report.periods
         ));
     }
     if report.stream != RESOURCE_STREAM {
@@ -668,6 +870,14 @@ pub fn check_report(
         ));
     }
     let province = province(child_prefix);
+    // Utilization readings are summed over every 10 s period, the counts
+    // over the means of a day's hours: a day may hold up to 360 readings
+    // per online resource, and half an hour of each hour's rounding.
+    let base = period_of(&report.stream).unwrap_or(RESOURCE_PERIOD_MS);
+    let readings_bound = match rolled_up_from(&report.stream, period) {
+        Some(from) if from != base => (from / base, from / base / 2 * report.periods),
+        _ => (1, 0),
+    };
     let mut seen = std::collections::BTreeSet::new();
     for g in &report.groups {
         let name = format!("group ({}, {}, {:?})", g.region, g.resource_type, g.model);
@@ -688,12 +898,13 @@ pub fn check_report(
         if ResourceType::parse(&g.resource_type).is_err() {
             return Err(format!("{name}: unknown resource type"));
         }
-        check_group(g).map_err(|why| format!("{name}: {why}"))?;
+        check_group(g, readings_bound).map_err(|why| format!("{name}: {why}"))?;
     }
     Ok(())
 }
 
-fn check_group(g: &CapacityGroup) -> Result<(), String> {
+/// `readings`: each online resource's readings at most, plus a slack.
+fn check_group(g: &CapacityGroup, readings: (u64, u64)) -> Result<(), String> {
     let counts = [
         g.registered,
         g.online,
@@ -729,8 +940,8 @@ fn check_group(g: &CapacityGroup) -> Result<(), String> {
     if g.available_memory_bytes > g.memory_bytes || g.available_logical_cpus > g.logical_cpus {
         return Err("available memory or CPUs above registered".into());
     }
-    if g.utilization_readings > g.online
-        || g.utilization_permille_sum > g.utilization_readings * 1000
+    if g.utilization_readings > g.online.saturating_mul(readings.0) + readings.1
+        || g.utilization_permille_sum > g.utilization_readings.saturating_mul(1000)
     {
         return Err("utilization beyond its readings".into());
     }

@@ -401,7 +401,7 @@ async fn retain(store: Store, raw: Duration, rollups: Duration, shutdown: Shutdo
             info!(folded, expired, "retention");
         }
         if let Err(e) = store
-            .prune_reports(now.saturating_sub(market::RETENTION_MS))
+            .prune_reports(now)
             .await
         {
             warn!(error = %e, "pruning market reports failed");
@@ -486,8 +486,9 @@ const MARKET_TICK: Duration = Duration::from_millis(market::RESOURCE_PERIOD_MS /
 
 /// Reports this node's own figures each period (市场监测).
 async fn report_market(node: Arc<Node>, shutdown: Shutdown) {
-    // The period each stream last reported; one tick at a time.
-    let last = tokio::sync::Mutex::new((None, std::collections::BTreeMap::new()));
+    // The period each stream last reported, and the hour whose rollups
+    // were last made; one tick at a time.
+    let last = tokio::sync::Mutex::new((None, std::collections::BTreeMap::new(), None));
     every(MARKET_TICK, shutdown, || async {
         let mut last = last.lock().await;
         let now = now_ms();
@@ -497,6 +498,17 @@ async fn report_market(node: Arc<Node>, shutdown: Shutdown) {
         }
         if let Err(e) = service::market::report_hourly(&node, &mut last.1, now).await {
             warn!(error = %e, "could not store this node's hourly market reports");
+        }
+        // Once an hour, a minute after it begins (and once at start).
+        let hour = market::period_start(
+            now.saturating_sub(service::market::ROLLUP_SETTLE_MS),
+            market::HOURLY_MS,
+        );
+        if last.2 != Some(hour) {
+            match service::market::roll_up(&node, now).await {
+                Ok(_) => last.2 = Some(hour),
+                Err(e) => warn!(error = %e, "could not store this node's market rollups"),
+            }
         }
     })
     .await;

@@ -372,3 +372,175 @@ fn the_trend_has_a_point_per_period_summed_over_its_reports() {
     assert_eq!(now.accelerator_utilization_permille, Some((900 + 950) / 10));
     assert_eq!(points[0].accelerators, 8, "only host 2 before");
 }
+
+/// The hour before the one `NOW` falls in, and its 360 ten-second reports:
+/// the first 240 of the whole fleet, the last 120 of hosts 1 and 2 only.
+fn an_hour() -> (u64, Vec<MarketReport>) {
+    let hour = market::period_start(NOW, market::HOURLY_MS) - market::HOURLY_MS;
+    let (all, some) = (report(&specs()), report(&specs()[..2]));
+    let parts = (0..360u64)
+        .map(|i| MarketReport {
+            period_start_ms: hour + i * RESOURCE_PERIOD_MS,
+            ..if i < 240 { all.clone() } else { some.clone() }
+        })
+        .collect();
+    (hour, parts)
+}
+
+#[test]
+fn an_hours_rollup_sums_its_periods_and_its_mean_is_time_weighted() {
+    let (hour, parts) = an_hour();
+    let origin = NodePrefix::national().to_string();
+    let rolled = market::rollup(&origin, "resource", market::HOURLY_MS, hour, &parts);
+    assert_eq!(rolled.periods, 360);
+    let h100 = |r: &MarketReport| group(r, "440305", "A", "NVIDIA H100 80GB HBM3").clone();
+    let (whole, part) = (h100(&parts[0]), h100(&parts[359]));
+    let sum = h100(&rolled);
+    // Exact sums over the periods: 240 of ten H100s, 120 of eight.
+    assert_eq!(sum.registered, 240 * 10 + 120 * 8);
+    assert_eq!(
+        capacity(&sum, "fp16").0,
+        240 * capacity(&whole, "fp16").0 + 120 * capacity(&part, "fp16").0
+    );
+    // Utilization time-weighted: a reading of each card in each period,
+    // two of them busy (90, 95) in the first 240.
+    assert_eq!(sum.utilization_readings, 3360);
+    assert_eq!(sum.utilization_permille_sum, 240 * (900 + 950));
+    // The mean over the hour: (240 × 10 + 120 × 8) / 360 = 9.33 → 9.
+    let mean = market::mean(&rolled);
+    let m = mean
+        .iter()
+        .find(|g| g.region == "440305" && g.resource_type == "A")
+        .unwrap();
+    assert_eq!(m.registered, 9);
+    assert_eq!(m.utilization_permille_sum, sum.utilization_permille_sum);
+    // The same parts make the same bytes (every replica, every retry).
+    assert_eq!(
+        market::rollup(&origin, "resource", market::HOURLY_MS, hour, &parts).encode(),
+        rolled.clone().encode()
+    );
+    // A parent takes it once the hour is over.
+    market::check_report(&rolled, &NodePrefix::national(), NOW).unwrap();
+    let why = market::check_report(&rolled, &NodePrefix::national(), hour + 1_800_000)
+        .unwrap_err();
+    assert!(why.contains("before the period is over"), "{why}");
+
+    // A day of such hours: 24 hourly means summed, periods 24, and the
+    // trend over days reads the same mean.
+    let day = market::period_start(hour, market::DAILY_MS);
+    let hours: Vec<MarketReport> = (0..24)
+        .map(|i| MarketReport {
+            period_start_ms: day + i * market::HOURLY_MS,
+            ..rolled.clone()
+        })
+        .collect();
+    let daily = market::rollup(&origin, "resource", market::DAILY_MS, day, &hours);
+    assert_eq!(daily.periods, 24);
+    assert_eq!(h100(&daily).registered, 24 * 9);
+    assert_eq!(
+        h100(&daily).utilization_permille_sum,
+        24 * sum.utilization_permille_sum
+    );
+    let point = &market::trend(&[daily.clone()])[0];
+    assert_eq!(point.accelerators, 9 + 1, "nine H100s and the RTX 4090 on average");
+    assert_eq!(
+        point.accelerator_utilization_permille,
+        Some(240 * 1850 / 3360)
+    );
+    market::check_report(&daily, &NodePrefix::national(), day + market::DAILY_MS).unwrap();
+}
+
+#[test]
+fn rollups_of_the_parts_add_up_to_the_rollup_of_the_whole() {
+    let all = specs();
+    let hour = market::period_start(NOW, market::HOURLY_MS) - market::HOURLY_MS;
+    let periods = |specs: &[Spec]| -> Vec<MarketReport> {
+        let r = report(specs);
+        (0..360u64)
+            .map(|i| MarketReport {
+                period_start_ms: hour + i * RESOURCE_PERIOD_MS,
+                ..r.clone()
+            })
+            .collect()
+    };
+    let roll = |parts: &[MarketReport]| {
+        market::rollup("CN", "resource", market::HOURLY_MS, hour, parts)
+    };
+    let whole = roll(&periods(&all));
+    let (a, b) = all.split_at(2);
+    assert_eq!(
+        market::sum([&roll(&periods(a)), &roll(&periods(b))]),
+        whole.groups
+    );
+}
+
+#[test]
+fn bad_rollups_are_refused_with_their_reason() {
+    let (hour, parts) = an_hour();
+    let rolled = market::rollup("CN.44", "resource", market::HOURLY_MS, hour, &parts);
+    let child = NodePrefix::parse("CN.44").unwrap();
+    let refused = |edit: &dyn Fn(&mut MarketReport), expect: &str| {
+        let mut r = rolled.clone();
+        for g in &mut r.groups {
+            g.region = format!("44{}", &g.region[2..]);
+        }
+        r.groups = market::sum([&r]);
+        market::check_report(&r, &child, NOW).unwrap();
+        edit(&mut r);
+        let why = market::check_report(&r, &child, NOW).unwrap_err();
+        assert!(why.contains(expect), "{expect:?} not in {why:?}");
+    };
+    refused(&|r| r.periods = 361, "between 1 and 360");
+    refused(&|r| r.periods = 0, "between 1 and 360");
+    refused(&|r| r.period_ms = 7_200_000, "periods are");
+    // A day starts at midnight Beijing time, not UTC.
+    refused(
+        &|r| {
+            r.period_ms = market::DAILY_MS;
+            r.periods = 1;
+            r.period_start_ms = NOW - NOW % market::DAILY_MS - market::DAILY_MS;
+        },
+        "midnight Beijing time",
+    );
+    refused(
+        &|r| {
+            r.period_ms = RESOURCE_PERIOD_MS;
+            r.periods = 2;
+        },
+        "only rollups sum",
+    );
+}
+
+#[test]
+fn a_days_rollup_of_the_hourly_streams_adds_counts_and_keeps_levels() {
+    use suanli_protocol::node::Figure;
+    let f = |name: &str, label: &str, value| Figure {
+        name: name.into(),
+        label: label.into(),
+        value,
+    };
+    let day = market::period_start(NOW, market::DAILY_MS) - market::DAILY_MS;
+    let hours: Vec<MarketReport> = (0..24u64)
+        .map(|i| MarketReport {
+            origin: "CN".into(),
+            stream: "platform".into(),
+            period_start_ms: day + i * market::HOURLY_MS,
+            period_ms: market::HOURLY_MS,
+            figures: vec![
+                f("accounts", "admin", 1 + i / 12),
+                f("sign_ins_failed", "", i),
+            ],
+            ..MarketReport::default()
+        })
+        .collect();
+    // Handed over in any order.
+    let mut shuffled = hours.clone();
+    shuffled.reverse();
+    let daily = market::rollup("CN", "platform", market::DAILY_MS, day, &shuffled);
+    assert_eq!(daily.periods, 24);
+    assert_eq!(
+        daily.figures,
+        vec![f("accounts", "admin", 2), f("sign_ins_failed", "", (0..24).sum())]
+    );
+    market::check_report(&daily, &NodePrefix::national(), NOW).unwrap();
+}

@@ -159,6 +159,8 @@ pub struct MarketReport {
     pub rating_table: String,
     /// The hourly streams' counts.
     pub figures: Vec<Figure>,
+    /// A rollup's reports of the period just shorter; 0 for a base period.
+    pub periods: u64,
 }
 
 /// One count of an hourly stream (see `node.proto`).
@@ -726,6 +728,7 @@ impl From<MarketReport> for proto::MarketReport {
                     value: f.value,
                 })
                 .collect(),
+            periods: r.periods,
         }
     }
 }
@@ -748,6 +751,7 @@ impl From<proto::MarketReport> for MarketReport {
                     value: f.value,
                 })
                 .collect(),
+            periods: r.periods,
         }
     }
 }

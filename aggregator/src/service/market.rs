@@ -97,6 +97,52 @@ pub async fn report_hourly(
     Ok(())
 }
 
+/// How long after a period ends its rollup waits: the last report of the
+/// period before (made every 5 s, hourly ones on the hour) is stored by then.
+pub const ROLLUP_SETTLE_MS: u64 = 60_000;
+
+/// Makes this node's own rollups (the hour of the resource stream, the day
+/// of every stream) of each period that is over, has reports to sum, and
+/// has no rollup yet, looking back as far as the reports summed are kept:
+/// a node that was down when a period ended catches up. Returns how many
+/// were stored.
+pub async fn roll_up(node: &Node, now_ms: u64) -> Result<u64, ServiceError> {
+    let origin = node.prefix().to_string();
+    let store = &node.store;
+    let mut stored = 0;
+    for (stream, _) in market::STREAMS {
+        // Shorter periods first: a day sums the hours just rolled up.
+        for &period in market::periods_of(stream) {
+            let Some(from) = market::rolled_up_from(stream, period) else {
+                continue;
+            };
+            let since = now_ms.saturating_sub(market::retention_ms(from));
+            let sources = store
+                .own_report_periods(&origin, stream, from, period, since, now_ms)
+                .await?;
+            let made = store
+                .own_report_periods(&origin, stream, period, period, since, now_ms)
+                .await?;
+            for &start in sources.difference(&made) {
+                if start + period + ROLLUP_SETTLE_MS > now_ms {
+                    continue;
+                }
+                let parts = store
+                    .own_reports(&origin, stream, from, start, start + period)
+                    .await?;
+                let report = market::rollup(&origin, stream, period, start, &parts);
+                if store.store_own_report(&report).await? == Kept::Stored {
+                    stored += 1;
+                }
+            }
+        }
+    }
+    if stored > 0 {
+        node.publish(NodeEvent::ReportsStored);
+    }
+    Ok(stored)
+}
+
 /// The longest trend asked for: as long as reports are kept.
 pub const MAX_TREND_HOURS: u64 = 72;
 

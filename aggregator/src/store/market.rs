@@ -208,21 +208,85 @@ impl Store {
             .collect()
     }
 
-    /// Drops reports of periods that started before `before_ms`, sent or
-    /// not: a parent that was away longer than this has lost them.
-    pub async fn prune_reports(&self, before_ms: u64) -> Result<u64, StoreError> {
+    /// Drops reports older than their period's retention
+    /// (`market::retention_ms`), sent or not: a parent that was away
+    /// longer has lost them; and refusals older than the 10 s reports'.
+    pub async fn prune_reports(&self, now_ms: u64) -> Result<u64, StoreError> {
+        use crate::market::{DAILY_MS, HOURLY_MS, RESOURCE_PERIOD_MS, retention_ms};
         let mut tx = self.begin_write().await?;
-        let gone = sqlx::query("DELETE FROM market_reports WHERE period_start_ms < $1")
-            .bind(int(before_ms))
+        let mut gone = 0;
+        for period in [RESOURCE_PERIOD_MS, HOURLY_MS, DAILY_MS] {
+            gone += sqlx::query(
+                "DELETE FROM market_reports WHERE period_ms = $1 AND period_start_ms < $2",
+            )
+            .bind(int(period))
+            .bind(int(now_ms.saturating_sub(retention_ms(period))))
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        }
         sqlx::query("DELETE FROM market_refusals WHERE received_at_ms < $1")
-            .bind(int(before_ms))
+            .bind(int(now_ms.saturating_sub(crate::market::RETENTION_MS)))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(gone)
+    }
+
+    /// This node's own reports (as `origin`) of `stream` and `period_ms`
+    /// starting in `[from, to)`: what a rollup of them sums.
+    pub async fn own_reports(
+        &self,
+        origin: &str,
+        stream: &str,
+        period_ms: u64,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<MarketReport>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT body FROM market_reports WHERE origin = $1 AND stream = $2 \
+             AND period_ms = $3 AND period_start_ms >= $4 AND period_start_ms < $5 \
+             AND child_id IS NULL ORDER BY period_start_ms",
+        )
+        .bind(origin)
+        .bind(stream)
+        .bind(int(period_ms))
+        .bind(int(from))
+        .bind(int(to))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| decode(r.try_get(0)?)).collect()
+    }
+
+    /// The starts of the periods of length `within_ms` (aligned as
+    /// `market::period_start` aligns) in which this node (as `origin`) made
+    /// a report of `stream` and `period_ms` starting in `[from, to)`.
+    pub async fn own_report_periods(
+        &self,
+        origin: &str,
+        stream: &str,
+        period_ms: u64,
+        within_ms: u64,
+        from: u64,
+        to: u64,
+    ) -> Result<std::collections::BTreeSet<u64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT period_start_ms - (period_start_ms + $1) % $2 FROM market_reports \
+             WHERE origin = $3 AND stream = $4 AND period_ms = $5 AND period_start_ms >= $6 \
+             AND period_start_ms < $7 AND child_id IS NULL",
+        )
+        .bind(int(crate::market::ALIGN_MS))
+        .bind(int(within_ms))
+        .bind(origin)
+        .bind(stream)
+        .bind(int(period_ms))
+        .bind(int(from))
+        .bind(int(to))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<i64, _>(0)? as u64))
+            .collect()
     }
 }
 
