@@ -264,12 +264,18 @@ pub static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(||
         ], reply = "IdentifierPage"),
         route!(GET "/api/v1/reports", Access::Roles(STAFF), "Market monitoring (市场监测): one period's figures over this node's subtree, summed from this node's and every descendant's reports, with who reported, who is missing, the previous period and refused reports (docs/market-monitoring.md)", nodes::reports, query = &[
             ("stream", Param::OneOf(&["resource", "platform", "scheduling", "application"]), "resource (default): K1 registered and K2 available per region, type and model, with capacity by precision, every 10 s; platform, scheduling, application: hourly counts (figures)"),
+            ("period", Param::OneOf(&["10s", "1h", "1d"]), "the period's length: the stream's own (10s for resource, 1h for the others; the default) or a rollup (1h of resource, 1d of any), whose counts are sums over its periods and whose scale and headline are means"),
             ("at", Param::Pattern(TIME), "a time in the period wanted: RFC 3339 or unix milliseconds (default: the latest period the whole subtree reported)"),
         ], reply = "SubtreeReport"),
         route!(GET "/api/v1/heatmap", Access::Roles(STAFF), "Each accelerator's utilization now, host by host (by region, then hostname; at most 5,000 hosts): idle and hot capacity at a glance", heatmap, reply = "Heatmap"),
-        route!(GET "/api/v1/reports/trend", Access::Roles(STAFF), "Market monitoring: the subtree's capacity (K1, K2) and accelerator utilization over the last hours, a point every five minutes from the stored resource reports", nodes::trend, query = &[
-            ("hours", Param::Int(1, 72), "how many hours back (default 24; reports are kept 72)"),
+        route!(GET "/api/v1/reports/trend", Access::Roles(STAFF), "Market monitoring: the subtree's capacity (K1, K2) and accelerator utilization over the last hours (a point every five minutes from the 10 s reports) or days (the hourly rollups' means up to 35 days, the daily ones beyond; utilization time-weighted)", nodes::trend, query = &[
+            ("hours", Param::Int(1, 72), "how many hours back (default 24; the 10 s reports are kept 72)"),
+            ("days", Param::Int(1, 400), "how many days back, instead of hours (hourly rollups are kept 35 days, daily ones 400)"),
         ], reply = "Trend"),
+        route!(GET "/api/v1/reports/figures", Access::Roles(STAFF), "Market monitoring: an hourly stream's figures over the subtree, summed by (name, label), a point an hour (a day beyond 35 days)", nodes::figures, query = &[
+            ("stream", Param::OneOf(&["platform", "scheduling", "application"]), "the stream (default scheduling)"),
+            ("days", Param::Int(1, 400), "how many days back (default 1)"),
+        ], reply = "FigureSeries"),
         route!(GET "/api/v1/nodes", Access::Roles(STAFF), "The hierarchy seen from this node: child nodes (link, heartbeat, filed identifiers, backlog), pending join requests, the parent link, organisations filed under two children", nodes::nodes, reply = "Nodes"),
         route!(POST "/api/v1/nodes/tokens", Access::Roles(ADMIN), "Create a one-time join token for a child node; returns the join string once", nodes::create_token, body = "NodeToken", reply = "CreatedNodeToken", success = (201, "Created")),
         route!(POST "/api/v1/nodes/{id}/approve", Access::Roles(MANAGERS), "Approve a child node's join request (备案): signs its certificate, assigns its prefix", nodes::approve, reply = "ChildNode"),
@@ -394,35 +400,74 @@ async fn refuse_oversize(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// Names the route's request schema for [`Body`], authenticates the caller
-/// and applies the route's access rule; handlers find the [`Principal`] in
-/// the request's extensions.
+/// Admits the call (see [`admit`]) and counts it for market monitoring,
+/// by route class, credential and status.
 async fn authorize(
     State((state, route)): State<(Arc<Node>, &'static Route)>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
+    let (response, credential) = admit(&state, route, request, next).await;
+    let status = response.status().as_u16();
+    state.api_calls.count(crate::telemetry::ApiCall {
+        hour_start_ms: crate::market::period_start(
+            crate::store::now_ms(),
+            crate::market::HOURLY_MS,
+        ),
+        route_class: route_class(route.path),
+        credential,
+        status_class: ["1xx", "2xx", "3xx", "4xx", "5xx"]
+            .get(usize::from(status / 100).saturating_sub(1))
+            .copied()
+            .unwrap_or("5xx"),
+    });
+    response
+}
+
+/// `/api/v1/hosts/{host}` → `hosts`; `/metrics/hosts` → `metrics`.
+fn route_class(path: &'static str) -> &'static str {
+    let rest = path
+        .strip_prefix("/api/v1/")
+        .unwrap_or(path.trim_start_matches('/'));
+    rest.split(['/', '.']).next().unwrap_or(rest)
+}
+
+/// Names the route's request schema for [`Body`], authenticates the caller
+/// and applies the route's access rule; handlers find the [`Principal`] in
+/// the request's extensions. Returns the answer and the kind of credential
+/// the caller presented (`none` when it was refused).
+async fn admit(
+    state: &Node,
+    route: &'static Route,
+    mut request: Request,
+    next: Next,
+) -> (Response, &'static str) {
     if let Some(schema) = route.body {
         request.extensions_mut().insert(BodySchema(schema));
     }
     let Access::Roles(roles) = route.access else {
-        return next.run(request).await;
+        return (next.run(request).await, "none");
     };
     let address = peer(request.extensions())
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
-    let principal = match authenticate(&state, request.headers(), address).await {
+    let principal = match authenticate(state, request.headers(), address).await {
         Ok(principal) => principal,
-        Err(problem) => return problem.into_response(),
+        Err(problem) => return (problem.into_response(), "none"),
+    };
+    let credential = match principal.credential {
+        Credential::AdminToken => "admin_token",
+        Credential::ApiKey => "api_key",
+        Credential::Session { .. } => "session",
     };
     if !roles.contains(&principal.role) {
         let allowed: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-        return Problem::forbidden(format!(
+        let refusal = Problem::forbidden(format!(
             "role {} may not do this; allowed: {}",
             principal.role.as_str(),
             allowed.join(", ")
-        ))
-        .into_response();
+        ));
+        return (refusal.into_response(), credential);
     }
     if let Credential::Session { csrf_token, .. } = &principal.credential
         && !request.method().is_safe()
@@ -433,14 +478,14 @@ async fn authorize(
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         if !auth::constant_time_eq(presented.as_bytes(), csrf_token.as_bytes()) {
-            return Problem::forbidden(
+            let refusal = Problem::forbidden(
                 "missing or wrong X-CSRF-Token header (the token comes with the session)",
-            )
-            .into_response();
+            );
+            return (refusal.into_response(), credential);
         }
     }
     request.extensions_mut().insert(principal);
-    next.run(request).await
+    (next.run(request).await, credential)
 }
 
 async fn authenticate(

@@ -7,6 +7,7 @@ use std::{path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use serde_json::Value;
 use suanli_protocol::{
     identifier::{Identifier, Industry, RegionCode},
     join::JoinString,
@@ -68,6 +69,56 @@ pub enum Command {
     /// This node's parent node (上级节点): join one, see the link.
     #[command(subcommand)]
     Parent(ParentCommand),
+    /// Market monitoring (市场监测): export a stream's subtree figures,
+    /// one JSON object per period, from a running node.
+    Reports(ReportsArgs),
+}
+
+/// A running node, asked over its HTTP API.
+#[derive(Debug, clap::Args)]
+pub struct ServerArgs {
+    /// The node's HTTP address.
+    #[arg(
+        long,
+        env = "SUANLI_SERVER",
+        default_value = "127.0.0.1:8080",
+        value_name = "HOST:PORT"
+    )]
+    pub server: String,
+    /// An API key (sk_…); without one, the node's admin token in --data-dir is used.
+    #[arg(
+        long,
+        env = "SUANLI_API_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub api_key: Option<String>,
+    #[arg(
+        long,
+        env = "SUANLI_DATA_DIR",
+        default_value = "suanli-data",
+        value_name = "DIR"
+    )]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportsArgs {
+    /// resource, platform, scheduling or application.
+    #[arg(long, default_value = "resource")]
+    pub stream: String,
+    /// The period: 10s, 1h or 1d (default: the stream's own).
+    #[arg(long)]
+    pub period: Option<String>,
+    /// The first period: a time in it, RFC 3339 or unix milliseconds
+    /// (default: the latest period the whole subtree reported, alone).
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// The last period: a time in it (default: --from's).
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,29 +207,8 @@ pub struct SelectArgs {
     /// The demand as JSON, or @FILE, or - for standard input
     /// (e.g. '{"accelerator": {"model": "H100", "count": 8}, "region": "44"}').
     pub demand: String,
-    /// The node's HTTP address.
-    #[arg(
-        long,
-        env = "SUANLI_SERVER",
-        default_value = "127.0.0.1:8080",
-        value_name = "HOST:PORT"
-    )]
-    pub server: String,
-    /// An API key (sk_…); without one, the node's admin token in --data-dir is used.
-    #[arg(
-        long,
-        env = "SUANLI_API_KEY",
-        value_name = "KEY",
-        hide_env_values = true
-    )]
-    pub api_key: Option<String>,
-    #[arg(
-        long,
-        env = "SUANLI_DATA_DIR",
-        default_value = "suanli-data",
-        value_name = "DIR"
-    )]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub server: ServerArgs,
     /// Print the whole answer as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -371,6 +401,7 @@ pub fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Select(args) => select(args),
+        Command::Reports(args) => reports(args),
         command => runtime()?.block_on(run(command)),
     }
 }
@@ -480,6 +511,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Parent(command) => parent_command(command).await,
         Command::Identifier(_)
         | Command::Select(_)
+        | Command::Reports(_)
         | Command::Uscc(_)
         | Command::PrintDefaultConfig
         | Command::CheckConfig(_) => unreachable!("handled without a runtime"),
@@ -649,9 +681,148 @@ async fn parent_command(command: ParentCommand) -> anyhow::Result<()> {
     }
 }
 
+impl ServerArgs {
+    /// One request over plain HTTP/1.1 (a node answers plain HTTP on
+    /// loopback): its JSON answer, or the node's problem document as the
+    /// error.
+    fn request(&self, method: &str, path: &str, body: Option<&str>) -> anyhow::Result<Value> {
+        use std::io::{Read, Write};
+        let token = match &self.api_key {
+            Some(key) => key.clone(),
+            None => std::fs::read_to_string(self.data_dir.join("admin.token"))
+                .with_context(|| {
+                    format!(
+                        "no --api-key, and no admin token in {}",
+                        self.data_dir.display()
+                    )
+                })?
+                .trim()
+                .to_owned(),
+        };
+        let mut stream = std::net::TcpStream::connect(&self.server)
+            .with_context(|| format!("connecting to {}", self.server))?;
+        let body = body.unwrap_or("");
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.server,
+            body.len()
+        )?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response)?;
+        let text = String::from_utf8_lossy(&response);
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .context("the node's answer is not HTTP")?;
+        // The node answers JSON with a Content-Length, never chunked.
+        let answer: Value =
+            serde_json::from_str(body).with_context(|| format!("the node answered: {head}"))?;
+        if let Some(status) = answer.get("status").and_then(|s| s.as_u64()) {
+            let errors: Vec<String> = answer["errors"]
+                .as_array()
+                .map(|e| {
+                    e.iter()
+                        .map(|e| {
+                            format!(
+                                "  {}: {}",
+                                e["field"].as_str().unwrap_or(""),
+                                e["message"].as_str().unwrap_or("")
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            anyhow::bail!(
+                "{status}: {}\n{}",
+                answer["detail"].as_str().unwrap_or(""),
+                errors.join("\n")
+            );
+        }
+        Ok(answer)
+    }
+}
+
+/// The most periods one export walks.
+const MAX_EXPORTED_PERIODS: u64 = 100_000;
+
+/// `reports`: each period's subtree figures from `--from` to `--to`, one
+/// JSON object per line (the export staff archive, and the northbound JSON).
+fn reports(args: ReportsArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    let time = |flag: &str, text: &str| -> anyhow::Result<u64> {
+        text.parse::<u64>()
+            .ok()
+            .or_else(|| {
+                humantime::parse_rfc3339_weak(text)
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_millis() as u64)
+            })
+            .with_context(|| format!("--{flag} {text:?}: RFC 3339 or unix milliseconds"))
+    };
+    let period_ms = match args.period.as_deref() {
+        None => None,
+        Some(p) => Some(
+            crate::market::PERIOD_NAMES
+                .iter()
+                .find(|(name, _)| *name == p)
+                .map(|(_, ms)| *ms)
+                .with_context(|| format!("--period {p:?}: 10s, 1h or 1d"))?,
+        ),
+    };
+    let query = |at: Option<u64>| {
+        let mut q = format!("/api/v1/reports?stream={}", args.stream);
+        if let Some(p) = &args.period {
+            q.push_str(&format!("&period={p}"));
+        }
+        if let Some(at) = at {
+            q.push_str(&format!("&at={at}"));
+        }
+        q
+    };
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    let Some(from) = args.from.as_deref() else {
+        let answer = args.server.request("GET", &query(None), None)?;
+        writeln!(out, "{answer}")?;
+        return Ok(());
+    };
+    let from = time("from", from)?;
+    let to = match args.to.as_deref() {
+        Some(to) => time("to", to)?,
+        None => from,
+    };
+    anyhow::ensure!(to >= from, "--to is before --from");
+    // The first answer says the period's length and start; walk from there.
+    let first = args.server.request("GET", &query(Some(from)), None)?;
+    let step = first["period_ms"]
+        .as_u64()
+        .or(period_ms)
+        .context("the node's answer has no period_ms")?;
+    let mut at = first["period_start_ms"]
+        .as_u64()
+        .context("the node's answer has no period_start_ms")?;
+    anyhow::ensure!(
+        (to - at) / step < MAX_EXPORTED_PERIODS,
+        "{} periods: export at most {MAX_EXPORTED_PERIODS} at a time",
+        (to - at) / step + 1
+    );
+    writeln!(out, "{first}")?;
+    while at + step <= to {
+        at += step;
+        writeln!(
+            out,
+            "{}",
+            args.server.request("GET", &query(Some(at)), None)?
+        )?;
+    }
+    Ok(())
+}
+
 /// `select`: POSTs the demand over plain HTTP/1.1 and prints the answer.
 fn select(args: SelectArgs) -> anyhow::Result<()> {
-    use std::io::{Read, Write};
+    use std::io::Read;
     let demand = match args.demand.as_str() {
         "-" => {
             let mut text = String::new();
@@ -663,57 +834,9 @@ fn select(args: SelectArgs) -> anyhow::Result<()> {
         d => d.to_owned(),
     };
     let _: serde_json::Value = serde_json::from_str(&demand).context("the demand is not JSON")?;
-    let token = match args.api_key {
-        Some(key) => key,
-        None => std::fs::read_to_string(args.data_dir.join("admin.token"))
-            .with_context(|| {
-                format!(
-                    "no --api-key, and no admin token in {}",
-                    args.data_dir.display()
-                )
-            })?
-            .trim()
-            .to_owned(),
-    };
-    let mut stream = std::net::TcpStream::connect(&args.server)
-        .with_context(|| format!("connecting to {}", args.server))?;
-    write!(
-        stream,
-        "POST /api/v1/selection HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{demand}",
-        args.server,
-        demand.len()
-    )?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
-    let text = String::from_utf8_lossy(&response);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .context("the node's answer is not HTTP")?;
-    // The node answers JSON with a Content-Length, never chunked.
-    let answer: serde_json::Value =
-        serde_json::from_str(body).with_context(|| format!("the node answered: {head}"))?;
-    if let Some(status) = answer.get("status").and_then(|s| s.as_u64()) {
-        let errors: Vec<String> = answer["errors"]
-            .as_array()
-            .map(|e| {
-                e.iter()
-                    .map(|e| {
-                        format!(
-                            "  {}: {}",
-                            e["field"].as_str().unwrap_or(""),
-                            e["message"].as_str().unwrap_or("")
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        anyhow::bail!(
-            "{status}: {}\n{}",
-            answer["detail"].as_str().unwrap_or(""),
-            errors.join("\n")
-        );
-    }
+    let answer = args
+        .server
+        .request("POST", "/api/v1/selection", Some(&demand))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&answer)?);
         return Ok(());

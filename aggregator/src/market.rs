@@ -47,6 +47,13 @@ pub const STREAMS: [(&str, u64); 4] = [
 /// alignment.
 pub const ALIGN_MS: u64 = 8 * HOURLY_MS;
 
+/// Each period's length as the API and the CLI write it.
+pub const PERIOD_NAMES: [(&str, u64); 3] = [
+    ("10s", RESOURCE_PERIOD_MS),
+    ("1h", HOURLY_MS),
+    ("1d", DAILY_MS),
+];
+
 /// The base period of a stream, if Suanli knows the stream.
 pub fn period_of(stream: &str) -> Option<u64> {
     STREAMS.iter().find(|(s, _)| *s == stream).map(|(_, p)| *p)
@@ -416,7 +423,9 @@ pub fn rollup(
     parts.sort_by_key(|p| p.period_start_ms);
     let mut figures: BTreeMap<(&str, &str), u64> = BTreeMap::new();
     for f in parts.iter().flat_map(|p| &p.figures) {
-        let value = figures.entry((f.name.as_str(), f.label.as_str())).or_default();
+        let value = figures
+            .entry((f.name.as_str(), f.label.as_str()))
+            .or_default();
         if LEVELS.contains(&f.name.as_str()) {
             *value = f.value;
         } else {
@@ -596,6 +605,32 @@ pub struct PlatformHour {
     pub reviews: Vec<(String, u64)>,
     /// This node's own resource reports in the hour: the periods it was up.
     pub resource_periods: u64,
+    /// The HTTP API's calls in the hour.
+    pub api_calls: Vec<ApiCalls>,
+}
+
+/// Calls of the HTTP API in one hour of one kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApiCalls {
+    /// The first path segment under `/api/v1` (`hosts`, `selection`).
+    pub route_class: String,
+    /// `session`, `api_key`, `admin_token` or `none`.
+    pub credential: String,
+    /// `2xx`, `4xx`, `5xx`…
+    pub status_class: String,
+    pub calls: u64,
+}
+
+/// The calls of `calls` that `keep` keeps, summed by route class.
+fn calls_by_class(name: &str, calls: &[ApiCalls], keep: impl Fn(&ApiCalls) -> bool) -> Vec<Figure> {
+    let mut by_class: BTreeMap<&str, u64> = BTreeMap::new();
+    for c in calls.iter().filter(|c| keep(c)) {
+        *by_class.entry(c.route_class.as_str()).or_default() += c.calls;
+    }
+    by_class
+        .into_iter()
+        .map(|(class, n)| figure(name, class, n))
+        .collect()
 }
 
 /// Review time buckets, seconds (cumulative, as Prometheus' `le`).
@@ -628,8 +663,9 @@ fn histogram(name: &str, bounds: &[u64], values: impl Iterator<Item = u64> + Clo
 }
 
 /// The platform stream (flow 8) of one hour: accounts by role,
-/// registrations and their review time, security events, and how long this
-/// node was up (10 s per resource period it reported).
+/// registrations and their review time, security events, the API's calls
+/// and errors by route class, and how long this node was up (10 s per
+/// resource period it reported).
 pub fn platform_figures(hour: &PlatformHour) -> Vec<Figure> {
     let audit = |action: &str| {
         hour.audit
@@ -659,6 +695,13 @@ pub fn platform_figures(hour: &PlatformHour) -> Vec<Figure> {
             hour.resource_periods * RESOURCE_PERIOD_MS / 1000,
         ),
     ]);
+    out.extend(calls_by_class("api_calls", &hour.api_calls, |_| true));
+    out.extend(calls_by_class("api_client_errors", &hour.api_calls, |c| {
+        c.status_class == "4xx"
+    }));
+    out.extend(calls_by_class("api_server_errors", &hour.api_calls, |c| {
+        c.status_class == "5xx"
+    }));
     out.extend(histogram(
         "review_seconds",
         &REVIEW_BUCKETS_S,
@@ -677,6 +720,10 @@ pub struct SelectionFact {
     pub user_region: Option<String>,
     /// The province of the first candidate's first resource.
     pub chosen_province: Option<String>,
+    /// With no candidate, the main reason (a constraint's name, "group").
+    pub no_match: Option<String>,
+    /// Dedicated lines on the chosen candidate's paths.
+    pub lines_used: u64,
 }
 
 impl SelectionFact {
@@ -686,8 +733,12 @@ impl SelectionFact {
         chosen: &serde_json::Value,
         candidates: i64,
         elapsed_us: i64,
+        no_match: Option<&str>,
+        lines_used: i64,
     ) -> Self {
         Self {
+            no_match: no_match.map(str::to_owned),
+            lines_used: u64::try_from(lines_used).unwrap_or(0),
             elapsed_us: u64::try_from(elapsed_us).unwrap_or(0),
             matched: candidates > 0,
             user_region: demand["user_region"].as_str().map(str::to_owned),
@@ -702,11 +753,25 @@ impl SelectionFact {
 }
 
 /// The scheduling stream (flow 9) of one hour: selections asked and
-/// matched, time to answer, and how many of those that named the user's
-/// region were answered from another province.
+/// matched, the main reasons of those that were not, time to answer, how
+/// many of those that named the user's region were answered from another
+/// province, and how many were answered over dedicated lines.
 pub fn scheduling_figures(facts: &[SelectionFact]) -> Vec<Figure> {
     let count = |f: &dyn Fn(&SelectionFact) -> bool| facts.iter().filter(|s| f(s)).count() as u64;
-    let mut out = vec![
+    let mut reasons: BTreeMap<&str, u64> = BTreeMap::new();
+    for reason in facts.iter().filter_map(|s| s.no_match.as_deref()) {
+        *reasons.entry(reason).or_default() += 1;
+    }
+    let mut out: Vec<Figure> = reasons
+        .into_iter()
+        .map(|(reason, n)| figure("selections_no_match", reason, n))
+        .collect();
+    out.extend([
+        figure(
+            "selections_over_lines",
+            "",
+            count(&|s| s.matched && s.lines_used > 0),
+        ),
         figure("selections_requested", "", facts.len() as u64),
         figure("selections_matched", "", count(&|s| s.matched)),
         figure(
@@ -722,7 +787,7 @@ pub fn scheduling_figures(facts: &[SelectionFact]) -> Vec<Figure> {
                 _ => false,
             }),
         ),
-    ];
+    ]);
     out.extend(histogram(
         "answer_us",
         &ANSWER_BUCKETS_US,
@@ -733,9 +798,15 @@ pub fn scheduling_figures(facts: &[SelectionFact]) -> Vec<Figure> {
 }
 
 /// The application stream (flow 10) of one hour: what exists today, the API
-/// keys in use at the hour's end; registered application services add to it.
-pub fn application_figures(api_keys_active: u64) -> Vec<Figure> {
-    vec![figure("api_keys_active", "", api_keys_active)]
+/// keys in use at the hour's end and the calls made with them by route
+/// class; registered application services add to it.
+pub fn application_figures(api_keys_active: u64, calls: &[ApiCalls]) -> Vec<Figure> {
+    let mut out = vec![figure("api_keys_active", "", api_keys_active)];
+    out.extend(calls_by_class("api_key_calls", calls, |c| {
+        c.credential == "api_key"
+    }));
+    out.sort();
+    out
 }
 
 /// The sum of the figures of reports of one period, by (name, label).

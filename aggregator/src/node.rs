@@ -25,7 +25,7 @@ use crate::{
     registry::Registry,
     routing::Routing,
     store::{SampleWriter, SelectionRecord, Store},
-    telemetry::IngestCounters,
+    telemetry::{ApiCalls, IngestCounters},
 };
 
 pub mod tasks;
@@ -133,6 +133,8 @@ pub struct Node {
     /// The network selection routes over.
     pub routing: Routing,
     pub counters: IngestCounters,
+    /// The HTTP API's calls not yet stored (market monitoring).
+    pub api_calls: ApiCalls,
     pub started: Instant,
     /// The prefix this node mints under: the configured one until a parent
     /// assigns one.
@@ -171,6 +173,7 @@ impl Node {
             uplink: UplinkStatus::default(),
             routing: parts.routing,
             counters: parts.counters,
+            api_calls: ApiCalls::default(),
             started: Instant::now(),
             prefix: RwLock::new(parts.prefix),
             events: broadcast::channel(EVENT_BACKLOG).0,

@@ -400,11 +400,14 @@ async fn retain(store: Store, raw: Duration, rollups: Duration, shutdown: Shutdo
         if folded > 0 || expired > 0 {
             info!(folded, expired, "retention");
         }
+        if let Err(e) = store.prune_reports(now).await {
+            warn!(error = %e, "pruning market reports failed");
+        }
         if let Err(e) = store
-            .prune_reports(now)
+            .prune_api_calls(now.saturating_sub(market::retention_ms(market::HOURLY_MS)))
             .await
         {
-            warn!(error = %e, "pruning market reports failed");
+            warn!(error = %e, "pruning API call counts failed");
         }
         if let Err(e) = store.expire_sessions(now).await {
             warn!(error = %e, "expiring sessions failed");
@@ -495,6 +498,9 @@ async fn report_market(node: Arc<Node>, shutdown: Shutdown) {
         match service::market::report_own(&node, last.0, now).await {
             Ok(period) => last.0 = Some(period),
             Err(e) => warn!(error = %e, "could not store this node's market report"),
+        }
+        if let Err(e) = service::market::store_api_calls(&node).await {
+            warn!(error = %e, "could not store the API's call counts");
         }
         if let Err(e) = service::market::report_hourly(&node, &mut last.1, now).await {
             warn!(error = %e, "could not store this node's hourly market reports");

@@ -132,6 +132,66 @@ pub struct Candidate {
     pub hosts: Vec<HostPick>,
 }
 
+impl Constraint {
+    /// The name the API and the scheduling stream write.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Constraint::State => "state",
+            Constraint::Staleness => "staleness",
+            Constraint::ResourceType => "resource_type",
+            Constraint::Region => "region",
+            Constraint::Provider => "provider",
+            Constraint::Industry => "industry",
+            Constraint::Architecture => "architecture",
+            Constraint::CpuCores => "cpu_cores",
+            Constraint::Memory => "memory",
+            Constraint::Disk => "disk",
+            Constraint::Accelerators => "accelerators",
+            Constraint::Health => "health",
+            Constraint::Infiniband => "infiniband",
+            Constraint::Fabric => "fabric",
+            Constraint::Latency => "latency",
+            Constraint::Bandwidth => "bandwidth",
+            Constraint::Price => "price",
+            Constraint::Expression => "expression",
+        }
+    }
+}
+
+/// Why an answer has no candidate, in one word for the scheduling stream:
+/// the hard constraint that eliminated the most hosts (the first in report
+/// order on a tie), "group" when hosts matched but no group of them did,
+/// "no_hosts" when there was nothing to consider. None with a candidate.
+pub fn no_match_reason(answer: &Answer) -> Option<&'static str> {
+    if !answer.candidates.is_empty() {
+        return None;
+    }
+    let most = answer
+        .eliminated
+        .iter()
+        .filter(|e| e.hosts > 0)
+        .max_by_key(|e| (e.hosts, std::cmp::Reverse(e.constraint)));
+    Some(match most {
+        Some(e) => e.constraint.as_str(),
+        None if answer.matched_hosts > 0 || answer.groups_short.is_some() => "group",
+        None => "no_hosts",
+    })
+}
+
+/// The dedicated lines on the first candidate's paths (each line once).
+pub fn lines_used(answer: &Answer) -> u64 {
+    let lines: std::collections::BTreeSet<&str> = answer
+        .candidates
+        .first()
+        .into_iter()
+        .flat_map(|c| &c.hosts)
+        .filter_map(|h| h.path.as_ref())
+        .flat_map(|p| &p.segments)
+        .filter_map(|s| s.line_id.as_deref())
+        .collect();
+    lines.len() as u64
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Elimination {
     pub constraint: Constraint,

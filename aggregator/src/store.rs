@@ -197,6 +197,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0013-sqlite.sql"),
         include_str!("../migrations/0013-postgres.sql"),
     ),
+    (
+        14,
+        include_str!("../migrations/0014-sqlite.sql"),
+        include_str!("../migrations/0014-postgres.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone)]

@@ -134,3 +134,56 @@ pub fn process_figures() -> (Option<u64>, Option<f64>) {
         });
     (rss, cpu)
 }
+
+/// One kind of HTTP API call in one hour (market monitoring's platform and
+/// application streams count them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ApiCall {
+    pub hour_start_ms: u64,
+    /// The first path segment under `/api/v1` (`hosts`, `selection`), or
+    /// `metrics`.
+    pub route_class: &'static str,
+    /// `session`, `api_key`, `admin_token`, or `none`.
+    pub credential: &'static str,
+    /// `2xx`, `4xx`, `5xx`…
+    pub status_class: &'static str,
+}
+
+/// The API's calls counted and not yet added to the store: taken and added
+/// every few seconds, so a crash loses at most those few seconds of counts.
+#[derive(Debug, Default)]
+pub struct ApiCalls(std::sync::Mutex<std::collections::BTreeMap<ApiCall, u64>>);
+
+impl ApiCalls {
+    pub fn count(&self, call: ApiCall) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(call)
+            .or_default() += 1;
+    }
+
+    /// Everything counted since the last take.
+    pub fn take(&self) -> Vec<(ApiCall, u64)> {
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+        .into_iter()
+        .collect()
+    }
+
+    /// Counts the store did not take, kept for the next time.
+    pub fn put_back(&self, calls: Vec<(ApiCall, u64)>) {
+        let mut held = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (call, n) in calls {
+            *held.entry(call).or_default() += n;
+        }
+    }
+}

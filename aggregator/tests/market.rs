@@ -246,6 +246,15 @@ fn each_bad_report_is_refused_with_its_reason() {
     bad(|r| r.groups[0].healthy += 1, "health classes");
 }
 
+fn calls(class: &str, credential: &str, status: &str, calls: u64) -> market::ApiCalls {
+    market::ApiCalls {
+        route_class: class.into(),
+        credential: credential.into(),
+        status_class: status.into(),
+        calls,
+    }
+}
+
 #[test]
 fn the_hourly_streams_count_and_their_sums_are_exact() {
     use market::{PlatformHour, SelectionFact};
@@ -258,6 +267,12 @@ fn the_hourly_streams_count_and_their_sums_are_exact() {
             ("rejected".into(), 90_000_000),
         ],
         resource_periods: 360,
+        api_calls: vec![
+            calls("hosts", "session", "2xx", 40),
+            calls("hosts", "api_key", "4xx", 3),
+            calls("selection", "api_key", "2xx", 7),
+            calls("selection", "api_key", "5xx", 1),
+        ],
     };
     let platform = market::platform_figures(&hour);
     let get = |figures: &[suanli_protocol::node::Figure], name: &str, label: &str| {
@@ -280,24 +295,47 @@ fn the_hourly_streams_count_and_their_sums_are_exact() {
     assert_eq!(get(&platform, "review_seconds", "le=86400"), Some(1));
     assert_eq!(get(&platform, "review_seconds", "le=259200"), Some(2));
     assert_eq!(get(&platform, "review_seconds", "le=+Inf"), Some(2));
+    // The API's calls and errors by route class, and the application
+    // stream's calls made with API keys.
+    assert_eq!(get(&platform, "api_calls", "hosts"), Some(43));
+    assert_eq!(get(&platform, "api_calls", "selection"), Some(8));
+    assert_eq!(get(&platform, "api_client_errors", "hosts"), Some(3));
+    assert_eq!(get(&platform, "api_server_errors", "selection"), Some(1));
+    assert_eq!(get(&platform, "api_server_errors", "hosts"), None);
+    let application = market::application_figures(2, &hour.api_calls);
+    assert_eq!(get(&application, "api_keys_active", ""), Some(2));
+    assert_eq!(get(&application, "api_key_calls", "selection"), Some(8));
+    assert_eq!(get(&application, "api_key_calls", "hosts"), Some(3));
 
     let fact = |us, matched, user: Option<&str>, chosen: Option<&str>| SelectionFact {
         elapsed_us: us,
         matched,
         user_region: user.map(str::to_owned),
         chosen_province: chosen.map(str::to_owned),
+        no_match: (!matched).then(|| "accelerators".to_owned()),
+        lines_used: u64::from(chosen == Some("11")),
     };
     let scheduling = market::scheduling_figures(&[
         fact(800, true, Some("440305"), Some("44")),
         fact(5_000, true, Some("440305"), Some("11")),
         fact(2_000_000, false, None, None),
+        SelectionFact {
+            no_match: Some("region".into()),
+            ..fact(900, false, None, None)
+        },
     ]);
-    assert_eq!(get(&scheduling, "selections_requested", ""), Some(3));
+    assert_eq!(
+        get(&scheduling, "selections_no_match", "accelerators"),
+        Some(1)
+    );
+    assert_eq!(get(&scheduling, "selections_no_match", "region"), Some(1));
+    assert_eq!(get(&scheduling, "selections_over_lines", ""), Some(1));
+    assert_eq!(get(&scheduling, "selections_requested", ""), Some(4));
     assert_eq!(get(&scheduling, "selections_matched", ""), Some(2));
     assert_eq!(get(&scheduling, "selections_cross_region", ""), Some(1));
-    assert_eq!(get(&scheduling, "answer_us", "le=1000"), Some(1));
-    assert_eq!(get(&scheduling, "answer_us", "le=1000000"), Some(2));
-    assert_eq!(get(&scheduling, "answer_us", "le=+Inf"), Some(3));
+    assert_eq!(get(&scheduling, "answer_us", "le=1000"), Some(2));
+    assert_eq!(get(&scheduling, "answer_us", "le=1000000"), Some(3));
+    assert_eq!(get(&scheduling, "answer_us", "le=+Inf"), Some(4));
 
     // Two nodes' hours add up figure by figure, and a parent accepts them.
     let hourly = |origin: &str, figures| MarketReport {
@@ -327,7 +365,10 @@ fn the_hourly_streams_count_and_their_sums_are_exact() {
         let why = market::check_report(&r, &child, NOW).unwrap_err();
         assert!(why.contains(expect), "{expect:?} not in {why:?}");
     };
-    refused(&|r| r.period_ms = 10_000, "periods are 3600000 ms");
+    refused(
+        &|r| r.period_ms = 10_000,
+        "periods are 3600000 ms or 86400000 ms",
+    );
     refused(&|r| r.period_start_ms += 10_000, "aligned");
     refused(&|r| r.figures.push(r.figures[0].clone()), "appears twice");
     refused(&|r| r.figures[0].name = "Accounts!".into(), "figure name");
@@ -421,8 +462,7 @@ fn an_hours_rollup_sums_its_periods_and_its_mean_is_time_weighted() {
     );
     // A parent takes it once the hour is over.
     market::check_report(&rolled, &NodePrefix::national(), NOW).unwrap();
-    let why = market::check_report(&rolled, &NodePrefix::national(), hour + 1_800_000)
-        .unwrap_err();
+    let why = market::check_report(&rolled, &NodePrefix::national(), hour + 1_800_000).unwrap_err();
     assert!(why.contains("before the period is over"), "{why}");
 
     // A day of such hours: 24 hourly means summed, periods 24, and the
@@ -441,8 +481,12 @@ fn an_hours_rollup_sums_its_periods_and_its_mean_is_time_weighted() {
         h100(&daily).utilization_permille_sum,
         24 * sum.utilization_permille_sum
     );
-    let point = &market::trend(&[daily.clone()])[0];
-    assert_eq!(point.accelerators, 9 + 1, "nine H100s and the RTX 4090 on average");
+    let point = &market::trend(std::slice::from_ref(&daily))[0];
+    assert_eq!(
+        point.accelerators,
+        9 + 1,
+        "nine H100s and the RTX 4090 on average"
+    );
     assert_eq!(
         point.accelerator_utilization_permille,
         Some(240 * 1850 / 3360)
@@ -463,9 +507,8 @@ fn rollups_of_the_parts_add_up_to_the_rollup_of_the_whole() {
             })
             .collect()
     };
-    let roll = |parts: &[MarketReport]| {
-        market::rollup("CN", "resource", market::HOURLY_MS, hour, parts)
-    };
+    let roll =
+        |parts: &[MarketReport]| market::rollup("CN", "resource", market::HOURLY_MS, hour, parts);
     let whole = roll(&periods(&all));
     let (a, b) = all.split_at(2);
     assert_eq!(
@@ -540,7 +583,10 @@ fn a_days_rollup_of_the_hourly_streams_adds_counts_and_keeps_levels() {
     assert_eq!(daily.periods, 24);
     assert_eq!(
         daily.figures,
-        vec![f("accounts", "admin", 2), f("sign_ins_failed", "", (0..24).sum())]
+        vec![
+            f("accounts", "admin", 2),
+            f("sign_ins_failed", "", (0..24).sum())
+        ]
     );
     market::check_report(&daily, &NodePrefix::national(), NOW).unwrap();
 }

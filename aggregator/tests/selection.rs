@@ -338,6 +338,16 @@ fn why_nothing_matched_counts_each_constraint_and_names_the_nearest_misses() {
         "4 free, none with NVLink: {:?}",
         answer.nearest_misses[1]
     );
+    // The scheduling stream's one word: region and accelerators tie at 7;
+    // the first in report order is named, as the API spells it.
+    assert_eq!(selection::no_match_reason(&answer), Some("region"));
+    for e in &answer.eliminated {
+        assert_eq!(
+            serde_json::to_value(e.constraint).unwrap(),
+            e.constraint.as_str()
+        );
+    }
+    assert_eq!(selection::lines_used(&answer), 0);
 }
 
 #[test]

@@ -475,6 +475,8 @@ on_each_backend! {
                     candidates: matched.min(1),
                     chosen: serde_json::json!(["CN.X"]),
                     elapsed_us: 1234,
+                    no_match: (matched == 0).then(|| "accelerators".into()),
+                    lines_used: 0,
                 })
                 .await
                 .unwrap();
@@ -705,6 +707,7 @@ fn market_report(origin: &str, start: u64, registered: u64) -> suanli_protocol::
         }],
         rating_table: "test".into(),
         figures: Vec::new(),
+        periods: 0,
     }
 }
 
@@ -745,9 +748,22 @@ on_each_backend! {
         let origins = store.report_origins("resource", 10_000, 0, 20_000).await.unwrap();
         assert_eq!(origins, [("CN.32".to_owned(), 1), ("CN.32.I65".to_owned(), 1)]);
         // The trend's points: periods on a multiple of the step.
-        assert_eq!(store.resource_reports_every(10_000, 0, 20_000).await.unwrap().len(), 2);
-        assert!(store.resource_reports_every(20_000, 0, 20_000).await.unwrap().is_empty());
-        assert_eq!(store.prune_reports(20_000).await.unwrap(), 2);
+        let every = |step| store.reports_every("resource", 10_000, step, 0, 20_000);
+        assert_eq!(every(10_000).await.unwrap().len(), 2);
+        assert!(every(20_000).await.unwrap().is_empty());
+        // What a rollup sums: this node's own reports, by the hour they
+        // fall in (an hour later, a second one).
+        store.store_own_report(&market_report("CN.32", 3_610_000, 4)).await.unwrap();
+        let hours = store
+            .own_report_periods("CN.32", "resource", 10_000, 3_600_000, 0, 7_200_000)
+            .await
+            .unwrap();
+        assert_eq!(hours.into_iter().collect::<Vec<_>>(), [0, 3_600_000]);
+        let own = store.own_reports("CN.32", "resource", 10_000, 0, 3_600_000).await.unwrap();
+        assert_eq!(own.len(), 1, "the child's are not this node's own");
+        // Each period kept as long as its retention.
+        let retained = 20_000 + suanli_aggregator::market::RETENTION_MS;
+        assert_eq!(store.prune_reports(retained).await.unwrap(), 2);
     }
 }
 
@@ -788,6 +804,8 @@ on_each_backend! {
                 candidates: 1,
                 chosen: serde_json::json!(["not an identifier"]),
                 elapsed_us: 2_000,
+                no_match: None,
+                lines_used: 2,
             })
             .await
             .unwrap();
@@ -810,14 +828,40 @@ on_each_backend! {
             .await
             .unwrap()
             .iter()
-            .map(|s| market::SelectionFact::of(&s.demand, &s.chosen, s.candidates, s.elapsed_us))
+            .map(|s| {
+                market::SelectionFact::of(
+                    &s.demand,
+                    &s.chosen,
+                    s.candidates,
+                    s.elapsed_us,
+                    s.no_match.as_deref(),
+                    s.lines_used,
+                )
+            })
             .collect();
         assert_eq!(facts.len(), 1);
+        assert_eq!(facts[0].lines_used, 2);
         assert!(facts[0].matched);
         assert_eq!(facts[0].user_region.as_deref(), Some("440305"));
         assert_eq!((facts[0].elapsed_us, facts[0].chosen_province.as_deref()), (2_000, None));
         assert!(store.selections_between(5_001, 10_000).await.unwrap().is_empty());
         assert_eq!(store.active_api_keys(end).await.unwrap(), 0);
+        // The API's calls, added to their hour by every replica.
+        use suanli_aggregator::telemetry::ApiCall;
+        let call = ApiCall {
+            hour_start_ms: 3_600_000,
+            route_class: "hosts",
+            credential: "api_key",
+            status_class: "2xx",
+        };
+        store.add_api_calls(&[(call, 3)]).await.unwrap();
+        store.add_api_calls(&[(call, 4)]).await.unwrap();
+        let calls = store.api_calls(3_600_000).await.unwrap();
+        assert_eq!(calls.len(), 1);
+        assert_eq!((calls[0].route_class.as_str(), calls[0].calls), ("hosts", 7));
+        assert!(store.api_calls(0).await.unwrap().is_empty());
+        store.prune_api_calls(7_200_000).await.unwrap();
+        assert!(store.api_calls(3_600_000).await.unwrap().is_empty());
     }
 }
 

@@ -882,6 +882,7 @@ mod tests {
                     label: "admin".into(),
                     value: 1,
                 }],
+                periods: 360,
             }],
         };
         let report = batch.reports[0].clone();

@@ -748,6 +748,15 @@ async fn a_child_filing_what_it_may_not_is_refused_and_harms_nothing_else() {
         }],
         rating_table: "2026.12-1".into(),
         figures: Vec::new(),
+        periods: 0,
+    };
+    // An hour's rollup: kept, and one summing more periods than an hour has
+    // refused.
+    let hour = now - (now + 8 * 3_600_000) % 3_600_000;
+    let rollup = |start: u64| MarketReport {
+        period_ms: 3_600_000,
+        periods: 360,
+        ..report(&child.prefix, start, 360)
     };
     let mut above = report(&child.prefix, period + 10_000, 1);
     above.groups[0].available = 2;
@@ -762,6 +771,11 @@ async fn a_child_filing_what_it_may_not_is_refused_and_harms_nothing_else() {
             report(&child.prefix, period + 3_600_000, 1),
             above,
             wrapped,
+            rollup(hour - 3_600_000),
+            MarketReport {
+                periods: 361,
+                ..rollup(hour - 7_200_000)
+            },
         ],
     ))
     .await
@@ -798,12 +812,27 @@ async fn a_child_filing_what_it_may_not_is_refused_and_harms_nothing_else() {
         "in the future",
         "K2 available 2 is above",
         "negative",
+        "a rollup of 361 periods",
     ] {
         assert!(
             reasons.iter().any(|r| r.contains(expected)),
             "{expected:?} not in {reasons:#?}"
         );
     }
+
+    let (status, hourly) = get(
+        &parent,
+        &format!("/api/v1/reports?period=1h&at={}", hour - 3_600_000),
+    );
+    assert_eq!(status, 200, "{hourly:#}");
+    let part = hourly["origins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["origin"] == child.prefix.as_str())
+        .expect("the hour's rollup is kept");
+    assert_eq!(part["periods"], 360);
+    assert_eq!(part["resources"]["C"], 1, "its mean: 360 over 360 periods");
 
     // A record out of order closes the link with the reason.
     link.send(ScriptedChild::batch(1, vec![inside.clone()]))
@@ -1487,4 +1516,202 @@ async fn children_that_answer_late_wrongly_or_never_leave_a_partial_answer() {
     );
     assert_eq!(outcome(&answer, "CN.I65"), "failed", "{answer:#}");
     assert!(metric(&national, "suanli_selection_answers_refused_total") >= 2.0);
+}
+
+/// Stores `reports` as the stopped node's own, not yet sent up, into its
+/// SQLite database: what it would have reported had it been up.
+async fn store_own_reports(data: &Path, reports: &[MarketReport]) {
+    use sqlx::Connection as _;
+    let url = format!("sqlite://{}", data.join("suanli.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    for r in reports {
+        sqlx::query(
+            "INSERT INTO market_reports (origin, stream, period_ms, period_start_ms, body, \
+             child_id, received_at_ms, spooled) VALUES ($1, $2, $3, $4, $5, NULL, $4, 0)",
+        )
+        .bind(&r.origin)
+        .bind(&r.stream)
+        .bind(r.period_ms as i64)
+        .bind(r.period_start_ms as i64)
+        .bind(r.clone().encode())
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+}
+
+/// A node down when its hours and its day ended makes their rollups when it
+/// comes back, from its own stored reports, and they reach its parent once
+/// each: the hour's sums exact, its mean time-weighted, the day's counts
+/// summed and its levels the last hour's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_back_from_hours_away_rolls_them_up_and_its_parent_gets_them() {
+    const HOUR: u64 = 3_600_000;
+    const DAY: u64 = 24 * HOUR;
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let test = "hierarchy_rollups";
+    let national = start(dir, "national", &Backend::Sqlite, test, "national");
+    let mut regional = start(dir, "regional", &Backend::Sqlite, test, "regional");
+    let prefix = join(&national, &regional, "regional", "32");
+    regional.kill();
+
+    // Beijing hours and days (UTC+8).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let align = |at: u64, period: u64| at - (at + 8 * HOUR) % period;
+    let hour = align(now, HOUR) - 3 * HOUR;
+    let yesterday = align(now, DAY) - DAY;
+    // Three hours ago: 180 periods of 2 CPU hosts, then 180 of 4; the hour
+    // after, only its first 180 periods (the node went down).
+    let resource = |start: u64, hosts: u64| MarketReport {
+        origin: prefix.clone(),
+        stream: "resource".into(),
+        period_start_ms: start,
+        period_ms: 10_000,
+        groups: vec![CapacityGroup {
+            region: "320102".into(),
+            resource_type: "C".into(),
+            model: "X86".into(),
+            registered: hosts,
+            online: hosts,
+            healthy: hosts,
+            capacity: vec![suanli_protocol::node::PrecisionCapacity {
+                precision: "fp32".into(),
+                registered_gflops: 1_000 * hosts,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        rating_table: "2026.12-1".into(),
+        ..MarketReport::default()
+    };
+    let mut reports: Vec<MarketReport> = (0..360)
+        .map(|i| resource(hour + i * 10_000, if i < 180 { 2 } else { 4 }))
+        .collect();
+    reports.extend((0..180).map(|i| resource(hour + HOUR + i * 10_000, 4)));
+    // Yesterday's 24 platform hours: failed sign-ins 0, 1, …, 23; one admin
+    // account until the last hour, which has two.
+    reports.extend((0..24).map(|i| MarketReport {
+        origin: prefix.clone(),
+        stream: "platform".into(),
+        period_start_ms: yesterday + i * HOUR,
+        period_ms: HOUR,
+        figures: vec![
+            suanli_protocol::node::Figure {
+                name: "accounts".into(),
+                label: "admin".into(),
+                value: if i == 23 { 2 } else { 1 },
+            },
+            suanli_protocol::node::Figure {
+                name: "sign_ins_failed".into(),
+                label: String::new(),
+                value: i,
+            },
+        ],
+        ..MarketReport::default()
+    }));
+    store_own_reports(&dir.join("regional"), &reports).await;
+    regional.restart();
+
+    let origin_part = |body: &Value| -> Option<Value> {
+        body["origins"]
+            .as_array()?
+            .iter()
+            .find(|o| o["origin"] == prefix.as_str())
+            .cloned()
+    };
+    let mut first = Value::Null;
+    wait_until(
+        WAIT,
+        "the regional node's rollups at the national node",
+        || {
+            first = get(&national, &format!("/api/v1/reports?period=1h&at={hour}")).1;
+            origin_part(&first).is_some()
+        },
+    );
+    let group = &first["groups"][0];
+    assert_eq!(origin_part(&first).unwrap()["periods"], 360, "{first:#}");
+    assert_eq!(group["registered"], 180 * 2 + 180 * 4, "exact sums");
+    assert_eq!(first["scale"]["resources"]["C"], 3, "the hour's mean");
+    assert_eq!(first["headline"]["general_fp32_gflops"], 3_000);
+    // The regional node holds the same rollup: the figures add up.
+    let (_, at_regional) = get(&regional, &format!("/api/v1/reports?period=1h&at={hour}"));
+    assert_eq!(at_regional["groups"], first["groups"], "{at_regional:#}");
+
+    let mut second = Value::Null;
+    wait_until(WAIT, "the half hour before it went down", || {
+        second = get(
+            &national,
+            &format!("/api/v1/reports?period=1h&at={}", hour + HOUR),
+        )
+        .1;
+        origin_part(&second).is_some()
+    });
+    assert_eq!(origin_part(&second).unwrap()["periods"], 180);
+    assert_eq!(second["scale"]["resources"]["C"], 4);
+
+    let mut day = Value::Null;
+    wait_until(WAIT, "yesterday's platform rollup", || {
+        day = get(
+            &national,
+            &format!("/api/v1/reports?stream=platform&period=1d&at={yesterday}"),
+        )
+        .1;
+        origin_part(&day).is_some()
+    });
+    let figure = |name: &str, label: &str| {
+        day["figures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name && f["label"] == label)
+            .and_then(|f| f["value"].as_u64())
+    };
+    assert_eq!(
+        figure("sign_ins_failed", ""),
+        Some((0..24).sum()),
+        "{day:#}"
+    );
+    assert_eq!(
+        figure("accounts", "admin"),
+        Some(2),
+        "the level at the day's end"
+    );
+    assert_eq!(origin_part(&day).unwrap()["periods"], 24);
+
+    // The 30-day trend reads the hourly rollups: a point for each hour.
+    let (status, trend) = get(&national, "/api/v1/reports/trend?days=1");
+    assert_eq!(status, 200, "{trend:#}");
+    let point = trend["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["period_start_ms"] == hour)
+        .unwrap_or_else(|| panic!("no point at {hour}: {trend:#}"));
+    assert_eq!(point["headline"]["general_fp32_gflops"], 3_000);
+    assert_eq!(trend["step_ms"], HOUR);
+
+    // And the CLI exports the two hours, one JSON object per line.
+    let server = regional.http.to_string();
+    let out = regional.admin_ok(&[
+        "reports",
+        "--server",
+        &server,
+        "--period",
+        "1h",
+        "--from",
+        &hour.to_string(),
+        "--to",
+        &(hour + HOUR).to_string(),
+    ]);
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(lines[0]["period_start_ms"], hour);
+    assert_eq!(lines[1]["scale"]["resources"]["C"], 4);
 }

@@ -25,7 +25,7 @@ use crate::{
     hierarchy::{self, LinkState, Referral},
     links::AskError,
     node::{Node, NodeEvent},
-    service::{Actor, nodes},
+    service::{Actor, ServiceError, nodes},
     store::{ChildNode, LibraryEntry, LibraryQuery, now_ms},
 };
 
@@ -429,6 +429,7 @@ pub async fn resolve_filed(
 #[serde(deny_unknown_fields)]
 pub struct ReportQuery {
     stream: Option<String>,
+    period: Option<String>,
     at: Option<String>,
 }
 
@@ -438,17 +439,36 @@ pub async fn reports(
     State(node): Api,
     Params(q): Params<ReportQuery>,
 ) -> Result<Json<crate::service::market::SubtreeReport>, Problem> {
-    let mut errors = Vec::new();
+    use crate::service::market;
     let stream = q
         .stream
         .as_deref()
         .unwrap_or(crate::market::RESOURCE_STREAM);
-    if crate::market::period_of(stream).is_none() {
-        errors.push(FieldProblem {
-            field: "stream".into(),
-            message: "resource, platform, scheduling or application".into(),
-        });
-    }
+    let mut errors = Vec::new();
+    let asked = match q.period.as_deref() {
+        None => None,
+        Some(text) => match crate::market::PERIOD_NAMES
+            .iter()
+            .find(|(name, _)| *name == text)
+        {
+            Some((_, ms)) => Some(*ms),
+            None => {
+                errors.push(FieldProblem {
+                    field: "period".into(),
+                    message: "10s, 1h or 1d".into(),
+                });
+                None
+            }
+        },
+    };
+    let period = match market::period(stream, asked) {
+        Ok(p) => Some(p),
+        Err(ServiceError::Invalid(Invalid(problems))) => {
+            errors.extend(problems);
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
     let at = match q.at.as_deref() {
         None => None,
         Some(text) => {
@@ -462,16 +482,16 @@ pub async fn reports(
             at
         }
     };
-    if !errors.is_empty() {
+    let Some(period) = period.filter(|_| errors.is_empty()) else {
         return Err(Invalid(errors).into());
-    }
+    };
     let now = now_ms();
     let start = match at {
         Some(at) => at,
-        None => crate::service::market::latest_complete(&node, stream, now).await?,
+        None => market::latest_complete(&node, stream, period, now).await?,
     };
     Ok(Json(
-        crate::service::market::subtree(&node, stream, start, now).await?,
+        market::subtree(&node, stream, period, start, now).await?,
     ))
 }
 
@@ -479,29 +499,76 @@ pub async fn reports(
 #[serde(deny_unknown_fields)]
 pub struct TrendQuery {
     hours: Option<String>,
+    days: Option<String>,
 }
 
-/// The subtree's capacity and accelerator utilization over the last hours.
+/// `text` as a whole number in `1..=max`, or the problem with `field`.
+fn within(field: &str, text: Option<&str>, max: u64) -> Result<Option<u64>, FieldProblem> {
+    match text.map(str::parse::<u64>) {
+        None => Ok(None),
+        Some(Ok(n)) if (1..=max).contains(&n) => Ok(Some(n)),
+        Some(_) => Err(FieldProblem {
+            field: field.into(),
+            message: format!("between 1 and {max}"),
+        }),
+    }
+}
+
+/// The subtree's capacity and accelerator utilization over the last hours
+/// (from the 10 s reports) or days (from the rollups).
 pub async fn trend(
     State(node): Api,
     Params(q): Params<TrendQuery>,
 ) -> Result<Json<Value>, Problem> {
-    let max = crate::service::market::MAX_TREND_HOURS;
-    let hours = match q.hours.as_deref() {
-        None => 24,
-        Some(text) => match text.parse::<u64>() {
-            Ok(h) if (1..=max).contains(&h) => h,
-            _ => {
-                return Err(Invalid(vec![FieldProblem {
-                    field: "hours".into(),
-                    message: format!("between 1 and {max}"),
-                }])
-                .into());
-            }
-        },
+    use crate::service::market::{self, MAX_TREND_DAYS, MAX_TREND_HOURS, Span};
+    let hours = within("hours", q.hours.as_deref(), MAX_TREND_HOURS);
+    let days = within("days", q.days.as_deref(), MAX_TREND_DAYS);
+    let span = match (hours, days) {
+        (Ok(Some(_)), Ok(Some(_))) => Err(vec![FieldProblem {
+            field: "days".into(),
+            message: "hours or days, not both".into(),
+        }]),
+        (Ok(h), Ok(None)) => Ok(Span::Hours(h.unwrap_or(24))),
+        (Ok(None), Ok(Some(d))) => Ok(Span::Days(d)),
+        (h, d) => Err(h.err().into_iter().chain(d.err()).collect()),
     };
-    let points = crate::service::market::trend(&node, hours, now_ms()).await?;
-    Ok(Json(
-        json!({"hours": hours, "step_ms": 300_000, "points": points}),
-    ))
+    let span = span.map_err(Invalid)?;
+    let points = market::trend(&node, span, now_ms()).await?;
+    let (hours, days) = match span {
+        Span::Hours(h) => (Some(h), None),
+        Span::Days(d) => (None, Some(d)),
+    };
+    Ok(Json(json!({
+        "hours": hours, "days": days, "step_ms": span.step_ms(), "points": points,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FiguresQuery {
+    stream: Option<String>,
+    days: Option<String>,
+}
+
+/// An hourly stream's figures over the subtree, a point an hour (a day
+/// beyond 35 days).
+pub async fn figures(
+    State(node): Api,
+    Params(q): Params<FiguresQuery>,
+) -> Result<Json<Value>, Problem> {
+    let days = within(
+        "days",
+        q.days.as_deref(),
+        crate::service::market::MAX_TREND_DAYS,
+    )
+    .map_err(|e| Invalid(vec![e]))?
+    .unwrap_or(1);
+    let stream = q
+        .stream
+        .as_deref()
+        .unwrap_or(crate::market::SCHEDULING_STREAM);
+    let (period, points) = crate::service::market::figures(&node, stream, days, now_ms()).await?;
+    Ok(Json(json!({
+        "stream": stream, "days": days, "period_ms": period, "points": points,
+    })))
 }

@@ -203,6 +203,8 @@ pub struct SelectionView<'a> {
     candidates: i64,
     chosen: &'a Value,
     elapsed_us: i64,
+    no_match: Option<&'a str>,
+    lines_used: i64,
 }
 
 impl<'a> From<&'a SelectionRecord> for SelectionView<'a> {
@@ -216,6 +218,8 @@ impl<'a> From<&'a SelectionRecord> for SelectionView<'a> {
             candidates: r.candidates,
             chosen: &r.chosen,
             elapsed_us: r.elapsed_us,
+            no_match: r.no_match.as_deref(),
+            lines_used: r.lines_used,
         }
     }
 }

@@ -12,8 +12,8 @@ use suanli_protocol::{
 use super::ServiceError;
 use crate::{
     market::{
-        self, APPLICATION_STREAM, HOURLY_MS, Headline, PLATFORM_STREAM, RESOURCE_PERIOD_MS,
-        SCHEDULING_STREAM, Scale,
+        self, APPLICATION_STREAM, DAILY_MS, HOURLY_MS, Headline, PLATFORM_STREAM,
+        RESOURCE_PERIOD_MS, RESOURCE_STREAM, SCHEDULING_STREAM, Scale,
     },
     node::{Node, NodeEvent},
     store::{Kept, ReportRefusal},
@@ -74,12 +74,22 @@ pub async fn report_hourly(
                     .await?
                     .iter()
                     .map(|s| {
-                        market::SelectionFact::of(&s.demand, &s.chosen, s.candidates, s.elapsed_us)
+                        market::SelectionFact::of(
+                            &s.demand,
+                            &s.chosen,
+                            s.candidates,
+                            s.elapsed_us,
+                            s.no_match.as_deref(),
+                            s.lines_used,
+                        )
                     })
                     .collect();
                 market::scheduling_figures(&facts)
             }
-            _ => market::application_figures(node.store.active_api_keys(end).await?),
+            _ => market::application_figures(
+                node.store.active_api_keys(end).await?,
+                &node.store.api_calls(start).await?,
+            ),
         };
         let report = MarketReport {
             origin: origin.clone(),
@@ -93,6 +103,17 @@ pub async fn report_hourly(
             node.publish(NodeEvent::ReportsStored);
         }
         last.insert(stream, (origin.clone(), start));
+    }
+    Ok(())
+}
+
+/// Adds the API calls counted since the last time to the store; kept for
+/// the next time if the store is away.
+pub async fn store_api_calls(node: &Node) -> Result<(), ServiceError> {
+    let calls = node.api_calls.take();
+    if let Err(e) = node.store.add_api_calls(&calls).await {
+        node.api_calls.put_back(calls);
+        return Err(e.into());
     }
     Ok(())
 }
@@ -143,24 +164,106 @@ pub async fn roll_up(node: &Node, now_ms: u64) -> Result<u64, ServiceError> {
     Ok(stored)
 }
 
-/// The longest trend asked for: as long as reports are kept.
+/// The longest trend from the 10 s reports: as long as they are kept.
 pub const MAX_TREND_HOURS: u64 = 72;
+/// The longest trend from rollups: as long as the daily ones are kept.
+pub const MAX_TREND_DAYS: u64 = 400;
+/// Up to this many days a trend has a point an hour; beyond, a day.
+const HOURLY_POINTS_DAYS: u64 = 35;
 
-/// The subtree's capacity over the last `hours`, a point every five
-/// minutes (every thirtieth resource period).
+/// How far back a trend reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Span {
+    /// From the 10 s reports, a point every five minutes.
+    Hours(u64),
+    /// From the rollups: a point an hour up to 35 days, a day beyond.
+    Days(u64),
+}
+
+impl Span {
+    /// The period of the reports read and the step between points.
+    fn reports(self) -> (u64, u64, u64) {
+        match self {
+            Span::Hours(h) => (
+                RESOURCE_PERIOD_MS,
+                300_000,
+                h.clamp(1, MAX_TREND_HOURS) * HOURLY_MS,
+            ),
+            Span::Days(d) if d <= HOURLY_POINTS_DAYS => (HOURLY_MS, HOURLY_MS, d.max(1) * DAILY_MS),
+            Span::Days(d) => (DAILY_MS, DAILY_MS, d.min(MAX_TREND_DAYS) * DAILY_MS),
+        }
+    }
+
+    /// The step between points, milliseconds.
+    pub fn step_ms(self) -> u64 {
+        self.reports().1
+    }
+}
+
+/// The subtree's capacity over `span`: from the 10 s reports a point every
+/// five minutes (every thirtieth period), from the rollups their mean over
+/// each hour or day.
 pub async fn trend(
     node: &Node,
-    hours: u64,
+    span: Span,
     now_ms: u64,
 ) -> Result<Vec<market::TrendPoint>, ServiceError> {
-    const STEP_MS: u64 = 300_000;
-    let hours = hours.clamp(1, MAX_TREND_HOURS);
-    let to = market::period_start(now_ms, STEP_MS);
+    let (period, step, length) = span.reports();
+    let to = market::period_start(now_ms, step);
     let reports = node
         .store
-        .resource_reports_every(STEP_MS, to.saturating_sub(hours * HOURLY_MS), to + 1)
+        .reports_every(
+            RESOURCE_STREAM,
+            period,
+            step,
+            to.saturating_sub(length),
+            to + 1,
+        )
         .await?;
     Ok(market::trend(&reports))
+}
+
+/// One period of an hourly stream over the subtree: its figures summed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FiguresPoint {
+    pub period_start_ms: u64,
+    /// Nodes that reported the period.
+    pub origins: u64,
+    pub figures: Vec<Figure>,
+}
+
+/// The figures of an hourly stream (platform, scheduling, application)
+/// over the last `days`: an hour a point up to 35 days, a day beyond (the
+/// daily rollups: counts summed, levels at the day's end).
+pub async fn figures(
+    node: &Node,
+    stream: &str,
+    days: u64,
+    now_ms: u64,
+) -> Result<(u64, Vec<FiguresPoint>), ServiceError> {
+    if stream == RESOURCE_STREAM {
+        return Err(invalid("stream", "platform, scheduling or application"));
+    }
+    period(stream, None)?;
+    let (period, _, length) = Span::Days(days).reports();
+    let to = market::period_start(now_ms, period);
+    let reports = node
+        .store
+        .reports_every(stream, period, period, to.saturating_sub(length), to + 1)
+        .await?;
+    let mut by_period: BTreeMap<u64, Vec<&MarketReport>> = BTreeMap::new();
+    for r in &reports {
+        by_period.entry(r.period_start_ms).or_default().push(r);
+    }
+    let points = by_period
+        .into_iter()
+        .map(|(start, reports)| FiguresPoint {
+            period_start_ms: start,
+            origins: reports.len() as u64,
+            figures: market::sum_figures(reports.iter().copied()),
+        })
+        .collect();
+    Ok((period, points))
 }
 
 /// One origin's part of a period.
@@ -170,6 +273,8 @@ pub struct OriginPart {
     /// The child it came through; absent for this node's own.
     pub via: Option<String>,
     pub received_at_ms: u64,
+    /// A rollup's periods summed (0 for a base period).
+    pub periods: u64,
     pub headline: Headline,
     pub resources: BTreeMap<String, u64>,
 }
@@ -217,24 +322,45 @@ pub struct Previous {
     pub figures: Vec<Figure>,
 }
 
-/// The period of `stream`, or why not.
-fn period(stream: &str) -> Result<u64, ServiceError> {
-    market::period_of(stream).ok_or_else(|| {
-        ServiceError::Invalid(crate::check::Invalid(vec![crate::check::FieldProblem {
-            field: "stream".into(),
-            message: "resource, platform, scheduling or application".into(),
-        }]))
-    })
+fn invalid(field: &str, message: &str) -> ServiceError {
+    ServiceError::Invalid(crate::check::Invalid(vec![crate::check::FieldProblem {
+        field: field.into(),
+        message: message.into(),
+    }]))
 }
 
-/// The subtree's figures of `stream` for the period `at_ms` falls in.
+/// The period of `stream` asked for (its base period when none is), or why
+/// it cannot be.
+pub fn period(stream: &str, asked: Option<u64>) -> Result<u64, ServiceError> {
+    let periods = market::periods_of(stream);
+    let Some(base) = periods.first() else {
+        return Err(invalid(
+            "stream",
+            "resource, platform, scheduling or application",
+        ));
+    };
+    match asked {
+        None => Ok(*base),
+        Some(p) if periods.contains(&p) => Ok(p),
+        Some(_) if stream == RESOURCE_STREAM => Err(invalid("period", "10s, 1h or 1d")),
+        Some(_) => Err(invalid(
+            "period",
+            "the hourly streams are reported by 1h or 1d",
+        )),
+    }
+}
+
+/// The subtree's figures of `stream` for the period of `period_ms` that
+/// `at_ms` falls in. A rollup's groups are its exact sums; its scale,
+/// headline and each origin's part are means over its periods.
 pub async fn subtree(
     node: &Node,
     stream: &str,
+    period_ms: u64,
     at_ms: u64,
     now_ms: u64,
 ) -> Result<SubtreeReport, ServiceError> {
-    let period_ms = period(stream)?;
+    let period_ms = period(stream, Some(period_ms))?;
     let start = market::period_start(at_ms, period_ms);
     let stored = node.store.period_reports(stream, period_ms, start).await?;
     let expected = expected_origins(node, stream, period_ms, start).await?;
@@ -253,8 +379,9 @@ pub async fn subtree(
         .cloned()
         .collect();
     let groups = market::sum(reports.iter().copied());
-    let scale = Scale::of(&groups);
-    let by_province = market::by_province(&groups)
+    let means = market::sum_of_means(reports.iter().copied());
+    let scale = Scale::of(&means);
+    let by_province = market::by_province(&means)
         .into_iter()
         .map(|(province, scale)| {
             let figures = ProvinceFigures {
@@ -268,11 +395,12 @@ pub async fn subtree(
     let origins = stored
         .iter()
         .map(|s| {
-            let own = Scale::of(&s.report.groups);
+            let own = Scale::of(&market::mean(&s.report));
             OriginPart {
                 origin: s.report.origin.clone(),
                 via: s.child_id.and_then(|id| children.get(&id).cloned()),
                 received_at_ms: s.received_at_ms,
+                periods: s.report.periods,
                 headline: own.headline(),
                 resources: own.resources,
             }
@@ -284,7 +412,7 @@ pub async fn subtree(
         .period_reports(stream, period_ms, previous_start)
         .await?;
     let previous = (!before.is_empty()).then(|| {
-        let groups = market::sum(before.iter().map(|s| &s.report));
+        let groups = market::sum_of_means(before.iter().map(|s| &s.report));
         let scale = Scale::of(&groups);
         let present: BTreeSet<&str> = before.iter().map(|s| s.report.origin.as_str()).collect();
         Previous {
@@ -318,11 +446,20 @@ pub async fn subtree(
     })
 }
 
-/// The latest period of `stream` the whole subtree reported, looking back
-/// from `now_ms` over six periods; else the latest period anyone reported.
-pub async fn latest_complete(node: &Node, stream: &str, now_ms: u64) -> Result<u64, ServiceError> {
-    let period_ms = period(stream)?;
-    let newest = market::period_start(now_ms, period_ms);
+/// The latest period of `stream` and `period_ms` the whole subtree
+/// reported, looking back from `now_ms` over six periods (a rollup's from
+/// the last one over); else the latest period anyone reported.
+pub async fn latest_complete(
+    node: &Node,
+    stream: &str,
+    period_ms: u64,
+    now_ms: u64,
+) -> Result<u64, ServiceError> {
+    let period_ms = period(stream, Some(period_ms))?;
+    let mut newest = market::period_start(now_ms, period_ms);
+    if market::rolled_up_from(stream, period_ms).is_some() {
+        newest = newest.saturating_sub(period_ms);
+    }
     let expected = expected_origins(node, stream, period_ms, newest).await?;
     let mut fallback = None;
     for back in 0..6 {
@@ -340,9 +477,9 @@ pub async fn latest_complete(node: &Node, stream: &str, now_ms: u64) -> Result<u
     Ok(fallback.unwrap_or(newest))
 }
 
-/// The origins in this node's subtree that reported in the hour (a day,
-/// for the hourly streams) before `start` (this node's own from before its
-/// prefix was assigned are not).
+/// The origins in this node's subtree that reported in the hour before
+/// `start` (the day before, for hours; the week, for days); this node's
+/// own from before its prefix was assigned are not.
 async fn expected_origins(
     node: &Node,
     stream: &str,
@@ -350,10 +487,10 @@ async fn expected_origins(
     start: u64,
 ) -> Result<Vec<String>, ServiceError> {
     let prefix = node.prefix();
-    let within = if period_ms == RESOURCE_PERIOD_MS {
-        EXPECTED_WITHIN_MS
-    } else {
-        24 * HOURLY_MS
+    let within = match period_ms {
+        RESOURCE_PERIOD_MS => EXPECTED_WITHIN_MS,
+        HOURLY_MS => DAILY_MS,
+        _ => 7 * DAILY_MS,
     };
     Ok(node
         .store

@@ -151,6 +151,8 @@ pub async fn select(
                 .collect()
         }),
         elapsed_us,
+        no_match: selection::no_match_reason(&answer).map(str::to_owned),
+        lines_used: selection::lines_used(&answer) as i64,
     });
     Ok(Selected { answer, elapsed_us })
 }

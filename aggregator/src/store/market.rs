@@ -434,12 +434,75 @@ impl Store {
         .await?
         .try_get(0)?;
         Ok(crate::market::PlatformHour {
+            api_calls: self.api_calls(from as u64).await?,
             accounts_by_role,
             audit,
             registrations_submitted: registrations_submitted as u64,
             reviews,
             resource_periods: resource_periods as u64,
         })
+    }
+
+    /// Adds the API's counted calls to their hours (every replica adds to
+    /// the same rows).
+    pub async fn add_api_calls(
+        &self,
+        calls: &[(crate::telemetry::ApiCall, u64)],
+    ) -> Result<(), StoreError> {
+        if calls.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for (call, n) in calls {
+            sqlx::query(
+                "INSERT INTO api_calls (hour_start_ms, route_class, credential, status_class, \
+                 calls) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hour_start_ms, route_class, \
+                 credential, status_class) DO UPDATE SET calls = api_calls.calls + excluded.calls",
+            )
+            .bind(int(call.hour_start_ms))
+            .bind(call.route_class)
+            .bind(call.credential)
+            .bind(call.status_class)
+            .bind(int(*n))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The API's calls in the hour starting at `hour_start_ms`: (route
+    /// class, credential, status class, calls).
+    pub async fn api_calls(
+        &self,
+        hour_start_ms: u64,
+    ) -> Result<Vec<crate::market::ApiCalls>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT route_class, credential, status_class, calls FROM api_calls \
+             WHERE hour_start_ms = $1 ORDER BY route_class, credential, status_class",
+        )
+        .bind(int(hour_start_ms))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(crate::market::ApiCalls {
+                    route_class: r.try_get(0)?,
+                    credential: r.try_get(1)?,
+                    status_class: r.try_get(2)?,
+                    calls: r.try_get::<i64, _>(3)? as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// Drops the API's hourly call counts from before `before_ms`.
+    pub async fn prune_api_calls(&self, before_ms: u64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM api_calls WHERE hour_start_ms < $1")
+            .bind(int(before_ms))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// API keys neither revoked nor expired at `at_ms`.
@@ -456,22 +519,27 @@ impl Store {
 }
 
 impl Store {
-    /// This subtree's resource reports of the periods in `[from, to)` that
-    /// start on a multiple of `step_ms`: the points of a trend.
-    pub async fn resource_reports_every(
+    /// This subtree's reports of `stream` and `period_ms` in `[from, to)`
+    /// that start on a multiple of `step_ms` (aligned as periods are): the
+    /// points of a trend.
+    pub async fn reports_every(
         &self,
+        stream: &str,
+        period_ms: u64,
         step_ms: u64,
         from: u64,
         to: u64,
     ) -> Result<Vec<MarketReport>, StoreError> {
         let rows = sqlx::query(
-            "SELECT body FROM market_reports WHERE stream = 'resource' AND period_ms = $1 \
-             AND period_start_ms >= $2 AND period_start_ms < $3 AND period_start_ms % $4 = 0 \
-             ORDER BY period_start_ms",
+            "SELECT body FROM market_reports WHERE stream = $1 AND period_ms = $2 \
+             AND period_start_ms >= $3 AND period_start_ms < $4 \
+             AND (period_start_ms + $5) % $6 = 0 ORDER BY period_start_ms",
         )
-        .bind(int(crate::market::RESOURCE_PERIOD_MS))
+        .bind(stream)
+        .bind(int(period_ms))
         .bind(int(from))
         .bind(int(to))
+        .bind(int(crate::market::ALIGN_MS))
         .bind(int(step_ms))
         .fetch_all(&self.pool)
         .await?;

@@ -15,13 +15,18 @@ pub struct SelectionRecord {
     /// Identifiers of the first candidate's resources.
     pub chosen: serde_json::Value,
     pub elapsed_us: i64,
+    /// With no candidate, the main reason: the hard constraint that
+    /// eliminated the most hosts, or "group".
+    pub no_match: Option<String>,
+    /// Dedicated lines on the first candidate's paths.
+    pub lines_used: i64,
 }
 
 impl Store {
     pub async fn record_selection(&self, r: &SelectionRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO selections (at_ms, actor, demand, matched_hosts, candidates, chosen, elapsed_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO selections (at_ms, actor, demand, matched_hosts, candidates, chosen, \
+             elapsed_us, no_match, lines_used) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(r.at_ms)
         .bind(&r.actor)
@@ -30,6 +35,8 @@ impl Store {
         .bind(r.candidates)
         .bind(r.chosen.to_string())
         .bind(r.elapsed_us)
+        .bind(&r.no_match)
+        .bind(r.lines_used)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -42,8 +49,8 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<SelectionRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, at_ms, actor, demand, matched_hosts, candidates, chosen, elapsed_us \
-             FROM selections WHERE id < $1 ORDER BY id DESC LIMIT $2",
+            "SELECT id, at_ms, actor, demand, matched_hosts, candidates, chosen, elapsed_us, \
+             no_match, lines_used FROM selections WHERE id < $1 ORDER BY id DESC LIMIT $2",
         )
         .bind(before.unwrap_or(i64::MAX))
         .bind(limit)
@@ -59,8 +66,8 @@ impl Store {
         to: u64,
     ) -> Result<Vec<SelectionRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, at_ms, actor, demand, matched_hosts, candidates, chosen, elapsed_us \
-             FROM selections WHERE at_ms >= $1 AND at_ms < $2 ORDER BY id",
+            "SELECT id, at_ms, actor, demand, matched_hosts, candidates, chosen, elapsed_us, \
+             no_match, lines_used FROM selections WHERE at_ms >= $1 AND at_ms < $2 ORDER BY id",
         )
         .bind(int(from))
         .bind(int(to))
@@ -84,5 +91,7 @@ fn selection_from_row(r: &AnyRow) -> Result<SelectionRecord, StoreError> {
         candidates: r.try_get(5)?,
         chosen: json(6)?,
         elapsed_us: r.try_get(7)?,
+        no_match: r.try_get(8)?,
+        lines_used: r.try_get(9)?,
     })
 }

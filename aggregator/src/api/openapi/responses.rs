@@ -435,6 +435,8 @@ pub fn schemas() -> Value {
                 "matched_hosts": int, "candidates": int,
                 "chosen": {"description": "identifiers of the first candidate's resources, or null"},
                 "elapsed_us": int,
+                "no_match": described(opt_text.clone(), "with no candidate, the main reason: the hard constraint that eliminated the most hosts, group, or no_hosts"),
+                "lines_used": described(int.clone(), "dedicated lines on the first candidate's paths"),
             })),
         ),
         ("SelectionList", listed("selections", "SelectionRecord")),
@@ -696,12 +698,22 @@ pub fn schemas() -> Value {
         (
             "Trend",
             all(json!({
-                "hours": int, "step_ms": int,
+                "hours": opt_int, "days": opt_int, "step_ms": int,
                 "points": list(all(json!({
                     "period_start_ms": int, "origins": int, "headline": r("Headline"),
                     "available_intelligent_fp16_gflops": int, "available_general_fp32_gflops": int,
                     "accelerators": int, "accelerators_available": int,
                     "accelerator_utilization_permille": opt_int,
+                    "accelerators_online_permille": opt_int,
+                }))),
+            })),
+        ),
+        (
+            "FigureSeries",
+            all(json!({
+                "stream": text, "days": int, "period_ms": int,
+                "points": list(all(json!({
+                    "period_start_ms": int, "origins": int, "figures": list(r("Figure")),
                 }))),
             })),
         ),
@@ -725,7 +737,7 @@ pub fn schemas() -> Value {
                 "node": text, "stream": text, "period_ms": int, "period_start_ms": int,
                 "complete": flag, "missing": texts,
                 "origins": list(all(json!({
-                    "origin": text, "via": opt_text, "received_at_ms": int,
+                    "origin": text, "via": opt_text, "received_at_ms": int, "periods": int,
                     "headline": r("Headline"),
                     "resources": {"type": "object", "additionalProperties": int},
                 }))),
