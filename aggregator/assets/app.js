@@ -78,6 +78,15 @@ const T = {
   unrated_note: ["台设备无额定算力，未计入", "devices without a rating, not counted"], period: ["统计周期", "Period"],
   reported_by: ["上报节点", "Reporting nodes"], via: ["经由", "Via"], this_node: ["本节点", "this node"],
   trend_24h: ["过去 24 小时（每 5 分钟）", "The last 24 hours (every 5 minutes)"],
+  trend_30d: ["过去 30 天（每小时均值）", "The last 30 days (hourly means)"], time: ["时间", "Time"],
+  online_share: ["加速卡在线率 (%)", "Accelerators online (%)"],
+  streams_7d: ["业务监测：过去 7 天（每小时，本节点及下级）", "Business streams: the last 7 days (hourly, this node and below)"],
+  stream_scheduling: ["调度业务", "Scheduling"], stream_platform: ["平台业务", "Platform"], stream_application: ["应用业务", "Application"],
+  fig_selections_requested: ["选型请求", "Selections"], fig_selections_matched: ["已匹配", "Matched"],
+  fig_selections_cross_region: ["跨省应答", "Answered from another province"],
+  fig_api_calls: ["API 调用", "API calls"], fig_api_client_errors: ["请求错误 (4xx)", "Client errors (4xx)"],
+  fig_api_server_errors: ["服务端错误 (5xx)", "Server errors (5xx)"], fig_sign_ins_failed: ["登录失败", "Failed sign-ins"],
+  fig_api_key_calls: ["API 密钥调用", "Calls with API keys"], fig_api_keys_active: ["有效 API 密钥", "API keys in use"],
   fp16_registered: ["智能算力 FP16 · 已注册 (PFLOPS)", "AI compute FP16 · registered (PFLOPS)"],
   fp16_available: ["智能算力 FP16 · 当前可用 (PFLOPS)", "AI compute FP16 · available (PFLOPS)"],
   fp16_trend: ["智能算力 FP16 (PFLOPS)", "AI compute FP16 (PFLOPS)"], accel_util: ["加速卡平均利用率 (%)", "Mean accelerator utilization (%)"], no_trend: ["尚无数据", "No data yet"],
@@ -178,12 +187,13 @@ function provinceMap(byProvince) {
 }
 
 // The subtree's AI capacity (registered, available) and accelerator
-// utilization over the last 24 hours, from the stored resource reports.
-function trendCharts(trend) {
+// utilization over time, from the stored resource reports: the last 24 hours
+// (a point every 5 minutes) or the last 30 days (hourly rollups' means).
+function trendCharts(trend, span) {
   const box = (id, title) => el("div", { class: "chart", id }, el("h3", {}, title));
-  const capacity = box("chart-trend-capacity", t("fp16_trend"));
-  const utilization = box("chart-trend-util", t("accel_util"));
-  const parts = [el("h2", {}, t("trend_24h")), el("div", { class: "charts" }, capacity, utilization)];
+  const capacity = box(`chart-trend-capacity-${span}`, t("fp16_trend"));
+  const utilization = box(`chart-trend-util-${span}`, t("accel_util"));
+  const parts = [el("h2", {}, t(span === "30d" ? "trend_30d" : "trend_24h")), el("div", { class: "charts" }, capacity, utilization)];
   const points = trend.points;
   for (const b of [capacity, utilization]) b.dataset.points = String(points.length);
   if (points.length < 2) {
@@ -192,15 +202,57 @@ function trendCharts(trend) {
   }
   const x = points.map((p) => p.period_start_ms / 1000);
   const pflops = (g) => g / 1e6;
-  window.suanliCharts.trendCapacity = new uPlot({
-    width: 420, height: 180, axes: [{}, {}],
-    series: [{}, { label: t("fp16_registered"), stroke: "#c8102e", width: 1.5 }, { label: t("fp16_available"), stroke: "#1a7f37", width: 1.5 }],
+  const name = span === "30d" ? "30d" : "";
+  window.suanliCharts["trendCapacity" + name] = new uPlot({
+    width: 420, height: 180, axes: [timeAxis(), {}],
+    series: [timeSeries(), { label: t("fp16_registered"), stroke: "#c8102e", width: 1.5 }, { label: t("fp16_available"), stroke: "#1a7f37", width: 1.5 }],
   }, [x, points.map((p) => pflops(p.headline.intelligent_fp16_gflops)), points.map((p) => pflops(p.available_intelligent_fp16_gflops))], capacity);
-  window.suanliCharts.trendUtil = new uPlot({
-    width: 420, height: 180, axes: [{}, {}], scales: { y: { range: [0, 100] } },
-    series: [{}, { label: t("accel_util"), stroke: "#0969da", width: 1.5 }],
-  }, [x, points.map((p) => (p.accelerator_utilization_permille == null ? null : p.accelerator_utilization_permille / 10))], utilization);
+  window.suanliCharts["trendUtil" + name] = new uPlot({
+    width: 420, height: 180, axes: [timeAxis(), {}], scales: { y: { range: [0, 100] } },
+    series: [timeSeries(),
+      { label: t("accel_util"), stroke: "#0969da", width: 1.5 },
+      { label: t("online_share"), stroke: "#8250df", width: 1, dash: [4, 3] }],
+  }, [x, points.map((p) => (p.accelerator_utilization_permille == null ? null : p.accelerator_utilization_permille / 10)),
+    points.map((p) => (p.accelerators_online_permille == null ? null : p.accelerators_online_permille / 10))], utilization);
   return parts;
+}
+
+// Time axes and legends as staff in China write dates (2026-12-07 01:42):
+// hours and minutes on an axis of a day or two, month and day beyond.
+const timeAxis = () => ({
+  space: 70,
+  values: (u, ticks) => {
+    const long = ticks.length > 1 && ticks[ticks.length - 1] - ticks[0] > 2 * 86400;
+    return ticks.map((s) => (long ? fmtTime(s * 1000).slice(5, 10) : fmtTime(s * 1000).slice(11)));
+  },
+});
+const timeSeries = () => ({ label: t("time"), value: (u, s) => (s == null ? "—" : fmtTime(s * 1000)) });
+
+// The hourly streams over the last 7 days, summed over the subtree: one
+// chart each (flows 8–10), a point an hour.
+const STREAM_SERIES = {
+  scheduling: [["selections_requested", "", "#0969da"], ["selections_matched", "", "#1a7f37"], ["selections_cross_region", "", "#bf8700"]],
+  platform: [["api_calls", null, "#0969da"], ["api_client_errors", null, "#bf8700"], ["api_server_errors", null, "#c8102e"], ["sign_ins_failed", "", "#8250df"]],
+  application: [["api_key_calls", null, "#0969da"], ["api_keys_active", "", "#1a7f37"]],
+};
+function streamCharts(series) {
+  const boxes = Object.entries(series).map(([stream, data]) => {
+    const box = el("div", { class: "chart", id: `chart-stream-${stream}` }, el("h3", {}, t("stream_" + stream)));
+    box.dataset.points = String(data.points.length);
+    if (data.points.length < 2) {
+      box.append(el("div", { class: "none" }, t("no_trend")));
+      return box;
+    }
+    // A label of null sums the figure over its labels (route classes).
+    const value = (p, name, label) => p.figures.filter((f) => f.name === name && (label === null || f.label === label)).reduce((a, f) => a + f.value, 0);
+    const lines = STREAM_SERIES[stream];
+    window.suanliCharts["stream_" + stream] = new uPlot({
+      width: 420, height: 180, axes: [timeAxis(), {}],
+      series: [timeSeries(), ...lines.map(([name, , stroke]) => ({ label: t("fig_" + name), stroke, width: 1.5 }))],
+    }, [data.points.map((p) => p.period_start_ms / 1000), ...lines.map(([name, label]) => data.points.map((p) => value(p, name, label)))], box);
+    return box;
+  });
+  return [el("h2", {}, t("streams_7d")), el("div", { class: "charts" }, boxes)];
 }
 
 // This node's accelerators, a block of cells per host (by region, then
@@ -327,9 +379,12 @@ const pages = {
             el("td", { class: "mono" }, o.origin), el("td", { class: "mono" }, o.via || t("this_node")),
             el("td", {}, fmtFlops(o.headline.intelligent_fp16_gflops)), el("td", {}, fmtFlops(o.headline.general_fp32_gflops)),
             el("td", {}, Object.values(o.resources).reduce((a, b) => a + b, 0))))) : null,
-        ...trendCharts(await api("GET", "/api/v1/reports/trend?hours=24")),
+        ...trendCharts(await api("GET", "/api/v1/reports/trend?hours=24"), "24h"),
+        ...trendCharts(await api("GET", "/api/v1/reports/trend?days=30"), "30d"),
         ...heatmap(await api("GET", "/api/v1/heatmap")),
         ...hourCards(await api("GET", "/api/v1/reports?stream=platform"), await api("GET", "/api/v1/reports?stream=scheduling")),
+        ...streamCharts(Object.fromEntries(await Promise.all(["scheduling", "platform", "application"].map(async (stream) =>
+          [stream, await api("GET", `/api/v1/reports/figures?stream=${stream}&days=7`)])))),
         market.refusals.length ? el("p", { class: "error", id: "refused-reports" }, `${t("refused_reports")}: ${market.refusals.length} · ${market.refusals[0].origin}: ${market.refusals[0].reason}`) : null,
       ];
     }
@@ -467,8 +522,8 @@ const pages = {
       const data = [[], ...Array.from({ length: series }, () => [])];
       const plot = new uPlot({
         width: 400, height: 180,
-        series: [{}, ...Array.from({ length: series }, (_, i) => ({ label: series > 1 ? deviceName(i) : title, stroke: ["#c8102e", "#0969da", "#1a7f37", "#9a6700", "#8250df", "#bc4c00", "#1b7c83", "#6e7781"][i % 8], width: 1.5 }))],
-        axes: [{}, {}],
+        series: [timeSeries(), ...Array.from({ length: series }, (_, i) => ({ label: series > 1 ? deviceName(i) : title, stroke: ["#c8102e", "#0969da", "#1a7f37", "#9a6700", "#8250df", "#bc4c00", "#1b7c83", "#6e7781"][i % 8], width: 1.5 }))],
+        axes: [timeAxis(), {}],
       }, data, box);
       box.dataset.points = "0";
       window.suanliCharts[name] = plot;

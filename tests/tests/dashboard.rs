@@ -57,7 +57,7 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
         "document.querySelector('#scale-general .l')?.textContent === '通用算力 · FP32' \
          && !!document.getElementById('scale-period') \
          && !!document.getElementById('hour-selections') \
-         && document.getElementById('chart-trend-capacity')?.dataset.points !== undefined",
+         && document.getElementById('chart-trend-capacity-24h')?.dataset.points !== undefined",
     );
     // The 24-hour trend draws a point every 5 minutes: the node's latest
     // resource report, stored again as the two 5-minute periods before,
@@ -66,10 +66,26 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
     page.wait_for(
         WAIT,
         "the capacity trend drawn",
-        "Number(document.getElementById('chart-trend-capacity')?.dataset.points) >= 2 \
-         && !!document.querySelector('#chart-trend-capacity canvas') \
-         && !!document.querySelector('#chart-trend-util canvas')",
+        "Number(document.getElementById('chart-trend-capacity-24h')?.dataset.points) >= 2 \
+         && !!document.querySelector('#chart-trend-capacity-24h canvas') \
+         && !!document.querySelector('#chart-trend-util-24h canvas')",
     );
+    // The 30 days from the hourly rollups, and the hourly streams' charts,
+    // with Chinese legends and dates written 2026-12-07 01:42.
+    page.wait_for(
+        WAIT,
+        "the 30-day trend and the streams drawn",
+        "!!document.querySelector('#chart-trend-capacity-30d canvas') \
+         && !!document.querySelector('#chart-trend-util-30d canvas') \
+         && !!document.querySelector('#chart-stream-scheduling canvas')",
+    );
+    let legend = page
+        .eval("document.querySelector('#chart-stream-scheduling .u-legend')?.textContent ?? ''");
+    assert!(legend.as_str().unwrap().contains("选型请求"), "{legend}");
+    page.eval("document.getElementById('chart-trend-capacity-30d').scrollIntoView(); true");
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-trends.png");
+    std::fs::write(&out, page.screenshot()).unwrap();
+    eprintln!("screenshot: {}", out.display());
 
     // Find this host among the resources and open it.
     page.eval("location.hash = '#/resources?type=C'; true");
@@ -310,18 +326,62 @@ fn backdate_reports(node: &Aggregator) {
         .await
         .unwrap();
         let latest = MarketReport::decode(&row.get::<Vec<u8>, _>(0)).unwrap();
+        const HOUR: u64 = 3_600_000;
+        let hour = latest.period_start_ms - latest.period_start_ms % HOUR;
+        let mut reports = Vec::new();
         for back in 1..=2u64 {
             let start = latest.period_start_ms - latest.period_start_ms % 300_000 - back * 300_000;
-            let report = MarketReport {
+            reports.push(MarketReport {
                 period_start_ms: start,
                 ..latest.clone()
-            };
+            });
+            // The hours before: rollups of 360 such periods, and the
+            // scheduling stream's counts.
+            let groups = latest
+                .groups
+                .iter()
+                .map(|g| suanli_protocol::node::CapacityGroup {
+                    registered: g.registered * 360,
+                    online: g.online * 360,
+                    stale: g.stale * 360,
+                    offline: g.offline * 360,
+                    available: g.available * 360,
+                    healthy: g.healthy * 360,
+                    degraded: g.degraded * 360,
+                    critical: g.critical * 360,
+                    health_unknown: g.health_unknown * 360,
+                    ..g.clone()
+                })
+                .collect();
+            reports.push(MarketReport {
+                period_start_ms: hour - back * HOUR,
+                period_ms: HOUR,
+                periods: 360,
+                groups,
+                ..latest.clone()
+            });
+            reports.push(MarketReport {
+                stream: "scheduling".into(),
+                period_start_ms: hour - back * HOUR,
+                period_ms: HOUR,
+                groups: Vec::new(),
+                figures: vec![suanli_protocol::node::Figure {
+                    name: "selections_requested".into(),
+                    label: String::new(),
+                    value: back * 3,
+                }],
+                ..latest.clone()
+            });
+        }
+        for report in reports {
             sqlx::query(
                 "INSERT INTO market_reports (origin, stream, period_ms, period_start_ms, body, \
-                 received_at_ms, spooled) VALUES ($1, 'resource', 10000, $2, $3, $2, 1)",
+                 received_at_ms, spooled) VALUES ($1, $2, $3, $4, $5, $4, 1) ON CONFLICT DO NOTHING",
             )
             .bind(&report.origin)
-            .bind(start as i64)
+            .bind(&report.stream)
+            .bind(report.period_ms as i64)
+            .bind(report.period_start_ms as i64)
             .bind(report.clone().encode())
             .execute(&mut db)
             .await
