@@ -343,11 +343,26 @@ function errorBox(e) {
 
 const pages = {
   async overview(main) {
-    const s = await api("GET", "/api/v1/summary");
+    // Every call at once: the page waits for the slowest, not for the sum.
+    const staff = ["admin", "operator", "viewer"].includes(me.role);
+    const get = (path, wanted = true) => (wanted ? api("GET", path) : Promise.resolve(null));
+    const [s, alerts, market, trend24, trend30, heat, platformHour, schedulingHour, series, tree] = await Promise.all([
+      get("/api/v1/summary"),
+      get("/api/v1/alerts?state=firing&limit=1000", seesAlerts(me.role)),
+      get("/api/v1/reports", staff),
+      get("/api/v1/reports/trend?hours=24", staff),
+      get("/api/v1/reports/trend?days=30", staff),
+      get("/api/v1/heatmap", staff),
+      get("/api/v1/reports?stream=platform", staff),
+      get("/api/v1/reports?stream=scheduling", staff),
+      staff ? Promise.all(["scheduling", "platform", "application"].map(async (stream) =>
+        [stream, await api("GET", `/api/v1/reports/figures?stream=${stream}&days=7`)])).then(Object.fromEntries) : null,
+      get("/api/v1/nodes", staff),
+    ]);
     const card = (n, l, id) => el("div", { class: "card", id }, el("div", { class: "n" }, n), el("div", { class: "l" }, l));
     let alertCards = null;
-    if (seesAlerts(me.role)) {
-      const firing = (await api("GET", "/api/v1/alerts?state=firing&limit=1000")).alerts;
+    if (alerts) {
+      const firing = alerts.alerts;
       const n = (sev) => firing.filter((a) => a.severity === sev).length;
       alertCards = el("div", { class: "cards" },
         el("a", { href: "#/alerts" }, card(n("critical"), t("alerts_firing") + " · " + t("critical"), "alerts-critical")),
@@ -356,8 +371,6 @@ const pages = {
     }
     // 算力规模 leads: over the subtree for staff (the latest period every
     // node reported), this node's own now for everyone else.
-    const staff = ["admin", "operator", "viewer"].includes(me.role);
-    const market = staff ? await api("GET", "/api/v1/reports") : null;
     const h = market ? market.headline : s.headline;
     const scaleCards = el("div", { class: "cards scale" },
       card(fmtFlops(h.intelligent_fp16_gflops), t("intelligent_fp16"), "scale-intelligent"),
@@ -379,18 +392,17 @@ const pages = {
             el("td", { class: "mono" }, o.origin), el("td", { class: "mono" }, o.via || t("this_node")),
             el("td", {}, fmtFlops(o.headline.intelligent_fp16_gflops)), el("td", {}, fmtFlops(o.headline.general_fp32_gflops)),
             el("td", {}, Object.values(o.resources).reduce((a, b) => a + b, 0))))) : null,
-        ...trendCharts(await api("GET", "/api/v1/reports/trend?hours=24"), "24h"),
-        ...trendCharts(await api("GET", "/api/v1/reports/trend?days=30"), "30d"),
-        ...heatmap(await api("GET", "/api/v1/heatmap")),
-        ...hourCards(await api("GET", "/api/v1/reports?stream=platform"), await api("GET", "/api/v1/reports?stream=scheduling")),
-        ...streamCharts(Object.fromEntries(await Promise.all(["scheduling", "platform", "application"].map(async (stream) =>
-          [stream, await api("GET", `/api/v1/reports/figures?stream=${stream}&days=7`)])))),
+        ...trendCharts(trend24, "24h"),
+        ...trendCharts(trend30, "30d"),
+        ...heatmap(heat),
+        ...hourCards(platformHour, schedulingHour),
+        ...streamCharts(series),
         market.refusals.length ? el("p", { class: "error", id: "refused-reports" }, `${t("refused_reports")}: ${market.refusals.length} · ${market.refusals[0].origin}: ${market.refusals[0].reason}`) : null,
       ];
     }
     let treeCards = null;
     if (staff) {
-      const n = await api("GET", "/api/v1/nodes");
+      const n = tree;
       treeCards = el("div", { class: "cards" },
         el("a", { href: "#/nodes" }, card(n.identifiers.own, t("own_ids"), "own-ids")),
         el("a", { href: "#/nodes" }, card(n.identifiers.subtree, t("subtree_ids"), "overview-subtree-ids")),

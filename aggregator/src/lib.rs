@@ -49,3 +49,4 @@ pub mod selection;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod trends;

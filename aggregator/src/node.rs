@@ -26,6 +26,7 @@ use crate::{
     routing::Routing,
     store::{SampleWriter, SelectionRecord, Store},
     telemetry::{ApiCalls, IngestCounters},
+    trends::TrendCache,
 };
 
 pub mod tasks;
@@ -135,6 +136,8 @@ pub struct Node {
     pub counters: IngestCounters,
     /// The HTTP API's calls not yet stored (market monitoring).
     pub api_calls: ApiCalls,
+    /// The subtree's capacity trend, summed by period.
+    pub trends: TrendCache,
     pub started: Instant,
     /// The prefix this node mints under: the configured one until a parent
     /// assigns one.
@@ -174,6 +177,7 @@ impl Node {
             routing: parts.routing,
             counters: parts.counters,
             api_calls: ApiCalls::default(),
+            trends: TrendCache::default(),
             started: Instant::now(),
             prefix: RwLock::new(parts.prefix),
             events: broadcast::channel(EVENT_BACKLOG).0,

@@ -130,6 +130,10 @@ impl ScoreParts {
 pub struct Candidate {
     pub score: f64,
     pub hosts: Vec<HostPick>,
+    /// For a demand of a total capacity: what the hosts' listed resources
+    /// add up to at its precision, GFLOPS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_gflops: Option<u64>,
 }
 
 impl Constraint {
@@ -159,23 +163,23 @@ impl Constraint {
 }
 
 /// Why an answer has no candidate, in one word for the scheduling stream:
-/// the hard constraint that eliminated the most hosts (the first in report
-/// order on a tie), "group" when hosts matched but no group of them did,
-/// "no_hosts" when there was nothing to consider. None with a candidate.
+/// "group" when hosts matched but no group of them did, else the hard
+/// constraint that eliminated the most hosts (the first in report order on
+/// a tie), or "no_hosts" when there was nothing to consider. None with a
+/// candidate.
 pub fn no_match_reason(answer: &Answer) -> Option<&'static str> {
     if !answer.candidates.is_empty() {
         return None;
+    }
+    if answer.matched_hosts > 0 || answer.groups_short.is_some() {
+        return Some("group");
     }
     let most = answer
         .eliminated
         .iter()
         .filter(|e| e.hosts > 0)
         .max_by_key(|e| (e.hosts, std::cmp::Reverse(e.constraint)));
-    Some(match most {
-        Some(e) => e.constraint.as_str(),
-        None if answer.matched_hosts > 0 || answer.groups_short.is_some() => "group",
-        None => "no_hosts",
-    })
+    Some(most.map_or("no_hosts", |e| e.constraint.as_str()))
 }
 
 /// The dedicated lines on the first candidate's paths (each line once).
@@ -986,6 +990,36 @@ struct Scored<'a> {
 }
 
 /// A host as an answer shows it.
+/// What hosts answered together must share.
+fn together(together: Together, host: &HostEntry) -> &str {
+    match together {
+        Together::Anywhere => "",
+        Together::Region => host.region.as_str(),
+        Together::Provider => host.owner.code.as_str(),
+        Together::Fabric => host.fabric.as_deref().unwrap_or(""),
+    }
+}
+
+/// What a host's chosen resources are rated at `precision` together; absent
+/// if any of them has no rating there.
+fn rated(fleet: &Fleet, scored: &Scored<'_>, precision: crate::capacity::Precision) -> Option<u64> {
+    let host = scored.host;
+    scored
+        .verdict
+        .chosen
+        .iter()
+        .map(|slot| {
+            let resource = host.resources.get(*slot as usize)?;
+            let rating = if resource.resource_type == ResourceType::AiAccelerator {
+                crate::capacity::TABLE.rate(fleet.models.get(resource.model_id as usize)?)
+            } else {
+                crate::capacity::rate_cpu(&host.inventory.as_deref()?.cpu).0
+            };
+            rating.get(precision)
+        })
+        .sum()
+}
+
 fn host_pick<'a>(checker: &mut Checker<'a>, scored: Scored<'a>, now: u64) -> HostPick {
     let Scored {
         host,
@@ -1080,7 +1114,7 @@ pub fn select(
     // The expression, in rank order, until the answer is full: one host
     // per candidate, or every host when they must be grouped.
     let wanted = demand.hosts as usize;
-    let needed = if wanted <= 1 {
+    let needed = if wanted <= 1 && demand.capacity.is_none() {
         demand.limit
     } else {
         usize::MAX
@@ -1112,55 +1146,78 @@ pub fn select(
     }
     let matched_hosts = accepted.len() as u64;
     let mut groups_short = None;
-    let mut candidates: Vec<Candidate> = if wanted <= 1 {
+    let mut candidates: Vec<Candidate> = if wanted <= 1 && demand.capacity.is_none() {
         accepted
             .into_iter()
             .map(|s| Candidate {
                 score: s.score,
                 hosts: vec![host_pick(&mut checker, s, now)],
+                total_gflops: None,
             })
             .collect()
     } else {
-        // All or nothing: the best `wanted` hosts of each group that has
-        // enough (accepted is in rank order). Only the groups answered are
-        // written out.
-        let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
-        for (i, Scored { host, .. }) in accepted.iter().enumerate() {
-            let key = match demand.together {
-                Together::Anywhere => "",
-                Together::Region => host.region.as_str(),
-                Together::Provider => host.owner.code.as_str(),
-                Together::Fabric => host.fabric.as_deref().unwrap_or(""),
-            };
-            groups.entry(key).or_default().push(i);
+        // All or nothing: of each group, the best hosts (accepted is in
+        // rank order) until it has `wanted` of them, or until their rated
+        // resources reach the total capacity asked for (hosts without a
+        // rating at its precision give nothing and are left out). Only
+        // the groups answered are written out.
+        let mut groups: HashMap<&str, (Vec<usize>, u64)> = HashMap::new();
+        for (i, scored) in accepted.iter().enumerate() {
+            let (members, total) = groups
+                .entry(together(demand.together, scored.host))
+                .or_default();
+            match demand.capacity {
+                None if members.len() < wanted => members.push(i),
+                Some(want) if *total < want.gflops => {
+                    if let Some(gives) = rated(fleet, scored, want.precision).filter(|g| *g > 0) {
+                        members.push(i);
+                        *total += gives;
+                    }
+                }
+                _ => {}
+            }
         }
-        let largest = groups.values().map(Vec::len).max().unwrap_or(0);
-        let mut full: Vec<(f64, Vec<usize>)> = groups
+        let reached = |(members, total): &(Vec<usize>, u64)| match demand.capacity {
+            None => members.len() >= wanted,
+            Some(want) => *total >= want.gflops,
+        };
+        if matched_hosts > 0 && !groups.values().any(reached) {
+            groups_short = Some(match demand.capacity {
+                None => format!(
+                    "{wanted} hosts wanted together ({:?}); the largest group that qualifies has {}",
+                    demand.together,
+                    groups.values().map(|g| g.0.len()).max().unwrap_or(0)
+                ),
+                Some(want) => format!(
+                    "{} TFLOPS {} wanted together ({:?}); the most a group that qualifies reaches is {} TFLOPS",
+                    want.gflops as f64 / 1000.0,
+                    want.precision.as_str(),
+                    demand.together,
+                    groups.values().map(|g| g.1).max().unwrap_or(0) as f64 / 1000.0
+                ),
+            });
+        }
+        let mut full: Vec<(f64, Vec<usize>, u64)> = groups
             .into_values()
-            .filter(|members| members.len() >= wanted)
-            .map(|mut members| {
-                members.truncate(wanted);
-                let score = members.iter().map(|&i| accepted[i].score).sum::<f64>() / wanted as f64;
-                (score, members)
+            .filter(reached)
+            .map(|(members, total)| {
+                let score =
+                    members.iter().map(|&i| accepted[i].score).sum::<f64>() / members.len() as f64;
+                (score, members, total)
             })
             .collect();
-        if full.is_empty() && matched_hosts > 0 {
-            groups_short = Some(format!(
-                "{wanted} hosts wanted together ({:?}); the largest group that qualifies has {largest}",
-                demand.together
-            ));
-        }
         full.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1[0].cmp(&b.1[0])));
         full.truncate(demand.limit);
         let mut slots: Vec<Option<Scored<'_>>> = accepted.into_iter().map(Some).collect();
         full.into_iter()
-            .map(|(score, members)| Candidate {
+            .map(|(score, members, total)| Candidate {
                 score,
                 hosts: members
                     .into_iter()
                     .filter_map(|i| slots[i].take())
                     .map(|s| host_pick(&mut checker, s, now))
                     .collect(),
+                total_gflops: demand.capacity.map(|_| total),
             })
             .collect()
     };

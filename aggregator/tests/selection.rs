@@ -351,6 +351,46 @@ fn why_nothing_matched_counts_each_constraint_and_names_the_nearest_misses() {
 }
 
 #[test]
+fn a_total_capacity_takes_as_many_hosts_as_it_needs() {
+    let catalog = fleet(&showcase());
+    let h100 = 989_500; // FP16 dense, GFLOPS
+    let ask = |tflops: u64, together: &str| {
+        run(
+            &catalog,
+            &Network::default(),
+            json!({"accelerator": {"model": "H100", "count": 4}, "together": together,
+                   "capacity": {"precision": "fp16", "tflops": tflops}}),
+        )
+    };
+    // Four free H100s on each of hosts 2 and 3: one is enough for 3 PFLOPS
+    // and the best host answers; 6 PFLOPS takes both.
+    let one = ask(3_000, "anywhere");
+    assert_eq!(one.candidates.len(), 1, "one group when anywhere will do");
+    assert_eq!(hosts_of(&one), [2]);
+    assert_eq!(one.candidates[0].total_gflops, Some(4 * h100));
+    let two = ask(6_000, "anywhere");
+    assert_eq!(sorted(hosts_of(&two)), [2, 3]);
+    assert_eq!(two.candidates[0].total_gflops, Some(8 * h100));
+    assert_eq!(two.candidates[0].hosts[0].resources.len(), 4);
+    // Per region, each host is a group of its own that reaches 3 PFLOPS.
+    assert_eq!(ask(3_000, "region").candidates.len(), 2);
+    // More than all of it: no candidate, and why.
+    let short = ask(8_000, "anywhere");
+    assert!(short.candidates.is_empty());
+    let why = short.groups_short.as_deref().unwrap();
+    assert!(why.contains("7916 TFLOPS"), "{why}");
+    assert_eq!(selection::no_match_reason(&short), Some("group"));
+    // Unrated accelerators give nothing: the RTX 4090s have no FP16 figure
+    // in the table (host 4's busy CPU aside, they are free).
+    let unrated = run(
+        &catalog,
+        &Network::default(),
+        json!({"accelerator": {"model": "4090"}, "capacity": {"precision": "fp16", "tflops": 1}}),
+    );
+    assert!(unrated.candidates.is_empty(), "{:?}", unrated.candidates);
+}
+
+#[test]
 fn a_gpu_that_becomes_busy_drops_out_at_its_next_sample() {
     let mut specs = showcase();
     let catalog = fleet(&specs);

@@ -180,3 +180,46 @@ pub async fn hosts(data: &Path, fleet: &Fleet<'_>) -> anyhow::Result<Vec<String>
     tx.commit().await?;
     Ok(identifiers)
 }
+
+/// The hourly rollup of an hour whose 360 ten-second reports were all
+/// `report`: every count times 360 (utilization too: a sum of readings),
+/// `periods` 360.
+pub fn hour_of(
+    report: &suanli_protocol::node::MarketReport,
+) -> suanli_protocol::node::MarketReport {
+    use suanli_protocol::node::{CapacityGroup, MarketReport, PrecisionCapacity};
+    let times = |g: &CapacityGroup| CapacityGroup {
+        registered: g.registered * 360,
+        online: g.online * 360,
+        stale: g.stale * 360,
+        offline: g.offline * 360,
+        available: g.available * 360,
+        healthy: g.healthy * 360,
+        degraded: g.degraded * 360,
+        critical: g.critical * 360,
+        health_unknown: g.health_unknown * 360,
+        memory_bytes: g.memory_bytes * 360,
+        available_memory_bytes: g.available_memory_bytes * 360,
+        logical_cpus: g.logical_cpus * 360,
+        available_logical_cpus: g.available_logical_cpus * 360,
+        utilization_permille_sum: g.utilization_permille_sum * 360,
+        utilization_readings: g.utilization_readings * 360,
+        capacity: g
+            .capacity
+            .iter()
+            .map(|c| PrecisionCapacity {
+                registered_gflops: c.registered_gflops * 360,
+                available_gflops: c.available_gflops * 360,
+                unrated: c.unrated * 360,
+                ..c.clone()
+            })
+            .collect(),
+        ..g.clone()
+    };
+    MarketReport {
+        period_ms: 3_600_000,
+        periods: 360,
+        groups: report.groups.iter().map(times).collect(),
+        ..report.clone()
+    }
+}

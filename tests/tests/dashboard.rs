@@ -337,28 +337,9 @@ fn backdate_reports(node: &Aggregator) {
             });
             // The hours before: rollups of 360 such periods, and the
             // scheduling stream's counts.
-            let groups = latest
-                .groups
-                .iter()
-                .map(|g| suanli_protocol::node::CapacityGroup {
-                    registered: g.registered * 360,
-                    online: g.online * 360,
-                    stale: g.stale * 360,
-                    offline: g.offline * 360,
-                    available: g.available * 360,
-                    healthy: g.healthy * 360,
-                    degraded: g.degraded * 360,
-                    critical: g.critical * 360,
-                    health_unknown: g.health_unknown * 360,
-                    ..g.clone()
-                })
-                .collect();
             reports.push(MarketReport {
                 period_start_ms: hour - back * HOUR,
-                period_ms: HOUR,
-                periods: 360,
-                groups,
-                ..latest.clone()
+                ..suanli_tests::seed::hour_of(&latest)
             });
             reports.push(MarketReport {
                 stream: "scheduling".into(),

@@ -46,6 +46,7 @@ const LAYERS: &[(u8, &str, &[&str])] = &[
             "telemetry",
             "identity",
             "auth",
+            "trends",
         ],
     ),
     (3, "node", &["node"]),

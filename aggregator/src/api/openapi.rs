@@ -485,7 +485,11 @@ fn schemas() -> Value {
             "memory_gib": positive,
             "disk_gib": positive,
             "hosts": {"type": "integer", "minimum": 1, "maximum": crate::selection::demand::MAX_HOSTS, "description": "all or nothing"},
-            "together": {"enum": ["anywhere", "region", "provider", "fabric"], "description": "other than anywhere, with hosts of 2 or more"},
+            "together": {"enum": ["anywhere", "region", "provider", "fabric"], "description": "other than anywhere, with hosts of 2 or more or a total capacity"},
+            "capacity": responses::described(object(&["precision", "tflops"], json!({
+                "precision": {"enum": crate::capacity::Precision::ALL.iter().map(|p| p.as_str()).collect::<Vec<_>>()},
+                "tflops": {"type": "number", "exclusiveMinimum": 0, "maximum": demand::MAX_CAPACITY_TFLOPS, "description": "TOPS for int8"},
+            })), "a total the answer's hosts must reach together at one precision (dense peak, 算力度量): as many hosts as it takes, each giving the rated resources it lists (accelerator.count of them); not with hosts"),
             "region": {"type": "string", "maxLength": CODE_CHARS, "pattern": "^\\s*([0-9]{2}|[0-9]{4}|[0-9]{6})\\s*$", "description": "GB/T 2260 prefix: 2, 4 or 6 digits"},
             "user_region": {"type": "string", "maxLength": CODE_CHARS, "pattern": RegionCode::pattern(), "description": "where the user is (GB/T 2260, 6 digits); needed by max_latency_ms and min_bandwidth_mbps"},
             "max_latency_ms": positive,

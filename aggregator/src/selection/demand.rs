@@ -48,7 +48,22 @@ pub struct Demand {
     pub exclude_nodes: Vec<NodePrefix>,
     /// How long the answer waits for child nodes.
     pub deadline_ms: u64,
+    /// A total the chosen resources must reach together (算力度量): as
+    /// many hosts as it takes, each giving what its answer lists.
+    pub capacity: Option<CapacityDemand>,
 }
+
+/// At least this much dense peak capacity at one precision, summed over a
+/// candidate's hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CapacityDemand {
+    pub precision: crate::capacity::Precision,
+    /// GFLOPS (GOPS for int8).
+    pub gflops: u64,
+}
+
+/// The largest total a demand may ask for: a zettaFLOPS, in TFLOPS.
+pub const MAX_CAPACITY_TFLOPS: f64 = 1e9;
 
 /// Which nodes of the tree answer a demand.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -134,6 +149,7 @@ pub fn parse(body: &Value) -> Result<Demand, Invalid> {
         "scope",
         "exclude_nodes",
         "deadline_ms",
+        "capacity",
     ];
     p.unknown("", object.keys(), KNOWN);
     let mut demand = Demand {
@@ -240,7 +256,53 @@ pub fn parse(body: &Value) -> Result<Demand, Invalid> {
             .whole(object, "deadline_ms", MIN_DEADLINE_MS, MAX_DEADLINE_MS)
             .unwrap_or(DEFAULT_DEADLINE_MS),
         accelerator: None,
+        capacity: None,
     };
+    if let Some(value) = object.get("capacity") {
+        match value.as_object() {
+            Some(c) => {
+                p.unknown("capacity.", c.keys(), &["precision", "tflops"]);
+                let precision = match p.string_at(c, "capacity.precision", "precision") {
+                    None => {
+                        p.fail("capacity.precision", "required: fp16, bf16, fp32, fp64, …");
+                        None
+                    }
+                    Some(name) => {
+                        let found = crate::capacity::Precision::parse(&name.to_lowercase());
+                        if found.is_none() {
+                            p.fail(
+                                "capacity.precision",
+                                "fp64, fp64_tensor, fp32, tf32, fp16, bf16, fp8 or int8",
+                            );
+                        }
+                        found
+                    }
+                };
+                let tflops = match p.positive_at(c, "capacity.tflops", "tflops") {
+                    Some(t) if t > MAX_CAPACITY_TFLOPS => {
+                        p.fail("capacity.tflops", "at most 1e9 (a zettaFLOPS)");
+                        None
+                    }
+                    Some(t) => Some(t),
+                    None if !c.contains_key("tflops") => {
+                        p.fail(
+                            "capacity.tflops",
+                            "required: the total, in TFLOPS (TOPS for int8)",
+                        );
+                        None
+                    }
+                    None => None,
+                };
+                if let (Some(precision), Some(tflops)) = (precision, tflops) {
+                    demand.capacity = Some(CapacityDemand {
+                        precision,
+                        gflops: ((tflops * 1000.0).round() as u64).max(1),
+                    });
+                }
+            }
+            None => p.fail("capacity", "an object: precision and tflops"),
+        }
+    }
     if let Some(value) = object.get("accelerator") {
         match value.as_object() {
             Some(a) => {
@@ -318,8 +380,18 @@ pub fn parse(body: &Value) -> Result<Demand, Invalid> {
             "max_latency_ms and min_bandwidth_mbps are measured from user_region; give it",
         );
     }
-    if demand.together != Together::Anywhere && demand.hosts < 2 {
-        p.fail("together", "only meaningful with hosts of 2 or more");
+    if demand.together != Together::Anywhere && demand.hosts < 2 && !object.contains_key("capacity")
+    {
+        p.fail(
+            "together",
+            "only meaningful with hosts of 2 or more, or a total capacity",
+        );
+    }
+    if object.contains_key("capacity") && demand.hosts > 1 {
+        p.fail(
+            "hosts",
+            "a total capacity decides how many hosts it takes; leave hosts out",
+        );
     }
     if demand
         .expression
@@ -523,6 +595,54 @@ mod tests {
         ] {
             assert!(fields.contains(&field), "{field} in {fields:?}");
         }
+    }
+
+    #[test]
+    fn a_total_capacity_is_read_in_tflops_and_its_bad_forms_named() {
+        let d = parse(&json!({"capacity": {"precision": "FP16", "tflops": 2000}})).unwrap();
+        assert_eq!(
+            d.capacity,
+            Some(CapacityDemand {
+                precision: crate::capacity::Precision::Fp16,
+                gflops: 2_000_000
+            })
+        );
+        let named = |body: Value, field: &str| {
+            let errors = parse(&body).unwrap_err();
+            assert!(
+                errors.0.iter().any(|e| e.field == field),
+                "{field} in {errors:?}"
+            );
+        };
+        named(
+            json!({"capacity": {"precision": "fp4", "tflops": 1}}),
+            "capacity.precision",
+        );
+        named(json!({"capacity": {"tflops": 1}}), "capacity.precision");
+        named(
+            json!({"capacity": {"precision": "fp16"}}),
+            "capacity.tflops",
+        );
+        named(
+            json!({"capacity": {"precision": "fp16", "tflops": 0}}),
+            "capacity.tflops",
+        );
+        named(
+            json!({"capacity": {"precision": "fp16", "tflops": 2e9}}),
+            "capacity.tflops",
+        );
+        named(
+            json!({"capacity": {"precision": "fp16", "tflops": 1, "sparse": true}}),
+            "capacity.sparse",
+        );
+        named(json!({"capacity": 2000}), "capacity");
+        named(
+            json!({"capacity": {"precision": "fp16", "tflops": 1}, "hosts": 2}),
+            "hosts",
+        );
+        // Together with a total: as many hosts as it takes, in one region.
+        parse(&json!({"capacity": {"precision": "fp16", "tflops": 1}, "together": "region"}))
+            .unwrap();
     }
 
     #[test]

@@ -148,7 +148,7 @@ pub fn reported_shortfall(groups: &[CapacityGroup], demand: &Demand) -> Option<S
     }
     let code = resource_type.code().to_string();
     let accelerator = demand.accelerator.as_ref();
-    let count: u64 = groups
+    let matching: Vec<&CapacityGroup> = groups
         .iter()
         .filter(|g| g.resource_type == code)
         .filter(|g| {
@@ -167,6 +167,35 @@ pub fn reported_shortfall(groups: &[CapacityGroup], demand: &Demand) -> Option<S
                     && a.model.as_deref().is_none_or(|m| model_matches(&key, m))
             })
         })
+        .collect();
+    let how = if demand.installed {
+        "registered"
+    } else {
+        "free"
+    };
+    if let Some(want) = demand.capacity {
+        let precision = want.precision.as_str();
+        let reaches: u64 = matching
+            .iter()
+            .flat_map(|g| g.capacity.iter().filter(|c| c.precision == precision))
+            .map(|c| {
+                if demand.installed {
+                    c.registered_gflops
+                } else {
+                    c.available_gflops
+                }
+            })
+            .sum();
+        return (reaches < want.gflops).then(|| {
+            format!(
+                "its resource reports show {} TFLOPS {precision} {how}, {} wanted",
+                reaches as f64 / 1000.0,
+                want.gflops as f64 / 1000.0
+            )
+        });
+    }
+    let count: u64 = matching
+        .iter()
         .map(|g| {
             if demand.installed {
                 g.registered
@@ -180,11 +209,6 @@ pub fn reported_shortfall(groups: &[CapacityGroup], demand: &Demand) -> Option<S
         let what = match resource_type {
             ResourceType::AiAccelerator => "matching accelerators",
             _ => "matching hosts",
-        };
-        let how = if demand.installed {
-            "registered"
-        } else {
-            "free"
         };
         format!("its resource reports show {count} {what} {how}, {wanted} wanted")
     })
@@ -433,6 +457,7 @@ mod tests {
                 .map(|p| Candidate {
                     score: 0.99,
                     hosts: vec![p],
+                    total_gflops: None,
                 })
                 .collect(),
             eliminated: vec![Elimination {

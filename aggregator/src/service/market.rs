@@ -210,17 +210,34 @@ pub async fn trend(
 ) -> Result<Vec<market::TrendPoint>, ServiceError> {
     let (period, step, length) = span.reports();
     let to = market::period_start(now_ms, step);
-    let reports = node
-        .store
-        .reports_every(
-            RESOURCE_STREAM,
-            period,
-            step,
-            to.saturating_sub(length),
-            to + 1,
-        )
+    let from = to.saturating_sub(length);
+    let store = &node.store;
+    let counts = store
+        .report_counts(RESOURCE_STREAM, period, step, from, to + 1)
         .await?;
-    Ok(market::trend(&reports))
+    let stale = node.trends.stale(period, &counts);
+    // Cold: the whole range at once; warm: the few new periods one by one.
+    let reports: Vec<MarketReport> = if stale.len() > 16 {
+        store
+            .reports_every(RESOURCE_STREAM, period, step, from, to + 1)
+            .await?
+    } else {
+        let mut reports = Vec::new();
+        for start in &stale {
+            let period_reports = store
+                .period_reports(RESOURCE_STREAM, period, *start)
+                .await?;
+            reports.extend(period_reports.into_iter().map(|s| s.report));
+        }
+        reports
+    };
+    let stale: BTreeSet<u64> = stale.into_iter().collect();
+    for point in market::trend(&reports) {
+        if stale.contains(&point.period_start_ms) {
+            node.trends.put(period, point.origins, point);
+        }
+    }
+    Ok(node.trends.points(period, &counts))
 }
 
 /// One period of an hourly stream over the subtree: its figures summed.

@@ -519,6 +519,40 @@ impl Store {
 }
 
 impl Store {
+    /// How many reports of `stream` and `period_ms` each period in
+    /// `[from, to)` starting on a multiple of `step_ms` has: (start, count),
+    /// in order.
+    pub async fn report_counts(
+        &self,
+        stream: &str,
+        period_ms: u64,
+        step_ms: u64,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(u64, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT period_start_ms, COUNT(*) FROM market_reports WHERE stream = $1 \
+             AND period_ms = $2 AND period_start_ms >= $3 AND period_start_ms < $4 \
+             AND (period_start_ms + $5) % $6 = 0 GROUP BY period_start_ms ORDER BY period_start_ms",
+        )
+        .bind(stream)
+        .bind(int(period_ms))
+        .bind(int(from))
+        .bind(int(to))
+        .bind(int(crate::market::ALIGN_MS))
+        .bind(int(step_ms))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<i64, _>(0)? as u64,
+                    r.try_get::<i64, _>(1)? as u64,
+                ))
+            })
+            .collect()
+    }
+
     /// This subtree's reports of `stream` and `period_ms` in `[from, to)`
     /// that start on a multiple of `step_ms` (aligned as periods are): the
     /// points of a trend.

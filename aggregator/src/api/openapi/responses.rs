@@ -61,7 +61,7 @@ fn page(key: &str, item: &str, cursor: &str, cursor_type: &str) -> Value {
     all(Value::Object(properties))
 }
 
-fn described(mut schema: Value, description: &str) -> Value {
+pub(super) fn described(mut schema: Value, description: &str) -> Value {
     schema["description"] = json!(description);
     schema
 }
@@ -387,7 +387,13 @@ pub fn schemas() -> Value {
         ),
         (
             "Candidate",
-            all(json!({"score": num, "hosts": list(r("HostPick"))})),
+            obj(
+                &["total_gflops"],
+                json!({
+                    "score": num, "hosts": list(r("HostPick")),
+                    "total_gflops": described(int.clone(), "for a demand of a total capacity: what the hosts' listed resources add up to at its precision"),
+                }),
+            ),
         ),
         (
             "SelectionAnswer",
