@@ -193,8 +193,12 @@ impl Browser {
             ) {
                 Ok(result) => break result,
                 // The page navigated while the script ran (the first load
-                // replacing about:blank): ask the new page.
-                Err(error) if error.to_string().contains("context") && navigations < 20 => {
+                // replacing about:blank, a reload): ask the new page.
+                Err(error)
+                    if (error.to_string().contains("context")
+                        || error.to_string().contains("navigated"))
+                        && navigations < 20 =>
+                {
                     navigations += 1;
                 }
                 Err(error) => panic!("{expression}: {error}"),

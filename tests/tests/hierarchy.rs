@@ -1682,6 +1682,23 @@ async fn a_node_back_from_hours_away_rolls_them_up_and_its_parent_gets_them() {
     );
     assert_eq!(origin_part(&day).unwrap()["periods"], 24);
 
+    // The hours it was up in and down at the turn of: their hourly
+    // streams are reported too, from what it recorded.
+    let mut catch_up = Value::Null;
+    wait_until(
+        WAIT,
+        "the platform hours it was down at the turn of",
+        || {
+            catch_up = get(
+                &national,
+                &format!("/api/v1/reports?stream=platform&at={}", hour + HOUR),
+            )
+            .1;
+            origin_part(&catch_up).is_some()
+        },
+    );
+    assert_eq!(catch_up["period_ms"], HOUR, "{catch_up:#}");
+
     // The 30-day trend reads the hourly rollups: a point for each hour.
     let (status, trend) = get(&national, "/api/v1/reports/trend?days=1");
     assert_eq!(status, 200, "{trend:#}");

@@ -45,66 +45,104 @@ pub async fn report_own(node: &Node, last: Option<u64>, now_ms: u64) -> Result<u
 
 /// Computes and stores this node's own report of each hourly stream
 /// (platform, scheduling, application) for the last whole hour before
-/// `now_ms`, once per prefix: `last` holds the hour each stream last
-/// reported and under which prefix (a node that just joined its parent
-/// reports that hour again, under the prefix the parent knows).
+/// `now_ms`, and for the hours of the day before it that the node was up in
+/// and did not report (down at their turn), once per prefix: `last` holds
+/// the hour each stream last reported and under which prefix (a node that
+/// just joined its parent reports that hour again, under the prefix the
+/// parent knows).
 pub async fn report_hourly(
     node: &Node,
     last: &mut BTreeMap<&'static str, (String, u64)>,
     now_ms: u64,
 ) -> Result<(), ServiceError> {
-    let start = market::period_start(now_ms, HOURLY_MS).saturating_sub(HOURLY_MS);
-    let end = start + HOURLY_MS;
+    let newest = market::period_start(now_ms, HOURLY_MS).saturating_sub(HOURLY_MS);
     let origin = node.prefix().to_string();
+    let since = newest.saturating_sub(HOURLY_CATCH_UP_MS);
     for stream in [PLATFORM_STREAM, SCHEDULING_STREAM, APPLICATION_STREAM] {
         if last
             .get(stream)
-            .is_some_and(|(o, s)| *o == origin && *s == start)
+            .is_some_and(|(o, s)| *o == origin && *s == newest)
         {
             continue;
         }
-        let figures = match stream {
-            PLATFORM_STREAM => {
-                market::platform_figures(&node.store.platform_hour(&origin, start, end).await?)
+        // The last whole hour, and the hours before it the node was up in
+        // (it made resource reports) but did not report: it was down at
+        // their turn.
+        let store = &node.store;
+        let mut hours = store
+            .own_report_periods(
+                &origin,
+                RESOURCE_STREAM,
+                RESOURCE_PERIOD_MS,
+                HOURLY_MS,
+                since,
+                newest,
+            )
+            .await?;
+        hours.insert(newest);
+        let reported = store
+            .own_report_periods(&origin, stream, HOURLY_MS, HOURLY_MS, since, newest + 1)
+            .await?;
+        for &start in hours.difference(&reported) {
+            let report = MarketReport {
+                origin: origin.clone(),
+                stream: stream.to_owned(),
+                period_start_ms: start,
+                period_ms: HOURLY_MS,
+                figures: hour_figures(node, &origin, stream, start).await?,
+                ..MarketReport::default()
+            };
+            if store.store_own_report(&report).await? == Kept::Stored {
+                node.publish(NodeEvent::ReportsStored);
             }
-            SCHEDULING_STREAM => {
-                let facts: Vec<_> = node
-                    .store
-                    .selections_between(start, end)
-                    .await?
-                    .iter()
-                    .map(|s| {
-                        market::SelectionFact::of(
-                            &s.demand,
-                            &s.chosen,
-                            s.candidates,
-                            s.elapsed_us,
-                            s.no_match.as_deref(),
-                            s.lines_used,
-                        )
-                    })
-                    .collect();
-                market::scheduling_figures(&facts)
-            }
-            _ => market::application_figures(
-                node.store.active_api_keys(end).await?,
-                &node.store.api_calls(start).await?,
-            ),
-        };
-        let report = MarketReport {
-            origin: origin.clone(),
-            stream: stream.to_owned(),
-            period_start_ms: start,
-            period_ms: HOURLY_MS,
-            figures,
-            ..MarketReport::default()
-        };
-        if node.store.store_own_report(&report).await? == Kept::Stored {
-            node.publish(NodeEvent::ReportsStored);
         }
-        last.insert(stream, (origin.clone(), start));
+        last.insert(stream, (origin.clone(), newest));
     }
     Ok(())
+}
+
+/// How far back a node reports the hours it was down at the turn of: its
+/// events are kept longer, but a day covers a restart after any outage
+/// staff would leave unattended.
+const HOURLY_CATCH_UP_MS: u64 = DAILY_MS;
+
+/// The figures of one hourly stream for the hour starting at `start`, from
+/// what the node recorded (accounts as they are now).
+async fn hour_figures(
+    node: &Node,
+    origin: &str,
+    stream: &str,
+    start: u64,
+) -> Result<Vec<Figure>, ServiceError> {
+    let end = start + HOURLY_MS;
+    let store = &node.store;
+    Ok(match stream {
+        PLATFORM_STREAM => {
+            market::platform_figures(&store.platform_hour(origin, start, end).await?)
+        }
+        SCHEDULING_STREAM => {
+            let facts: Vec<_> = store
+                .selections_between(start, end)
+                .await?
+                .iter()
+                .map(|s| {
+                    market::SelectionFact::of(
+                        &s.demand,
+                        &s.chosen,
+                        s.candidates,
+                        s.elapsed_us,
+                        s.no_match.as_deref(),
+                        s.lines_used,
+                    )
+                })
+                .collect();
+            market::scheduling_figures(&facts)
+        }
+        _ => market::application_figures(
+            store.active_api_keys(end).await?,
+            &store.api_calls(start).await?,
+        ),
+    })
 }
 
 /// Adds the API calls counted since the last time to the store; kept for
