@@ -284,7 +284,7 @@ pub fn parse(body: &Value) -> Result<Demand, Invalid> {
                         None
                     }
                     Some(t) => Some(t),
-                    None if !c.contains_key("tflops") => {
+                    None if c.get("tflops").is_none_or(Value::is_null) => {
                         p.fail(
                             "capacity.tflops",
                             "required: the total, in TFLOPS (TOPS for int8)",
@@ -636,6 +636,14 @@ mod tests {
             "capacity.sparse",
         );
         named(json!({"capacity": 2000}), "capacity");
+        named(
+            json!({"capacity": {"precision": "fp16", "tflops": null}}),
+            "capacity.tflops",
+        );
+        named(
+            json!({"capacity": {"precision": null, "tflops": 1}}),
+            "capacity.precision",
+        );
         named(
             json!({"capacity": {"precision": "fp16", "tflops": 1}, "hosts": 2}),
             "hosts",
