@@ -199,10 +199,16 @@ async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
         enrollment.aggregator,
         args.state.state_dir.display()
     );
-    if let Some(service) = service {
-        for step in service.install(&args.state.state_dir, &enrollment.aggregator)? {
-            println!("{step}");
+    match service {
+        Some(service) => {
+            for step in service.install(&args.state.state_dir, &enrollment.aggregator)? {
+                println!("{step}");
+            }
         }
+        None => println!(
+            "下一步 / next: suanli-agent run --state-dir {}",
+            args.state.state_dir.display()
+        ),
     }
     Ok(())
 }

@@ -39,7 +39,14 @@ pub async fn join(
             state_dir.display()
         );
     }
-    let address = resolve(&join.address).await?;
+    // Everything local before the token, which works once, is spent.
+    AgentState::check_writable(state_dir).context(
+        "the token was not used: run as root (or the agent's user), or give --state-dir a \
+         directory this user can write",
+    )?;
+    let address = resolve(&join.address)
+        .await
+        .with_context(|| format!("the token was not used: resolving {}", join.address))?;
     // The machine-id keeps the host's identity (and identifiers) across
     // reinstalls; the host collector is what reads it.
     let mut report = HostReport::default();

@@ -102,6 +102,23 @@ impl AgentState {
 
     /// Stores a fresh enrollment; the key first, the JSON (which marks the
     /// state complete) last.
+    /// Whether `dir` can hold an enrollment: created (owner-only) if it is
+    /// not there, and a file written into it and removed. `join` asks this
+    /// before it spends the one-use token, so a state directory it cannot
+    /// write fails the join with the token unspent.
+    pub fn check_writable(dir: &Path) -> anyhow::Result<()> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating the state directory {}", dir.display()))?;
+        let probe = dir.join(".join-check");
+        write_private(&probe, b"")
+            .with_context(|| format!("writing into the state directory {}", dir.display()))?;
+        fs::remove_file(&probe).with_context(|| format!("removing {}", probe.display()))?;
+        Ok(())
+    }
+
     pub fn save(
         dir: &Path,
         enrollment: &Enrollment,

@@ -8,7 +8,10 @@ const T = {
   resources: ["资源", "Resources"], tokens: ["接入令牌", "Enrollment tokens"], audit: ["审计日志", "Audit log"],
   login: ["登录", "Sign in"], logout: ["退出", "Sign out"], register: ["机构注册", "Register an organisation"],
   username: ["账号", "Login"], password: ["密码", "Password"], hosts: ["主机", "Hosts"],
-  online: ["在线", "Online"], stale: ["延迟", "Stale"], offline: ["离线", "Offline"], revoked: ["已吊销", "Revoked"],
+  online: ["在线", "Online"], stale: ["上报滞后", "Stale"], offline: ["离线", "Offline"], revoked: ["已吊销", "Revoked"],
+  enrolled: ["已接入未上报", "Enrolled, never seen"], hosts: ["主机", "Hosts"], resource_count: ["资源数", "Resources"],
+  no_hosts: ["没有符合条件的主机。主机在“接入令牌”页签发令牌后，由 suanli-agent join 接入。", "No host matches. Hosts join with suanli-agent join and a token from the Tokens page."],
+  hostname_or_id: ["主机名或标识", "Hostname or identifier"],
   resources_total: ["资源总数", "Resources"], agents: ["已连接代理", "Connected agents"], cpus: ["逻辑 CPU", "Logical CPUs"],
   memory: ["内存", "Memory"], cpu_util: ["平均 CPU 利用率", "Mean CPU utilization"], by_type: ["按资源类型", "By resource type"],
   by_model: ["按加速卡型号", "By accelerator model"], type: ["类型", "Type"], model: ["型号", "Model"], total: ["总数", "Total"],
@@ -341,6 +344,41 @@ function errorBox(e) {
 
 // ---- pages ----
 
+// Every host in every state (enrolled and never seen, revoked), filtered,
+// a hundred to a page.
+async function hostList(main, params) {
+  const q = new URLSearchParams(params);
+  const states = ["online", "stale", "offline", "enrolled", "revoked"];
+  const form = el("form", { class: "inline", id: "host-filter" },
+    el("label", {}, t("hostname_or_id"), el("input", { name: "q", value: q.get("q") || "", size: 16 })),
+    el("label", {}, t("state"), el("select", { name: "state" }, el("option", { value: "" }, t("any")), states.map((s) => el("option", { value: s, selected: q.get("state") === s }, t(s))))),
+    el("label", {}, t("provider"), el("input", { name: "provider", value: q.get("provider") || "", size: 8 })),
+    el("label", {}, t("region"), el("input", { name: "region", value: q.get("region") || "", size: 6 })),
+    el("label", {}, t("model"), el("input", { name: "model", value: q.get("model") || "", size: 10 })),
+    el("button", { class: "primary", type: "submit" }, t("search")));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const next = new URLSearchParams();
+    for (const [k, v] of new FormData(form)) if (v) next.set(k, v);
+    location.hash = "#/hosts?" + next.toString();
+  });
+  const ask = new URLSearchParams(q);
+  ask.set("limit", "100");
+  const data = await api("GET", "/api/v1/hosts?" + ask.toString());
+  const rows = data.hosts.map((h) => el("tr", { "data-host": String(h.host_id) },
+    el("td", {}, el("a", { href: "#/hosts/" + h.host_id, class: "host-row-link" }, h.hostname)),
+    stateCell(h.state), el("td", {}, h.provider), el("td", {}, h.region || "—"),
+    el("td", { class: "mono" }, h.identifier || "—"), el("td", {}, h.resources.length),
+    el("td", {}, fmtTime(h.last_seen_ms)), el("td", {}, h.link.rtt_us == null ? "—" : (h.link.rtt_us / 1000).toFixed(1) + " ms")));
+  main.append(el("h1", {}, t("hosts")), form,
+    rows.length ? table([t("hostname"), t("state"), t("provider"), t("region"), t("identifier"), t("resource_count"), t("last_seen"), t("rtt")], rows)
+      : el("p", { class: "note", id: "no-hosts" }, t("no_hosts")));
+  const nav = el("p", {});
+  if (q.get("cursor")) { const first = new URLSearchParams(q); first.delete("cursor"); nav.append(el("a", { href: "#/hosts?" + first }, t("first")), " "); }
+  if (data.next_cursor) { const next = new URLSearchParams(q); next.set("cursor", data.next_cursor); nav.append(el("a", { href: "#/hosts?" + next, id: "hosts-next" }, t("next"))); }
+  main.append(nav);
+}
+
 const pages = {
   async overview(main) {
     // Every call at once: the page waits for the slowest, not for the sum.
@@ -418,7 +456,9 @@ const pages = {
       alertCards,
       treeCards,
       el("div", { class: "cards" },
-        card(s.hosts.online, t("online"), "hosts-online"), card(s.hosts.stale, t("stale")), card(s.hosts.offline, t("offline")),
+        el("a", { href: "#/hosts?state=online" }, card(s.hosts.online, t("online"), "hosts-online")),
+        el("a", { href: "#/hosts?state=stale" }, card(s.hosts.stale, t("stale"))),
+        el("a", { href: "#/hosts?state=offline" }, card(s.hosts.offline, t("offline"))),
         card(s.resources_total, t("resources_total")), card(s.connected_agents, t("agents")),
         card(s.capacity.logical_cpus, t("cpus")), card(fmtBytes(s.capacity.memory_bytes), t("memory")),
         card(fmtPct(s.mean_cpu_utilization_percent), t("cpu_util"))),
@@ -463,6 +503,7 @@ const pages = {
   },
 
   async hosts(main, params, id) {
+    if (!id) return hostList(main, params);
     const h = await api("GET", "/api/v1/hosts/" + encodeURIComponent(id));
     const inv = h.inventory || {};
     const cpu = inv.cpu || {};
@@ -987,7 +1028,7 @@ function renderAnswer(a) {
 }
 
 const NAV = [
-  ["overview", () => true], ["alerts", seesAlerts], ["resources", () => true], ["selection", () => true], ["registrations", () => true],
+  ["overview", () => true], ["alerts", seesAlerts], ["hosts", (r) => r !== "user" && r !== "line_provider"], ["resources", () => true], ["selection", () => true], ["registrations", () => true],
   ["providers", () => true], ["lines", () => true], ["prices", (r) => r !== "user" && r !== "line_provider"], ["tokens", (r) => r !== "user" && r !== "line_provider"], ["audit", (r) => ["admin", "operator", "viewer"].includes(r)],
   ["receivers", seesAlerts], ["rules", (r) => ["admin", "operator", "viewer"].includes(r)],
   ["nodes", (r) => ["admin", "operator", "viewer"].includes(r)],

@@ -1,7 +1,8 @@
 -- Schema version 14: what market monitoring counts that nothing kept
 -- before (docs/market-monitoring.md). A selection's main reason for no
--- match (the hard constraint that eliminated the most hosts; "group" when
--- hosts matched but no group of them did) and the dedicated lines on the
+-- match ("group" when hosts matched but no group of them did, else the
+-- hard constraint that eliminated the most hosts, or "no_hosts") and the
+-- dedicated lines on the
 -- chosen candidate's paths. api_calls: the HTTP API's calls per hour, by
 -- route class (the first path segment under /api/v1), credential (session,
 -- api_key, admin_token, none) and status class (2xx, 4xx, 5xx…), added to

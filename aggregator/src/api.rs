@@ -226,9 +226,14 @@ pub static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(||
         route!(DELETE "/api/v1/reservations/{id}", Access::Roles(ALL), "End a hold before its time (its holder, or staff; at the node holding it, however deep)", selection::release, reply = "Hold"),
         route!(GET "/api/v1/selections", Access::Roles(STAFF), "Selection queries as recorded (scheduling business), newest first", selection::selections, query = &[BEFORE, LOG_LIMIT], reply = "SelectionList"),
         route!(GET "/api/v1/network", Access::Roles(ALL), "The public latency table, dedicated lines, and latency observed from this node to each region (now, and the minutes kept)", selection::network, query = &[("hours", Param::Int(1, 744), "hours of kept observations (default 24)")], reply = "Network"),
-        route!(GET "/api/v1/hosts", Access::Roles(HOST_OWNERS), "Hosts with storage and link figures, in pages: all for staff, the organisation's own otherwise", hosts, query = &[
+        route!(GET "/api/v1/hosts", Access::Roles(HOST_OWNERS), "Hosts in every state (those enrolled and never seen, and revoked, included) with storage and link figures, filtered, in pages: all for staff, the organisation's own otherwise", hosts, query = &[
             ("cursor", Param::Int(i64::MIN, i64::MAX), "next_cursor of the previous page"),
             ("limit", Param::Int(1, 10_000), "page size (default 1000)"),
+            ("state", Param::OneOf(status::LISTED_STATES), "online, stale, offline (enrolled included), revoked, or enrolled (never streamed)"),
+            ("provider", Param::Text, "a provider's owner code"),
+            ("region", Param::Pattern("^[0-9]{0,6}$"), "GB/T 2260 region code prefix"),
+            ("q", Param::Text, "part of the hostname or of the host's identifier, any case"),
+            ("model", Param::Text, "part of an accelerator model's name on the host, any case"),
         ], reply = "HostPage"),
         route!(GET "/api/v1/hosts/{host}", Access::Roles(HOST_OWNERS), "One host: inventory, live figures, link, resources", host, reply = "Host"),
         route!(GET "/api/v1/hosts/{host}/live", Access::Roles(HOST_OWNERS), "Server-sent events with each new sample; while open the host samples every second", live),

@@ -899,7 +899,77 @@ impl Tally {
     }
 }
 
+/// Which hosts a hosts list shows (each filter optional, all must hold).
+#[derive(Debug, Clone, Default)]
+pub struct HostFilter {
+    /// Only this provider's (an organisation sees its own).
+    pub provider_id: Option<i64>,
+    /// `online`, `stale`, `offline`, `revoked`, or `enrolled` (enrolled
+    /// and never streamed; offline too).
+    pub state: Option<String>,
+    /// A provider's owner code.
+    pub provider: Option<String>,
+    /// A GB/T 2260 prefix.
+    pub region: Option<String>,
+    /// Lower-case: part of the hostname, or of the host's identifier.
+    pub text: Option<String>,
+    /// Lower-case: part of an accelerator model's name on the host.
+    pub model: Option<String>,
+}
+
+/// A host as a hosts list names its state: `enrolled` for one that never
+/// streamed, else its [`HostState`].
+pub fn listed_state(host: &HostEntry, now_ms: u64) -> &'static str {
+    match host.state(now_ms) {
+        HostState::Offline if host.last_seen_ms.is_none() => "enrolled",
+        state => state.as_str(),
+    }
+}
+
 impl Fleet {
+    /// The hosts `filter` keeps with an id above `after`, in id order, at
+    /// most `limit`, each with its listed state.
+    pub fn hosts_matching(
+        &self,
+        filter: &HostFilter,
+        after: i64,
+        limit: usize,
+        now_ms: u64,
+    ) -> Vec<(&HostEntry, &'static str)> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        self.hosts
+            .range((Excluded(after), Unbounded))
+            .map(|(_, host)| (host, listed_state(host, now_ms)))
+            .filter(|(host, state)| {
+                filter.provider_id.is_none_or(|id| host.owner.id == id)
+                    && filter
+                        .state
+                        .as_deref()
+                        .is_none_or(|s| *state == s || (s == "offline" && *state == "enrolled"))
+                    && filter
+                        .provider
+                        .as_deref()
+                        .is_none_or(|p| host.owner.code.eq_ignore_ascii_case(p))
+                    && filter
+                        .region
+                        .as_deref()
+                        .is_none_or(|r| host.region.starts_with(r))
+                    && filter.text.as_deref().is_none_or(|t| {
+                        host.hostname.to_lowercase().contains(t)
+                            || host
+                                .own_resource()
+                                .is_some_and(|r| r.identifier.to_lowercase().contains(t))
+                    })
+                    && filter.model.as_deref().is_none_or(|m| {
+                        host.gpu_briefs
+                            .iter()
+                            .any(|g| self.model_name(g.model_id).to_lowercase().contains(m))
+                    })
+            })
+            .take(limit)
+            .collect()
+    }
+
     pub fn intern(&mut self, model_key: &str, name: Option<&str>) -> u32 {
         if let Some(id) = self.model_ids.get(model_key) {
             return *id;

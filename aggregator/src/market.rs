@@ -105,15 +105,21 @@ pub const CLOCK_SLACK_MS: u64 = 60_000;
 /// field by a broken encoder lands far above it.
 const MAX_COUNT: u64 = 1 << 53;
 
+/// How far `at_ms` is into its period: `(at_ms + ALIGN_MS) mod period`,
+/// without the sum overflowing for a time near `u64::MAX`.
+fn into_period(at_ms: u64, period_ms: u64) -> u64 {
+    (at_ms % period_ms + ALIGN_MS % period_ms) % period_ms
+}
+
 /// The start of the period `at_ms` falls in (the first day of 1970, which
 /// began before its Beijing midnight, starts at 0).
 pub fn period_start(at_ms: u64, period_ms: u64) -> u64 {
-    at_ms.saturating_sub((at_ms + ALIGN_MS) % period_ms)
+    at_ms.saturating_sub(into_period(at_ms, period_ms))
 }
 
 /// Whether a period of this length may start at `start_ms`.
 pub fn aligned(start_ms: u64, period_ms: u64) -> bool {
-    period_ms > 0 && (start_ms + ALIGN_MS).is_multiple_of(period_ms)
+    period_ms > 0 && into_period(start_ms, period_ms) == 0
 }
 
 /// The precisions a resource type is rated in.
@@ -342,48 +348,79 @@ fn add_group(total: &mut CapacityGroup, g: &CapacityGroup) {
     }
 }
 
+/// `parts` (sums over `n` periods, adding up to `total` × `n` or so) as
+/// means that add up to `total` exactly: each part's mean rounded down,
+/// and what is left given to those with the largest remainders (Hamilton's
+/// method), so a mean's classes still add up to its count.
+fn apportion<const K: usize>(parts: [u64; K], n: u64, total: u64) -> [u64; K] {
+    let mut out = parts.map(|p| p / n);
+    let mut left = total.saturating_sub(out.iter().sum());
+    let mut order: Vec<usize> = (0..K).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(parts[i] % n));
+    for i in order {
+        if left == 0 {
+            break;
+        }
+        out[i] += 1;
+        left -= 1;
+    }
+    out
+}
+
 /// A report's groups per period: a rollup's sums divided by the periods it
-/// summed (rounded to the nearest), a base period's as they are. The
-/// utilization sum and its readings stay sums, so that their ratio over any
-/// set of reports is the time-weighted mean utilization.
+/// summed (rounded to the nearest), a base period's as they are. The state
+/// and health classes are apportioned so they still add up to the count,
+/// and what is available never exceeds what is online. The utilization sum
+/// and its readings stay sums, so that their ratio over any set of reports
+/// is the time-weighted mean utilization.
 pub fn mean(report: &MarketReport) -> Vec<CapacityGroup> {
     let n = report.periods;
     if n <= 1 {
         return report.groups.clone();
     }
+    // Rounding to the nearest is monotonic: a ≤ b stays so.
     let per = |v: u64| v / n + u64::from(v % n >= n.div_ceil(2));
     report
         .groups
         .iter()
-        .map(|g| CapacityGroup {
-            region: g.region.clone(),
-            resource_type: g.resource_type.clone(),
-            model: g.model.clone(),
-            registered: per(g.registered),
-            online: per(g.online),
-            stale: per(g.stale),
-            offline: per(g.offline),
-            available: per(g.available),
-            healthy: per(g.healthy),
-            degraded: per(g.degraded),
-            critical: per(g.critical),
-            health_unknown: per(g.health_unknown),
-            memory_bytes: per(g.memory_bytes),
-            available_memory_bytes: per(g.available_memory_bytes),
-            logical_cpus: per(g.logical_cpus),
-            available_logical_cpus: per(g.available_logical_cpus),
-            utilization_permille_sum: g.utilization_permille_sum,
-            utilization_readings: g.utilization_readings,
-            capacity: g
-                .capacity
-                .iter()
-                .map(|c| PrecisionCapacity {
-                    precision: c.precision.clone(),
-                    registered_gflops: per(c.registered_gflops),
-                    available_gflops: per(c.available_gflops),
-                    unrated: per(c.unrated),
-                })
-                .collect(),
+        .map(|g| {
+            let registered = per(g.registered);
+            let [online, stale, offline] = apportion([g.online, g.stale, g.offline], n, registered);
+            let [healthy, degraded, critical, health_unknown] = apportion(
+                [g.healthy, g.degraded, g.critical, g.health_unknown],
+                n,
+                registered,
+            );
+            CapacityGroup {
+                region: g.region.clone(),
+                resource_type: g.resource_type.clone(),
+                model: g.model.clone(),
+                registered,
+                online,
+                stale,
+                offline,
+                available: per(g.available).min(online),
+                healthy,
+                degraded,
+                critical,
+                health_unknown,
+                memory_bytes: per(g.memory_bytes),
+                available_memory_bytes: per(g.available_memory_bytes),
+                logical_cpus: per(g.logical_cpus),
+                available_logical_cpus: per(g.available_logical_cpus),
+                utilization_permille_sum: g.utilization_permille_sum,
+                utilization_readings: g.utilization_readings,
+                capacity: g
+                    .capacity
+                    .iter()
+                    .map(|c| PrecisionCapacity {
+                        precision: c.precision.clone(),
+                        registered_gflops: per(c.registered_gflops),
+                        available_gflops: per(c.available_gflops),
+                        unrated: per(c.unrated).min(registered),
+                    })
+                    .collect(),
+            }
         })
         .collect()
 }
@@ -421,16 +458,22 @@ pub fn rollup(
 ) -> MarketReport {
     let mut parts: Vec<&MarketReport> = parts.iter().collect();
     parts.sort_by_key(|p| p.period_start_ms);
+    let level = |f: &&Figure| LEVELS.contains(&f.name.as_str());
     let mut figures: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-    for f in parts.iter().flat_map(|p| &p.figures) {
+    for f in parts.iter().flat_map(|p| &p.figures).filter(|f| !level(f)) {
         let value = figures
             .entry((f.name.as_str(), f.label.as_str()))
             .or_default();
-        if LEVELS.contains(&f.name.as_str()) {
-            *value = f.value;
-        } else {
-            *value = value.saturating_add(f.value);
-        }
+        *value = value.saturating_add(f.value);
+    }
+    // Levels as the last part has them: a role it no longer lists is gone.
+    for f in parts
+        .last()
+        .into_iter()
+        .flat_map(|p| &p.figures)
+        .filter(level)
+    {
+        figures.insert((f.name.as_str(), f.label.as_str()), f.value);
     }
     MarketReport {
         origin: origin.to_owned(),
@@ -943,10 +986,10 @@ pub fn check_report(
     let province = province(child_prefix);
     // Utilization readings are summed over every 10 s period, the counts
     // over the means of a day's hours: a day may hold up to 360 readings
-    // per online resource, and half an hour of each hour's rounding.
+    // per online resource, and an hour's worth for each hour's rounding.
     let base = period_of(&report.stream).unwrap_or(RESOURCE_PERIOD_MS);
     let readings_bound = match rolled_up_from(&report.stream, period) {
-        Some(from) if from != base => (from / base, from / base / 2 * report.periods),
+        Some(from) if from != base => (from / base, from / base * report.periods),
         _ => (1, 0),
     };
     let mut seen = std::collections::BTreeSet::new();

@@ -36,13 +36,16 @@ impl TrendCache {
             .insert((period_ms, point.period_start_ms), (count, point));
     }
 
-    /// The points of `counts`, in order, as held; and forgets the points of
-    /// this length before the first (pruned, or out of every range asked).
+    /// Forgets the points of this length before `oldest` (their reports are
+    /// pruned).
+    pub fn forget_before(&self, period_ms: u64, oldest: u64) {
+        self.held()
+            .retain(|(p, start), _| *p != period_ms || *start >= oldest);
+    }
+
+    /// The points of `counts`, in order, as held.
     pub fn points(&self, period_ms: u64, counts: &[(u64, u64)]) -> Vec<TrendPoint> {
-        let mut held = self.held();
-        if let Some((first, _)) = counts.first() {
-            held.retain(|(p, start), _| *p != period_ms || start >= first);
-        }
+        let held = self.held();
         counts
             .iter()
             .filter_map(|(start, _)| held.get(&(period_ms, *start)))

@@ -569,10 +569,16 @@ fn a_days_rollup_of_the_hourly_streams_adds_counts_and_keeps_levels() {
             stream: "platform".into(),
             period_start_ms: day + i * market::HOURLY_MS,
             period_ms: market::HOURLY_MS,
-            figures: vec![
-                f("accounts", "admin", 1 + i / 12),
-                f("sign_ins_failed", "", i),
-            ],
+            // A viewer account until the last hour, when it went.
+            figures: if i < 23 {
+                vec![
+                    f("accounts", "admin", 1 + i / 12),
+                    f("accounts", "viewer", 1),
+                    f("sign_ins_failed", "", i),
+                ]
+            } else {
+                vec![f("accounts", "admin", 2), f("sign_ins_failed", "", i)]
+            },
             ..MarketReport::default()
         })
         .collect();
@@ -589,4 +595,64 @@ fn a_days_rollup_of_the_hourly_streams_adds_counts_and_keeps_levels() {
         ]
     );
     market::check_report(&daily, &NodePrefix::national(), NOW).unwrap();
+}
+
+#[test]
+fn a_day_of_hosts_changing_state_mid_hour_still_adds_up_at_the_parent() {
+    // One H100 host online for half of every hour and stale for the other
+    // half: each class's mean rounds to a half, and a naive rounding would
+    // make online + stale + offline 2 of 1 registered.
+    let origin = "CN.44";
+    let one = Spec {
+        region: "440305",
+        gpus: vec![gpu("NVIDIA H100 80GB HBM3", 80)],
+        ..spec()
+    };
+    let hour_of = |start: u64| {
+        let stale = Spec {
+            age_ms: Some(60_000),
+            ..one.clone()
+        };
+        let (online, stale) = (report(std::slice::from_ref(&one)), report(&[stale]));
+        let parts: Vec<MarketReport> = (0..360u64)
+            .map(|i| {
+                let r = if i % 2 == 0 { &online } else { &stale };
+                MarketReport {
+                    origin: origin.into(),
+                    period_start_ms: start + i * RESOURCE_PERIOD_MS,
+                    groups: r
+                        .groups
+                        .iter()
+                        .map(|g| CapacityGroup {
+                            region: format!("44{}", &g.region[2..]),
+                            ..g.clone()
+                        })
+                        .collect(),
+                    ..r.clone()
+                }
+            })
+            .collect();
+        market::rollup(origin, "resource", market::HOURLY_MS, start, &parts)
+    };
+    let day = market::period_start(NOW, market::DAILY_MS) - market::DAILY_MS;
+    let hours: Vec<MarketReport> = (0..24)
+        .map(|i| hour_of(day + i * market::HOURLY_MS))
+        .collect();
+    let child = NodePrefix::parse("CN.44").unwrap();
+    market::check_report(&hours[0], &child, NOW).unwrap();
+    let daily = market::rollup(origin, "resource", market::DAILY_MS, day, &hours);
+    market::check_report(&daily, &child, NOW).unwrap();
+    for g in market::mean(&hours[0]) {
+        assert_eq!(g.online + g.stale + g.offline, g.registered, "{g:?}");
+        assert!(g.available <= g.online, "{g:?}");
+    }
+}
+
+#[test]
+fn a_time_past_any_clock_is_refused_not_a_panic() {
+    let mut r = report(&specs());
+    r.period_start_ms = u64::MAX - 5;
+    let why = market::check_report(&r, &NodePrefix::national(), NOW).unwrap_err();
+    assert!(why.contains("aligned") || why.contains("future"), "{why}");
+    assert_eq!(market::period_start(u64::MAX, market::DAILY_MS) % 1000, 0);
 }

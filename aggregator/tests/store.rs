@@ -286,12 +286,12 @@ on_each_backend! {
             .unwrap();
         assert_eq!(store.stored_seqs(h).await.unwrap(), vec![0, 1, 2, 4, 5, 6]);
         assert_eq!(store.stored_through(h).await.unwrap(), Some(6));
-        let listing = &store.list_hosts(None, 0, 10).await.unwrap()[0];
+        let listing = &store.listed_hosts(&[h]).await.unwrap()[0];
         assert_eq!(listing.samples_stored, 6);
         assert_eq!((listing.first_seq, listing.last_seq), (Some(0), Some(6)));
         assert_eq!(listing.gaps, 1, "seq 3 is missing");
 
-        // In pages, each with its own figures, of one provider or all.
+        // The hosts asked for, each with its own figures.
         let other = other_provider(&store).await;
         let h2 = store.enroll_host(p, "m2", None, "h2", "c2").await.unwrap();
         let h3 = store
@@ -303,15 +303,13 @@ on_each_backend! {
             .await
             .unwrap();
         let ids = |page: Vec<HostListing>| page.iter().map(|l| l.host_id).collect::<Vec<_>>();
-        assert_eq!(ids(store.list_hosts(None, 0, 2).await.unwrap()), [h, h2]);
-        let rest = store.list_hosts(None, h2, 2).await.unwrap();
+        assert_eq!(ids(store.listed_hosts(&[h, h2]).await.unwrap()), [h, h2]);
+        let rest = store.listed_hosts(&[h3]).await.unwrap();
         assert_eq!(ids(rest.clone()), [h3]);
         assert_eq!((rest[0].samples_stored, rest[0].gaps), (1, 0));
-        assert_eq!(
-            ids(store.list_hosts(Some(other), 0, 10).await.unwrap()),
-            [h3]
-        );
-        assert_eq!(store.list_hosts(None, h3, 10).await.unwrap().len(), 0);
+        assert_ne!(rest[0].provider, listing.provider, "another provider's host");
+        assert!(store.listed_hosts(&[]).await.unwrap().is_empty());
+        assert!(store.listed_hosts(&[h3 + 100]).await.unwrap().is_empty());
     }
 }
 

@@ -155,6 +155,49 @@ fn an_organisation_registers_is_reviewed_and_enrolls_its_own_host(backend: Backe
     assert_eq!(after["hosts"], json!([]), "{after}");
     assert_eq!(applicant.get("/api/v1/hosts?limit=0").status, 422);
 
+    // A host that enrolled and never streamed is listed too, as such, and
+    // the list filters by state, text and region.
+    let r = applicant.send(
+        "POST",
+        "/api/v1/tokens",
+        &json!({"ttl_hours": 1, "region": "510107"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    Agent::join_as(
+        &dir.path().join("idle-agent"),
+        r.json()["join"].as_str().unwrap(),
+        "1s",
+        "acme-machine-2",
+        "acme-idle-02",
+    );
+    let names = |query: &str| -> Vec<(String, String)> {
+        let page = applicant.get(&format!("/api/v1/hosts?{query}")).json();
+        page["hosts"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{query}: {page}"))
+            .iter()
+            .map(|h| {
+                (
+                    h["hostname"].as_str().unwrap().to_owned(),
+                    h["state"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let pair = |name: &str, state: &str| (name.to_owned(), state.to_owned());
+    assert_eq!(names("state=enrolled"), [pair("acme-idle-02", "enrolled")]);
+    assert_eq!(names("state=online"), [pair("acme-gpu-01", "online")]);
+    assert_eq!(names("state=offline"), [pair("acme-idle-02", "enrolled")]);
+    assert_eq!(names("q=GPU-01"), [pair("acme-gpu-01", "online")]);
+    assert_eq!(names("region=5101").len(), 2);
+    assert!(names("region=44").is_empty());
+    assert_eq!(names("limit=1").len(), 1);
+    for (query, field) in [("state=asleep", "state"), ("region=x1", "region")] {
+        let r = applicant.get(&format!("/api/v1/hosts?{query}"));
+        assert_eq!(r.status, 422, "{query}: {}", r.body);
+        assert_eq!(r.json()["errors"][0]["field"], field, "{}", r.body);
+    }
+
     // Another provider sees none of it; a user sees the resource but not the host.
     let other = approved(&node, &staff, "provider", USCC[1], "other");
     assert!(
@@ -264,7 +307,15 @@ fn an_organisation_registers_is_reviewed_and_enrolls_its_own_host(backend: Backe
         .send("POST", "/api/v1/selection", &demand("0.09"))
         .json();
     assert!(dear["candidates"].as_array().unwrap().is_empty());
-    assert_eq!(dear["eliminated"][0]["constraint"], "price", "{dear}");
+    // The enrolled host that never streamed fails on its unknown cores.
+    assert!(
+        dear["eliminated"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["constraint"] == "price" && e["hosts"] == 1),
+        "{dear}"
+    );
 
     let resolved = user.get(&format!("/api/v1/resources/{identifier}")).json();
     assert_eq!(resolved["state"], "online");

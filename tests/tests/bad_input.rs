@@ -563,8 +563,33 @@ fn a_refused_install_does_not_spend_the_token() {
         stderr.contains("no-such-user-here") || stderr.contains("needs root"),
         "{stderr}"
     );
-    Agent::join(&state, &join, "1s");
+    // A state directory it cannot write (its parent is a file: so for root
+    // too) fails before the token is spent, and says so.
+    let blocked = dir.path().join("a-file");
+    std::fs::write(&blocked, b"").unwrap();
+    let out = std::process::Command::new(suanli_tests::binary("suanli-agent"))
+        .args(["join", &join, "--state-dir"])
+        .arg(blocked.join("state"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the token was not used"), "{stderr}");
+    assert!(stderr.contains("a-file"), "{stderr}");
+    let out = std::process::Command::new(suanli_tests::binary("suanli-agent"))
+        .args(["join", &join, "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(state.join("agent.json").exists());
+    // And says what comes next.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("suanli-agent run --state-dir"), "{stdout}");
 }
 
 #[test]

@@ -87,6 +87,15 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
     std::fs::write(&out, page.screenshot()).unwrap();
     eprintln!("screenshot: {}", out.display());
 
+    // Every count of hosts on the overview opens the hosts list, filtered.
+    page.eval("document.querySelector('a[href=\"#/hosts?state=online\"]').click(); true");
+    page.wait_for(
+        WAIT,
+        "the hosts list with this host online",
+        "document.querySelector('tr[data-host] td.state-online') !== null \
+         && document.getElementById('nav-hosts')?.classList.contains('active') === true",
+    );
+
     // Find this host among the resources and open it.
     page.eval("location.hash = '#/resources?type=C'; true");
     page.wait_for(

@@ -655,7 +655,15 @@ pub struct HostsQuery {
     cursor: Option<i64>,
     #[serde(default)]
     limit: Option<i64>,
+    state: Option<String>,
+    provider: Option<String>,
+    region: Option<String>,
+    q: Option<String>,
+    model: Option<String>,
 }
+
+/// A host's listed states, for the `state` filter.
+pub const LISTED_STATES: &[&str] = &["online", "stale", "offline", "revoked", "enrolled"];
 
 pub async fn hosts(
     State(state): Api,
@@ -663,30 +671,75 @@ pub async fn hosts(
     Params(q): Params<HostsQuery>,
 ) -> Result<Json<Value>, Problem> {
     let limit = q.limit.unwrap_or(1000);
+    let mut errors = Vec::new();
     if !(1..=10_000).contains(&limit) {
-        return Err(Problem::invalid(vec![FieldProblem {
+        errors.push(FieldProblem {
             field: "limit".into(),
             message: "between 1 and 10000".into(),
-        }]));
+        });
+    }
+    if q.state
+        .as_deref()
+        .is_some_and(|s| !LISTED_STATES.contains(&s))
+    {
+        errors.push(FieldProblem {
+            field: "state".into(),
+            message: LISTED_STATES.join(", "),
+        });
+    }
+    if q.region
+        .as_deref()
+        .is_some_and(|r| r.len() > 6 || !r.bytes().all(|b| b.is_ascii_digit()))
+    {
+        errors.push(FieldProblem {
+            field: "region".into(),
+            message: "a GB/T 2260 prefix: up to 6 digits".into(),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(Problem::invalid(errors));
     }
     // Organisations see their own hosts only (no provider yet: none).
-    let scope = if me.role.is_staff() {
-        None
-    } else {
-        Some(me.provider_id.unwrap_or(0))
+    let filter = crate::fleet::HostFilter {
+        provider_id: (!me.role.is_staff()).then(|| me.provider_id.unwrap_or(0)),
+        state: q.state,
+        provider: q.provider.filter(|p| !p.is_empty()),
+        region: q.region.filter(|r| !r.is_empty()),
+        text: q
+            .q
+            .map(|t| t.trim().to_lowercase())
+            .filter(|t| !t.is_empty()),
+        model: q
+            .model
+            .map(|m| m.trim().to_lowercase())
+            .filter(|m| !m.is_empty()),
     };
-    let listed = state
-        .store
-        .list_hosts(scope, q.cursor.unwrap_or(0), limit)
-        .await?;
-    let next = (listed.len() as i64 == limit)
-        .then(|| listed.last().map(|h| h.host_id))
+    // Which hosts, and how each stands, from the catalog (every host,
+    // those never seen and revoked included); their stored figures from
+    // the store, for this page only.
+    let now = now_ms();
+    let page: Vec<(i64, &'static str, String)> = {
+        let fleet = state.catalog.read();
+        fleet
+            .hosts_matching(&filter, q.cursor.unwrap_or(0), limit as usize, now)
+            .into_iter()
+            .map(|(host, listed)| (host.host_id, listed, host.region.clone()))
+            .collect()
+    };
+    let ids: Vec<i64> = page.iter().map(|(id, _, _)| *id).collect();
+    let listed = state.store.listed_hosts(&ids).await?;
+    let next = (page.len() as i64 == limit)
+        .then(|| page.last().map(|(id, _, _)| *id))
         .flatten();
     let hosts: Vec<Value> = listed
         .into_iter()
         .map(|stored| {
             let mut v = json!(HostView::from(&stored));
             v["link"] = json!(state.registry.link(stored.host_id));
+            if let Ok(at) = page.binary_search_by_key(&stored.host_id, |(id, _, _)| *id) {
+                v["state"] = json!(page[at].1);
+                v["region"] = json!(page[at].2);
+            }
             v
         })
         .collect();

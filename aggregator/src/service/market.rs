@@ -55,7 +55,9 @@ pub async fn report_hourly(
     last: &mut BTreeMap<&'static str, (String, u64)>,
     now_ms: u64,
 ) -> Result<(), ServiceError> {
-    let newest = market::period_start(now_ms, HOURLY_MS).saturating_sub(HOURLY_MS);
+    // A few seconds after the hour: every replica has added its API calls.
+    let newest = market::period_start(now_ms.saturating_sub(HOURLY_SETTLE_MS), HOURLY_MS)
+        .saturating_sub(HOURLY_MS);
     let origin = node.prefix().to_string();
     let since = newest.saturating_sub(HOURLY_CATCH_UP_MS);
     for stream in [PLATFORM_STREAM, SCHEDULING_STREAM, APPLICATION_STREAM] {
@@ -100,6 +102,10 @@ pub async fn report_hourly(
     }
     Ok(())
 }
+
+/// How long after the hour its hourly reports wait: replicas add their API
+/// calls to the store every 5 s.
+const HOURLY_SETTLE_MS: u64 = 15_000;
 
 /// How far back a node reports the hours it was down at the turn of: its
 /// events are kept longer, but a day covers a restart after any outage
@@ -175,7 +181,10 @@ pub async fn roll_up(node: &Node, now_ms: u64) -> Result<u64, ServiceError> {
             let Some(from) = market::rolled_up_from(stream, period) else {
                 continue;
             };
-            let since = now_ms.saturating_sub(market::retention_ms(from));
+            // A period partly pruned already is not rolled up from what is left.
+            let since =
+                market::period_start(now_ms.saturating_sub(market::retention_ms(from)), period)
+                    + period;
             let sources = store
                 .own_report_periods(&origin, stream, from, period, since, now_ms)
                 .await?;
@@ -183,7 +192,7 @@ pub async fn roll_up(node: &Node, now_ms: u64) -> Result<u64, ServiceError> {
                 .own_report_periods(&origin, stream, period, period, since, now_ms)
                 .await?;
             for &start in sources.difference(&made) {
-                if start + period + ROLLUP_SETTLE_MS > now_ms {
+                if start < since || start + period + ROLLUP_SETTLE_MS > now_ms {
                     continue;
                 }
                 let parts = store
@@ -275,6 +284,8 @@ pub async fn trend(
             node.trends.put(period, point.origins, point);
         }
     }
+    node.trends
+        .forget_before(period, now_ms.saturating_sub(market::retention_ms(period)));
     Ok(node.trends.points(period, &counts))
 }
 

@@ -371,39 +371,44 @@ impl Store {
 
     /// A page of hosts with their storage figures and resources: at most
     /// `limit` with an id above `after`, of one provider or of all.
-    pub async fn list_hosts(
-        &self,
-        provider_id: Option<i64>,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<HostListing>, StoreError> {
-        let rows = sqlx::query(
+    /// The listings of the hosts `ids` names (the catalog says which, in
+    /// ascending order), with their stored samples and resources.
+    pub async fn listed_hosts(&self, ids: &[i64]) -> Result<Vec<HostListing>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT h.id, h.hostname, p.owner_code, h.enrolled_at_ms, h.revoked_at_ms, h.last_seen_ms, \
                     h.rtt_us, h.sent_packets, h.lost_packets, h.dropped_samples \
              FROM hosts h JOIN providers p ON p.id = h.provider_id \
-             WHERE h.id > $1 AND ($2 < 0 OR h.provider_id = $2) ORDER BY h.id LIMIT $3",
-        )
-        .bind(after)
-        .bind(provider_id.unwrap_or(-1))
-        .bind(limit)
+             WHERE h.id IN ({}) ORDER BY h.id",
+            id_list(ids)
+        )))
         .fetch_all(&self.pool)
         .await?;
-        let mut hosts = rows
+        let hosts = rows
             .iter()
             .map(host_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        let (Some(first), Some(last)) = (hosts.first(), hosts.last()) else {
+        self.complete_listings(hosts).await
+    }
+
+    /// Adds each listed host's stored samples and resources: only the
+    /// page's hosts (counting every stored sample of the node per request
+    /// would grow with the fleet and its history).
+    async fn complete_listings(
+        &self,
+        mut hosts: Vec<HostListing>,
+    ) -> Result<Vec<HostListing>, StoreError> {
+        if hosts.is_empty() {
             return Ok(hosts);
-        };
-        let (first, last) = (first.host_id, last.host_id);
-        // Only the page's hosts: counting every stored sample of the node
-        // per request would grow with the fleet and its history.
-        let stored = sqlx::query(
+        }
+        let ids: Vec<i64> = hosts.iter().map(|h| h.host_id).collect();
+        let ids = id_list(&ids);
+        let stored = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT host_id, COUNT(*), MIN(seq), MAX(seq) FROM samples \
-             WHERE host_id BETWEEN $1 AND $2 GROUP BY host_id",
-        )
-        .bind(first)
-        .bind(last)
+             WHERE host_id IN ({ids}) GROUP BY host_id"
+        )))
         .fetch_all(&self.pool)
         .await?;
         for row in &stored {
@@ -418,12 +423,10 @@ impl Store {
                 }
             }
         }
-        let resources = sqlx::query(
+        let resources = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT host_id, identifier, resource_type, resource_key FROM resources \
-             WHERE host_id BETWEEN $1 AND $2 ORDER BY id",
-        )
-        .bind(first)
-        .bind(last)
+             WHERE host_id IN ({ids}) ORDER BY id"
+        )))
         .fetch_all(&self.pool)
         .await?;
         // Hosts are in id order: find each resource's by binary search, not
@@ -515,4 +518,10 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Host ids written into a query's `IN (…)`: integers from this node's own
+/// catalog or rows, so nothing a caller typed reaches the SQL.
+fn id_list(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
 }

@@ -15,8 +15,8 @@ pub struct SelectionRecord {
     /// Identifiers of the first candidate's resources.
     pub chosen: serde_json::Value,
     pub elapsed_us: i64,
-    /// With no candidate, the main reason: the hard constraint that
-    /// eliminated the most hosts, or "group".
+    /// With no candidate, the main reason: "group", the hard constraint
+    /// that eliminated the most hosts, or "no_hosts".
     pub no_match: Option<String>,
     /// Dedicated lines on the first candidate's paths.
     pub lines_used: i64,

@@ -494,6 +494,8 @@ pub fn schemas() -> Value {
                     "identifier": text, "resource_type": text, "resource_key": text,
                 }))),
                 "link": r("Link"),
+                "state": described(json!({"enum": ["online", "stale", "offline", "revoked", "enrolled"]}), "by the age of its last sample; enrolled: never streamed"),
+                "region": text,
             })),
         ),
         (
