@@ -8,7 +8,8 @@
 //! and times, through a user's API key over HTTP:
 //! - list: `GET /api/v1/resources` with typical filters and deep cursors;
 //! - resolve: `GET /api/v1/resources/{identifier}` for random identifiers;
-//! - hosts: `GET /api/v1/hosts`, a page of 1,000 hosts with storage figures;
+//! - hosts: `GET /api/v1/hosts`, a page of 1,000 hosts with storage figures,
+//!   and the console's pages of 100 (filtered, searched, deep);
 //! - overview: what the overview page fetches (`/ui/`, `app.js`, `/api/v1/summary`).
 //!
 //! ```text
@@ -167,6 +168,29 @@ fn main() -> anyhow::Result<()> {
     // A page of hosts with storage figures and resources, as staff list them.
     let hosts: Vec<Duration> = (0..repeat.min(20)).map(|_| get("/api/v1/hosts")).collect();
     report("hosts /api/v1/hosts (a 1,000-host page, 20 times)", &hosts);
+    // The console's hosts page: 100 to a page, filtered from the catalog.
+    for (case, path) in [
+        ("hosts page of 100", "/api/v1/hosts?limit=100".to_owned()),
+        (
+            "hosts page of 100, deep cursor",
+            "/api/v1/hosts?limit=100&cursor=9000".to_owned(),
+        ),
+        (
+            "hosts page of 100, offline only",
+            "/api/v1/hosts?limit=100&state=offline".to_owned(),
+        ),
+        (
+            "hosts search, one match",
+            "/api/v1/hosts?limit=100&q=gpu-005555".to_owned(),
+        ),
+        (
+            "hosts search, no match (every host looked at)",
+            "/api/v1/hosts?limit=100&q=nothing-here".to_owned(),
+        ),
+    ] {
+        let times: Vec<Duration> = (0..repeat).map(|_| get(&path)).collect();
+        report(case, &times);
+    }
     let summary: Vec<Duration> = (0..repeat).map(|_| get("/api/v1/summary")).collect();
     report("summary /api/v1/summary", &summary);
     let overview: Vec<Duration> = (0..repeat)
