@@ -288,6 +288,11 @@ pub enum ProviderCommand {
         #[arg(long)]
         industry: String,
     },
+    /// List the providers: owner code, kind, region, credit code, name.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -449,6 +454,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
             )
             .await?;
             println!("{}", provider.owner_code);
+            Ok(())
+        }
+        Command::Provider(ProviderCommand::List { store }) => {
+            let store = store.open().await?;
+            for p in store.providers().await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    p.owner_code, p.kind, p.region, p.uscc, p.name
+                );
+            }
             Ok(())
         }
         Command::Token(TokenCommand::Create {

@@ -84,7 +84,13 @@ pub async fn run(config: ServeConfig, local_agent: Option<LocalAgent>) -> anyhow
         config.quic_listen,
         Some(server_config),
         Some(&identity.reset_key),
-    )?;
+    )
+    .with_context(|| {
+        format!(
+            "listening for agents and child nodes (QUIC) on {}: give another address with --quic-listen",
+            config.quic_listen
+        )
+    })?;
     if granted < SOCKET_BUFFER_BYTES {
         warn!(
             granted,
@@ -95,7 +101,12 @@ pub async fn run(config: ServeConfig, local_agent: Option<LocalAgent>) -> anyhow
     let quic_addr = endpoint.local_addr()?;
     let http = tokio::net::TcpListener::bind(config.http_listen)
         .await
-        .with_context(|| format!("binding HTTP on {}", config.http_listen))?;
+        .with_context(|| {
+            format!(
+                "listening for HTTP on {}: give another address with --http-listen",
+                config.http_listen
+            )
+        })?;
     let http_addr = http.local_addr()?;
     let http_tls = config.http_tls.server_config(&identity)?;
     let scheme = if http_tls.is_some() { "https" } else { "http" };

@@ -467,6 +467,21 @@ impl RegionCode {
         format!("^({})[0-9]{{4}}$", provinces.join("|"))
     }
 
+    /// Whether `text` is a prefix of some code [`RegionCode::parse`] takes:
+    /// 2 (a province), 4 (a city) or 6 digits, under a province that exists.
+    pub fn is_prefix(text: &str) -> bool {
+        matches!(text.len(), 2 | 4 | 6)
+            && text.bytes().all(|b| b.is_ascii_digit())
+            && PROVINCES.iter().any(|p| text.starts_with(&p.to_string()))
+    }
+
+    /// A regular expression matching exactly what [`RegionCode::is_prefix`]
+    /// takes (with surrounding blanks), for API documents.
+    pub fn prefix_pattern() -> String {
+        let provinces: Vec<String> = PROVINCES.iter().map(|p| p.to_string()).collect();
+        format!("^\\s*({})([0-9]{{2}}){{0,2}}\\s*$", provinces.join("|"))
+    }
+
     /// The province-level part (first two digits), e.g. `11` for Beijing.
     pub fn province(&self) -> &str {
         &self.0[..2]

@@ -934,3 +934,42 @@ async fn connections_without_a_certificate_are_short_lived_and_capped_per_addres
     let host = node.host().unwrap();
     assert_eq!(host["link"]["connected"].as_bool(), Some(true), "{host}");
 }
+
+#[test]
+fn the_first_hour_at_the_command_line_names_the_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, &[]);
+    node.create_provider("110108");
+    // Which provider a token is for, without guessing its code.
+    let listed = node.admin_ok(&["provider", "list"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with('P') && l.contains("测试算力")),
+        "{listed}"
+    );
+    // An address already taken names the flag that gives another.
+    let serve = |flag: &str, taken: String| {
+        let free = "127.0.0.1:0".to_owned();
+        let (quic, http) = if flag == "--quic-listen" {
+            (taken, free)
+        } else {
+            (free, taken)
+        };
+        std::process::Command::new(suanli_tests::binary("suanli-aggregator"))
+            .args(["serve", "--data-dir"])
+            .arg(dir.path().join(format!("second{flag}")))
+            .args(["--quic-listen", &quic, "--http-listen", &http])
+            .output()
+            .unwrap()
+    };
+    for (flag, taken) in [
+        ("--http-listen", node.http.to_string()),
+        ("--quic-listen", node.quic.to_string()),
+    ] {
+        let out = serve(flag, taken.clone());
+        assert!(!out.status.success(), "{flag} {taken}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(flag) && stderr.contains(&taken), "{stderr}");
+    }
+}

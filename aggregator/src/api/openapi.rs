@@ -490,7 +490,7 @@ fn schemas() -> Value {
                 "precision": {"enum": crate::capacity::Precision::ALL.iter().map(|p| p.as_str()).collect::<Vec<_>>()},
                 "tflops": {"type": "number", "exclusiveMinimum": 0, "maximum": demand::MAX_CAPACITY_TFLOPS, "description": "TOPS for int8"},
             })), "a total the answer's hosts must reach together at one precision (dense peak, 算力度量): as many hosts as it takes, each giving the rated resources it lists (accelerator.count of them); not with hosts"),
-            "region": {"type": "string", "maxLength": CODE_CHARS, "pattern": "^\\s*([0-9]{2}|[0-9]{4}|[0-9]{6})\\s*$", "description": "GB/T 2260 prefix: 2, 4 or 6 digits"},
+            "region": {"type": "string", "maxLength": CODE_CHARS, "pattern": RegionCode::prefix_pattern(), "description": "GB/T 2260 prefix: 2 (a province that exists), 4 or 6 digits"},
             "user_region": {"type": "string", "maxLength": CODE_CHARS, "pattern": RegionCode::pattern(), "description": "where the user is (GB/T 2260, 6 digits); needed by max_latency_ms and min_bandwidth_mbps"},
             "max_latency_ms": positive,
             "min_bandwidth_mbps": {"type": "integer", "minimum": 1, "maximum": 1_i64 << 40},
@@ -810,6 +810,17 @@ mod tests {
         }
         for odd in ["I650", "I6", "", "1101080", "11010"] {
             assert!(!industry.is_match(odd) && !region.is_match(odd), "{odd}");
+        }
+        let prefix = regex::Regex::new(&RegionCode::prefix_pattern()).unwrap();
+        for province in 0..100 {
+            for rest in ["", "01", "0108", "1", "010", "01080"] {
+                let code = format!("{province:02}{rest}");
+                assert_eq!(
+                    prefix.is_match(&code),
+                    RegionCode::is_prefix(&code),
+                    "{code}"
+                );
+            }
         }
         // A credit code failing only its check characters fits the pattern
         // (the API then answers 422, or files it unverified when asked).

@@ -453,7 +453,13 @@ pub async fn history(
     });
     let metric = Metric::parse(metric_name);
     match metric {
-        None => fail("metric", format!("unknown metric {metric_name:?}")),
+        None => fail(
+            "metric",
+            format!(
+                "unknown metric {metric_name:?}; one of {}",
+                METRICS.join(", ")
+            ),
+        ),
         Some(m) if m.is_gpu() != gpu_index.is_some() => fail(
             "metric",
             format!("{metric_name} does not apply to this resource's type"),

@@ -547,15 +547,12 @@ impl Check {
 
     fn region_prefix(&mut self, o: &Map<String, Value>, key: &str) -> Option<String> {
         let text = self.string(o, key)?;
-        if (2..=6).contains(&text.len())
-            && text.len() % 2 == 0
-            && text.bytes().all(|b| b.is_ascii_digit())
-        {
+        if RegionCode::is_prefix(&text) {
             Some(text)
         } else {
             self.fail(
                 key,
-                "a GB/T 2260 prefix: 2 (province), 4 (city) or 6 digits",
+                "a GB/T 2260 prefix: 2 (province, e.g. 44), 4 (city) or 6 digits, of a province that exists",
             );
             None
         }
@@ -636,6 +633,7 @@ mod tests {
             "capacity.sparse",
         );
         named(json!({"capacity": 2000}), "capacity");
+        named(json!({"region": "99"}), "region");
         named(
             json!({"capacity": {"precision": "fp16", "tflops": null}}),
             "capacity.tflops",
