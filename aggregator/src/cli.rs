@@ -402,12 +402,48 @@ pub fn main() -> anyhow::Result<()> {
         }
         Command::CheckConfig(args) => {
             let config = load_config(args)?;
-            println!("configuration is valid: {config:#?}");
+            print_config(&config);
             Ok(())
         }
         Command::Select(args) => select(args),
         Command::Reports(args) => reports(args),
         command => runtime()?.block_on(run(command)),
+    }
+}
+
+/// What `check-config` found, as staff read it: the settings that decide
+/// where the node lives and listens, one a line (the database URL without
+/// its password).
+fn print_config(config: &ServeConfig) {
+    let database = config
+        .database_url
+        .as_deref()
+        .map_or_else(|| "SQLite in the data directory".to_owned(), run::redact);
+    let https = match &config.http_tls {
+        crate::api::https::HttpTls::Plain => "plain HTTP (loopback or behind a TLS proxy only)",
+        crate::api::https::HttpTls::Files { .. } => "HTTPS with the configured certificate",
+        _ => "HTTPS with a certificate the node CA signs",
+    };
+    println!("配置有效 / configuration is valid");
+    for (name, value) in [
+        ("data_dir", config.data_dir.display().to_string()),
+        ("database", database),
+        ("quic_listen", config.quic_listen.to_string()),
+        ("http_listen", config.http_listen.to_string()),
+        ("http", https.to_owned()),
+        ("role", config.role.as_str().to_owned()),
+        ("node_prefix", config.node_prefix.to_string()),
+        ("local_region", config.local_region.to_string()),
+        (
+            "raw_retention",
+            humantime::format_duration(config.raw_retention).to_string(),
+        ),
+        (
+            "rollup_retention",
+            humantime::format_duration(config.rollup_retention).to_string(),
+        ),
+    ] {
+        println!("  {name:<17} {value}");
     }
 }
 

@@ -46,6 +46,14 @@ fn the_default_config_prints_and_checks() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // A summary staff read, not a debug dump.
+    let summary = String::from_utf8(out.stdout).unwrap();
+    assert!(summary.contains("configuration is valid"), "{summary}");
+    assert!(
+        summary.contains("quic_listen       0.0.0.0:7443"),
+        "{summary}"
+    );
+    assert!(!summary.contains("ServeConfig {"), "{summary}");
 }
 
 #[test]
