@@ -100,8 +100,6 @@ impl AgentState {
         })
     }
 
-    /// Stores a fresh enrollment; the key first, the JSON (which marks the
-    /// state complete) last.
     /// Whether `dir` can hold an enrollment: created (owner-only) if it is
     /// not there, and a file written into it and removed. `join` asks this
     /// before it spends the one-use token, so a state directory it cannot
@@ -119,6 +117,8 @@ impl AgentState {
         Ok(())
     }
 
+    /// Stores a fresh enrollment; the key first, the JSON (which marks the
+    /// state complete) last.
     pub fn save(
         dir: &Path,
         enrollment: &Enrollment,

@@ -11,7 +11,7 @@ const T = {
   online: ["在线", "Online"], stale: ["上报滞后", "Stale"], offline: ["离线", "Offline"], revoked: ["已吊销", "Revoked"],
   enrolled: ["已接入未上报", "Enrolled, never seen"],
   stale_card: ["上报滞后（超过 3 个采样周期无样本）", "Stale (no sample for 3 intervals)"],
-  offline_card: ["离线（5 分钟无样本）", "Offline (no sample for 5 minutes)"], hosts: ["主机", "Hosts"], resource_count: ["资源数", "Resources"],
+  offline_card: ["离线（5 分钟无样本）", "Offline (no sample for 5 minutes)"], resource_count: ["资源数", "Resources"],
   no_hosts: ["没有符合条件的主机。主机在“接入令牌”页签发令牌后，由 suanli-agent join 接入。", "No host matches. Hosts join with suanli-agent join and a token from the Tokens page."],
   hostname_or_id: ["主机名或标识", "Hostname or identifier"],
   resources_total: ["资源总数", "Resources"], agents: ["已连接代理", "Connected agents"], cpus: ["逻辑 CPU", "Logical CPUs"],
@@ -325,6 +325,7 @@ const stateCell = (s) => el("td", { class: "state-" + s }, s ? t(s) : "—");
 const healthCell = (r) => el("td", { class: "health health-" + r.health, title: (r.health_reasons || []).join("\n") }, t(r.health),
   r.health_reasons && r.health_reasons.length ? el("div", { class: "reasons" }, r.health_reasons.join("; ")) : null);
 const seesAlerts = (role) => role !== "user" && role !== "line_provider";
+const listsHosts = (role) => role !== "user" && role !== "line_provider";
 
 function table(headers, rows) {
   const tbody = el("tbody", {}, rows);
@@ -400,6 +401,8 @@ const pages = {
       get("/api/v1/nodes", staff),
     ]);
     const card = (n, l, id) => el("div", { class: "card", id }, el("div", { class: "n" }, n), el("div", { class: "l" }, l));
+    // A count opens the hosts list for those who may list hosts.
+    const hostsLink = (state, c) => (listsHosts(me.role) ? el("a", { href: "#/hosts?state=" + state }, c) : c);
     let alertCards = null;
     if (alerts) {
       const firing = alerts.alerts;
@@ -458,9 +461,9 @@ const pages = {
       alertCards,
       treeCards,
       el("div", { class: "cards" },
-        el("a", { href: "#/hosts?state=online" }, card(s.hosts.online, t("online"), "hosts-online")),
-        el("a", { href: "#/hosts?state=stale" }, card(s.hosts.stale, t("stale_card"))),
-        el("a", { href: "#/hosts?state=offline" }, card(s.hosts.offline, t("offline_card"))),
+        hostsLink("online", card(s.hosts.online, t("online"), "hosts-online")),
+        hostsLink("stale", card(s.hosts.stale, t("stale_card"))),
+        hostsLink("offline", card(s.hosts.offline, t("offline_card"))),
         card(s.resources_total, t("resources_total")), card(s.connected_agents, t("agents")),
         card(s.capacity.logical_cpus, t("cpus")), card(fmtBytes(s.capacity.memory_bytes), t("memory")),
         card(fmtPct(s.mean_cpu_utilization_percent), t("cpu_util"))),
@@ -1030,7 +1033,7 @@ function renderAnswer(a) {
 }
 
 const NAV = [
-  ["overview", () => true], ["alerts", seesAlerts], ["hosts", (r) => r !== "user" && r !== "line_provider"], ["resources", () => true], ["selection", () => true], ["registrations", () => true],
+  ["overview", () => true], ["alerts", seesAlerts], ["hosts", listsHosts], ["resources", () => true], ["selection", () => true], ["registrations", () => true],
   ["providers", () => true], ["lines", () => true], ["prices", (r) => r !== "user" && r !== "line_provider"], ["tokens", (r) => r !== "user" && r !== "line_provider"], ["audit", (r) => ["admin", "operator", "viewer"].includes(r)],
   ["receivers", seesAlerts], ["rules", (r) => ["admin", "operator", "viewer"].includes(r)],
   ["nodes", (r) => ["admin", "operator", "viewer"].includes(r)],

@@ -348,10 +348,12 @@ fn add_group(total: &mut CapacityGroup, g: &CapacityGroup) {
     }
 }
 
-/// `parts` (sums over `n` periods, adding up to `total` × `n` or so) as
-/// means that add up to `total` exactly: each part's mean rounded down,
-/// and what is left given to those with the largest remainders (Hamilton's
-/// method), so a mean's classes still add up to its count.
+/// `parts` (sums over `n` ≥ 2 periods, adding up to `total` × `n` give or
+/// take a rounding) as means that add up to `total` exactly: each part's
+/// mean rounded down, and what is left given to those with the largest
+/// remainders (Hamilton's method), so a mean's classes still add up to its
+/// count. Parts that contradict their total (which `check_report` refuses
+/// from a child, and a node's own fleet never makes) are left rounded down.
 fn apportion<const K: usize>(parts: [u64; K], n: u64, total: u64) -> [u64; K] {
     let mut out = parts.map(|p| p / n);
     let mut left = total.saturating_sub(out.iter().sum());

@@ -327,18 +327,42 @@ pub fn database_url(config: &ServeConfig) -> String {
         .unwrap_or_else(|| Store::sqlite_url(&config.data_dir))
 }
 
-/// A URL with any password replaced, for messages.
+/// A URL with any password replaced, for messages: the userinfo's (up to
+/// the authority's last `@`, so a password holding an unencoded `@` is
+/// hidden whole) and a `password=` query parameter's.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
+    let Some(scheme) = url.find("://") else {
+        return url.to_owned();
+    };
+    let (head, rest) = url.split_at(scheme + 3);
+    let (location, query) = match rest.split_once('?') {
+        Some((location, query)) => (location, Some(query)),
+        None => (rest, None),
+    };
+    let authority_end = location.find('/').unwrap_or(location.len());
+    let mut out = head.to_owned();
+    match location[..authority_end].rfind('@') {
+        Some(at) => {
+            match location[..at].split_once(':') {
+                Some((user, _)) => out.push_str(&format!("{user}:***")),
+                None => out.push_str(&location[..at]),
             }
+            out.push_str(&location[at..]);
         }
-        _ => url.to_owned(),
+        None => out.push_str(location),
     }
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => p.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
 }
 
 /// The address to tell agents: a wildcard listener is reached on loopback
@@ -586,4 +610,34 @@ async fn bootstrap_admin(config: &ServeConfig, store: &Store) -> anyhow::Result<
         format!("{password}\n").as_bytes(),
     )?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn a_database_password_never_reaches_a_message() {
+        for (url, shown) in [
+            (
+                "postgres://suanli:s3cret@db:5432/suanli",
+                "postgres://suanli:***@db:5432/suanli",
+            ),
+            (
+                "postgres://suanli:p@ss@db/suanli",
+                "postgres://suanli:***@db/suanli",
+            ),
+            (
+                "postgres://db/suanli?user=suanli&password=s3cret&sslmode=require",
+                "postgres://db/suanli?user=suanli&password=***&sslmode=require",
+            ),
+            (
+                "sqlite:///var/lib/suanli/suanli.db",
+                "sqlite:///var/lib/suanli/suanli.db",
+            ),
+            ("postgres://suanli@db/suanli", "postgres://suanli@db/suanli"),
+        ] {
+            assert_eq!(redact(url), shown);
+        }
+    }
 }

@@ -192,6 +192,12 @@ fn an_organisation_registers_is_reviewed_and_enrolls_its_own_host(backend: Backe
     assert_eq!(names("region=5101").len(), 2);
     assert!(names("region=44").is_empty());
     assert_eq!(names("limit=1").len(), 1);
+    // A cursor only where a host follows.
+    let cursor = |query: &str| {
+        applicant.get(&format!("/api/v1/hosts?{query}")).json()["next_cursor"].clone()
+    };
+    assert!(cursor("limit=1").is_i64());
+    assert!(cursor("limit=2").is_null(), "two hosts in all");
     for (query, field) in [("state=asleep", "state"), ("region=x1", "region")] {
         let r = applicant.get(&format!("/api/v1/hosts?{query}"));
         assert_eq!(r.status, 422, "{query}: {}", r.body);

@@ -724,19 +724,20 @@ pub async fn hosts(
     // those never seen and revoked included); their stored figures from
     // the store, for this page only.
     let now = now_ms();
-    let page: Vec<(i64, &'static str, String)> = {
+    // One more than the page: a cursor only where a host follows.
+    let mut page: Vec<(i64, &'static str, String)> = {
         let fleet = state.catalog.read();
         fleet
-            .hosts_matching(&filter, q.cursor.unwrap_or(0), limit as usize, now)
+            .hosts_matching(&filter, q.cursor.unwrap_or(0), limit as usize + 1, now)
             .into_iter()
             .map(|(host, listed)| (host.host_id, listed, host.region.clone()))
             .collect()
     };
+    let more = page.len() > limit as usize;
+    page.truncate(limit as usize);
     let ids: Vec<i64> = page.iter().map(|(id, _, _)| *id).collect();
     let listed = state.store.listed_hosts(&ids).await?;
-    let next = (page.len() as i64 == limit)
-        .then(|| page.last().map(|(id, _, _)| *id))
-        .flatten();
+    let next = more.then(|| page.last().map(|(id, _, _)| *id)).flatten();
     let hosts: Vec<Value> = listed
         .into_iter()
         .map(|stored| {

@@ -369,8 +369,6 @@ impl Store {
         Ok(identifier)
     }
 
-    /// A page of hosts with their storage figures and resources: at most
-    /// `limit` with an id above `after`, of one provider or of all.
     /// The listings of the hosts `ids` names (the catalog says which, in
     /// ascending order), with their stored samples and resources.
     pub async fn listed_hosts(&self, ids: &[i64]) -> Result<Vec<HostListing>, StoreError> {
