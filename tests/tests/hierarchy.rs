@@ -1563,7 +1563,9 @@ async fn a_node_back_from_hours_away_rolls_them_up_and_its_parent_gets_them() {
         .as_millis() as u64;
     let align = |at: u64, period: u64| at - (at + 8 * HOUR) % period;
     let hour = align(now, HOUR) - 3 * HOUR;
-    let yesterday = align(now, DAY) - DAY;
+    // Two days ago: in the hour after midnight, yesterday's last hour is
+    // the last whole hour, which the node reports live when it starts.
+    let past_day = align(now, DAY) - 2 * DAY;
     // Three hours ago: 180 periods of 2 CPU hosts, then 180 of 4; the hour
     // after, only its first 180 periods (the node went down).
     let resource = |start: u64, hosts: u64| MarketReport {
@@ -1592,12 +1594,12 @@ async fn a_node_back_from_hours_away_rolls_them_up_and_its_parent_gets_them() {
         .map(|i| resource(hour + i * 10_000, if i < 180 { 2 } else { 4 }))
         .collect();
     reports.extend((0..180).map(|i| resource(hour + HOUR + i * 10_000, 4)));
-    // Yesterday's 24 platform hours: failed sign-ins 0, 1, …, 23; one admin
+    // That day's 24 platform hours: failed sign-ins 0, 1, …, 23; one admin
     // account until the last hour, which has two.
     reports.extend((0..24).map(|i| MarketReport {
         origin: prefix.clone(),
         stream: "platform".into(),
-        period_start_ms: yesterday + i * HOUR,
+        period_start_ms: past_day + i * HOUR,
         period_ms: HOUR,
         figures: vec![
             suanli_protocol::node::Figure {
@@ -1654,10 +1656,10 @@ async fn a_node_back_from_hours_away_rolls_them_up_and_its_parent_gets_them() {
     assert_eq!(second["scale"]["resources"]["C"], 4);
 
     let mut day = Value::Null;
-    wait_until(WAIT, "yesterday's platform rollup", || {
+    wait_until(WAIT, "the platform rollup of two days ago", || {
         day = get(
             &national,
-            &format!("/api/v1/reports?stream=platform&period=1d&at={yesterday}"),
+            &format!("/api/v1/reports?stream=platform&period=1d&at={past_day}"),
         )
         .1;
         origin_part(&day).is_some()
