@@ -20,8 +20,8 @@ mod rules;
 mod silences;
 
 pub use rules::{
-    NodeFigures, RULES, Rule, evaluate, host_observations, resource_health, resource_healths, rule,
-    silent,
+    NodeFigures, RULES, Rule, evaluate, fingerprint, host_observations, resource_health,
+    resource_healths, rule, silent,
 };
 pub use silences::{
     MAX_MATCHER_NAME_CHARS, MAX_MATCHER_VALUE_CHARS, MAX_MATCHERS, Matcher, Matchers,

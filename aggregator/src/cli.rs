@@ -17,7 +17,7 @@ use suanli_protocol::{
 
 use crate::{
     config::{ServeConfig, ServeFile},
-    identity::NodeIdentity,
+    identity::{self, NodeIdentity},
     local_agent::LocalAgent,
     parent, run,
     service::{
@@ -72,6 +72,23 @@ pub enum Command {
     /// Market monitoring (市场监测): export a stream's subtree figures,
     /// one JSON object per period, from a running node.
     Reports(ReportsArgs),
+    /// Replicas (副本): several aggregators serving one node from one PostgreSQL database.
+    #[command(subcommand)]
+    Replica(ReplicaCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReplicaCommand {
+    /// Give a new replica the node's identity: checks the files copied from
+    /// another replica against the node's database and installs them in
+    /// this replica's data directory (docs/replicas.md).
+    Init {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Where the copied files are: another replica's data directory, or a copy of its identity files.
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+    },
 }
 
 /// A running node, asked over its HTTP API.
@@ -238,37 +255,91 @@ pub struct ServeArgs {
     pub local_agent_interval: Option<String>,
 }
 
-/// Where the node's state is, for administrative commands.
+/// Where the node's state is, for administrative commands: found as
+/// `serve` finds it (the same config file, variables and flags).
 #[derive(Debug, clap::Args)]
 pub struct StoreArgs {
-    #[arg(
-        long,
-        env = "SUANLI_DATA_DIR",
-        value_name = "DIR",
-        default_value = "suanli-data"
-    )]
-    pub data_dir: PathBuf,
+    /// The node's config file, as `serve` is given it: its data_dir and database_url.
+    #[arg(long, env = "SUANLI_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The node's data directory [default: the config's, else suanli-data].
+    #[arg(long, env = "SUANLI_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The node's database [default: the config's, else SQLite in the data directory].
     #[arg(long, env = "SUANLI_DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
 }
 
-impl StoreArgs {
-    async fn open(&self) -> anyhow::Result<Store> {
-        let url = self
-            .database_url
-            .clone()
-            .unwrap_or_else(|| Store::sqlite_url(&self.data_dir));
+/// A node's store, opened for an administrative command, and its data
+/// directory.
+struct NodeState {
+    store: Store,
+    data_dir: PathBuf,
+}
+
+impl NodeState {
+    /// The node's identity, which `serve` made: never made here.
+    fn identity(&self) -> anyhow::Result<NodeIdentity> {
         anyhow::ensure!(
-            self.database_url.is_some() || self.data_dir.join("ca.pem").exists(),
-            "{} holds no node: start `suanli-aggregator serve --data-dir {}` once first",
-            self.data_dir.display(),
+            NodeIdentity::exists(&self.data_dir),
+            "{} holds no node's identity: run this where the node's data directory is \
+             (--data-dir, or --config as `serve` has it)",
             self.data_dir.display()
         );
-        Store::open(&url)
-            .await
-            .with_context(|| format!("opening the database {}", run::redact(&url)))
+        NodeIdentity::load(&self.data_dir)
+            .with_context(|| format!("node identity in {}", self.data_dir.display()))
     }
 }
+
+impl StoreArgs {
+    /// The data directory and database URL, as `serve` would have them.
+    fn locate(&self) -> anyhow::Result<(PathBuf, Option<String>)> {
+        let file = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                ServeFile::from_toml(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                    .0
+            }
+            None => ServeFile::default(),
+        };
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        Ok((data_dir, self.database_url.clone().or(file.database_url)))
+    }
+
+    /// Opens the node's store; never creates one beside it.
+    async fn open(&self) -> anyhow::Result<NodeState> {
+        let (data_dir, url) = self.locate()?;
+        let url = match url {
+            Some(url) => url,
+            None => {
+                let dir = data_dir.display();
+                anyhow::ensure!(
+                    NodeIdentity::exists(&data_dir),
+                    "{dir} holds no node: start `suanli-aggregator serve --data-dir {dir}` once first"
+                );
+                anyhow::ensure!(
+                    Store::sqlite_path(&data_dir).exists(),
+                    "{dir} holds a node but no database: it keeps it elsewhere (PostgreSQL). \
+                     Give this command the same --config, or --database-url (SUANLI_DATABASE_URL), as `serve`"
+                );
+                Store::sqlite_url(&data_dir)
+            }
+        };
+        let store = Store::open(&url)
+            .await
+            .with_context(|| format!("opening the database {}", run::redact(&url)))?;
+        Ok(NodeState { store, data_dir })
+    }
+}
+
+/// Where a node keeps its state unless told otherwise.
+const DEFAULT_DATA_DIR: &str = "suanli-data";
 
 #[derive(Debug, Subcommand)]
 pub enum ProviderCommand {
@@ -379,7 +450,11 @@ pub fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SUANLI_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // PostgreSQL's notices (`relation … already exists,
+                // skipping` at every start) are not news.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new("info,sqlx::postgres::notice=warn")
+                }),
         )
         .init();
     match cli.command {
@@ -476,7 +551,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let industry = Industry::parse(&industry)
                 .with_context(|| format!("invalid industry {industry:?}"))?;
             anyhow::ensure!(!name.trim().is_empty(), "--name must not be empty");
-            let store = store.open().await?;
+            let store = store.open().await?.store;
             let provider = providers::create(
                 &store,
                 &Actor::cli(),
@@ -493,7 +568,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Provider(ProviderCommand::List { store }) => {
-            let store = store.open().await?;
+            let store = store.open().await?.store;
             for p in store.providers().await? {
                 println!(
                     "{}\t{}\t{}\t{}\t{}",
@@ -511,15 +586,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
             region,
         }) => {
             anyhow::ensure!(uses > 0, "--uses must be at least 1");
-            let store = store_args.open().await?;
+            let state = store_args.open().await?;
+            let identity = state.identity()?;
+            let store = state.store.clone();
             let provider = store.provider(&provider).await?;
-            let (identity, _) = NodeIdentity::load_or_create(&store_args.data_dir)?;
-            let address = match address {
-                Some(a) => a,
-                None => std::fs::read_to_string(store_args.data_dir.join("advertise"))
-                    .map(|a| a.trim().to_owned())
-                    .context("no --address given and `serve` has not advertised one yet")?,
-            };
+            let address = advertised(&state, address)?;
             let region = region
                 .map(|r| RegionCode::parse(&r).with_context(|| format!("invalid region {r:?}")))
                 .transpose()?
@@ -541,7 +612,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Host(HostCommand::Revoke { store, host }) => {
-            let store = store.open().await?;
+            let store = store.open().await?.store;
             let id = hosts::revoke(&store, &Actor::cli(), &host).await?;
             println!("host {id} revoked");
             Ok(())
@@ -551,7 +622,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             host,
             provider,
         }) => {
-            let store = store.open().await?;
+            let store = store.open().await?.store;
             let id = hosts::transfer(&store, &Actor::cli(), &host, &provider).await?;
             println!(
                 "host {id} transferred to {provider}; its agent must join again with {provider}'s token"
@@ -559,6 +630,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Node(command) => node_command(command).await,
+        Command::Replica(ReplicaCommand::Init { store, from }) => replica_init(&store, &from).await,
         Command::Parent(command) => parent_command(command).await,
         Command::Identifier(_)
         | Command::Select(_)
@@ -569,11 +641,78 @@ async fn run(command: Command) -> anyhow::Result<()> {
     }
 }
 
+/// Installs the node's identity from `from` into a new replica's data
+/// directory, once it is known to be the identity of the node the
+/// database belongs to.
+async fn replica_init(args: &StoreArgs, from: &std::path::Path) -> anyhow::Result<()> {
+    let (data_dir, url) = args.locate()?;
+    let url = url.context(
+        "replicas share a PostgreSQL database: give the same --config, or --database-url \
+         (SUANLI_DATABASE_URL), as the node's other replicas",
+    )?;
+    let store = Store::open(&url)
+        .await
+        .with_context(|| format!("opening the database {}", run::redact(&url)))?;
+    let recorded = store.node_ca().await?.context(
+        "this database belongs to no node yet: start the first replica with `serve`, \
+         which makes the node's identity",
+    )?;
+    let missing: Vec<&str> = identity::FILES
+        .into_iter()
+        .filter(|f| !from.join(f).is_file())
+        .collect();
+    anyhow::ensure!(
+        missing.is_empty(),
+        "{} lacks {}: copy the node's files ({}) from another replica's data directory",
+        from.display(),
+        missing.join(", "),
+        identity::FILES.join(", ")
+    );
+    let theirs = NodeIdentity::load(from)
+        .with_context(|| format!("node identity in {}", from.display()))?
+        .ca_fingerprint();
+    anyhow::ensure!(
+        theirs == recorded,
+        "{} holds the identity of another node (CA {}…) than the one this database belongs to (CA {}…)",
+        from.display(),
+        &theirs[..16],
+        &recorded[..16.min(recorded.len())]
+    );
+    if NodeIdentity::exists(&data_dir) {
+        let own = NodeIdentity::load(&data_dir)?.ca_fingerprint();
+        anyhow::ensure!(
+            own == recorded,
+            "{} holds another node's identity already (CA {}…): give this replica an empty data directory",
+            data_dir.display(),
+            &own[..16]
+        );
+        println!(
+            "{} 已有本节点身份 / holds this node's identity already",
+            data_dir.display()
+        );
+        return Ok(());
+    }
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    // The CA certificate last: its presence marks a complete identity.
+    for file in identity::FILES.iter().rev() {
+        let bytes = std::fs::read(from.join(file))
+            .with_context(|| format!("reading {}", from.join(file).display()))?;
+        suanli_link::files::write_private(&data_dir.join(file), &bytes)?;
+    }
+    println!(
+        "副本已就绪 / replica ready in {} (CA {}…): start it with `suanli-aggregator serve` on the same database",
+        data_dir.display(),
+        &recorded[..16.min(recorded.len())]
+    );
+    Ok(())
+}
+
 /// The address `serve` advertises, unless one is given.
-fn advertised(store: &StoreArgs, address: Option<String>) -> anyhow::Result<String> {
+fn advertised(state: &NodeState, address: Option<String>) -> anyhow::Result<String> {
     match address {
         Some(a) => Ok(a),
-        None => std::fs::read_to_string(store.data_dir.join("advertise"))
+        None => std::fs::read_to_string(state.data_dir.join("advertise"))
             .map(|a| a.trim().to_owned())
             .context("no --address given and `serve` has not advertised one yet"),
     }
@@ -604,11 +743,11 @@ async fn node_command(command: NodeCommand) -> anyhow::Result<()> {
                     anyhow::bail!("no token makes a national node: it is the root")
                 }
             };
-            let store = store_args.open().await?;
-            let (identity, _) = NodeIdentity::load_or_create(&store_args.data_dir)?;
-            let address = advertised(&store_args, address)?;
+            let state = store_args.open().await?;
+            let identity = state.identity()?;
+            let address = advertised(&state, address)?;
             let issued = nodes::issue_token(
-                &store,
+                &state.store,
                 &Actor::cli(),
                 role,
                 &segment,
@@ -621,7 +760,7 @@ async fn node_command(command: NodeCommand) -> anyhow::Result<()> {
             Ok(())
         }
         NodeCommand::Requests { store, state } => {
-            let store = store.open().await?;
+            let store = store.open().await?.store;
             let children = store.children(state.as_deref()).await?;
             println!(
                 "{:<4} {:<9} {:<9} {:<8} {:<14} {:<20} OPERATOR",
@@ -645,9 +784,9 @@ async fn node_command(command: NodeCommand) -> anyhow::Result<()> {
             store: store_args,
             id,
         } => {
-            let store = store_args.open().await?;
-            let (identity, _) = NodeIdentity::load_or_create(&store_args.data_dir)?;
-            let child = nodes::approve(&store, &identity, &Actor::cli(), id).await?;
+            let state = store_args.open().await?;
+            let identity = state.identity()?;
+            let child = nodes::approve(&state.store, &identity, &Actor::cli(), id).await?;
             println!(
                 "child node {id} approved: prefix {}",
                 child.prefix.as_deref().unwrap_or("-")
@@ -655,7 +794,7 @@ async fn node_command(command: NodeCommand) -> anyhow::Result<()> {
             Ok(())
         }
         NodeCommand::Reject { store, id, reason } => {
-            let store = store.open().await?;
+            let store = store.open().await?.store;
             nodes::reject(&store, &Actor::cli(), id, &reason).await?;
             println!("child node request {id} rejected");
             Ok(())
@@ -665,7 +804,7 @@ async fn node_command(command: NodeCommand) -> anyhow::Result<()> {
             child,
             reason,
         } => {
-            let store = store.open().await?;
+            let store = store.open().await?.store;
             let child = nodes::revoke(&store, &Actor::cli(), &child, &reason).await?;
             println!("child node {} revoked", child.id);
             Ok(())
@@ -690,18 +829,18 @@ async fn parent_command(command: ParentCommand) -> anyhow::Result<()> {
                 !operator_name.trim().is_empty(),
                 "--operator-name must not be empty"
             );
-            let store = store_args.open().await?;
-            let (role, _) = nodes::own_place(&store).await?;
-            let (identity, _) = NodeIdentity::load_or_create(&store_args.data_dir)?;
+            let state = store_args.open().await?;
+            let (role, _) = nodes::own_place(&state.store).await?;
+            let identity = state.identity()?;
             let id = parent::request_join(
-                &store,
-                &store_args.data_dir,
+                &state.store,
+                &state.data_dir,
                 parent::JoinAsk {
                     join,
                     role,
                     operator_name: operator_name.trim().to_owned(),
                     operator_uscc: uscc.as_str().to_owned(),
-                    advertise: advertised(&store_args, None)?,
+                    advertise: advertised(&state, None)?,
                     ca_fingerprint: identity.ca_fingerprint(),
                 },
             )
@@ -712,7 +851,7 @@ async fn parent_command(command: ParentCommand) -> anyhow::Result<()> {
             Ok(())
         }
         ParentCommand::Status { store } => {
-            let store = store.open().await?;
+            let store = store.open().await?.store;
             match store.parent_link().await? {
                 None => println!("no parent: this node stands alone"),
                 Some(link) => {

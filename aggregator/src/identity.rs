@@ -49,6 +49,18 @@ pub enum NodeError {
     Write(#[from] std::io::Error),
 }
 
+/// The files a node's identity is made of. Every replica of a node has
+/// the same (copied from the first), and nothing else of its data
+/// directory: `replica.id` names the replica itself.
+pub const FILES: [&str; 6] = [
+    "ca.pem",
+    "ca.key",
+    "server.pem",
+    "server.key",
+    "admin.token",
+    "reset.key",
+];
+
 /// The node's CA and server identity.
 #[derive(Debug)]
 pub struct NodeIdentity {
@@ -83,11 +95,20 @@ impl NodeIdentity {
     pub fn load_or_create(dir: &Path) -> Result<(Self, bool), NodeError> {
         fs::create_dir_all(dir).map_err(io_error(dir))?;
         let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
-        let ca_pem_path = dir.join("ca.pem");
-        let created = !ca_pem_path.exists();
+        let created = !Self::exists(dir);
         if created {
             Self::create(dir)?;
         }
+        Ok((Self::load(dir)?, created))
+    }
+
+    /// Whether `dir` holds an identity (its CA certificate is written last).
+    pub fn exists(dir: &Path) -> bool {
+        dir.join("ca.pem").exists()
+    }
+
+    /// Loads the identity in `dir`, which must be complete.
+    pub fn load(dir: &Path) -> Result<Self, NodeError> {
         let read = |name: &str| {
             let path = dir.join(name);
             fs::read_to_string(&path).map_err(io_error(&path))
@@ -96,17 +117,14 @@ impl NodeIdentity {
         let ca_key = KeyPair::from_pem(&read("ca.key")?)?;
         let ca_issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key)?;
         let server_key = KeyPair::from_pem(&read("server.key")?)?;
-        Ok((
-            Self {
-                ca_der: pem_to_der(&ca_pem)?,
-                server_der: pem_to_der(&read("server.pem")?)?,
-                server_key_der: server_key.serialize_der(),
-                ca_issuer,
-                admin_token: read("admin.token")?.trim().to_owned(),
-                reset_key: read("reset.key")?.trim().as_bytes().to_vec(),
-            },
-            created,
-        ))
+        Ok(Self {
+            ca_der: pem_to_der(&ca_pem)?,
+            server_der: pem_to_der(&read("server.pem")?)?,
+            server_key_der: server_key.serialize_der(),
+            ca_issuer,
+            admin_token: read("admin.token")?.trim().to_owned(),
+            reset_key: read("reset.key")?.trim().as_bytes().to_vec(),
+        })
     }
 
     fn create(dir: &Path) -> Result<(), NodeError> {

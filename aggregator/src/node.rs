@@ -139,6 +139,9 @@ pub struct Node {
     /// The subtree's capacity trend, summed by period.
     pub trends: TrendCache,
     pub started: Instant,
+    /// This process's name among the node's replicas: it holds their
+    /// shared claims, so a restart is a new holder.
+    pub replica: String,
     /// The prefix this node mints under: the configured one until a parent
     /// assigns one.
     prefix: RwLock<NodePrefix>,
@@ -179,6 +182,7 @@ impl Node {
             api_calls: ApiCalls::default(),
             trends: TrendCache::default(),
             started: Instant::now(),
+            replica: crate::identity::random_secret()[..12].to_owned(),
             prefix: RwLock::new(parts.prefix),
             events: broadcast::channel(EVENT_BACKLOG).0,
             selections,

@@ -2,8 +2,10 @@
 //!
 //! Every receiver has its own worker, so a receiver that hangs, fails or
 //! answers slowly delays only its own messages. A worker claims its due
-//! deliveries (a lease in the shared database: on PostgreSQL one replica
-//! sends each), drops what a silence covers, groups the rest by host,
+//! deliveries (a short lease in the shared database, renewed every second
+//! while it sends: on PostgreSQL one replica sends each, and a dead
+//! replica's claims pass to another within seconds), drops what a silence
+//! covers, groups the rest by host,
 //! sends each group as one message within a timeout, and records the
 //! attempt. A failed message is retried with backoff for up to a day. Robots
 //! get at most 20 messages a minute: when more groups are due than the
@@ -11,7 +13,7 @@
 //! is dropped.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -25,7 +27,7 @@ use tracing::{debug, info, warn};
 use crate::{
     alerting::{MailSecurity, MailTarget, Matchers},
     node::{Node, tasks::Shutdown},
-    store::{Attempt, Claimed, ReceiverRow, now_ms},
+    store::{Attempt, Claimed, ReceiverRow, Store, StoreError, now_ms},
 };
 
 pub mod channels;
@@ -38,8 +40,11 @@ const POLL: Duration = Duration::from_millis(500);
 const RELOAD: Duration = Duration::from_secs(1);
 /// One request's time bound.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-/// A claim outlives the request it covers.
-const LEASE_MS: u64 = 60_000;
+/// A claim lapses this long after its last renewal: a dead replica's
+/// deliveries pass to another within about this (plus a poll).
+const CLAIM_LEASE_MS: u64 = 5_000;
+/// How often a sender renews its claims while it holds them.
+const RENEW: Duration = Duration::from_secs(1);
 /// Retries stop this long after the transition.
 const GIVE_UP_MS: i64 = 24 * 3_600_000;
 /// Longest wait between retries.
@@ -192,11 +197,12 @@ async fn drain(
     channel: &Channel,
     room: u32,
     bucket: &mut Bucket,
-) -> Result<(), crate::store::StoreError> {
+) -> Result<(), StoreError> {
     let store = &node.store;
+    let me = node.replica.as_str();
     let now = now_ms();
     let claimed = store
-        .claim_deliveries(receiver.id, now, LEASE_MS, CLAIM)
+        .claim_deliveries(receiver.id, me, now, CLAIM_LEASE_MS, CLAIM)
         .await?;
     if claimed.is_empty() {
         return Ok(());
@@ -243,7 +249,22 @@ async fn drain(
         groups = BTreeMap::from([("{}:digest".to_owned(), all)]);
     }
     let external_url = node.settings.alerts.external_url.as_str();
+    let user_agent = format!(
+        "suanli-aggregator/{} (replica {me})",
+        env!("CARGO_PKG_VERSION")
+    );
+    let mut held: BTreeSet<i64> = groups.values().flatten().map(|c| c.delivery_id).collect();
     for (key, members) in groups {
+        // A claim that lapsed while this replica stalled may have passed
+        // to another: what it took is its to send.
+        keep(store, me, &mut held).await?;
+        let members: Vec<&Claimed> = members
+            .into_iter()
+            .filter(|c| held.contains(&c.delivery_id))
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
         let group_labels: BTreeMap<String, String> = members
             .first()
             .and_then(|c| c.alert.labels.get("hostname"))
@@ -264,10 +285,13 @@ async fn drain(
         let retry = members.iter().map(|c| c.attempts).max().unwrap_or(0);
         let started = Instant::now();
         bucket.sent.push(started);
-        let answer = match channel.prepare(&message, now_ms()) {
-            Delivery::Http(outgoing) => post(client, &outgoing).await,
-            Delivery::Mail { subject, text } => mail(channel, &subject, text).await,
+        let send = async {
+            match channel.prepare(&message, now_ms()) {
+                Delivery::Http(outgoing) => post(client, &outgoing, &user_agent).await,
+                Delivery::Mail { subject, text } => mail(channel, &subject, text).await,
+            }
         };
+        let answer = renewing(store, me, &mut held, send).await;
         let latency_ms = started.elapsed().as_millis() as i64;
         let (status, verdict) = match &answer {
             Ok((status, body)) => (Some(i64::from(*status)), channel.judge(*status, body)),
@@ -296,6 +320,7 @@ async fn drain(
                     "notified"
                 );
                 store.finish_deliveries(&ids, "sent", "sent", done).await?;
+                held.retain(|id| !ids.contains(id));
             }
             Err(why) => {
                 warn!(
@@ -319,12 +344,53 @@ async fn drain(
                     .finish_deliveries(&expired, "failed", &why, done)
                     .await?;
                 store
-                    .retry_deliveries(&live, done + backoff_ms(retry), &why)
+                    .retry_deliveries(&live, me, done + backoff_ms(retry), &why)
                     .await?;
+                held.retain(|id| !ids.contains(id));
             }
         }
     }
     Ok(())
+}
+
+/// Renews the claims still `held`, keeping only those this replica still
+/// holds.
+async fn keep(store: &Store, me: &str, held: &mut BTreeSet<i64>) -> Result<(), StoreError> {
+    let ids: Vec<i64> = held.iter().copied().collect();
+    let still = store
+        .renew_claims(&ids, me, now_ms() + CLAIM_LEASE_MS)
+        .await?;
+    if still.len() < ids.len() {
+        warn!(
+            lost = ids.len() - still.len(),
+            "claims lapsed and passed to another replica; it sends them"
+        );
+    }
+    *held = still.into_iter().collect();
+    Ok(())
+}
+
+/// Runs `send`, renewing the claims every second until it ends: a slow
+/// receiver (up to the send timeout) keeps its deliveries claimed, and a
+/// replica that dies stops renewing.
+async fn renewing<T>(
+    store: &Store,
+    me: &str,
+    held: &mut BTreeSet<i64>,
+    send: impl Future<Output = T>,
+) -> T {
+    tokio::pin!(send);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + RENEW, RENEW);
+    loop {
+        tokio::select! {
+            out = &mut send => return out,
+            _ = tick.tick() => {
+                if let Err(e) = keep(store, me, held).await {
+                    warn!(error = %e, "claims could not be renewed");
+                }
+            }
+        }
+    }
 }
 
 /// A group is a host's alerts (or a rule's, for the node's own).
@@ -342,8 +408,12 @@ fn backoff_ms(retry: i64) -> u64 {
         .min(MAX_BACKOFF_MS)
 }
 
-async fn post(client: &HttpClient, out: &Outgoing) -> Result<(u16, Vec<u8>), String> {
-    let mut request = hyper::Request::post(&out.url);
+async fn post(
+    client: &HttpClient,
+    out: &Outgoing,
+    user_agent: &str,
+) -> Result<(u16, Vec<u8>), String> {
+    let mut request = hyper::Request::post(&out.url).header("user-agent", user_agent);
     for (name, value) in &out.headers {
         request = request.header(*name, value);
     }

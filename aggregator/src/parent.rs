@@ -68,9 +68,11 @@ const MAX_ANSWERING: usize = 256;
 const LIVE_MARGIN: Duration = Duration::from_millis(100);
 /// The largest selection answer sent up: a quarter of a frame.
 const MAX_SELECTION_ANSWER_BYTES: usize = suanli_protocol::stream::MAX_FRAME_LEN / 4;
-/// How long the replica running the parent link holds it without renewing
-/// (it renews with every heartbeat).
-const LEASE_MS: u64 = 3 * hierarchy::HEARTBEAT_INTERVAL_MS;
+/// How often the replica running the parent link renews its lease.
+const LEASE_RENEW: Duration = Duration::from_secs(2);
+/// How long it holds the link without renewing: a dead replica's link
+/// moves to a standby within this and a poll.
+const LEASE_MS: u64 = 3 * LEASE_RENEW.as_millis() as u64;
 /// The replica's name in the lease, under the data directory.
 const REPLICA_ID_FILE: &str = "replica.id";
 /// How long one join or poll exchange may take.
@@ -422,6 +424,7 @@ async fn linked(
     let mut endpoint: Option<Endpoint> = None;
     let mut events = node.subscribe();
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    let mut lease = tokio::time::interval(LEASE_RENEW);
     // Live queries being answered; they end with the link.
     let mut answering: JoinSet<ChildMessage> = JoinSet::new();
     spool_changes(node, spool).await?;
@@ -436,13 +439,15 @@ async fn linked(
                 Ok(_) => {}
                 Err(RecvError::Closed) => break Ok(Step::Stop),
             },
-            _ = heartbeat.tick() => {
+            _ = lease.tick() => {
                 if node.store.take_parent_lease(holder, now_ms(), LEASE_MS).await? != (Lease::Held { taken: false }) {
                     // Another replica took over (this one stalled past the
                     // lease); it refiles everything, so stand by.
                     warn!("the parent link's lease moved to another replica");
                     break Ok(Step::Wait);
                 }
+            }
+            _ = heartbeat.tick() => {
                 // A change another replica filed, or one a failed spooling left.
                 spool_changes(node, spool).await?;
                 if let Some(l) = connection.as_mut() && uplink.is_connected() {

@@ -3,6 +3,11 @@
 //! that every replica's catalog, and with it the status API, the dashboard
 //! and selection, shows the whole fleet live, each follows the samples the
 //! others store and reloads the price lists and lines they change.
+//!
+//! The freshest evidence wins: a sample counts by its sequence number,
+//! whichever replica took it in. A replica still holding an agent's old
+//! connection (dead, not yet timed out) takes the samples the agent now
+//! sends through another, so it never judges that host silent.
 
 use std::{sync::Arc, time::Duration};
 
@@ -57,8 +62,8 @@ pub async fn follow(node: Arc<Node>, mut shutdown: Shutdown) {
     }
 }
 
-/// Observes every sample stored after `after` that this replica did not
-/// take in itself; returns the highest id read.
+/// Observes every sample stored after `after` newer than what this replica
+/// has of its host; returns the highest id read.
 async fn catch_up(node: &Node, mut after: i64) -> Result<i64, StoreError> {
     loop {
         let rows = node.store.samples_after(after, BATCH).await?;
@@ -67,9 +72,6 @@ async fn catch_up(node: &Node, mut after: i64) -> Result<i64, StoreError> {
         };
         let mut wanted = Vec::new();
         for (id, host_id, seq) in &rows {
-            if node.registry.is_connected(*host_id) {
-                continue;
-            }
             match node.catalog.last_seq(*host_id) {
                 Some(Some(seen)) if seen >= *seq => continue,
                 Some(_) => {}

@@ -5,7 +5,7 @@
 //! jobs (retention, observed latency, revocations), the replica follower on
 //! PostgreSQL and, with `--with-local-agent`, an agent for this very host.
 
-use std::{io::Write, sync::Arc, time::Duration};
+use std::{io::Write, path::Path, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
@@ -25,7 +25,7 @@ use crate::{
     catalog::Catalog,
     children,
     config::ServeConfig,
-    identity::{NodeIdentity, random_secret},
+    identity::{self, NodeIdentity, random_secret},
     ingest::{self, Ingest, IngestConfig},
     local_agent::{self, LocalAgent},
     market,
@@ -54,15 +54,54 @@ const HOUSEKEEPING: Duration = Duration::from_secs(60);
 /// How long each task may take to stop.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 
+/// The node's identity for this replica: its data directory's, which must
+/// be that of the node the database belongs to. The first replica on a new
+/// database creates one and records its CA there. A replica without one
+/// on a node's database is refused and told which files to copy; it never
+/// makes a CA of its own, which its agents and the other replicas' would
+/// distrust.
+pub async fn node_identity(data_dir: &Path, store: &Store) -> anyhow::Result<(NodeIdentity, bool)> {
+    let files = identity::FILES.join(", ");
+    let dir = data_dir.display();
+    let recorded = store.node_ca().await?;
+    if let Some(fingerprint) = &recorded
+        && !NodeIdentity::exists(data_dir)
+    {
+        anyhow::bail!(
+            "this database belongs to a node already (CA {}…) and {dir} holds no identity: \
+             a replica joins that node, it does not found another. Copy {files} from another \
+             replica's data directory into {dir} (`suanli-aggregator replica init --from DIR` \
+             checks and copies them), then start again",
+            &fingerprint[..16.min(fingerprint.len())]
+        );
+    }
+    let (identity, created) = NodeIdentity::load_or_create(data_dir)
+        .with_context(|| format!("node identity in {dir}"))?;
+    let own = identity.ca_fingerprint();
+    let recorded = match recorded {
+        Some(recorded) => recorded,
+        None => store.record_node_ca(&own).await?,
+    };
+    anyhow::ensure!(
+        recorded == own,
+        "{dir} holds the identity of another node (CA {}…) than the one this database \
+         belongs to (CA {}…): give this replica that node's files ({files}) or its own database",
+        &own[..16],
+        &recorded[..16.min(recorded.len())]
+    );
+    Ok((identity, created))
+}
+
 /// Runs the node until SIGINT or SIGTERM; with `local_agent`, also an
 /// agent for this host.
 pub async fn run(config: ServeConfig, local_agent: Option<LocalAgent>) -> anyhow::Result<()> {
-    let (identity, created) = NodeIdentity::load_or_create(&config.data_dir)
-        .with_context(|| format!("node identity in {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let url = database_url(&config);
     let store = Store::open(&url)
         .await
         .with_context(|| format!("opening the database {}", redact(&url)))?;
+    let (identity, created) = node_identity(&config.data_dir, &store).await?;
     let mut tasks = Tasks::default();
     let counters = IngestCounters::default();
     let (writer, writing) = SampleWriter::new(store.clone(), counters.clone());
@@ -154,6 +193,8 @@ pub async fn run(config: ServeConfig, local_agent: Option<LocalAgent>) -> anyhow
         tasks::record_selections(store.clone(), selections),
     );
 
+    // Its name in the claims replicas share, and in the notifications it sends.
+    info!(replica = %node.replica, database = %redact(&url), "serving");
     // One line on stdout for scripts and tests; the rest goes to the log.
     // Whoever started us may have stopped reading stdout: a closed pipe is
     // no reason to stop serving, so write errors are ignored.
@@ -163,13 +204,21 @@ pub async fn run(config: ServeConfig, local_agent: Option<LocalAgent>) -> anyhow
         "suanli-aggregator listening quic={quic_addr} {scheme}={http_addr}"
     );
     if created {
+        // The administrative commands find the node's store as serve does.
+        let store_args = match &config.database_url {
+            Some(_) => format!(
+                "--data-dir {} --database-url <the same URL>",
+                config.data_dir.display()
+            ),
+            None => format!("--data-dir {}", config.data_dir.display()),
+        };
         let _ = writeln!(
             stdout,
             "新节点已创建 / new node created in {dir}\n\
              CA fingerprint: {ca_fingerprint}\n\
              注册主机 / enroll a host:\n  \
-             suanli-aggregator provider create --data-dir {dir} --name NAME --uscc CODE --region CODE --industry CODE\n  \
-             suanli-aggregator token create --data-dir {dir} --provider <code from provider create>\n  \
+             suanli-aggregator provider create {store_args} --name NAME --uscc CODE --region CODE --industry CODE\n  \
+             suanli-aggregator token create {store_args} --provider <code from provider create>\n  \
              suanli-agent join <join string>",
             dir = config.data_dir.display(),
         );

@@ -202,7 +202,18 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0014-sqlite.sql"),
         include_str!("../migrations/0014-postgres.sql"),
     ),
+    (
+        15,
+        include_str!("../migrations/0015-sqlite.sql"),
+        include_str!("../migrations/0015-postgres.sql"),
+    ),
 ];
+
+/// Ids written into a query's `IN (…)`: integers from this node's own
+/// catalog or rows, so nothing a caller typed reaches the SQL.
+fn id_list(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}
 
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -272,7 +283,15 @@ impl Store {
 
     /// `sqlite://DIR/suanli.db` for a data directory.
     pub fn sqlite_url(data_dir: &std::path::Path) -> String {
-        format!("sqlite://{}?mode=rwc", data_dir.join("suanli.db").display())
+        format!(
+            "sqlite://{}?mode=rwc",
+            Self::sqlite_path(data_dir).display()
+        )
+    }
+
+    /// The embedded database's file in a data directory.
+    pub fn sqlite_path(data_dir: &std::path::Path) -> std::path::PathBuf {
+        data_dir.join("suanli.db")
     }
 
     pub fn backend(&self) -> Backend {

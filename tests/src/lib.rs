@@ -442,6 +442,14 @@ impl Aggregator {
         Self::start(data_dir, self.backend.clone(), extra)
     }
 
+    /// The PostgreSQL database it runs on, if it does.
+    pub fn database_url(&self) -> Option<&str> {
+        match &self.backend {
+            Backend::Postgres(url) => Some(url),
+            Backend::Sqlite => None,
+        }
+    }
+
     /// Everything the process has logged (stderr), across restarts.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data_dir.with_extension("aggregator.log")).unwrap_or_default()

@@ -33,6 +33,9 @@ impl Received {
 struct State {
     received: Vec<Received>,
     answer: (u16, String),
+    /// Requests still to hold unanswered until their sender goes away.
+    to_hold: usize,
+    held: Vec<Received>,
 }
 
 /// The receiver; it serves until the test ends.
@@ -50,6 +53,8 @@ impl Receiver {
         let state = Arc::new(Mutex::new(State {
             received: Vec::new(),
             answer: (200, answer.to_owned()),
+            to_hold: 0,
+            held: Vec::new(),
         }));
         let shared = state.clone();
         std::thread::spawn(move || {
@@ -83,8 +88,21 @@ impl Receiver {
         self.state.lock().expect("lock").answer = (status, body.to_owned());
     }
 
+    /// What it answered (a held request is not: its sender never heard back).
     pub fn received(&self) -> Vec<Received> {
         self.state.lock().expect("lock").received.clone()
+    }
+
+    /// Holds the next request unanswered until its sender goes away (a
+    /// notification in flight when its replica dies): it is then
+    /// forgotten, never counted as received.
+    pub fn hold_next(&self) {
+        self.state.lock().expect("lock").to_hold += 1;
+    }
+
+    /// The requests held, answered never.
+    pub fn held(&self) -> Vec<Received> {
+        self.state.lock().expect("lock").held.clone()
     }
 }
 
@@ -122,15 +140,25 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
+        let request = Received {
+            method,
+            target,
+            headers,
+            body,
+            at: Instant::now(),
+        };
         let (status, answer) = {
             let mut state = state.lock().expect("lock");
-            state.received.push(Received {
-                method,
-                target,
-                headers,
-                body,
-                at: Instant::now(),
-            });
+            if state.to_hold > 0 {
+                state.to_hold -= 1;
+                state.held.push(request);
+                drop(state);
+                // Until the sender closes the connection (or dies).
+                let mut rest = Vec::new();
+                let _ = reader.read_to_end(&mut rest);
+                return;
+            }
+            state.received.push(request);
             state.answer.clone()
         };
         let response = format!(

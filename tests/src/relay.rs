@@ -30,6 +30,8 @@ pub struct Impairment {
 #[derive(Debug)]
 struct Shared {
     impairment: Impairment,
+    /// Where agents' datagrams go: a load balancer may move them.
+    upstream: SocketAddr,
     rng: u64,
     forwarded: u64,
     dropped: u64,
@@ -83,6 +85,7 @@ impl Relay {
             .expect("relay runtime");
         let shared = Arc::new(Mutex::new(Shared {
             impairment: Impairment::default(),
+            upstream,
             rng: seed | 1,
             forwarded: 0,
             dropped: 0,
@@ -91,7 +94,7 @@ impl Relay {
             .block_on(UdpSocket::bind("127.0.0.1:0"))
             .expect("relay socket");
         let addr = listener.local_addr().expect("relay address");
-        runtime.spawn(run(Arc::new(listener), upstream, shared.clone()));
+        runtime.spawn(run(Arc::new(listener), shared.clone()));
         Self {
             addr,
             shared,
@@ -103,6 +106,13 @@ impl Relay {
         self.shared.lock().expect("relay lock").impairment = impairment;
     }
 
+    /// Sends the agents' datagrams to `upstream` from now on, as a load
+    /// balancer moving them to another replica would: the one they leave
+    /// is never told, and holds their connections until they time out.
+    pub fn redirect(&self, upstream: SocketAddr) {
+        self.shared.lock().expect("relay lock").upstream = upstream;
+    }
+
     /// (forwarded, dropped) datagrams so far.
     pub fn counts(&self) -> (u64, u64) {
         let s = self.shared.lock().expect("relay lock");
@@ -110,7 +120,7 @@ impl Relay {
     }
 }
 
-async fn run(listener: Arc<UdpSocket>, upstream: SocketAddr, shared: Arc<Mutex<Shared>>) {
+async fn run(listener: Arc<UdpSocket>, shared: Arc<Mutex<Shared>>) {
     let mut peers: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
     let mut buf = vec![0u8; 65536];
     loop {
@@ -129,6 +139,7 @@ async fn run(listener: Arc<UdpSocket>, upstream: SocketAddr, shared: Arc<Mutex<S
                 socket
             }
         };
+        let upstream = shared.lock().expect("relay lock").upstream;
         forward(&shared, &buf[..n], socket, upstream);
     }
 }

@@ -973,3 +973,36 @@ fn the_first_hour_at_the_command_line_names_the_way_out() {
         assert!(stderr.contains(flag) && stderr.contains(&taken), "{stderr}");
     }
 }
+
+/// Every tool the project ships or benchmarks with answers `--help`, and
+/// so does each administrative group.
+#[test]
+fn every_tool_answers_help() {
+    let tools: &[(&str, &[&str])] = &[
+        ("suanli-agent", &[]),
+        ("suanli-agent", &["join"]),
+        ("suanli-aggregator", &[]),
+        ("suanli-aggregator", &["serve"]),
+        ("suanli-aggregator", &["replica", "init"]),
+        ("suanli-aggregator", &["token", "create"]),
+        ("suanli-loadgen", &[]),
+        ("suanli-apibench", &[]),
+        ("suanli-fedbench", &[]),
+        ("suanli-filebench", &[]),
+        ("suanli-paintbench", &[]),
+    ];
+    for (tool, args) in tools {
+        let out = std::process::Command::new(suanli_tests::binary(tool))
+            .args(*args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("Usage:"),
+            "{tool} {args:?} --help: {}\n{stdout}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

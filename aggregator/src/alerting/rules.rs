@@ -208,6 +208,12 @@ const SLOWDOWN_WINDOW_MS: u64 = 10 * 60_000;
 const SLOWDOWN_EVENTS: usize = 6;
 const WRITER_QUEUE_FRACTION: f64 = 0.8;
 
+/// One host's alert of `rule` about `subject` (an accelerator, a mount…;
+/// empty for the host itself): the same every evaluation, on every replica.
+pub fn fingerprint(rule: &str, host_id: i64, subject: &str) -> String {
+    format!("{rule}/{host_id}/{subject}")
+}
+
 /// Is a host silent: enrolled, not revoked, and no sample for three intervals.
 pub fn silent(host: &HostEntry, now_ms: u64) -> bool {
     let Some(seen) = host.last_seen_ms else {
@@ -328,7 +334,7 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
             labels.insert((*k).to_owned(), v.clone());
         }
         out.push(Observation {
-            fingerprint: format!("{}/{}/{subject}", rule.name, host.host_id),
+            fingerprint: fingerprint(rule.name, host.host_id, subject),
             rule,
             severity,
             level,

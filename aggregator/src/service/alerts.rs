@@ -6,7 +6,8 @@
 use std::collections::HashSet;
 
 use serde::Deserialize;
-use tracing::info;
+use suanli_protocol::stream::SequencedSample;
+use tracing::{debug, info};
 
 use super::{Actor, ServiceError, audit, own_provider};
 use crate::{
@@ -79,8 +80,9 @@ impl Evaluator {
                 .failing_receivers(now.saturating_sub(RECEIVER_FAILING_WINDOW_MS))
                 .await?,
         };
-        let observations = alerting::evaluate(&node.catalog.read(), &figures, now);
         let open: HashSet<String> = node.store.open_fingerprints().await?.into_iter().collect();
+        confirm_silences(node, &open, now).await?;
+        let observations = alerting::evaluate(&node.catalog.read(), &figures, now);
         let transitions = self.tracker.step(now, &open, observations);
         let group_wait = node.settings.alerts.group_wait.as_millis() as u64;
         let mut recorded = 0;
@@ -118,6 +120,44 @@ impl Evaluator {
         }
         Ok(recorded)
     }
+}
+
+/// Before a host is first judged silent, the store has the last word:
+/// another replica may have stored its samples since this one last
+/// followed them (its agent moved there, or the follower lags behind a
+/// burst). A newer stored sample is taken in, and the host is not silent.
+async fn confirm_silences(
+    node: &Node,
+    open: &HashSet<String>,
+    now: u64,
+) -> Result<(), ServiceError> {
+    let newly_silent: Vec<(i64, Option<u64>)> = node
+        .catalog
+        .read()
+        .hosts
+        .values()
+        .filter(|h| alerting::silent(h, now))
+        .filter(|h| !open.contains(&alerting::fingerprint("host_silent", h.host_id, "")))
+        .map(|h| (h.host_id, h.vitals.as_ref().map(|v| v.seq)))
+        .collect();
+    for (host_id, seen) in newly_silent {
+        let Some(body) = node.store.newest_sample(host_id).await? else {
+            continue;
+        };
+        match SequencedSample::decode(&body) {
+            Ok(s) if seen.is_none_or(|seen| s.seq > seen) => {
+                info!(
+                    host_id,
+                    seq = s.seq,
+                    "stored by another replica: not silent"
+                );
+                node.catalog.follow(host_id, s.seq, &s.sample, now);
+            }
+            Ok(_) => {}
+            Err(e) => debug!(host_id, error = %e, "undecodable stored sample skipped"),
+        }
+    }
+    Ok(())
 }
 
 /// Which alerts a caller asks for.

@@ -444,11 +444,12 @@ impl Store {
         Ok(())
     }
 
-    /// Claims up to `limit` of a receiver's due deliveries until
-    /// `now + lease`. A resolved notification waits for its firing one.
+    /// Claims up to `limit` of a receiver's due deliveries for `holder`
+    /// until `now + lease`. A resolved notification waits for its firing one.
     pub async fn claim_deliveries(
         &self,
         receiver_id: i64,
+        holder: &str,
         now_ms: u64,
         lease_ms: u64,
         limit: i64,
@@ -456,7 +457,7 @@ impl Store {
         // The conditions are repeated outside the subquery: a replica that
         // waited for another's claim re-checks them on the claimed row.
         let ids: Vec<i64> = sqlx::query(
-            "UPDATE deliveries SET claimed_until_ms = $3 WHERE id IN ( \
+            "UPDATE deliveries SET claimed_until_ms = $3, claimed_by = $5 WHERE id IN ( \
                SELECT d.id FROM deliveries d WHERE d.receiver_id = $1 AND d.state = 'pending' \
                AND d.due_at_ms <= $2 AND (d.claimed_until_ms IS NULL OR d.claimed_until_ms < $2) \
                AND (d.transition = 'firing' OR NOT EXISTS (SELECT 1 FROM deliveries f \
@@ -469,6 +470,7 @@ impl Store {
         .bind(int(now_ms))
         .bind(int(now_ms + lease_ms))
         .bind(limit)
+        .bind(holder)
         .fetch_all(&self.pool)
         .await?
         .iter()
@@ -476,11 +478,7 @@ impl Store {
         .collect::<Result<_, _>>()?;
         let mut claimed = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(100) {
-            let list = chunk
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(",");
+            let list = super::id_list(chunk);
             // Ids are integers the database gave: nothing to inject.
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 concat!("SELECT d.id, d.transition, d.attempts, ", alert_columns!(), ", \
@@ -507,6 +505,33 @@ impl Store {
         Ok(claimed)
     }
 
+    /// Extends `holder`'s claims on these deliveries to `until_ms`; returns
+    /// those it still holds (another replica takes a claim only after it
+    /// lapsed, and a finished delivery needs none).
+    pub async fn renew_claims(
+        &self,
+        ids: &[i64],
+        holder: &str,
+        until_ms: u64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut held = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(100) {
+            let list = super::id_list(chunk);
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE deliveries SET claimed_until_ms = $1 \
+                 WHERE id IN ({list}) AND claimed_by = $2 AND state = 'pending' RETURNING id"
+            )))
+            .bind(int(until_ms))
+            .bind(holder)
+            .fetch_all(&self.pool)
+            .await?;
+            for r in rows {
+                held.push(r.try_get(0)?);
+            }
+        }
+        Ok(held)
+    }
+
     /// Ends deliveries: `sent`, `suppressed` (silenced), `failed` (gave up).
     pub async fn finish_deliveries(
         &self,
@@ -516,13 +541,9 @@ impl Store {
         now_ms: u64,
     ) -> Result<(), StoreError> {
         for chunk in ids.chunks(100) {
-            let list = chunk
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(",");
+            let list = super::id_list(chunk);
             sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE deliveries SET state = $1, outcome = $2, done_at_ms = $3, claimed_until_ms = NULL, \
+                "UPDATE deliveries SET state = $1, outcome = $2, done_at_ms = $3, claimed_until_ms = NULL, claimed_by = NULL, \
                  attempts = attempts + 1 WHERE id IN ({list}) AND state = 'pending'"
             )))
             .bind(state)
@@ -534,25 +555,23 @@ impl Store {
         Ok(())
     }
 
-    /// Puts deliveries back for another try at `due_ms`.
+    /// Puts `holder`'s claimed deliveries back for another try at `due_ms`.
     pub async fn retry_deliveries(
         &self,
         ids: &[i64],
+        holder: &str,
         due_ms: u64,
         outcome: &str,
     ) -> Result<(), StoreError> {
         for chunk in ids.chunks(100) {
-            let list = chunk
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(",");
+            let list = super::id_list(chunk);
             sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE deliveries SET due_at_ms = $1, outcome = $2, claimed_until_ms = NULL, \
-                 attempts = attempts + 1 WHERE id IN ({list}) AND state = 'pending'"
+                "UPDATE deliveries SET due_at_ms = $1, outcome = $2, claimed_until_ms = NULL, claimed_by = NULL, \
+                 attempts = attempts + 1 WHERE id IN ({list}) AND state = 'pending' AND claimed_by = $3"
             )))
             .bind(int(due_ms))
             .bind(outcome)
+            .bind(holder)
             .execute(&self.pool)
             .await?;
         }

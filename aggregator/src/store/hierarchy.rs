@@ -286,6 +286,29 @@ impl Store {
         row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
     }
 
+    /// Records the node's CA (its fingerprint) unless one is recorded;
+    /// returns the one recorded, which the caller compares with its own.
+    pub async fn record_node_ca(&self, fingerprint: &str) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO node_identity (id, ca_fingerprint, recorded_at_ms) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(fingerprint)
+        .bind(int(now_ms()))
+        .execute(&self.pool)
+        .await?;
+        Ok(self.node_ca().await?.unwrap_or_default())
+    }
+
+    /// The fingerprint of the CA of the node this database belongs to,
+    /// once a replica has started on it.
+    pub async fn node_ca(&self) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT ca_fingerprint FROM node_identity WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
     pub async fn create_node_token(
         &self,
         secret_sha256: &str,

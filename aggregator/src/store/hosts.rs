@@ -517,9 +517,3 @@ impl Store {
             .collect()
     }
 }
-
-/// Host ids written into a query's `IN (…)`: integers from this node's own
-/// catalog or rows, so nothing a caller typed reaches the SQL.
-fn id_list(ids: &[i64]) -> String {
-    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
-}

@@ -121,6 +121,17 @@ impl Store {
             .try_get(0)?)
     }
 
+    /// A host's newest stored sample (by sequence number), whichever
+    /// replica stored it.
+    pub async fn newest_sample(&self, host_id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        let row =
+            sqlx::query("SELECT body FROM samples WHERE host_id = $1 ORDER BY seq DESC LIMIT 1")
+                .bind(host_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
     /// A host's raw samples collected in `[from_ms, to_ms)`, in order.
     pub async fn samples_between(
         &self,

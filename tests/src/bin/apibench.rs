@@ -25,26 +25,38 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::json;
 use suanli_tests::{Request, Session, bench, seed};
 
+/// The status API and dashboard against a node holding many registered resources.
+#[derive(Debug, clap::Parser)]
+#[command(name = "suanli-apibench")]
+struct Args {
+    /// Resources registered on the node.
+    #[arg(long, default_value_t = 100_000)]
+    resources: usize,
+    /// Requests timed per case.
+    #[arg(long, default_value_t = 300)]
+    repeat: usize,
+    /// The aggregator binary [default: the one beside this one].
+    #[arg(long, value_name = "PATH")]
+    aggregator: Option<PathBuf>,
+}
+
 fn main() -> anyhow::Result<()> {
-    let mut resources = 100_000usize;
-    let mut repeat = 300usize;
-    let mut aggregator = std::env::current_exe()?
-        .parent()
-        .context("binary directory")?
-        .join("suanli-aggregator");
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--resources" => resources = args.next().context("--resources N")?.parse()?,
-            "--repeat" => repeat = args.next().context("--repeat N")?.parse()?,
-            "--aggregator" => aggregator = PathBuf::from(args.next().context("--aggregator PATH")?),
-            other => bail!("unknown argument {other:?}"),
-        }
-    }
+    let Args {
+        resources,
+        repeat,
+        aggregator,
+    } = clap::Parser::parse();
+    let aggregator = match aggregator {
+        Some(path) => path,
+        None => std::env::current_exe()?
+            .parent()
+            .context("binary directory")?
+            .join("suanli-aggregator"),
+    };
     let work = tempfile::tempdir()?;
     let data = work.path().join("node");
 

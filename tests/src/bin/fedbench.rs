@@ -30,20 +30,27 @@ const PROVINCES: &[&str] = &[
     "21", "22", "23", "45", "46", "50", "52", "53", "54", "61", "62", "63", "64", "65",
 ];
 
+/// Selection across nodes on real aggregators on loopback.
+#[derive(Debug, clap::Parser)]
+#[command(name = "suanli-fedbench")]
+struct Args {
+    /// Regional nodes under the national one.
+    #[arg(long, default_value_t = 3)]
+    children: usize,
+    /// Accelerators in all, shared among the children (8 to a host).
+    #[arg(long, default_value_t = 160_000)]
+    accelerators: usize,
+    /// Demands timed per case.
+    #[arg(long, default_value_t = 200)]
+    repeat: usize,
+}
+
 fn main() -> anyhow::Result<()> {
-    let (mut children, mut accelerators, mut repeat) = (3usize, 160_000usize, 200usize);
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || -> anyhow::Result<usize> {
-            Ok(args.next().context("a number after the flag")?.parse()?)
-        };
-        match arg.as_str() {
-            "--children" => children = value()?,
-            "--accelerators" => accelerators = value()?,
-            "--repeat" => repeat = value()?,
-            other => bail!("unknown argument {other:?}; see the module documentation"),
-        }
-    }
+    let Args {
+        children,
+        accelerators,
+        repeat,
+    } = clap::Parser::parse();
     if children == 0 || children > PROVINCES.len() {
         bail!("--children from 1 to {}", PROVINCES.len());
     }

@@ -24,31 +24,39 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use suanli_protocol::node::{MAX_FILINGS_PER_BATCH, ParentMessage};
 use suanli_tests::{Aggregator, Backend, Request, child::ScriptedChild};
 
 /// Records unacknowledged at most (the child's window is 256).
 const WINDOW: usize = 32;
 
+/// Filing child → parent, and resolution at a node holding many filed identifiers.
+#[derive(Debug, clap::Parser)]
+#[command(name = "suanli-filebench")]
+struct Args {
+    /// Identifiers filed.
+    #[arg(long, default_value_t = 1_000_000)]
+    identifiers: u64,
+    /// Resolutions timed.
+    #[arg(long, default_value_t = 20_000)]
+    resolve: usize,
+    /// The parent on a fresh PostgreSQL database (SUANLI_TEST_DATABASE_URL's server).
+    #[arg(long)]
+    postgres: bool,
+}
+
 fn main() -> anyhow::Result<()> {
-    let mut identifiers = 1_000_000u64;
-    let mut resolve = 20_000usize;
-    let mut backend = Backend::Sqlite;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        if arg == "--postgres" {
-            // A fresh database on the server the tests use.
-            backend = Backend::postgres("filebench");
-            continue;
-        }
-        let value = args.next().context("a value after each flag")?;
-        match arg.as_str() {
-            "--identifiers" => identifiers = value.parse()?,
-            "--resolve" => resolve = value.parse()?,
-            other => bail!("unknown flag {other}"),
-        }
-    }
+    let Args {
+        identifiers,
+        resolve,
+        postgres,
+    } = clap::Parser::parse();
+    let backend = if postgres {
+        Backend::postgres("filebench")
+    } else {
+        Backend::Sqlite
+    };
     let on_sqlite = matches!(backend, Backend::Sqlite);
     let dir = tempfile::tempdir()?;
     let node = Aggregator::start(

@@ -13,7 +13,7 @@
 //! suanli-loadgen --join 'suanli://…' --agents 2000 --interval 1s --ramp 20s --duration 30s \
 //!     [--aggregator-pid PID]
 //! ```
-//! See `tests/bench/README.md` for the full procedure.
+//! `tests/bench/loadgen.sh` runs the whole procedure against a fresh node.
 
 use std::{
     collections::VecDeque,
@@ -40,48 +40,35 @@ use suanli_protocol::{
 use suanli_tests::bench;
 use tokio::sync::Semaphore;
 
-#[derive(Debug)]
+/// Many simulated agents from one process, over real QUIC and mutual TLS.
+#[derive(Debug, clap::Parser)]
+#[command(name = "suanli-loadgen")]
 struct Args {
+    /// A multi-use join string (`suanli-aggregator token create --uses N`).
+    #[arg(long, value_parser = parse_join)]
     join: JoinString,
+    /// Simulated agents.
+    #[arg(long, default_value_t = 1000)]
     agents: usize,
+    /// Each agent's sampling interval.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     interval: Duration,
+    /// How long the agents take to connect, spread evenly.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     ramp: Duration,
+    /// How long they send after the ramp.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     duration: Duration,
+    /// Client QUIC endpoints (UDP sockets) the agents share (at least one).
+    #[arg(long, default_value_t = 2)]
     endpoints: usize,
+    /// The aggregator's process, to report its CPU and memory.
+    #[arg(long, value_name = "PID")]
     aggregator_pid: Option<u32>,
 }
 
-fn parse_args() -> anyhow::Result<Args> {
-    let mut args = std::env::args().skip(1);
-    let mut join = None;
-    let mut agents = 1000;
-    let mut interval = Duration::from_secs(1);
-    let mut ramp = Duration::from_secs(20);
-    let mut duration = Duration::from_secs(30);
-    let mut endpoints = 2;
-    let mut aggregator_pid = None;
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--join" => join = Some(value()?.parse().context("--join")?),
-            "--agents" => agents = value()?.parse()?,
-            "--interval" => interval = humantime::parse_duration(&value()?)?,
-            "--ramp" => ramp = humantime::parse_duration(&value()?)?,
-            "--duration" => duration = humantime::parse_duration(&value()?)?,
-            "--endpoints" => endpoints = value()?.parse()?,
-            "--aggregator-pid" => aggregator_pid = Some(value()?.parse()?),
-            other => bail!("unknown flag {other}"),
-        }
-    }
-    Ok(Args {
-        join: join.context("--join is required")?,
-        agents,
-        interval,
-        ramp,
-        duration,
-        endpoints: endpoints.max(1),
-        aggregator_pid,
-    })
+fn parse_join(text: &str) -> Result<JoinString, String> {
+    text.parse().map_err(|e| format!("{e}"))
 }
 
 /// Figures the simulated agents share.
@@ -105,7 +92,8 @@ fn now_ms() -> u64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = parse_args()?;
+    let mut args: Args = clap::Parser::parse();
+    args.endpoints = args.endpoints.max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

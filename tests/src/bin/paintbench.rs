@@ -22,20 +22,27 @@ use suanli_tests::{Aggregator, Backend, Request, bench, browser, seed};
 
 const HOUR: u64 = 3_600_000;
 
+/// The overview's first paint on a node of many hosts with days of rollups.
+#[derive(Debug, clap::Parser)]
+#[command(name = "suanli-paintbench")]
+struct Args {
+    /// Hosts on the node (8 accelerators each).
+    #[arg(long, default_value_t = 20_000)]
+    hosts: usize,
+    /// Days of hourly rollups.
+    #[arg(long, default_value_t = 30)]
+    days: u64,
+    /// Reloads timed.
+    #[arg(long, default_value_t = 5)]
+    repeat: usize,
+}
+
 fn main() -> anyhow::Result<()> {
-    let (mut hosts, mut days, mut repeat) = (20_000usize, 30u64, 5usize);
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || -> anyhow::Result<u64> {
-            Ok(args.next().context("a number after the flag")?.parse()?)
-        };
-        match arg.as_str() {
-            "--hosts" => hosts = value()? as usize,
-            "--days" => days = value()?,
-            "--repeat" => repeat = value()? as usize,
-            other => bail!("unknown argument {other:?}; see the module documentation"),
-        }
-    }
+    let Args {
+        hosts,
+        days,
+        repeat,
+    } = clap::Parser::parse();
     let work = tempfile::tempdir()?;
     let mut node = Aggregator::start(
         &work.path().join("node"),
