@@ -49,6 +49,8 @@ pub struct JoinArgs {
     pub join: String,
     #[command(flatten)]
     pub state: StateDir,
+    /// Where the host's files are read from: `/`, or the host's root
+    /// mounted into a container (e.g. /host).
     #[arg(
         long,
         env = "SUANLI_HOST_ROOT",
@@ -106,6 +108,8 @@ pub struct RunArgs {
     /// also SUANLI_<VENDOR>_LIBRARY). Its devices are then read even when the PCI bus does not show them.
     #[arg(long = "accel-library", value_name = "VENDOR=PATH")]
     pub accel_library: Vec<String>,
+    /// Where the host's files are read from: `/`, or the host's root
+    /// mounted into a container (e.g. /host).
     #[arg(
         long,
         env = "SUANLI_HOST_ROOT",
@@ -131,6 +135,8 @@ pub struct InventoryArgs {
     #[arg(long = "accel-library", value_name = "VENDOR=PATH")]
     pub accel_library: Vec<String>,
     /// Read /proc, /sys, /etc and /dev under this directory (the host's root mounted in a container).
+    /// Where the host's files are read from: `/`, or the host's root
+    /// mounted into a container (e.g. /host).
     #[arg(
         long,
         env = "SUANLI_HOST_ROOT",

@@ -94,7 +94,15 @@ pub async fn join(
         }
     })
     .await
-    .context("joining timed out")??;
+    .with_context(|| {
+        format!(
+            "no answer from the node at {} ({address}) within {} s: is it running, and is UDP \
+             port {} open on the way? The token was not used",
+            join.address,
+            JOIN_TIMEOUT.as_secs(),
+            address.port()
+        )
+    })??;
     endpoint.wait_idle().await;
 
     let enrollment = Enrollment {

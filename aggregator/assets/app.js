@@ -64,7 +64,8 @@ const T = {
   started: ["开始时间", "Started"], resolved_at: ["恢复时间", "Resolved"], ack: ["确认", "Acknowledge"], acked_by: ["确认人", "Acknowledged by"],
   summary_col: ["摘要", "Summary"], rule: ["规则", "Rule"], health: ["健康", "Health"], healthy: ["正常", "healthy"], degraded: ["降级", "degraded"],
   unknown: ["未知", "unknown"], silences: ["静默", "Silences"], matchers: ["匹配条件（每行 名称=值）", "Matchers (one name=value per line)"],
-  duration: ["时长", "Duration"], create_silence: ["创建静默", "Create silence"], ends: ["结束时间", "Ends"], end_now: ["立即结束", "End now"],
+  duration: ["时长", "Duration"], create_silence: ["创建静默", "Create silence"],
+  silenced: ["已静默", "Silenced"], silence_this: ["静默", "Silence"], silence_col: ["静默", "Silence"], ends: ["结束时间", "Ends"], end_now: ["立即结束", "End now"],
   creator: ["创建人", "Created by"], url: ["地址", "URL"], secret: ["签名密钥（只保存不显示）", "Secret (kept, never shown)"],
   mentions: ["@手机号（逗号分隔）", "@ mobiles (comma-separated)"], min_severity: ["最低级别", "Least severity"], add_receiver: ["添加通知渠道", "Add receiver"],
   attempts: ["投递记录", "Delivery attempts"], deliveries: ["投递", "Deliveries"], status: ["状态码", "Status"], errcode: ["错误码", "Error code"],
@@ -107,6 +108,22 @@ const T = {
   node_join_once: ["下级节点执行（只显示一次）：", "On the child node (shown once):"],
   disconnected: ["未连接", "disconnected"], dropped: ["已丢弃", "dropped"],
   subtree_providers: ["下级节点的提供方（按备案的标识）", "Providers at descendants (from their filed identifiers)"],
+  accounts: ["账户", "Accounts"], me: ["我的账户", "My account"], selections: ["选择记录", "Selection log"],
+  created_at: ["创建时间", "Created"], account_state: ["状态", "State"], enabled: ["启用", "enabled"], disabled: ["已停用", "disabled"],
+  disable: ["停用", "Disable"], enable: ["启用", "Enable"], set_role: ["改为此角色", "Set role"], create_account: ["创建账户", "Create account"],
+  password_optional: ["密码（留空则生成）", "Password (generated if empty)"], provider_code: ["提供商编码（机构角色）", "Provider code (organisation roles)"],
+  generated_password: ["生成的密码（只显示一次，首次登录须修改）：", "Generated password (shown once; to be changed at first sign-in):"],
+  change_password: ["修改密码", "Change password"], current_password: ["当前密码", "Current password"], new_password: ["新密码", "New password"],
+  password_changed: ["密码已修改，其他会话已退出。", "Password changed; your other sessions are signed out."],
+  must_change: ["当前密码是系统生成的初始密码：请先设置新密码。", "Your password was generated: set a new one first."],
+  api_keys: ["API 密钥", "API keys"], ttl_days: ["有效期（天）", "Valid for (days)"], create_key: ["创建密钥", "Create key"],
+  key_once: ["密钥（只显示一次）：", "Key (shown once):"], demand: ["需求", "Demand"], chosen: ["选中", "Chosen"],
+  candidates: ["候选", "Candidates"], no_match: ["未匹配原因", "Why nothing matched"], elapsed_ms: ["耗时 ms", "Took ms"],
+  filter: ["筛选", "Filter"], since: ["起始", "From"], until: ["截止", "To"], older: ["更早", "Older"],
+  action_prefix: ["操作（前缀，如 account.）", "Action (prefix, e.g. account.)"], subject_contains: ["对象包含", "Subject contains"],
+  no_entries: ["没有符合条件的记录。", "Nothing matches."], never: ["从未", "never"],
+  role_admin: ["管理员", "admin"], role_operator: ["运维", "operator"], role_viewer: ["只读", "viewer"], role_provider: ["资源提供商", "provider"],
+  role_reseller: ["转售调度服务商", "reseller"], role_line_provider: ["专线服务商", "line provider"], role_user: ["用户", "user"],
 };
 let lang = localStorage.getItem("suanli.lang") || "zh";
 const t = (k) => (T[k] ? T[k][lang === "zh" ? 0 : 1] : k);
@@ -621,17 +638,32 @@ const pages = {
       for (const [k, v] of new FormData(form)) if (v) next.set(k, v);
       location.hash = "#/alerts?" + next.toString();
     });
-    const data = await api("GET", "/api/v1/alerts?" + q.toString());
-    const rows = data.alerts.map((a) => el("tr", { class: "alert", "data-id": a.id, "data-rule": a.rule },
+    // Both at once, and the page drawn whole: a row's silence button fills
+    // the form below, which is there when the row is.
+    const [data, { silences }] = await Promise.all([api("GET", "/api/v1/alerts?" + q.toString()), api("GET", "/api/v1/silences")]);
+    // A firing row is silenced (by which silence), or can be silenced from
+    // here: the form below, prefilled with the alert's rule and host.
+    const silenceCell = (a) => {
+      if (a.silenced_by != null) return el("td", { class: "silenced" }, el("a", { href: "#silence-" + a.silenced_by }, t("silenced") + " #" + a.silenced_by));
+      if (!manager || a.resolved_at_ms) return el("td", {}, "—");
+      return el("td", {}, el("button", { class: "silence-this", onclick: () => {
+        const f = document.getElementById("silence-form");
+        const lines = ["alertname=" + a.rule];
+        for (const k of ["hostname", "uuid", "mount", "port"]) if (a.labels?.[k]) lines.push(k + "=" + a.labels[k]);
+        f.elements.matchers.value = lines.join("\n");
+        f.scrollIntoView({ block: "center" });
+        f.elements.reason.focus();
+      } }, t("silence_this")));
+    };
+    const rows = data.alerts.map((a) => el("tr", { class: "alert" + (a.silenced_by != null ? " muted" : ""), "data-id": a.id, "data-rule": a.rule },
       el("td", { class: "sev-" + a.severity }, t(a.severity)), el("td", { class: "mono" }, a.rule), el("td", {}, a.summary),
       el("td", { class: "mono" }, a.resource || "—"), el("td", {}, fmtTime(a.started_at_ms)), el("td", {}, fmtTime(a.resolved_at_ms)),
       el("td", { class: "acked" }, a.acked_by || (manager && !a.resolved_at_ms
         ? el("button", { class: "ack", onclick: async (ev) => { try { await api("POST", `/api/v1/alerts/${a.id}/ack`); route(); } catch (e) { ev.target.after(errorBox(e)); } } }, t("ack"))
-        : "—"))));
+        : "—")), silenceCell(a)));
     main.append(el("h1", {}, t("alerts")), form,
-      rows.length ? table([t("severity"), t("rule"), t("summary_col"), t("resource"), t("started"), t("resolved_at"), t("acked_by")], rows) : el("p", {}, t("no_alerts")));
+      rows.length ? table([t("severity"), t("rule"), t("summary_col"), t("resource"), t("started"), t("resolved_at"), t("acked_by"), t("silence_col")], rows) : el("p", {}, t("no_alerts")));
     // Silences: what is muted, and making one.
-    const silences = (await api("GET", "/api/v1/silences")).silences;
     const out = el("div", {});
     const sform = el("form", { class: "stack", id: "silence-form" },
       el("label", {}, t("matchers"), el("textarea", { name: "matchers", rows: 2, required: true, placeholder: "hostname=gpu-07" })),
@@ -649,7 +681,7 @@ const pages = {
       catch (e) { out.replaceChildren(errorBox(e)); }
     });
     main.append(el("h2", {}, t("silences")),
-      table(["#", t("matchers"), t("ends"), t("creator"), t("reason"), ""], silences.map((s) => el("tr", { class: "silence" },
+      table(["#", t("matchers"), t("ends"), t("creator"), t("reason"), ""], silences.map((s) => el("tr", { class: "silence", id: "silence-" + s.id },
         el("td", {}, s.id), el("td", { class: "mono" }, s.matchers.map((m) => m.name + (m.op || "=") + m.value).join(", ")),
         el("td", {}, fmtTime(s.ends_at_ms)), el("td", {}, s.created_by), el("td", {}, s.reason),
         el("td", {}, manager ? el("button", { onclick: async () => { await api("DELETE", "/api/v1/silences/" + s.id); route(); } }, t("end_now")) : null)))),
@@ -829,11 +861,128 @@ const pages = {
     ].filter(Boolean));
   },
 
-  async audit(main) {
-    const data = await api("GET", "/api/v1/audit?limit=200");
-    main.append(el("h1", {}, t("audit")),
-      table([t("when"), t("actor"), t("action"), t("subject"), t("detail"), t("address")],
-        data.entries.map((e) => el("tr", {}, el("td", {}, fmtTime(e.at_ms)), el("td", {}, e.actor), el("td", { class: "mono" }, e.action), el("td", { class: "mono" }, e.subject), el("td", {}, e.detail), el("td", { class: "mono" }, e.address)))));
+  async audit(main, params) {
+    const q = new URLSearchParams(params);
+    // Times are typed and shown as the page's local time; the API takes milliseconds.
+    const toMs = (v) => (v ? String(new Date(v).getTime()) : "");
+    const toInput = (ms) => (ms ? fmtTime(Number(ms)).replace(" ", "T").slice(0, 16) : "");
+    const form = el("form", { class: "inline", id: "audit-filter" },
+      el("label", {}, t("actor"), el("input", { name: "actor", value: q.get("actor") || "", size: 12 })),
+      el("label", {}, t("action_prefix"), el("input", { name: "action", value: q.get("action") || "", size: 16 })),
+      el("label", {}, t("subject_contains"), el("input", { name: "subject", value: q.get("subject") || "", size: 16 })),
+      el("label", {}, t("since"), el("input", { name: "since", type: "datetime-local", value: toInput(q.get("since")) })),
+      el("label", {}, t("until"), el("input", { name: "until", type: "datetime-local", value: toInput(q.get("until")) })),
+      el("button", { class: "primary", type: "submit" }, t("filter")));
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const next = new URLSearchParams();
+      for (const [k, v] of new FormData(form)) if (v) next.set(k, k === "since" || k === "until" ? toMs(v) : v);
+      location.hash = "#/audit?" + next.toString();
+    });
+    if (!q.get("limit")) q.set("limit", "200");
+    const data = await api("GET", "/api/v1/audit?" + q.toString());
+    const older = new URLSearchParams(q);
+    if (data.next_before != null) older.set("before", data.next_before);
+    main.append(el("h1", {}, t("audit")), form,
+      data.entries.length ? table([t("when"), t("actor"), t("action"), t("subject"), t("detail"), t("address")],
+        data.entries.map((e) => el("tr", { class: "audit-entry" }, el("td", { class: "nowrap" }, fmtTime(e.at_ms)), el("td", {}, e.actor), el("td", { class: "mono" }, e.action), el("td", { class: "mono" }, e.subject), el("td", {}, e.detail), el("td", { class: "mono" }, e.address))))
+        : el("p", { class: "none" }, t("no_entries")),
+      data.next_before != null ? el("a", { href: "#/audit?" + older.toString(), id: "audit-older" }, t("older")) : null);
+  },
+
+  async accounts(main) {
+    const data = await api("GET", "/api/v1/accounts");
+    const roles = ["admin", "operator", "viewer", "provider", "reseller", "line_provider", "user"];
+    const out = el("div", {});
+    const act = (path, ev) => api("POST", path).then(() => route(), (e) => ev.target.after(errorBox(e)));
+    const rows = data.accounts.map((a) => {
+      const pick = el("select", { name: "role" }, roles.map((r) => el("option", { value: r, selected: r === a.role }, t("role_" + r))));
+      return el("tr", { class: "account", "data-login": a.login },
+        el("td", {}, a.login), el("td", {}, pick,
+          el("button", { onclick: (ev) => api("POST", `/api/v1/accounts/${encodeURIComponent(a.login)}/role`, { role: pick.value }).then(() => route(), (e) => ev.target.after(errorBox(e))) }, t("set_role"))),
+        el("td", {}, a.provider_id ?? "—"), el("td", { class: "nowrap" }, fmtTime(a.created_at_ms)),
+        el("td", {}, t(a.disabled ? "disabled" : "enabled")),
+        el("td", {}, el("button", { class: a.disabled ? "enable" : "disable", onclick: (ev) => act(`/api/v1/accounts/${encodeURIComponent(a.login)}/${a.disabled ? "enable" : "disable"}`, ev) }, t(a.disabled ? "enable" : "disable"))));
+    });
+    const form = el("form", { class: "inline", id: "account-form" },
+      el("label", {}, t("username"), el("input", { name: "login", required: true, size: 12 })),
+      el("label", {}, t("role"), el("select", { name: "role" }, roles.map((r) => el("option", { value: r }, t("role_" + r))))),
+      el("label", {}, t("provider_code"), el("input", { name: "provider", size: 8 })),
+      el("label", {}, t("password_optional"), el("input", { name: "password", type: "password", autocomplete: "new-password" })),
+      el("button", { class: "primary", type: "submit" }, t("create_account")));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const f = Object.fromEntries(new FormData(form));
+      const body = { login: f.login, role: f.role };
+      if (f.provider) body.provider = f.provider;
+      if (f.password) body.password = f.password;
+      try {
+        const made = await api("POST", "/api/v1/accounts", body);
+        form.reset();
+        out.replaceChildren(made.password ? el("div", { class: "notice" }, t("generated_password"), el("div", { class: "mono", id: "generated-password" }, made.password)) : el("div", { class: "notice" }, t("saved")));
+        const list = await api("GET", "/api/v1/accounts");
+        if (list.accounts.length !== data.accounts.length) main.querySelector("table")?.remove();
+      } catch (e) { out.replaceChildren(errorBox(e)); }
+    });
+    main.append(el("h1", {}, t("accounts")), form, out,
+      table([t("username"), t("role"), t("provider"), t("created_at"), t("account_state"), ""], rows));
+  },
+
+  async me(main) {
+    const pw = el("div", {});
+    const pform = el("form", { class: "stack", id: "password-form" },
+      el("label", {}, t("current_password"), el("input", { name: "password", type: "password", autocomplete: "current-password", required: true })),
+      el("label", {}, t("new_password"), el("input", { name: "new_password", type: "password", autocomplete: "new-password", required: true, minlength: 10 })),
+      el("button", { class: "primary", type: "submit", id: "password-submit" }, t("change_password")), pw);
+    pform.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      try {
+        await api("POST", "/api/v1/session/password", Object.fromEntries(new FormData(pform)));
+        const forced = me.must_change_password;
+        await loadMe();
+        if (forced) { if (location.hash === "#/overview") route(); else location.hash = "#/overview"; return; }
+        pform.reset();
+        pw.replaceChildren(el("div", { class: "notice", id: "password-changed" }, t("password_changed")));
+      } catch (e) { pw.replaceChildren(errorBox(e)); }
+    });
+    main.append(el("h1", {}, t("me"), " · ", me.login),
+      me.must_change_password ? el("div", { class: "notice", id: "must-change" }, t("must_change")) : null,
+      el("h2", {}, t("change_password")), pform);
+    if (me.must_change_password) return;
+    const keys = (await api("GET", "/api/v1/api-keys")).api_keys;
+    const kout = el("div", {});
+    const kform = el("form", { class: "inline", id: "key-form" },
+      el("label", {}, t("name"), el("input", { name: "name", required: true, size: 16 })),
+      el("label", {}, t("ttl_days"), el("input", { name: "ttl_days", type: "number", value: 90, min: 1, max: 365 })),
+      el("button", { class: "primary", type: "submit" }, t("create_key")));
+    kform.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const f = new FormData(kform);
+      try {
+        const made = await api("POST", "/api/v1/api-keys", { name: f.get("name"), ttl_days: Number(f.get("ttl_days")) });
+        kform.reset();
+        kout.replaceChildren(el("div", { class: "notice" }, t("key_once"), el("div", { class: "mono", id: "new-key" }, made.key)));
+      } catch (e) { kout.replaceChildren(errorBox(e)); }
+    });
+    main.append(el("h2", {}, t("api_keys")), kform, kout,
+      table(["#", t("name"), t("created_at"), t("expires"), ""], keys.map((k) => el("tr", { class: "api-key" },
+        el("td", {}, k.id), el("td", {}, k.name), el("td", { class: "nowrap" }, fmtTime(k.created_at_ms)), el("td", { class: "nowrap" }, fmtTime(k.expires_at_ms)),
+        el("td", {}, k.revoked ? t("revoked") : el("button", { onclick: async (ev) => { try { await api("DELETE", "/api/v1/api-keys/" + k.id); route(); } catch (e) { ev.target.after(errorBox(e)); } } }, t("revoke")))))));
+  },
+
+  async selections(main, params) {
+    const q = new URLSearchParams(params);
+    if (!q.get("limit")) q.set("limit", "100");
+    const data = await api("GET", "/api/v1/selections?" + q.toString());
+    const demand = (d) => Object.entries(d || {}).map(([k, v]) => k + "=" + (typeof v === "object" ? JSON.stringify(v) : v)).join(" · ");
+    const rows = data.selections.map((s) => el("tr", { class: "selection-record" },
+      el("td", { class: "nowrap" }, fmtTime(s.at_ms)), el("td", {}, s.actor), el("td", { class: "mono" }, demand(s.demand)),
+      el("td", {}, s.matched_hosts), el("td", {}, s.candidates), el("td", { class: "mono" }, Array.isArray(s.chosen) ? s.chosen.join(", ") : "—"),
+      el("td", {}, s.no_match || "—"), el("td", {}, (s.elapsed_us / 1000).toFixed(1))));
+    const last = data.selections[data.selections.length - 1];
+    main.append(el("h1", {}, t("selections")),
+      rows.length ? table([t("when"), t("actor"), t("demand"), t("matched"), t("candidates"), t("chosen"), t("no_match"), t("elapsed_ms")], rows) : el("p", { class: "none" }, t("no_entries")),
+      rows.length === Number(q.get("limit")) && last ? el("a", { href: "#/selections?before=" + last.id }, t("older")) : null);
   },
 
   async prices(main, _query, code) {
@@ -1037,6 +1186,7 @@ const NAV = [
   ["providers", () => true], ["lines", () => true], ["prices", (r) => r !== "user" && r !== "line_provider"], ["tokens", (r) => r !== "user" && r !== "line_provider"], ["audit", (r) => ["admin", "operator", "viewer"].includes(r)],
   ["receivers", seesAlerts], ["rules", (r) => ["admin", "operator", "viewer"].includes(r)],
   ["nodes", (r) => ["admin", "operator", "viewer"].includes(r)],
+  ["selections", (r) => ["admin", "operator", "viewer"].includes(r)], ["accounts", (r) => r === "admin"],
 ];
 
 function renderLogin(main) {
@@ -1062,13 +1212,21 @@ async function loadMe() {
   try { me = await api("GET", "/api/v1/session"); } catch { me = null; }
   const nav = document.getElementById("nav");
   nav.replaceChildren(...(me ? NAV.filter(([, ok]) => ok(me.role)).map(([k]) => el("a", { href: "#/" + k, id: "nav-" + k }, t(k))) : []));
-  document.getElementById("who").textContent = me ? me.login + " · " + me.role : "";
+  document.getElementById("who").replaceChildren(me ? el("a", { href: "#/me", id: "me-link" }, me.login + " · " + t("role_" + me.role)) : "");
   const logout = document.getElementById("logout");
   logout.hidden = !me;
   logout.textContent = t("logout");
 }
 
 let routes = 0; // how many renders have started: the newest owns the page
+
+// Someone is filling in a form on the page (focused in one, or has typed
+// into one): a refresh would wipe it.
+function typing(view) {
+  if (document.activeElement?.closest("form")) return true;
+  return [...view.querySelectorAll("form")].some((f) => [...f.elements].some((e) =>
+    (e.tagName === "TEXTAREA" || (e.tagName === "INPUT" && e.type !== "submit")) && e.value !== e.defaultValue));
+}
 
 async function route() {
   if (live) { live.close(); live = null; }
@@ -1087,14 +1245,19 @@ async function route() {
   main.replaceChildren(view);
   if (page === "register") return pages.register(view);
   if (!me) return renderLogin(view);
-  const render = pages[page] || pages.overview;
+  // A generated password is changed before anything else.
+  const render = me.must_change_password ? pages.me : pages[page] || pages.overview;
   try {
     await render(view, query || "", arg && decodeURIComponent(arg));
     if (mine !== routes) return;
     // The overview, the alerts and the child nodes' links keep themselves
     // current (not while someone is typing into a form there).
     if (render === pages.overview || render === pages.alerts || render === pages.nodes) {
-      const again = () => (document.activeElement?.closest("form") ? (refresh = setTimeout(again, 5000)) : route());
+      const again = () => {
+        if (!typing(view)) return route();
+        window.suanliRefreshesHeld = (window.suanliRefreshesHeld || 0) + 1;
+        refresh = setTimeout(again, 5000);
+      };
       refresh = setTimeout(again, render === pages.overview ? 5000 : 2000);
     }
   }

@@ -10,3 +10,9 @@ CREATE TABLE node_identity (
     ca_fingerprint TEXT NOT NULL,
     recorded_at_ms BIGINT NOT NULL
 );
+-- Accounts staff disable cannot sign in, and their sessions and API keys
+-- stop working; an account whose password was generated (the initial
+-- admin's, or one staff made without a password) is asked for a new one
+-- before anything else.
+ALTER TABLE accounts ADD COLUMN disabled_at_ms BIGINT;
+ALTER TABLE accounts ADD COLUMN must_change_password BIGINT NOT NULL DEFAULT 0;

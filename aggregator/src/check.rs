@@ -118,13 +118,15 @@ impl Check {
     }
 
     pub fn password(&mut self, value: &str, min_chars: usize) {
+        self.password_in("password", value, min_chars);
+    }
+
+    /// A password in `field`, at least `min_chars` long.
+    pub fn password_in(&mut self, field: &str, value: &str, min_chars: usize) {
         if value.chars().count() < min_chars {
-            self.fail("password", format!("at least {min_chars} characters"));
+            self.fail(field, format!("at least {min_chars} characters"));
         } else if value.chars().count() > MAX_PASSWORD_CHARS {
-            self.fail(
-                "password",
-                format!("at most {MAX_PASSWORD_CHARS} characters"),
-            );
+            self.fail(field, format!("at most {MAX_PASSWORD_CHARS} characters"));
         }
     }
 

@@ -278,16 +278,26 @@ struct NodeState {
 }
 
 impl NodeState {
-    /// The node's identity, which `serve` made: never made here.
-    fn identity(&self) -> anyhow::Result<NodeIdentity> {
+    /// The node's identity, which `serve` made (never made here), and
+    /// the one its database records: a join string or certificate signed
+    /// by another node's CA would be worthless.
+    async fn identity(&self) -> anyhow::Result<NodeIdentity> {
         anyhow::ensure!(
             NodeIdentity::exists(&self.data_dir),
             "{} holds no node's identity: run this where the node's data directory is \
              (--data-dir, or --config as `serve` has it)",
             self.data_dir.display()
         );
-        NodeIdentity::load(&self.data_dir)
-            .with_context(|| format!("node identity in {}", self.data_dir.display()))
+        let identity = NodeIdentity::load(&self.data_dir)
+            .with_context(|| format!("node identity in {}", self.data_dir.display()))?;
+        if let Some(recorded) = self.store.node_ca().await? {
+            anyhow::ensure!(
+                recorded == identity.ca_fingerprint(),
+                "{} holds the identity of another node than the one this database belongs to",
+                self.data_dir.display()
+            );
+        }
+        Ok(identity)
     }
 }
 
@@ -308,7 +318,8 @@ impl StoreArgs {
             .data_dir
             .clone()
             .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+            .or(ServeFile::defaults().data_dir)
+            .unwrap_or_default();
         Ok((data_dir, self.database_url.clone().or(file.database_url)))
     }
 
@@ -337,9 +348,6 @@ impl StoreArgs {
         Ok(NodeState { store, data_dir })
     }
 }
-
-/// Where a node keeps its state unless told otherwise.
-const DEFAULT_DATA_DIR: &str = "suanli-data";
 
 #[derive(Debug, Subcommand)]
 pub enum ProviderCommand {
@@ -587,7 +595,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }) => {
             anyhow::ensure!(uses > 0, "--uses must be at least 1");
             let state = store_args.open().await?;
-            let identity = state.identity()?;
+            let identity = state.identity().await?;
             let store = state.store.clone();
             let provider = store.provider(&provider).await?;
             let address = advertised(&state, address)?;
@@ -744,7 +752,7 @@ async fn node_command(command: NodeCommand) -> anyhow::Result<()> {
                 }
             };
             let state = store_args.open().await?;
-            let identity = state.identity()?;
+            let identity = state.identity().await?;
             let address = advertised(&state, address)?;
             let issued = nodes::issue_token(
                 &state.store,
@@ -785,7 +793,7 @@ async fn node_command(command: NodeCommand) -> anyhow::Result<()> {
             id,
         } => {
             let state = store_args.open().await?;
-            let identity = state.identity()?;
+            let identity = state.identity().await?;
             let child = nodes::approve(&state.store, &identity, &Actor::cli(), id).await?;
             println!(
                 "child node {id} approved: prefix {}",
@@ -831,7 +839,7 @@ async fn parent_command(command: ParentCommand) -> anyhow::Result<()> {
             );
             let state = store_args.open().await?;
             let (role, _) = nodes::own_place(&state.store).await?;
-            let identity = state.identity()?;
+            let identity = state.identity().await?;
             let id = parent::request_join(
                 &state.store,
                 &state.data_dir,

@@ -51,7 +51,8 @@ pub enum NodeError {
 
 /// The files a node's identity is made of. Every replica of a node has
 /// the same (copied from the first), and nothing else of its data
-/// directory: `replica.id` names the replica itself.
+/// directory: `replica.id` is the name one replica holds the parent
+/// link's lease by.
 pub const FILES: [&str; 6] = [
     "ca.pem",
     "ca.key",

@@ -25,8 +25,9 @@ use tokio::{sync::watch, task::JoinHandle};
 use tracing::{debug, info, warn};
 
 use crate::{
-    alerting::{MailSecurity, MailTarget, Matchers},
+    alerting::{MailSecurity, MailTarget},
     node::{Node, tasks::Shutdown},
+    service::alerts,
     store::{Attempt, Claimed, ReceiverRow, Store, StoreError, now_ms},
 };
 
@@ -207,13 +208,7 @@ async fn drain(
     if claimed.is_empty() {
         return Ok(());
     }
-    let silences: Vec<(i64, Matchers)> = store
-        .silences(now)
-        .await?
-        .into_iter()
-        .filter(|s| s.starts_at_ms as u64 <= now)
-        .filter_map(|s| Some((s.id, Matchers::compile(&s.matchers).ok()?)))
-        .collect();
+    let silences = alerts::silences_in_force(store, now).await?;
     let mut groups: BTreeMap<String, Vec<&Claimed>> = BTreeMap::new();
     for c in &claimed {
         let resolved = c.transition == "resolved";
@@ -228,9 +223,7 @@ async fn drain(
                 .await?;
             continue;
         }
-        if !resolved
-            && let Some((id, _)) = silences.iter().find(|(_, m)| m.matches(&c.alert.labels))
-        {
+        if !resolved && let Some(id) = alerts::silencing(&silences, &c.alert.labels) {
             store
                 .finish_deliveries(
                     &[c.delivery_id],
@@ -309,8 +302,15 @@ async fn drain(
             latency_ms,
             retry,
         };
-        store.record_attempt(receiver.id, &attempt).await?;
         let done = now_ms();
+        // What was sent is marked so first, before anything else can fail
+        // and leave its claim to lapse and the message to go again.
+        if verdict.is_ok() {
+            store.finish_deliveries(&ids, "sent", "sent", done).await?;
+        }
+        if let Err(e) = store.record_attempt(receiver.id, &attempt).await {
+            warn!(receiver = receiver.name, error = %e, "the attempt could not be recorded");
+        }
         match verdict {
             Ok(()) => {
                 info!(
@@ -319,7 +319,6 @@ async fn drain(
                     latency_ms,
                     "notified"
                 );
-                store.finish_deliveries(&ids, "sent", "sent", done).await?;
                 held.retain(|id| !ids.contains(id));
             }
             Err(why) => {
@@ -382,13 +381,19 @@ async fn renewing<T>(
     tokio::pin!(send);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + RENEW, RENEW);
     loop {
+        // The renewal runs beside the request, which goes on meanwhile; a
+        // renewal that hangs gives way to the next.
+        let renew = async {
+            tick.tick().await;
+            match tokio::time::timeout(RENEW, keep(store, me, held)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => warn!(error = %e, "claims could not be renewed"),
+                Err(_) => warn!("renewing the claims took over a second"),
+            }
+        };
         tokio::select! {
             out = &mut send => return out,
-            _ = tick.tick() => {
-                if let Err(e) = keep(store, me, held).await {
-                    warn!(error = %e, "claims could not be renewed");
-                }
-            }
+            () = renew => {}
         }
     }
 }

@@ -277,6 +277,27 @@ fn replica_id(data_dir: &Path) -> Result<String, ParentError> {
     }
 }
 
+/// Renews the parent link's lease every [`LEASE_RENEW`] until another
+/// replica holds it, then says so through `lost`.
+async fn renew_lease(node: Arc<Node>, holder: String, lost: tokio::sync::watch::Sender<bool>) {
+    let mut tick = tokio::time::interval(LEASE_RENEW);
+    loop {
+        tick.tick().await;
+        match node
+            .store
+            .take_parent_lease(&holder, now_ms(), LEASE_MS)
+            .await
+        {
+            Ok(Lease::Held { taken: false }) => {}
+            Ok(_) => {
+                let _ = lost.send(true);
+                return;
+            }
+            Err(e) => warn!(error = %e, "the parent link's lease could not be renewed"),
+        }
+    }
+}
+
 /// Installs the prefix the parent assigned, when another replica of this
 /// node received the approval.
 async fn adopt_prefix(node: &Node, link: &ParentLink) -> Result<(), ParentError> {
@@ -424,7 +445,12 @@ async fn linked(
     let mut endpoint: Option<Endpoint> = None;
     let mut events = node.subscribe();
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
-    let mut lease = tokio::time::interval(LEASE_RENEW);
+    // The lease is renewed on its own, so that a long dial or a whole
+    // library refiled never lets it lapse while this replica is alive; it
+    // ends with the link.
+    let (lost, mut lease_lost) = tokio::sync::watch::channel(false);
+    let mut lease: JoinSet<()> = JoinSet::new();
+    lease.spawn(renew_lease(node.clone(), holder.to_owned(), lost));
     // Live queries being answered; they end with the link.
     let mut answering: JoinSet<ChildMessage> = JoinSet::new();
     spool_changes(node, spool).await?;
@@ -439,13 +465,11 @@ async fn linked(
                 Ok(_) => {}
                 Err(RecvError::Closed) => break Ok(Step::Stop),
             },
-            _ = lease.tick() => {
-                if node.store.take_parent_lease(holder, now_ms(), LEASE_MS).await? != (Lease::Held { taken: false }) {
-                    // Another replica took over (this one stalled past the
-                    // lease); it refiles everything, so stand by.
-                    warn!("the parent link's lease moved to another replica");
-                    break Ok(Step::Wait);
-                }
+            _ = lease_lost.changed() => {
+                // Another replica took over (this one could not renew in
+                // time); it refiles everything, so stand by.
+                warn!("the parent link's lease moved to another replica");
+                break Ok(Step::Wait);
             }
             _ = heartbeat.tick() => {
                 // A change another replica filed, or one a failed spooling left.

@@ -21,7 +21,8 @@ use crate::{
 
 const POLL: Duration = Duration::from_millis(500);
 const BATCH: i64 = 5_000;
-/// Price lists and lines change by hand: every this many polls is soon enough.
+/// Price lists, lines and enrollments elsewhere are rare: every this many
+/// polls is soon enough.
 const RELOAD_EVERY: u64 = 10;
 
 /// Follows the other replicas' samples until shutdown.
@@ -58,8 +59,27 @@ pub async fn follow(node: Arc<Node>, mut shutdown: Shutdown) {
             if let Err(e) = node.routing.reload(&node.store).await {
                 warn!(error = %e, "could not reload dedicated lines");
             }
+            if let Err(e) = adopt_enrolled(&node).await {
+                warn!(error = %e, "could not read the hosts other replicas enrolled");
+            }
         }
     }
+}
+
+/// Lists the hosts another replica enrolled since this one loaded, as a
+/// host enrolled here is listed: before its first sample.
+async fn adopt_enrolled(node: &Node) -> Result<(), StoreError> {
+    let ids = node.store.host_ids().await?;
+    let new: Vec<i64> = {
+        let fleet = node.catalog.read();
+        ids.into_iter()
+            .filter(|id| !fleet.hosts.contains_key(id))
+            .collect()
+    };
+    for host_id in new {
+        node.catalog.refresh_host(&node.store, host_id).await?;
+    }
+    Ok(())
 }
 
 /// Observes every sample stored after `after` newer than what this replica
@@ -74,9 +94,11 @@ async fn catch_up(node: &Node, mut after: i64) -> Result<i64, StoreError> {
         for (id, host_id, seq) in &rows {
             match node.catalog.last_seq(*host_id) {
                 Some(Some(seen)) if seen >= *seq => continue,
-                Some(_) => {}
-                // Enrolled at another replica since this one loaded.
-                None => node.catalog.refresh_host(&node.store, *host_id).await?,
+                Some(Some(_)) => {}
+                // Its first sample here: enrolled at another replica (and
+                // perhaps listed since), so its inventory and resources are
+                // read as that replica stored them.
+                _ => node.catalog.refresh_host(&node.store, *host_id).await?,
             }
             wanted.push(*id);
         }

@@ -54,6 +54,20 @@ const HOUSEKEEPING: Duration = Duration::from_secs(60);
 /// How long each task may take to stop.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 
+fn quic_taken(config: &ServeConfig) -> String {
+    format!(
+        "listening for agents and child nodes (QUIC) on {}: give another address with --quic-listen",
+        config.quic_listen
+    )
+}
+
+fn http_taken(config: &ServeConfig) -> String {
+    format!(
+        "listening for HTTP on {}: give another address with --http-listen",
+        config.http_listen
+    )
+}
+
 /// The node's identity for this replica: its data directory's, which must
 /// be that of the node the database belongs to. The first replica on a new
 /// database creates one and records its CA there. A replica without one
@@ -61,19 +75,29 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 /// makes a CA of its own, which its agents and the other replicas' would
 /// distrust.
 pub async fn node_identity(data_dir: &Path, store: &Store) -> anyhow::Result<(NodeIdentity, bool)> {
-    let files = identity::FILES.join(", ");
     let dir = data_dir.display();
+    let short = |fingerprint: &str| fingerprint.chars().take(16).collect::<String>();
+    let missing = |fingerprint: &str| match store.backend() {
+        Backend::Postgres => anyhow::anyhow!(
+            "this database belongs to a node already (CA {}…) and {dir} holds no identity: \
+             a replica joins that node, it does not found another. Copy {} from another \
+             replica's data directory into {dir} (`suanli-aggregator replica init --from DIR` \
+             checks and copies them), then start again",
+            short(fingerprint),
+            identity::FILES.join(", ")
+        ),
+        Backend::Sqlite => anyhow::anyhow!(
+            "{dir} holds this node's database (CA {}…) but not its identity: restore {} \
+             from a backup of {dir}; a new CA would cut off every enrolled agent",
+            short(fingerprint),
+            identity::FILES.join(", ")
+        ),
+    };
     let recorded = store.node_ca().await?;
     if let Some(fingerprint) = &recorded
         && !NodeIdentity::exists(data_dir)
     {
-        anyhow::bail!(
-            "this database belongs to a node already (CA {}…) and {dir} holds no identity: \
-             a replica joins that node, it does not found another. Copy {files} from another \
-             replica's data directory into {dir} (`suanli-aggregator replica init --from DIR` \
-             checks and copies them), then start again",
-            &fingerprint[..16.min(fingerprint.len())]
-        );
+        return Err(missing(fingerprint));
     }
     let (identity, created) = NodeIdentity::load_or_create(data_dir)
         .with_context(|| format!("node identity in {dir}"))?;
@@ -82,12 +106,21 @@ pub async fn node_identity(data_dir: &Path, store: &Store) -> anyhow::Result<(No
         Some(recorded) => recorded,
         None => store.record_node_ca(&own).await?,
     };
+    if recorded != own && created {
+        // Another replica founded the node at the same moment: this one
+        // takes nothing of its own, and is told what to copy.
+        for file in identity::FILES {
+            let _ = std::fs::remove_file(data_dir.join(file));
+        }
+        return Err(missing(&recorded));
+    }
     anyhow::ensure!(
         recorded == own,
         "{dir} holds the identity of another node (CA {}…) than the one this database \
-         belongs to (CA {}…): give this replica that node's files ({files}) or its own database",
-        &own[..16],
-        &recorded[..16.min(recorded.len())]
+         belongs to (CA {}…): give this replica that node's files ({}) or its own database",
+        short(&own),
+        short(&recorded),
+        identity::FILES.join(", ")
     );
     Ok((identity, created))
 }
@@ -95,6 +128,9 @@ pub async fn node_identity(data_dir: &Path, store: &Store) -> anyhow::Result<(No
 /// Runs the node until SIGINT or SIGTERM; with `local_agent`, also an
 /// agent for this host.
 pub async fn run(config: ServeConfig, local_agent: Option<LocalAgent>) -> anyhow::Result<()> {
+    // A taken address fails the start before anything is created.
+    std::net::UdpSocket::bind(config.quic_listen).with_context(|| quic_taken(&config))?;
+    std::net::TcpListener::bind(config.http_listen).with_context(|| http_taken(&config))?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let url = database_url(&config);
@@ -124,12 +160,7 @@ pub async fn run(config: ServeConfig, local_agent: Option<LocalAgent>) -> anyhow
         Some(server_config),
         Some(&identity.reset_key),
     )
-    .with_context(|| {
-        format!(
-            "listening for agents and child nodes (QUIC) on {}: give another address with --quic-listen",
-            config.quic_listen
-        )
-    })?;
+    .with_context(|| quic_taken(&config))?;
     if granted < SOCKET_BUFFER_BYTES {
         warn!(
             granted,
@@ -140,12 +171,7 @@ pub async fn run(config: ServeConfig, local_agent: Option<LocalAgent>) -> anyhow
     let quic_addr = endpoint.local_addr()?;
     let http = tokio::net::TcpListener::bind(config.http_listen)
         .await
-        .with_context(|| {
-            format!(
-                "listening for HTTP on {}: give another address with --http-listen",
-                config.http_listen
-            )
-        })?;
+        .with_context(|| http_taken(&config))?;
     let http_addr = http.local_addr()?;
     let http_tls = config.http_tls.server_config(&identity)?;
     let scheme = if http_tls.is_some() { "https" } else { "http" };
@@ -219,7 +245,8 @@ pub async fn run(config: ServeConfig, local_agent: Option<LocalAgent>) -> anyhow
              注册主机 / enroll a host:\n  \
              suanli-aggregator provider create {store_args} --name NAME --uscc CODE --region CODE --industry CODE\n  \
              suanli-aggregator token create {store_args} --provider <code from provider create>\n  \
-             suanli-agent join <join string>",
+             suanli-agent join <join string>\n  \
+             suanli-agent run    (或安装为服务 / or as the service: suanli-agent join --install <join string>)",
             dir = config.data_dir.display(),
         );
     }
@@ -652,6 +679,7 @@ async fn bootstrap_admin(config: &ServeConfig, store: &Store) -> anyhow::Result<
             password_hash: hash,
             role: auth::Role::Admin.as_str().into(),
             provider_id: None,
+            must_change_password: true,
         })
         .await?;
     files::write_private(

@@ -87,6 +87,9 @@ pub enum ServiceError {
     Conflict(String),
     #[error("{0}")]
     Invalid(#[from] Invalid),
+    /// Too many failed tries with a password: again in this many seconds.
+    #[error("too many failed sign-ins; try again in {0} s")]
+    Throttled(u64),
     /// The node failed, not the request; retrying later may succeed.
     #[error("{} failed: {detail}", failed.as_str())]
     Unavailable { failed: Source, detail: String },

@@ -400,7 +400,13 @@ async fn refuses_rewrites(url: &str) {
         let err = sqlx::raw_sql(sql).execute(&mut conn).await.unwrap_err();
         assert!(err.to_string().contains("append-only"), "{url}: {err}");
     }
-    let log = store.audit_log(None, 10).await.unwrap();
+    let log = store
+        .audit_log(&suanli_aggregator::store::AuditFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].entry.actor, "alice");
 }
@@ -414,6 +420,7 @@ on_each_backend! {
                 password_hash: "x".into(),
                 role: "provider".into(),
                 provider_id: None,
+                must_change_password: false,
             })
             .await
             .unwrap();
@@ -452,6 +459,7 @@ on_each_backend! {
                     password_hash: "x".into(),
                     role: "user".into(),
                     provider_id: None,
+                    must_change_password: false,
                 })
                 .await,
             Err(suanli_aggregator::store::StoreError::Conflict(_))
@@ -777,6 +785,7 @@ on_each_backend! {
                 password_hash: "x".into(),
                 role: "operator".into(),
                 provider_id: None,
+                must_change_password: false,
             })
             .await
             .unwrap();

@@ -44,16 +44,19 @@ const ORGANISATION: std::ops::Range<usize> = 8..17;
 pub enum UsccError {
     #[error("USCC must be 18 characters, found {found}")]
     Length { found: usize },
+    /// Every character outside the alphabet, by position (from 1).
     #[error(
-        "USCC position {position}: {character:?} is not in the GB 32100 alphabet \
-         (digits and letters except I, O, Z, S, V)"
+        "USCC {}: not in the GB 32100 alphabet (digits and letters except I, O, Z, S, V)",
+        at_positions(.0)
     )]
-    InvalidCharacter { position: usize, character: char },
+    InvalidCharacters(Vec<(usize, char)>),
+    /// Every non-digit of the region code, by position.
     #[error(
-        "USCC position {position}: {character:?} is not a digit; positions 3–8 are \
-         a six-digit GB/T 2260 administrative division code"
+        "USCC {}: not a digit; positions 3–8 are a six-digit GB/T 2260 \
+         administrative division code",
+        at_positions(.0)
     )]
-    RegionCode { position: usize, character: char },
+    RegionCode(Vec<(usize, char)>),
     #[error(
         "USCC position 17: organisation code check character is {found:?}, \
          expected {expected:?} (GB 11714)"
@@ -61,6 +64,15 @@ pub enum UsccError {
     OrganisationCheck { expected: char, found: char },
     #[error("USCC position 18: check character is {found:?}, expected {expected:?} (GB 32100)")]
     Check { expected: char, found: char },
+}
+
+/// `position 2 'I', position 5 'O'`.
+fn at_positions(found: &[(usize, char)]) -> String {
+    found
+        .iter()
+        .map(|(position, character)| format!("position {position} {character:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl UsccError {
@@ -116,20 +128,28 @@ pub fn validate(code: &str) -> Result<(), UsccError> {
 
     let mut upper = [0u8; LEN];
     let mut values = [0u8; LEN];
+    let mut invalid = Vec::new();
     for (index, character) in code.chars().enumerate() {
-        let value = alphabet_value(character).ok_or(UsccError::InvalidCharacter {
-            position: index + 1,
-            character,
-        })?;
-        values[index] = value;
-        upper[index] = ALPHABET[usize::from(value)];
+        match alphabet_value(character) {
+            Some(value) => {
+                values[index] = value;
+                upper[index] = ALPHABET[usize::from(value)];
+            }
+            None => invalid.push((index + 1, character)),
+        }
+    }
+    // All at once: whoever copied the code fixes it in one go.
+    if !invalid.is_empty() {
+        return Err(UsccError::InvalidCharacters(invalid));
     }
 
-    if let Some(index) = REGION.clone().find(|&i| !upper[i].is_ascii_digit()) {
-        return Err(UsccError::RegionCode {
-            position: index + 1,
-            character: char::from(upper[index]),
-        });
+    let not_digits: Vec<(usize, char)> = REGION
+        .clone()
+        .filter(|&i| !upper[i].is_ascii_digit())
+        .map(|i| (i + 1, char::from(upper[i])))
+        .collect();
+    if !not_digits.is_empty() {
+        return Err(UsccError::RegionCode(not_digits));
     }
 
     let expected = main_check(&values);
@@ -281,24 +301,20 @@ mod tests {
             ("9144030019220382166", UsccError::Length { found: 19 }),
             (
                 "9I4403001922038216",
-                UsccError::InvalidCharacter {
-                    position: 2,
-                    character: 'I',
-                },
+                UsccError::InvalidCharacters(vec![(2, 'I')]),
             ),
             (
                 "91440300192203821é",
-                UsccError::InvalidCharacter {
-                    position: 18,
-                    character: 'é',
-                },
+                UsccError::InvalidCharacters(vec![(18, 'é')]),
+            ),
+            // Every wrong character, not the first alone.
+            (
+                "9I44O30019220382SZ",
+                UsccError::InvalidCharacters(vec![(2, 'I'), (5, 'O'), (17, 'S'), (18, 'Z')]),
             ),
             (
-                "9144A3001922038216",
-                UsccError::RegionCode {
-                    position: 5,
-                    character: 'A',
-                },
+                "9144A30B1922038216",
+                UsccError::RegionCode(vec![(5, 'A'), (8, 'B')]),
             ),
             (
                 "914403001922038217",
@@ -346,7 +362,13 @@ mod tests {
         let error = validate("9144030019220382I6").expect_err("invalid");
         assert_eq!(
             error.to_string(),
-            "USCC position 17: 'I' is not in the GB 32100 alphabet \
+            "USCC position 17 'I': not in the GB 32100 alphabet \
+             (digits and letters except I, O, Z, S, V)"
+        );
+        let error = validate("9O44030019220382I6").expect_err("invalid");
+        assert_eq!(
+            error.to_string(),
+            "USCC position 2 'O', position 17 'I': not in the GB 32100 alphabet \
              (digits and letters except I, O, Z, S, V)"
         );
         let error = validate("914403001922038217").expect_err("invalid");

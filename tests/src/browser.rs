@@ -167,7 +167,28 @@ impl Browser {
         }
     }
 
-    /// Evaluates JavaScript in the page (awaiting a promise) and returns its value.
+    /// Signs in with a generated password and, as the console asks before
+    /// anything else, sets `new` in its place.
+    pub fn sign_in_changing_password(&mut self, login: &str, generated: &str, new: &str) {
+        self.sign_in(login, generated);
+        let wait = Duration::from_secs(30);
+        self.wait_for(
+            wait,
+            "the forced password change",
+            "!!document.getElementById('must-change') && !document.getElementById('hosts-online')",
+        );
+        self.eval(&format!(
+            "(() => {{ const f = document.getElementById('password-form');
+                f.password.value = {generated:?}; f.new_password.value = {new:?};
+                document.getElementById('password-submit').click(); return true; }})()"
+        ));
+        self.wait_for(
+            wait,
+            "the console after the change",
+            "!document.getElementById('must-change') && !!document.getElementById('main')?.firstChild?.firstChild",
+        );
+    }
+
     /// Fills the dashboard's sign-in form and submits it.
     pub fn sign_in(&mut self, login: &str, password: &str) {
         self.eval(&format!(

@@ -1314,3 +1314,121 @@ fn no_secret_reaches_a_log_even_at_trace_level() {
         );
     }
 }
+
+/// The staff screens' API: a generated password is changed before
+/// anything else (the session says so), a wrong current one is refused,
+/// and the change ends the account's other sessions; a disabled account
+/// cannot sign in and its API key stops working, but never the last
+/// enabled admin; the audit log finds each step by actor, action, subject
+/// and time.
+#[test]
+fn accounts_are_disabled_passwords_changed_and_the_audit_log_filtered() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), Backend::Sqlite);
+    let staff = admin(&node);
+    assert_eq!(
+        staff.get("/api/v1/session").json()["must_change_password"],
+        true
+    );
+    // An account staff make without a password gets a generated one.
+    let r = staff.send(
+        "POST",
+        "/api/v1/accounts",
+        &json!({"login": "duty", "role": "operator"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let generated = r.json()["password"].as_str().unwrap().to_owned();
+    assert_eq!(r.json()["must_change_password"], true);
+    let first = node.sign_in("duty", &generated);
+    let second = node.sign_in("duty", &generated);
+    assert_eq!(
+        first.get("/api/v1/session").json()["must_change_password"],
+        true
+    );
+    let change = |session: &Session, current: &str, new: &str| {
+        session.send(
+            "POST",
+            "/api/v1/session/password",
+            &json!({"password": current, "new_password": new}),
+        )
+    };
+    let r = change(&first, "not the password", PASSWORD);
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("not the current password"), "{}", r.body);
+    let r = change(&first, &generated, "short");
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("new_password"), "{}", r.body);
+    let r = change(&first, &generated, PASSWORD);
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(
+        first.get("/api/v1/session").json()["must_change_password"],
+        false
+    );
+    assert_eq!(
+        second.get("/api/v1/session").status,
+        401,
+        "the other session ended"
+    );
+    let duty = node.sign_in("duty", PASSWORD);
+    let key = duty
+        .send("POST", "/api/v1/api-keys", &json!({"name": "巡检"}))
+        .json()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let with_key = |path: &str| Request::new("GET", path).bearer(&key).send(node.http);
+    assert_eq!(with_key("/api/v1/summary").status, 200);
+
+    // Disabled: no sign-in, no session, no key.
+    let r = staff.send("POST", "/api/v1/accounts/duty/disable", &json!({}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["disabled"], true);
+    assert_eq!(duty.get("/api/v1/session").status, 401);
+    assert_eq!(with_key("/api/v1/summary").status, 401);
+    let r = Request::new("POST", "/api/v1/session")
+        .json(&json!({"login": "duty", "password": PASSWORD}).to_string())
+        .send(node.http);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("disabled"), "{}", r.body);
+    // Enabled again, all of it works again.
+    let r = staff.send("POST", "/api/v1/accounts/duty/enable", &json!({}));
+    assert_eq!(r.json()["disabled"], false, "{}", r.body);
+    assert_eq!(with_key("/api/v1/summary").status, 200);
+    // The last enabled admin stays.
+    let r = staff.send("POST", "/api/v1/accounts/admin/disable", &json!({}));
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("last enabled admin"), "{}", r.body);
+
+    // The audit log, filtered.
+    let entries = |query: &str| -> Vec<Value> {
+        let r = staff.get(&format!("/api/v1/audit?{query}"));
+        assert_eq!(r.status, 200, "{query}: {}", r.body);
+        r.json()["entries"].as_array().unwrap().clone()
+    };
+    let actions = |query: &str| -> Vec<String> {
+        entries(query)
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        actions("action=account.&subject=duty"),
+        [
+            "account.enable",
+            "account.disable",
+            "account.password",
+            "account.create"
+        ]
+    );
+    assert_eq!(actions("actor=duty&action=account."), ["account.password"]);
+    // Wildcards are literal: `%` matches no action.
+    assert!(actions("action=%25").is_empty());
+    let created = entries("action=account.create")[0]["at_ms"]
+        .as_i64()
+        .unwrap();
+    assert!(actions(&format!("until={created}&subject=duty")).is_empty());
+    assert_eq!(
+        actions(&format!("since={created}&action=account.create")),
+        ["account.create"]
+    );
+}

@@ -971,7 +971,53 @@ fn the_first_hour_at_the_command_line_names_the_way_out() {
         assert!(!out.status.success(), "{flag} {taken}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(flag) && stderr.contains(&taken), "{stderr}");
+        // Nothing was created for a node that never started.
+        let data = dir.path().join(format!("second{flag}"));
+        assert!(!data.join("ca.pem").exists(), "{flag}: a CA was made");
+        assert!(!data.join("admin.password").exists(), "{flag}");
     }
+}
+
+/// A join string that reaches another node, or nothing, says so and
+/// names the address; the token is not spent.
+#[test]
+fn joining_the_wrong_node_or_none_names_the_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, &[]);
+    let other = Aggregator::start(&dir.path().join("other"), Backend::Sqlite, &[]);
+    let root = suanli_tests::identity_root(&dir.path().join("root"), "m-wrong", "wrong", None);
+    // The node's token, at the other node's address.
+    let join = node.join_string(Some(other.quic));
+    let out = try_join(&dir.path().join("agent"), &join, &root);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("is not the one this join string pins")
+            && stderr.contains(&other.quic.to_string()),
+        "{stderr}"
+    );
+    // Nothing answers at the address.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let join = node.join_string(Some(silent.local_addr().unwrap()));
+    let out = try_join(&dir.path().join("agent"), &join, &root);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no answer from the node at")
+            && stderr.contains(&silent.local_addr().unwrap().to_string())
+            && stderr.contains("not used"),
+        "{stderr}"
+    );
+    // Neither spent the token: the right address still joins with it.
+    let join = join.replace(
+        &silent.local_addr().unwrap().to_string(),
+        &node.quic.to_string(),
+    );
+    let out = try_join(&dir.path().join("agent"), &join, &root);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Every tool the project ships or benchmarks with answers `--help`, and

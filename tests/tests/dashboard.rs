@@ -43,7 +43,8 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
         "zh-CN",
         "Chinese first"
     );
-    page.sign_in("admin", &node.admin_password());
+    // The initial password was generated: a new one comes before anything.
+    page.sign_in_changing_password("admin", &node.admin_password(), "a new long password");
     page.wait_for(
         WAIT,
         "the overview with this host online",
@@ -288,20 +289,48 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
         };
         assert_eq!(silent, expected, "{state}");
     }
-    // The alerts page refreshes itself: fill and submit in one go, once
-    // the form is there.
+    // Silence it from its row: the form below is filled with its rule
+    // and host, and the page's refresh waits while it holds typed text
+    // (even with the focus elsewhere).
     page.wait_for(
         WAIT,
-        "the silence form, filled and sent",
-        "(() => { const f = document.getElementById('silence-form'); if (!f) return false;
-          f.matchers.value = 'hostname=second-host'; f.reason.value = '下线维护';
-          document.getElementById('silence-submit').click(); return true; })()",
+        "the silence form, filled from the row",
+        "(() => { const b = document.querySelector('tr.alert[data-rule=host_silent] button.silence-this');
+          if (!b) return false; b.click(); document.activeElement.blur();
+          window.suanliRefreshesHeld = 0; return true; })()",
+    );
+    page.wait_for(
+        WAIT,
+        "a refresh held back, the form still filled",
+        "window.suanliRefreshesHeld >= 1
+          && document.getElementById('silence-form').matchers.value === 'alertname=host_silent\\nhostname=second-host'",
+    );
+    page.eval(
+        "document.getElementById('silence-form').reason.value = '下线维护';
+         document.getElementById('silence-submit').click(); true",
     );
     page.wait_for(
         WAIT,
         "the silence listed",
         "[...document.querySelectorAll('tr.silence')].some((r) => r.textContent.includes('hostname=second-host'))",
     );
+    // The alert shows as silenced, in the page and in the API.
+    page.wait_for(
+        WAIT,
+        "the alert marked silenced",
+        "document.querySelector('tr.alert[data-rule=host_silent] td.silenced')?.textContent.startsWith('已静默')",
+    );
+    let alerts = Request::new("GET", "/api/v1/alerts?state=firing")
+        .bearer(&token)
+        .send(node.http)
+        .json();
+    let silent = alerts["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["rule"] == "host_silent")
+        .unwrap();
+    assert!(silent["silenced_by"].is_i64(), "{alerts:#}");
     let alerts_png = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-alerts.png");
     std::fs::write(&alerts_png, page.screenshot()).unwrap();
     page.eval("location.hash = '#/overview'; true");
@@ -311,6 +340,33 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
         "Number(document.querySelector('#alerts-critical .n')?.textContent) >= 1",
     );
 
+    // Staff screens: accounts, the audit log filtered, the recorded
+    // selections, one's own API keys.
+    page.eval("location.hash = '#/accounts'; true");
+    page.wait_for(
+        WAIT,
+        "the accounts page",
+        "[...document.querySelectorAll('tr.account')].some((r) => r.dataset.login === 'admin')",
+    );
+    page.eval("location.hash = '#/audit?action=account.'; true");
+    page.wait_for(
+        WAIT,
+        "the password change in the filtered audit log",
+        "[...document.querySelectorAll('tr.audit-entry')].some((r) => r.textContent.includes('account.password'))
+          && document.querySelector('#audit-filter input[name=action]').value === 'account.'",
+    );
+    page.eval("location.hash = '#/selections'; true");
+    page.wait_for(
+        WAIT,
+        "the recorded selections",
+        "document.querySelectorAll('tr.selection-record').length >= 1",
+    );
+    page.eval("location.hash = '#/me'; true");
+    page.wait_for(
+        WAIT,
+        "one's own account and API keys",
+        "!!document.getElementById('key-form') && !!document.getElementById('password-form')",
+    );
     page.eval("document.getElementById('lang').click(); true");
     page.wait_for(
         WAIT,

@@ -908,7 +908,7 @@ fn signed_in(chromium: &Path, node: &Aggregator) -> browser::Browser {
         "the sign-in form",
         "!!document.getElementById('login-form')",
     );
-    page.sign_in("admin", &node.admin_password());
+    page.sign_in_changing_password("admin", &node.admin_password(), "a new long password");
     page.wait_for(
         WAIT,
         "the overview",

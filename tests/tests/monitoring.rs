@@ -90,6 +90,19 @@ fn a_silent_host_is_told_once_signed_and_its_return_resolves_it_once(backend: Ba
     wait_until(WAIT, "host silent at the webhook", || {
         told(&hook, "host_silent") == ["firing"]
     });
+    // A receiver added while the alert fires is told of it too (as after
+    // an Alertmanager reload), and later of its resolution.
+    let late = Receiver::start("{}");
+    let (status, body) = call(
+        &node,
+        "POST",
+        "/api/v1/receivers",
+        Some(json!({"name": "late-hook", "kind": "webhook", "url": late.url("/")})),
+    );
+    assert_eq!(status, 201, "{body}");
+    wait_until(WAIT, "the late receiver told of the firing alert", || {
+        told(&late, "host_silent") == ["firing"]
+    });
     let request = hook
         .received()
         .into_iter()
@@ -130,8 +143,9 @@ fn a_silent_host_is_told_once_signed_and_its_return_resolves_it_once(backend: Ba
     assert_eq!(acked["acked_by"], "admin-token");
 
     agent.run();
-    wait_until(WAIT, "the resolution at the webhook", || {
+    wait_until(WAIT, "the resolution at both receivers", || {
         told(&hook, "host_silent") == ["firing", "resolved"]
+            && told(&late, "host_silent") == ["firing", "resolved"]
     });
     let id = receiver["id"].as_i64().unwrap();
     let (_, ledger) = call(

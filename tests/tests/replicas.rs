@@ -44,6 +44,11 @@ fn every_replica_shows_the_whole_fleet_live() {
     // The agent joins and streams through A only.
     let join = a.join_string(None);
     let mut agent = Agent::join(&dir.path().join("agent"), &join, "200ms");
+    // Enrolled at A, never seen: B lists it too.
+    wait_until(WAIT, "B to list the host A enrolled", || {
+        let (_, body) = b.get("/api/v1/hosts");
+        serde_json::from_str::<Value>(&body).unwrap_or_default()["hosts"][0]["state"] == "enrolled"
+    });
     agent.run();
     wait_until(WAIT, "A to take the agent's samples", || {
         host_on(&a, 1).is_some_and(|h| h["link"]["connected"] == true)
@@ -429,7 +434,13 @@ fn hosts_moved_to_another_replica_are_never_judged_silent() {
             .collect();
         assert!(silent.is_empty(), "{silent:#?}");
     }
-    assert!(hook.received().is_empty(), "nothing to tell");
+    let told_silent = hook
+        .received()
+        .iter()
+        .flat_map(|r| r.json()["alerts"].as_array().cloned().unwrap_or_default())
+        .filter(|a| a["labels"]["alertname"] == "host_silent")
+        .count();
+    assert_eq!(told_silent, 0, "no host_silent told");
     for agent in &mut agents {
         agent.stop();
     }
@@ -447,11 +458,24 @@ fn a_replica_takes_the_nodes_identity_and_the_cli_follows_its_store() {
     let dir = tempfile::tempdir().unwrap();
     let a = Aggregator::start(&dir.path().join("a"), backend, &[]);
     let url = a.database_url().unwrap().to_owned();
+    // Run to the end within a deadline (a refusal that regressed into a
+    // start must fail the test, not hang it), with nothing of the
+    // caller's environment deciding where the node is.
     let aggregator = |args: &[&str]| {
-        Command::new(binary("suanli-aggregator"))
+        let mut child = Command::new(binary("suanli-aggregator"))
             .args(args)
-            .output()
-            .unwrap()
+            .env_remove("SUANLI_CONFIG")
+            .env_remove("SUANLI_DATA_DIR")
+            .env_remove("SUANLI_DATABASE_URL")
+            .env_remove("SUANLI_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_until(WAIT, &format!("{args:?} to end"), || {
+            child.try_wait().unwrap().is_some()
+        });
+        child.wait_with_output().unwrap()
     };
     let serve = |data_dir: &std::path::Path| {
         aggregator(&[

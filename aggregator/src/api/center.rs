@@ -25,7 +25,7 @@ use crate::{
     service::{
         Actor, accounts, audit, lines, own_provider, prices, providers, registrations, tokens,
     },
-    store::{Provider, now_ms},
+    store::{AuditFilter, Provider, now_ms},
 };
 
 type Api = State<Arc<Node>>;
@@ -104,6 +104,11 @@ pub async fn login(State(state): Api, request: Request) -> Result<Response, Prob
         ));
     };
     store.login_succeeded(&keys).await?;
+    if account.disabled {
+        return Err(Problem::forbidden(
+            "this account is disabled: ask the node's administrator",
+        ));
+    }
     let secret = random_secret();
     let csrf_token = random_secret();
     let expires = now_ms() + SESSION_TTL.as_millis() as u64;
@@ -132,6 +137,7 @@ pub async fn login(State(state): Api, request: Request) -> Result<Response, Prob
         "role": account.role,
         "csrf_token": csrf_token,
         "expires_at_ms": expires,
+        "must_change_password": account.must_change_password,
     }));
     Ok(([(header::SET_COOKIE, cookie)], body).into_response())
 }
@@ -150,11 +156,20 @@ pub async fn whoami(State(state): Api, Extension(me): Caller) -> Result<Json<Val
         Credential::Session { csrf_token, .. } => Some(csrf_token.clone()),
         _ => None,
     };
+    let must_change_password = match me.account_id {
+        Some(_) => state
+            .store
+            .account_for_login(&me.actor)
+            .await?
+            .is_some_and(|(a, _)| a.must_change_password),
+        None => false,
+    };
     Ok(Json(json!({
         "login": me.actor,
         "role": me.role,
         "provider": provider.map(|p| provider_json(&p, true)),
         "csrf_token": csrf,
+        "must_change_password": must_change_password,
     })))
 }
 
@@ -252,6 +267,33 @@ pub async fn set_role(
 ) -> Result<Json<Value>, Problem> {
     let account = accounts::set_role(&state.store, &me, &login, &r).await?;
     Ok(Json(json!(AccountView::from(&account))))
+}
+
+pub async fn disable_account(
+    State(state): Api,
+    Extension(me): Caller,
+    Path(login): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let account = accounts::set_disabled(&state.store, &me, &login, true).await?;
+    Ok(Json(json!(AccountView::from(&account))))
+}
+
+pub async fn enable_account(
+    State(state): Api,
+    Extension(me): Caller,
+    Path(login): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let account = accounts::set_disabled(&state.store, &me, &login, false).await?;
+    Ok(Json(json!(AccountView::from(&account))))
+}
+
+pub async fn change_password(
+    State(state): Api,
+    Extension(me): Caller,
+    Body(r): Body<accounts::PasswordChange>,
+) -> Result<StatusCode, Problem> {
+    accounts::change_password(&state.store, &me, &r).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 // ---- API keys ----
@@ -477,9 +519,54 @@ pub async fn update_line(
 
 // ---- audit log ----
 
-pub async fn audit_log(State(state): Api, Params(q): Params<Page>) -> Result<Json<Value>, Problem> {
-    let limit = q.limit()?;
-    let entries = state.store.audit_log(q.before, limit).await?;
+/// Which audit entries: a [`Page`] with filters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    #[serde(default)]
+    before: Option<i64>,
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default)]
+    actor: Option<String>,
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    subject: Option<String>,
+    #[serde(default)]
+    since: Option<i64>,
+    #[serde(default)]
+    until: Option<i64>,
+}
+
+pub async fn audit_log(
+    State(state): Api,
+    Params(q): Params<AuditQuery>,
+) -> Result<Json<Value>, Problem> {
+    let limit = Page {
+        before: q.before,
+        limit: q.limit,
+    }
+    .limit()?;
+    let mut check = Check::default();
+    for (field, at) in [("since", q.since), ("until", q.until)] {
+        if at.is_some_and(|ms| ms < 0) {
+            check.fail(field, "unix milliseconds, 0 or more");
+        }
+    }
+    check.done()?;
+    let entries = state
+        .store
+        .audit_log(&AuditFilter {
+            before: q.before,
+            limit,
+            actor: q.actor.filter(|a| !a.is_empty()),
+            action: q.action,
+            subject: q.subject,
+            since: q.since,
+            until: q.until,
+        })
+        .await?;
     let next = (entries.len() as i64 == limit)
         .then(|| entries.last().map(|e| e.id))
         .flatten();

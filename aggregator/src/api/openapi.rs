@@ -551,6 +551,14 @@ fn schemas() -> Value {
         })),
         "Reason": object(&["reason"], json!({"reason": words(500)})),
     });
+    // Beside the rest: one more entry above would pass json!'s recursion limit.
+    schemas["PasswordChange"] = object(
+        &["password", "new_password"],
+        json!({
+            "password": {"type": "string", "maxLength": crate::check::MAX_PASSWORD_CHARS, "description": "the current password"},
+            "new_password": password,
+        }),
+    );
     for (name, example) in examples() {
         schemas[name]["examples"] = json!([example]);
     }
@@ -583,6 +591,10 @@ fn examples() -> Vec<(&'static str, Value)> {
             json!({"login": "duty", "role": "operator", "password": "a long enough password"}),
         ),
         ("RoleChange", json!({"role": "viewer"})),
+        (
+            "PasswordChange",
+            json!({"password": "the generated password", "new_password": "a long enough new password"}),
+        ),
         ("NewApiKey", json!({"name": "巡检脚本", "ttl_days": 30})),
         (
             "NewToken",

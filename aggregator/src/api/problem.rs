@@ -126,6 +126,7 @@ impl From<ServiceError> for Problem {
             ServiceError::Forbidden(m) => Problem::forbidden(m),
             ServiceError::Conflict(m) => Problem::conflict(m),
             ServiceError::Invalid(invalid) => invalid.into(),
+            e @ ServiceError::Throttled(wait_s) => Problem::too_many(wait_s, e.to_string()),
             ServiceError::Unavailable { failed, detail } => Problem::unavailable(failed, detail),
         }
     }

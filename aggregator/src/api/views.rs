@@ -22,6 +22,8 @@ pub struct AccountView<'a> {
     role: &'a str,
     provider_id: Option<i64>,
     created_at_ms: i64,
+    disabled: bool,
+    must_change_password: bool,
 }
 
 impl<'a> From<&'a Account> for AccountView<'a> {
@@ -32,6 +34,8 @@ impl<'a> From<&'a Account> for AccountView<'a> {
             role: &r.role,
             provider_id: r.provider_id,
             created_at_ms: r.created_at_ms,
+            disabled: r.disabled,
+            must_change_password: r.must_change_password,
         }
     }
 }

@@ -431,6 +431,7 @@ mod tests {
             resolved_at_ms: None,
             acked_by: None,
             acked_at_ms: None,
+            silenced_by: None,
         }
     }
 

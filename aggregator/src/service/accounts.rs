@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::{Actor, ServiceError, Source, audit};
 use crate::{
     auth::{self, Credential, MIN_PASSWORD_CHARS, Principal, Role},
-    check::Check,
+    check::{Check, Invalid},
     identity::random_secret,
     store::{Account, NewAccount, Store, StoreError, now_ms},
 };
@@ -58,6 +58,7 @@ pub async fn create(
             password_hash: hash_password(password).await?,
             role: r.role.as_str().to_owned(),
             provider_id,
+            must_change_password: generated.is_some(),
         })
         .await?;
     audit::record(
@@ -89,6 +90,96 @@ pub async fn set_role(
         "account.role",
         &format!("account/{}", account.login),
         &format!("role {}", account.role),
+    )
+    .await;
+    Ok(account)
+}
+
+/// One's own password changed: the current one, and the new.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub password: String,
+    pub new_password: String,
+}
+
+/// Changes the caller's own password after checking the current one (a
+/// wrong one counts as a failed sign-in); the account's other sessions end.
+pub async fn change_password(
+    store: &Store,
+    who: &Principal,
+    r: &PasswordChange,
+) -> Result<(), ServiceError> {
+    let Some(account_id) = who.account_id else {
+        return Err(ServiceError::Conflict(
+            "the admin token and API keys have no password to change: sign in with an account"
+                .into(),
+        ));
+    };
+    let mut check = Check::default();
+    check.password_in("new_password", &r.new_password, MIN_PASSWORD_CHARS);
+    if r.new_password == r.password {
+        check.fail("new_password", "differs from the current password");
+    }
+    check.done()?;
+    let keys = auth::throttle_keys(who.address.parse().ok(), &who.actor);
+    let window_ms = auth::LOGIN_WINDOW.as_millis() as u64;
+    if let Some(wait_ms) = store
+        .login_wait(&keys, auth::LOGIN_FAILURES_ALLOWED, window_ms, now_ms())
+        .await?
+    {
+        return Err(ServiceError::Throttled(wait_ms.div_ceil(1000).max(1)));
+    }
+    let hash = store
+        .account_for_login(&who.actor)
+        .await?
+        .map(|(_, hash)| hash)
+        .ok_or_else(|| ServiceError::Forbidden("no account".into()))?;
+    let current = r.password.clone();
+    let verified = tokio::task::spawn_blocking(move || auth::verify_password(&hash, &current))
+        .await
+        .map_err(|e| ServiceError::unavailable(Source::Task, e))?;
+    if !verified {
+        store.login_failed(&keys, window_ms, now_ms()).await?;
+        return Err(Invalid::one("password", "not the current password").into());
+    }
+    let keep = match &who.credential {
+        Credential::Session { secret_sha256, .. } => Some(secret_sha256.as_str()),
+        _ => None,
+    };
+    let new_hash = hash_password(r.new_password.clone()).await?;
+    store.set_password(account_id, &new_hash, keep).await?;
+    audit::record(
+        store,
+        &Actor::of(who),
+        "account.password",
+        &format!("account/{}", who.actor),
+        "",
+    )
+    .await;
+    Ok(())
+}
+
+/// Disables an account (it cannot sign in; its sessions and API keys stop
+/// working) or enables it again.
+pub async fn set_disabled(
+    store: &Store,
+    who: &Principal,
+    login: &str,
+    disabled: bool,
+) -> Result<Account, ServiceError> {
+    recently_signed_in(who, now_ms())?;
+    let account = store.set_disabled(login, disabled, now_ms()).await?;
+    audit::record(
+        store,
+        &Actor::of(who),
+        if disabled {
+            "account.disable"
+        } else {
+            "account.enable"
+        },
+        &format!("account/{}", account.login),
+        "",
     )
     .await;
     Ok(account)

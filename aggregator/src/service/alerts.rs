@@ -3,7 +3,7 @@
 //! an accelerator healthy). Staff manage everything; a provider sees and
 //! acts on its own hosts' alerts and may add receivers for them.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Deserialize;
 use suanli_protocol::stream::SequencedSample;
@@ -19,7 +19,10 @@ use crate::{
     check::{Check, Invalid},
     health::Severity,
     node::Node,
-    store::{AlertFilter, AlertRow, NewAlert, NewReceiver, ReceiverRow, SilenceRow, now_ms},
+    store::{
+        AlertFilter, AlertRow, NewAlert, NewReceiver, ReceiverRow, SilenceRow, Store, StoreError,
+        now_ms,
+    },
 };
 
 /// A receiver counts as failing while its latest failure is this recent.
@@ -84,7 +87,7 @@ impl Evaluator {
         confirm_silences(node, &open, now).await?;
         let observations = alerting::evaluate(&node.catalog.read(), &figures, now);
         let transitions = self.tracker.step(now, &open, observations);
-        let group_wait = node.settings.alerts.group_wait.as_millis() as u64;
+        let group_wait = group_wait_ms(node);
         let mut recorded = 0;
         for t in &transitions {
             match t {
@@ -122,6 +125,10 @@ impl Evaluator {
     }
 }
 
+fn group_wait_ms(node: &Node) -> u64 {
+    node.settings.alerts.group_wait.as_millis() as u64
+}
+
 /// Before a host is first judged silent, the store has the last word:
 /// another replica may have stored its samples since this one last
 /// followed them (its agent moved there, or the follower lags behind a
@@ -131,21 +138,23 @@ async fn confirm_silences(
     open: &HashSet<String>,
     now: u64,
 ) -> Result<(), ServiceError> {
-    let newly_silent: Vec<(i64, Option<u64>)> = node
+    // Only hosts whose newest sample this replica holds: after a restart
+    // the catalog has none, and the follower's first polls decide.
+    let newly_silent: Vec<(i64, u64)> = node
         .catalog
         .read()
         .hosts
         .values()
         .filter(|h| alerting::silent(h, now))
         .filter(|h| !open.contains(&alerting::fingerprint("host_silent", h.host_id, "")))
-        .map(|h| (h.host_id, h.vitals.as_ref().map(|v| v.seq)))
+        .filter_map(|h| Some((h.host_id, h.vitals.as_ref()?.seq)))
         .collect();
     for (host_id, seen) in newly_silent {
         let Some(body) = node.store.newest_sample(host_id).await? else {
             continue;
         };
         match SequencedSample::decode(&body) {
-            Ok(s) if seen.is_none_or(|seen| s.seq > seen) => {
+            Ok(s) if s.seq > seen => {
                 info!(
                     host_id,
                     seq = s.seq,
@@ -223,7 +232,7 @@ pub async fn alerts(
         }
         Some(own)
     };
-    Ok(node
+    let mut rows = node
         .store
         .alerts(&AlertFilter {
             open,
@@ -233,7 +242,34 @@ pub async fn alerts(
             before: q.before,
             limit,
         })
-        .await?)
+        .await?;
+    let silences = silences_in_force(&node.store, now_ms()).await?;
+    for alert in rows.iter_mut().filter(|a| a.resolved_at_ms.is_none()) {
+        alert.silenced_by = silencing(&silences, &alert.labels);
+    }
+    Ok(rows)
+}
+
+/// The silences in force at `now`, their matchers compiled.
+pub async fn silences_in_force(
+    store: &Store,
+    now: u64,
+) -> Result<Vec<(i64, Matchers)>, StoreError> {
+    Ok(store
+        .silences(now)
+        .await?
+        .into_iter()
+        .filter(|s| s.starts_at_ms as u64 <= now)
+        .filter_map(|s| Some((s.id, Matchers::compile(&s.matchers).ok()?)))
+        .collect())
+}
+
+/// The first of `silences` that mutes an alert with these labels.
+pub fn silencing(silences: &[(i64, Matchers)], labels: &BTreeMap<String, String>) -> Option<i64> {
+    silences
+        .iter()
+        .find(|(_, m)| m.matches(labels))
+        .map(|(id, _)| *id)
 }
 
 /// One alert the caller may see.
@@ -361,7 +397,7 @@ pub async fn create_silence(
         &format!(
             "{} until {}: {}",
             described.join(","),
-            silence.ends_at_ms,
+            crate::history::minute_text(u64::try_from(silence.ends_at_ms).unwrap_or(0)),
             silence.reason
         ),
     )
@@ -521,20 +557,23 @@ pub async fn create_receiver(
     };
     let row = node
         .store
-        .create_receiver(&NewReceiver {
-            name: spec.name.clone(),
-            kind: spec.kind.clone(),
-            url: spec.url.trim().to_owned(),
-            secret: spec.secret.clone(),
-            mentions: spec.mentions.clone(),
-            min_severity: spec
-                .min_severity
-                .clone()
-                .unwrap_or_else(|| "warning".into()),
-            provider_id,
-            declared: false,
-            created_by: who.actor.clone(),
-        })
+        .create_receiver(
+            &NewReceiver {
+                name: spec.name.clone(),
+                kind: spec.kind.clone(),
+                url: spec.url.trim().to_owned(),
+                secret: spec.secret.clone(),
+                mentions: spec.mentions.clone(),
+                min_severity: spec
+                    .min_severity
+                    .clone()
+                    .unwrap_or_else(|| "warning".into()),
+                provider_id,
+                declared: false,
+                created_by: who.actor.clone(),
+            },
+            group_wait_ms(node),
+        )
         .await?;
     audit::record(
         &node.store,
@@ -612,17 +651,20 @@ pub async fn declare_receivers(node: &Node, specs: &[ReceiverSpec]) -> Result<()
             continue;
         }
         node.store
-            .create_receiver(&NewReceiver {
-                name: s.name.clone(),
-                kind: s.kind.clone(),
-                url: s.url.trim().to_owned(),
-                secret: s.secret.clone(),
-                mentions: s.mentions.clone(),
-                min_severity: s.min_severity.clone().unwrap_or_else(|| "warning".into()),
-                provider_id: None,
-                declared: true,
-                created_by: "config".into(),
-            })
+            .create_receiver(
+                &NewReceiver {
+                    name: s.name.clone(),
+                    kind: s.kind.clone(),
+                    url: s.url.trim().to_owned(),
+                    secret: s.secret.clone(),
+                    mentions: s.mentions.clone(),
+                    min_severity: s.min_severity.clone().unwrap_or_else(|| "warning".into()),
+                    provider_id: None,
+                    declared: true,
+                    created_by: "config".into(),
+                },
+                group_wait_ms(node),
+            )
             .await?;
         info!(
             receiver = s.name,

@@ -153,7 +153,14 @@ mod tests {
         assert!(events.try_recv().is_err(), "one event per revocation");
         let state = node.catalog.read().hosts[&host_id].state(0);
         assert_eq!(state, HostState::Revoked);
-        let log = node.store.audit_log(None, 10).await.unwrap();
+        let log = node
+            .store
+            .audit_log(&crate::store::AuditFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         let entry = &log
             .iter()
             .find(|r| r.entry.action == "host.revoke")

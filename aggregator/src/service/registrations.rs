@@ -90,6 +90,7 @@ pub async fn register(
             password_hash: hash,
             role: role.as_str().to_owned(),
             provider_id: None,
+            must_change_password: false,
         })
         .await?;
     let registration = store

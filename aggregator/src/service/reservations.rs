@@ -139,7 +139,7 @@ impl From<Result<Hold, ServiceError>> for LinkAnswer {
                     ServiceError::Forbidden(_) => "forbidden",
                     ServiceError::Conflict(_) => "conflict",
                     ServiceError::Invalid(_) => "invalid",
-                    ServiceError::Unavailable { .. } => "unavailable",
+                    ServiceError::Throttled(_) | ServiceError::Unavailable { .. } => "unavailable",
                 };
                 let reason = match e {
                     ServiceError::Invalid(Invalid(problems)) => problems

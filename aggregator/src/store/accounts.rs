@@ -12,6 +12,11 @@ pub struct Account {
     pub role: String,
     pub provider_id: Option<i64>,
     pub created_at_ms: i64,
+    /// Staff disabled it: it cannot sign in, and its sessions and keys do
+    /// not work.
+    pub disabled: bool,
+    /// Its password was generated: a new one comes first.
+    pub must_change_password: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -20,7 +25,17 @@ pub struct NewAccount {
     pub password_hash: String,
     pub role: String,
     pub provider_id: Option<i64>,
+    pub must_change_password: bool,
 }
+
+/// An account's columns, in `account_from_row`'s order, from `accounts a`.
+macro_rules! account_columns {
+    () => {
+        "a.id, a.login, a.role, a.provider_id, a.created_at_ms, a.disabled_at_ms, a.must_change_password"
+    };
+}
+/// How many columns `account_columns!` makes.
+const ACCOUNT_COLUMNS: usize = 7;
 
 #[derive(Debug, Clone)]
 pub struct ApiKeyListing {
@@ -38,6 +53,8 @@ fn account_from_row(r: &AnyRow) -> Result<Account, StoreError> {
         role: r.try_get(2)?,
         provider_id: r.try_get(3)?,
         created_at_ms: r.try_get(4)?,
+        disabled: r.try_get::<Option<i64>, _>(5)?.is_some(),
+        must_change_password: r.try_get::<i64, _>(6)? != 0,
     })
 }
 
@@ -64,14 +81,15 @@ impl Store {
         }
         let created = int(now_ms());
         let id: i64 = sqlx::query(
-            "INSERT INTO accounts (login, password_hash, role, provider_id, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO accounts (login, password_hash, role, provider_id, created_at_ms, \
+             must_change_password) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(&new.login)
         .bind(&new.password_hash)
         .bind(&new.role)
         .bind(new.provider_id)
         .bind(created)
+        .bind(i64::from(new.must_change_password))
         .fetch_one(&mut *tx)
         .await?
         .try_get(0)?;
@@ -82,6 +100,8 @@ impl Store {
             role: new.role.clone(),
             provider_id: new.provider_id,
             created_at_ms: created,
+            disabled: false,
+            must_change_password: new.must_change_password,
         })
     }
 
@@ -90,23 +110,100 @@ impl Store {
         &self,
         login: &str,
     ) -> Result<Option<(Account, String)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, login, role, provider_id, created_at_ms, password_hash FROM accounts WHERE login = $1",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            account_columns!(),
+            ", a.password_hash FROM accounts a WHERE a.login = $1"
+        ))
         .bind(login)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| Ok((account_from_row(&r)?, r.try_get(5)?)))
+        row.map(|r| Ok((account_from_row(&r)?, r.try_get(ACCOUNT_COLUMNS)?)))
             .transpose()
     }
 
     pub async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, login, role, provider_id, created_at_ms FROM accounts ORDER BY id",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM accounts a ORDER BY a.id"
+        ))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(account_from_row).collect()
+    }
+
+    /// Sets an account's own new password; its other sessions end.
+    pub async fn set_password(
+        &self,
+        account_id: i64,
+        password_hash: &str,
+        keep_session: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE accounts SET password_hash = $1, must_change_password = 0 WHERE id = $2",
+        )
+        .bind(password_hash)
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND secret_sha256 <> $2")
+            .bind(account_id)
+            .bind(keep_session.unwrap_or_default())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Disables an account (its sessions end) or enables it again. The
+    /// node never loses its last enabled admin.
+    pub async fn set_disabled(
+        &self,
+        login: &str,
+        disabled: bool,
+        now_ms: u64,
+    ) -> Result<Account, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = if disabled {
+            sqlx::query(
+                "UPDATE accounts SET disabled_at_ms = $1 WHERE login = $2 AND disabled_at_ms IS NULL \
+                 AND (role <> 'admin' OR (SELECT COUNT(*) FROM accounts \
+                      WHERE role = 'admin' AND disabled_at_ms IS NULL) > 1)",
+            )
+            .bind(int(now_ms))
+            .bind(login)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+        } else {
+            sqlx::query("UPDATE accounts SET disabled_at_ms = NULL WHERE login = $1")
+                .bind(login)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        };
+        if disabled && done > 0 {
+            sqlx::query(
+                "DELETE FROM sessions WHERE account_id = (SELECT id FROM accounts WHERE login = $1)",
+            )
+            .bind(login)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        let account = self
+            .account_for_login(login)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no account {login:?}")))?
+            .0;
+        if done == 0 && disabled && !account.disabled {
+            return Err(StoreError::Conflict(format!(
+                "{login} is the last enabled admin: make another account admin first"
+            )));
+        }
+        Ok(account)
     }
 
     pub async fn set_role(
@@ -120,7 +217,7 @@ impl Store {
         let done = sqlx::query(
             "UPDATE accounts SET role = $1, provider_id = $2 WHERE login = $3 \
              AND (role <> 'admin' OR $1 = 'admin' \
-                  OR (SELECT COUNT(*) FROM accounts WHERE role = 'admin') > 1)",
+                  OR (SELECT COUNT(*) FROM accounts WHERE role = 'admin' AND disabled_at_ms IS NULL) > 1)",
         )
         .bind(role)
         .bind(provider_id)
@@ -163,24 +260,31 @@ impl Store {
         Ok(())
     }
 
-    /// The account of a live session, and the session's CSRF token.
-    /// A live session's account, CSRF token and sign-in time.
+    /// A live session's account (not disabled), CSRF token and sign-in time.
     pub async fn session(
         &self,
         secret_sha256: &str,
         now_ms: u64,
     ) -> Result<Option<(Account, String, i64)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT a.id, a.login, a.role, a.provider_id, a.created_at_ms, s.csrf_token, s.created_at_ms \
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            account_columns!(),
+            ", s.csrf_token, s.created_at_ms \
              FROM sessions s JOIN accounts a ON a.id = s.account_id \
-             WHERE s.secret_sha256 = $1 AND s.expires_at_ms > $2",
-        )
+             WHERE s.secret_sha256 = $1 AND s.expires_at_ms > $2 AND a.disabled_at_ms IS NULL"
+        ))
         .bind(secret_sha256)
         .bind(int(now_ms))
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| Ok((account_from_row(&r)?, r.try_get(5)?, r.try_get(6)?)))
-            .transpose()
+        row.map(|r| {
+            Ok((
+                account_from_row(&r)?,
+                r.try_get(ACCOUNT_COLUMNS)?,
+                r.try_get(ACCOUNT_COLUMNS + 1)?,
+            ))
+        })
+        .transpose()
     }
 
     pub async fn delete_session(&self, secret_sha256: &str) -> Result<(), StoreError> {
@@ -229,11 +333,13 @@ impl Store {
         secret_sha256: &str,
         now_ms: u64,
     ) -> Result<Option<Account>, StoreError> {
-        let row = sqlx::query(
-            "SELECT a.id, a.login, a.role, a.provider_id, a.created_at_ms \
-             FROM api_keys k JOIN accounts a ON a.id = k.account_id \
-             WHERE k.secret_sha256 = $1 AND k.expires_at_ms > $2 AND k.revoked_at_ms IS NULL",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM api_keys k JOIN accounts a ON a.id = k.account_id \
+             WHERE k.secret_sha256 = $1 AND k.expires_at_ms > $2 AND k.revoked_at_ms IS NULL \
+             AND a.disabled_at_ms IS NULL"
+        ))
         .bind(secret_sha256)
         .bind(int(now_ms))
         .fetch_optional(&self.pool)

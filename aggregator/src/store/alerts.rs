@@ -25,6 +25,9 @@ pub struct AlertRow {
     pub resolved_at_ms: Option<i64>,
     pub acked_by: Option<String>,
     pub acked_at_ms: Option<i64>,
+    /// The silence muting this firing alert now (not stored: silences
+    /// match labels at the time asked).
+    pub silenced_by: Option<i64>,
 }
 
 macro_rules! alert_columns {
@@ -55,6 +58,7 @@ fn alert_from_row_at(r: &AnyRow, at: usize) -> Result<AlertRow, sqlx::Error> {
         resolved_at_ms: r.try_get(at + 10)?,
         acked_by: r.try_get(at + 11)?,
         acked_at_ms: r.try_get(at + 12)?,
+        silenced_by: None,
     })
 }
 
@@ -279,10 +283,13 @@ impl Store {
         let Some(id) = id else {
             return Ok(None);
         };
+        // A firing notification no replica has claimed is not sent at all;
+        // one claimed (its sender alive, or dead and its claim passing on)
+        // may be on its way, so its resolution is owed too.
         sqlx::query(
             "UPDATE deliveries SET state = 'superseded', outcome = 'resolved before it was sent', done_at_ms = $1 \
              WHERE alert_id = $2 AND transition = 'firing' AND state = 'pending' AND attempts = 0 \
-             AND (claimed_until_ms IS NULL OR claimed_until_ms < $1)",
+             AND claimed_by IS NULL",
         )
         .bind(int(now_ms))
         .bind(id)
@@ -362,7 +369,16 @@ impl Store {
         self.alert(id).await
     }
 
-    pub async fn create_receiver(&self, new: &NewReceiver) -> Result<ReceiverRow, StoreError> {
+    /// Adds a receiver. It is owed what fires now, as Alertmanager's
+    /// receivers are after a reload: each open alert in its scope and at
+    /// its severity, due when the alert's group wait ends (or now).
+    pub async fn create_receiver(
+        &self,
+        new: &NewReceiver,
+        group_wait_ms: u64,
+    ) -> Result<ReceiverRow, StoreError> {
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query(
             "INSERT INTO receivers (name, kind, url, secret, mentions, min_severity, provider_id, declared, \
              created_by, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
@@ -376,8 +392,8 @@ impl Store {
         .bind(new.provider_id)
         .bind(i64::from(new.declared))
         .bind(&new.created_by)
-        .bind(int(now_ms()))
-        .fetch_one(&self.pool)
+        .bind(int(now))
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(d) if d.is_unique_violation() => {
@@ -386,6 +402,41 @@ impl Store {
             _ => e.into(),
         })?
         .try_get(0)?;
+        let open =
+            match new.provider_id {
+                Some(provider_id) => {
+                    sqlx::query(
+                        "SELECT id, severity, started_at_ms FROM alerts \
+                     WHERE resolved_at_ms IS NULL AND provider_id = $1",
+                    )
+                    .bind(provider_id)
+                    .fetch_all(&mut *tx)
+                    .await?
+                }
+                None => sqlx::query(
+                    "SELECT id, severity, started_at_ms FROM alerts WHERE resolved_at_ms IS NULL",
+                )
+                .fetch_all(&mut *tx)
+                .await?,
+            };
+        for alert in open {
+            let (alert_id, severity, started): (i64, String, i64) =
+                (alert.try_get(0)?, alert.try_get(1)?, alert.try_get(2)?);
+            if rank(&severity) < rank(&new.min_severity) {
+                continue;
+            }
+            let due = (started.max(0) as u64 + group_wait_ms).max(now);
+            sqlx::query(
+                "INSERT INTO deliveries (alert_id, receiver_id, transition, state, due_at_ms, attempts) \
+                 VALUES ($1, $2, 'firing', 'pending', $3, 0)",
+            )
+            .bind(alert_id)
+            .bind(id)
+            .bind(int(due))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         self.receiver(id).await
     }
 

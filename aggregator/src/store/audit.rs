@@ -12,6 +12,24 @@ pub struct AuditEntry {
     pub address: String,
 }
 
+/// Which audit entries to read, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Older than this entry.
+    pub before: Option<i64>,
+    pub limit: i64,
+    /// Exactly this actor.
+    pub actor: Option<String>,
+    /// Actions starting with this (`account.` for every account action).
+    pub action: Option<String>,
+    /// Subjects containing this.
+    pub subject: Option<String>,
+    /// From this time (unix milliseconds), inclusive.
+    pub since: Option<i64>,
+    /// Before this time.
+    pub until: Option<i64>,
+}
+
 #[derive(Debug, Clone)]
 pub struct AuditRecord {
     pub id: i64,
@@ -36,18 +54,33 @@ impl Store {
         Ok(())
     }
 
-    /// Audit entries newest first, before entry `before` when given.
-    pub async fn audit_log(
-        &self,
-        before: Option<i64>,
-        limit: i64,
-    ) -> Result<Vec<AuditRecord>, StoreError> {
+    /// Audit entries newest first, as `filter` asks.
+    pub async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        // Typed text is matched literally: LIKE's wildcards escaped.
+        let literal = |text: &str| {
+            text.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        };
         let rows = sqlx::query(
             "SELECT id, at_ms, actor, action, subject, detail, address FROM audit_log \
-             WHERE id < $1 ORDER BY id DESC LIMIT $2",
+             WHERE id < $1 AND ($2 = '' OR actor = $2) AND action LIKE $3 ESCAPE '\\' \
+             AND subject LIKE $4 ESCAPE '\\' AND at_ms >= $5 AND at_ms < $6 \
+             ORDER BY id DESC LIMIT $7",
         )
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(limit)
+        .bind(filter.before.unwrap_or(i64::MAX))
+        .bind(filter.actor.as_deref().unwrap_or_default())
+        .bind(format!(
+            "{}%",
+            literal(filter.action.as_deref().unwrap_or_default())
+        ))
+        .bind(format!(
+            "%{}%",
+            literal(filter.subject.as_deref().unwrap_or_default())
+        ))
+        .bind(filter.since.unwrap_or(0))
+        .bind(filter.until.unwrap_or(i64::MAX))
+        .bind(filter.limit)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

@@ -284,6 +284,16 @@ impl Store {
         row.map(|r| r.try_get(0).map_err(Into::into)).transpose()
     }
 
+    /// Every enrolled host's id.
+    pub async fn host_ids(&self) -> Result<Vec<i64>, StoreError> {
+        let rows = sqlx::query("SELECT id FROM hosts")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get(0).map_err(Into::into))
+            .collect()
+    }
+
     pub async fn revoked_hosts(&self) -> Result<Vec<i64>, StoreError> {
         let rows = sqlx::query("SELECT id FROM hosts WHERE revoked_at_ms IS NOT NULL")
             .fetch_all(&self.pool)

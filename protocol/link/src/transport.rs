@@ -254,9 +254,14 @@ impl ServerCertVerifier for PinnedCa {
         let ca = intermediates
             .iter()
             .find(|c| fingerprint(c) == self.expected)
-            .ok_or(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::UnknownIssuer,
-            ))?;
+            .ok_or_else(|| {
+                rustls::Error::InvalidCertificate(rustls::CertificateError::Other(
+                    rustls::OtherError(Arc::new(io::Error::other(
+                        "the node's CA is not the one this join string pins: a join string \
+                         from another node, or a node whose data directory was replaced",
+                    ))),
+                ))
+            })?;
         let mut roots = RootCertStore::empty();
         roots.add(ca.clone().into_owned())?;
         let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(

@@ -121,7 +121,7 @@ fn main() -> anyhow::Result<()> {
         "the sign-in form",
         "!!document.getElementById('login-form')",
     );
-    page.sign_in("admin", &node.admin_password());
+    page.sign_in_changing_password("admin", &node.admin_password(), "a new long password");
     let drawn = "['#chart-trend-capacity-24h', '#chart-trend-capacity-30d', \
                  '#chart-stream-scheduling', '#heatmap', '#province-map'] \
                  .every((s) => document.querySelector(s))";

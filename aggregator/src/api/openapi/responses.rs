@@ -93,6 +93,7 @@ pub fn schemas() -> Value {
             "Session",
             all(json!({
                 "login": text, "role": text, "csrf_token": text, "expires_at_ms": int,
+                "must_change_password": described(flag.clone(), "the password was generated: the console asks for a new one first"),
             })),
         ),
         (
@@ -102,6 +103,7 @@ pub fn schemas() -> Value {
                 "role": role,
                 "provider": or_null(r("Provider")),
                 "csrf_token": described(opt_text.clone(), "the session's CSRF token; null for an API key or the admin token"),
+                "must_change_password": described(flag.clone(), "the password was generated: the console asks for a new one first"),
             })),
         ),
         // ---- registrations, accounts, keys, tokens, audit ----
@@ -125,6 +127,8 @@ pub fn schemas() -> Value {
             "Account",
             all(json!({
                 "id": int, "login": text, "role": text, "provider_id": opt_int, "created_at_ms": int,
+                "disabled": described(flag.clone(), "it cannot sign in; its sessions and API keys do not work"),
+                "must_change_password": described(flag.clone(), "its password was generated and not yet changed"),
             })),
         ),
         (
@@ -559,6 +563,7 @@ pub fn schemas() -> Value {
                 "labels": {"type": "object", "additionalProperties": text},
                 "summary": text, "started_at_ms": int, "resolved_at_ms": opt_int,
                 "acked_by": opt_text, "acked_at_ms": opt_int,
+                "silenced_by": described(opt_int.clone(), "the silence muting this firing alert now: it is shown, not notified"),
             })),
         ),
         (
