@@ -108,6 +108,8 @@ const T = {
   node_join_once: ["下级节点执行（只显示一次）：", "On the child node (shown once):"],
   disconnected: ["未连接", "disconnected"], dropped: ["已丢弃", "dropped"],
   subtree_providers: ["下级节点的提供方（按备案的标识）", "Providers at descendants (from their filed identifiers)"],
+  range: ["时间范围", "Range"], range_1h: ["1 小时（实时）", "1 hour (live)"], range_24h: ["24 小时", "24 hours"], range_7d: ["7 天", "7 days"], range_30d: ["30 天", "30 days"],
+  history_note: ["按存储的样本和分钟汇总绘制，每点为一个时段的均值。", "Drawn from stored samples and minute rollups, each point a step's mean."],
   accounts: ["账户", "Accounts"], me: ["我的账户", "My account"], selections: ["选择记录", "Selection log"],
   created_at: ["创建时间", "Created"], account_state: ["状态", "State"], enabled: ["启用", "enabled"], disabled: ["已停用", "disabled"],
   disable: ["停用", "Disable"], enable: ["启用", "Enable"], set_role: ["改为此角色", "Set role"], create_account: ["创建账户", "Create account"],
@@ -526,7 +528,10 @@ const pages = {
 
   async hosts(main, params, id) {
     if (!id) return hostList(main, params);
-    const h = await api("GET", "/api/v1/hosts/" + encodeURIComponent(id));
+    // The charts open with the range's history; the last hour goes on live.
+    const hours = [1, 24, 168, 720].includes(Number(new URLSearchParams(params).get("hours"))) ? Number(new URLSearchParams(params).get("hours")) : 1;
+    const base = "/api/v1/hosts/" + encodeURIComponent(id);
+    const [h, hist] = await Promise.all([api("GET", base), api("GET", base + "/history?hours=" + hours)]);
     const inv = h.inventory || {};
     const cpu = inv.cpu || {};
     const os = inv.os || {};
@@ -540,7 +545,10 @@ const pages = {
         el("dt", {}, t("os")), el("dd", {}, [os.name, os.version, os.kernelVersion].filter(Boolean).join(" · ") || "—"),
         el("dt", {}, t("rtt")), el("dd", {}, h.link.rtt_us == null ? "—" : (h.link.rtt_us / 1000).toFixed(2) + " ms"),
         el("dt", {}, t("samples")), el("dd", { id: "sample-count" }, "0")),
-      el("p", {}, t("live_note")));
+      el("p", { class: "ranges", id: "history-range" }, t("range"), ": ",
+        ...[[1, "range_1h"], [24, "range_24h"], [168, "range_7d"], [720, "range_30d"]].map(([n, k]) =>
+          el("a", { href: `#/hosts/${encodeURIComponent(id)}?hours=${n}`, class: n === hours ? "active" : "", "data-hours": n }, t(k)))),
+      el("p", { class: "note" }, hours === 1 ? t("live_note") : t("history_note")));
     if (h.holds.length) {
       main.append(el("h2", {}, t("holds_on_host")), table([t("identifier"), t("reservation"), t("holder"), t("held_until")],
         h.holds.map((x) => el("tr", { class: "hold-row" }, el("td", { class: "mono" }, x.identifier), el("td", { class: "mono" }, x.reservation),
@@ -578,33 +586,42 @@ const pages = {
       const g = (inv.gpus || [])[i] || {};
       return (g.kind || "ACCELERATOR_KIND_GPU").replace("ACCELERATOR_KIND_", "") + " " + (g.index ?? i);
     };
+    const gib = (b) => (b == null ? null : b / 2 ** 30);
+    // Axes that mean something: percentages of the whole, memory against
+    // what is installed.
+    const memTotal = gib(inv.memoryTotalBytes ? Number(inv.memoryTotalBytes) : null);
+    const cardTotal = Math.max(0, ...accels.map((r) => gib(r.memory_bytes) || 0)) || null;
     const specs = [
-      ["cpu", t("cpu_chart"), (v) => [v.cpu_utilization_percent]],
-      ["memory", t("mem_chart"), (v) => [v.memory_used_bytes == null ? null : v.memory_used_bytes / 2 ** 30]],
-      ["gpu_util", t("gpu_util_chart"), (v) => v.gpus.map((g) => g.utilization_percent)],
-      ["gpu_mem", t("gpu_mem_chart"), (v) => v.gpus.map((g) => (g.memory_used_bytes == null ? null : g.memory_used_bytes / 2 ** 30))],
-      ["gpu_temp", t("gpu_temp_chart"), (v) => v.gpus.map((g) => g.temperature_celsius)],
-      ["gpu_power", t("gpu_power_chart"), (v) => v.gpus.map((g) => g.power_watts)],
+      ["cpu", t("cpu_chart"), (v) => [v.cpu_utilization_percent], (x) => [x.cpu_utilization_percent], [0, 100]],
+      ["memory", t("mem_chart"), (v) => [gib(v.memory_used_bytes)], (x) => [x.memory_used_bytes.map(gib)], memTotal && [0, memTotal]],
+      ["gpu_util", t("gpu_util_chart"), (v) => v.gpus.map((g) => g.utilization_percent), (x) => x.gpus.map((g) => g.gpu_utilization_percent), [0, 100]],
+      ["gpu_mem", t("gpu_mem_chart"), (v) => v.gpus.map((g) => gib(g.memory_used_bytes)), (x) => x.gpus.map((g) => g.gpu_memory_used_bytes.map(gib)), cardTotal && [0, cardTotal]],
+      ["gpu_temp", t("gpu_temp_chart"), (v) => v.gpus.map((g) => g.temperature_celsius), (x) => x.gpus.map((g) => g.gpu_temperature_celsius), null],
+      ["gpu_power", t("gpu_power_chart"), (v) => v.gpus.map((g) => g.power_watts), (x) => x.gpus.map((g) => g.gpu_power_watts), null],
     ];
     const grid = el("div", { class: "charts" });
     main.append(grid);
     const charts = [];
-    for (const [name, title, pick] of specs) {
+    for (const [name, title, pick, past, range] of specs) {
       const box = el("div", { class: "chart", id: "chart-" + name }, el("h3", {}, title));
       grid.append(box);
       const series = name.startsWith("gpu") ? gpus : 1;
       if (series === 0) { box.append(el("div", { class: "none" }, t("no_gpu"))); continue; }
-      const data = [[], ...Array.from({ length: series }, () => [])];
+      const stored = past(hist);
+      const data = [hist.t_ms.map((ms) => ms / 1000), ...Array.from({ length: series }, (_, i) => (stored[i] || []).slice())];
       const plot = new uPlot({
         width: 400, height: 180,
         series: [timeSeries(), ...Array.from({ length: series }, (_, i) => ({ label: series > 1 ? deviceName(i) : title, stroke: ["#c8102e", "#0969da", "#1a7f37", "#9a6700", "#8250df", "#bc4c00", "#1b7c83", "#6e7781"][i % 8], width: 1.5 }))],
+        scales: { x: { time: true }, y: range ? { range: () => range } : {} },
         axes: [timeAxis(), {}],
       }, data, box);
-      box.dataset.points = "0";
+      box.dataset.points = String(data[0].length);
+      box.dataset.stored = String(hist.t_ms.length);
       window.suanliCharts[name] = plot;
       charts.push({ name, plot, data, pick, box });
     }
     if (live) live.close();
+    if (hours !== 1) return;
     live = new EventSource("/api/v1/hosts/" + encodeURIComponent(id) + "/live");
     let count = 0;
     live.addEventListener("sample", (ev) => {
@@ -615,7 +632,7 @@ const pages = {
         const values = c.pick(v);
         c.data[0].push(v.collected_at_ms / 1000);
         for (let i = 1; i < c.data.length; i++) c.data[i].push(values[i - 1] ?? null);
-        if (c.data[0].length > 300) for (const s of c.data) s.shift();
+        if (c.data[0].length > 900) for (const s of c.data) s.shift();
         c.plot.setData(c.data);
         c.box.dataset.points = String(c.data[0].length);
       }

@@ -239,6 +239,7 @@ pub static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(||
             ("model", Param::Text, "part of an accelerator model's name on the host, any case"),
         ], reply = "HostPage"),
         route!(GET "/api/v1/hosts/{host}", Access::Roles(HOST_OWNERS), "One host: inventory, live figures, link, resources", host, reply = "Host"),
+        route!(GET "/api/v1/hosts/{host}/history", Access::Roles(HOST_OWNERS), "Every chart of the host page over the last hours: the host's figures and each accelerator's, means per step on one time axis (from minute rollups and raw samples)", host_history, query = &[("hours", Param::Int(1, 720), "how far back, 1 (default) to 720 (30 days); a step is a 360th of it, at least 10 s")], reply = "HostHistory"),
         route!(GET "/api/v1/hosts/{host}/live", Access::Roles(HOST_OWNERS), "Server-sent events with each new sample; while open the host samples every second", live),
         route!(POST "/api/v1/hosts/{host}/sample-interval", Access::Roles(MANAGERS), "Ask a connected host to sample at another interval", set_sample_interval, body = "Interval", success = (202, "Sent to the agent")),
         route!(POST "/api/v1/hosts/{host}/transfer", Access::Roles(MANAGERS), "Give a host to another provider (audited): its certificate is revoked and the new provider's agent joins with the new provider's token; its identifiers stay", transfer_host, body = "Transfer", reply = "Transferred"),

@@ -1432,3 +1432,40 @@ fn accounts_are_disabled_passwords_changed_and_the_audit_log_filtered() {
         ["account.create"]
     );
 }
+
+/// A host's charts in one answer: the stored steps on one time axis, every
+/// series as long as it, a CPU host's accelerators an empty list, and a
+/// range out of bounds refused.
+#[test]
+fn a_hosts_history_comes_in_one_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), Backend::Sqlite);
+    let mut agent = Agent::join(&dir.path().join("agent"), &node.join_string(None), "200ms");
+    agent.run();
+    let staff = admin(&node);
+    let mut history = Value::Null;
+    wait_until(WAIT, "a few stored steps", || {
+        history = staff.get("/api/v1/hosts/1/history").json();
+        history["t_ms"].as_array().is_some_and(|t| t.len() >= 2)
+    });
+    let steps = history["t_ms"].as_array().unwrap().len();
+    assert_eq!(history["step_ms"], 10_000, "an hour in 10 s steps");
+    for series in [
+        "cpu_utilization_percent",
+        "memory_used_bytes",
+        "load_average_1m",
+    ] {
+        assert_eq!(history[series].as_array().unwrap().len(), steps, "{series}");
+    }
+    assert!(history["memory_used_bytes"][0].as_f64().unwrap() > 0.0);
+    assert_eq!(history["gpus"], json!([]));
+    let r = staff.get("/api/v1/hosts/1/history?hours=720");
+    assert_eq!(r.json()["step_ms"], 7_200_000, "{}", r.body);
+    for (bad, status) in [("0", 422), ("721", 422), ("x", 400)] {
+        let r = staff.get(&format!("/api/v1/hosts/1/history?hours={bad}"));
+        assert_eq!(r.status, status, "{bad}: {}", r.body);
+        assert!(r.body.contains("hours"), "{bad}: {}", r.body);
+    }
+    assert_eq!(staff.get("/api/v1/hosts/999/history").status, 404);
+    agent.stop();
+}

@@ -110,10 +110,14 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
         "the host page's chart",
         "!!document.querySelector('#chart-cpu canvas')",
     );
+    // It opens with the last hour as stored, then goes on live.
+    let stored = page.eval("Number(document.getElementById('chart-cpu').dataset.stored)");
+    let stored = stored.as_u64().unwrap();
+    assert!(stored >= 1, "history on first paint: {stored} steps");
     page.wait_for(
         WAIT,
-        "the live CPU chart to reach 3 points",
-        "Number(document.getElementById('chart-cpu').dataset.points) >= 3",
+        "two live points after the stored ones",
+        &format!("Number(document.getElementById('chart-cpu').dataset.points) >= {stored} + 2"),
     );
     let before = page.eval("Number(document.getElementById('chart-cpu').dataset.points)");
     page.wait_for(
@@ -139,6 +143,21 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
             .unwrap()
             .contains("没有加速卡"),
         "a host without an accelerator is normal, and says so"
+    );
+
+    // Another range: its history, and no live feed.
+    page.eval("document.querySelector('#history-range a[data-hours=\"24\"]').click(); true");
+    page.wait_for(
+        WAIT,
+        "the last 24 hours",
+        "document.querySelector('#history-range a.active')?.dataset.hours === '24'
+          && Number(document.getElementById('chart-cpu')?.dataset.stored) >= 1",
+    );
+    page.eval("history.back(); true");
+    page.wait_for(
+        WAIT,
+        "the live hour again",
+        "document.querySelector('#history-range a.active')?.dataset.hours === '1'",
     );
 
     let png = page.screenshot();

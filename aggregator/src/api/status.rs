@@ -559,6 +559,135 @@ pub async fn history(
     })))
 }
 
+/// `?hours=` of a host's history: 1 (default) to 720 (30 days).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostHistoryQuery {
+    hours: Option<u64>,
+}
+
+/// Points a host's history holds at most: a chart's width.
+const HOST_HISTORY_POINTS: u64 = 360;
+/// The longest host history: as long as minute rollups are kept by default.
+pub const HOST_HISTORY_MAX_HOURS: u64 = 720;
+
+/// Every chart of a host's page over the last `hours`, in one read of its
+/// rollups and raw samples: the host's figures and each accelerator's,
+/// as means per step (10 s for an hour, 2 h for 30 days), on one time
+/// axis; a step with no reading is null.
+pub async fn host_history(
+    State(state): Api,
+    Extension(me): Caller,
+    Path(reference): Path<String>,
+    Params(q): Params<HostHistoryQuery>,
+) -> Result<Json<Value>, Problem> {
+    let host_id = visible_host(&state, &me, &reference).await?;
+    let hours = q.hours.unwrap_or(1);
+    if !(1..=HOST_HISTORY_MAX_HOURS).contains(&hours) {
+        return Err(Problem::invalid(vec![FieldProblem::new(
+            "hours",
+            format!("from 1 to {HOST_HISTORY_MAX_HOURS} (30 days)"),
+        )]));
+    }
+    let gpus: Vec<u32> = state
+        .catalog
+        .read()
+        .hosts
+        .get(&host_id)
+        .and_then(|h| {
+            h.inventory
+                .as_deref()
+                .map(|inv| inv.gpus.iter().map(|g| g.index).collect())
+        })
+        .unwrap_or_default();
+    let to = now_ms();
+    let span = hours * 3_600_000;
+    // A whole number of 10 s, so that steps fall on round times.
+    let step = (span / HOST_HISTORY_POINTS).div_ceil(10_000).max(1) * 10_000;
+    let from = to.saturating_sub(span) / step * step;
+    let buckets = (to - from).div_ceil(step) as usize;
+    const HOST: [Metric; 3] = [Metric::CpuUtilization, Metric::MemoryUsed, Metric::Load1];
+    const GPU: [Metric; 4] = [
+        Metric::GpuUtilization,
+        Metric::GpuMemoryUsed,
+        Metric::GpuTemperature,
+        Metric::GpuPower,
+    ];
+    let mut host_stats = vec![vec![Stat::default(); buckets]; HOST.len()];
+    let mut gpu_stats = vec![vec![vec![Stat::default(); buckets]; GPU.len()]; gpus.len()];
+    let store = &state.store;
+    // As in `history`: minutes already rolled up, then the raw window.
+    for (minute, rollup) in store.rollups(host_id, from).await? {
+        if minute >= to {
+            break;
+        }
+        let i = ((minute - from) / step) as usize;
+        for (m, stats) in HOST.iter().zip(&mut host_stats) {
+            if let Some(stat) = m.read_rollup(&rollup, None) {
+                stats[i].merge(&stat);
+            }
+        }
+        for (index, per_gpu) in gpus.iter().zip(&mut gpu_stats) {
+            for (m, stats) in GPU.iter().zip(per_gpu) {
+                if let Some(stat) = m.read_rollup(&rollup, Some(*index)) {
+                    stats[i].merge(&stat);
+                }
+            }
+        }
+    }
+    for body in store.samples_between(host_id, from, to).await? {
+        let Ok(sample) = SequencedSample::decode(&body) else {
+            continue;
+        };
+        let Some(i) = sample
+            .sample
+            .collected_at_unix_ms
+            .checked_sub(from)
+            .map(|d| (d / step) as usize)
+            .filter(|i| *i < buckets)
+        else {
+            continue;
+        };
+        for (m, stats) in HOST.iter().zip(&mut host_stats) {
+            stats[i].add(m.read_sample(&sample, None));
+        }
+        for (index, per_gpu) in gpus.iter().zip(&mut gpu_stats) {
+            for (m, stats) in GPU.iter().zip(per_gpu) {
+                stats[i].add(m.read_sample(&sample, Some(*index)));
+            }
+        }
+    }
+    // Only the steps something was read in.
+    let kept: Vec<usize> = (0..buckets)
+        .filter(|&i| {
+            host_stats.iter().any(|s| s[i].n > 0) || gpu_stats.iter().flatten().any(|s| s[i].n > 0)
+        })
+        .collect();
+    let means =
+        |stats: &[Stat]| -> Vec<Option<f64>> { kept.iter().map(|&i| stats[i].mean()).collect() };
+    let mut answer = json!({
+        "from_ms": from,
+        "to_ms": to,
+        "step_ms": step,
+        "t_ms": kept.iter().map(|&i| from + i as u64 * step).collect::<Vec<_>>(),
+    });
+    for (m, stats) in HOST.iter().zip(&host_stats) {
+        answer[m.name()] = json!(means(stats));
+    }
+    answer["gpus"] = gpus
+        .iter()
+        .zip(&gpu_stats)
+        .map(|(index, per_gpu)| {
+            let mut gpu = json!({ "index": index });
+            for (m, stats) in GPU.iter().zip(per_gpu) {
+                gpu[m.name()] = json!(means(stats));
+            }
+            gpu
+        })
+        .collect();
+    Ok(Json(answer))
+}
+
 /// The names [`Metric::parse`] takes, for the API's document.
 pub const METRICS: &[&str] = &[
     "cpu_utilization_percent",
@@ -582,17 +711,31 @@ enum Metric {
 }
 
 impl Metric {
+    /// Its name in the API, which [`Metric::parse`] reads.
+    fn name(self) -> &'static str {
+        match self {
+            Metric::CpuUtilization => "cpu_utilization_percent",
+            Metric::MemoryUsed => "memory_used_bytes",
+            Metric::Load1 => "load_average_1m",
+            Metric::GpuUtilization => "gpu_utilization_percent",
+            Metric::GpuMemoryUsed => "gpu_memory_used_bytes",
+            Metric::GpuTemperature => "gpu_temperature_celsius",
+            Metric::GpuPower => "gpu_power_watts",
+        }
+    }
+
+    const ALL: [Metric; 7] = [
+        Metric::CpuUtilization,
+        Metric::MemoryUsed,
+        Metric::Load1,
+        Metric::GpuUtilization,
+        Metric::GpuMemoryUsed,
+        Metric::GpuTemperature,
+        Metric::GpuPower,
+    ];
+
     fn parse(name: &str) -> Option<Metric> {
-        Some(match name {
-            "cpu_utilization_percent" => Metric::CpuUtilization,
-            "memory_used_bytes" => Metric::MemoryUsed,
-            "load_average_1m" => Metric::Load1,
-            "gpu_utilization_percent" => Metric::GpuUtilization,
-            "gpu_memory_used_bytes" => Metric::GpuMemoryUsed,
-            "gpu_temperature_celsius" => Metric::GpuTemperature,
-            "gpu_power_watts" => Metric::GpuPower,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|m| m.name() == name)
     }
 
     fn is_gpu(self) -> bool {
@@ -954,4 +1097,15 @@ pub async fn revoke_host(
     let host_id = visible_host(&state, &me, &reference).await?;
     hosts::revoke_live(&state, &Actor::of(&me), host_id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_lists_every_metric_by_its_name() {
+        let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+        assert_eq!(names, METRICS);
+    }
 }

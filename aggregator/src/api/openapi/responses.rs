@@ -567,6 +567,23 @@ pub fn schemas() -> Value {
             })),
         ),
         (
+            "HostHistory",
+            all(json!({
+                "from_ms": int, "to_ms": int, "step_ms": int,
+                "t_ms": described(list(int.clone()), "the start of each step something was read in"),
+                "cpu_utilization_percent": list(opt_num.clone()),
+                "memory_used_bytes": list(opt_num.clone()),
+                "load_average_1m": list(opt_num.clone()),
+                "gpus": list(all(json!({
+                    "index": int,
+                    "gpu_utilization_percent": list(opt_num.clone()),
+                    "gpu_memory_used_bytes": list(opt_num.clone()),
+                    "gpu_temperature_celsius": list(opt_num.clone()),
+                    "gpu_power_watts": list(opt_num.clone()),
+                }))),
+            })),
+        ),
+        (
             "Transferred",
             all(json!({"host_id": int, "provider": text})),
         ),
