@@ -110,6 +110,7 @@ const T = {
   subtree_providers: ["下级节点的提供方（按备案的标识）", "Providers at descendants (from their filed identifiers)"],
   range: ["时间范围", "Range"], range_1h: ["1 小时（实时）", "1 hour (live)"], range_24h: ["24 小时", "24 hours"], range_7d: ["7 天", "7 days"], range_30d: ["30 天", "30 days"],
   history_note: ["按存储的样本和分钟汇总绘制，每点为一个时段的均值。", "Drawn from stored samples and minute rollups, each point a step's mean."],
+  group_monitoring: ["监测", "Monitoring"], group_resources: ["算力资源", "Compute"], group_center: ["服务中心", "Service center"], group_node: ["节点", "Node"],
   accounts: ["账户", "Accounts"], me: ["我的账户", "My account"], selections: ["选择记录", "Selection log"],
   created_at: ["创建时间", "Created"], account_state: ["状态", "State"], enabled: ["启用", "enabled"], disabled: ["已停用", "disabled"],
   disable: ["停用", "Disable"], enable: ["启用", "Enable"], set_role: ["改为此角色", "Set role"], create_account: ["创建账户", "Create account"],
@@ -246,8 +247,9 @@ function trendCharts(trend, span) {
 const timeAxis = () => ({
   space: 70,
   values: (u, ticks) => {
-    const long = ticks.length > 1 && ticks[ticks.length - 1] - ticks[0] > 2 * 86400;
-    return ticks.map((s) => (long ? fmtTime(s * 1000).slice(5, 10) : fmtTime(s * 1000).slice(11)));
+    const span = ticks.length > 1 ? ticks[ticks.length - 1] - ticks[0] : 0;
+    // Days over two days, seconds under ten minutes, else hours and minutes.
+    return ticks.map((s) => (span > 2 * 86400 ? fmtTime(s * 1000).slice(5, 10) : fmtTime(s * 1000, span < 600).slice(11)));
   },
 });
 const timeSeries = () => ({ label: t("time"), value: (u, s) => (s == null ? "—" : fmtTime(s * 1000)) });
@@ -349,7 +351,8 @@ const listsHosts = (role) => role !== "user" && role !== "line_provider";
 function table(headers, rows) {
   const tbody = el("tbody", {}, rows);
   const head = el("tr", {}, headers.map((h, i) => el("th", { onclick: () => sortBy(tbody, i) }, h)));
-  return el("table", {}, el("thead", {}, head), tbody);
+  // A wide table scrolls inside its box; the page itself never does.
+  return el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, head), tbody));
 }
 
 function sortBy(tbody, column) {
@@ -610,7 +613,8 @@ const pages = {
       const stored = past(hist);
       const data = [hist.t_ms.map((ms) => ms / 1000), ...Array.from({ length: series }, (_, i) => (stored[i] || []).slice())];
       const plot = new uPlot({
-        width: 400, height: 180,
+        // As wide as its box allows: a phone gets a narrower chart, not a wider page.
+        width: Math.min(400, Math.max(200, box.clientWidth - 16)), height: 180,
         series: [timeSeries(), ...Array.from({ length: series }, (_, i) => ({ label: series > 1 ? deviceName(i) : title, stroke: ["#c8102e", "#0969da", "#1a7f37", "#9a6700", "#8250df", "#bc4c00", "#1b7c83", "#6e7781"][i % 8], width: 1.5 }))],
         scales: { x: { time: true }, y: range ? { range: () => range } : {} },
         axes: [timeAxis(), {}],
@@ -912,7 +916,8 @@ const pages = {
     const roles = ["admin", "operator", "viewer", "provider", "reseller", "line_provider", "user"];
     const out = el("div", {});
     const act = (path, ev) => api("POST", path).then(() => route(), (e) => ev.target.after(errorBox(e)));
-    const rows = data.accounts.map((a) => {
+    const list = el("div", {});
+    const draw = (accounts) => list.replaceChildren(table([t("username"), t("role"), t("provider"), t("created_at"), t("account_state"), ""], accounts.map((a) => {
       const pick = el("select", { name: "role" }, roles.map((r) => el("option", { value: r, selected: r === a.role }, t("role_" + r))));
       return el("tr", { class: "account", "data-login": a.login },
         el("td", {}, a.login), el("td", {}, pick,
@@ -920,7 +925,8 @@ const pages = {
         el("td", {}, a.provider_id ?? "—"), el("td", { class: "nowrap" }, fmtTime(a.created_at_ms)),
         el("td", {}, t(a.disabled ? "disabled" : "enabled")),
         el("td", {}, el("button", { class: a.disabled ? "enable" : "disable", onclick: (ev) => act(`/api/v1/accounts/${encodeURIComponent(a.login)}/${a.disabled ? "enable" : "disable"}`, ev) }, t(a.disabled ? "enable" : "disable"))));
-    });
+    })));
+    draw(data.accounts);
     const form = el("form", { class: "inline", id: "account-form" },
       el("label", {}, t("username"), el("input", { name: "login", required: true, size: 12 })),
       el("label", {}, t("role"), el("select", { name: "role" }, roles.map((r) => el("option", { value: r }, t("role_" + r))))),
@@ -937,12 +943,10 @@ const pages = {
         const made = await api("POST", "/api/v1/accounts", body);
         form.reset();
         out.replaceChildren(made.password ? el("div", { class: "notice" }, t("generated_password"), el("div", { class: "mono", id: "generated-password" }, made.password)) : el("div", { class: "notice" }, t("saved")));
-        const list = await api("GET", "/api/v1/accounts");
-        if (list.accounts.length !== data.accounts.length) main.querySelector("table")?.remove();
+        draw((await api("GET", "/api/v1/accounts")).accounts);
       } catch (e) { out.replaceChildren(errorBox(e)); }
     });
-    main.append(el("h1", {}, t("accounts")), form, out,
-      table([t("username"), t("role"), t("provider"), t("created_at"), t("account_state"), ""], rows));
+    main.append(el("h1", {}, t("accounts")), form, out, list);
   },
 
   async me(main) {
@@ -1198,12 +1202,15 @@ function renderAnswer(a) {
   return parts;
 }
 
+const staffRole = (r) => ["admin", "operator", "viewer"].includes(r);
+const orgRole = (r) => r !== "user" && r !== "line_provider";
+// The pages by what staff do there: a group is a menu, the overview a link.
 const NAV = [
-  ["overview", () => true], ["alerts", seesAlerts], ["hosts", listsHosts], ["resources", () => true], ["selection", () => true], ["registrations", () => true],
-  ["providers", () => true], ["lines", () => true], ["prices", (r) => r !== "user" && r !== "line_provider"], ["tokens", (r) => r !== "user" && r !== "line_provider"], ["audit", (r) => ["admin", "operator", "viewer"].includes(r)],
-  ["receivers", seesAlerts], ["rules", (r) => ["admin", "operator", "viewer"].includes(r)],
-  ["nodes", (r) => ["admin", "operator", "viewer"].includes(r)],
-  ["selections", (r) => ["admin", "operator", "viewer"].includes(r)], ["accounts", (r) => r === "admin"],
+  [null, [["overview", () => true]]],
+  ["group_monitoring", [["alerts", seesAlerts], ["receivers", seesAlerts], ["rules", staffRole]]],
+  ["group_resources", [["hosts", listsHosts], ["resources", () => true], ["selection", () => true], ["selections", staffRole]]],
+  ["group_center", [["registrations", () => true], ["providers", () => true], ["lines", () => true], ["prices", orgRole], ["tokens", orgRole], ["accounts", (r) => r === "admin"], ["audit", staffRole]]],
+  ["group_node", [["nodes", staffRole]]],
 ];
 
 function renderLogin(main) {
@@ -1228,7 +1235,17 @@ function renderLogin(main) {
 async function loadMe() {
   try { me = await api("GET", "/api/v1/session"); } catch { me = null; }
   const nav = document.getElementById("nav");
-  nav.replaceChildren(...(me ? NAV.filter(([, ok]) => ok(me.role)).map(([k]) => el("a", { href: "#/" + k, id: "nav-" + k }, t(k))) : []));
+  const links = (pages) => pages.filter(([, ok]) => ok(me.role)).map(([k]) => el("a", { href: "#/" + k, id: "nav-" + k }, t(k)));
+  nav.replaceChildren(...(me ? NAV.flatMap(([group, pages]) => {
+    const shown = links(pages);
+    if (!shown.length) return [];
+    if (!group) return shown;
+    return [el("details", { class: "menu", id: "menu-" + group }, el("summary", {}, t(group)), el("div", { class: "items" }, shown))];
+  }) : []));
+  // One menu open at a time.
+  for (const d of nav.querySelectorAll("details")) {
+    d.addEventListener("toggle", () => { if (d.open) for (const o of nav.querySelectorAll("details")) if (o !== d) o.open = false; });
+  }
   document.getElementById("who").replaceChildren(me ? el("a", { href: "#/me", id: "me-link" }, me.login + " · " + t("role_" + me.role)) : "");
   const logout = document.getElementById("logout");
   logout.hidden = !me;
@@ -1255,6 +1272,11 @@ async function route() {
   const [path, query] = hash.split("?");
   const [page, arg] = path.split("/");
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.id === "nav-" + page);
+  // A menu closes once a page is chosen, and shows which page it holds.
+  for (const d of document.querySelectorAll("nav details")) {
+    d.open = false;
+    d.classList.toggle("active", !!d.querySelector("a.active"));
+  }
   // Each render draws into a view of its own: one overtaken by a newer
   // render (a refresh racing a click) finishes into a detached view, never
   // over the newer page, and starts no refresh loop of its own.

@@ -255,6 +255,25 @@ impl Browser {
         }
     }
 
+    /// Lays the page out `width` CSS pixels wide, as Chrome's device
+    /// emulation does (a phone below 600).
+    pub fn set_width(&mut self, width: u32) {
+        let session = self.session.clone();
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 600}),
+            Some(&session),
+        );
+    }
+
+    /// Whether the page is wider than its window: something a reader
+    /// would have to scroll sideways for.
+    pub fn overflows(&mut self) -> bool {
+        self.eval("document.documentElement.scrollWidth > window.innerWidth + 1")
+            .as_bool()
+            .unwrap_or(true)
+    }
+
     /// A PNG of the page as it is now.
     pub fn screenshot(&mut self) -> Vec<u8> {
         let session = self.session.clone();

@@ -386,6 +386,50 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
         "one's own account and API keys",
         "!!document.getElementById('key-form') && !!document.getElementById('password-form')",
     );
+    // Layout that holds: the navigation on one line at 1024 px, and no
+    // page wider than a 390 px phone (tables scroll inside their box).
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let overview = ("#/overview", "#province-map");
+    let alerts = ("#/alerts", "#silence-form");
+    let host = ("#/hosts/1", "#chart-cpu canvas");
+    for (width, pages) in [
+        (1024, [overview, alerts, host, ("#/accounts", "tr.account")]),
+        (390, [overview, alerts, host, ("#/audit", "tr.audit-entry")]),
+    ] {
+        page.set_width(width);
+        for (hash, drawn) in pages {
+            // From another page, so each is drawn afresh at this width.
+            page.eval("location.hash = '#/rules'; true");
+            page.wait_for(
+                WAIT,
+                "the rules page",
+                "!!document.querySelector('#main table')",
+            );
+            page.eval(&format!("location.hash = '{hash}'; true"));
+            page.wait_for(
+                WAIT,
+                &format!("{hash} at {width} px"),
+                &format!(
+                    "!!document.querySelector('{drawn}') && !document.querySelector('#main .error')"
+                ),
+            );
+            assert!(!page.overflows(), "{hash} overflows at {width} px");
+            let name = hash.trim_start_matches("#/").replace('/', "-");
+            std::fs::write(
+                shots.join(format!("dashboard-{name}-{width}.png")),
+                page.screenshot(),
+            )
+            .unwrap();
+        }
+        if width == 1024 {
+            let height = page.eval("document.querySelector('header').offsetHeight");
+            assert!(
+                height.as_f64().unwrap() < 60.0,
+                "the header wraps at 1024 px: {height}"
+            );
+        }
+    }
+    page.set_width(1400);
     page.eval("document.getElementById('lang').click(); true");
     page.wait_for(
         WAIT,

@@ -10,7 +10,9 @@
 //! - resolve: `GET /api/v1/resources/{identifier}` for random identifiers;
 //! - hosts: `GET /api/v1/hosts`, a page of 1,000 hosts with storage figures,
 //!   and the console's pages of 100 (filtered, searched, deep);
-//! - overview: what the overview page fetches (`/ui/`, `app.js`, `/api/v1/summary`).
+//! - overview: what the overview page fetches (`/ui/`, `app.js`, `/api/v1/summary`);
+//! - host history: what a host page fetches (`/api/v1/hosts/{host}` and its
+//!   `/history`) for an 8-accelerator host holding 30 days of minute rollups.
 //!
 //! ```text
 //! cargo build --release -p suanli-aggregator -p suanli-tests
@@ -203,6 +205,40 @@ fn main() -> anyhow::Result<()> {
         let times: Vec<Duration> = (0..repeat).map(|_| get(&path)).collect();
         report(case, &times);
     }
+    // A host page: 30 days of minute rollups of an 8-accelerator host, as
+    // the node keeps them by default, written beside the running node.
+    let host = Request::new("GET", "/api/v1/resources?type=A&limit=1")
+        .bearer(&key)
+        .send(http)
+        .json()["resources"][0]["host_id"]
+        .as_i64()
+        .context("an accelerator host")?;
+    let started = Instant::now();
+    let minutes = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(seed_rollups(&data, host, 30 * 24 * 60))?;
+    eprintln!(
+        "seeded {minutes} minute rollups of host {host} in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    for hours in [1, 24, 168, 720] {
+        let history = format!("/api/v1/hosts/{host}/history?hours={hours}");
+        get(&history);
+        let times: Vec<Duration> = (0..repeat.min(50)).map(|_| get(&history)).collect();
+        report(&format!("host history, {hours} h (8 accelerators)"), &times);
+    }
+    let page: Vec<Duration> = (0..repeat.min(50))
+        .map(|_| {
+            let t = Instant::now();
+            std::thread::scope(|s| {
+                s.spawn(|| get(&format!("/api/v1/hosts/{host}")));
+                s.spawn(|| get(&format!("/api/v1/hosts/{host}/history?hours=720")));
+            });
+            t.elapsed()
+        })
+        .collect();
+    report("host page data, 30 days (host + history at once)", &page);
     let summary: Vec<Duration> = (0..repeat).map(|_| get("/api/v1/summary")).collect();
     report("summary /api/v1/summary", &summary);
     let overview: Vec<Duration> = (0..repeat)
@@ -214,6 +250,104 @@ fn main() -> anyhow::Result<()> {
     );
     stop(&mut node);
     Ok(())
+}
+
+/// A minute rollup as the aggregator stores it (`aggregator/src/history.rs`,
+/// `Rollup`: the same fields and tags).
+#[derive(Clone, PartialEq, prost::Message)]
+struct Rollup {
+    #[prost(uint64, tag = "1")]
+    samples: u64,
+    #[prost(uint64, tag = "2")]
+    first_seq: u64,
+    #[prost(uint64, tag = "3")]
+    last_seq: u64,
+    #[prost(message, required, tag = "4")]
+    cpu_utilization_percent: Stat,
+    #[prost(message, required, tag = "5")]
+    memory_used_bytes: Stat,
+    #[prost(message, required, tag = "6")]
+    load_average_1m: Stat,
+    #[prost(message, repeated, tag = "7")]
+    gpus: Vec<GpuRollup>,
+}
+
+#[derive(Clone, Copy, PartialEq, prost::Message)]
+struct Stat {
+    #[prost(uint64, tag = "1")]
+    n: u64,
+    #[prost(double, tag = "2")]
+    sum: f64,
+    #[prost(float, tag = "3")]
+    min: f32,
+    #[prost(float, tag = "4")]
+    max: f32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct GpuRollup {
+    #[prost(uint32, tag = "1")]
+    index: u32,
+    #[prost(message, required, tag = "2")]
+    utilization_percent: Stat,
+    #[prost(message, required, tag = "3")]
+    memory_used_bytes: Stat,
+    #[prost(message, required, tag = "4")]
+    temperature_celsius: Stat,
+    #[prost(message, required, tag = "5")]
+    power_milliwatts: Stat,
+}
+
+/// Writes `minutes` minute rollups of `host` (12 samples each, 8
+/// accelerators), ending an hour ago, straight into the node's SQLite.
+async fn seed_rollups(data: &Path, host: i64, minutes: u64) -> anyhow::Result<u64> {
+    use prost::Message as _;
+    use sqlx::Connection as _;
+    let url = format!("sqlite://{}", data.join("suanli.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await?;
+    let stat = |v: f64| Stat {
+        n: 12,
+        sum: v * 12.0,
+        min: (v * 0.9) as f32,
+        max: (v * 1.1) as f32,
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as u64;
+    let last = now - now % 60_000 - 3_600_000;
+    let mut tx = conn.begin().await?;
+    for m in 0..minutes {
+        let minute = last - m * 60_000;
+        let wave = (m % 600) as f64 / 6.0;
+        let rollup = Rollup {
+            samples: 12,
+            first_seq: m * 12,
+            last_seq: m * 12 + 11,
+            cpu_utilization_percent: stat(20.0 + wave / 2.0),
+            memory_used_bytes: stat(500e9),
+            load_average_1m: stat(12.0),
+            gpus: (0..8)
+                .map(|index| GpuRollup {
+                    index,
+                    utilization_percent: stat(wave),
+                    memory_used_bytes: stat(60e9),
+                    temperature_celsius: stat(65.0),
+                    power_milliwatts: stat(550_000.0),
+                })
+                .collect(),
+        };
+        sqlx::query(
+            "INSERT OR REPLACE INTO sample_rollups (host_id, minute_ms, samples, body) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(host)
+        .bind(minute as i64)
+        .bind(12i64)
+        .bind(rollup.encode_to_vec())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(minutes)
 }
 
 fn report(case: &str, times: &[Duration]) {
