@@ -196,7 +196,8 @@ impl ServeFile {
             admissions_per_second: Some(200.0),
             raw_retention: Some("24h".into()),
             rollup_retention: Some("30days".into()),
-            local_region: Some("110000".into()),
+            // Where the node is: said, or read from its prefix (validate).
+            local_region: None,
             local_industry: Some("I65".into()),
             public_latency_city_ms: Some(1.0),
             public_latency_province_ms: Some(5.0),
@@ -317,9 +318,33 @@ pub struct ServeConfig {
     pub raw_retention: Duration,
     pub rollup_retention: Duration,
     pub local_region: RegionCode,
+    /// Whether staff said where the node is, or it was inferred.
+    pub local_region_source: RegionSource,
     pub local_industry: Industry,
     pub public_network: PublicLatency,
     pub alerts: AlertSettings,
+}
+
+/// Where the node's own region came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegionSource {
+    /// `local_region` in the file, the environment or a flag.
+    Configured,
+    /// The province the node's prefix names (a regional node's `CN.32`).
+    Prefix,
+    /// Nothing said where: the capital, and the start says so.
+    Assumed,
+}
+
+/// The region assumed when nothing says where the node is.
+const CAPITAL: &str = "110000";
+
+/// The province a prefix names (`CN.32`, `CN.32.I65`), as a region code.
+fn province_of(prefix: &NodePrefix) -> Option<RegionCode> {
+    prefix
+        .segments()
+        .find(|s| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|p| RegionCode::parse(&format!("{p}0000")).ok())
 }
 
 impl ServeConfig {
@@ -435,11 +460,18 @@ impl ServeConfig {
             },
             _ => node_prefix,
         };
-        let local_region = file.local_region.as_deref().and_then(|p| {
-            RegionCode::parse(p)
-                .map_err(|e| problems.push(format!("local_region: {e}")))
-                .ok()
-        });
+        let (local_region, local_region_source) = match file.local_region.as_deref() {
+            Some(p) => (
+                RegionCode::parse(p)
+                    .map_err(|e| problems.push(format!("local_region: {e}")))
+                    .ok(),
+                RegionSource::Configured,
+            ),
+            None => match node_prefix.as_ref().and_then(province_of) {
+                Some(province) => (Some(province), RegionSource::Prefix),
+                None => (RegionCode::parse(CAPITAL).ok(), RegionSource::Assumed),
+            },
+        };
         let local_industry = file.local_industry.as_deref().and_then(|p| {
             Industry::parse(p)
                 .map_err(|e| problems.push(format!("local_industry: {e}")))
@@ -538,6 +570,7 @@ impl ServeConfig {
                 raw_retention,
                 rollup_retention,
                 local_region,
+                local_region_source,
                 local_industry,
                 public_network,
                 alerts,
@@ -639,6 +672,32 @@ mod tests {
             ServeFile::from_toml("node_prefix = \"CN.11\"\n[node]\nnode_prefix = \"CN.12\"\n")
                 .unwrap();
         assert_eq!(file.node_prefix.as_deref(), Some("CN.12"));
+    }
+
+    #[test]
+    fn the_nodes_region_is_said_or_read_from_its_prefix_and_an_assumption_is_named() {
+        let region = |prefix: Option<&str>, role: Option<&str>, local: Option<&str>| {
+            let config = ServeConfig::validate(ServeFile {
+                node_prefix: prefix.map(Into::into),
+                role: role.map(Into::into),
+                local_region: local.map(Into::into),
+                ..Default::default()
+            })
+            .unwrap();
+            (config.local_region.to_string(), config.local_region_source)
+        };
+        assert_eq!(
+            region(Some("CN.32"), Some("regional"), None),
+            ("320000".to_owned(), RegionSource::Prefix)
+        );
+        assert_eq!(
+            region(Some("CN.32"), Some("regional"), Some("320102")),
+            ("320102".to_owned(), RegionSource::Configured)
+        );
+        assert_eq!(
+            region(None, None, None),
+            ("110000".to_owned(), RegionSource::Assumed)
+        );
     }
 
     #[test]

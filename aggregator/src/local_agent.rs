@@ -7,7 +7,7 @@ use anyhow::Context;
 use tracing::{info, warn};
 
 use crate::{
-    config::ServeConfig,
+    config::{RegionSource, ServeConfig},
     node::{Node, tasks::Shutdown},
     service::{
         Actor, providers,
@@ -40,6 +40,23 @@ pub async fn prepare(
     };
     let state_dir = config.data_dir.join("local-agent");
     if !state_dir.join("agent.json").exists() {
+        // The region goes into this host's identifiers for good: say where
+        // it came from when no one gave it.
+        let said = match config.local_region_source {
+            RegionSource::Configured => None,
+            RegionSource::Prefix => Some("按本节点前缀所在省 / from the node's prefix"),
+            RegionSource::Assumed => Some("未配置，按北京 / not configured, assumed Beijing"),
+        };
+        if let Some(said) = said {
+            println!(
+                "本机地区 / this host's region: {} ({said})\n  \
+                 不对请停止节点，删除 {dir}，再加 --local-region CODE 启动 / \
+                 if wrong, stop the node, remove {dir} and start again with --local-region CODE",
+                config.local_region,
+                dir = config.data_dir.display(),
+            );
+            warn!(region = %config.local_region, "the local agent's region was not configured: {said}");
+        }
         let provider = providers::local(
             &node.store,
             &node.settings.local_region,
