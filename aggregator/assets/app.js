@@ -665,12 +665,19 @@ const pages = {
     // A firing row is silenced (by which silence), or can be silenced from
     // here: the form below, prefilled with the alert's rule and host.
     const silenceCell = (a) => {
-      if (a.silenced_by != null) return el("td", { class: "silenced" }, el("a", { href: "#silence-" + a.silenced_by }, t("silenced") + " #" + a.silenced_by));
+      if (a.silenced_by != null) {
+        const label = t("silenced") + " #" + a.silenced_by;
+        // To the silence's row below, when the caller may see it (a hash
+        // link would leave the page).
+        const listed = silences.some((s) => s.id === a.silenced_by);
+        return el("td", { class: "silenced" }, listed ? el("a", { href: "", onclick: (ev) => { ev.preventDefault(); document.getElementById("silence-" + a.silenced_by)?.scrollIntoView({ block: "center" }); } }, label) : label);
+      }
       if (!manager || a.resolved_at_ms) return el("td", {}, "—");
       return el("td", {}, el("button", { class: "silence-this", onclick: () => {
         const f = document.getElementById("silence-form");
         const lines = ["alertname=" + a.rule];
-        for (const k of ["hostname", "uuid", "mount", "port"]) if (a.labels?.[k]) lines.push(k + "=" + a.labels[k]);
+        // Hostnames are not unique across providers: the provider too.
+        for (const k of ["provider", "hostname", "uuid", "mount", "port"]) if (a.labels?.[k]) lines.push(k + "=" + a.labels[k]);
         f.elements.matchers.value = lines.join("\n");
         f.scrollIntoView({ block: "center" });
         f.elements.reason.focus();
@@ -929,7 +936,7 @@ const pages = {
     draw(data.accounts);
     const form = el("form", { class: "inline", id: "account-form" },
       el("label", {}, t("username"), el("input", { name: "login", required: true, size: 12 })),
-      el("label", {}, t("role"), el("select", { name: "role" }, roles.map((r) => el("option", { value: r }, t("role_" + r))))),
+      el("label", {}, t("role"), el("select", { name: "role" }, roles.map((r) => el("option", { value: r, selected: r === "viewer" }, t("role_" + r))))),
       el("label", {}, t("provider_code"), el("input", { name: "provider", size: 8 })),
       el("label", {}, t("password_optional"), el("input", { name: "password", type: "password", autocomplete: "new-password" })),
       el("button", { class: "primary", type: "submit" }, t("create_account")));

@@ -50,10 +50,9 @@ pub async fn prepare(
         if let Some(said) = said {
             println!(
                 "本机地区 / this host's region: {} ({said})\n  \
-                 不对请停止节点，删除 {dir}，再加 --local-region CODE 启动 / \
-                 if wrong, stop the node, remove {dir} and start again with --local-region CODE",
+                 本机的算力标识含此地区码。不对时：新节点可删除数据目录后加 --local-region CODE 重启 / \
+                 this host's identifiers carry it; if wrong on a new node, remove the data directory and start again with --local-region CODE",
                 config.local_region,
-                dir = config.data_dir.display(),
             );
             warn!(region = %config.local_region, "the local agent's region was not configured: {said}");
         }
@@ -72,7 +71,7 @@ pub async fn prepare(
                 ca_fingerprint,
                 ttl: Duration::from_secs(600),
                 uses: 1,
-                region: None,
+                region: Some(&config.local_region.to_string()),
             },
         )
         .await?

@@ -990,3 +990,71 @@ on_each_backend! {
         assert!(store.open_reservations(now + 200_002).await.unwrap().is_empty());
     }
 }
+
+on_each_backend! {
+    "audit_filter",
+    /// The audit log's filters mean the same on both databases: an exact
+    /// actor, an action prefix and a subject part regardless of case, a
+    /// `%` or `_` typed taken literally, and a time range.
+    async fn the_audit_log_is_filtered_alike_on_both_databases(store) {
+        use suanli_aggregator::store::AuditFilter;
+        for (actor, action, subject) in [
+            ("alice", "account.create", "account/Duty_1"),
+            ("bob", "account.disable", "account/duty_1"),
+            ("alice", "silence.create", "silence 5%"),
+        ] {
+            store
+                .audit(&AuditEntry {
+                    actor: actor.into(),
+                    action: action.into(),
+                    subject: subject.into(),
+                    detail: String::new(),
+                    address: String::new(),
+                })
+                .await
+                .unwrap();
+        }
+        let actions = |filter: AuditFilter| {
+            let store = store.clone();
+            async move {
+                store
+                    .audit_log(&AuditFilter { limit: 100, ..filter })
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| r.entry.action)
+                    .collect::<Vec<_>>()
+            }
+        };
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(
+            actions(AuditFilter { actor: some("alice"), ..Default::default() }).await,
+            ["silence.create", "account.create"]
+        );
+        assert_eq!(
+            actions(AuditFilter { action: some("ACCOUNT."), ..Default::default() }).await,
+            ["account.disable", "account.create"]
+        );
+        assert_eq!(
+            actions(AuditFilter { subject: some("DUTY_1"), ..Default::default() }).await,
+            ["account.disable", "account.create"]
+        );
+        // `_` is a character, not any character; `%` too.
+        assert!(actions(AuditFilter { subject: some("duty11"), ..Default::default() }).await.is_empty());
+        assert_eq!(
+            actions(AuditFilter { subject: some("5%"), ..Default::default() }).await,
+            ["silence.create"]
+        );
+        assert!(actions(AuditFilter { action: some("%"), ..Default::default() }).await.is_empty());
+        let all = store
+            .audit_log(&AuditFilter { limit: 100, ..Default::default() })
+            .await
+            .unwrap();
+        let first = all.last().unwrap().at_ms;
+        assert!(actions(AuditFilter { until: Some(first), ..Default::default() }).await.is_empty());
+        assert_eq!(
+            actions(AuditFilter { since: Some(first), ..Default::default() }).await.len(),
+            3
+        );
+    }
+}

@@ -1417,10 +1417,20 @@ fn accounts_are_disabled_passwords_changed_and_the_audit_log_filtered() {
             "account.enable",
             "account.disable",
             "account.password",
+            "account.password_failed",
             "account.create"
         ]
     );
-    assert_eq!(actions("actor=duty&action=account."), ["account.password"]);
+    assert_eq!(
+        actions("actor=duty&action=account."),
+        ["account.password", "account.password_failed"]
+    );
+    // Case does not matter, on either database.
+    assert_eq!(
+        actions("action=ACCOUNT.CREATE&subject=DUTY"),
+        ["account.create"]
+    );
+    assert_eq!(actions("action=login.refused"), ["login.refused"]);
     // Wildcards are literal: `%` matches no action.
     assert!(actions("action=%25").is_empty());
     let created = entries("action=account.create")[0]["at_ms"]

@@ -148,14 +148,19 @@ fn a_silent_host_is_told_once_signed_and_its_return_resolves_it_once(backend: Ba
             && told(&late, "host_silent") == ["firing", "resolved"]
     });
     let id = receiver["id"].as_i64().unwrap();
-    let (_, ledger) = call(
-        &node,
-        "GET",
-        &format!("/api/v1/receivers/{id}/attempts"),
-        None,
-    );
+    // Each attempt is recorded just after its answer came back.
+    let mut ledger = Value::Null;
+    wait_until(WAIT, "both attempts recorded", || {
+        ledger = call(
+            &node,
+            "GET",
+            &format!("/api/v1/receivers/{id}/attempts"),
+            None,
+        )
+        .1;
+        ledger["attempts"].as_array().is_some_and(|a| a.len() >= 2)
+    });
     let attempts = ledger["attempts"].as_array().unwrap();
-    assert!(attempts.len() >= 2, "{ledger}");
     assert!(attempts.iter().all(|a| a["http_status"] == 200), "{ledger}");
 }
 

@@ -103,12 +103,20 @@ pub async fn login(State(state): Api, request: Request) -> Result<Response, Prob
             "wrong login or password",
         ));
     };
-    store.login_succeeded(&keys).await?;
     if account.disabled {
+        audit::record(
+            &state.store,
+            &Actor::new(&account.login, &address_text),
+            "login.refused",
+            "session",
+            "the account is disabled",
+        )
+        .await;
         return Err(Problem::forbidden(
             "this account is disabled: ask the node's administrator",
         ));
     }
+    store.login_succeeded(&keys).await?;
     let secret = random_secret();
     let csrf_token = random_secret();
     let expires = now_ms() + SESSION_TTL.as_millis() as u64;

@@ -602,9 +602,33 @@ pub async fn host_history(
         .unwrap_or_default();
     let to = now_ms();
     let span = hours * 3_600_000;
-    // A whole number of 10 s, so that steps fall on round times.
+    // A whole number of 10 s, so that steps fall on round times; the first
+    // step starts at or after `to - span`, so there are at most 360.
     let step = (span / HOST_HISTORY_POINTS).div_ceil(10_000).max(1) * 10_000;
-    let from = to.saturating_sub(span) / step * step;
+    let from = to.saturating_sub(span).div_ceil(step) * step;
+    let store = &state.store;
+    // Read here; decoded and summed off the async threads (30 days of an
+    // 8-accelerator host are 43,200 rollups).
+    let rollups = store.rollup_bodies(host_id, from, to).await?;
+    let samples = store.samples_between(host_id, from, to).await?;
+    let answer = tokio::task::spawn_blocking(move || {
+        host_history_of(&gpus, from, to, step, &rollups, &samples)
+    })
+    .await
+    .map_err(|e| Problem::unavailable(crate::service::Source::Task, e))?;
+    Ok(Json(answer))
+}
+
+/// The host page's series from stored rollups and raw samples: means per
+/// step of `step_ms` from `from` to `to`, only the steps read in.
+fn host_history_of(
+    gpus: &[u32],
+    from: u64,
+    to: u64,
+    step: u64,
+    rollups: &[(u64, Vec<u8>)],
+    samples: &[Vec<u8>],
+) -> Value {
     let buckets = (to - from).div_ceil(step) as usize;
     const HOST: [Metric; 3] = [Metric::CpuUtilization, Metric::MemoryUsed, Metric::Load1];
     const GPU: [Metric; 4] = [
@@ -615,13 +639,18 @@ pub async fn host_history(
     ];
     let mut host_stats = vec![vec![Stat::default(); buckets]; HOST.len()];
     let mut gpu_stats = vec![vec![vec![Stat::default(); buckets]; GPU.len()]; gpus.len()];
-    let store = &state.store;
     // As in `history`: minutes already rolled up, then the raw window.
-    for (minute, rollup) in store.rollups(host_id, from).await? {
-        if minute >= to {
-            break;
-        }
-        let i = ((minute - from) / step) as usize;
+    for (minute, body) in rollups {
+        let Some(i) = minute
+            .checked_sub(from)
+            .map(|d| (d / step) as usize)
+            .filter(|i| *i < buckets)
+        else {
+            continue;
+        };
+        let Ok(rollup) = crate::history::Rollup::from_bytes(body) else {
+            continue;
+        };
         for (m, stats) in HOST.iter().zip(&mut host_stats) {
             if let Some(stat) = m.read_rollup(&rollup, None) {
                 stats[i].merge(&stat);
@@ -635,8 +664,8 @@ pub async fn host_history(
             }
         }
     }
-    for body in store.samples_between(host_id, from, to).await? {
-        let Ok(sample) = SequencedSample::decode(&body) else {
+    for body in samples {
+        let Ok(sample) = SequencedSample::decode(body) else {
             continue;
         };
         let Some(i) = sample
@@ -685,7 +714,7 @@ pub async fn host_history(
             gpu
         })
         .collect();
-    Ok(Json(answer))
+    answer
 }
 
 /// The names [`Metric::parse`] takes, for the API's document.

@@ -81,8 +81,17 @@ pub async fn set_role(
 ) -> Result<Account, ServiceError> {
     recently_signed_in(who, now_ms())?;
     let mut check = Check::default();
-    let provider_id = provider_for_role(store, r.role, r.provider.as_deref(), &mut check).await?;
+    let mut provider_id =
+        provider_for_role(store, r.role, r.provider.as_deref(), &mut check).await?;
     check.done()?;
+    // An organisation role given without a provider keeps the one the
+    // account acts for: a role change never quietly unlinks it.
+    if r.provider.is_none() && !r.role.is_staff() && r.role != Role::User {
+        provider_id = store
+            .account_for_login(login)
+            .await?
+            .and_then(|(account, _)| account.provider_id);
+    }
     let account = store.set_role(login, r.role.as_str(), provider_id).await?;
     audit::record(
         store,
@@ -141,6 +150,14 @@ pub async fn change_password(
         .map_err(|e| ServiceError::unavailable(Source::Task, e))?;
     if !verified {
         store.login_failed(&keys, window_ms, now_ms()).await?;
+        audit::record(
+            store,
+            &Actor::of(who),
+            "account.password_failed",
+            &format!("account/{}", who.actor),
+            "",
+        )
+        .await;
         return Err(Invalid::one("password", "not the current password").into());
     }
     let keep = match &who.credential {
@@ -197,7 +214,8 @@ fn recently_signed_in(who: &Principal, now_ms: u64) -> Result<(), ServiceError> 
             > ROLE_CHANGE_SIGN_IN.as_millis() as u64
     {
         return Err(ServiceError::Forbidden(
-            "changing a role needs a sign-in within the last 10 minutes: sign in again".into(),
+            "changing who may do what needs a sign-in within the last 10 minutes: sign in again"
+                .into(),
         ));
     }
     Ok(())

@@ -243,9 +243,11 @@ pub async fn alerts(
             limit,
         })
         .await?;
-    let silences = silences_in_force(&node.store, now_ms()).await?;
-    for alert in rows.iter_mut().filter(|a| a.resolved_at_ms.is_none()) {
-        alert.silenced_by = silencing(&silences, &alert.labels);
+    if rows.iter().any(|a| a.resolved_at_ms.is_none()) {
+        let silences = silences_in_force(&node.store, now_ms()).await?;
+        for alert in rows.iter_mut().filter(|a| a.resolved_at_ms.is_none()) {
+            alert.silenced_by = silencing(&silences, &alert.labels);
+        }
     }
     Ok(rows)
 }

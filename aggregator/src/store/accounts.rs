@@ -133,6 +133,21 @@ impl Store {
         rows.iter().map(account_from_row).collect()
     }
 
+    /// Holds the admins' rows until `tx` ends: on PostgreSQL two changes
+    /// that each leave one admin would otherwise both count two. (SQLite's
+    /// write transaction already excludes every other writer.)
+    async fn lock_admins(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    ) -> Result<(), StoreError> {
+        if self.backend() == Backend::Postgres {
+            sqlx::query("SELECT id FROM accounts WHERE role = 'admin' FOR UPDATE")
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Sets an account's own new password; its other sessions end.
     pub async fn set_password(
         &self,
@@ -166,6 +181,7 @@ impl Store {
         now_ms: u64,
     ) -> Result<Account, StoreError> {
         let mut tx = self.begin_write().await?;
+        self.lock_admins(&mut tx).await?;
         let done = if disabled {
             sqlx::query(
                 "UPDATE accounts SET disabled_at_ms = $1 WHERE login = $2 AND disabled_at_ms IS NULL \
@@ -212,18 +228,22 @@ impl Store {
         role: &str,
         provider_id: Option<i64>,
     ) -> Result<Account, StoreError> {
-        // The node never loses its last admin: checked in the same statement
-        // as the change, so no other change can slip in between.
+        // The node never loses its last enabled admin: checked in the same
+        // statement as the change, with the admins locked, so no other
+        // change can slip in between.
+        let mut tx = self.begin_write().await?;
+        self.lock_admins(&mut tx).await?;
         let done = sqlx::query(
             "UPDATE accounts SET role = $1, provider_id = $2 WHERE login = $3 \
-             AND (role <> 'admin' OR $1 = 'admin' \
+             AND (role <> 'admin' OR $1 = 'admin' OR disabled_at_ms IS NOT NULL \
                   OR (SELECT COUNT(*) FROM accounts WHERE role = 'admin' AND disabled_at_ms IS NULL) > 1)",
         )
         .bind(role)
         .bind(provider_id)
         .bind(login)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         if done.rows_affected() == 0 {
             return Err(match self.account_for_login(login).await? {
                 Some(_) => StoreError::Conflict(format!(

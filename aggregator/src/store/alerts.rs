@@ -402,23 +402,29 @@ impl Store {
             _ => e.into(),
         })?
         .try_get(0)?;
-        let open =
-            match new.provider_id {
-                Some(provider_id) => {
-                    sqlx::query(
-                        "SELECT id, severity, started_at_ms FROM alerts \
-                     WHERE resolved_at_ms IS NULL AND provider_id = $1",
-                    )
-                    .bind(provider_id)
-                    .fetch_all(&mut *tx)
-                    .await?
-                }
-                None => sqlx::query(
-                    "SELECT id, severity, started_at_ms FROM alerts WHERE resolved_at_ms IS NULL",
-                )
+        // On PostgreSQL the open alerts are held until this commits: one
+        // resolving meanwhile then sees the new receiver's firing delivery
+        // and owes it the resolution too. (SQLite's writer is alone.)
+        let hold = match self.backend {
+            Backend::Postgres => " FOR SHARE",
+            Backend::Sqlite => "",
+        };
+        let open = match new.provider_id {
+            Some(provider_id) => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT id, severity, started_at_ms FROM alerts \
+                     WHERE resolved_at_ms IS NULL AND provider_id = $1{hold}"
+                )))
+                .bind(provider_id)
                 .fetch_all(&mut *tx)
-                .await?,
-            };
+                .await?
+            }
+            None => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT id, severity, started_at_ms FROM alerts WHERE resolved_at_ms IS NULL{hold}"
+            )))
+            .fetch_all(&mut *tx)
+            .await?,
+        };
         for alert in open {
             let (alert_id, severity, started): (i64, String, i64) =
                 (alert.try_get(0)?, alert.try_get(1)?, alert.try_get(2)?);

@@ -56,16 +56,19 @@ impl Store {
 
     /// Audit entries newest first, as `filter` asks.
     pub async fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
-        // Typed text is matched literally: LIKE's wildcards escaped.
+        // Typed text is matched literally (LIKE's wildcards escaped with
+        // `!`, which reads the same in both dialects) and regardless of
+        // case (SQLite's LIKE ignores ASCII case, PostgreSQL's does not).
         let literal = |text: &str| {
-            text.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
+            text.to_lowercase()
+                .replace('!', "!!")
+                .replace('%', "!%")
+                .replace('_', "!_")
         };
         let rows = sqlx::query(
             "SELECT id, at_ms, actor, action, subject, detail, address FROM audit_log \
-             WHERE id < $1 AND ($2 = '' OR actor = $2) AND action LIKE $3 ESCAPE '\\' \
-             AND subject LIKE $4 ESCAPE '\\' AND at_ms >= $5 AND at_ms < $6 \
+             WHERE id < $1 AND ($2 = '' OR actor = $2) AND lower(action) LIKE $3 ESCAPE '!' \
+             AND lower(subject) LIKE $4 ESCAPE '!' AND at_ms >= $5 AND at_ms < $6 \
              ORDER BY id DESC LIMIT $7",
         )
         .bind(filter.before.unwrap_or(i64::MAX))

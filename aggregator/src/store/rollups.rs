@@ -92,6 +92,28 @@ impl Store {
         )
     }
 
+    /// A host's rollups of the minutes in `[from_ms, to_ms)` as stored,
+    /// oldest first: the caller decodes them where it may take its time.
+    pub async fn rollup_bodies(
+        &self,
+        host_id: i64,
+        from_ms: u64,
+        to_ms: u64,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT minute_ms, body FROM sample_rollups WHERE host_id = $1 \
+             AND minute_ms >= $2 AND minute_ms < $3 ORDER BY minute_ms",
+        )
+        .bind(host_id)
+        .bind(int(from_ms))
+        .bind(int(to_ms))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<i64, _>(0)? as u64, r.try_get(1)?)))
+            .collect()
+    }
+
     /// A host's rollups from `from_ms` on, oldest first (for checks and the history API).
     pub async fn rollups(
         &self,
