@@ -268,7 +268,7 @@ pub struct Observation {
     /// The identifier of the resource it is about.
     pub resource: Option<String>,
     pub labels: BTreeMap<String, String>,
-    pub summary: String,
+    pub summary: crate::i18n::Text,
 }
 
 /// A change the store must record.
@@ -389,6 +389,22 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::i18n::{Lang, Text};
+
+    /// Staff read every rule's description in both languages.
+    #[test]
+    fn every_rule_is_described_in_the_catalog() {
+        for rule in RULES {
+            let text = Text::new(&format!("rule.{}", rule.name));
+            assert!(text.known(), "{} has no description", rule.name);
+            assert_ne!(
+                text.render(Lang::Zh),
+                text.render(Lang::En),
+                "{}",
+                rule.name
+            );
+        }
+    }
 
     #[test]
     fn mail_targets_read_security_user_port_and_recipients() {
@@ -432,7 +448,7 @@ mod tests {
             provider_id: Some(1),
             resource: None,
             labels: BTreeMap::new(),
-            summary: String::new(),
+            summary: crate::i18n::Text::empty(),
         }
     }
 

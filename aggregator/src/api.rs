@@ -36,7 +36,7 @@ mod status;
 mod views;
 
 pub use openapi::openapi;
-pub use problem::{Body, BodySchema, Params, Problem, parse_id};
+pub use problem::{Body, BodySchema, Params, Problem, Reader, parse_id};
 
 /// `[http]` of the config file: the API and dashboard's listener.
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]

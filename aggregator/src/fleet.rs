@@ -65,6 +65,11 @@ impl HostState {
             HostState::Revoked => "revoked",
         }
     }
+
+    /// The state as people read it.
+    pub fn text(self) -> crate::i18n::Text {
+        crate::i18n::Text::new(&format!("host_state.{}", self.as_str()))
+    }
 }
 
 /// The figures people watch, from a host's latest sample.

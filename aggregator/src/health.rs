@@ -11,6 +11,8 @@
 
 use std::{collections::BTreeMap, sync::LazyLock};
 
+use crate::i18n::Text;
+
 /// How bad a finding is. Ordered: `Critical` is the greatest.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
@@ -31,6 +33,11 @@ impl Severity {
             Severity::Warning => "warning",
             Severity::Critical => "critical",
         }
+    }
+
+    /// The severity as people read it.
+    pub fn text(self) -> Text {
+        Text::new(&format!("severity.{}", self.as_str()))
     }
 
     pub fn parse(text: &str) -> Option<Self> {
@@ -98,13 +105,12 @@ impl XidClass {
     }
 }
 
-/// The XID catalog as shipped.
+/// The XID catalog as shipped: each code's class. Names and actions are
+/// words of the catalog ([`Text`]), in both languages.
 #[derive(Debug)]
 pub struct XidCatalog {
     pub version: String,
-    classes: BTreeMap<u64, (XidClass, usize)>,
-    actions: Vec<String>,
-    names: BTreeMap<u64, String>,
+    classes: BTreeMap<u64, XidClass>,
 }
 
 #[derive(serde::Deserialize)]
@@ -112,7 +118,6 @@ pub struct XidCatalog {
 struct CatalogFile {
     version: String,
     class: Vec<ClassEntry>,
-    names: BTreeMap<String, String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -120,7 +125,6 @@ struct CatalogFile {
 struct ClassEntry {
     class: XidClass,
     codes: Vec<u64>,
-    action: String,
 }
 
 /// The catalog compiled into the binary.
@@ -132,51 +136,43 @@ impl XidCatalog {
     pub fn parse(text: &str) -> Result<Self, String> {
         let file: CatalogFile = toml::from_str(text).map_err(|e| e.to_string())?;
         let mut classes = BTreeMap::new();
-        let mut actions = Vec::new();
         for entry in file.class {
             for code in entry.codes {
-                if classes.insert(code, (entry.class, actions.len())).is_some() {
+                if classes.insert(code, entry.class).is_some() {
                     return Err(format!("XID {code} is in two classes"));
                 }
             }
-            actions.push(entry.action);
-        }
-        let mut names = BTreeMap::new();
-        for (code, name) in file.names {
-            let code: u64 = code
-                .parse()
-                .map_err(|_| format!("{code:?} is not an XID"))?;
-            names.insert(code, name);
         }
         Ok(Self {
             version: file.version,
             classes,
-            actions,
-            names,
         })
     }
 
     pub fn class(&self, code: u64) -> XidClass {
-        self.classes.get(&code).map_or(XidClass::Unknown, |c| c.0)
+        self.classes
+            .get(&code)
+            .copied()
+            .unwrap_or(XidClass::Unknown)
     }
 
     /// What staff should do about it.
-    pub fn action(&self, code: u64) -> &str {
-        self.classes
-            .get(&code)
-            .and_then(|(_, i)| self.actions.get(*i))
-            .map_or("unknown XID: see NVIDIA's XID catalog", String::as_str)
+    pub fn action(&self, code: u64) -> Text {
+        Text::new(&format!("xid.action.{}", self.class(code).as_str()))
     }
 
-    pub fn name(&self, code: u64) -> &str {
-        self.names.get(&code).map_or("unknown XID", String::as_str)
+    pub fn name(&self, code: u64) -> Text {
+        let name = Text::new(&format!("xid.name.{code}"));
+        if name.known() {
+            name
+        } else {
+            Text::new("xid.unknown")
+        }
     }
 
-    /// Every listed code with its class, for people to read.
-    pub fn entries(&self) -> impl Iterator<Item = (u64, XidClass, &str)> {
-        self.classes
-            .iter()
-            .map(|(code, (class, _))| (*code, *class, self.name(*code)))
+    /// Every listed code with its class.
+    pub fn entries(&self) -> impl Iterator<Item = (u64, XidClass)> + '_ {
+        self.classes.iter().map(|(code, class)| (*code, *class))
     }
 }
 
@@ -285,6 +281,7 @@ impl GpuFaults {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::i18n::Lang;
 
     #[test]
     fn the_shipped_catalog_classes_what_the_issue_names() {
@@ -302,21 +299,25 @@ mod tests {
         assert_eq!(c.class(63), XidClass::Info);
         assert_eq!(c.class(92), XidClass::Info);
         assert_eq!(c.class(9999), XidClass::Unknown);
-        assert_eq!(c.name(79), "GPU has fallen off the bus");
+        assert_eq!(c.name(79).render(Lang::En), "GPU has fallen off the bus");
+        assert_eq!(c.name(9999).render(Lang::Zh), "未知 XID");
+        // Every code and class has its words in both languages.
+        for (code, class) in c.entries() {
+            assert!(c.name(code).known(), "XID {code} has no name");
+            assert!(c.action(code).known(), "{} has no action", class.as_str());
+        }
+        assert!(c.action(9999).known());
     }
 
     #[test]
     fn a_code_in_two_classes_is_refused() {
         let text = r#"version = "x"
-names = {}
 [[class]]
 class = "info"
 codes = [1]
-action = "a"
 [[class]]
 class = "reset"
-codes = [1]
-action = "b""#;
+codes = [1]"#;
         assert_eq!(
             XidCatalog::parse(text).err().as_deref(),
             Some("XID 1 is in two classes")

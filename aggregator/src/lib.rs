@@ -3,7 +3,7 @@
 //! Modules sit in layers, and a module uses only its own layer or lower
 //! ones (ARCHITECTURE.md has the table; `tests/tests/tidy.rs` checks it):
 //!
-//! 1. core, pure: [`check`], [`accel`], [`fleet`], [`price`], [`identify`],
+//! 1. core, pure: [`i18n`], [`check`], [`accel`], [`fleet`], [`price`], [`identify`],
 //!    [`history`], [`selection`], [`health`], [`alerting`], [`hierarchy`];
 //! 2. state and storage: [`store`], [`catalog`], [`registry`], [`links`],
 //!    [`live`], [`routing`], [`telemetry`], [`identity`], [`auth`];
@@ -30,6 +30,7 @@ pub mod fleet;
 pub mod health;
 pub mod hierarchy;
 pub mod history;
+pub mod i18n;
 pub mod identify;
 pub mod identity;
 pub mod ingest;

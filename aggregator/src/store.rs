@@ -207,6 +207,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0015-sqlite.sql"),
         include_str!("../migrations/0015-postgres.sql"),
     ),
+    (
+        16,
+        include_str!("../migrations/0016-sqlite.sql"),
+        include_str!("../migrations/0016-postgres.sql"),
+    ),
 ];
 
 /// Ids written into a query's `IN (…)`: integers from this node's own

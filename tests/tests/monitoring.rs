@@ -591,7 +591,7 @@ fn mail_reaches_a_real_smtp_server_and_tells_the_resolution_too() {
     wait_until(WAIT, "the firing mail", || {
         mails()
             .iter()
-            .any(|m| m.contains("mail-host has sent no sample"))
+            .any(|m| m.contains("mail-host 已") && m.contains("秒未上报样本"))
     });
     let firing = mails()
         .into_iter()

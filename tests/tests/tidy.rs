@@ -19,6 +19,7 @@ const LAYERS: &[(u8, &str, &[&str])] = &[
         1,
         "core",
         &[
+            "i18n",
             "check",
             "accel",
             "fleet",

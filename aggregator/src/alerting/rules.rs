@@ -11,172 +11,52 @@ use super::{Level, Observation};
 use crate::{
     fleet::{Fleet, HostEntry, HostState, ResourceEntry},
     health::{Health, Severity, XIDS, XidClass},
+    i18n::Text,
 };
 
-/// The built-in rules: name, severity (the highest it raises), `for`,
-/// `keep_firing_for`, and what it watches, with its threshold and source.
+/// The built-in rules: name, severity (the highest it raises), `for` and
+/// `keep_firing_for`. What each watches, with its threshold and source, is
+/// in the catalog under `rule.NAME`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Rule {
     pub name: &'static str,
     pub severity: Severity,
     pub for_ms: u64,
     pub keep_firing_for_ms: u64,
-    pub description: &'static str,
 }
 
 macro_rules! rule {
-    ($name:literal, $severity:ident, $for_s:expr, $keep_s:expr, $description:literal) => {
+    ($name:literal, $severity:ident, $for_s:expr, $keep_s:expr) => {
         Rule {
             name: $name,
             severity: Severity::$severity,
             for_ms: $for_s * 1000,
             keep_firing_for_ms: $keep_s * 1000,
-            description: $description,
         }
     };
 }
 
 pub const RULES: &[Rule] = &[
-    rule!(
-        "host_silent",
-        Critical,
-        0,
-        0,
-        "No sample for 3 intervals (at least 3 s; 30 s at a 10 s interval). While it fires, the host's other alerts neither fire nor resolve."
-    ),
-    rule!(
-        "host_identity_cloned",
-        Warning,
-        0,
-        0,
-        "A second agent claimed this host's identity (machine-id and firmware) while the host reported: a copy of its disk image? It was refused; the alert holds for 15 minutes after the last attempt. Give each copy its own /etc/machine-id."
-    ),
-    rule!(
-        "gpu_xid",
-        Critical,
-        0,
-        0,
-        "An NVIDIA XID, classed by the shipped catalog (data/xid.toml, NVIDIA's XID catalog): reset-, reboot- and inspect-class XIDs are critical and take the GPU out of selection until a restart (reset, reboot) or staff (all) clear them; application-class XIDs warn for 10 minutes and leave the GPU selectable; 63 and 92 are info."
-    ),
-    rule!(
-        "gpu_needs_inspection",
-        Critical,
-        0,
-        0,
-        "3 reset- or reboot-class XIDs on one GPU within 7 days: needs hardware inspection (cleared by staff only)."
-    ),
-    rule!(
-        "gpu_ecc_uncorrected",
-        Warning,
-        0,
-        540,
-        "The volatile uncorrected ECC count went up (DCGM health watch 'm'); resolves 10 minutes after the last increase."
-    ),
-    rule!(
-        "gpu_remapped_rows",
-        Critical,
-        0,
-        0,
-        "Row remapping failed (critical, not selectable) or is pending (warning: reset the GPU to apply it). NVIDIA A100+ memory error management."
-    ),
-    rule!(
-        "gpu_retired_pages_pending",
-        Warning,
-        0,
-        0,
-        "Retired pages pending: a reset applies them (pre-A100 memory error management)."
-    ),
-    rule!(
-        "gpu_temperature",
-        Warning,
-        60,
-        0,
-        "Temperature at or above the GPU's slowdown threshold (NVML) for 1 minute; clears 5 °C below it."
-    ),
-    rule!(
-        "gpu_thermal_slowdown",
-        Warning,
-        0,
-        0,
-        "HW or thermal slowdown began more than 0.6 times a minute over 10 minutes (NVML clocks-event reasons)."
-    ),
-    rule!(
-        "gpu_nvlink_down",
-        Warning,
-        0,
-        0,
-        "An NVLink reported by the GPU is not active."
-    ),
-    rule!(
-        "gpu_power",
-        Warning,
-        60,
-        0,
-        "Power draw above the GPU's power limit for 1 minute."
-    ),
-    rule!(
-        "accelerator_health",
-        Critical,
-        0,
-        0,
-        "The accelerator's own library (DCMI, CNDev) reports it unhealthy: warning, or critical (not selectable), with the raw code and the fault codes it raises."
-    ),
-    rule!(
-        "gpu_missing",
-        Critical,
-        0,
-        0,
-        "A GPU of the host's inventory is missing from its sample, without an XID (not selectable)."
-    ),
-    rule!(
-        "host_filesystem",
-        Critical,
-        0,
-        0,
-        "A local filesystem at or above 90 % (warning) or 95 % (critical) used; clears below 88 %."
-    ),
-    rule!(
-        "host_memory",
-        Warning,
-        60,
-        0,
-        "Memory available below 5 % for 1 minute; clears above 7 %."
-    ),
-    rule!(
-        "host_infiniband_down",
-        Warning,
-        30,
-        0,
-        "An InfiniBand port is not ACTIVE (ports disabled on purpose are left out)."
-    ),
-    rule!(
-        "host_slurm",
-        Warning,
-        0,
-        0,
-        "The Slurm node is DOWN or DRAIN (scontrol)."
-    ),
-    rule!(
-        "host_clock",
-        Warning,
-        60,
-        0,
-        "The agent's clock is off by more than 5 s from the aggregator's."
-    ),
-    rule!(
-        "receiver_failing",
-        Warning,
-        0,
-        0,
-        "A receiver's latest notification failed after two retries (within 10 minutes): told through the other receivers."
-    ),
-    rule!(
-        "node_ingest_behind",
-        Critical,
-        30,
-        0,
-        "The sample writer's queue is more than 80 % full: ingest is falling behind."
-    ),
+    rule!("host_silent", Critical, 0, 0),
+    rule!("host_identity_cloned", Warning, 0, 0),
+    rule!("gpu_xid", Critical, 0, 0),
+    rule!("gpu_needs_inspection", Critical, 0, 0),
+    rule!("gpu_ecc_uncorrected", Warning, 0, 540),
+    rule!("gpu_remapped_rows", Critical, 0, 0),
+    rule!("gpu_retired_pages_pending", Warning, 0, 0),
+    rule!("gpu_temperature", Warning, 60, 0),
+    rule!("gpu_thermal_slowdown", Warning, 0, 0),
+    rule!("gpu_nvlink_down", Warning, 0, 0),
+    rule!("gpu_power", Warning, 60, 0),
+    rule!("accelerator_health", Critical, 0, 0),
+    rule!("gpu_missing", Critical, 0, 0),
+    rule!("host_filesystem", Critical, 0, 0),
+    rule!("host_memory", Warning, 60, 0),
+    rule!("host_infiniband_down", Warning, 30, 0),
+    rule!("host_slurm", Warning, 0, 0),
+    rule!("host_clock", Warning, 60, 0),
+    rule!("receiver_failing", Warning, 0, 0),
+    rule!("node_ingest_behind", Critical, 30, 0),
 ];
 
 /// How long a refused clone claim keeps its alert firing.
@@ -235,7 +115,7 @@ pub fn evaluate(fleet: &Fleet, node: &NodeFigures, now_ms: u64) -> Vec<Observati
                      subject: &str,
                      severity: Severity,
                      extra: Option<(&str, &str)>,
-                     summary: String| {
+                     summary: Text| {
         let mut labels = BTreeMap::from([
             ("alertname".to_owned(), rule.to_owned()),
             ("severity".to_owned(), severity.as_str().to_owned()),
@@ -263,10 +143,8 @@ pub fn evaluate(fleet: &Fleet, node: &NodeFigures, now_ms: u64) -> Vec<Observati
             "",
             Severity::Critical,
             None,
-            format!(
-                "the sample writer's queue is {:.0} % full",
-                fraction * 100.0
-            ),
+            Text::new("alert.node_ingest_behind")
+                .arg("percent", format!("{:.0}", fraction * 100.0)),
         ));
     }
     for (receiver, error) in &node.failing_receivers {
@@ -275,7 +153,9 @@ pub fn evaluate(fleet: &Fleet, node: &NodeFigures, now_ms: u64) -> Vec<Observati
             receiver,
             Severity::Warning,
             Some(("receiver", receiver)),
-            format!("notifications to receiver {receiver} are failing: {error}"),
+            Text::new("alert.receiver_failing")
+                .arg("receiver", receiver)
+                .arg("error", error),
         ));
     }
     out
@@ -311,7 +191,7 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     level: Level,
                     resource: Option<&ResourceEntry>,
                     extra: &[(&str, String)],
-                    summary: String| {
+                    summary: Text| {
         let rule = named(rule);
         let gpu_labels = resource.and_then(|r| {
             Some([
@@ -356,7 +236,9 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
             Level::Firing,
             None,
             &[],
-            format!("{} has sent no sample for {} s", host.hostname, age / 1000),
+            Text::new("alert.host_silent")
+                .arg("hostname", &host.hostname)
+                .arg("seconds", age / 1000),
         );
     }
     if let Some((at_ms, address)) = &host.clone_refused
@@ -369,10 +251,9 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
             Level::Firing,
             None,
             &[("address", address.clone())],
-            format!(
-                "a second agent at {address} claimed the identity of {} while it reports: refused",
-                host.hostname
-            ),
+            Text::new("alert.host_identity_cloned")
+                .arg("address", address)
+                .arg("hostname", &host.hostname),
         );
     }
     // GPU faults are latched: they hold whether or not the host reports.
@@ -398,13 +279,12 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     Level::Firing,
                     Some(r),
                     &[("xid", latch.xid.to_string())],
-                    format!(
-                        "XID {} ({}) on GPU {gpu} of {}: {}",
-                        latch.xid,
-                        XIDS.name(latch.xid),
-                        host.hostname,
-                        XIDS.action(latch.xid)
-                    ),
+                    Text::new("alert.gpu_xid")
+                        .arg("xid", latch.xid)
+                        .arg_text("name", XIDS.name(latch.xid))
+                        .arg("gpu", gpu)
+                        .arg("hostname", &host.hostname)
+                        .arg_text("action", XIDS.action(latch.xid)),
                 );
             }
             if faults.needs_inspection {
@@ -415,10 +295,9 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     Level::Firing,
                     Some(r),
                     &[],
-                    format!(
-                        "GPU {gpu} of {} needs hardware inspection: reset or reboot faults keep coming back",
-                        host.hostname
-                    ),
+                    Text::new("alert.gpu_needs_inspection")
+                        .arg("gpu", gpu)
+                        .arg("hostname", &host.hostname),
                 );
             }
             // Application and info XIDs, each code for its window.
@@ -431,11 +310,10 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                 {
                     continue;
                 }
-                let attributed = event
-                    .message
-                    .as_deref()
-                    .map(|m| format!(" ({m})"))
-                    .unwrap_or_default();
+                let summary = match event.message.as_deref() {
+                    Some(m) => Text::new("alert.gpu_xid_attributed").arg("message", m),
+                    None => Text::new("alert.gpu_xid"),
+                };
                 push(
                     "gpu_xid",
                     &format!("{uuid}/{}", event.xid),
@@ -443,17 +321,19 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     Level::Firing,
                     Some(r),
                     &[("xid", event.xid.to_string())],
-                    format!(
-                        "XID {} ({}) on GPU {gpu} of {}{attributed}: {}",
-                        event.xid,
-                        XIDS.name(event.xid),
-                        host.hostname,
-                        if class == XidClass::Info {
-                            "recorded by the driver"
-                        } else {
-                            XIDS.action(event.xid)
-                        }
-                    ),
+                    summary
+                        .arg("xid", event.xid)
+                        .arg_text("name", XIDS.name(event.xid))
+                        .arg("gpu", gpu)
+                        .arg("hostname", &host.hostname)
+                        .arg_text(
+                            "action",
+                            if class == XidClass::Info {
+                                Text::new("xid.recorded")
+                            } else {
+                                XIDS.action(event.xid)
+                            },
+                        ),
                 );
             }
         }
@@ -475,11 +355,10 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                         Level::Firing,
                         Some(r),
                         &[],
-                        format!(
-                            "GPU {} ({uuid}) of {} is missing from its sample without an XID",
-                            GpuNo(r.gpu_index),
-                            host.hostname
-                        ),
+                        Text::new("alert.gpu_missing")
+                            .arg("gpu", GpuNo(r.gpu_index))
+                            .arg("uuid", uuid)
+                            .arg("hostname", &host.hostname),
                     );
                 }
             }
@@ -512,19 +391,25 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     Level::Firing,
                     resource_of(uuid),
                     &[("vendor", g.vendor.to_owned())],
-                    format!(
-                        "{} accelerator {gpu} of {} reports itself {}{}{}",
-                        g.vendor,
-                        host.hostname,
-                        severity.as_str(),
-                        g.health_code
-                            .map_or_else(String::new, |c| format!(" (code {c})")),
-                        if codes.is_empty() {
-                            String::new()
-                        } else {
-                            format!(", raising {}", codes.join(" "))
-                        }
-                    ),
+                    Text::new("alert.accelerator_health")
+                        .arg("vendor", g.vendor)
+                        .arg("gpu", gpu)
+                        .arg("hostname", &host.hostname)
+                        .arg_text("severity", severity.text())
+                        .arg_text(
+                            "code",
+                            g.health_code.map_or_else(Text::empty, |c| {
+                                Text::new("alert.health_code").arg("code", c)
+                            }),
+                        )
+                        .arg_text(
+                            "codes",
+                            if codes.is_empty() {
+                                Text::empty()
+                            } else {
+                                Text::new("alert.health_codes").arg("codes", codes.join(" "))
+                            },
+                        ),
                 );
             }
 
@@ -542,10 +427,10 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     Level::Firing,
                     resource_of(uuid),
                     &[],
-                    format!(
-                        "uncorrected ECC errors on GPU {gpu} of {}: {count} since the driver loaded",
-                        host.hostname
-                    ),
+                    Text::new("alert.gpu_ecc_uncorrected")
+                        .arg("gpu", gpu)
+                        .arg("hostname", &host.hostname)
+                        .arg("count", count),
                 );
             }
             if g.remapped_rows_failure == Some(true) {
@@ -556,10 +441,9 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     Level::Firing,
                     resource_of(uuid),
                     &[],
-                    format!(
-                        "row remapping failed on GPU {gpu} of {}: the GPU needs service",
-                        host.hostname
-                    ),
+                    Text::new("alert.gpu_remapped_rows_failed")
+                        .arg("gpu", gpu)
+                        .arg("hostname", &host.hostname),
                 );
             } else if g.remapped_rows_pending == Some(true) {
                 push(
@@ -569,10 +453,9 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     Level::Firing,
                     resource_of(uuid),
                     &[],
-                    format!(
-                        "row remapping pending on GPU {gpu} of {}: reset the GPU to apply it",
-                        host.hostname
-                    ),
+                    Text::new("alert.gpu_remapped_rows_pending")
+                        .arg("gpu", gpu)
+                        .arg("hostname", &host.hostname),
                 );
             }
             if g.retired_pages_pending == Some(true) {
@@ -583,10 +466,9 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     Level::Firing,
                     resource_of(uuid),
                     &[],
-                    format!(
-                        "retired pages pending on GPU {gpu} of {}: reset the GPU to apply them",
-                        host.hostname
-                    ),
+                    Text::new("alert.gpu_retired_pages_pending")
+                        .arg("gpu", gpu)
+                        .arg("hostname", &host.hostname),
                 );
             }
             if let (Some(t), Some(limit)) = (g.temperature_celsius, g.slowdown_temperature_celsius)
@@ -604,10 +486,11 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     level,
                     resource_of(uuid),
                     &[],
-                    format!(
-                        "GPU {gpu} of {} at {t} °C; it slows down at {limit} °C",
-                        host.hostname
-                    ),
+                    Text::new("alert.gpu_temperature")
+                        .arg("gpu", gpu)
+                        .arg("hostname", &host.hostname)
+                        .arg("temperature", t)
+                        .arg("limit", limit),
                 );
             }
             let slowdowns = host.slowdowns.get(uuid).map_or(0, |s| {
@@ -623,10 +506,10 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     Level::Firing,
                     resource_of(uuid),
                     &[],
-                    format!(
-                        "GPU {gpu} of {} entered HW or thermal slowdown {slowdowns} times in 10 minutes",
-                        host.hostname
-                    ),
+                    Text::new("alert.gpu_thermal_slowdown")
+                        .arg("gpu", gpu)
+                        .arg("hostname", &host.hostname)
+                        .arg("count", slowdowns),
                 );
             }
             if let Some(down) = g.nvlink_down.filter(|d| *d > 0) {
@@ -637,10 +520,10 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     Level::Firing,
                     resource_of(uuid),
                     &[],
-                    format!(
-                        "{down} NVLink link(s) of GPU {gpu} of {} down",
-                        host.hostname
-                    ),
+                    Text::new("alert.gpu_nvlink_down")
+                        .arg("count", down)
+                        .arg("gpu", gpu)
+                        .arg("hostname", &host.hostname),
                 );
             }
             if let (Some(w), Some(limit)) = (g.power_watts, g.power_limit_watts)
@@ -653,10 +536,11 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     Level::Firing,
                     resource_of(uuid),
                     &[],
-                    format!(
-                        "GPU {gpu} of {} draws {w:.0} W over its {limit:.0} W limit",
-                        host.hostname
-                    ),
+                    Text::new("alert.gpu_power")
+                        .arg("gpu", gpu)
+                        .arg("hostname", &host.hostname)
+                        .arg("watts", format!("{w:.0}"))
+                        .arg("limit", format!("{limit:.0}")),
                 );
             }
         }
@@ -677,7 +561,10 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     level,
                     None,
                     &[("mount", fs.mount_point.clone())],
-                    format!("{} on {} is {p:.1} % full", fs.mount_point, host.hostname),
+                    Text::new("alert.host_filesystem")
+                        .arg("mount", &fs.mount_point)
+                        .arg("hostname", &host.hostname)
+                        .arg("percent", format!("{p:.1}")),
                 );
             }
         }
@@ -698,7 +585,9 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                     level,
                     None,
                     &[],
-                    format!("{} has {p:.1} % of its memory available", host.hostname),
+                    Text::new("alert.host_memory")
+                        .arg("hostname", &host.hostname)
+                        .arg("percent", format!("{p:.1}")),
                 );
             }
         }
@@ -710,7 +599,9 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                 Level::Firing,
                 None,
                 &[("port", port.clone())],
-                format!("InfiniBand port {port} of {} is not active", host.hostname),
+                Text::new("alert.host_infiniband_down")
+                    .arg("port", port)
+                    .arg("hostname", &host.hostname),
             );
         }
         if let Some(state) = &v.slurm_state
@@ -723,7 +614,9 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                 Level::Firing,
                 None,
                 &[("slurm_state", state.clone())],
-                format!("Slurm node {} is {state}", host.hostname),
+                Text::new("alert.host_slurm")
+                    .arg("hostname", &host.hostname)
+                    .arg("state", state),
             );
         }
         if let Some(offset) = v.clock_offset_ms
@@ -736,11 +629,9 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                 Level::Firing,
                 None,
                 &[],
-                format!(
-                    "the clock of {} is off by {:.1} s",
-                    host.hostname,
-                    offset as f64 / 1000.0
-                ),
+                Text::new("alert.host_clock")
+                    .arg("hostname", &host.hostname)
+                    .arg("seconds", format!("{:.1}", offset as f64 / 1000.0)),
             );
         }
     }
@@ -786,7 +677,7 @@ pub fn resource_health(
     host: &HostEntry,
     resource: &ResourceEntry,
     now_ms: u64,
-) -> (Health, Vec<String>) {
+) -> (Health, Vec<Text>) {
     let mut found = Vec::new();
     host_observations(host, now_ms, &mut found);
     let mine: Vec<&Observation> = found
@@ -804,7 +695,10 @@ pub fn resource_health(
         .collect();
     let state = host.state(now_ms);
     if state != HostState::Online && worst != Some(Severity::Critical) {
-        return (Health::Unknown, vec![format!("host is {}", state.as_str())]);
+        return (
+            Health::Unknown,
+            vec![Text::new("health.host_state").arg_text("state", state.text())],
+        );
     }
     (Health::of(worst), reasons)
 }

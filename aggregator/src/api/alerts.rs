@@ -13,11 +13,12 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Body, Params, Problem, parse_id};
+use super::{Body, Params, Problem, Reader, parse_id};
 use crate::{
     alerting::{self, RULES, ReceiverSpec},
     auth::Principal,
     health::XIDS,
+    i18n::word,
     node::Node,
     service::alerts::{self as ops, AlertQuery, SilenceRequest},
     store::ReceiverRow,
@@ -29,9 +30,13 @@ type Caller = Extension<Principal>;
 pub async fn alerts(
     State(node): Api,
     Extension(me): Caller,
+    Reader(lang): Reader,
     Params(q): Params<AlertQuery>,
 ) -> Result<Json<Value>, Problem> {
-    let alerts = ops::alerts(&node, &me, &q).await?;
+    let mut alerts = ops::alerts(&node, &me, &q).await?;
+    for a in &mut alerts {
+        a.summary = a.summary_in(lang);
+    }
     let next = alerts
         .last()
         .map(|a| a.id)
@@ -42,10 +47,13 @@ pub async fn alerts(
 pub async fn ack(
     State(node): Api,
     Extension(me): Caller,
+    Reader(lang): Reader,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
     let id = parse_id(&id, "an alert")?;
-    Ok(Json(json!(ops::ack(&node, &me, id).await?)))
+    let mut alert = ops::ack(&node, &me, id).await?;
+    alert.summary = alert.summary_in(lang);
+    Ok(Json(json!(alert)))
 }
 
 pub async fn silences(State(node): Api, Extension(me): Caller) -> Result<Json<Value>, Problem> {
@@ -143,14 +151,28 @@ pub async fn attempts(
     ))
 }
 
-pub async fn rules() -> Json<Value> {
-    let xids: Vec<Value> = XIDS
-        .entries()
-        .map(|(code, class, name)| {
-            json!({"xid": code, "class": class.as_str(), "severity": class.severity(), "name": name, "action": XIDS.action(code)})
+pub async fn rules(Reader(lang): Reader) -> Json<Value> {
+    let rules: Vec<Value> = RULES
+        .iter()
+        .map(|rule| {
+            let mut v = json!(rule);
+            v["description"] = json!(word(&format!("rule.{}", rule.name), lang));
+            v
         })
         .collect();
-    Json(json!({"rules": RULES, "xid_catalog": {"version": XIDS.version, "codes": xids}}))
+    let xids: Vec<Value> = XIDS
+        .entries()
+        .map(|(code, class)| {
+            json!({
+                "xid": code,
+                "class": class.as_str(),
+                "severity": class.severity(),
+                "name": XIDS.name(code).render(lang),
+                "action": XIDS.action(code).render(lang),
+            })
+        })
+        .collect();
+    Json(json!({"rules": rules, "xid_catalog": {"version": XIDS.version, "codes": xids}}))
 }
 
 #[derive(Debug, Deserialize)]

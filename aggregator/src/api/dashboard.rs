@@ -1,5 +1,7 @@
 //! The node staff's dashboard: a small page application served from assets
-//! compiled into the binary (no CDN, works offline). Charts are uPlot
+//! compiled into the binary (no CDN, works offline): native ES modules with
+//! no build step, `app.js` the entry, one module per page under `pages/`,
+//! the words of both languages in `catalog.json`. Charts are uPlot
 //! (MIT, vendored unmodified under `assets/vendor/uplot`). The page talks
 //! to the same `/api/v1` as everyone else, with a session cookie and the
 //! CSRF token it is given at sign-in.
@@ -20,32 +22,54 @@ struct Asset {
     body: &'static [u8],
 }
 
-const ASSETS: &[Asset] = &[
-    Asset {
-        path: "index.html",
-        content_type: "text/html; charset=utf-8",
-        body: include_bytes!("../../assets/index.html"),
-    },
-    Asset {
-        path: "app.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../../assets/app.js"),
-    },
-    Asset {
-        path: "app.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_bytes!("../../assets/app.css"),
-    },
-    Asset {
-        path: "vendor/uplot/uPlot.iife.min.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../../assets/vendor/uplot/uPlot.iife.min.js"),
-    },
-    Asset {
-        path: "vendor/uplot/uPlot.min.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_bytes!("../../assets/vendor/uplot/uPlot.min.css"),
-    },
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+const JSON: &str = "application/json; charset=utf-8";
+
+/// Assets by their path under `assets/`, each compiled in.
+macro_rules! assets {
+    ($($path:literal => $content_type:expr),* $(,)?) => {
+        &[$(Asset {
+            path: $path,
+            content_type: $content_type,
+            body: include_bytes!(concat!("../../assets/", $path)),
+        }),*]
+    };
+}
+
+// Every file the page loads: the modules import each other by these paths.
+// A test below fails on a file under `assets/` left out.
+const ASSETS: &[Asset] = assets![
+    "index.html" => HTML,
+    "app.js" => JS,
+    "app.css" => CSS,
+    "api.js" => JS,
+    "catalog.json" => JSON,
+    "charts.js" => JS,
+    "dom.js" => JS,
+    "i18n.js" => JS,
+    "roles.js" => JS,
+    "pages/accounts.js" => JS,
+    "pages/alerts.js" => JS,
+    "pages/audit.js" => JS,
+    "pages/hosts.js" => JS,
+    "pages/lines.js" => JS,
+    "pages/me.js" => JS,
+    "pages/nodes.js" => JS,
+    "pages/overview.js" => JS,
+    "pages/prices.js" => JS,
+    "pages/providers.js" => JS,
+    "pages/receivers.js" => JS,
+    "pages/register.js" => JS,
+    "pages/registrations.js" => JS,
+    "pages/resources.js" => JS,
+    "pages/rules.js" => JS,
+    "pages/selection.js" => JS,
+    "pages/selections.js" => JS,
+    "pages/tokens.js" => JS,
+    "vendor/uplot/uPlot.iife.min.js" => JS,
+    "vendor/uplot/uPlot.min.css" => CSS,
 ];
 
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
@@ -86,4 +110,102 @@ fn asset(path: &str) -> Response {
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path as FsPath, PathBuf};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// The type a file is served as, by its extension; `None`: not served.
+    fn content_type_for(path: &str) -> Option<&'static str> {
+        match path.rsplit_once('.')?.1 {
+            "html" => Some(HTML),
+            "js" => Some(JS),
+            "css" => Some(CSS),
+            "json" => Some(JSON),
+            _ => None,
+        }
+    }
+
+    fn files(dir: &FsPath, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+
+    // A module left out of ASSETS is a 404 in the browser and a console
+    // that never starts: caught here instead.
+    #[test]
+    fn every_file_under_assets_is_served_with_its_type() {
+        let root = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("assets");
+        let mut found = Vec::new();
+        files(&root, &mut found);
+        let mut served = 0;
+        for file in found {
+            let relative = file.strip_prefix(&root).unwrap();
+            let relative = relative
+                .components()
+                .map(|c| c.as_os_str().to_str().unwrap())
+                .collect::<Vec<_>>()
+                .join("/");
+            let Some(expected) = content_type_for(&relative) else {
+                continue;
+            };
+            let asset = ASSETS
+                .iter()
+                .find(|a| a.path == relative)
+                .unwrap_or_else(|| panic!("assets/{relative} is not in ASSETS"));
+            assert_eq!(asset.content_type, expected, "{relative}");
+            served += 1;
+        }
+        // Each entry is a file found above, once.
+        assert_eq!(served, ASSETS.len(), "ASSETS lists a path twice");
+    }
+
+    /// The status line and headers of `GET path`, lowercased.
+    async fn head_of(addr: std::net::SocketAddr, path: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).await.unwrap();
+        let reply = String::from_utf8_lossy(&reply);
+        let head = reply.split("\r\n\r\n").next().unwrap_or_default();
+        head.to_ascii_lowercase()
+    }
+
+    // Nested paths (`pages/…`, `vendor/…`) come through `/ui/{*path}` whole.
+    #[tokio::test]
+    async fn nested_modules_are_served_under_ui() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router::<()>()).await });
+        for (path, content_type) in [
+            ("/ui/", HTML),
+            ("/ui/app.js", JS),
+            ("/ui/pages/hosts.js", JS),
+            ("/ui/catalog.json", JSON),
+            ("/ui/vendor/uplot/uPlot.iife.min.js", JS),
+        ] {
+            let head = head_of(addr, path).await;
+            assert!(head.starts_with("http/1.1 200"), "{path}: {head}");
+            assert!(
+                head.contains(&format!("content-type: {content_type}")),
+                "{path}: {head}"
+            );
+        }
+        for path in ["/ui/pages/nope.js", "/ui/pages/", "/ui/../app.js"] {
+            let head = head_of(addr, path).await;
+            assert!(head.starts_with("http/1.1 404"), "{path}: {head}");
+        }
+    }
 }

@@ -19,6 +19,7 @@ use tracing::warn;
 
 use crate::{
     check::{FieldProblem, Invalid},
+    i18n::Lang,
     service::{ServiceError, Source},
     store::StoreError,
 };
@@ -254,5 +255,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
             .await
             .map(|q| Params(q.0))
             .map_err(|e: QueryRejection| Problem::bad_request(e.body_text()))
+    }
+}
+
+/// The reader's language, from `Accept-Language` (the dashboard sends the
+/// one chosen there); English when none is named.
+#[derive(Debug, Clone, Copy)]
+pub struct Reader(pub Lang);
+
+impl<S: Send + Sync> FromRequestParts<S> for Reader {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        Ok(Reader(Lang::negotiate(header)))
     }
 }

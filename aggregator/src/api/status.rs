@@ -18,13 +18,14 @@ use suanli_protocol::{
     stream::SequencedSample,
 };
 
-use super::{Body, Params, Problem, views::HostView};
+use super::{Body, Params, Problem, Reader, views::HostView};
 use crate::{
     auth::Principal,
     capacity::Precision,
     check::FieldProblem,
     fleet::{Fleet, HostEntry, HostState, ResourceEntry, Tally},
     history::Stat,
+    i18n::Lang,
     live, market,
     node::Node,
     service::{Actor, audit, hosts},
@@ -34,7 +35,7 @@ use crate::{
 type Api = State<Arc<Node>>;
 type Caller = Extension<Principal>;
 
-fn resource_json(fleet: &Fleet, r: &ResourceEntry, now: u64) -> Value {
+fn resource_json(fleet: &Fleet, r: &ResourceEntry, now: u64, lang: Lang) -> Value {
     let host = fleet.hosts.get(&r.host_id);
     let state = host.map(|h| h.state(now));
     let last_seen = host.and_then(|h| h.last_seen_ms);
@@ -61,7 +62,7 @@ fn resource_json(fleet: &Fleet, r: &ResourceEntry, now: u64) -> Value {
     json!({
         "identifier": r.identifier,
         "health": health,
-        "health_reasons": reasons,
+        "health_reasons": reasons.iter().map(|t| t.render(lang)).collect::<Vec<_>>(),
         "selectable": host.is_none_or(|h| h.unselectable(r).is_none()),
         "faults": faults,
         "resource_type": r.resource_type.code().to_string(),
@@ -231,6 +232,7 @@ pub struct ResourceQuery {
 
 pub async fn resources(
     State(state): Api,
+    Reader(lang): Reader,
     Params(q): Params<ResourceQuery>,
 ) -> Result<Json<Value>, Problem> {
     let mut errors = Vec::new();
@@ -324,7 +326,7 @@ pub async fn resources(
             next = page.last().map(|(id, _): &(i64, Value)| id.to_string());
             break;
         }
-        page.push((r.id, resource_json(&fleet, r, now)));
+        page.push((r.id, resource_json(&fleet, r, now, lang)));
     }
     Ok(Json(json!({
         "resources": page.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
@@ -363,6 +365,7 @@ pub struct ResolveQuery {
 
 pub async fn resolve(
     State(state): Api,
+    Reader(lang): Reader,
     Path(identifier): Path<String>,
     Params(q): Params<ResolveQuery>,
 ) -> Result<Json<Value>, Problem> {
@@ -380,7 +383,7 @@ pub async fn resolve(
     {
         let fleet = state.catalog.read();
         if let Ok(r) = find(&fleet, &identifier) {
-            let mut body = resource_json(&fleet, r, now_ms());
+            let mut body = resource_json(&fleet, r, now_ms(), lang);
             if let Some(host) = fleet.hosts.get(&r.host_id) {
                 body["host"] = host_identity(host);
             }
@@ -928,6 +931,7 @@ pub async fn hosts(
 pub async fn host(
     State(state): Api,
     Extension(me): Caller,
+    Reader(lang): Reader,
     Path(reference): Path<String>,
 ) -> Result<Json<Value>, Problem> {
     let host_id = visible_host(&state, &me, &reference).await?;
@@ -940,7 +944,7 @@ pub async fn host(
     let resources: Vec<Value> = host
         .resources
         .iter()
-        .map(|r| resource_json(&fleet, r, now))
+        .map(|r| resource_json(&fleet, r, now, lang))
         .collect();
     let holds: Vec<Value> = host
         .holds

@@ -11,7 +11,7 @@ use ring::hmac;
 use serde_json::{Value, json};
 
 pub use crate::alerting::ReceiverKind as Kind;
-use crate::store::AlertRow;
+use crate::{i18n::Lang, store::AlertRow};
 
 /// Robots allow 20 messages a minute each (DingTalk, WeCom; Feishu allows
 /// more, and gets the same, to stay well clear).
@@ -58,6 +58,12 @@ pub struct Outgoing {
 fn rfc3339(ms: i64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
     humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// An alert's annotations for machines: the summary in English (as
+/// before the catalog) and in Chinese.
+fn annotations(a: &AlertRow) -> Value {
+    json!({"summary": a.summary, "summary_zh": a.summary_in(Lang::Zh)})
 }
 
 /// What Alertmanager writes for "not ended".
@@ -120,7 +126,7 @@ impl Message<'_> {
             "alerts": self.alerts.iter().map(|(a, resolved)| json!({
                 "status": if *resolved { "resolved" } else { "firing" },
                 "labels": a.labels,
-                "annotations": {"summary": a.summary},
+                "annotations": annotations(a),
                 "startsAt": rfc3339(a.started_at_ms),
                 "endsAt": match (resolved, a.resolved_at_ms) {
                     (true, Some(end)) => rfc3339(end),
@@ -140,7 +146,7 @@ impl Message<'_> {
                 .map(|(a, resolved)| {
                     let mut alert = json!({
                         "labels": a.labels,
-                        "annotations": {"summary": a.summary},
+                        "annotations": annotations(a),
                         "startsAt": rfc3339(a.started_at_ms),
                         "generatorURL": self.generator_url(a),
                     });
@@ -187,12 +193,12 @@ impl Message<'_> {
                 "{} **{}** {} · {}{}\n",
                 if markdown { "-" } else { "•" },
                 if *resolved {
-                    "resolved"
+                    "已恢复 resolved"
                 } else {
                     a.severity.as_str()
                 },
                 a.rule,
-                a.summary,
+                a.summary_in(Lang::Zh),
                 a.resource
                     .as_deref()
                     .map(|r| format!(" · {r}"))
@@ -427,6 +433,11 @@ mod tests {
                 ("hostname".into(), format!("h{id}")),
             ]),
             summary: format!("h{id} has sent no sample for 31 s"),
+            text: Some(
+                crate::i18n::Text::new("alert.host_silent")
+                    .arg("hostname", format!("h{id}"))
+                    .arg("seconds", 31),
+            ),
             started_at_ms: 1_700_000_000_000,
             resolved_at_ms: None,
             acked_by: None,
@@ -456,6 +467,8 @@ mod tests {
         let body: Value = serde_json::from_slice(&out.body).expect("json");
         let text = body["markdown"]["content"].as_str().expect("text");
         assert!(text.contains("[告警 FIRING] 500 条"), "{text}");
+        // People read the summaries in Chinese.
+        assert!(text.contains("h0 已 31 秒未上报样本"), "{text}");
         assert!(text.contains("critical 500"));
         assert!(text.contains("more)"));
     }
@@ -477,6 +490,10 @@ mod tests {
         assert_eq!(v["alerts"][0]["startsAt"], "2023-11-14T22:13:20.000Z");
         assert_eq!(v["alerts"][0]["endsAt"], "2023-11-14T22:14:20.000Z");
         assert_eq!(v["commonLabels"]["hostname"], "h1");
+        // Machines get the English words as before, and the Chinese beside.
+        let annotations = &v["alerts"][0]["annotations"];
+        assert_eq!(annotations["summary"], "h1 has sent no sample for 31 s");
+        assert_eq!(annotations["summary_zh"], "h1 已 31 秒未上报样本");
         for key in [
             "groupKey",
             "truncatedAlerts",

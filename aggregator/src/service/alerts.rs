@@ -18,6 +18,7 @@ use crate::{
     auth::{Principal, Role},
     check::{Check, Invalid},
     health::Severity,
+    i18n::Lang,
     node::Node,
     store::{
         AlertFilter, AlertRow, NewAlert, NewReceiver, ReceiverRow, SilenceRow, Store, StoreError,
@@ -108,7 +109,7 @@ impl Evaluator {
                             rule = o.rule.name,
                             severity = o.severity.as_str(),
                             "{}",
-                            o.summary
+                            o.summary.render(Lang::En)
                         );
                         recorded += 1;
                     }

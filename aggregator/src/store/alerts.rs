@@ -7,6 +7,7 @@
 //! checked again in the claiming `UPDATE`) before it is sent.
 
 use super::*;
+use crate::i18n::{Lang, Text};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AlertRow {
@@ -20,7 +21,13 @@ pub struct AlertRow {
     pub provider_id: Option<i64>,
     pub resource: Option<String>,
     pub labels: BTreeMap<String, String>,
+    /// In English, as recorded; [`AlertRow::summary_in`] gives it in either
+    /// language.
     pub summary: String,
+    /// The summary's catalog key and arguments (none for alerts recorded
+    /// before the catalog).
+    #[serde(skip)]
+    pub text: Option<Text>,
     pub started_at_ms: i64,
     pub resolved_at_ms: Option<i64>,
     pub acked_by: Option<String>,
@@ -33,8 +40,22 @@ pub struct AlertRow {
 macro_rules! alert_columns {
     () => {
         "a.id, a.fingerprint, a.rule, a.severity, a.host_id, a.provider_id, a.resource, \
-         a.labels, a.summary, a.started_at_ms, a.resolved_at_ms, a.acked_by, a.acked_at_ms"
+         a.labels, a.summary, a.started_at_ms, a.resolved_at_ms, a.acked_by, a.acked_at_ms, \
+         a.summary_text"
     };
+}
+
+/// How many columns [`alert_columns`] names.
+const ALERT_COLUMNS: usize = 14;
+
+impl AlertRow {
+    /// The summary in `lang`.
+    pub fn summary_in(&self, lang: Lang) -> String {
+        match &self.text {
+            Some(text) => text.render(lang),
+            None => self.summary.clone(),
+        }
+    }
 }
 
 fn alert_from_row(r: &AnyRow) -> Result<AlertRow, sqlx::Error> {
@@ -44,6 +65,7 @@ fn alert_from_row(r: &AnyRow) -> Result<AlertRow, sqlx::Error> {
 /// The alert's columns, in [`alert_columns`]'s order, from column `at` on.
 fn alert_from_row_at(r: &AnyRow, at: usize) -> Result<AlertRow, sqlx::Error> {
     let labels: String = r.try_get(at + 7)?;
+    let text: Option<String> = r.try_get(at + 13)?;
     Ok(AlertRow {
         id: r.try_get(at)?,
         fingerprint: r.try_get(at + 1)?,
@@ -54,6 +76,7 @@ fn alert_from_row_at(r: &AnyRow, at: usize) -> Result<AlertRow, sqlx::Error> {
         resource: r.try_get(at + 6)?,
         labels: serde_json::from_str(&labels).unwrap_or_default(),
         summary: r.try_get(at + 8)?,
+        text: text.and_then(|t| serde_json::from_str(&t).ok()),
         started_at_ms: r.try_get(at + 9)?,
         resolved_at_ms: r.try_get(at + 10)?,
         acked_by: r.try_get(at + 11)?,
@@ -72,7 +95,7 @@ pub struct NewAlert<'a> {
     pub provider_id: Option<i64>,
     pub resource: Option<&'a str>,
     pub labels: &'a BTreeMap<String, String>,
-    pub summary: &'a str,
+    pub summary: &'a Text,
 }
 
 /// Which alerts to list.
@@ -216,7 +239,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let id: Option<i64> = sqlx::query(
             "INSERT INTO alerts (fingerprint, rule, severity, host_id, provider_id, resource, labels, \
-             summary, started_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             summary, started_at_ms, summary_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT DO NOTHING RETURNING id",
         )
         .bind(new.fingerprint)
@@ -226,8 +249,9 @@ impl Store {
         .bind(new.provider_id)
         .bind(new.resource)
         .bind(serde_json::to_string(new.labels).unwrap_or_default())
-        .bind(new.summary)
+        .bind(new.summary.render(Lang::En))
         .bind(int(now_ms))
+        .bind(serde_json::to_string(new.summary).ok())
         .fetch_optional(&mut *tx)
         .await?
         .map(|r| r.try_get(0))
@@ -549,7 +573,7 @@ impl Store {
             for r in rows {
                 // The alert's columns follow the delivery's three.
                 let alert = alert_from_row_at(&r, 3)?;
-                let firing_state: Option<String> = r.try_get(16)?;
+                let firing_state: Option<String> = r.try_get(3 + ALERT_COLUMNS)?;
                 claimed.push(Claimed {
                     delivery_id: r.try_get(0)?,
                     transition: r.try_get(1)?,

@@ -1,0 +1,156 @@
+// Hosts: the list (every state, filtered, a hundred to a page) and a host's
+// page (facts, holds, accelerators, charts from history that then go on live).
+import { t, fmtTime, fmtBytes } from "../i18n.js";
+import { api, session } from "../api.js";
+import { el, table, errorBox, stateCell, healthCell } from "../dom.js";
+import { timeAxis, timeSeries } from "../charts.js";
+import { route } from "../app.js";
+
+// Every host in every state (enrolled and never seen, revoked), filtered,
+// a hundred to a page.
+async function hostList(main, params) {
+  const q = new URLSearchParams(params);
+  const states = ["online", "stale", "offline", "enrolled", "revoked"];
+  const form = el("form", { class: "inline", id: "host-filter" },
+    el("label", {}, t("hostname_or_id"), el("input", { name: "q", value: q.get("q") || "", size: 16 })),
+    el("label", {}, t("state"), el("select", { name: "state" }, el("option", { value: "" }, t("any")), states.map((s) => el("option", { value: s, selected: q.get("state") === s }, t(s))))),
+    el("label", {}, t("provider"), el("input", { name: "provider", value: q.get("provider") || "", size: 8 })),
+    el("label", {}, t("region"), el("input", { name: "region", value: q.get("region") || "", size: 6 })),
+    el("label", {}, t("model"), el("input", { name: "model", value: q.get("model") || "", size: 10 })),
+    el("button", { class: "primary", type: "submit" }, t("search")));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const next = new URLSearchParams();
+    for (const [k, v] of new FormData(form)) if (v) next.set(k, v);
+    location.hash = "#/hosts?" + next.toString();
+  });
+  const ask = new URLSearchParams(q);
+  ask.set("limit", "100");
+  const data = await api("GET", "/api/v1/hosts?" + ask.toString());
+  const rows = data.hosts.map((h) => el("tr", { "data-host": String(h.host_id) },
+    el("td", {}, el("a", { href: "#/hosts/" + h.host_id, class: "host-row-link" }, h.hostname)),
+    stateCell(h.state), el("td", {}, h.provider), el("td", {}, h.region || "—"),
+    el("td", { class: "mono" }, h.identifier || "—"), el("td", {}, h.resources.length),
+    el("td", {}, fmtTime(h.last_seen_ms)), el("td", {}, h.link.rtt_us == null ? "—" : (h.link.rtt_us / 1000).toFixed(1) + " ms")));
+  main.append(el("h1", {}, t("hosts")), form,
+    rows.length ? table([t("hostname"), t("state"), t("provider"), t("region"), t("identifier"), t("resource_count"), t("last_seen"), t("rtt")], rows)
+      : el("p", { class: "note", id: "no-hosts" }, t("no_hosts")));
+  const nav = el("p", {});
+  if (q.get("cursor")) { const first = new URLSearchParams(q); first.delete("cursor"); nav.append(el("a", { href: "#/hosts?" + first }, t("first")), " "); }
+  if (data.next_cursor) { const next = new URLSearchParams(q); next.set("cursor", data.next_cursor); nav.append(el("a", { href: "#/hosts?" + next, id: "hosts-next" }, t("next"))); }
+  main.append(nav);
+}
+
+export async function hosts(main, params, id) {
+  if (!id) return hostList(main, params);
+  // The charts open with the range's history; the last hour goes on live.
+  const hours = [1, 24, 168, 720].includes(Number(new URLSearchParams(params).get("hours"))) ? Number(new URLSearchParams(params).get("hours")) : 1;
+  const base = "/api/v1/hosts/" + encodeURIComponent(id);
+  const [h, hist] = await Promise.all([api("GET", base), api("GET", base + "/history?hours=" + hours)]);
+  const inv = h.inventory || {};
+  const cpu = inv.cpu || {};
+  const os = inv.os || {};
+  main.append(el("h1", {}, t("host_detail"), " · ", h.hostname),
+    el("dl", { class: "facts" },
+      el("dt", {}, t("identifier")), el("dd", { class: "mono", id: "host-identifier" }, h.identifier || "—"),
+      el("dt", {}, t("provider")), el("dd", {}, h.provider.code + " " + h.provider.name),
+      el("dt", {}, t("state")), el("dd", { class: "state-" + h.state, id: "host-state" }, t(h.state)),
+      el("dt", {}, t("cpu_model")), el("dd", {}, (cpu.modelName || "—") + " × " + (cpu.logicalCpus || "?")),
+      el("dt", {}, t("memory")), el("dd", {}, fmtBytes(inv.memoryTotalBytes ? Number(inv.memoryTotalBytes) : null)),
+      el("dt", {}, t("os")), el("dd", {}, [os.name, os.version, os.kernelVersion].filter(Boolean).join(" · ") || "—"),
+      el("dt", {}, t("rtt")), el("dd", {}, h.link.rtt_us == null ? "—" : (h.link.rtt_us / 1000).toFixed(2) + " ms"),
+      el("dt", {}, t("samples")), el("dd", { id: "sample-count" }, "0")),
+    el("p", { class: "ranges", id: "history-range" }, t("range"), ": ",
+      ...[[1, "range_1h"], [24, "range_24h"], [168, "range_7d"], [720, "range_30d"]].map(([n, k]) =>
+        el("a", { href: `#/hosts/${encodeURIComponent(id)}?hours=${n}`, class: n === hours ? "active" : "", "data-hours": n }, t(k)))),
+    el("p", { class: "note" }, hours === 1 ? t("live_note") : t("history_note")));
+  if (h.holds.length) {
+    main.append(el("h2", {}, t("holds_on_host")), table([t("identifier"), t("reservation"), t("holder"), t("held_until")],
+      h.holds.map((x) => el("tr", { class: "hold-row" }, el("td", { class: "mono" }, x.identifier), el("td", { class: "mono" }, x.reservation),
+        el("td", {}, x.holder), el("td", {}, fmtTime(x.until_ms))))));
+  }
+  const accels = h.resources.filter((r) => r.resource_type === "A");
+  if (accels.length) {
+    const manager = ["admin", "operator"].includes(session.me.role);
+    main.append(el("h2", {}, t("accelerators")), table(
+      [t("identifier"), t("model"), t("memory"), t("health"), t("throttle"), t("ecc"), t("remapped"), t("xids"), t("nvlink"), t("processes"), ""],
+      accels.map((r) => {
+        const g = r.live || {};
+        const f = r.faults || { recent: [], counts: {} };
+        const xids = Object.entries(f.counts || {}).map(([code, n]) => `XID ${code} ×${n}`).join(", ");
+        const remap = g.remapped_rows_failure ? "failed" : g.remapped_rows_pending ? "pending" : "—";
+        const action = manager && !r.selectable
+          ? el("button", { class: "mark-healthy", onclick: async (ev) => {
+              const reason = prompt(t("reason"));
+              if (!reason) return;
+              try { await api("POST", "/api/v1/resources/" + encodeURIComponent(r.identifier) + "/mark-healthy", { reason }); route(); }
+              catch (e) { ev.target.after(errorBox(e)); }
+            } }, t("mark_healthy"))
+          : null;
+        return el("tr", { class: "accelerator", "data-identifier": r.identifier },
+          el("td", { class: "mono" }, r.identifier), el("td", {}, r.model || "—"), el("td", {}, fmtBytes(r.memory_bytes)),
+          healthCell(r), el("td", {}, (g.throttle_reasons || []).join(", ") || "—"),
+          el("td", {}, g.ecc_uncorrected_volatile ?? "—"), el("td", {}, remap), el("td", {}, xids || "—"),
+          el("td", {}, g.nvlink_active == null ? "—" : `${g.nvlink_active}/${g.nvlink_down}`),
+          el("td", { class: "mono" }, (g.processes || []).join(", ") || "—"), el("td", {}, action));
+      })));
+  }
+  const gpus = (inv.gpus || []).length;
+  // "NPU 3", "GPU 0": each series named as its vendor calls the device.
+  const deviceName = (i) => {
+    const g = (inv.gpus || [])[i] || {};
+    return (g.kind || "ACCELERATOR_KIND_GPU").replace("ACCELERATOR_KIND_", "") + " " + (g.index ?? i);
+  };
+  const gib = (b) => (b == null ? null : b / 2 ** 30);
+  // Axes that mean something: percentages of the whole, memory against
+  // what is installed.
+  const memTotal = gib(inv.memoryTotalBytes ? Number(inv.memoryTotalBytes) : null);
+  const cardTotal = Math.max(0, ...accels.map((r) => gib(r.memory_bytes) || 0)) || null;
+  const specs = [
+    ["cpu", t("cpu_chart"), (v) => [v.cpu_utilization_percent], (x) => [x.cpu_utilization_percent], [0, 100]],
+    ["memory", t("mem_chart"), (v) => [gib(v.memory_used_bytes)], (x) => [x.memory_used_bytes.map(gib)], memTotal && [0, memTotal]],
+    ["gpu_util", t("gpu_util_chart"), (v) => v.gpus.map((g) => g.utilization_percent), (x) => x.gpus.map((g) => g.gpu_utilization_percent), [0, 100]],
+    ["gpu_mem", t("gpu_mem_chart"), (v) => v.gpus.map((g) => gib(g.memory_used_bytes)), (x) => x.gpus.map((g) => g.gpu_memory_used_bytes.map(gib)), cardTotal && [0, cardTotal]],
+    ["gpu_temp", t("gpu_temp_chart"), (v) => v.gpus.map((g) => g.temperature_celsius), (x) => x.gpus.map((g) => g.gpu_temperature_celsius), null],
+    ["gpu_power", t("gpu_power_chart"), (v) => v.gpus.map((g) => g.power_watts), (x) => x.gpus.map((g) => g.gpu_power_watts), null],
+  ];
+  const grid = el("div", { class: "charts" });
+  main.append(grid);
+  const charts = [];
+  for (const [name, title, pick, past, range] of specs) {
+    const box = el("div", { class: "chart", id: "chart-" + name }, el("h3", {}, title));
+    grid.append(box);
+    const series = name.startsWith("gpu") ? gpus : 1;
+    if (series === 0) { box.append(el("div", { class: "none" }, t("no_gpu"))); continue; }
+    const stored = past(hist);
+    const data = [hist.t_ms.map((ms) => ms / 1000), ...Array.from({ length: series }, (_, i) => (stored[i] || []).slice())];
+    const plot = new uPlot({
+      // As wide as its box allows: a phone gets a narrower chart, not a wider page.
+      width: Math.min(400, Math.max(200, box.clientWidth - 16)), height: 180,
+      series: [timeSeries(), ...Array.from({ length: series }, (_, i) => ({ label: series > 1 ? deviceName(i) : title, stroke: ["#c8102e", "#0969da", "#1a7f37", "#9a6700", "#8250df", "#bc4c00", "#1b7c83", "#6e7781"][i % 8], width: 1.5 }))],
+      scales: { x: { time: true }, y: range ? { range: () => range } : {} },
+      axes: [timeAxis(), {}],
+    }, data, box);
+    box.dataset.points = String(data[0].length);
+    box.dataset.stored = String(hist.t_ms.length);
+    window.suanliCharts[name] = plot;
+    charts.push({ name, plot, data, pick, box });
+  }
+  if (session.live) session.live.close();
+  if (hours !== 1) return;
+  session.live = new EventSource("/api/v1/hosts/" + encodeURIComponent(id) + "/live");
+  let count = 0;
+  session.live.addEventListener("sample", (ev) => {
+    const v = JSON.parse(ev.data);
+    count += 1;
+    document.getElementById("sample-count")?.replaceChildren(String(count));
+    for (const c of charts) {
+      const values = c.pick(v);
+      c.data[0].push(v.collected_at_ms / 1000);
+      for (let i = 1; i < c.data.length; i++) c.data[i].push(values[i - 1] ?? null);
+      if (c.data[0].length > 900) for (const s of c.data) s.shift();
+      c.plot.setData(c.data);
+      c.box.dataset.points = String(c.data[0].length);
+    }
+  });
+}
