@@ -71,7 +71,7 @@ export async function loadMe() {
   for (const d of nav.querySelectorAll("details")) {
     d.addEventListener("toggle", () => { if (d.open) for (const o of nav.querySelectorAll("details")) if (o !== d) o.open = false; });
   }
-  document.getElementById("who").replaceChildren(session.me ? el("a", { href: "#/me", id: "me-link" }, session.me.login + " · " + t("role_" + session.me.role)) : "");
+  document.getElementById("who").replaceChildren(session.me ? el("a", { href: "#/me", id: "me-link" }, el("span", { translate: "no" }, session.me.login), " · " + t("role_" + session.me.role)) : "");
   const logout = document.getElementById("logout");
   logout.hidden = !session.me;
   logout.textContent = t("logout");
@@ -107,6 +107,9 @@ export async function route() {
   // over the newer page, and starts no refresh loop of its own.
   const view = el("div", {});
   main.replaceChildren(view);
+  // Which page is drawn whole (or has failed), for tests and for anyone
+  // scripting the console: the route, as in the address.
+  delete main.dataset.drawn;
   if (page === "register") return pages.register(view);
   if (!session.me) return renderLogin(view);
   // A generated password is changed before anything else.
@@ -114,6 +117,7 @@ export async function route() {
   try {
     await render(view, query || "", arg && decodeURIComponent(arg));
     if (mine !== routes) return;
+    main.dataset.drawn = hash;
     // The overview, the alerts and the child nodes' links keep themselves
     // current (not while someone is typing into a form there).
     if (render === pages.overview || render === pages.alerts || render === pages.nodes) {
@@ -127,7 +131,7 @@ export async function route() {
   }
   catch (e) {
     if (e.status === 401) { session.me = null; await loadMe(); main.replaceChildren(); renderLogin(main); }
-    else if (mine === routes) view.append(errorBox(e));
+    else if (mine === routes) { view.append(errorBox(e)); main.dataset.drawn = hash; }
   }
 }
 

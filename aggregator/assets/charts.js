@@ -29,8 +29,8 @@ export function provinceMap(byProvince) {
     const p = byProvince[code];
     const share = p ? p.headline.fp32_equivalent_gflops / max : 0;
     const title = p
-      ? `${zh} (${code})\n${t("intelligent_fp16")}: ${fmtFlops(p.headline.intelligent_fp16_gflops)}\n${t("general_fp32")}: ${fmtFlops(p.headline.general_fp32_gflops)}\n${t("resources_total")}: ${Object.values(p.resources).reduce((a, b) => a + b, 0)}`
-      : `${zh} (${code})`;
+      ? `${lang === "zh" ? zh : en} (${code})\n${t("intelligent_fp16")}: ${fmtFlops(p.headline.intelligent_fp16_gflops)}\n${t("general_fp32")}: ${fmtFlops(p.headline.general_fp32_gflops)}\n${t("resources_total")}: ${Object.values(p.resources).reduce((a, b) => a + b, 0)}`
+      : `${lang === "zh" ? zh : en} (${code})`;
     const tile = el("div", { class: "tile" + (p ? " has" : ""), "data-province": code, title },
       el("span", { class: "name" }, lang === "zh" ? zh : en), p ? el("span", { class: "v" }, fmtFlops(p.headline.fp32_equivalent_gflops)) : null);
     // Through the CSSOM: the CSP allows no style attributes.

@@ -20,6 +20,7 @@ use axum::{
 use crate::{
     auth::{self, API_KEY_PREFIX, CSRF_HEADER, Credential, Principal, Role, SESSION_COOKIE},
     check::FieldProblem,
+    i18n::Text,
     node::Node,
 };
 
@@ -338,15 +339,14 @@ pub fn router(state: Arc<Node>) -> Router {
     }
     router
         .merge(dashboard::router())
-        .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, NO_SUCH_ENDPOINT) })
+        .fallback(|| async { Problem::text(StatusCode::NOT_FOUND, Text::new("error.no_endpoint")) })
         .layer(axum::middleware::from_fn(refuse_oversize))
+        .layer(axum::middleware::from_fn(problem::localize))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
 
 /// The fallback's words, so a test can tell "no route" from "no such thing".
-pub const NO_SUCH_ENDPOINT: &str = "no such endpoint";
-
 async fn openapi_document() -> Json<serde_json::Value> {
     Json(openapi())
 }
@@ -471,11 +471,12 @@ async fn admit(
     };
     if !roles.contains(&principal.role) {
         let allowed: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-        let refusal = Problem::forbidden(format!(
-            "role {} may not do this; allowed: {}",
-            principal.role.as_str(),
-            allowed.join(", ")
-        ));
+        let refusal = Problem::text(
+            StatusCode::FORBIDDEN,
+            Text::new("error.role_forbidden")
+                .arg("role", principal.role.as_str())
+                .arg("allowed", allowed.join(", ")),
+        );
         return (refusal.into_response(), credential);
     }
     if let Credential::Session { csrf_token, .. } = &principal.credential
@@ -487,9 +488,7 @@ async fn admit(
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         if !auth::constant_time_eq(presented.as_bytes(), csrf_token.as_bytes()) {
-            let refusal = Problem::forbidden(
-                "missing or wrong X-CSRF-Token header (the token comes with the session)",
-            );
+            let refusal = Problem::text(StatusCode::FORBIDDEN, Text::new("error.csrf"));
             return (refusal.into_response(), credential);
         }
     }
@@ -550,10 +549,14 @@ async fn authenticate(
             )
             .ok_or_else(|| unauthorized("the session's account has an unknown role"));
         }
-        return Err(unauthorized("session expired; sign in again"));
+        return Err(Problem::text(
+            StatusCode::UNAUTHORIZED,
+            Text::new("error.session_expired"),
+        ));
     }
-    Err(unauthorized(
-        "sign in (POST /api/v1/session) or send Authorization: Bearer <API key>",
+    Err(Problem::text(
+        StatusCode::UNAUTHORIZED,
+        Text::new("error.sign_in"),
     ))
 }
 

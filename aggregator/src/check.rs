@@ -9,11 +9,17 @@
 use serde::Serialize;
 use suanli_protocol::identifier::RegionCode;
 
+use crate::i18n::{Lang, Text};
+
 /// One field that failed validation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldProblem {
     pub field: String,
+    /// In English; the API gives it in the reader's language where
+    /// `text` has it.
     pub message: String,
+    #[serde(skip)]
+    pub text: Option<Text>,
 }
 
 impl FieldProblem {
@@ -21,6 +27,16 @@ impl FieldProblem {
         Self {
             field: field.into(),
             message: message.into(),
+            text: None,
+        }
+    }
+
+    /// A problem whose message is words of the catalog.
+    pub fn text(field: impl Into<String>, text: Text) -> Self {
+        Self {
+            field: field.into(),
+            message: text.render(Lang::En),
+            text: Some(text),
         }
     }
 }
@@ -62,6 +78,11 @@ impl Check {
         self.0.push(FieldProblem::new(field, message));
     }
 
+    /// Fails `field` with words of the catalog.
+    pub fn fail_text(&mut self, field: &str, text: Text) {
+        self.0.push(FieldProblem::text(field, text));
+    }
+
     pub fn is_clean(&self) -> bool {
         self.0.is_empty()
     }
@@ -84,9 +105,9 @@ impl Check {
     ) {
         for key in keys {
             if !known.contains(&key.as_str()) {
-                self.fail(
+                self.fail_text(
                     &format!("{prefix}{key}"),
-                    format!("unknown field; known: {}", known.join(", ")),
+                    Text::new("check.unknown_field").arg("known", known.join(", ")),
                 );
             }
         }
@@ -97,11 +118,11 @@ impl Check {
     pub fn text(&mut self, field: &str, value: &str, max: usize) -> String {
         let trimmed = value.trim();
         if trimmed.is_empty() {
-            self.fail(field, "must not be empty");
+            self.fail_text(field, Text::new("check.empty"));
         } else if trimmed.chars().count() > max {
-            self.fail(field, format!("at most {max} characters"));
+            self.fail_text(field, Text::new("check.too_long").arg("max", max));
         } else if trimmed.chars().any(char::is_control) {
-            self.fail(field, "must not contain control characters");
+            self.fail_text(field, Text::new("check.control"));
         }
         trimmed.to_owned()
     }
@@ -112,7 +133,7 @@ impl Check {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
         if !ok {
-            self.fail("login", "3–64 characters: letters, digits and . _ - @");
+            self.fail_text("login", Text::new("check.login"));
         }
         value.to_owned()
     }
@@ -124,9 +145,12 @@ impl Check {
     /// A password in `field`, at least `min_chars` long.
     pub fn password_in(&mut self, field: &str, value: &str, min_chars: usize) {
         if value.chars().count() < min_chars {
-            self.fail(field, format!("at least {min_chars} characters"));
+            self.fail_text(field, Text::new("check.too_short").arg("min", min_chars));
         } else if value.chars().count() > MAX_PASSWORD_CHARS {
-            self.fail(field, format!("at most {MAX_PASSWORD_CHARS} characters"));
+            self.fail_text(
+                field,
+                Text::new("check.too_long").arg("max", MAX_PASSWORD_CHARS),
+            );
         }
     }
 
@@ -135,7 +159,7 @@ impl Check {
         match RegionCode::parse(value) {
             Ok(r) => r.to_string(),
             Err(e) => {
-                self.fail(field, format!("not a GB/T 2260 region code: {e}"));
+                self.fail_text(field, Text::new("check.region").arg("error", e));
                 String::new()
             }
         }

@@ -274,6 +274,26 @@ impl Browser {
             .unwrap_or(true)
     }
 
+    /// Text on the page in the other language: in a Chinese page, a word of
+    /// English (three letters or more, not all capitals: GPU and FLOPS are
+    /// the same in both); in an English page, any Chinese character. What
+    /// the page shows as data is left out: elements marked
+    /// `translate="no"` (hostnames, identifiers, what people typed), code
+    /// (`.mono`, `code`, `pre`), and any word that also stands in such an
+    /// element on the page (a hostname inside an alert's summary). Text,
+    /// `title`, `placeholder` and `aria-label` are read; visible or not.
+    pub fn untranslated(&mut self) -> Vec<String> {
+        let found = self.eval(UNTRANSLATED);
+        found
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_else(|| vec![format!("the check failed: {found}")])
+    }
+
     /// A PNG of the page as it is now.
     pub fn screenshot(&mut self) -> Vec<u8> {
         let session = self.session.clone();
@@ -316,6 +336,52 @@ fn decode_base64(text: &str) -> Vec<u8> {
     }
     out
 }
+
+/// See [`Browser::untranslated`]. Words the same in both languages: names
+/// of products and technologies, and units.
+const UNTRANSLATED: &str = r##"(() => {
+  const zh = document.documentElement.lang === "zh-CN";
+  const same = new Set(["Suanli", "NVIDIA", "NVLink", "InfiniBand", "Slurm", "Alertmanager", "DingTalk",
+    "WeCom", "Feishu", "Prometheus", "Grafana", "Bearer", "agent", "scontrol", "Webhook", "GiB", "MiB", "TiB", "KiB", "Gbps", "Mbps",
+    "GFLOPS", "TFLOPS", "PFLOPS", "EFLOPS", "CPU", "GPU", "NPU", "XID", "ECC", "HBM", "PCIe", "NVML",
+    "DCMI", "CNDev", "Ascend", "Hygon", "Cambricon", "Iluvatar", "AMD", "ROCm", "CEL", "JSON", "API",
+    "URL", "TLS", "QUIC", "SMTP", "HTTPS", "HTTP", "USCC", "FP32", "FP16", "BF16", "INT8", "TF32"]);
+  const dataSelector = '[translate="no"], .mono, code, pre, script, style, #lang';
+  const dataWords = new Set();
+  for (const e of document.querySelectorAll('[translate="no"], .mono, code, pre')) {
+    for (const w of (e.textContent || "").split(/[^A-Za-z0-9_.-]+/)) if (w) dataWords.add(w);
+  }
+  const english = (text) => {
+    // Tokens joined by - _ . / : or digits are names and codes (cpu-node-03, host_silent, 10.0.0.1).
+    for (const token of text.split(/[\s,;()（）：，；、"'「」\[\]{}·|=<>]+/)) {
+      if (!token || dataWords.has(token) || dataWords.has(token.replace(/[.:!?]+$/, ""))) continue;
+      if (/[0-9_\/@]|[a-z][.-][a-z]/i.test(token)) continue;
+      for (const word of token.match(/[A-Za-z]{3,}/g) || []) {
+        if (/[a-z]/.test(word) && !same.has(word) && !dataWords.has(word)) return true;
+      }
+    }
+    return false;
+  };
+  const chinese = (text) => /[\u3400-\u9fff]/.test(text);
+  const wrong = zh ? english : chinese;
+  const found = new Set();
+  const root = document.body;
+  const walk = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    const p = n.parentElement;
+    if (!p || p.closest(dataSelector)) continue;
+    const text = n.textContent.trim();
+    if (text && wrong(text)) found.add(`${p.tagName.toLowerCase()}${p.id ? "#" + p.id : ""}: ${text.slice(0, 120)}`);
+  }
+  for (const e of root.querySelectorAll("[title], [placeholder], [aria-label]")) {
+    if (e.closest(dataSelector)) continue;
+    for (const a of ["title", "placeholder", "aria-label"]) {
+      const text = e.getAttribute(a);
+      if (text && wrong(text)) found.add(`${e.tagName.toLowerCase()}[${a}]: ${text.slice(0, 120)}`);
+    }
+  }
+  return [...found];
+})()"##;
 
 #[cfg(test)]
 mod tests {

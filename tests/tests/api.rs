@@ -71,6 +71,54 @@ fn an_organisation_registers_is_reviewed_and_enrolls_its_own_host(backend: Backe
     ] {
         assert!(fields.contains(&field.to_owned()), "{field} in {fields:?}");
     }
+    // In Chinese for a reader who asks: the title and the messages that
+    // come from the catalog.
+    let zh = Request::new("POST", "/api/v1/registrations")
+        .header("Accept-Language", "zh-CN")
+        .json(&bad.to_string())
+        .send(node.http)
+        .json();
+    assert_eq!(zh["title"], "字段有误", "{zh}");
+    let message = |field: &str| {
+        zh["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["field"] == field)
+            .map(|e| e["message"].clone())
+    };
+    assert_eq!(message("name"), Some(json!("不能为空")), "{zh}");
+    assert_eq!(
+        message("login"),
+        Some(json!("3–64 个字符：字母、数字及 . _ - @")),
+        "{zh}"
+    );
+    // The rules and the XID catalog too.
+    let rules = staff
+        .request("GET", "/api/v1/rules")
+        .header("Accept-Language", "zh-CN")
+        .send(node.http)
+        .json();
+    let silent = rules["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "host_silent")
+        .unwrap();
+    assert!(
+        silent["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("连续 3 个上报周期没有样本"),
+        "{silent}"
+    );
+    let xid79 = rules["xid_catalog"]["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["xid"] == 79)
+        .unwrap();
+    assert_eq!(xid79["name"], "GPU 已从总线掉线", "{xid79}");
     assert!(
         r.body.contains("accept_unverified_uscc"),
         "says how to file anyway"
@@ -521,12 +569,36 @@ fn sessions_keys_throttling_and_csrf() {
         (r.status, r.json()["detail"].clone()),
         (401, json!("wrong login or password"))
     );
-    for _ in 0..4 {
+    // A reader who asks for Chinese reads the same problem in Chinese
+    // (the dashboard asks so), its fields' messages too.
+    let r = Request::new("POST", "/api/v1/session")
+        .header("Accept-Language", "zh-CN,zh;q=0.9")
+        .json(&json!({"login": "nobody", "password": "whatever123"}).to_string())
+        .send(node.http);
+    let problem = r.json();
+    assert_eq!(
+        (r.status, &problem["title"], &problem["detail"]),
+        (401, &json!("未登录"), &json!("用户名或密码错误")),
+        "{problem}"
+    );
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    for _ in 0..3 {
         assert_eq!(attempt("wrong password!").status, 401);
     }
     let r = attempt(PASSWORD);
     assert_eq!(r.status, 429, "{}", r.body);
     assert!(r.header("retry-after").is_some());
+    let r = Request::new("POST", "/api/v1/session")
+        .header("Accept-Language", "zh")
+        .json(&json!({"login": "viewer1", "password": PASSWORD}).to_string())
+        .send(node.http);
+    let detail = r.json()["detail"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        r.status == 429
+            && detail.starts_with("登录失败次数过多；请 ")
+            && detail.ends_with(" 秒后再试"),
+        "{detail}"
+    );
     // (Every session expired above, and this address is throttled: read
     // the log with the node's admin token.)
     let audit = Request::new("GET", "/api/v1/audit?limit=1000")

@@ -436,7 +436,61 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
         "the English page",
         "document.getElementById('nav-overview')?.textContent === 'Overview'",
     );
+    // One language at a time: every page in English, then in Chinese,
+    // holds no word of the other language outside its data.
+    let mut untranslated = Vec::new();
+    for lang in ["en", "zh-CN"] {
+        if lang == "zh-CN" {
+            page.eval("document.getElementById('lang').click(); true");
+            page.wait_for(
+                WAIT,
+                "the Chinese page",
+                "document.getElementById('nav-overview')?.textContent === '总览'",
+            );
+        }
+        for route in EVERY_PAGE {
+            page.eval(&format!("location.hash = '#/{route}'; true"));
+            page.wait_for(
+                WAIT,
+                &format!("#/{route} in {lang}"),
+                &format!(
+                    "document.getElementById('main').dataset.drawn === '{route}' \
+                     && document.documentElement.lang === '{lang}'"
+                ),
+            );
+            for text in page.untranslated() {
+                untranslated.push(format!("{lang} #/{route}: {text}"));
+            }
+        }
+    }
+    assert!(
+        untranslated.is_empty(),
+        "text in the other language:\n{}",
+        untranslated.join("\n")
+    );
 }
+
+/// Every page of the console an administrator reaches.
+const EVERY_PAGE: &[&str] = &[
+    "overview",
+    "alerts",
+    "receivers",
+    "rules",
+    "hosts",
+    "hosts/1",
+    "resources",
+    "selection",
+    "selections",
+    "registrations",
+    "providers",
+    "lines",
+    "prices",
+    "tokens",
+    "accounts",
+    "audit",
+    "nodes",
+    "me",
+];
 
 /// Stores the node's latest resource report again as the two five-minute
 /// periods before it, through the node's own database.

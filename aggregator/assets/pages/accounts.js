@@ -13,7 +13,7 @@ export async function accounts(main) {
   const draw = (accounts) => list.replaceChildren(table([t("username"), t("role"), t("provider"), t("created_at"), t("account_state"), ""], accounts.map((a) => {
     const pick = el("select", { name: "role" }, roles.map((r) => el("option", { value: r, selected: r === a.role }, t("role_" + r))));
     return el("tr", { class: "account", "data-login": a.login },
-      el("td", {}, a.login), el("td", {}, pick,
+      el("td", { translate: "no" }, a.login), el("td", {}, pick,
         el("button", { onclick: (ev) => api("POST", `/api/v1/accounts/${encodeURIComponent(a.login)}/role`, { role: pick.value }).then(() => route(), (e) => ev.target.after(errorBox(e))) }, t("set_role"))),
       el("td", {}, a.provider_id ?? "—"), el("td", { class: "nowrap" }, fmtTime(a.created_at_ms)),
       el("td", {}, t(a.disabled ? "disabled" : "enabled")),

@@ -48,7 +48,7 @@ export async function alerts(main, params) {
   const rows = data.alerts.map((a) => el("tr", { class: "alert" + (a.silenced_by != null ? " muted" : ""), "data-id": a.id, "data-rule": a.rule },
     el("td", { class: "sev-" + a.severity }, t(a.severity)), el("td", { class: "mono" }, a.rule), el("td", {}, a.summary),
     el("td", { class: "mono" }, a.resource || "—"), el("td", {}, fmtTime(a.started_at_ms)), el("td", {}, fmtTime(a.resolved_at_ms)),
-    el("td", { class: "acked" }, a.acked_by || (manager && !a.resolved_at_ms
+    el("td", { class: "acked", translate: a.acked_by ? "no" : null }, a.acked_by || (manager && !a.resolved_at_ms
       ? el("button", { class: "ack", onclick: async (ev) => { try { await api("POST", `/api/v1/alerts/${a.id}/ack`); route(); } catch (e) { ev.target.after(errorBox(e)); } } }, t("ack"))
       : "—")), silenceCell(a)));
   main.append(el("h1", {}, t("alerts")), form,
@@ -56,7 +56,7 @@ export async function alerts(main, params) {
   // Silences: what is muted, and making one.
   const out = el("div", {});
   const sform = el("form", { class: "stack", id: "silence-form" },
-    el("label", {}, t("matchers"), el("textarea", { name: "matchers", rows: 2, required: true, placeholder: "hostname=gpu-07" })),
+    el("label", {}, t("matchers"), el("textarea", { name: "matchers", class: "mono", rows: 2, required: true, placeholder: "hostname=gpu-07" })),
     el("label", {}, t("duration"), el("input", { name: "duration", value: "2h", size: 6 })),
     el("label", {}, t("reason"), el("input", { name: "reason", required: true })),
     el("button", { class: "primary", type: "submit", id: "silence-submit" }, t("create_silence")), out);
@@ -73,7 +73,7 @@ export async function alerts(main, params) {
   main.append(el("h2", {}, t("silences")),
     table(["#", t("matchers"), t("ends"), t("creator"), t("reason"), ""], silences.map((s) => el("tr", { class: "silence", id: "silence-" + s.id },
       el("td", {}, s.id), el("td", { class: "mono" }, s.matchers.map((m) => m.name + (m.op || "=") + m.value).join(", ")),
-      el("td", {}, fmtTime(s.ends_at_ms)), el("td", {}, s.created_by), el("td", {}, s.reason),
+      el("td", {}, fmtTime(s.ends_at_ms)), el("td", { translate: "no" }, s.created_by), el("td", { translate: "no" }, s.reason),
       el("td", {}, manager ? el("button", { onclick: async () => { await api("DELETE", "/api/v1/silences/" + s.id); route(); } }, t("end_now")) : null)))),
-    manager ? sform : null);
+    manager ? sform : "");
 }

@@ -27,7 +27,7 @@ export async function audit(main, params) {
   if (data.next_before != null) older.set("before", data.next_before);
   main.append(el("h1", {}, t("audit")), form,
     data.entries.length ? table([t("when"), t("actor"), t("action"), t("subject"), t("detail"), t("address")],
-      data.entries.map((e) => el("tr", { class: "audit-entry" }, el("td", { class: "nowrap" }, fmtTime(e.at_ms)), el("td", {}, e.actor), el("td", { class: "mono" }, e.action), el("td", { class: "mono" }, e.subject), el("td", {}, e.detail), el("td", { class: "mono" }, e.address))))
+      data.entries.map((e) => el("tr", { class: "audit-entry" }, el("td", { class: "nowrap" }, fmtTime(e.at_ms)), el("td", { translate: "no" }, e.actor), el("td", { class: "mono" }, e.action), el("td", { class: "mono" }, e.subject), el("td", { translate: "no" }, e.detail), el("td", { class: "mono" }, e.address))))
       : el("p", { class: "none" }, t("no_entries")),
-    data.next_before != null ? el("a", { href: "#/audit?" + older.toString(), id: "audit-older" }, t("older")) : null);
+    data.next_before != null ? el("a", { href: "#/audit?" + older.toString(), id: "audit-older" }, t("older")) : "");
 }

@@ -34,9 +34,9 @@ export async function lines(main) {
     } }, ["open", "maintenance", "closed"].map((v) => el("option", { value: v, selected: v === l.state }, t("state_" + v))));
     return el("td", {}, pick);
   };
-  const rows = data.lines.map((l) => el("tr", { class: "line-row" }, el("td", { class: "mono" }, `${l.provider}-L${String(l.id).padStart(6, "0")}`), el("td", {}, l.name),
+  const rows = data.lines.map((l) => el("tr", { class: "line-row" }, el("td", { class: "mono" }, `${l.provider}-L${String(l.id).padStart(6, "0")}`), el("td", { translate: "no" }, l.name),
     el("td", {}, l.from_region + " → " + l.to_region), el("td", {}, (l.latency_us / 1000).toFixed(1)), el("td", {}, l.bandwidth_mbps),
     el("td", {}, l.price_per_mbps_month || "—"), stateCellFor(l)));
-  main.append(el("h1", {}, t("lines")), el("p", { class: "note" }, t("lines_note")), mayRegister ? form : null, out,
+  main.append(el("h1", {}, t("lines")), el("p", { class: "note" }, t("lines_note")), mayRegister ? form : "", out,
     table([t("identifier"), t("line_name"), t("region"), t("latency_ms"), t("bandwidth_mbps"), t("price_month"), t("state")], rows));
 }

@@ -21,8 +21,8 @@ export async function me(main) {
       pw.replaceChildren(el("div", { class: "notice", id: "password-changed" }, t("password_changed")));
     } catch (e) { pw.replaceChildren(errorBox(e)); }
   });
-  main.append(el("h1", {}, t("me"), " · ", session.me.login),
-    session.me.must_change_password ? el("div", { class: "notice", id: "must-change" }, t("must_change")) : null,
+  main.append(el("h1", {}, t("me"), " · ", el("span", { translate: "no" }, session.me.login)),
+    session.me.must_change_password ? el("div", { class: "notice", id: "must-change" }, t("must_change")) : "",
     el("h2", {}, t("change_password")), pform);
   if (session.me.must_change_password) return;
   const keys = (await api("GET", "/api/v1/api-keys")).api_keys;

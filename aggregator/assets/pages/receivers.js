@@ -16,13 +16,13 @@ export async function receivers(main, _params, id) {
   const data = await api("GET", "/api/v1/receivers");
   const manager = session.me.role !== "viewer";
   const rows = data.receivers.map((r) => el("tr", {},
-    el("td", {}, el("a", { href: "#/receivers/" + r.id }, r.name)), el("td", {}, r.kind), el("td", { class: "mono" }, r.url),
+    el("td", { translate: "no" }, el("a", { href: "#/receivers/" + r.id }, r.name)), el("td", {}, t("receiver_" + r.kind)), el("td", { class: "mono" }, r.url),
     el("td", {}, t(r.min_severity)), el("td", {}, Object.entries(r.deliveries || {}).map(([k, v]) => k + " " + v).join(", ") || "—"),
     el("td", {}, r.declared ? t("declared") : manager ? el("button", { onclick: async () => { await api("DELETE", "/api/v1/receivers/" + r.id); route(); } }, t("remove")) : null)));
   const out = el("div", {});
   const form = el("form", { class: "stack", id: "receiver-form" },
     el("label", {}, t("name"), el("input", { name: "name", required: true, pattern: "[A-Za-z0-9._-]{1,64}" })),
-    el("label", {}, t("kind"), el("select", { name: "kind" }, ["dingtalk", "wecom", "feishu", "webhook", "alertmanager"].map((k) => el("option", { value: k }, k)))),
+    el("label", {}, t("kind"), el("select", { name: "kind" }, ["dingtalk", "wecom", "feishu", "webhook", "alertmanager"].map((k) => el("option", { value: k }, t("receiver_" + k))))),
     el("label", {}, t("url"), el("input", { name: "url", required: true, size: 60 })),
     el("label", {}, t("secret"), el("input", { name: "secret", type: "password", autocomplete: "off" })),
     el("label", {}, t("mentions"), el("input", { name: "mentions" })),
@@ -38,5 +38,5 @@ export async function receivers(main, _params, id) {
     try { await api("POST", "/api/v1/receivers", body); route(); } catch (e) { out.replaceChildren(errorBox(e)); }
   });
   main.append(el("h1", {}, t("receivers")),
-    table([t("name"), t("kind"), t("url"), t("min_severity"), t("deliveries"), ""], rows), manager ? form : null);
+    table([t("name"), t("kind"), t("url"), t("min_severity"), t("deliveries"), ""], rows), manager ? form : "");
 }

@@ -23,7 +23,7 @@ export async function resources(main, params) {
   const data = await api("GET", "/api/v1/resources?" + q.toString());
   const rows = data.resources.map((r) => el("tr", { "data-identifier": r.identifier },
     el("td", { class: "mono" }, el("a", { href: "#/hosts/" + r.host_id, class: "host-link" }, r.identifier)),
-    el("td", {}, r.hostname), el("td", {}, r.resource_type_name[lang === "zh" ? "zh" : "en"]), el("td", {}, r.model || "—"),
+    el("td", { translate: "no" }, r.hostname), el("td", {}, r.resource_type_name[lang === "zh" ? "zh" : "en"]), el("td", { translate: "no" }, r.model || "—"),
     el("td", {}, r.provider ? r.provider.code : "—"), el("td", {}, r.region || "—"),
     stateCell(r.state), healthCell(r), el("td", {}, r.free_now == null ? "—" : r.free_now ? t("yes") : t("no")), el("td", {}, fmtTime(r.last_seen_ms))));
   main.append(el("h1", {}, t("resources")), form,

@@ -10,5 +10,5 @@ export async function rules(main) {
       el("td", { class: "mono" }, r.name), el("td", {}, t(r.severity)), el("td", {}, r.for_ms / 1000 + " s"), el("td", {}, r.description)))),
     el("h2", {}, t("xid_catalog"), " ", d.xid_catalog.version),
     table(["XID", t("name"), t("class"), t("severity"), t("action")], d.xid_catalog.codes.map((x) => el("tr", {},
-      el("td", {}, x.xid), el("td", {}, x.name), el("td", {}, x.class), el("td", {}, t(x.severity)), el("td", {}, x.action)))));
+      el("td", {}, x.xid), el("td", {}, x.name), el("td", {}, t("xid_class_" + x.class)), el("td", {}, t(x.severity)), el("td", {}, x.action)))));
 }

@@ -13,7 +13,7 @@ export async function selection(main) {
     input("count", t("count"), { type: "number", min: 1, max: 64, size: 4 }),
     input("min_memory_gib", t("min_mem"), { type: "number", min: 1, size: 5 }),
     input("hosts", t("hosts_wanted"), { type: "number", min: 1, max: 256, size: 4 }),
-    el("label", {}, t("together"), el("select", { name: "together" }, ["", "region", "provider", "fabric"].map((v) => el("option", { value: v }, v ? v : t("anywhere"))))),
+    el("label", {}, t("together"), el("select", { name: "together" }, ["", "region", "provider", "fabric"].map((v) => el("option", { value: v }, t(v ? "together_" + v : "anywhere"))))),
     input("region", t("region_prefix"), { size: 6, placeholder: "44" }),
     input("user_region", t("user_region"), { size: 6, placeholder: "440305" }),
     input("max_latency_ms", t("max_latency"), { type: "number", min: 0, step: "any", size: 5 }),
@@ -21,7 +21,7 @@ export async function selection(main) {
     input("max_price_per_hour_cny", t("max_price"), { size: 7, inputmode: "decimal" }),
     el("label", {}, t("availability"), el("select", { name: "availability" }, el("option", { value: "free_now" }, t("free_now_opt")), el("option", { value: "installed" }, t("installed")))),
     input("expression", t("expression"), { size: 40, placeholder: "host.cpus >= 64 && gpus.all(g, g.temperature_celsius < 80)" }),
-    input("scope", t("scope"), { size: 12, placeholder: "subtree · local · CN.32" }),
+    input("scope", t("scope"), { size: 12, class: "mono", placeholder: "subtree · local · CN.32" }),
     input("deadline_ms", t("deadline"), { type: "number", min: 100, max: 10000, size: 6, placeholder: "3000" }),
     el("button", { class: "primary", type: "submit", id: "selection-submit" }, t("select")));
   form.addEventListener("submit", async (ev) => {

@@ -26,6 +26,6 @@ export async function tokens(main) {
     } catch (e) { out.replaceChildren(errorBox(e)); }
   });
   const rows = data.tokens.map((k) => el("tr", {}, el("td", {}, k.id), el("td", { class: "mono" }, k.provider), el("td", {}, fmtTime(k.expires_at_ms)),
-    el("td", {}, k.uses_left), el("td", {}, k.created_by), el("td", {}, k.revoked ? t("revoked") : el("button", { onclick: async () => { await api("DELETE", "/api/v1/tokens/" + k.id); route(); } }, t("revoke")))));
-  main.append(el("h1", {}, t("tokens")), session.me.role === "viewer" ? null : form, out, table(["#", t("provider"), t("expires"), t("uses_left"), t("actor"), ""], rows));
+    el("td", {}, k.uses_left), el("td", { translate: "no" }, k.created_by), el("td", {}, k.revoked ? t("revoked") : el("button", { onclick: async () => { await api("DELETE", "/api/v1/tokens/" + k.id); route(); } }, t("revoke")))));
+  main.append(el("h1", {}, t("tokens")), session.me.role === "viewer" ? "" : form, out, table(["#", t("provider"), t("expires"), t("uses_left"), t("actor"), ""], rows));
 }

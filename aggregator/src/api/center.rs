@@ -20,6 +20,7 @@ use super::{
 use crate::{
     auth::{self, API_KEY_PREFIX, Credential, Principal, SESSION_COOKIE, SESSION_TTL},
     check::Check,
+    i18n::Text,
     identity::random_secret,
     node::Node,
     service::{
@@ -67,11 +68,7 @@ pub async fn login(State(state): Api, request: Request) -> Result<Response, Prob
         .login_wait(&keys, auth::LOGIN_FAILURES_ALLOWED, window_ms, now_ms())
         .await?
     {
-        let wait_s = wait_ms.div_ceil(1000).max(1);
-        return Err(Problem::too_many(
-            wait_s,
-            format!("too many failed sign-ins; try again in {wait_s} s"),
-        ));
+        return Err(Problem::throttled(wait_ms.div_ceil(1000).max(1)));
     }
     // A login with control characters cannot exist (and NUL cannot be queried).
     let found = if body.login.chars().any(char::is_control) {
@@ -98,9 +95,9 @@ pub async fn login(State(state): Api, request: Request) -> Result<Response, Prob
             "",
         )
         .await;
-        return Err(Problem::new(
+        return Err(Problem::text(
             StatusCode::UNAUTHORIZED,
-            "wrong login or password",
+            Text::new("error.wrong_login"),
         ));
     };
     if account.disabled {
@@ -112,8 +109,9 @@ pub async fn login(State(state): Api, request: Request) -> Result<Response, Prob
             "the account is disabled",
         )
         .await;
-        return Err(Problem::forbidden(
-            "this account is disabled: ask the node's administrator",
+        return Err(Problem::text(
+            StatusCode::FORBIDDEN,
+            Text::new("error.account_disabled"),
         ));
     }
     store.login_succeeded(&keys).await?;

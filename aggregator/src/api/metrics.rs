@@ -197,11 +197,8 @@ pub struct HostFilter {
 pub async fn hosts(State(state): State<Arc<Node>>, Params(filter): Params<HostFilter>) -> Response {
     let limit = filter.limit.unwrap_or(1000);
     if !(1..=10_000).contains(&limit) {
-        return Problem::invalid(vec![FieldProblem {
-            field: "limit".into(),
-            message: "between 1 and 10000".into(),
-        }])
-        .into_response();
+        return Problem::invalid(vec![FieldProblem::new("limit", "between 1 and 10000")])
+            .into_response();
     }
     let now = now_ms();
     let up: Family<Labels, Gauge> = Family::default();

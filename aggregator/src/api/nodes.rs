@@ -133,10 +133,7 @@ pub async fn create_token(
     let role = match Role::parse(&ask.role) {
         Some(r @ (Role::Regional | Role::Industry)) => Some(r),
         _ => {
-            errors.push(FieldProblem {
-                field: "role".into(),
-                message: "regional or industry".into(),
-            });
+            errors.push(FieldProblem::new("role", "regional or industry"));
             None
         }
     };
@@ -144,27 +141,24 @@ pub async fn create_token(
         (Some(Role::Regional), Some(region), None) => Some(region),
         (Some(Role::Industry), None, Some(industry)) => Some(industry),
         (Some(Role::Regional), ..) => {
-            errors.push(FieldProblem {
-                field: "region".into(),
-                message: "a regional node's token names its province (and no industry)".into(),
-            });
+            errors.push(FieldProblem::new(
+                "region",
+                "a regional node's token names its province (and no industry)",
+            ));
             None
         }
         (Some(_), ..) => {
-            errors.push(FieldProblem {
-                field: "industry".into(),
-                message: "an industry node's token names its industry (and no region)".into(),
-            });
+            errors.push(FieldProblem::new(
+                "industry",
+                "an industry node's token names its industry (and no region)",
+            ));
             None
         }
         (None, ..) => None,
     };
     let ttl_hours = ask.ttl_hours.unwrap_or(24);
     if !(1..=720).contains(&ttl_hours) {
-        errors.push(FieldProblem {
-            field: "ttl_hours".into(),
-            message: "between 1 and 720".into(),
-        });
+        errors.push(FieldProblem::new("ttl_hours", "between 1 and 720"));
     }
     let (Some(role), Some(segment)) = (role, segment) else {
         return Err(Invalid(errors).into());
@@ -300,12 +294,7 @@ pub async fn identifiers(
     Params(q): Params<IdentifierQuery>,
 ) -> Result<Json<Value>, Problem> {
     let mut errors = Vec::new();
-    let mut fail = |field: &str, message: &str| {
-        errors.push(FieldProblem {
-            field: field.into(),
-            message: message.into(),
-        })
-    };
+    let mut fail = |field: &str, message: &str| errors.push(FieldProblem::new(field, message));
     let resource_type = q.resource_type.as_deref().and_then(|t| {
         let found = ResourceType::parse(t).ok();
         if found.is_none() {
@@ -453,10 +442,7 @@ pub async fn reports(
         {
             Some((_, ms)) => Some(*ms),
             None => {
-                errors.push(FieldProblem {
-                    field: "period".into(),
-                    message: "10s, 1h or 1d".into(),
-                });
+                errors.push(FieldProblem::new("period", "10s, 1h or 1d"));
                 None
             }
         },
@@ -474,10 +460,7 @@ pub async fn reports(
         Some(text) => {
             let at = super::status::parse_time(text);
             if at.is_none() {
-                errors.push(FieldProblem {
-                    field: "at".into(),
-                    message: "RFC 3339 or unix milliseconds".into(),
-                });
+                errors.push(FieldProblem::new("at", "RFC 3339 or unix milliseconds"));
             }
             at
         }
@@ -507,10 +490,7 @@ fn within(field: &str, text: Option<&str>, max: u64) -> Result<Option<u64>, Fiel
     match text.map(str::parse::<u64>) {
         None => Ok(None),
         Some(Ok(n)) if (1..=max).contains(&n) => Ok(Some(n)),
-        Some(_) => Err(FieldProblem {
-            field: field.into(),
-            message: format!("between 1 and {max}"),
-        }),
+        Some(_) => Err(FieldProblem::new(field, format!("between 1 and {max}"))),
     }
 }
 
@@ -524,10 +504,9 @@ pub async fn trend(
     let hours = within("hours", q.hours.as_deref(), MAX_TREND_HOURS);
     let days = within("days", q.days.as_deref(), MAX_TREND_DAYS);
     let span = match (hours, days) {
-        (Ok(Some(_)), Ok(Some(_))) => Err(vec![FieldProblem {
-            field: "days".into(),
-            message: "hours or days, not both".into(),
-        }]),
+        (Ok(Some(_)), Ok(Some(_))) => {
+            Err(vec![FieldProblem::new("days", "hours or days, not both")])
+        }
         (Ok(h), Ok(None)) => Ok(Span::Hours(h.unwrap_or(24))),
         (Ok(None), Ok(Some(d))) => Ok(Span::Days(d)),
         (h, d) => Err(h.err().into_iter().chain(d.err()).collect()),

@@ -19,7 +19,7 @@ use tracing::warn;
 
 use crate::{
     check::{FieldProblem, Invalid},
-    i18n::Lang,
+    i18n::{Lang, Text},
     service::{ServiceError, Source},
     store::StoreError,
 };
@@ -33,8 +33,10 @@ pub fn parse_id(text: &str, what: &str) -> Result<i64, Problem> {
     })
 }
 
-/// An RFC 9457 problem document.
-#[derive(Debug, Serialize)]
+/// An RFC 9457 problem document. Its title, and its detail and fields'
+/// messages where they come from the catalog, are given in the reader's
+/// language by [`localize`].
+#[derive(Debug, Clone, Serialize)]
 pub struct Problem {
     #[serde(rename = "type")]
     kind: &'static str,
@@ -48,7 +50,11 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     referral: Option<Box<serde_json::Value>>,
     #[serde(skip)]
-    retry_after_s: Option<u64>,
+    /// (Seconds fit in 32 bits, and keep the document small.)
+    retry_after_s: Option<u32>,
+    /// The detail as words of the catalog.
+    #[serde(skip)]
+    text: Option<Box<Text>>,
 }
 
 impl Problem {
@@ -61,7 +67,32 @@ impl Problem {
             errors: Vec::new(),
             referral: None,
             retry_after_s: None,
+            text: None,
         }
+    }
+
+    /// A problem whose detail is words of the catalog.
+    pub fn text(status: StatusCode, text: Text) -> Self {
+        let mut problem = Self::new(status, text.render(Lang::En));
+        problem.text = Some(Box::new(text));
+        problem
+    }
+
+    /// The document in `lang`.
+    fn localized(mut self, lang: Lang) -> Self {
+        let title = Text::new(&format!("http.{}", self.status));
+        if title.known() {
+            self.title = title.render(lang);
+        }
+        if let Some(text) = &self.text {
+            self.detail = text.render(lang);
+        }
+        for e in &mut self.errors {
+            if let Some(text) = &e.text {
+                e.message = text.render(lang);
+            }
+        }
+        self
     }
 
     /// Names who holds what was asked for, as DNS refers a query on.
@@ -99,7 +130,17 @@ impl Problem {
 
     pub fn too_many(retry_after_s: u64, detail: impl Into<String>) -> Self {
         let mut problem = Self::new(StatusCode::TOO_MANY_REQUESTS, detail);
-        problem.retry_after_s = Some(retry_after_s);
+        problem.retry_after_s = Some(u32::try_from(retry_after_s).unwrap_or(u32::MAX));
+        problem
+    }
+
+    /// 429 after too many failed sign-ins.
+    pub fn throttled(retry_after_s: u64) -> Self {
+        let mut problem = Self::text(
+            StatusCode::TOO_MANY_REQUESTS,
+            Text::new("error.throttled").arg("seconds", retry_after_s),
+        );
+        problem.retry_after_s = Some(u32::try_from(retry_after_s).unwrap_or(u32::MAX));
         problem
     }
 
@@ -127,7 +168,7 @@ impl From<ServiceError> for Problem {
             ServiceError::Forbidden(m) => Problem::forbidden(m),
             ServiceError::Conflict(m) => Problem::conflict(m),
             ServiceError::Invalid(invalid) => invalid.into(),
-            e @ ServiceError::Throttled(wait_s) => Problem::too_many(wait_s, e.to_string()),
+            ServiceError::Throttled(wait_s) => Problem::throttled(wait_s),
             ServiceError::Unavailable { failed, detail } => Problem::unavailable(failed, detail),
         }
     }
@@ -143,7 +184,9 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let retry = self.retry_after_s;
+        let localizable = self.clone();
         let mut response = (status, Json(self)).into_response();
+        response.extensions_mut().insert(localizable);
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
@@ -190,9 +233,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{')
             && serde_json::from_slice::<IgnoredAny>(&bytes).is_ok()
         {
-            return Err(Problem::invalid(vec![FieldProblem::new(
+            return Err(Problem::invalid(vec![FieldProblem::text(
                 "body",
-                "a JSON object",
+                Text::new("check.json_object"),
             )]));
         }
         if let Some(schema) = schema
@@ -235,10 +278,7 @@ fn json_problem(rejection: JsonRejection) -> Problem {
             .split_once(": ")
             .map_or("body", |(f, _)| f)
             .to_owned();
-        return Problem::invalid(vec![FieldProblem {
-            field,
-            message: detail.to_owned(),
-        }]);
+        return Problem::invalid(vec![FieldProblem::new(field, detail)]);
     }
     Problem::new(status, text)
 }
@@ -267,11 +307,29 @@ impl<S: Send + Sync> FromRequestParts<S> for Reader {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        Ok(Reader(Lang::negotiate(header)))
+        Ok(Reader(reader_lang(&parts.headers)))
     }
+}
+
+/// Gives problem documents in the reader's language: the handlers make
+/// them in English, before anyone asked which.
+pub async fn localize(request: Request, next: axum::middleware::Next) -> Response {
+    let lang = reader_lang(request.headers());
+    let mut response = next.run(request).await;
+    let problem = response.extensions_mut().remove::<Problem>();
+    let Some(problem) = problem.filter(|_| lang != Lang::En) else {
+        return response;
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let body = serde_json::to_vec(&problem.localized(lang)).unwrap_or_default();
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+fn reader_lang(headers: &axum::http::HeaderMap) -> Lang {
+    let header = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    Lang::negotiate(header)
 }

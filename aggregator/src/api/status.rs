@@ -236,12 +236,7 @@ pub async fn resources(
     Params(q): Params<ResourceQuery>,
 ) -> Result<Json<Value>, Problem> {
     let mut errors = Vec::new();
-    let mut fail = |field: &str, message: &str| {
-        errors.push(FieldProblem {
-            field: field.into(),
-            message: message.into(),
-        })
-    };
+    let mut fail = |field: &str, message: &str| errors.push(FieldProblem::new(field, message));
     let resource_type = match q.resource_type.as_deref() {
         None => None,
         Some(t) => {
@@ -373,10 +368,7 @@ pub async fn resolve(
         None | Some("0" | "false") => false,
         Some("1" | "true") => true,
         Some(_) => {
-            return Err(Problem::invalid(vec![FieldProblem {
-                field: "live".into(),
-                message: "1 or 0".into(),
-            }]));
+            return Err(Problem::invalid(vec![FieldProblem::new("live", "1 or 0")]));
         }
     };
     let parsed = Identifier::parse(&identifier).map_err(|e| not_an_identifier(&identifier, e))?;
@@ -443,12 +435,7 @@ pub async fn history(
         )
     };
     let mut errors = Vec::new();
-    let mut fail = |field: &str, message: String| {
-        errors.push(FieldProblem {
-            field: field.into(),
-            message,
-        })
-    };
+    let mut fail = |field: &str, message: String| errors.push(FieldProblem::new(field, message));
     let metric_name = q.metric.as_deref().unwrap_or(if gpu_index.is_some() {
         "gpu_utilization_percent"
     } else {
@@ -854,28 +841,22 @@ pub async fn hosts(
     let limit = q.limit.unwrap_or(1000);
     let mut errors = Vec::new();
     if !(1..=10_000).contains(&limit) {
-        errors.push(FieldProblem {
-            field: "limit".into(),
-            message: "between 1 and 10000".into(),
-        });
+        errors.push(FieldProblem::new("limit", "between 1 and 10000"));
     }
     if q.state
         .as_deref()
         .is_some_and(|s| !LISTED_STATES.contains(&s))
     {
-        errors.push(FieldProblem {
-            field: "state".into(),
-            message: LISTED_STATES.join(", "),
-        });
+        errors.push(FieldProblem::new("state", LISTED_STATES.join(", ")));
     }
     if q.region
         .as_deref()
         .is_some_and(|r| r.len() > 6 || !r.bytes().all(|b| b.is_ascii_digit()))
     {
-        errors.push(FieldProblem {
-            field: "region".into(),
-            message: "a GB/T 2260 prefix: up to 6 digits".into(),
-        });
+        errors.push(FieldProblem::new(
+            "region",
+            "a GB/T 2260 prefix: up to 6 digits",
+        ));
     }
     if !errors.is_empty() {
         return Err(Problem::invalid(errors));
@@ -1066,10 +1047,10 @@ pub async fn set_sample_interval(
     Body(request): Body<IntervalRequest>,
 ) -> Result<StatusCode, Problem> {
     if !(100..=3_600_000).contains(&request.interval_ms) {
-        return Err(Problem::invalid(vec![FieldProblem {
-            field: "interval_ms".into(),
-            message: "between 100 and 3600000".into(),
-        }]));
+        return Err(Problem::invalid(vec![FieldProblem::new(
+            "interval_ms",
+            "between 100 and 3600000",
+        )]));
     }
     let host_id = visible_host(&state, &me, &reference).await?;
     if state

@@ -389,10 +389,9 @@ pub struct Previous {
 }
 
 fn invalid(field: &str, message: &str) -> ServiceError {
-    ServiceError::Invalid(crate::check::Invalid(vec![crate::check::FieldProblem {
-        field: field.into(),
-        message: message.into(),
-    }]))
+    ServiceError::Invalid(crate::check::Invalid(vec![
+        crate::check::FieldProblem::new(field, message),
+    ]))
 }
 
 /// The period of `stream` asked for (its base period when none is), or why
