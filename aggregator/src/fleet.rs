@@ -17,6 +17,7 @@ use suanli_protocol::{
 
 use crate::{
     health::{GpuFaults, XIDS},
+    i18n::Text,
     price::PriceList,
 };
 
@@ -67,8 +68,8 @@ impl HostState {
     }
 
     /// The state as people read it.
-    pub fn text(self) -> crate::i18n::Text {
-        crate::i18n::Text::new(&format!("host_state.{}", self.as_str()))
+    pub fn text(self) -> Text {
+        Text::new(&format!("host_state.{}", self.as_str()))
     }
 }
 
@@ -678,24 +679,28 @@ impl HostEntry {
     }
 
     /// Why one of this host's accelerators may not be chosen, if it may not.
-    pub fn unselectable(&self, resource: &ResourceEntry) -> Option<String> {
+    pub fn unselectable(&self, resource: &ResourceEntry) -> Option<Text> {
         let uuid = resource.gpu_uuid.as_deref()?;
         if let Some(why) = self.gpu_faults.get(uuid).and_then(|f| f.unselectable()) {
             return Some(why);
         }
         if self.vitals.is_some() {
             match self.vitals_of(resource) {
-                None => return Some("unhealthy: missing from the host's sample".into()),
+                None => return Some(Text::new("unselectable.missing")),
                 Some(g) if g.remapped_rows_failure == Some(true) => {
-                    return Some("unhealthy: row remapping failed".into());
+                    return Some(Text::new("unselectable.remap_failed"));
                 }
                 Some(g) if g.health == Some(DeviceHealth::Critical) => {
-                    return Some(format!(
-                        "unhealthy: {} reports it critical{}",
-                        g.vendor,
-                        g.health_code
-                            .map_or_else(String::new, |c| format!(" (code {c})"))
-                    ));
+                    return Some(
+                        Text::new("unselectable.vendor_critical")
+                            .arg("vendor", g.vendor)
+                            .arg_text(
+                                "code",
+                                g.health_code.map_or_else(Text::empty, |c| {
+                                    Text::new("alert.health_code").arg("code", c)
+                                }),
+                            ),
+                    );
                 }
                 Some(_) => {}
             }

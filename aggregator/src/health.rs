@@ -257,14 +257,12 @@ impl GpuFaults {
     }
 
     /// Why the GPU may not be chosen, if it may not.
-    pub fn unselectable(&self) -> Option<String> {
+    pub fn unselectable(&self) -> Option<Text> {
         if self.needs_inspection {
-            return Some(format!(
-                "needs hardware inspection: {ESCALATE_AFTER} reset or reboot faults within 7 days"
-            ));
+            return Some(Text::new("unselectable.inspection").arg("count", ESCALATE_AFTER));
         }
         let first = self.latched.first()?;
-        Some(format!("unhealthy: XID {}", first.xid))
+        Some(Text::new("unselectable.xid").arg("xid", first.xid))
     }
 
     /// The newest application-class event still within its warning window.
@@ -282,6 +280,10 @@ impl GpuFaults {
 mod tests {
     use super::*;
     use crate::i18n::Lang;
+
+    fn why(g: &GpuFaults) -> Option<String> {
+        g.unselectable().map(|t| t.render(Lang::En))
+    }
 
     #[test]
     fn the_shipped_catalog_classes_what_the_issue_names() {
@@ -328,10 +330,10 @@ codes = [1]"#;
     fn a_reboot_class_fault_holds_until_the_machine_restarts() {
         let mut g = GpuFaults::default();
         g.record(79, 1_000, None, &XIDS);
-        assert_eq!(g.unselectable().as_deref(), Some("unhealthy: XID 79"));
+        assert_eq!(why(&g).as_deref(), Some("unhealthy: XID 79"));
         g.record(13, 2_000, None, &XIDS);
         assert_eq!(g.counts.get(&79), Some(&1));
-        assert_eq!(g.unselectable().as_deref(), Some("unhealthy: XID 79"));
+        assert_eq!(why(&g).as_deref(), Some("unhealthy: XID 79"));
         g.rebooted();
         assert_eq!(g.unselectable(), None);
     }
@@ -353,7 +355,7 @@ codes = [1]"#;
         let mut g = GpuFaults::default();
         g.record(48, 1_000, None, &XIDS);
         g.rebooted();
-        assert_eq!(g.unselectable().as_deref(), Some("unhealthy: XID 48"));
+        assert_eq!(why(&g).as_deref(), Some("unhealthy: XID 48"));
         g.cleared_by_staff();
         assert_eq!(g.unselectable(), None);
     }
@@ -367,10 +369,7 @@ codes = [1]"#;
             g.rebooted();
         }
         assert!(g.needs_inspection);
-        assert!(
-            g.unselectable()
-                .is_some_and(|r| r.starts_with("needs hardware inspection"))
-        );
+        assert!(why(&g).is_some_and(|r| r.starts_with("needs hardware inspection")));
         // Spread over more than the window, they do not.
         let mut spread = GpuFaults::default();
         for i in 0..3u64 {

@@ -66,6 +66,8 @@ pub struct Text {
 pub enum Arg {
     Value(String),
     Text(Text),
+    /// Several, one after another.
+    List(Vec<Text>),
 }
 
 impl Arg {
@@ -73,6 +75,13 @@ impl Arg {
         match self {
             Self::Value(v) => v.clone(),
             Self::Text(t) => t.render(lang),
+            Self::List(texts) => {
+                let rendered: Vec<String> = texts.iter().map(|t| t.render(lang)).collect();
+                rendered.join(match lang {
+                    Lang::Zh => "；",
+                    Lang::En => "; ",
+                })
+            }
         }
     }
 }
@@ -94,6 +103,12 @@ impl Text {
     /// No words: an optional part of a message that is not there.
     pub fn empty() -> Self {
         Self::new("")
+    }
+
+    /// An argument that is several texts, one after another.
+    pub fn arg_list(mut self, name: &str, texts: Vec<Text>) -> Self {
+        self.args.insert(name.to_owned(), Arg::List(texts));
+        self
     }
 
     /// An argument that is itself words of the catalog.

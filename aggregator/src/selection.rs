@@ -16,6 +16,7 @@ use suanli_protocol::identifier::ResourceType;
 use crate::{
     accel::{kind_matches, model_matches, vendor_matches},
     fleet::{Fleet, HostEntry, HostState},
+    i18n::{Lang, Text},
 };
 
 /// What an accelerator demand asks when it asks nothing in particular.
@@ -215,7 +216,21 @@ pub struct Miss {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Failure {
     pub constraint: Constraint,
+    /// In English; the API gives it in the reader's language from `text`
+    /// (which stays on this node: another node's misses read in English).
     pub detail: String,
+    #[serde(skip)]
+    pub text: Option<Text>,
+}
+
+impl Failure {
+    fn new(constraint: Constraint, text: Text) -> Self {
+        Self {
+            constraint,
+            detail: text.render(Lang::En),
+            text: Some(text),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -232,8 +247,11 @@ pub struct Answer {
     pub eliminated: Vec<Elimination>,
     /// The hosts that failed the fewest constraints, and how.
     pub nearest_misses: Vec<Miss>,
-    /// Why a multi-host demand found no group, if it did not.
+    /// Why a multi-host demand found no group, if it did not: in English,
+    /// and in the reader's words from `groups_short_text` (on this node).
     pub groups_short: Option<String>,
+    #[serde(skip)]
+    pub groups_short_text: Option<Text>,
     /// The nodes below this one that were asked, skipped or missed, each
     /// with its outcome (empty for a node that asked none).
     pub nodes: Vec<NodeOutcome>,
@@ -421,31 +439,46 @@ impl Faults {
 }
 
 /// A fault in words, for a nearest miss.
-fn describe(f: &Fault, host: &HostEntry, demand: &Demand, now: u64) -> String {
+fn describe(f: &Fault, host: &HostEntry, demand: &Demand, now: u64) -> Text {
     let known = |v: f32| (!v.is_nan()).then_some(f64::from(v));
-    let free = if demand.installed {
-        "installed"
-    } else {
-        "free"
+    // A figure, or "unknown" in the reader's words.
+    let figure = |text: Text, name: &str, v: Option<String>| match v {
+        Some(v) => text.arg(name, v),
+        None => text.arg_text(name, Text::new("selection.unknown")),
     };
+    let free = Text::new(if demand.installed {
+        "selection.installed"
+    } else {
+        "selection.free"
+    });
     match f.constraint {
-        Constraint::State => format!("host is {}", host.state(now).as_str()),
-        Constraint::Staleness => match known(f.have) {
-            Some(ms) => format!("state is {:.1} s old", ms / 1000.0),
-            None => "never reported".into(),
-        },
-        Constraint::ResourceType => "no resource of that type".into(),
-        Constraint::Region => format!("in {}", host.region),
-        Constraint::Provider => format!("provider {}", host.owner.code),
-        Constraint::Industry => format!("industry {}", host.owner.industry),
-        Constraint::Architecture => match host.figures.cpu_family {
-            Some(family) => format!("{family} host"),
-            None => "architecture not reported".into(),
-        },
-        Constraint::CpuCores => format!("{} cores {free}", fmt_opt(known(f.have))),
-        Constraint::Memory | Constraint::Disk => {
-            format!("{} GiB", fmt_gib(known(f.have).map(|b| b as u64)))
+        Constraint::State => {
+            Text::new("health.host_state").arg_text("state", host.state(now).text())
         }
+        Constraint::Staleness => match known(f.have) {
+            Some(ms) => Text::new("selection.stale").arg("seconds", format!("{:.1}", ms / 1000.0)),
+            None => Text::new("selection.never_reported"),
+        },
+        Constraint::ResourceType => Text::new("selection.no_type"),
+        Constraint::Region => Text::new("selection.in_region").arg("region", &host.region),
+        Constraint::Provider => Text::new("selection.provider").arg("provider", &host.owner.code),
+        Constraint::Industry => {
+            Text::new("selection.industry").arg("industry", &host.owner.industry)
+        }
+        Constraint::Architecture => match host.figures.cpu_family {
+            Some(family) => Text::new("selection.architecture").arg("family", family),
+            None => Text::new("selection.no_architecture"),
+        },
+        Constraint::CpuCores => figure(
+            Text::new("selection.cores").arg_text("free", free),
+            "cores",
+            known(f.have).map(|v| format!("{v:.1}")),
+        ),
+        Constraint::Memory | Constraint::Disk => figure(
+            Text::new("selection.gib"),
+            "gib",
+            known(f.have).map(|b| format!("{:.1}", b / (1u64 << 30) as f64)),
+        ),
         Constraint::Accelerators => {
             let held: Vec<String> = host
                 .gpu_briefs
@@ -454,54 +487,62 @@ fn describe(f: &Fault, host: &HostEntry, demand: &Demand, now: u64) -> String {
                     let until = b.held_until_ms?;
                     let index = host.resources.get(b.slot as usize)?.gpu_index;
                     Some(format!(
-                        "GPU {} held until {}",
+                        "GPU {} → {}",
                         index.map_or("?".into(), |i| i.to_string()),
                         crate::history::minute_text(until)
                     ))
                 })
                 .collect();
-            format!(
-                "{}{} of {} matching accelerators {free}{}",
-                if f.exact { "" } else { "at most " },
-                f.have,
-                f.want,
+            Text::new(if f.exact {
+                "selection.accelerators"
+            } else {
+                "selection.accelerators_at_most"
+            })
+            .arg("have", f.have)
+            .arg("want", f.want)
+            .arg_text("free", free)
+            .arg_text(
+                "held",
                 if held.is_empty() {
-                    String::new()
+                    Text::empty()
                 } else {
-                    format!("; {}", held.join("; "))
-                }
+                    Text::new("selection.held").arg("held", held.join("; "))
+                },
             )
         }
         Constraint::Health => {
-            let reasons: Vec<String> = host
+            let reasons: Vec<Text> = host
                 .accelerators()
                 .filter_map(|r| {
                     let why = host.unselectable(r)?;
-                    Some(format!(
-                        "GPU {}: {why}",
-                        r.gpu_index.map_or("?".into(), |i| i.to_string())
-                    ))
+                    Some(
+                        Text::new("selection.gpu_reason")
+                            .arg("gpu", r.gpu_index.map_or("?".into(), |i| i.to_string()))
+                            .arg_text("reason", why),
+                    )
                 })
                 .collect();
-            format!(
-                "{} of {} matching accelerators usable; {}",
-                f.have,
-                f.want,
-                reasons.join("; ")
-            )
+            Text::new("selection.usable")
+                .arg("have", f.have)
+                .arg("want", f.want)
+                .arg_list("reasons", reasons)
         }
-        Constraint::Infiniband => format!("{} Gb/s active", fmt_opt(known(f.have))),
-        Constraint::Fabric => "no InfiniBand fabric known".into(),
+        Constraint::Infiniband => figure(
+            Text::new("selection.infiniband"),
+            "gbps",
+            known(f.have).map(|v| format!("{v:.1}")),
+        ),
+        Constraint::Fabric => Text::new("selection.no_fabric"),
         Constraint::Latency => match known(f.have) {
-            Some(ms) => format!("{ms:.1} ms"),
-            None => "unreachable".into(),
+            Some(ms) => Text::new("selection.latency").arg("ms", format!("{ms:.1}")),
+            None => Text::new("selection.unreachable"),
         },
-        Constraint::Bandwidth => format!("no path carries {} Mb/s", f.want),
+        Constraint::Bandwidth => Text::new("selection.bandwidth").arg("mbps", f.want),
         Constraint::Price => match known(f.have) {
-            Some(cny) => format!("{cny:.2} CNY per hour"),
-            None => "no price listed".into(),
+            Some(cny) => Text::new("selection.price").arg("cny", format!("{cny:.2}")),
+            None => Text::new("selection.no_price"),
         },
-        Constraint::Expression => "false".into(),
+        Constraint::Expression => Text::new("selection.expression_false"),
     }
 }
 
@@ -891,17 +932,6 @@ impl<'a> Checker<'a> {
     }
 }
 
-fn fmt_opt(v: Option<f64>) -> String {
-    v.map_or_else(|| "unknown".into(), |v| format!("{v:.1}"))
-}
-
-fn fmt_gib(v: Option<u64>) -> String {
-    v.map_or_else(
-        || "unknown".into(),
-        |v| format!("{:.1}", v as f64 / (1u64 << 30) as f64),
-    )
-}
-
 /// Keeps the few hosts that missed by the fewest constraints.
 #[derive(Default)]
 struct Misses(Vec<(usize, Miss)>);
@@ -920,10 +950,7 @@ impl Misses {
         }
         let failed = faults
             .iter()
-            .map(|f| Failure {
-                constraint: f.constraint,
-                detail: describe(f, host, demand, now),
-            })
+            .map(|f| Failure::new(f.constraint, describe(f, host, demand, now)))
             .collect();
         self.offer(host, failed);
     }
@@ -1131,14 +1158,19 @@ pub fn select(
             let outcome = expression.holds(&document(fleet, host, now));
             if outcome != Ok(true) {
                 *eliminated.entry(Constraint::Expression).or_default() += 1;
-                let detail = outcome.err().unwrap_or_else(|| "false".into());
-                misses.offer(
-                    host,
-                    vec![Failure {
+                // The expression's own error is CEL's, in English.
+                let failure = match outcome.err() {
+                    Some(error) => Failure {
                         constraint: Constraint::Expression,
-                        detail,
-                    }],
-                );
+                        detail: error,
+                        text: None,
+                    },
+                    None => Failure::new(
+                        Constraint::Expression,
+                        Text::new("selection.expression_false"),
+                    ),
+                };
+                misses.offer(host, vec![failure]);
                 continue;
             }
         }
@@ -1182,19 +1214,23 @@ pub fn select(
             Some(want) => *total >= want.gflops,
         };
         if matched_hosts > 0 && !groups.values().any(reached) {
+            let together = Text::new(&format!("together_{}", demand.together.as_str()));
             groups_short = Some(match demand.capacity {
-                None => format!(
-                    "{wanted} hosts wanted together ({:?}); the largest group that qualifies has {}",
-                    demand.together,
-                    groups.values().map(|g| g.0.len()).max().unwrap_or(0)
-                ),
-                Some(want) => format!(
-                    "{} TFLOPS {} wanted together ({:?}); the most a group that qualifies reaches is {} TFLOPS",
-                    want.gflops as f64 / 1000.0,
-                    want.precision.as_str(),
-                    demand.together,
-                    groups.values().map(|g| g.1).max().unwrap_or(0) as f64 / 1000.0
-                ),
+                None => Text::new("selection.groups_short")
+                    .arg("wanted", wanted)
+                    .arg_text("together", together)
+                    .arg(
+                        "largest",
+                        groups.values().map(|g| g.0.len()).max().unwrap_or(0),
+                    ),
+                Some(want) => Text::new("selection.groups_short_capacity")
+                    .arg("tflops", want.gflops as f64 / 1000.0)
+                    .arg("precision", want.precision.as_str())
+                    .arg_text("together", together)
+                    .arg(
+                        "most",
+                        groups.values().map(|g| g.1).max().unwrap_or(0) as f64 / 1000.0,
+                    ),
             });
         }
         let mut full: Vec<(f64, Vec<usize>, u64)> = groups
@@ -1239,7 +1275,8 @@ pub fn select(
         considered_hosts: fleet.hosts.len() as u64,
         eliminated,
         nearest_misses: misses.0.into_iter().map(|(_, m)| m).collect(),
-        groups_short,
+        groups_short: groups_short.as_ref().map(|t| t.render(Lang::En)),
+        groups_short_text: groups_short,
         nodes: Vec::new(),
         partial: false,
     }

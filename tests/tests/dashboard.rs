@@ -250,8 +250,11 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
     page.wait_for(
         WAIT,
         "why nothing matched",
-        "document.getElementById('selection-answer').textContent.includes('accelerators')",
+        "document.getElementById('selection-answer').textContent.includes('加速卡数量')",
     );
+    // Each constraint named and each host's reasons given in Chinese.
+    let untranslated = page.untranslated();
+    assert!(untranslated.is_empty(), "{untranslated:?}");
 
     // Monitoring: a second host goes silent; staff acknowledge its alert
     // and silence it.

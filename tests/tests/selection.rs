@@ -63,11 +63,20 @@ fn a_gpu_leaves_free_now_answers_with_the_sample_that_shows_it_busy() {
     assert_eq!(pick["resources"].as_array().unwrap().len(), 1);
     let two = select(&json!({"accelerator": {"model": "H100", "count": 2}}));
     assert!(two["candidates"].as_array().unwrap().is_empty());
-    assert!(
-        two["nearest_misses"][0]["failed"][0]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("1 of 2")
+    assert_eq!(
+        two["nearest_misses"][0]["failed"][0]["detail"], "1 of 2 matching accelerators free",
+        "{two}"
+    );
+    // The same reason for a reader of Chinese.
+    let zh = Request::new("POST", "/api/v1/selection")
+        .bearer(&token)
+        .header("Accept-Language", "zh-CN")
+        .json(&json!({"accelerator": {"model": "H100", "count": 2}}).to_string())
+        .send(node.http)
+        .json();
+    assert_eq!(
+        zh["nearest_misses"][0]["failed"][0]["detail"], "匹配的加速卡中空闲 1 块（需要 2 块）",
+        "{zh}"
     );
     let installed =
         select(&json!({"accelerator": {"model": "H100", "count": 2}, "availability": "installed"}));

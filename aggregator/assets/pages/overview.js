@@ -9,7 +9,8 @@ import { provinceMap, trendCharts, streamCharts, heatmap } from "../charts.js";
 // The last hour's platform and scheduling counts over the subtree.
 function hourCards(platform, scheduling) {
   const value = (r, name, label = "") => (r.figures.find((f) => f.name === name && f.label === label) || {}).value;
-  const share = (a, b) => (b ? fmtPct((100 * a) / b) : "—");
+  // A count the report leaves out is none (no selection matched yet).
+  const share = (a, b) => (b ? fmtPct((100 * (a ?? 0)) / b) : "—");
   const card = (n, l, id) => el("div", { class: "card", id }, el("div", { class: "n" }, n ?? "—"), el("div", { class: "l" }, l));
   const requested = value(scheduling, "selections_requested");
   return [

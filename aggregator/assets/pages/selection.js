@@ -1,6 +1,6 @@
 // Selection: a demand's form and its answer (candidates, holds, and why
 // nothing matched).
-import { t, fmtTime } from "../i18n.js";
+import { t, lang, fmtTime } from "../i18n.js";
 import { api } from "../api.js";
 import { el, table, errorBox, stateCell } from "../dom.js";
 
@@ -78,19 +78,19 @@ function renderAnswer(a) {
     const path = h.path ? `${h.path.latency_ms.toFixed(1)} ms ≥ ${h.path.bottleneck_mbps} Mb/s` + (h.path.segments.some((s) => s.line_id) ? " · " + t("lines") + " " + h.path.segments.filter((s) => s.line_id).map((s) => s.line_id).join(" → ") : "") : "—";
     rows.push(el("tr", { class: "candidate" }, el("td", {}, i === 0 ? String(rank + 1) : ""), el("td", {}, i === 0 ? c.score.toFixed(3) : ""),
       el("td", { class: "mono" }, h.node), el("td", { class: "mono" }, h.node === a.node ? el("a", { href: "#/hosts/" + h.host_id }, h.identifier || h.hostname) : (h.identifier || h.hostname)),
-      el("td", {}, h.hostname), el("td", {}, h.provider), el("td", {}, h.region),
+      el("td", { translate: "no" }, h.hostname), el("td", { translate: "no" }, h.provider), el("td", {}, h.region),
       stateCell(h.state), el("td", {}, h.freshness_ms == null ? "—" : (h.freshness_ms / 1000).toFixed(1) + " s"),
       el("td", { class: "mono" }, h.resources.join("\n")), el("td", {}, path), el("td", {}, h.price_per_hour_cny == null ? "—" : "¥" + h.price_per_hour_cny),
-      el("td", {}, `A ${h.parts.availability.toFixed(2)} · L ${h.parts.latency == null ? "—" : h.parts.latency.toFixed(2)} · U ${h.parts.load.toFixed(2)} · P ${h.parts.price == null ? "—" : h.parts.price.toFixed(2)}`),
+      el("td", { class: "nowrap" }, `${t("part_availability")} ${h.parts.availability.toFixed(2)} · ${t("part_latency")} ${h.parts.latency == null ? "—" : h.parts.latency.toFixed(2)} · ${t("part_load")} ${h.parts.load.toFixed(2)} · ${t("part_price")} ${h.parts.price == null ? "—" : h.parts.price.toFixed(2)}`),
       el("td", {}, c.hosts.length === 1 ? holdButton(h) : "")));
   }));
   if (rows.length) {
-    parts.push(table(["#", t("score"), t("node"), t("identifier"), t("hostname"), t("provider"), t("region"), t("state"), t("freshness"), t("resources"), t("path"), t("price_h"), "", ""], rows));
+    parts.push(table(["#", t("score"), t("node"), t("identifier"), t("hostname"), t("provider"), t("region"), t("state"), t("freshness"), t("resources"), t("path"), t("price_h"), t("score_parts"), ""], rows));
   } else {
     parts.push(el("p", { class: "error" }, t("nothing")), el("h2", {}, t("eliminated")),
-      table([t("kind"), t("hosts")], a.eliminated.map((e) => el("tr", {}, el("td", { class: "mono" }, e.constraint), el("td", {}, e.hosts)))),
+      table([t("kind"), t("hosts")], a.eliminated.map((e) => el("tr", {}, el("td", {}, t("constraint_" + e.constraint)), el("td", {}, e.hosts)))),
       el("h2", {}, t("nearest")),
-      table([t("hostname"), t("detail")], a.nearest_misses.map((m) => el("tr", {}, el("td", {}, m.hostname), el("td", {}, m.failed.map((f) => f.constraint + ": " + f.detail).join("; "))))));
+      table([t("hostname"), t("detail")], a.nearest_misses.map((m) => el("tr", {}, el("td", { translate: "no" }, m.hostname), el("td", {}, m.failed.map((f) => t("constraint_" + f.constraint) + (lang === "zh" ? "：" : ": ") + f.detail).join(lang === "zh" ? "；" : "; "))))));
     if (a.groups_short) parts.push(el("p", {}, a.groups_short));
   }
   return parts;

@@ -11,7 +11,7 @@ export async function selections(main, params) {
   const rows = data.selections.map((s) => el("tr", { class: "selection-record" },
     el("td", { class: "nowrap" }, fmtTime(s.at_ms)), el("td", { translate: "no" }, s.actor), el("td", { class: "mono" }, demand(s.demand)),
     el("td", {}, s.matched_hosts), el("td", {}, s.candidates), el("td", { class: "mono" }, Array.isArray(s.chosen) ? s.chosen.join(", ") : "—"),
-    el("td", {}, s.no_match || "—"), el("td", {}, (s.elapsed_us / 1000).toFixed(1))));
+    el("td", {}, s.no_match ? t("constraint_" + s.no_match) : "—"), el("td", {}, (s.elapsed_us / 1000).toFixed(1))));
   const last = data.selections[data.selections.length - 1];
   main.append(el("h1", {}, t("selections")),
     rows.length ? table([t("when"), t("actor"), t("demand"), t("matched"), t("candidates"), t("chosen"), t("no_match"), t("elapsed_ms")], rows) : el("p", { class: "none" }, t("no_entries")),

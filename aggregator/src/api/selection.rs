@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use serde::Deserialize;
 
 use super::{
-    Body, Page, Params, Problem,
+    Body, Page, Params, Problem, Reader,
     views::{self, LatencyView, SelectionView},
 };
 use crate::{
@@ -34,10 +34,21 @@ type Api = State<Arc<Node>>;
 pub async fn select(
     State(state): Api,
     Extension(me): Extension<Principal>,
+    Reader(lang): Reader,
     Body(body): Body<Value>,
 ) -> Result<Json<Value>, Problem> {
-    let selected =
+    let mut selected =
         service::select::select(&state, service::select::Asker::User(&me.actor), body).await?;
+    // Why hosts missed, in the reader's words.
+    let answer = &mut selected.answer;
+    for failure in answer.nearest_misses.iter_mut().flat_map(|m| &mut m.failed) {
+        if let Some(text) = &failure.text {
+            failure.detail = text.render(lang);
+        }
+    }
+    if let Some(text) = &answer.groups_short_text {
+        answer.groups_short = Some(text.render(lang));
+    }
     let mut out = json!(selected.answer);
     out["elapsed_us"] = json!(selected.elapsed_us);
     out["node"] = json!(state.prefix().to_string());

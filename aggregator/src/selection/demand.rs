@@ -106,6 +106,17 @@ pub enum Together {
     Fabric,
 }
 
+impl Together {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Together::Anywhere => "anywhere",
+            Together::Region => "region",
+            Together::Provider => "provider",
+            Together::Fabric => "fabric",
+        }
+    }
+}
+
 const GIB: f64 = (1u64 << 30) as f64;
 pub const MAX_HOSTS: u32 = 256;
 pub const MAX_LIMIT: usize = 1000;

@@ -331,6 +331,7 @@ pub fn merge(
         eliminated: Vec::new(),
         nearest_misses: Vec::new(),
         groups_short: None,
+        groups_short_text: None,
         nodes: Vec::new(),
         partial: false,
     };
@@ -345,6 +346,7 @@ pub fn merge(
             .saturating_add(part.considered_hosts);
         merged.partial |= part.partial;
         merged.groups_short = merged.groups_short.or(part.groups_short);
+        merged.groups_short_text = merged.groups_short_text.or(part.groups_short_text);
         for e in part.eliminated {
             let count = eliminated.entry(e.constraint).or_default();
             *count = count.saturating_add(e.hosts);
@@ -381,6 +383,7 @@ pub fn merge(
     candidates.truncate(demand.limit);
     if !candidates.is_empty() {
         merged.groups_short = None;
+        merged.groups_short_text = None;
     }
     misses.sort_by(|a, b| {
         (a.failed.len(), &a.node, a.host_id).cmp(&(b.failed.len(), &b.node, b.host_id))
@@ -466,6 +469,7 @@ mod tests {
             }],
             nearest_misses: Vec::new(),
             groups_short: None,
+            groups_short_text: None,
             nodes: Vec::new(),
             partial: false,
         }
