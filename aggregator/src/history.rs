@@ -165,6 +165,37 @@ impl Rollup {
         true
     }
 
+    /// Folds another span of the same host in (an hour's minutes).
+    pub fn merge(&mut self, other: &Rollup) {
+        if other.samples == 0 {
+            return;
+        }
+        if self.samples == 0 {
+            self.first_seq = other.first_seq;
+            self.last_seq = other.last_seq;
+        } else {
+            self.first_seq = self.first_seq.min(other.first_seq);
+            self.last_seq = self.last_seq.max(other.last_seq);
+        }
+        self.samples += other.samples;
+        self.cpu_utilization_percent
+            .merge(&other.cpu_utilization_percent);
+        self.memory_used_bytes.merge(&other.memory_used_bytes);
+        self.load_average_1m.merge(&other.load_average_1m);
+        for gpu in &other.gpus {
+            match self.gpus.binary_search_by_key(&gpu.index, |g| g.index) {
+                Ok(i) => {
+                    let g = &mut self.gpus[i];
+                    g.utilization_percent.merge(&gpu.utilization_percent);
+                    g.memory_used_bytes.merge(&gpu.memory_used_bytes);
+                    g.temperature_celsius.merge(&gpu.temperature_celsius);
+                    g.power_milliwatts.merge(&gpu.power_milliwatts);
+                }
+                Err(i) => self.gpus.insert(i, gpu.clone()),
+            }
+        }
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         self.encode_to_vec()
     }
@@ -177,6 +208,13 @@ impl Rollup {
 /// The start of the minute holding `unix_ms`.
 pub fn minute_of(unix_ms: u64) -> u64 {
     unix_ms - unix_ms % 60_000
+}
+
+pub const HOUR_MS: u64 = 3_600_000;
+
+/// The start of the hour holding `unix_ms`.
+pub fn hour_of(unix_ms: u64) -> u64 {
+    unix_ms - unix_ms % HOUR_MS
 }
 
 #[cfg(test)]
@@ -231,6 +269,28 @@ mod tests {
         assert_eq!(r.cpu_utilization_percent.mean(), Some(20.0));
         let back = Rollup::from_bytes(&r.to_bytes()).unwrap();
         assert_eq!(back, r);
+    }
+
+    /// An hour made of its minutes reads as if its samples had been
+    /// folded into it one by one.
+    #[test]
+    fn minutes_merge_into_the_hour_they_make() {
+        let samples = [
+            sample(1, Some(10.0), Some(50)),
+            sample(2, None, Some(70)),
+            sample(3, Some(30.0), None),
+        ];
+        let mut whole = Rollup::default();
+        let mut hour = Rollup::default();
+        for s in &samples {
+            whole.add(s);
+            let mut minute = Rollup::default();
+            minute.add(s);
+            hour.merge(&minute);
+        }
+        hour.merge(&Rollup::default());
+        assert_eq!(hour, whole);
+        assert_eq!(hour_of(7_199_999), 3_600_000);
     }
 
     #[test]

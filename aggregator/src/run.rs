@@ -501,6 +501,23 @@ async fn retain(store: Store, raw: Duration, rollups: Duration, shutdown: Shutdo
                 return;
             }
         }
+        // Every minute before the cutoff is rolled up now: whole hours
+        // before it make hourly rollups (a first start after an upgrade
+        // makes every hour kept, a page of hosts at a time).
+        let mut hours = 0;
+        loop {
+            match store.make_hourly(cutoff).await {
+                Ok(true) => hours += 1,
+                Ok(false) => break,
+                Err(e) => {
+                    warn!(error = %e, "making hourly rollups failed");
+                    break;
+                }
+            }
+            if stopping.is_set() {
+                return;
+            }
+        }
         let expired = store
             .expire_rollups(now.saturating_sub(rollups.as_millis() as u64))
             .await
@@ -508,8 +525,8 @@ async fn retain(store: Store, raw: Duration, rollups: Duration, shutdown: Shutdo
                 warn!(error = %e, "expiring rollups failed");
                 0
             });
-        if folded > 0 || expired > 0 {
-            info!(folded, expired, "retention");
+        if folded > 0 || expired > 0 || hours > 0 {
+            info!(folded, hours, expired, "retention");
         }
         if let Err(e) = store.prune_reports(now).await {
             warn!(error = %e, "pruning market reports failed");

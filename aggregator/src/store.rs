@@ -212,6 +212,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0016-sqlite.sql"),
         include_str!("../migrations/0016-postgres.sql"),
     ),
+    (
+        17,
+        include_str!("../migrations/0017-sqlite.sql"),
+        include_str!("../migrations/0017-postgres.sql"),
+    ),
 ];
 
 /// Ids written into a query's `IN (…)`: integers from this node's own

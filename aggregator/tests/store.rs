@@ -364,6 +364,62 @@ on_each_backend! {
     }
 }
 
+on_each_backend! {
+    "hourly",
+    /// Whole hours become hourly rollups made of their minutes, once,
+    /// after every minute of them is rolled up; minutes expire with them.
+    async fn whole_hours_become_hourly_rollups_once(store) {
+        use suanli_aggregator::history::{HOUR_MS, Rollup};
+        let p = provider(&store).await;
+        let a = store.enroll_host(p, "ma", None, "a", "c").await.unwrap();
+        let b = store.enroll_host(p, "mb", None, "b", "d").await.unwrap();
+        let hour = now_ms() / HOUR_MS * HOUR_MS - 5 * HOUR_MS;
+        assert!(!store.make_hourly(now_ms()).await.unwrap(), "nothing rolled up yet");
+        store
+            .store_samples(&[
+                sample(a, 0, hour + 1_000, 10.0),
+                sample(b, 0, hour + 5 * 60_000, 40.0),
+                sample(a, 1, hour + 30 * 60_000, 30.0),
+                sample(a, 2, hour + HOUR_MS + 10 * 60_000, 50.0),
+            ])
+            .await
+            .unwrap();
+        store.roll_up(now_ms(), 100).await.unwrap();
+        assert_eq!(store.hourly_until().await.unwrap(), None);
+        // Only an hour that ended by the cutoff is made.
+        assert!(store.make_hourly(hour + HOUR_MS).await.unwrap());
+        assert!(!store.make_hourly(hour + HOUR_MS).await.unwrap());
+        assert_eq!(store.hourly_until().await.unwrap(), Some(hour + HOUR_MS));
+        let of = |rows: Vec<(u64, Vec<u8>)>| -> Vec<(u64, Rollup)> {
+            rows.into_iter()
+                .map(|(at, body)| (at, Rollup::from_bytes(&body).unwrap()))
+                .collect()
+        };
+        let hours_a = of(store.hourly_rollup_bodies(a, 0, u64::MAX / 2).await.unwrap());
+        assert_eq!(hours_a.len(), 1);
+        assert_eq!(hours_a[0].0, hour);
+        assert_eq!(hours_a[0].1.samples, 2);
+        assert_eq!(hours_a[0].1.cpu_utilization_percent.mean(), Some(20.0));
+        let hours_b = of(store.hourly_rollup_bodies(b, 0, u64::MAX / 2).await.unwrap());
+        assert_eq!(hours_b.len(), 1);
+        assert_eq!(hours_b[0].1.cpu_utilization_percent.mean(), Some(40.0));
+        // The next hours (one with a minute, then empty ones) up to now.
+        let mut made = 0;
+        while store.make_hourly(now_ms()).await.unwrap() {
+            made += 1;
+        }
+        assert!((4..=5).contains(&made), "{made} hours");
+        let hours_a = of(store.hourly_rollup_bodies(a, 0, u64::MAX / 2).await.unwrap());
+        assert_eq!(hours_a.len(), 2);
+        assert_eq!(hours_a[1].1.cpu_utilization_percent.mean(), Some(50.0));
+        // Expiring drops whole hours before the cutoff's hour, and minutes.
+        store.expire_rollups(hour + HOUR_MS).await.unwrap();
+        let hours_a = of(store.hourly_rollup_bodies(a, 0, u64::MAX / 2).await.unwrap());
+        assert_eq!(hours_a.len(), 1);
+        assert_eq!(hours_a[0].0, hour + HOUR_MS);
+    }
+}
+
 /// Both backends refuse to rewrite the audit log, whoever asks.
 mod the_audit_log_is_append_only {
     use super::*;

@@ -556,6 +556,8 @@ pub struct HostHistoryQuery {
     hours: Option<u64>,
 }
 
+const HOUR_MS: u64 = crate::history::HOUR_MS;
+
 /// Points a host's history holds at most: a chart's width.
 const HOST_HISTORY_POINTS: u64 = 360;
 /// The longest host history: as long as minute rollups are kept by default.
@@ -591,15 +593,28 @@ pub async fn host_history(
         })
         .unwrap_or_default();
     let to = now_ms();
-    let span = hours * 3_600_000;
-    // A whole number of 10 s, so that steps fall on round times; the first
-    // step starts at or after `to - span`, so there are at most 360.
-    let step = (span / HOST_HISTORY_POINTS).div_ceil(10_000).max(1) * 10_000;
+    let span = hours * HOUR_MS;
+    // A whole number of 10 s, so that steps fall on round times, or of
+    // hours when a step is an hour or more, so that hourly rollups fill
+    // them; the first step starts at or after `to - span`, so there are at
+    // most 360.
+    let hourly = span / HOST_HISTORY_POINTS >= HOUR_MS;
+    let unit = if hourly { HOUR_MS } else { 10_000 };
+    let step = (span / HOST_HISTORY_POINTS).div_ceil(unit).max(1) * unit;
     let from = to.saturating_sub(span).div_ceil(step) * step;
     let store = &state.store;
-    // Read here; decoded and summed off the async threads (30 days of an
-    // 8-accelerator host are 43,200 rollups).
-    let rollups = store.rollup_bodies(host_id, from, to).await?;
+    // Read here; decoded and summed off the async threads. Hours made into
+    // hourly rollups are read as such (720 rows for 30 days instead of
+    // 43,200), the minutes after them as minutes.
+    let mut rollups = Vec::new();
+    let mut minutes_from = from;
+    if hourly && let Some(until) = store.hourly_until().await? {
+        rollups = store
+            .hourly_rollup_bodies(host_id, from, until.min(to))
+            .await?;
+        minutes_from = from.max(until);
+    }
+    rollups.extend(store.rollup_bodies(host_id, minutes_from, to).await?);
     let samples = store.samples_between(host_id, from, to).await?;
     let answer = tokio::task::spawn_blocking(move || {
         host_history_of(&gpus, from, to, step, &rollups, &samples)

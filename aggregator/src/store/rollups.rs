@@ -1,4 +1,5 @@
-//! One-minute rollups that raw samples fold into after the raw window.
+//! One-minute rollups that raw samples fold into after the raw window,
+//! and hourly ones made of them once an hour is whole.
 
 use super::*;
 
@@ -81,8 +82,13 @@ impl Store {
         Ok(deleted as usize)
     }
 
-    /// Deletes rollups of minutes before `before_ms`; returns how many.
+    /// Deletes rollups of minutes (and hours) before `before_ms`; returns
+    /// how many minutes went.
     pub async fn expire_rollups(&self, before_ms: u64) -> Result<u64, StoreError> {
+        sqlx::query("DELETE FROM sample_rollups_hourly WHERE hour_ms < $1")
+            .bind(int(history::hour_of(before_ms)))
+            .execute(&self.pool)
+            .await?;
         Ok(
             sqlx::query("DELETE FROM sample_rollups WHERE minute_ms < $1")
                 .bind(int(before_ms))
@@ -90,6 +96,124 @@ impl Store {
                 .await?
                 .rows_affected(),
         )
+    }
+
+    /// The first hour whose hourly rollups are not made yet (none: no hour
+    /// made so far); history reads minutes from there on.
+    pub async fn hourly_until(&self) -> Result<Option<u64>, StoreError> {
+        let until: Option<i64> =
+            sqlx::query("SELECT hourly_until_ms FROM rollup_progress WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+        Ok(until.map(|u| u as u64))
+    }
+
+    /// Makes the hourly rollups of the first hour not made yet, from its
+    /// minute rollups, if that hour ended by `until_ms` (every minute of it
+    /// rolled up); a page of hosts at a time. Returns whether it made one:
+    /// the caller goes on until it did not. Replicas making the same hour
+    /// write the same rows, once.
+    pub async fn make_hourly(&self, until_ms: u64) -> Result<bool, StoreError> {
+        const PAGE: usize = 60 * 200;
+        let hour = match self.hourly_until().await? {
+            Some(hour) => hour,
+            None => {
+                let oldest: Option<i64> = sqlx::query("SELECT MIN(minute_ms) FROM sample_rollups")
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get(0)?;
+                match oldest {
+                    Some(minute) => history::hour_of(minute as u64),
+                    None => return Ok(false),
+                }
+            }
+        };
+        let end = hour + history::HOUR_MS;
+        if end > until_ms {
+            return Ok(false);
+        }
+        let mut after = i64::MIN;
+        loop {
+            let rows = sqlx::query(
+                "SELECT host_id, body FROM sample_rollups WHERE minute_ms >= $1 AND minute_ms < $2 \
+                 AND host_id > $3 ORDER BY host_id, minute_ms LIMIT $4",
+            )
+            .bind(int(hour))
+            .bind(int(end))
+            .bind(after)
+            .bind(PAGE as i64)
+            .fetch_all(&self.pool)
+            .await?;
+            let full = rows.len() == PAGE;
+            let mut hours: Vec<(i64, Rollup)> = Vec::new();
+            for row in &rows {
+                let host_id: i64 = row.try_get(0)?;
+                let body: Vec<u8> = row.try_get(1)?;
+                let Ok(minute) = Rollup::from_bytes(&body) else {
+                    continue;
+                };
+                match hours.last_mut() {
+                    Some((host, rollup)) if *host == host_id => rollup.merge(&minute),
+                    _ => hours.push((host_id, minute)),
+                }
+            }
+            // The page's last host may go on in the next one (a host has at
+            // most 60 minutes in an hour, far fewer than a page).
+            if full {
+                hours.pop();
+            }
+            let mut tx = self.begin_write().await?;
+            for (host_id, rollup) in &hours {
+                sqlx::query(
+                    "INSERT INTO sample_rollups_hourly (host_id, hour_ms, samples, body) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (host_id, hour_ms) DO NOTHING",
+                )
+                .bind(host_id)
+                .bind(int(hour))
+                .bind(int(rollup.samples))
+                .bind(rollup.to_bytes())
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            match hours.last() {
+                Some((host_id, _)) if full => after = *host_id,
+                _ => break,
+            }
+        }
+        sqlx::query(
+            "INSERT INTO rollup_progress (id, hourly_until_ms) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET hourly_until_ms = excluded.hourly_until_ms \
+             WHERE rollup_progress.hourly_until_ms < excluded.hourly_until_ms",
+        )
+        .bind(int(end))
+        .execute(&self.pool)
+        .await?;
+        Ok(true)
+    }
+
+    /// A host's hourly rollups of the hours in `[from_ms, to_ms)` as
+    /// stored, oldest first.
+    pub async fn hourly_rollup_bodies(
+        &self,
+        host_id: i64,
+        from_ms: u64,
+        to_ms: u64,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT hour_ms, body FROM sample_rollups_hourly WHERE host_id = $1 \
+             AND hour_ms >= $2 AND hour_ms < $3 ORDER BY hour_ms",
+        )
+        .bind(host_id)
+        .bind(int(from_ms))
+        .bind(int(to_ms))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<i64, _>(0)? as u64, r.try_get(1)?)))
+            .collect()
     }
 
     /// A host's rollups of the minutes in `[from_ms, to_ms)` as stored,

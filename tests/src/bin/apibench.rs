@@ -222,11 +222,48 @@ fn main() -> anyhow::Result<()> {
         "seeded {minutes} minute rollups of host {host} in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    // Before the node makes hourly rollups of the seeded hours (its
+    // housekeeping, once a minute), 30 days read 43,200 minutes; after,
+    // 720 hours. Both, side by side.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let before = runtime.block_on(hourly_until(&data))?;
     for hours in [1, 24, 168, 720] {
         let history = format!("/api/v1/hosts/{host}/history?hours={hours}");
         get(&history);
         let times: Vec<Duration> = (0..repeat.min(50)).map(|_| get(&history)).collect();
         report(&format!("host history, {hours} h (8 accelerators)"), &times);
+    }
+    if runtime.block_on(hourly_until(&data))? != before {
+        eprintln!("(the node made hourly rollups while the above was timed)");
+    }
+    let waited = Instant::now();
+    // The node makes the hours whose minutes are all rolled up: those
+    // before its raw window (24 h) ends.
+    let made_until = ((last_seeded_minute() - 24 * 3_600_000) / 3_600_000 * 3_600_000) as i64;
+    while runtime
+        .block_on(hourly_until(&data))?
+        .is_none_or(|until| until < made_until)
+    {
+        anyhow::ensure!(
+            waited.elapsed() < Duration::from_secs(180),
+            "the node made no hourly rollups in 3 minutes"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    eprintln!(
+        "the node made the hourly rollups {:.0} s after seeding",
+        waited.elapsed().as_secs_f64()
+    );
+    for hours in [168, 720] {
+        let history = format!("/api/v1/hosts/{host}/history?hours={hours}");
+        get(&history);
+        let times: Vec<Duration> = (0..repeat.min(50)).map(|_| get(&history)).collect();
+        report(
+            &format!("host history, {hours} h (8 accelerators, hourly made)"),
+            &times,
+        );
     }
     let page: Vec<Duration> = (0..repeat.min(50))
         .map(|_| {
@@ -311,10 +348,7 @@ async fn seed_rollups(data: &Path, host: i64, minutes: u64) -> anyhow::Result<u6
         min: (v * 0.9) as f32,
         max: (v * 1.1) as f32,
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_millis() as u64;
-    let last = now - now % 60_000 - 3_600_000;
+    let last = last_seeded_minute();
     let mut tx = conn.begin().await?;
     for m in 0..minutes {
         let minute = last - m * 60_000;
@@ -348,6 +382,25 @@ async fn seed_rollups(data: &Path, host: i64, minutes: u64) -> anyhow::Result<u6
     }
     tx.commit().await?;
     Ok(minutes)
+}
+
+/// The newest seeded minute: an hour ago.
+fn last_seeded_minute() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    now - now % 60_000 - 3_600_000
+}
+
+/// The first hour the node has not made hourly rollups of, from its SQLite.
+async fn hourly_until(data: &Path) -> anyhow::Result<Option<i64>> {
+    use sqlx::{Connection as _, Row as _};
+    let url = format!("sqlite://{}", data.join("suanli.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await?;
+    let row = sqlx::query("SELECT hourly_until_ms FROM rollup_progress WHERE id = 1")
+        .fetch_optional(&mut conn)
+        .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
 }
 
 fn report(case: &str, times: &[Duration]) {
