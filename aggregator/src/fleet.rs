@@ -17,6 +17,7 @@ use suanli_protocol::{
 
 use crate::{
     health::{GpuFaults, XIDS},
+    history::HostIo,
     i18n::Text,
     price::PriceList,
 };
@@ -87,6 +88,12 @@ pub struct Vitals {
     pub disk_available_bytes: Option<u64>,
     /// The fastest InfiniBand port that is ACTIVE.
     pub infiniband_active_gbps: Option<f64>,
+    /// Disks and network summed, the hottest sensor (see [`HostIo`]).
+    pub disk_read_bytes_per_second: Option<f64>,
+    pub disk_write_bytes_per_second: Option<f64>,
+    pub network_rx_bytes_per_second: Option<f64>,
+    pub network_tx_bytes_per_second: Option<f64>,
+    pub temperature_celsius: Option<f64>,
     pub gpus: Vec<GpuVitals>,
     pub memory_available_bytes: Option<u64>,
     /// Each local filesystem's use, for the filesystem rules.
@@ -181,9 +188,15 @@ impl Vitals {
         } else {
             (sum(|f| f.total_bytes), sum(|f| f.available_bytes))
         };
+        let io = HostIo::of(sample);
         Self {
             disk_total_bytes,
             disk_available_bytes,
+            disk_read_bytes_per_second: io.disk_read_bytes_per_second,
+            disk_write_bytes_per_second: io.disk_write_bytes_per_second,
+            network_rx_bytes_per_second: io.network_rx_bytes_per_second,
+            network_tx_bytes_per_second: io.network_tx_bytes_per_second,
+            temperature_celsius: io.temperature_celsius,
             infiniband_active_gbps: sample
                 .infiniband_ports
                 .iter()

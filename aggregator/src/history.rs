@@ -3,7 +3,8 @@
 //! Raw samples are kept for `raw_retention` (default 24 h). The retention
 //! task then folds each host's samples into one [`Rollup`] per minute
 //! (count, sum, min and max of the figures people chart: CPU, memory, load,
-//! and per GPU utilization, memory, temperature and power), deletes the raw
+//! disk and network throughput, the hottest sensor, and per GPU
+//! utilization, memory, temperature and power), deletes the raw
 //! rows in the same transaction, and drops rollups older than
 //! `rollup_retention` (default 30 days).
 //!
@@ -13,7 +14,7 @@
 //! that range (a resend of one already folded in) is not counted twice.
 
 use prost::Message as _;
-use suanli_protocol::stream::SequencedSample;
+use suanli_protocol::{model::HostSample, stream::SequencedSample};
 
 /// The minute `at_ms` falls in as staff read it, in Beijing time (UTC+8,
 /// no daylight saving): `2026-12-07 10:42`.
@@ -119,6 +120,75 @@ pub struct Rollup {
     /// Ordered by GPU index.
     #[prost(message, repeated, tag = "7")]
     pub gpus: Vec<GpuRollup>,
+    // Added later: a minute rolled up before reads as having none.
+    #[prost(message, required, tag = "8")]
+    pub disk_read_bytes_per_second: Stat,
+    #[prost(message, required, tag = "9")]
+    pub disk_write_bytes_per_second: Stat,
+    #[prost(message, required, tag = "10")]
+    pub network_rx_bytes_per_second: Stat,
+    #[prost(message, required, tag = "11")]
+    pub network_tx_bytes_per_second: Stat,
+    #[prost(message, required, tag = "12")]
+    pub temperature_celsius: Stat,
+}
+
+/// What a host's disks and network moved and how hot it ran in one
+/// sample: disks (whole disks, as the agent reports them) and network
+/// interfaces summed, loopback and virtual interfaces left out (as
+/// node_exporter dashboards do, so container traffic is not counted
+/// twice), and the hottest sensor. Absent where no device reported.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HostIo {
+    pub disk_read_bytes_per_second: Option<f64>,
+    pub disk_write_bytes_per_second: Option<f64>,
+    pub network_rx_bytes_per_second: Option<f64>,
+    pub network_tx_bytes_per_second: Option<f64>,
+    pub temperature_celsius: Option<f64>,
+}
+
+impl HostIo {
+    pub fn of(s: &HostSample) -> Self {
+        let nics = || {
+            s.network_interfaces
+                .iter()
+                .filter(|n| physical_interface(&n.name))
+        };
+        Self {
+            disk_read_bytes_per_second: total(
+                s.block_devices.iter().map(|d| d.read_bytes_per_second),
+            ),
+            disk_write_bytes_per_second: total(
+                s.block_devices.iter().map(|d| d.write_bytes_per_second),
+            ),
+            network_rx_bytes_per_second: total(nics().map(|n| n.rx_bytes_per_second)),
+            network_tx_bytes_per_second: total(nics().map(|n| n.tx_bytes_per_second)),
+            temperature_celsius: s
+                .temperatures
+                .iter()
+                .filter_map(|t| t.celsius)
+                .max_by(f64::total_cmp),
+        }
+    }
+}
+
+/// Not loopback, not one of the virtual interfaces container and VM hosts
+/// make (bridges, veth pairs, tunnels, shaping), and not one that carries
+/// other interfaces' traffic again (bonds, VLANs): each byte counted once.
+fn physical_interface(name: &str) -> bool {
+    const VIRTUAL: [&str; 15] = [
+        "lo", "veth", "docker", "br-", "virbr", "cni", "flannel", "cali", "vxlan", "tun", "tap",
+        "ifb", "dummy", "bond", "team",
+    ];
+    !VIRTUAL.iter().any(|prefix| name.starts_with(prefix)) && !name.contains('.')
+}
+
+/// The sum of what was read; absent if nothing was.
+fn total(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    values
+        .flatten()
+        .filter(|v| v.is_finite())
+        .fold(None, |sum, v| Some(sum.unwrap_or(0.0) + v))
 }
 
 impl Rollup {
@@ -140,6 +210,16 @@ impl Rollup {
         self.memory_used_bytes
             .add(s.memory.used_bytes.map(|b| b as f64));
         self.load_average_1m.add(s.cpu.load_average_1m);
+        let io = HostIo::of(s);
+        self.disk_read_bytes_per_second
+            .add(io.disk_read_bytes_per_second);
+        self.disk_write_bytes_per_second
+            .add(io.disk_write_bytes_per_second);
+        self.network_rx_bytes_per_second
+            .add(io.network_rx_bytes_per_second);
+        self.network_tx_bytes_per_second
+            .add(io.network_tx_bytes_per_second);
+        self.temperature_celsius.add(io.temperature_celsius);
         for gpu in &s.gpus {
             let g = match self.gpus.binary_search_by_key(&gpu.index, |g| g.index) {
                 Ok(i) => &mut self.gpus[i],
@@ -182,6 +262,15 @@ impl Rollup {
             .merge(&other.cpu_utilization_percent);
         self.memory_used_bytes.merge(&other.memory_used_bytes);
         self.load_average_1m.merge(&other.load_average_1m);
+        self.disk_read_bytes_per_second
+            .merge(&other.disk_read_bytes_per_second);
+        self.disk_write_bytes_per_second
+            .merge(&other.disk_write_bytes_per_second);
+        self.network_rx_bytes_per_second
+            .merge(&other.network_rx_bytes_per_second);
+        self.network_tx_bytes_per_second
+            .merge(&other.network_tx_bytes_per_second);
+        self.temperature_celsius.merge(&other.temperature_celsius);
         for gpu in &other.gpus {
             match self.gpus.binary_search_by_key(&gpu.index, |g| g.index) {
                 Ok(i) => {
@@ -291,6 +380,53 @@ mod tests {
         hour.merge(&Rollup::default());
         assert_eq!(hour, whole);
         assert_eq!(hour_of(7_199_999), 3_600_000);
+    }
+
+    #[test]
+    fn io_sums_physical_devices_and_takes_the_hottest_sensor() {
+        use suanli_protocol::model::{
+            BlockDeviceSample, NetworkInterfaceSample, TemperatureSample,
+        };
+        let mut s = HostSample::default();
+        assert_eq!(
+            HostIo::of(&s),
+            HostIo::default(),
+            "nothing read: absent, not 0"
+        );
+        let nic = |name: &str, rx: f64| NetworkInterfaceSample {
+            name: name.into(),
+            rx_bytes_per_second: Some(rx),
+            tx_bytes_per_second: None,
+            ..Default::default()
+        };
+        s.network_interfaces = vec![
+            nic("eth0", 100.0),
+            nic("lo", 1e9),
+            nic("veth12ab", 5e8),
+            nic("bond0", 150.0),
+            nic("eth0.100", 20.0),
+            nic("ib0", 50.0),
+        ];
+        s.block_devices = vec![BlockDeviceSample {
+            name: "nvme0n1".into(),
+            read_bytes_per_second: Some(7.0),
+            ..Default::default()
+        }];
+        s.temperatures = ["a", "b"]
+            .iter()
+            .zip([Some(45.0), Some(71.5)])
+            .map(|(sensor, celsius)| TemperatureSample {
+                sensor: (*sensor).into(),
+                celsius,
+                ..Default::default()
+            })
+            .collect();
+        let io = HostIo::of(&s);
+        assert_eq!(io.network_rx_bytes_per_second, Some(150.0));
+        assert_eq!(io.network_tx_bytes_per_second, None);
+        assert_eq!(io.disk_read_bytes_per_second, Some(7.0));
+        assert_eq!(io.disk_write_bytes_per_second, None);
+        assert_eq!(io.temperature_celsius, Some(71.5));
     }
 
     #[test]

@@ -132,6 +132,16 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
     let gap = gap.as_f64().unwrap();
     // The agent's own interval here is 5 s: anything well under it is the live one.
     assert!(gap > 0.0 && gap < 3.0, "live samples {gap} s apart");
+    // Load (read against the host's CPUs), network and the other panels
+    // are drawn from the same history and samples: this host's network
+    // moved something in its last live sample (the page's own traffic).
+    let panels = page.eval(
+        "(() => { const c = window.suanliCharts; const last = (a) => a[a.length - 1];
+           return ['load', 'disk', 'network', 'temperature'].every((n) => !!c[n])
+             && c.load.series.length === 3 && last(c.load.data[2]) > 0
+             && c.network.data.slice(1).some((s) => s.some((v) => v != null)); })()",
+    );
+    assert_eq!(panels, serde_json::json!(true), "the host's panels");
     let identifier = page.eval("document.getElementById('host-identifier').textContent");
     assert!(
         identifier.as_str().unwrap().starts_with("CN."),

@@ -50,7 +50,7 @@ export async function hosts(main, params, id) {
   const inv = h.inventory || {};
   const cpu = inv.cpu || {};
   const os = inv.os || {};
-  main.append(el("h1", {}, t("host_detail"), " · ", h.hostname),
+  main.append(el("h1", {}, t("host_detail"), " · ", el("span", { translate: "no" }, h.hostname)),
     el("dl", { class: "facts" },
       el("dt", {}, t("identifier")), el("dd", { class: "mono", id: "host-identifier" }, h.identifier || "—"),
       el("dt", {}, t("provider")), el("dd", { translate: "no" }, h.provider.code + " " + h.provider.name),
@@ -102,39 +102,63 @@ export async function hosts(main, params, id) {
     return (g.kind || "ACCELERATOR_KIND_GPU").replace("ACCELERATOR_KIND_", "") + " " + (g.index ?? i);
   };
   const gib = (b) => (b == null ? null : b / 2 ** 30);
+  const mib = (b) => (b == null ? null : b / 2 ** 20);
   // Axes that mean something: percentages of the whole, memory against
-  // what is installed.
+  // what is installed, and the lines a figure is read against (the host's
+  // CPUs for its load, the cards' slowdown temperature and power limit).
   const memTotal = gib(inv.memoryTotalBytes ? Number(inv.memoryTotalBytes) : null);
   const cardTotal = Math.max(0, ...accels.map((r) => gib(r.memory_bytes) || 0)) || null;
+  const lowest = (pick) => { const v = accels.map((r) => r.live && pick(r.live)).filter((x) => x != null); return v.length ? Math.min(...v) : null; };
+  const slowdown = lowest((g) => g.slowdown_temperature_celsius);
+  const powerLimit = lowest((g) => g.power_limit_watts);
+  // A chart's series: its name, its value in a live sample, its values in the history.
+  const one = (label, live, past) => [{ label, live, past }];
+  const perDevice = (live, past) => Array.from({ length: gpus }, (_, i) => ({
+    label: deviceName(i), live: (v) => live(v.gpus[i] || {}), past: (x) => (x.gpus[i] ? past(x.gpus[i]) : []),
+  }));
   const specs = [
-    ["cpu", t("cpu_chart"), (v) => [v.cpu_utilization_percent], (x) => [x.cpu_utilization_percent], [0, 100]],
-    ["memory", t("mem_chart"), (v) => [gib(v.memory_used_bytes)], (x) => [x.memory_used_bytes.map(gib)], memTotal && [0, memTotal]],
-    ["gpu_util", t("gpu_util_chart"), (v) => v.gpus.map((g) => g.utilization_percent), (x) => x.gpus.map((g) => g.gpu_utilization_percent), [0, 100]],
-    ["gpu_mem", t("gpu_mem_chart"), (v) => v.gpus.map((g) => gib(g.memory_used_bytes)), (x) => x.gpus.map((g) => g.gpu_memory_used_bytes.map(gib)), cardTotal && [0, cardTotal]],
-    ["gpu_temp", t("gpu_temp_chart"), (v) => v.gpus.map((g) => g.temperature_celsius), (x) => x.gpus.map((g) => g.gpu_temperature_celsius), null],
-    ["gpu_power", t("gpu_power_chart"), (v) => v.gpus.map((g) => g.power_watts), (x) => x.gpus.map((g) => g.gpu_power_watts), null],
+    { name: "cpu", title: t("cpu_chart"), series: one(t("cpu_chart"), (v) => v.cpu_utilization_percent, (x) => x.cpu_utilization_percent), range: [0, 100] },
+    { name: "memory", title: t("mem_chart"), series: one(t("mem_chart"), (v) => gib(v.memory_used_bytes), (x) => x.memory_used_bytes.map(gib)), range: memTotal && [0, memTotal] },
+    { name: "load", title: t("load_chart"), series: one(t("load_chart"), (v) => v.load_average_1m, (x) => x.load_average_1m),
+      lines: cpu.logicalCpus ? [[t("logical_cpus_line"), cpu.logicalCpus]] : [] },
+    { name: "disk", title: t("disk_chart"), series: [
+      { label: t("read"), live: (v) => mib(v.disk_read_bytes_per_second), past: (x) => x.disk_read_bytes_per_second.map(mib) },
+      { label: t("write"), live: (v) => mib(v.disk_write_bytes_per_second), past: (x) => x.disk_write_bytes_per_second.map(mib) }] },
+    { name: "network", title: t("net_chart"), series: [
+      { label: t("received"), live: (v) => mib(v.network_rx_bytes_per_second), past: (x) => x.network_rx_bytes_per_second.map(mib) },
+      { label: t("sent"), live: (v) => mib(v.network_tx_bytes_per_second), past: (x) => x.network_tx_bytes_per_second.map(mib) }] },
+    { name: "temperature", title: t("temp_chart"), series: one(t("temp_chart"), (v) => v.temperature_celsius, (x) => x.temperature_celsius) },
+    { name: "gpu_util", gpu: true, title: t("gpu_util_chart"), series: perDevice((g) => g.utilization_percent, (g) => g.gpu_utilization_percent), range: [0, 100] },
+    { name: "gpu_mem", gpu: true, title: t("gpu_mem_chart"), series: perDevice((g) => gib(g.memory_used_bytes), (g) => g.gpu_memory_used_bytes.map(gib)), range: cardTotal && [0, cardTotal] },
+    { name: "gpu_temp", gpu: true, title: t("gpu_temp_chart"), series: perDevice((g) => g.temperature_celsius, (g) => g.gpu_temperature_celsius),
+      lines: slowdown != null ? [[t("slowdown_line"), slowdown]] : [] },
+    { name: "gpu_power", gpu: true, title: t("gpu_power_chart"), series: perDevice((g) => g.power_watts, (g) => g.gpu_power_watts),
+      lines: powerLimit != null ? [[t("power_limit_line"), powerLimit]] : [] },
   ];
+  const COLOURS = ["#c8102e", "#0969da", "#1a7f37", "#9a6700", "#8250df", "#bc4c00", "#1b7c83", "#6e7781"];
   const grid = el("div", { class: "charts" });
   main.append(grid);
   const charts = [];
-  for (const [name, title, pick, past, range] of specs) {
-    const box = el("div", { class: "chart", id: "chart-" + name }, el("h3", {}, title));
+  for (const spec of specs) {
+    const box = el("div", { class: "chart", id: "chart-" + spec.name }, el("h3", {}, spec.title));
     grid.append(box);
-    const series = name.startsWith("gpu") ? gpus : 1;
-    if (series === 0) { box.append(el("div", { class: "none" }, t("no_gpu"))); continue; }
-    const stored = past(hist);
-    const data = [hist.t_ms.map((ms) => ms / 1000), ...Array.from({ length: series }, (_, i) => (stored[i] || []).slice())];
+    if (spec.gpu && gpus === 0) { box.append(el("div", { class: "none" }, t("no_gpu"))); continue; }
+    const lines = spec.lines || [];
+    const x = hist.t_ms.map((ms) => ms / 1000);
+    const data = [x, ...spec.series.map((s) => (s.past(hist) || []).slice()), ...lines.map(([, value]) => x.map(() => value))];
     const plot = new uPlot({
       // As wide as its box allows: a phone gets a narrower chart, not a wider page.
       width: Math.min(400, Math.max(200, box.clientWidth - 16)), height: 180,
-      series: [timeSeries(), ...Array.from({ length: series }, (_, i) => ({ label: series > 1 ? deviceName(i) : title, stroke: ["#c8102e", "#0969da", "#1a7f37", "#9a6700", "#8250df", "#bc4c00", "#1b7c83", "#6e7781"][i % 8], width: 1.5 }))],
-      scales: { x: { time: true }, y: range ? { range: () => range } : {} },
+      series: [timeSeries(),
+        ...spec.series.map((s, i) => ({ label: s.label, stroke: COLOURS[i % 8], width: 1.5 })),
+        ...lines.map(([label]) => ({ label, stroke: "#6e7781", width: 1, dash: [6, 4] }))],
+      scales: { x: { time: true }, y: spec.range ? { range: () => spec.range } : {} },
       axes: [timeAxis(), {}],
     }, data, box);
     box.dataset.points = String(data[0].length);
     box.dataset.stored = String(hist.t_ms.length);
-    window.suanliCharts[name] = plot;
-    charts.push({ name, plot, data, pick, box });
+    window.suanliCharts[spec.name] = plot;
+    charts.push({ spec, lines, plot, data, box });
   }
   if (session.live) session.live.close();
   if (hours !== 1) return;
@@ -145,9 +169,9 @@ export async function hosts(main, params, id) {
     count += 1;
     document.getElementById("sample-count")?.replaceChildren(String(count));
     for (const c of charts) {
-      const values = c.pick(v);
       c.data[0].push(v.collected_at_ms / 1000);
-      for (let i = 1; i < c.data.length; i++) c.data[i].push(values[i - 1] ?? null);
+      c.spec.series.forEach((s, i) => c.data[i + 1].push(s.live(v) ?? null));
+      c.lines.forEach(([, value], j) => c.data[c.spec.series.length + 1 + j].push(value));
       if (c.data[0].length > 900) for (const s of c.data) s.shift();
       c.plot.setData(c.data);
       c.box.dataset.points = String(c.data[0].length);

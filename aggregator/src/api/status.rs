@@ -635,7 +635,16 @@ fn host_history_of(
     samples: &[Vec<u8>],
 ) -> Value {
     let buckets = (to - from).div_ceil(step) as usize;
-    const HOST: [Metric; 3] = [Metric::CpuUtilization, Metric::MemoryUsed, Metric::Load1];
+    const HOST: [Metric; 8] = [
+        Metric::CpuUtilization,
+        Metric::MemoryUsed,
+        Metric::Load1,
+        Metric::DiskRead,
+        Metric::DiskWrite,
+        Metric::NetworkRx,
+        Metric::NetworkTx,
+        Metric::Temperature,
+    ];
     const GPU: [Metric; 4] = [
         Metric::GpuUtilization,
         Metric::GpuMemoryUsed,
@@ -727,6 +736,11 @@ pub const METRICS: &[&str] = &[
     "cpu_utilization_percent",
     "memory_used_bytes",
     "load_average_1m",
+    "disk_read_bytes_per_second",
+    "disk_write_bytes_per_second",
+    "network_rx_bytes_per_second",
+    "network_tx_bytes_per_second",
+    "temperature_celsius",
     "gpu_utilization_percent",
     "gpu_memory_used_bytes",
     "gpu_temperature_celsius",
@@ -738,6 +752,11 @@ enum Metric {
     CpuUtilization,
     MemoryUsed,
     Load1,
+    DiskRead,
+    DiskWrite,
+    NetworkRx,
+    NetworkTx,
+    Temperature,
     GpuUtilization,
     GpuMemoryUsed,
     GpuTemperature,
@@ -751,6 +770,11 @@ impl Metric {
             Metric::CpuUtilization => "cpu_utilization_percent",
             Metric::MemoryUsed => "memory_used_bytes",
             Metric::Load1 => "load_average_1m",
+            Metric::DiskRead => "disk_read_bytes_per_second",
+            Metric::DiskWrite => "disk_write_bytes_per_second",
+            Metric::NetworkRx => "network_rx_bytes_per_second",
+            Metric::NetworkTx => "network_tx_bytes_per_second",
+            Metric::Temperature => "temperature_celsius",
             Metric::GpuUtilization => "gpu_utilization_percent",
             Metric::GpuMemoryUsed => "gpu_memory_used_bytes",
             Metric::GpuTemperature => "gpu_temperature_celsius",
@@ -758,10 +782,15 @@ impl Metric {
         }
     }
 
-    const ALL: [Metric; 7] = [
+    const ALL: [Metric; 12] = [
         Metric::CpuUtilization,
         Metric::MemoryUsed,
         Metric::Load1,
+        Metric::DiskRead,
+        Metric::DiskWrite,
+        Metric::NetworkRx,
+        Metric::NetworkTx,
+        Metric::Temperature,
         Metric::GpuUtilization,
         Metric::GpuMemoryUsed,
         Metric::GpuTemperature,
@@ -785,10 +814,16 @@ impl Metric {
     fn read_sample(self, s: &SequencedSample, gpu: Option<u32>) -> Option<f64> {
         let s = &s.sample;
         let g = || s.gpus.iter().find(|g| Some(g.index) == gpu);
+        let io = || crate::history::HostIo::of(s);
         match self {
             Metric::CpuUtilization => s.cpu.utilization_percent,
             Metric::MemoryUsed => s.memory.used_bytes.map(|b| b as f64),
             Metric::Load1 => s.cpu.load_average_1m,
+            Metric::DiskRead => io().disk_read_bytes_per_second,
+            Metric::DiskWrite => io().disk_write_bytes_per_second,
+            Metric::NetworkRx => io().network_rx_bytes_per_second,
+            Metric::NetworkTx => io().network_tx_bytes_per_second,
+            Metric::Temperature => io().temperature_celsius,
             Metric::GpuUtilization => g()?.utilization_percent.map(f64::from),
             Metric::GpuMemoryUsed => g()?.memory_used_bytes.map(|b| b as f64),
             Metric::GpuTemperature => g()?.temperature_celsius.map(f64::from),
@@ -802,6 +837,11 @@ impl Metric {
             Metric::CpuUtilization => r.cpu_utilization_percent,
             Metric::MemoryUsed => r.memory_used_bytes,
             Metric::Load1 => r.load_average_1m,
+            Metric::DiskRead => r.disk_read_bytes_per_second,
+            Metric::DiskWrite => r.disk_write_bytes_per_second,
+            Metric::NetworkRx => r.network_rx_bytes_per_second,
+            Metric::NetworkTx => r.network_tx_bytes_per_second,
+            Metric::Temperature => r.temperature_celsius,
             Metric::GpuUtilization => g()?.utilization_percent,
             Metric::GpuMemoryUsed => g()?.memory_used_bytes,
             Metric::GpuTemperature => g()?.temperature_celsius,
