@@ -404,6 +404,13 @@ mod tests {
                 rule.name
             );
         }
+        // The words made from a name (`severity.…`, `host_state.…`).
+        for severity in crate::health::Severity::ALL {
+            assert!(severity.text().known(), "{}", severity.as_str());
+        }
+        for state in crate::fleet::HostState::ALL {
+            assert!(state.text().known(), "{}", state.as_str());
+        }
     }
 
     #[test]

@@ -346,7 +346,6 @@ pub fn router(state: Arc<Node>) -> Router {
         .with_state(state)
 }
 
-/// The fallback's words, so a test can tell "no route" from "no such thing".
 async fn openapi_document() -> Json<serde_json::Value> {
     Json(openapi())
 }

@@ -23,7 +23,18 @@ impl Lang {
     pub fn negotiate(header: &str) -> Self {
         header
             .split(',')
-            .map(|part| part.split(';').next().unwrap_or("").trim())
+            .filter_map(|part| {
+                let mut fields = part.split(';');
+                let tag = fields.next().unwrap_or("").trim();
+                // `q=0` says "not this one".
+                let refused = fields.any(|f| {
+                    f.trim()
+                        .strip_prefix("q=")
+                        .and_then(|q| q.trim().parse::<f32>().ok())
+                        .is_some_and(|q| q <= 0.0)
+                });
+                (!refused).then_some(tag)
+            })
             .find_map(|tag| {
                 let primary = tag.split('-').next().unwrap_or("");
                 if primary.eq_ignore_ascii_case("zh") {
@@ -188,6 +199,7 @@ mod tests {
         assert_eq!(Lang::negotiate("en-US,zh;q=0.5"), Lang::En);
         assert_eq!(Lang::negotiate("fr-FR, ZH-hans"), Lang::Zh);
         assert_eq!(Lang::negotiate("de"), Lang::En);
+        assert_eq!(Lang::negotiate("zh;q=0, en"), Lang::En);
         assert_eq!(Lang::negotiate(""), Lang::En);
     }
 

@@ -488,34 +488,39 @@ async fn retain(store: Store, raw: Duration, rollups: Duration, shutdown: Shutdo
         let now = now_ms();
         let cutoff = now.saturating_sub(raw.as_millis() as u64);
         let mut folded = 0;
-        loop {
+        let rolled_up = loop {
             match store.roll_up(cutoff, 5_000).await {
-                Ok(0) => break,
+                Ok(0) => break true,
                 Ok(n) => folded += n,
                 Err(e) => {
                     warn!(error = %e, "rolling up old samples failed");
-                    break;
+                    break false;
                 }
             }
             if stopping.is_set() {
                 return;
             }
-        }
-        // Every minute before the cutoff is rolled up now: whole hours
-        // before it make hourly rollups (a first start after an upgrade
-        // makes every hour kept, a page of hosts at a time).
+        };
+        // Whole hours before the cutoff make hourly rollups (a first start
+        // after an upgrade makes every hour kept, a page of hosts at a
+        // time). A sample rolled up later into an hour already made (it
+        // arrived late, or waited behind younger rows) makes it again.
         let mut hours = 0;
-        loop {
-            match store.make_hourly(cutoff).await {
-                Ok(true) => hours += 1,
-                Ok(false) => break,
-                Err(e) => {
-                    warn!(error = %e, "making hourly rollups failed");
-                    break;
+        // Only once the rollup above went through: an hour made without
+        // minutes that failed to fold in would stay without them.
+        if rolled_up {
+            loop {
+                match store.make_hourly(cutoff).await {
+                    Ok(true) => hours += 1,
+                    Ok(false) => break,
+                    Err(e) => {
+                        warn!(error = %e, "making hourly rollups failed");
+                        break;
+                    }
                 }
-            }
-            if stopping.is_set() {
-                return;
+                if stopping.is_set() {
+                    return;
+                }
             }
         }
         let expired = store

@@ -28,8 +28,8 @@ async function hostList(main, params) {
   ask.set("limit", "100");
   const data = await api("GET", "/api/v1/hosts?" + ask.toString());
   const rows = data.hosts.map((h) => el("tr", { "data-host": String(h.host_id) },
-    el("td", {}, el("a", { href: "#/hosts/" + h.host_id, class: "host-row-link" }, h.hostname)),
-    stateCell(h.state), el("td", {}, h.provider), el("td", {}, h.region || "—"),
+    el("td", { translate: "no" }, el("a", { href: "#/hosts/" + h.host_id, class: "host-row-link" }, h.hostname)),
+    stateCell(h.state), el("td", { translate: "no" }, h.provider), el("td", {}, h.region || "—"),
     el("td", { class: "mono" }, h.identifier || "—"), el("td", {}, h.resources.length),
     el("td", {}, fmtTime(h.last_seen_ms)), el("td", {}, h.link.rtt_us == null ? "—" : (h.link.rtt_us / 1000).toFixed(1) + " ms")));
   main.append(el("h1", {}, t("hosts")), form,
@@ -67,7 +67,7 @@ export async function hosts(main, params, id) {
   if (h.holds.length) {
     main.append(el("h2", {}, t("holds_on_host")), table([t("identifier"), t("reservation"), t("holder"), t("held_until")],
       h.holds.map((x) => el("tr", { class: "hold-row" }, el("td", { class: "mono" }, x.identifier), el("td", { class: "mono" }, x.reservation),
-        el("td", {}, x.holder), el("td", {}, fmtTime(x.until_ms))))));
+        el("td", { translate: "no" }, x.holder), el("td", {}, fmtTime(x.until_ms))))));
   }
   const accels = h.resources.filter((r) => r.resource_type === "A");
   if (accels.length) {
@@ -78,7 +78,7 @@ export async function hosts(main, params, id) {
         const g = r.live || {};
         const f = r.faults || { recent: [], counts: {} };
         const xids = Object.entries(f.counts || {}).map(([code, n]) => `XID ${code} ×${n}`).join(", ");
-        const remap = g.remapped_rows_failure ? "failed" : g.remapped_rows_pending ? "pending" : "—";
+        const remap = g.remapped_rows_failure ? t("remap_failed") : g.remapped_rows_pending ? t("remap_pending") : "—";
         const action = manager && !r.selectable
           ? el("button", { class: "mark-healthy", onclick: async (ev) => {
               const reason = prompt(t("reason"));
@@ -135,20 +135,31 @@ export async function hosts(main, params, id) {
     { name: "gpu_power", gpu: true, title: t("gpu_power_chart"), series: perDevice((g) => g.power_watts, (g) => g.gpu_power_watts),
       lines: powerLimit != null ? [[t("power_limit_line"), powerLimit]] : [] },
   ];
+  // Small multiples: each device on its own, utilization and memory as
+  // shares of the card, so one busy or full card stands out.
+  const pct = (used, total) => (used == null || !total ? null : (100 * used) / total);
+  const deviceSpecs = Array.from({ length: gpus }, (_, i) => {
+    const total = Number((inv.gpus[i] || {}).memoryTotalBytes) || null;
+    return { name: "device-" + i, small: true, title: deviceName(i), range: [0, 100], series: [
+      { label: t("util_pct"), live: (v) => (v.gpus[i] || {}).utilization_percent, past: (x) => (x.gpus[i] ? x.gpus[i].gpu_utilization_percent : []) },
+      { label: t("memory_pct"), live: (v) => pct((v.gpus[i] || {}).memory_used_bytes, total), past: (x) => (x.gpus[i] ? x.gpus[i].gpu_memory_used_bytes.map((b) => pct(b, total)) : []) }] };
+  });
   const COLOURS = ["#c8102e", "#0969da", "#1a7f37", "#9a6700", "#8250df", "#bc4c00", "#1b7c83", "#6e7781"];
   const grid = el("div", { class: "charts" });
+  const devices = el("div", { class: "charts small" });
   main.append(grid);
+  if (gpus) main.append(el("h2", {}, t("per_device")), devices);
   const charts = [];
-  for (const spec of specs) {
+  for (const spec of [...specs, ...deviceSpecs]) {
     const box = el("div", { class: "chart", id: "chart-" + spec.name }, el("h3", {}, spec.title));
-    grid.append(box);
+    (spec.small ? devices : grid).append(box);
     if (spec.gpu && gpus === 0) { box.append(el("div", { class: "none" }, t("no_gpu"))); continue; }
     const lines = spec.lines || [];
     const x = hist.t_ms.map((ms) => ms / 1000);
     const data = [x, ...spec.series.map((s) => (s.past(hist) || []).slice()), ...lines.map(([, value]) => x.map(() => value))];
     const plot = new uPlot({
       // As wide as its box allows: a phone gets a narrower chart, not a wider page.
-      width: Math.min(400, Math.max(200, box.clientWidth - 16)), height: 180,
+      width: Math.min(spec.small ? 260 : 400, Math.max(200, box.clientWidth - 16)), height: spec.small ? 120 : 180,
       series: [timeSeries(),
         ...spec.series.map((s, i) => ({ label: s.label, stroke: COLOURS[i % 8], width: 1.5 })),
         ...lines.map(([label]) => ({ label, stroke: "#6e7781", width: 1, dash: [6, 4] }))],

@@ -59,7 +59,7 @@ export async function nodes(main) {
   };
   const rows = n.children.map((c) => el("tr", { "data-child": c.id },
     el("td", {}, c.id), el("td", {}, roleName(c.role)), el("td", { class: "mono" }, c.segment), el("td", { class: "mono" }, c.prefix || "—"),
-    el("td", {}, c.operator_name + " (" + c.operator_uscc + ")"), el("td", { class: "state-" + c.link }, t(c.link)),
+    el("td", { translate: "no" }, c.operator_name + " (" + c.operator_uscc + ")"), el("td", { class: "state-" + c.link }, t(c.link)),
     el("td", {}, fmtTime(c.last_heartbeat_ms)), el("td", {}, c.identifiers), el("td", {}, c.backlog == null ? "—" : c.backlog), act(c)));
   main.append(...[el("h1", {}, t("nodes")),
     el("div", { class: "cards" },
@@ -70,7 +70,7 @@ export async function nodes(main) {
     table(["#", t("role"), t("segment"), t("prefix"), t("operator"), t("link"), t("heartbeat"), t("filed_ids"), t("backlog"), ""], rows),
     n.providers.length ? el("h2", {}, t("subtree_providers")) : null,
     n.providers.length ? table([t("this_node"), t("code"), t("name"), t("uscc"), t("filed_ids")], n.providers.map((p) => el("tr", {},
-      el("td", { class: "mono" }, p.node), el("td", { class: "mono" }, p.owner_code), el("td", {}, p.name), el("td", { class: "mono" }, p.uscc), el("td", {}, p.identifiers)))) : null,
+      el("td", { class: "mono" }, p.node), el("td", { class: "mono" }, p.owner_code), el("td", { translate: "no" }, p.name), el("td", { class: "mono" }, p.uscc), el("td", {}, p.identifiers)))) : null,
     n.duplicate_uscc.length ? el("h2", {}, t("duplicate_uscc")) : null,
     n.duplicate_uscc.length ? table([t("uscc"), t("prefix")], n.duplicate_uscc.map((d) => el("tr", {}, el("td", { class: "mono" }, d.uscc), el("td", { class: "mono" }, d.nodes.join(", "))))) : null,
   ].filter(Boolean));

@@ -15,10 +15,10 @@ export async function registrations(main) {
         el("button", { class: "primary", onclick: async () => { try { await api("POST", `/api/v1/registrations/${r.id}/approve`, {}); route(); } catch (e) { actions.append(errorBox(e)); } } }, t("approve")), " ",
         reason, " ",
         el("button", { onclick: async () => { try { await api("POST", `/api/v1/registrations/${r.id}/reject`, { reason: reason.value }); route(); } catch (e) { actions.append(errorBox(e)); } } }, t("reject")));
-    } else actions.append(r.reason || "");
-    return el("tr", {}, el("td", {}, r.name), el("td", {}, t("kind_" + r.kind)),
+    } else actions.append(el("span", { translate: "no" }, r.reason || ""));
+    return el("tr", {}, el("td", { translate: "no" }, r.name), el("td", {}, t("kind_" + r.kind)),
       el("td", { class: "mono" }, r.uscc, r.uscc_verified ? "" : el("div", { class: "error" }, t("unverified"))),
-      el("td", {}, r.region), el("td", {}, r.industry), el("td", {}, r.contact), el("td", {}, r.account),
+      el("td", {}, r.region), el("td", {}, r.industry), el("td", { translate: "no" }, r.contact), el("td", { translate: "no" }, r.account),
       el("td", {}, t(r.state), r.provider ? " · " + r.provider : ""), el("td", {}, fmtTime(r.created_at_ms)), actions);
   });
   main.append(el("h1", {}, t("registrations")),

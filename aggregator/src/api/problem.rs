@@ -50,7 +50,7 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     referral: Option<Box<serde_json::Value>>,
     #[serde(skip)]
-    /// (Seconds fit in 32 bits, and keep the document small.)
+    /// (Seconds fit in 32 bits; a smaller problem is cheaper to return and to clone.)
     retry_after_s: Option<u32>,
     /// The detail as words of the catalog.
     #[serde(skip)]
@@ -316,6 +316,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Reader {
 pub async fn localize(request: Request, next: axum::middleware::Next) -> Response {
     let lang = reader_lang(request.headers());
     let mut response = next.run(request).await;
+    // What a response says may depend on the reader's language: caches keep one per language.
+    response.headers_mut().append(
+        header::VARY,
+        header::HeaderValue::from_static("accept-language"),
+    );
     let problem = response.extensions_mut().remove::<Problem>();
     let Some(problem) = problem.filter(|_| lang != Lang::En) else {
         return response;

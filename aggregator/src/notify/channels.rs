@@ -105,13 +105,9 @@ impl Message<'_> {
             .iter()
             .map(|(a, _)| a.summary.as_str())
             .collect();
-        let common_annotations = if summaries.windows(2).all(|w| w[0] == w[1]) {
-            summaries
-                .first()
-                .map(|s| json!({"summary": s}))
-                .unwrap_or_else(|| json!({}))
-        } else {
-            json!({})
+        let common_annotations = match self.alerts.first() {
+            Some((a, _)) if summaries.windows(2).all(|w| w[0] == w[1]) => annotations(a),
+            _ => json!({}),
         };
         json!({
             "version": "4",

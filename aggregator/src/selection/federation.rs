@@ -345,8 +345,11 @@ pub fn merge(
             .considered_hosts
             .saturating_add(part.considered_hosts);
         merged.partial |= part.partial;
-        merged.groups_short = merged.groups_short.or(part.groups_short);
-        merged.groups_short_text = merged.groups_short_text.or(part.groups_short_text);
+        // The words and their catalog form from the same answer.
+        if merged.groups_short.is_none() {
+            merged.groups_short = part.groups_short;
+            merged.groups_short_text = part.groups_short_text;
+        }
         for e in part.eliminated {
             let count = eliminated.entry(e.constraint).or_default();
             *count = count.saturating_add(e.hosts);

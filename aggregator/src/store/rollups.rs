@@ -1,6 +1,8 @@
 //! One-minute rollups that raw samples fold into after the raw window,
 //! and hourly ones made of them once an hour is whole.
 
+use std::collections::BTreeSet;
+
 use super::*;
 
 impl Store {
@@ -44,7 +46,19 @@ impl Store {
         let Some((first_id, last_id)) = ids else {
             return Ok(0);
         };
+        // A sample late enough to land in an hour already made (an agent's
+        // spool after a long outage) makes that hour again, below.
+        let made_until: Option<i64> =
+            sqlx::query("SELECT hourly_until_ms FROM rollup_progress WHERE id = 1")
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+        let mut remake: BTreeSet<(i64, u64)> = BTreeSet::new();
         for ((host_id, minute), samples) in minutes {
+            if made_until.is_some_and(|until| minute < until as u64) {
+                remake.insert((host_id, history::hour_of(minute)));
+            }
             // Fold into what an earlier pass left for this minute, sample by
             // sample, so a resend already counted is skipped.
             let mut rollup = sqlx::query(
@@ -67,6 +81,32 @@ impl Store {
             )
             .bind(host_id)
             .bind(int(minute))
+            .bind(int(rollup.samples))
+            .bind(rollup.to_bytes())
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (host_id, hour) in remake {
+            let rows = sqlx::query(
+                "SELECT body FROM sample_rollups WHERE host_id = $1 AND minute_ms >= $2 AND minute_ms < $3",
+            )
+            .bind(host_id)
+            .bind(int(hour))
+            .bind(int(hour + history::HOUR_MS))
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut rollup = Rollup::default();
+            for row in &rows {
+                if let Ok(minute) = Rollup::from_bytes(&row.try_get::<Vec<u8>, _>(0)?) {
+                    rollup.merge(&minute);
+                }
+            }
+            sqlx::query(
+                "INSERT INTO sample_rollups_hourly (host_id, hour_ms, samples, body) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (host_id, hour_ms) DO UPDATE SET samples = excluded.samples, body = excluded.body",
+            )
+            .bind(host_id)
+            .bind(int(hour))
             .bind(int(rollup.samples))
             .bind(rollup.to_bytes())
             .execute(&mut *tx)
@@ -183,12 +223,24 @@ impl Store {
                 _ => break,
             }
         }
+        // The next hour to make is the next one holding a minute: hours
+        // without any (a node down for a week, one odd clock) are passed
+        // over at once, up to the cutoff's hour.
+        let next: Option<i64> =
+            sqlx::query("SELECT MIN(minute_ms) FROM sample_rollups WHERE minute_ms >= $1")
+                .bind(int(end))
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?;
+        let next = next.map_or(history::hour_of(until_ms), |minute| {
+            history::hour_of(minute as u64).min(history::hour_of(until_ms))
+        });
         sqlx::query(
             "INSERT INTO rollup_progress (id, hourly_until_ms) VALUES (1, $1) \
              ON CONFLICT (id) DO UPDATE SET hourly_until_ms = excluded.hourly_until_ms \
              WHERE rollup_progress.hourly_until_ms < excluded.hourly_until_ms",
         )
-        .bind(int(end))
+        .bind(int(next.max(end)))
         .execute(&self.pool)
         .await?;
         Ok(true)
