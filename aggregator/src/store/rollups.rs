@@ -75,16 +75,7 @@ impl Store {
             for sample in &samples {
                 rollup.add(sample);
             }
-            sqlx::query(
-                "INSERT INTO sample_rollups (host_id, minute_ms, samples, body) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (host_id, minute_ms) DO UPDATE SET samples = excluded.samples, body = excluded.body",
-            )
-            .bind(host_id)
-            .bind(int(minute))
-            .bind(int(rollup.samples))
-            .bind(rollup.to_bytes())
-            .execute(&mut *tx)
-            .await?;
+            write_rollup(&mut tx, Span::Minute, host_id, minute, &rollup).await?;
         }
         for (host_id, hour) in remake {
             let rows = sqlx::query(
@@ -101,16 +92,7 @@ impl Store {
                     rollup.merge(&minute);
                 }
             }
-            sqlx::query(
-                "INSERT INTO sample_rollups_hourly (host_id, hour_ms, samples, body) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (host_id, hour_ms) DO UPDATE SET samples = excluded.samples, body = excluded.body",
-            )
-            .bind(host_id)
-            .bind(int(hour))
-            .bind(int(rollup.samples))
-            .bind(rollup.to_bytes())
-            .execute(&mut *tx)
-            .await?;
+            write_rollup(&mut tx, Span::HourAgain, host_id, hour, &rollup).await?;
         }
         let deleted = sqlx::query("DELETE FROM samples WHERE id >= $1 AND id <= $2")
             .bind(first_id)
@@ -206,16 +188,7 @@ impl Store {
             }
             let mut tx = self.begin_write().await?;
             for (host_id, rollup) in &hours {
-                sqlx::query(
-                    "INSERT INTO sample_rollups_hourly (host_id, hour_ms, samples, body) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (host_id, hour_ms) DO NOTHING",
-                )
-                .bind(host_id)
-                .bind(int(hour))
-                .bind(int(rollup.samples))
-                .bind(rollup.to_bytes())
-                .execute(&mut *tx)
-                .await?;
+                write_rollup(&mut tx, Span::Hour, *host_id, hour, rollup).await?;
             }
             tx.commit().await?;
             match hours.last() {
@@ -311,4 +284,47 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Which rollup a write is, and what it does to one already there.
+#[derive(Clone, Copy)]
+enum Span {
+    /// A minute, replaced: it holds what it held and more.
+    Minute,
+    /// An hour made the first time: replicas making the same one write the
+    /// same rows, and the first stays.
+    Hour,
+    /// An hour made again with a late minute: replaced.
+    HourAgain,
+}
+
+async fn write_rollup(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    span: Span,
+    host_id: i64,
+    at_ms: u64,
+    rollup: &Rollup,
+) -> Result<(), StoreError> {
+    let sql = match span {
+        Span::Minute => {
+            "INSERT INTO sample_rollups (host_id, minute_ms, samples, body) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (host_id, minute_ms) DO UPDATE SET samples = excluded.samples, body = excluded.body"
+        }
+        Span::Hour => {
+            "INSERT INTO sample_rollups_hourly (host_id, hour_ms, samples, body) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (host_id, hour_ms) DO NOTHING"
+        }
+        Span::HourAgain => {
+            "INSERT INTO sample_rollups_hourly (host_id, hour_ms, samples, body) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (host_id, hour_ms) DO UPDATE SET samples = excluded.samples, body = excluded.body"
+        }
+    };
+    sqlx::query(sql)
+        .bind(host_id)
+        .bind(int(at_ms))
+        .bind(int(rollup.samples))
+        .bind(rollup.to_bytes())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
