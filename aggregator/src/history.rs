@@ -176,9 +176,9 @@ impl HostIo {
 /// make (bridges, veth pairs, tunnels, shaping), and not one that carries
 /// other interfaces' traffic again (bonds, VLANs): each byte counted once.
 fn physical_interface(name: &str) -> bool {
-    const VIRTUAL: [&str; 15] = [
-        "lo", "veth", "docker", "br-", "virbr", "cni", "flannel", "cali", "vxlan", "tun", "tap",
-        "ifb", "dummy", "bond", "team",
+    const VIRTUAL: [&str; 22] = [
+        "lo", "veth", "docker", "br", "virbr", "vmbr", "vnet", "lxc", "cni", "flannel", "cali",
+        "cilium", "kube-", "vxlan", "tun", "tap", "wg", "ifb", "dummy", "bond", "team", "ovs",
     ];
     !VIRTUAL.iter().any(|prefix| name.starts_with(prefix)) && !name.contains('.')
 }

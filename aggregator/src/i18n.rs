@@ -19,7 +19,8 @@ pub enum Lang {
 
 impl Lang {
     /// The first language of an `Accept-Language` header that the catalog
-    /// has (by its primary tag, ignoring weights), else English.
+    /// has (by its primary tag, in the order given; a weight of 0 refuses
+    /// one), else English.
     pub fn negotiate(header: &str) -> Self {
         header
             .split(',')

@@ -480,17 +480,17 @@ fn describe(f: &Fault, host: &HostEntry, demand: &Demand, now: u64) -> Text {
             known(f.have).map(|b| format!("{:.1}", b / (1u64 << 30) as f64)),
         ),
         Constraint::Accelerators => {
-            let held: Vec<String> = host
+            let held: Vec<Text> = host
                 .gpu_briefs
                 .iter()
                 .filter_map(|b| {
                     let until = b.held_until_ms?;
                     let index = host.resources.get(b.slot as usize)?.gpu_index;
-                    Some(format!(
-                        "GPU {} → {}",
-                        index.map_or("?".into(), |i| i.to_string()),
-                        crate::history::minute_text(until)
-                    ))
+                    Some(
+                        Text::new("selection.held_gpu")
+                            .arg("gpu", index.map_or("?".into(), |i| i.to_string()))
+                            .arg("until", crate::history::minute_text(until)),
+                    )
                 })
                 .collect();
             Text::new(if f.exact {
@@ -506,7 +506,7 @@ fn describe(f: &Fault, host: &HostEntry, demand: &Demand, now: u64) -> Text {
                 if held.is_empty() {
                     Text::empty()
                 } else {
-                    Text::new("selection.held").arg("held", held.join("; "))
+                    Text::new("selection.held").arg_list("held", held)
                 },
             )
         }

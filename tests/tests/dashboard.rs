@@ -163,7 +163,18 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
         "document.querySelector('#history-range a.active')?.dataset.hours === '24'
           && Number(document.getElementById('chart-cpu')?.dataset.stored) >= 1",
     );
-    page.eval("history.back(); true");
+    // Any other range: 20 days is read in whole hours.
+    page.eval(
+        "(() => { const f = document.getElementById('custom-range'); f.days.value = '20'; f.hours.value = '0';
+          f.querySelector('button').click(); return true; })()",
+    );
+    page.wait_for(
+        WAIT,
+        "20 days",
+        "document.getElementById('main').dataset.drawn === 'hosts/1?hours=480' \
+          && Number(document.getElementById('chart-cpu')?.dataset.stored) >= 1",
+    );
+    page.eval("history.go(-2); true");
     page.wait_for(
         WAIT,
         "the live hour again",

@@ -41,10 +41,26 @@ async function hostList(main, params) {
   main.append(nav);
 }
 
+// Any range from 1 hour to 30 days, in days and hours.
+function customRange(id, hours) {
+  const days = el("input", { type: "number", name: "days", min: 0, max: 30, value: Math.floor(hours / 24), size: 3, "aria-label": t("days") });
+  const rest = el("input", { type: "number", name: "hours", min: 0, max: 23, value: hours % 24, size: 3, "aria-label": t("hours") });
+  const form = el("form", { class: "inline", id: "custom-range" }, days, " ", t("days"), " ", rest, " ", t("hours"), " ",
+    el("button", { type: "submit" }, t("show")));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const total = Math.min(720, Math.max(1, 24 * (Number(days.value) || 0) + (Number(rest.value) || 0)));
+    location.hash = `#/hosts/${encodeURIComponent(id)}?hours=${total}`;
+  });
+  return form;
+}
+
 export async function hosts(main, params, id) {
   if (!id) return hostList(main, params);
   // The charts open with the range's history; the last hour goes on live.
-  const hours = [1, 24, 168, 720].includes(Number(new URLSearchParams(params).get("hours"))) ? Number(new URLSearchParams(params).get("hours")) : 1;
+  // 1 h to 30 days, whole hours: the four ranges or any other (custom).
+  const asked = Number(new URLSearchParams(params).get("hours"));
+  const hours = Number.isInteger(asked) && asked >= 1 && asked <= 720 ? asked : 1;
   const base = "/api/v1/hosts/" + encodeURIComponent(id);
   const [h, hist] = await Promise.all([api("GET", base), api("GET", base + "/history?hours=" + hours)]);
   const inv = h.inventory || {};
@@ -62,7 +78,8 @@ export async function hosts(main, params, id) {
       el("dt", {}, t("samples")), el("dd", { id: "sample-count" }, "0")),
     el("p", { class: "ranges", id: "history-range" }, t("range"), ": ",
       ...[[1, "range_1h"], [24, "range_24h"], [168, "range_7d"], [720, "range_30d"]].map(([n, k]) =>
-        el("a", { href: `#/hosts/${encodeURIComponent(id)}?hours=${n}`, class: n === hours ? "active" : "", "data-hours": n }, t(k)))),
+        el("a", { href: `#/hosts/${encodeURIComponent(id)}?hours=${n}`, class: n === hours ? "active" : "", "data-hours": n }, t(k))),
+      " · ", customRange(id, hours)),
     el("p", { class: "note" }, hours === 1 ? t("live_note") : t("history_note")));
   if (h.holds.length) {
     main.append(el("h2", {}, t("holds_on_host")), table([t("identifier"), t("reservation"), t("holder"), t("held_until")],

@@ -6,10 +6,12 @@
 //! to the same `/api/v1` as everyone else, with a session cookie and the
 //! CSRF token it is given at sign-in.
 
+use std::sync::LazyLock;
+
 use axum::{
     Router,
     extract::Path,
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
     routing::get,
 };
@@ -76,19 +78,54 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/ui/") }))
         .route("/ui", get(|| async { Redirect::to("/ui/") }))
-        .route("/ui/", get(|| async { asset("index.html") }))
+        .route(
+            "/ui/",
+            get(|headers: HeaderMap| async move { asset("index.html", &headers) }),
+        )
         .route(
             "/ui/{*path}",
-            get(|Path(path): Path<String>| async move { asset(&path) }),
+            get(|Path(path): Path<String>, headers: HeaderMap| async move { asset(&path, &headers) }),
         )
 }
 
-fn asset(path: &str) -> Response {
-    let Some(asset) = ASSETS.iter().find(|a| a.path == path) else {
+/// Each asset's entity tag, a digest of its bytes: a browser revalidating
+/// its copy (`no-cache`) is answered 304 with no body while the binary is
+/// the same, instead of every module again on every load.
+static TAGS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    ASSETS
+        .iter()
+        .map(|a| {
+            let digest = ring::digest::digest(&ring::digest::SHA256, a.body);
+            let hex: String = digest.as_ref()[..12]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            format!("\"{hex}\"")
+        })
+        .collect()
+});
+
+fn asset(path: &str, request: &HeaderMap) -> Response {
+    let Some(at) = ASSETS.iter().position(|a| a.path == path) else {
         return Problem::new(StatusCode::NOT_FOUND, "no such page asset").into_response();
     };
-    let mut response = (StatusCode::OK, asset.body).into_response();
+    let asset = &ASSETS[at];
+    let tag = &TAGS[at];
+    let fresh = request
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().trim_start_matches("W/") == tag);
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (StatusCode::OK, asset.body).into_response()
+    };
     let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(tag) {
+        headers.insert(header::ETAG, value);
+    }
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(asset.content_type),
@@ -173,8 +210,14 @@ mod tests {
 
     /// The status line and headers of `GET path`, lowercased.
     async fn head_of(addr: std::net::SocketAddr, path: &str) -> String {
+        head_with(addr, path, "X-Nothing: 1").await
+    }
+
+    /// The same, with one more request header.
+    async fn head_with(addr: std::net::SocketAddr, path: &str, extra: &str) -> String {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut reply = Vec::new();
         stream.read_to_end(&mut reply).await.unwrap();
@@ -207,5 +250,16 @@ mod tests {
             let head = head_of(addr, path).await;
             assert!(head.starts_with("http/1.1 404"), "{path}: {head}");
         }
+        // A copy the browser holds is confirmed, not sent again.
+        let head = head_of(addr, "/ui/app.js").await;
+        let tag = head
+            .lines()
+            .find_map(|l| l.strip_prefix("etag: "))
+            .unwrap()
+            .to_owned();
+        let again = head_with(addr, "/ui/app.js", &format!("If-None-Match: {tag}")).await;
+        assert!(again.starts_with("http/1.1 304"), "{again}");
+        let other = head_with(addr, "/ui/app.js", "If-None-Match: \"stale\"").await;
+        assert!(other.starts_with("http/1.1 200"), "{other}");
     }
 }
