@@ -635,24 +635,11 @@ fn host_history_of(
     samples: &[Vec<u8>],
 ) -> Value {
     let buckets = (to - from).div_ceil(step) as usize;
-    const HOST: [Metric; 8] = [
-        Metric::CpuUtilization,
-        Metric::MemoryUsed,
-        Metric::Load1,
-        Metric::DiskRead,
-        Metric::DiskWrite,
-        Metric::NetworkRx,
-        Metric::NetworkTx,
-        Metric::Temperature,
-    ];
-    const GPU: [Metric; 4] = [
-        Metric::GpuUtilization,
-        Metric::GpuMemoryUsed,
-        Metric::GpuTemperature,
-        Metric::GpuPower,
-    ];
-    let mut host_stats = vec![vec![Stat::default(); buckets]; HOST.len()];
-    let mut gpu_stats = vec![vec![vec![Stat::default(); buckets]; GPU.len()]; gpus.len()];
+    // The host's figures and each accelerator's, as `Metric` lists them.
+    let (gpu_metrics, host_metrics): (Vec<Metric>, Vec<Metric>) =
+        Metric::ALL.into_iter().partition(|m| m.is_gpu());
+    let mut host_stats = vec![vec![Stat::default(); buckets]; host_metrics.len()];
+    let mut gpu_stats = vec![vec![vec![Stat::default(); buckets]; gpu_metrics.len()]; gpus.len()];
     // As in `history`: minutes already rolled up, then the raw window.
     for (minute, body) in rollups {
         let Some(i) = minute
@@ -665,13 +652,13 @@ fn host_history_of(
         let Ok(rollup) = crate::history::Rollup::from_bytes(body) else {
             continue;
         };
-        for (m, stats) in HOST.iter().zip(&mut host_stats) {
+        for (m, stats) in host_metrics.iter().zip(&mut host_stats) {
             if let Some(stat) = m.read_rollup(&rollup, None) {
                 stats[i].merge(&stat);
             }
         }
         for (index, per_gpu) in gpus.iter().zip(&mut gpu_stats) {
-            for (m, stats) in GPU.iter().zip(per_gpu) {
+            for (m, stats) in gpu_metrics.iter().zip(per_gpu) {
                 if let Some(stat) = m.read_rollup(&rollup, Some(*index)) {
                     stats[i].merge(&stat);
                 }
@@ -691,11 +678,11 @@ fn host_history_of(
         else {
             continue;
         };
-        for (m, stats) in HOST.iter().zip(&mut host_stats) {
+        for (m, stats) in host_metrics.iter().zip(&mut host_stats) {
             stats[i].add(m.read_sample(&sample, None));
         }
         for (index, per_gpu) in gpus.iter().zip(&mut gpu_stats) {
-            for (m, stats) in GPU.iter().zip(per_gpu) {
+            for (m, stats) in gpu_metrics.iter().zip(per_gpu) {
                 stats[i].add(m.read_sample(&sample, Some(*index)));
             }
         }
@@ -714,7 +701,7 @@ fn host_history_of(
         "step_ms": step,
         "t_ms": kept.iter().map(|&i| from + i as u64 * step).collect::<Vec<_>>(),
     });
-    for (m, stats) in HOST.iter().zip(&host_stats) {
+    for (m, stats) in host_metrics.iter().zip(&host_stats) {
         answer[m.name()] = json!(means(stats));
     }
     answer["gpus"] = gpus
@@ -722,7 +709,7 @@ fn host_history_of(
         .zip(&gpu_stats)
         .map(|(index, per_gpu)| {
             let mut gpu = json!({ "index": index });
-            for (m, stats) in GPU.iter().zip(per_gpu) {
+            for (m, stats) in gpu_metrics.iter().zip(per_gpu) {
                 gpu[m.name()] = json!(means(stats));
             }
             gpu

@@ -227,18 +227,14 @@ impl Store {
         from_ms: u64,
         to_ms: u64,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        let rows = sqlx::query(
+        self.bodies(
             "SELECT hour_ms, body FROM sample_rollups_hourly WHERE host_id = $1 \
              AND hour_ms >= $2 AND hour_ms < $3 ORDER BY hour_ms",
+            host_id,
+            from_ms,
+            to_ms,
         )
-        .bind(host_id)
-        .bind(int(from_ms))
-        .bind(int(to_ms))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get::<i64, _>(0)? as u64, r.try_get(1)?)))
-            .collect()
+        .await
     }
 
     /// A host's rollups of the minutes in `[from_ms, to_ms)` as stored,
@@ -249,15 +245,30 @@ impl Store {
         from_ms: u64,
         to_ms: u64,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        let rows = sqlx::query(
+        self.bodies(
             "SELECT minute_ms, body FROM sample_rollups WHERE host_id = $1 \
              AND minute_ms >= $2 AND minute_ms < $3 ORDER BY minute_ms",
+            host_id,
+            from_ms,
+            to_ms,
         )
-        .bind(host_id)
-        .bind(int(from_ms))
-        .bind(int(to_ms))
-        .fetch_all(&self.pool)
-        .await?;
+        .await
+    }
+
+    /// (time, body) rows of one host in `[from_ms, to_ms)`, as `sql` reads them.
+    async fn bodies(
+        &self,
+        sql: &'static str,
+        host_id: i64,
+        from_ms: u64,
+        to_ms: u64,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let rows = sqlx::query(sql)
+            .bind(host_id)
+            .bind(int(from_ms))
+            .bind(int(to_ms))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| Ok((r.try_get::<i64, _>(0)? as u64, r.try_get(1)?)))
             .collect()
