@@ -11,6 +11,8 @@ export function setLang(next) {
   localStorage.setItem("suanli.lang", lang);
 }
 export const t = (k) => (T[k] ? T[k][lang === "zh" ? 0 : 1] : k);
+/** The words for `k`, or `fallback` where the catalog has none (a vendor's new code). */
+export const tOr = (k, fallback) => (T[k] ? t(k) : fallback);
 
 // Dates as staff in China write them: 2026-12-07 01:42 (local time).
 const pad2 = (n) => String(n).padStart(2, "0");

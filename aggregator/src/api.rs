@@ -325,9 +325,9 @@ pub fn router(state: Arc<Node>) -> Router {
         router = router.route(
             path,
             methods.fallback(|| async move {
-                let mut response = Problem::new(
+                let mut response = Problem::text(
                     StatusCode::METHOD_NOT_ALLOWED,
-                    format!("this endpoint takes {allow}"),
+                    Text::new("error.api.method").arg("allow", &allow),
                 )
                 .into_response();
                 if let Ok(value) = header::HeaderValue::from_str(&allow) {
@@ -367,9 +367,11 @@ impl Page {
         if (1..=1000).contains(&limit) {
             Ok(limit)
         } else {
-            Err(Problem::invalid(vec![FieldProblem::new(
+            Err(Problem::invalid(vec![FieldProblem::text(
                 "limit",
-                "between 1 and 1000",
+                Text::new("check.check.between")
+                    .arg("min", 1)
+                    .arg("max", 1000),
             )]))
         }
     }
@@ -392,9 +394,9 @@ async fn refuse_oversize(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > BODY_LIMIT) {
-        return Problem::new(
+        return Problem::text(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request bodies are limited to {BODY_LIMIT} bytes"),
+            Text::new("error.api.body_limit").arg("bytes", BODY_LIMIT),
         )
         .into_response();
     }
@@ -402,8 +404,7 @@ async fn refuse_oversize(request: Request, next: Next) -> Response {
     // even be asked about one: refuse it here, with a reason.
     let uri = request.uri().to_string();
     if uri.contains("%00") || uri.contains('\0') {
-        return Problem::bad_request("NUL characters are not allowed in paths or parameters")
-            .into_response();
+        return Problem::text(StatusCode::BAD_REQUEST, Text::new("error.api.nul")).into_response();
     }
     next.run(request).await
 }
@@ -500,7 +501,7 @@ async fn authenticate(
     headers: &HeaderMap,
     address: String,
 ) -> Result<Principal, Problem> {
-    let unauthorized = |detail: &str| Problem::new(StatusCode::UNAUTHORIZED, detail);
+    let unauthorized = |text: Text| Problem::text(StatusCode::UNAUTHORIZED, text);
     let now = crate::store::now_ms();
     let store = &state.store;
     if let Some(value) = headers.get(header::AUTHORIZATION) {
@@ -508,7 +509,7 @@ async fn authenticate(
             .to_str()
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| unauthorized("the Authorization header must be: Bearer <API key>"))?;
+            .ok_or_else(|| unauthorized(Text::new("error.api.bearer")))?;
         if auth::constant_time_eq(token.as_bytes(), state.identity.admin_token.as_bytes()) {
             return Ok(Principal {
                 actor: "admin-token".into(),
@@ -526,9 +527,9 @@ async fn authenticate(
                 .map_err(Problem::from)?
         {
             return Principal::from_account(&account, Credential::ApiKey, address)
-                .ok_or_else(|| unauthorized("the key's account has an unknown role"));
+                .ok_or_else(|| unauthorized(Text::new("error.api.key_role")));
         }
-        return Err(unauthorized("unknown, expired or revoked API key"));
+        return Err(unauthorized(Text::new("error.api.bad_key")));
     }
     if let Some(secret) = session_cookie(headers) {
         let secret_sha256 = auth::secret_hash(secret);
@@ -546,7 +547,7 @@ async fn authenticate(
                 },
                 address,
             )
-            .ok_or_else(|| unauthorized("the session's account has an unknown role"));
+            .ok_or_else(|| unauthorized(Text::new("error.api.session_role")));
         }
         return Err(Problem::text(
             StatusCode::UNAUTHORIZED,

@@ -49,9 +49,9 @@ pub const MAX_PASSWORD_CHARS: usize = 1024;
 pub struct Invalid(pub Vec<FieldProblem>);
 
 impl Invalid {
-    /// One bad field.
-    pub fn one(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self(vec![FieldProblem::new(field, message)])
+    /// One bad field, with words of the catalog.
+    pub fn one_text(field: impl Into<String>, text: Text) -> Self {
+        Self(vec![FieldProblem::text(field, text)])
     }
 }
 
@@ -74,10 +74,6 @@ impl std::error::Error for Invalid {}
 pub struct Check(Vec<FieldProblem>);
 
 impl Check {
-    pub fn fail(&mut self, field: &str, message: impl Into<String>) {
-        self.0.push(FieldProblem::new(field, message));
-    }
-
     /// Fails `field` with words of the catalog.
     pub fn fail_text(&mut self, field: &str, text: Text) {
         self.0.push(FieldProblem::text(field, text));
@@ -168,13 +164,15 @@ impl Check {
     /// A line's latency and bandwidth, where given.
     pub fn line_figures(&mut self, latency_ms: Option<f64>, bandwidth_mbps: Option<i64>) {
         if latency_ms.is_some_and(|ms| !(ms.is_finite() && ms > 0.0 && ms < 10_000.0)) {
-            self.fail(
-                "latency_ms",
-                "a positive number of milliseconds below 10000",
-            );
+            self.fail_text("latency_ms", Text::new("check.check.latency"));
         }
         if bandwidth_mbps.is_some_and(|b| !(1..=10_000_000).contains(&b)) {
-            self.fail("bandwidth_mbps", "between 1 and 10000000");
+            self.fail_text(
+                "bandwidth_mbps",
+                Text::new("check.check.between")
+                    .arg("min", 1)
+                    .arg("max", 10_000_000),
+            );
         }
     }
 }

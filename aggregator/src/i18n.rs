@@ -141,9 +141,22 @@ impl Text {
         })
     }
 
+    /// Words that come as they are, in either language: a message from
+    /// elsewhere (a child node's, the database's) that has no key here.
+    pub fn plain(words: impl Display) -> Self {
+        Self::new("plain").arg("text", words)
+    }
+
     /// Is the key in the catalog?
     pub fn known(&self) -> bool {
         CATALOG.contains_key(&self.key)
+    }
+}
+
+/// English, as logs and the command line read it.
+impl Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render(Lang::En))
     }
 }
 
@@ -250,8 +263,12 @@ mod tests {
                 continue;
             }
             let code = std::fs::read_to_string(&path).unwrap();
-            for (at, _) in code.match_indices("Text::new(\"") {
-                let rest = &code[at + "Text::new(\"".len()..];
+            for (at, _) in code.match_indices("Text::new(") {
+                // rustfmt may put the key on the next line.
+                let rest = code[at + "Text::new(".len()..].trim_start();
+                let Some(rest) = rest.strip_prefix('"') else {
+                    continue;
+                };
                 let key = &rest[..rest.find('"').unwrap()];
                 assert!(
                     CATALOG.contains_key(key),

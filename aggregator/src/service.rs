@@ -6,7 +6,7 @@
 //! it was, so each edge answers in its own terms: the API with a problem
 //! document, the command line with a message, a node link with a code.
 
-use crate::{auth::Principal, check::Invalid, store::StoreError};
+use crate::{auth::Principal, check::Invalid, i18n::Text, store::StoreError};
 
 pub mod accounts;
 pub mod alerts;
@@ -74,17 +74,26 @@ impl Source {
             Source::Task => "a worker of the node",
         }
     }
+
+    /// Its name in the reader's words.
+    pub fn text(self) -> Text {
+        Text::new(match self {
+            Source::Database => "source.database",
+            Source::Identity => "source.identity",
+            Source::Task => "source.task",
+        })
+    }
 }
 
 /// Why an operation failed, classified for the edges.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error("{0}")]
-    NotFound(String),
+    NotFound(Text),
     #[error("{0}")]
-    Forbidden(String),
+    Forbidden(Text),
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Text),
     #[error("{0}")]
     Invalid(#[from] Invalid),
     /// Too many failed tries with a password: again in this many seconds.
@@ -98,9 +107,8 @@ pub enum ServiceError {
 /// The organisation a caller who is not staff acts for; an applicant not
 /// yet approved has none.
 pub fn own_provider(who: &Principal) -> Result<i64, ServiceError> {
-    who.provider_id.ok_or_else(|| {
-        ServiceError::Conflict("your organisation's registration has not been approved yet".into())
-    })
+    who.provider_id
+        .ok_or_else(|| ServiceError::Conflict(Text::new("error.not_approved")))
 }
 
 impl ServiceError {
@@ -115,13 +123,16 @@ impl ServiceError {
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound(m) => Self::NotFound(m),
-            e @ (StoreError::NoHost(_) | StoreError::NoProvider(_)) => {
-                Self::NotFound(e.to_string())
+            StoreError::NotFound(m) => Self::NotFound(Text::plain(m)),
+            StoreError::NoHost(host) => {
+                Self::NotFound(Text::new("error.no_host").arg("host", host))
             }
-            StoreError::Conflict(m) => Self::Conflict(m),
+            StoreError::NoProvider(code) => {
+                Self::NotFound(Text::new("error.no_provider").arg("provider", code))
+            }
+            StoreError::Conflict(m) => Self::Conflict(Text::plain(m)),
             StoreError::DuplicateProvider(code) => {
-                Self::Conflict(format!("already registered as provider {code}"))
+                Self::Conflict(Text::new("error.duplicate_provider").arg("code", code))
             }
             e @ (StoreError::Database(_) | StoreError::UnsupportedUrl(_)) => {
                 Self::unavailable(Source::Database, e)

@@ -345,7 +345,9 @@ const UNTRANSLATED: &str = r##"(() => {
     "WeCom", "Feishu", "Prometheus", "Grafana", "Bearer", "agent", "scontrol", "Webhook", "GiB", "MiB", "TiB", "KiB", "Gbps", "Mbps",
     "GFLOPS", "TFLOPS", "PFLOPS", "EFLOPS", "CPU", "GPU", "NPU", "XID", "ECC", "HBM", "PCIe", "NVML",
     "DCMI", "CNDev", "Ascend", "Hygon", "Cambricon", "Iluvatar", "AMD", "ROCm", "CEL", "JSON", "API",
-    "URL", "TLS", "QUIC", "SMTP", "HTTPS", "HTTP", "USCC", "FP32", "FP16", "BF16", "INT8", "TF32"]);
+    "URL", "TLS", "QUIC", "SMTP", "HTTPS", "HTTP", "USCC", "FP32", "FP16", "BF16", "INT8", "TF32",
+    // A unit of the GPU, as NVIDIA's XID catalog names it.
+    "NVLPW_CTRL"]);
   const dataSelector = '[translate="no"], .mono, code, pre, script, style, #lang';
   const dataWords = new Set();
   for (const e of document.querySelectorAll('[translate="no"], .mono, code, pre')) {
@@ -355,6 +357,8 @@ const UNTRANSLATED: &str = r##"(() => {
     // Tokens joined by - _ . / : or digits are names and codes (cpu-node-03, host_silent, 10.0.0.1).
     for (const token of text.split(/[\s,;()（）：，；、"'「」\[\]{}·|=<>]+/)) {
       if (!token || dataWords.has(token) || dataWords.has(token.replace(/[.:!?]+$/, ""))) continue;
+      // A vendor's constant (SW_THERMAL_SLOWDOWN) is words to translate, not a name.
+      if (/^[A-Z]+(_[A-Z]+)+$/.test(token) && !same.has(token)) return true;
       if (/[0-9_\/@]|[a-z][.-][a-z]/i.test(token)) continue;
       for (const word of token.match(/[A-Za-z]{3,}/g) || []) {
         if (/[a-z]/.test(word) && !same.has(word) && !dataWords.has(word)) return true;

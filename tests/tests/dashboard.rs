@@ -410,9 +410,79 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
         "one's own account and API keys",
         "!!document.getElementById('key-form') && !!document.getElementById('password-form')",
     );
+    // A GPU host (two H100s on the stand-in NVML): its page opens with
+    // stored history for each card, its thresholds drawn, one small chart
+    // per card.
+    let library = suanli_tests::nvml_standin(dir.path());
+    let mut gpu_host = Agent::join_as(
+        &dir.path().join("gpu"),
+        &node.join_string(None),
+        "200ms",
+        "m-gpu",
+        "gpu-node-01",
+    );
+    gpu_host.env = vec![("SUANLI_NVML_LIBRARY".into(), library.display().to_string())];
+    gpu_host.run();
+    let mut gpu_id = 0;
+    suanli_tests::wait_until(WAIT, "the GPU host's samples", || {
+        let host = node
+            .hosts()
+            .into_iter()
+            .find(|h| h["hostname"] == "gpu-node-01");
+        gpu_id = host.as_ref().map_or(0, |h| h["host_id"].as_i64().unwrap());
+        gpu_id != 0 && {
+            let (status, body) = node.get(&format!("/api/v1/hosts/{gpu_id}/history?hours=1"));
+            status == 200 && {
+                let history: serde_json::Value = serde_json::from_str(&body).unwrap();
+                history["t_ms"].as_array().is_some_and(|t| t.len() >= 3)
+                    && history["gpus"][0]["gpu_utilization_percent"]
+                        .as_array()
+                        .is_some_and(|u| u.iter().any(|v| v.as_f64() == Some(87.0)))
+            }
+        }
+    });
+    let gpu_page = format!("hosts/{gpu_id}");
+    page.eval(&format!("location.hash = '#/{gpu_page}'; true"));
+    page.wait_for(
+        WAIT,
+        "the GPU host's page",
+        &format!(
+            "document.getElementById('main').dataset.drawn === '{gpu_page}' \
+             && !!document.querySelector('#chart-device-1 canvas')"
+        ),
+    );
+    let gpu_charts = page.eval(
+        "(() => { const c = window.suanliCharts; const stored = (n) => Number(document.getElementById('chart-' + n).dataset.stored);
+           const labels = (n) => c[n].series.map((s) => s.label);
+           return { stored: ['gpu_util', 'gpu_mem', 'gpu_temp', 'gpu_power', 'device-0', 'device-1'].map(stored),
+             util: c.gpu_util.data[1].filter((v) => v != null).slice(-1)[0],
+             mem_axis: c.gpu_mem.scales.y.max,
+             temp: labels('gpu_temp'), power: labels('gpu_power'),
+             device0: c['device-0'].data[1].filter((v) => v != null).slice(-1)[0] }; })()",
+    );
+    for stored in gpu_charts["stored"].as_array().unwrap() {
+        assert!(
+            stored.as_u64().unwrap() >= 3,
+            "history on first paint: {gpu_charts}"
+        );
+    }
+    assert_eq!(gpu_charts["util"], 87.0, "{gpu_charts}");
+    assert_eq!(gpu_charts["device0"], 87.0, "{gpu_charts}");
+    // Memory against the card's 80 GB, not against what is used.
+    assert!(
+        gpu_charts["mem_axis"].as_f64().unwrap() >= 74.0,
+        "{gpu_charts}"
+    );
+    assert!(
+        gpu_charts["temp"].to_string().contains("降频阈值")
+            && gpu_charts["power"].to_string().contains("功耗上限"),
+        "threshold lines: {gpu_charts}"
+    );
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::write(shots.join("dashboard-gpu-host.png"), page.screenshot()).unwrap();
+
     // Layout that holds: the navigation on one line at 1024 px, and no
     // page wider than a 390 px phone (tables scroll inside their box).
-    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
     let overview = ("#/overview", "#province-map");
     let alerts = ("#/alerts", "#silence-form");
     let host = ("#/hosts/1", "#chart-cpu canvas");
@@ -453,7 +523,7 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
             );
         }
     }
-    page.set_width(1400);
+    page.set_width(1440);
     page.eval("document.getElementById('lang').click(); true");
     page.wait_for(
         WAIT,
@@ -461,8 +531,15 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
         "document.getElementById('nav-overview')?.textContent === 'Overview'",
     );
     // One language at a time: every page in English, then in Chinese,
-    // holds no word of the other language outside its data.
+    // holds no word of the other language outside its data; and each, at
+    // 1440 px and on a 390 px phone, is no wider than the window.
     let mut untranslated = Vec::new();
+    let mut overflowing = Vec::new();
+    let every_page: Vec<&str> = EVERY_PAGE
+        .iter()
+        .copied()
+        .chain([gpu_page.as_str()])
+        .collect();
     for lang in ["en", "zh-CN"] {
         if lang == "zh-CN" {
             page.eval("document.getElementById('lang').click(); true");
@@ -472,18 +549,32 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
                 "document.getElementById('nav-overview')?.textContent === '总览'",
             );
         }
-        for route in EVERY_PAGE {
-            page.eval(&format!("location.hash = '#/{route}'; true"));
-            page.wait_for(
-                WAIT,
-                &format!("#/{route} in {lang}"),
-                &format!(
-                    "document.getElementById('main').dataset.drawn === '{route}' \
-                     && document.documentElement.lang === '{lang}'"
-                ),
-            );
-            for text in page.untranslated() {
-                untranslated.push(format!("{lang} #/{route}: {text}"));
+        for width in [1440, 390] {
+            page.set_width(width);
+            for route in &every_page {
+                page.eval(&format!("location.hash = '#/{route}'; true"));
+                page.wait_for(
+                    WAIT,
+                    &format!("#/{route} in {lang} at {width} px"),
+                    &format!(
+                        "document.getElementById('main').dataset.drawn === '{route}' \
+                         && document.documentElement.lang === '{lang}'"
+                    ),
+                );
+                if width == 1440 {
+                    for text in page.untranslated() {
+                        untranslated.push(format!("{lang} #/{route}: {text}"));
+                    }
+                }
+                if page.overflows() {
+                    overflowing.push(format!("{lang} #/{route} at {width} px"));
+                }
+                let name = route.replace('/', "-");
+                std::fs::write(
+                    shots.join(format!("dashboard-{lang}-{name}-{width}.png")),
+                    page.screenshot(),
+                )
+                .unwrap();
             }
         }
     }
@@ -491,6 +582,11 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
         untranslated.is_empty(),
         "text in the other language:\n{}",
         untranslated.join("\n")
+    );
+    assert!(
+        overflowing.is_empty(),
+        "wider than the window:\n{}",
+        overflowing.join("\n")
     );
 }
 

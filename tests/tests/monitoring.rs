@@ -379,6 +379,25 @@ fn an_xid_79_takes_the_gpu_out_of_selection_until_staff_mark_it_healthy(backend:
     );
     assert!(xid_alert(&node, "79").unwrap()["resolved_at_ms"].is_null());
 
+    // While the host is silent its XID alert is held by host_silent, as
+    // Alertmanager's inhibition shows it; host_silent itself is not.
+    agent.kill();
+    let silent_id = || -> Option<Value> {
+        let (_, firing) = call(&node, "GET", "/api/v1/alerts?state=firing", None);
+        let alerts = firing["alerts"].as_array()?.clone();
+        let silent = alerts.iter().find(|a| a["rule"] == "host_silent")?;
+        assert!(silent["inhibited_by"].is_null(), "{silent}");
+        Some(silent["id"].clone())
+    };
+    wait_until(WAIT, "the XID alert inhibited by host_silent", || {
+        silent_id().is_some_and(|id| xid_alert(&node, "79").unwrap()["inhibited_by"] == id)
+    });
+    std::fs::write(&xids, "").unwrap();
+    agent.run();
+    wait_until(WAIT, "the XID alert no longer inhibited", || {
+        silent_id().is_none() && xid_alert(&node, "79").unwrap()["inhibited_by"].is_null()
+    });
+
     // Staff deal with it and say so, with a reason.
     let (status, problem) = call(
         &node,

@@ -34,6 +34,8 @@ export async function alerts(main, params) {
       const listed = silences.some((s) => s.id === a.silenced_by);
       return el("td", { class: "silenced" }, listed ? el("a", { href: "", onclick: (ev) => { ev.preventDefault(); document.getElementById("silence-" + a.silenced_by)?.scrollIntoView({ block: "center" }); } }, label) : label);
     }
+    // Held by its host's silence: what it says is no longer current.
+    if (a.inhibited_by != null) return el("td", { class: "inhibited", title: t("inhibited_note") }, t("inhibited") + " #" + a.inhibited_by);
     if (!manager || a.resolved_at_ms) return el("td", {}, "—");
     return el("td", {}, el("button", { class: "silence-this", onclick: () => {
       const f = document.getElementById("silence-form");
@@ -45,7 +47,7 @@ export async function alerts(main, params) {
       f.elements.reason.focus();
     } }, t("silence_this")));
   };
-  const rows = data.alerts.map((a) => el("tr", { class: "alert" + (a.silenced_by != null ? " muted" : ""), "data-id": a.id, "data-rule": a.rule },
+  const rows = data.alerts.map((a) => el("tr", { class: "alert" + (a.silenced_by != null || a.inhibited_by != null ? " muted" : ""), "data-id": a.id, "data-rule": a.rule },
     el("td", { class: "sev-" + a.severity }, t(a.severity)), el("td", { class: "mono" }, a.rule), el("td", {}, a.summary),
     el("td", { class: "mono" }, a.resource || "—"), el("td", {}, fmtTime(a.started_at_ms)), el("td", {}, fmtTime(a.resolved_at_ms)),
     el("td", { class: "acked", translate: a.acked_by ? "no" : null }, a.acked_by || (manager && !a.resolved_at_ms

@@ -1,6 +1,6 @@
 // Hosts: the list (every state, filtered, a hundred to a page) and a host's
 // page (facts, holds, accelerators, charts from history that then go on live).
-import { t, fmtTime, fmtBytes } from "../i18n.js";
+import { t, tOr, fmtTime, fmtBytes } from "../i18n.js";
 import { api, session } from "../api.js";
 import { el, table, errorBox, stateCell, healthCell } from "../dom.js";
 import { timeAxis, timeSeries } from "../charts.js";
@@ -106,7 +106,7 @@ export async function hosts(main, params, id) {
           : null;
         return el("tr", { class: "accelerator", "data-identifier": r.identifier },
           el("td", { class: "mono" }, r.identifier), el("td", {}, r.model || "—"), el("td", {}, fmtBytes(r.memory_bytes)),
-          healthCell(r), el("td", {}, (g.throttle_reasons || []).join(", ") || "—"),
+          healthCell(r), el("td", {}, (g.throttle_reasons || []).map((r) => tOr("throttle." + r, r)).join(t("list_sep")) || "—"),
           el("td", {}, g.ecc_uncorrected_volatile ?? "—"), el("td", {}, remap), el("td", {}, xids || "—"),
           el("td", {}, g.nvlink_active == null ? "—" : `${g.nvlink_active}/${g.nvlink_down}`),
           el("td", { class: "mono" }, (g.processes || []).join(", ") || "—"), el("td", {}, action));

@@ -10,7 +10,7 @@ export async function receivers(main, _params, id) {
     main.append(el("h1", {}, t("attempts"), " · ", d.receiver.name),
       table([t("when"), t("alerts"), t("status"), t("errcode"), t("error"), t("latency"), t("retry")],
         d.attempts.map((a) => el("tr", {}, el("td", {}, fmtTime(a.at_ms)), el("td", {}, a.alerts), el("td", {}, a.http_status ?? "—"),
-          el("td", {}, a.errcode || "—"), el("td", {}, a.error || "—"), el("td", {}, a.latency_ms), el("td", {}, a.retry)))));
+          el("td", {}, a.errcode || "—"), el("td", { class: "mono", translate: "no", title: t("receiver_error_note") }, a.error || "—"), el("td", {}, a.latency_ms), el("td", {}, a.retry)))));
     return;
   }
   const data = await api("GET", "/api/v1/receivers");

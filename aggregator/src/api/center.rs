@@ -210,10 +210,9 @@ pub async fn registrations(
     let own = if me.role.is_staff() {
         None
     } else {
-        Some(
-            me.account_id
-                .ok_or_else(|| Problem::forbidden("no account"))?,
-        )
+        Some(me.account_id.ok_or_else(|| {
+            Problem::text(StatusCode::FORBIDDEN, Text::new("error.accounts.none"))
+        })?)
     };
     let list = state.store.registrations(own).await?;
     Ok(Json(
@@ -328,13 +327,21 @@ pub async fn create_api_key(
     Body(r): Body<NewApiKey>,
 ) -> Result<Response, Problem> {
     let account_id = me.account_id.ok_or_else(|| {
-        Problem::conflict("the admin token has no account to hold keys; sign in as an account")
+        Problem::text(
+            StatusCode::CONFLICT,
+            Text::new("error.center.no_key_account"),
+        )
     })?;
     let mut check = Check::default();
     let name = check.text("name", &r.name, 100);
     let ttl_days = r.ttl_days.unwrap_or(90);
     if !(1..=365).contains(&ttl_days) {
-        check.fail("ttl_days", "between 1 and 365");
+        check.fail_text(
+            "ttl_days",
+            Text::new("check.check.between")
+                .arg("min", 1)
+                .arg("max", 365),
+        );
     }
     check.done()?;
     let key = format!("{API_KEY_PREFIX}{}", random_secret());
@@ -364,11 +371,17 @@ pub async fn revoke_api_key(
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
     let id = parse_id(&id, "a key")?;
-    let account_id = me
-        .account_id
-        .ok_or_else(|| Problem::not_found(format!("no API key {id}")))?;
+    let account_id = me.account_id.ok_or_else(|| {
+        Problem::text(
+            StatusCode::NOT_FOUND,
+            Text::new("error.center.no_api_key").arg("id", id),
+        )
+    })?;
     if !state.store.revoke_api_key(account_id, id).await? {
-        return Err(Problem::not_found(format!("no API key {id} of yours")));
+        return Err(Problem::text(
+            StatusCode::NOT_FOUND,
+            Text::new("error.center.no_own_api_key").arg("id", id),
+        ));
     }
     audit::record(
         &state.store,
@@ -426,7 +439,10 @@ pub async fn revoke_token(
     let store = &state.store;
     let provider_id = store.token_provider(id).await?;
     if !me.may_act_for(provider_id) {
-        return Err(Problem::not_found(format!("no enrollment token {id}")));
+        return Err(Problem::text(
+            StatusCode::NOT_FOUND,
+            Text::new("error.center.no_token").arg("id", id),
+        ));
     }
     store.revoke_token(id).await?;
     audit::record(
@@ -557,7 +573,7 @@ pub async fn audit_log(
     let mut check = Check::default();
     for (field, at) in [("since", q.since), ("until", q.until)] {
         if at.is_some_and(|ms| ms < 0) {
-            check.fail(field, "unix milliseconds, 0 or more");
+            check.fail_text(field, Text::new("check.center.unix_ms"));
         }
     }
     check.done()?;

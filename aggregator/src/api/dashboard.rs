@@ -16,7 +16,7 @@ use axum::{
     routing::get,
 };
 
-use crate::api::Problem;
+use crate::{api::Problem, i18n::Text};
 
 struct Asset {
     path: &'static str,
@@ -107,7 +107,8 @@ static TAGS: LazyLock<Vec<String>> = LazyLock::new(|| {
 
 fn asset(path: &str, request: &HeaderMap) -> Response {
     let Some(at) = ASSETS.iter().position(|a| a.path == path) else {
-        return Problem::new(StatusCode::NOT_FOUND, "no such page asset").into_response();
+        return Problem::text(StatusCode::NOT_FOUND, Text::new("error.dashboard.no_asset"))
+            .into_response();
     };
     let asset = &ASSETS[at];
     let tag = &TAGS[at];

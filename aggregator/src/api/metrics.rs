@@ -10,7 +10,7 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use axum::{
     extract::State,
-    http::header,
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
 use prometheus_client::{
@@ -25,6 +25,7 @@ use crate::service::Source;
 use crate::{
     check::FieldProblem,
     fleet::{HostState, Tally},
+    i18n::Text,
     node::Node,
     store::now_ms,
     telemetry::{FloatGauge, Labels, process_figures},
@@ -197,8 +198,11 @@ pub struct HostFilter {
 pub async fn hosts(State(state): State<Arc<Node>>, Params(filter): Params<HostFilter>) -> Response {
     let limit = filter.limit.unwrap_or(1000);
     if !(1..=10_000).contains(&limit) {
-        return Problem::invalid(vec![FieldProblem::new("limit", "between 1 and 10000")])
-            .into_response();
+        return Problem::invalid(vec![FieldProblem::text(
+            "limit",
+            Text::new("check.metrics.limit"),
+        )])
+        .into_response();
     }
     let now = now_ms();
     let up: Family<Labels, Gauge> = Family::default();
@@ -226,8 +230,11 @@ pub async fn hosts(State(state): State<Arc<Node>>, Params(filter): Params<HostFi
                 {
                     Some(r) => Some(r.host_id),
                     None => {
-                        return Problem::not_found(format!("no resource {id} on this node"))
-                            .into_response();
+                        return Problem::text(
+                            StatusCode::NOT_FOUND,
+                            Text::new("error.metrics.no_resource").arg("id", &id),
+                        )
+                        .into_response();
                     }
                 }
             }

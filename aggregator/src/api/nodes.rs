@@ -23,6 +23,7 @@ use crate::{
     auth::Principal,
     check::{FieldProblem, Invalid},
     hierarchy::{self, LinkState, Referral},
+    i18n::Text,
     links::AskError,
     node::{Node, NodeEvent},
     service::{Actor, ServiceError, nodes},
@@ -133,7 +134,7 @@ pub async fn create_token(
     let role = match Role::parse(&ask.role) {
         Some(r @ (Role::Regional | Role::Industry)) => Some(r),
         _ => {
-            errors.push(FieldProblem::new("role", "regional or industry"));
+            errors.push(FieldProblem::text("role", Text::new("check.nodes.role")));
             None
         }
     };
@@ -141,16 +142,16 @@ pub async fn create_token(
         (Some(Role::Regional), Some(region), None) => Some(region),
         (Some(Role::Industry), None, Some(industry)) => Some(industry),
         (Some(Role::Regional), ..) => {
-            errors.push(FieldProblem::new(
+            errors.push(FieldProblem::text(
                 "region",
-                "a regional node's token names its province (and no industry)",
+                Text::new("check.nodes.token_region"),
             ));
             None
         }
         (Some(_), ..) => {
-            errors.push(FieldProblem::new(
+            errors.push(FieldProblem::text(
                 "industry",
-                "an industry node's token names its industry (and no region)",
+                Text::new("check.nodes.token_industry"),
             ));
             None
         }
@@ -158,7 +159,7 @@ pub async fn create_token(
     };
     let ttl_hours = ask.ttl_hours.unwrap_or(24);
     if !(1..=720).contains(&ttl_hours) {
-        errors.push(FieldProblem::new("ttl_hours", "between 1 and 720"));
+        errors.push(FieldProblem::text("ttl_hours", between(1, 720)));
     }
     let (Some(role), Some(segment)) = (role, segment) else {
         return Err(Invalid(errors).into());
@@ -294,11 +295,11 @@ pub async fn identifiers(
     Params(q): Params<IdentifierQuery>,
 ) -> Result<Json<Value>, Problem> {
     let mut errors = Vec::new();
-    let mut fail = |field: &str, message: &str| errors.push(FieldProblem::new(field, message));
+    let mut fail = |field: &str, text: Text| errors.push(FieldProblem::text(field, text));
     let resource_type = q.resource_type.as_deref().and_then(|t| {
         let found = ResourceType::parse(t).ok();
         if found.is_none() {
-            fail("type", "a resource type code: C, A, H, V, K, S or P");
+            fail("type", Text::new("check.status.type"));
         }
         found.map(|t| t.code().to_string())
     });
@@ -307,7 +308,7 @@ pub async fn identifiers(
         Some(l) => match l.parse::<i64>() {
             Ok(n) if (1..=1000).contains(&n) => n,
             _ => {
-                fail("limit", "between 1 and 1000");
+                fail("limit", between(1, 1000));
                 100
             }
         },
@@ -315,7 +316,7 @@ pub async fn identifiers(
     if let Some(region) = &q.region
         && !(region.len() <= 6 && region.bytes().all(|b| b.is_ascii_digit()))
     {
-        fail("region", "a GB/T 2260 code prefix: up to 6 digits");
+        fail("region", Text::new("check.nodes.region_prefix"));
     }
     if !errors.is_empty() {
         return Err(Invalid(errors).into());
@@ -383,17 +384,23 @@ pub async fn resolve_filed(
         .collect();
     let prefixes: Vec<NodePrefix> = children.iter().map(|(p, _)| p.clone()).collect();
     Err(match hierarchy::refer(&own, &prefixes, id) {
-        Referral::Here => Problem::not_found(format!(
-            "no resource {canonical} in this node's subtree ({own})"
-        )),
+        Referral::Here => Problem::text(
+            StatusCode::NOT_FOUND,
+            Text::new("error.nodes.no_resource")
+                .arg("identifier", &canonical)
+                .arg("own", &own),
+        ),
         Referral::Child(prefix) => {
             let address = children
                 .iter()
                 .find(|(p, _)| p.to_string() == prefix)
                 .map(|(_, a)| a.clone());
-            Problem::not_found(format!(
-                "{canonical} is not filed here (yet); child node {prefix} holds its prefix"
-            ))
+            Problem::text(
+                StatusCode::NOT_FOUND,
+                Text::new("error.nodes.not_filed")
+                    .arg("identifier", &canonical)
+                    .arg("prefix", &prefix),
+            )
             .with_referral(json!({"prefix": prefix, "node": address}))
         }
         Referral::Outside { owner_prefix } => {
@@ -402,10 +409,21 @@ pub async fn resolve_filed(
                 .parent_link()
                 .await?
                 .filter(|p| p.state == "approved");
-            Problem::not_found(format!(
-                "{canonical} is outside this node's subtree ({own}); the node holding {owner_prefix} resolves it{}",
-                if parent.is_some() { ", and the parent node knows it if it was filed" } else { "" }
-            ))
+            Problem::text(
+                StatusCode::NOT_FOUND,
+                Text::new("error.nodes.outside")
+                    .arg("identifier", &canonical)
+                    .arg("own", &own)
+                    .arg("owner", &owner_prefix)
+                    .arg_text(
+                        "parent",
+                        if parent.is_some() {
+                            Text::new("error.nodes.parent_knows")
+                        } else {
+                            Text::empty()
+                        },
+                    ),
+            )
             .with_referral(json!({
                 "prefix": owner_prefix,
                 "parent": parent.map(|p| p.address),
@@ -442,7 +460,10 @@ pub async fn reports(
         {
             Some((_, ms)) => Some(*ms),
             None => {
-                errors.push(FieldProblem::new("period", "10s, 1h or 1d"));
+                errors.push(FieldProblem::text(
+                    "period",
+                    Text::new("check.market.period"),
+                ));
                 None
             }
         },
@@ -460,7 +481,7 @@ pub async fn reports(
         Some(text) => {
             let at = super::status::parse_time(text);
             if at.is_none() {
-                errors.push(FieldProblem::new("at", "RFC 3339 or unix milliseconds"));
+                errors.push(FieldProblem::text("at", Text::new("check.nodes.at")));
             }
             at
         }
@@ -490,8 +511,15 @@ fn within(field: &str, text: Option<&str>, max: u64) -> Result<Option<u64>, Fiel
     match text.map(str::parse::<u64>) {
         None => Ok(None),
         Some(Ok(n)) if (1..=max).contains(&n) => Ok(Some(n)),
-        Some(_) => Err(FieldProblem::new(field, format!("between 1 and {max}"))),
+        Some(_) => Err(FieldProblem::text(field, between(1, max))),
     }
+}
+
+/// "between {min} and {max}"
+fn between(min: u64, max: u64) -> Text {
+    Text::new("check.check.between")
+        .arg("min", min)
+        .arg("max", max)
 }
 
 /// The subtree's capacity and accelerator utilization over the last hours
@@ -504,9 +532,10 @@ pub async fn trend(
     let hours = within("hours", q.hours.as_deref(), MAX_TREND_HOURS);
     let days = within("days", q.days.as_deref(), MAX_TREND_DAYS);
     let span = match (hours, days) {
-        (Ok(Some(_)), Ok(Some(_))) => {
-            Err(vec![FieldProblem::new("days", "hours or days, not both")])
-        }
+        (Ok(Some(_)), Ok(Some(_))) => Err(vec![FieldProblem::text(
+            "days",
+            Text::new("check.nodes.hours_or_days"),
+        )]),
         (Ok(h), Ok(None)) => Ok(Span::Hours(h.unwrap_or(24))),
         (Ok(None), Ok(Some(d))) => Ok(Span::Days(d)),
         (h, d) => Err(h.err().into_iter().chain(d.err()).collect()),

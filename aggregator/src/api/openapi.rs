@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use suanli_protocol::identifier::{Industry, RegionCode};
 
 use super::{Access, BODY_LIMIT, Param, ROUTES, Route};
-use crate::{alerting, check::FieldProblem, selection::demand, service::reservations};
+use crate::{alerting, check::FieldProblem, i18n::Text, selection::demand, service::reservations};
 
 mod responses;
 
@@ -349,12 +349,18 @@ pub fn over_bounds(schema: &Value, value: &Value, field: &str, out: &mut Vec<Fie
             if let Some(max) = max("maxLength")
                 && text.chars().count() > max
             {
-                out.push(FieldProblem::new(name, format!("at most {max} characters")));
+                out.push(FieldProblem::text(
+                    name,
+                    Text::new("check.too_long").arg("max", max),
+                ));
             }
         }
         Value::Array(items) => match max("maxItems") {
             Some(max) if items.len() > max => {
-                out.push(FieldProblem::new(name, format!("at most {max} items")));
+                out.push(FieldProblem::text(
+                    name,
+                    Text::new("check.openapi.max_items").arg("max", max),
+                ));
             }
             _ => {
                 if let Some(each) = schema.get("items") {
@@ -368,7 +374,10 @@ pub fn over_bounds(schema: &Value, value: &Value, field: &str, out: &mut Vec<Fie
             if let Some(max) = max("maxProperties")
                 && fields.len() > max
             {
-                out.push(FieldProblem::new(name, format!("at most {max} fields")));
+                out.push(FieldProblem::text(
+                    name,
+                    Text::new("check.openapi.max_fields").arg("max", max),
+                ));
             }
             for (key, item) in fields {
                 if let Some(each) = schema.get("properties").and_then(|p| p.get(key)) {

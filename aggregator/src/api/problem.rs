@@ -29,7 +29,25 @@ use crate::{
 /// identifier, `P00005-L000026`, for its id is told so, not blamed).
 pub fn parse_id(text: &str, what: &str) -> Result<i64, Problem> {
     text.parse().map_err(|_| {
-        Problem::not_found(format!("{text:?} is not {what} id (ids are whole numbers)"))
+        // As `{text:?}` wrote it, the quotes in the wording.
+        let quoted = format!("{text:?}");
+        let what = match what {
+            "a child node" => Text::new("error.api.id_child_node"),
+            "an alert" => Text::new("error.api.id_alert"),
+            "a silence" => Text::new("error.api.id_silence"),
+            "a receiver" => Text::new("error.api.id_receiver"),
+            "a registration" => Text::new("error.api.id_registration"),
+            "a key" => Text::new("error.api.id_key"),
+            "a token" => Text::new("error.api.id_token"),
+            "a line" => Text::new("error.api.id_line"),
+            other => Text::plain(other),
+        };
+        Problem::text(
+            StatusCode::NOT_FOUND,
+            Text::new("error.api.not_an_id")
+                .arg("text", &quoted[1..quoted.len() - 1])
+                .arg_text("what", what),
+        )
     })
 }
 
@@ -120,9 +138,9 @@ impl Problem {
     /// 422 naming every bad field.
     pub fn invalid(errors: Vec<FieldProblem>) -> Self {
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-        let mut problem = Self::new(
+        let mut problem = Self::text(
             StatusCode::UNPROCESSABLE_ENTITY,
-            format!("invalid fields: {}", fields.join(", ")),
+            Text::new("error.api.invalid_fields").arg("fields", fields.join(", ")),
         );
         problem.errors = errors;
         problem
@@ -148,9 +166,9 @@ impl Problem {
     /// logs the error (which may hold details the caller must not see).
     pub fn unavailable(source: Source, error: impl std::fmt::Display) -> Self {
         warn!(error = %error, source = source.as_str(), "request failed");
-        Self::new(
+        Self::text(
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("{} failed; try again shortly", source.as_str()),
+            Text::new("error.unavailable").arg_text("source", source.text()),
         )
     }
 }
@@ -164,9 +182,9 @@ impl From<Invalid> for Problem {
 impl From<ServiceError> for Problem {
     fn from(e: ServiceError) -> Self {
         match e {
-            ServiceError::NotFound(m) => Problem::not_found(m),
-            ServiceError::Forbidden(m) => Problem::forbidden(m),
-            ServiceError::Conflict(m) => Problem::conflict(m),
+            ServiceError::NotFound(text) => Problem::text(StatusCode::NOT_FOUND, text),
+            ServiceError::Forbidden(text) => Problem::text(StatusCode::FORBIDDEN, text),
+            ServiceError::Conflict(text) => Problem::text(StatusCode::CONFLICT, text),
             ServiceError::Invalid(invalid) => invalid.into(),
             ServiceError::Throttled(wait_s) => Problem::throttled(wait_s),
             ServiceError::Unavailable { failed, detail } => Problem::unavailable(failed, detail),
@@ -216,9 +234,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
         if !json_content_type(request.headers()) {
-            return Err(Problem::new(
+            return Err(Problem::text(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "expected a request with `Content-Type: application/json`",
+                Text::new("error.api.content_type"),
             ));
         }
         let schema = request

@@ -19,7 +19,8 @@ use super::{
 };
 use crate::{
     auth::Principal,
-    check::Invalid,
+    check::{FieldProblem, Invalid},
+    i18n::Text,
     node::Node,
     routing::observed_latency,
     service::{
@@ -48,6 +49,11 @@ pub async fn select(
     }
     if let Some(text) = &answer.groups_short_text {
         answer.groups_short = Some(text.render(lang));
+    }
+    for outcome in &mut answer.nodes {
+        if let Some(text) = &outcome.text {
+            outcome.reason = Some(text.render(lang));
+        }
     }
     let mut out = json!(selected.answer);
     out["elapsed_us"] = json!(selected.elapsed_us);
@@ -117,7 +123,13 @@ pub async fn network(
 ) -> Result<Json<Value>, Problem> {
     let hours = q.hours.unwrap_or(24);
     if !(1..=24 * 31).contains(&hours) {
-        return Err(Invalid::one("hours", "between 1 and 744").into());
+        return Err(Invalid(vec![FieldProblem::text(
+            "hours",
+            Text::new("check.check.between")
+                .arg("min", 1)
+                .arg("max", 24 * 31),
+        )])
+        .into());
     }
     let network = state.routing.network();
     let now = now_ms();

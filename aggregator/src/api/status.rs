@@ -25,7 +25,7 @@ use crate::{
     check::FieldProblem,
     fleet::{Fleet, HostEntry, HostState, ResourceEntry, Tally},
     history::Stat,
-    i18n::Lang,
+    i18n::{Lang, Text},
     live, market,
     node::Node,
     service::{Actor, audit, hosts},
@@ -236,13 +236,13 @@ pub async fn resources(
     Params(q): Params<ResourceQuery>,
 ) -> Result<Json<Value>, Problem> {
     let mut errors = Vec::new();
-    let mut fail = |field: &str, message: &str| errors.push(FieldProblem::new(field, message));
+    let mut fail = |field: &str, text: Text| errors.push(FieldProblem::text(field, text));
     let resource_type = match q.resource_type.as_deref() {
         None => None,
         Some(t) => {
             let found = ResourceType::parse(t).ok();
             if found.is_none() {
-                fail("type", "a resource type code: C, A, H, V, K, S or P");
+                fail("type", Text::new("check.status.type"));
             }
             found
         }
@@ -252,24 +252,21 @@ pub async fn resources(
         Some(s) => {
             let found = HostState::ALL.into_iter().find(|h| h.as_str() == s);
             if found.is_none() {
-                fail("state", "online, stale, offline or revoked");
+                fail("state", Text::new("check.status.resource_state"));
             }
             found
         }
     };
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        fail("limit", "between 1 and 1000");
+        fail("limit", between(1, 1000));
     }
     let after = match q.cursor.as_deref() {
         None | Some("") => None,
         Some(c) => {
             let parsed = c.parse::<i64>().ok();
             if parsed.is_none() {
-                fail(
-                    "cursor",
-                    "pass next_cursor from the previous page unchanged",
-                );
+                fail("cursor", Text::new("check.status.cursor"));
             }
             parsed
         }
@@ -332,9 +329,19 @@ pub async fn resources(
 /// A 404: what no resource can be named is not found, and the detail says
 /// why (the check character, MOD 37-2, is beyond what a schema can say).
 fn not_an_identifier(text: &str, error: impl std::fmt::Display) -> Problem {
-    Problem::not_found(format!(
-        "{text:?} is not a valid identifier ({error}), so no resource has it"
-    ))
+    Problem::text(
+        StatusCode::NOT_FOUND,
+        Text::new("error.status.not_identifier")
+            .arg("text", text)
+            .arg("error", error),
+    )
+}
+
+/// "between {min} and {max}"
+fn between(min: impl std::fmt::Display, max: impl std::fmt::Display) -> Text {
+    Text::new("check.check.between")
+        .arg("min", min)
+        .arg("max", max)
 }
 
 /// A resource by identifier; a 404 if this node has none (or none can be).
@@ -346,7 +353,12 @@ fn find<'a>(fleet: &'a Fleet, text: &str) -> Result<&'a ResourceEntry, Problem> 
         .get(&canonical)
         .and_then(|id| fleet.resources.get(id))
         .map(|r| &**r)
-        .ok_or_else(|| Problem::not_found(format!("no resource {canonical} on this node")))
+        .ok_or_else(|| {
+            Problem::text(
+                StatusCode::NOT_FOUND,
+                Text::new("error.status.no_resource").arg("identifier", &canonical),
+            )
+        })
 }
 
 /// Resolves an identifier: a resource of this node with its live state,
@@ -368,7 +380,10 @@ pub async fn resolve(
         None | Some("0" | "false") => false,
         Some("1" | "true") => true,
         Some(_) => {
-            return Err(Problem::invalid(vec![FieldProblem::new("live", "1 or 0")]));
+            return Err(Problem::invalid(vec![FieldProblem::text(
+                "live",
+                Text::new("check.status.live"),
+            )]));
         }
     };
     let parsed = Identifier::parse(&identifier).map_err(|e| not_an_identifier(&identifier, e))?;
@@ -435,7 +450,7 @@ pub async fn history(
         )
     };
     let mut errors = Vec::new();
-    let mut fail = |field: &str, message: String| errors.push(FieldProblem::new(field, message));
+    let mut fail = |field: &str, text: Text| errors.push(FieldProblem::text(field, text));
     let metric_name = q.metric.as_deref().unwrap_or(if gpu_index.is_some() {
         "gpu_utilization_percent"
     } else {
@@ -445,14 +460,13 @@ pub async fn history(
     match metric {
         None => fail(
             "metric",
-            format!(
-                "unknown metric {metric_name:?}; one of {}",
-                METRICS.join(", ")
-            ),
+            Text::new("check.status.metric_unknown")
+                .arg("metric", metric_name)
+                .arg("known", METRICS.join(", ")),
         ),
         Some(m) if m.is_gpu() != gpu_index.is_some() => fail(
             "metric",
-            format!("{metric_name} does not apply to this resource's type"),
+            Text::new("check.status.metric_type").arg("metric", metric_name),
         ),
         _ => {}
     }
@@ -462,7 +476,7 @@ pub async fn history(
         Some(t) => parse_time(t),
     };
     if to.is_none() {
-        fail("to", "RFC 3339 time or unix milliseconds".into());
+        fail("to", Text::new("check.status.time"));
     }
     let to = to.unwrap_or(now);
     let from = match q.from.as_deref() {
@@ -470,11 +484,11 @@ pub async fn history(
         Some(t) => parse_time(t),
     };
     if from.is_none() {
-        fail("from", "RFC 3339 time or unix milliseconds".into());
+        fail("from", Text::new("check.status.time"));
     }
     let from = from.unwrap_or(0);
     if from >= to {
-        fail("from", "must be before to".into());
+        fail("from", Text::new("check.status.before_to"));
     }
     let step = match q.step.as_deref() {
         None => Some(60_000),
@@ -484,19 +498,20 @@ pub async fn history(
             .filter(|ms| *ms >= 1_000),
     };
     if step.is_none() {
-        fail("step", "a duration of at least 1s, e.g. 10s, 1m, 1h".into());
+        fail("step", Text::new("check.status.step"));
     }
     let step = step.unwrap_or(60_000);
     if to.saturating_sub(from) / step > MAX_POINTS {
         fail(
             "step",
-            format!("at most {MAX_POINTS} points per answer; widen the step"),
+            Text::new("check.status.points").arg("max", MAX_POINTS),
         );
     }
     if !errors.is_empty() {
         return Err(Problem::invalid(errors));
     }
-    let metric = metric.ok_or_else(|| Problem::bad_request("metric"))?;
+    let metric = metric
+        .ok_or_else(|| Problem::text(StatusCode::BAD_REQUEST, Text::new("error.status.metric")))?;
     let gpu_index = gpu_index.flatten();
     let buckets = ((to - from).div_ceil(step)) as usize;
     let mut stats = vec![Stat::default(); buckets];
@@ -576,9 +591,9 @@ pub async fn host_history(
     let host_id = visible_host(&state, &me, &reference).await?;
     let hours = q.hours.unwrap_or(1);
     if !(1..=HOST_HISTORY_MAX_HOURS).contains(&hours) {
-        return Err(Problem::invalid(vec![FieldProblem::new(
+        return Err(Problem::invalid(vec![FieldProblem::text(
             "hours",
-            format!("from 1 to {HOST_HISTORY_MAX_HOURS} (30 days)"),
+            Text::new("check.status.hours").arg("max", HOST_HISTORY_MAX_HOURS),
         )]));
     }
     let gpus: Vec<u32> = state
@@ -847,6 +862,14 @@ impl Metric {
 
 // ---- hosts ----
 
+/// A 404 for a host the caller cannot see.
+fn no_host(reference: &str) -> Problem {
+    Problem::text(
+        StatusCode::NOT_FOUND,
+        Text::new("error.no_host").arg("host", reference),
+    )
+}
+
 /// A host the caller may see, by id, hostname or identifier.
 async fn visible_host(state: &Node, me: &Principal, reference: &str) -> Result<i64, Problem> {
     let host_id = state.store.host_id(reference).await?;
@@ -854,7 +877,7 @@ async fn visible_host(state: &Node, me: &Principal, reference: &str) -> Result<i
     match provider_id {
         // Another organisation's host does not exist as far as the caller knows.
         Some(p) if me.may_act_for(p) => Ok(host_id),
-        _ => Err(Problem::not_found(format!("no host {reference:?}"))),
+        _ => Err(no_host(reference)),
     }
 }
 
@@ -883,21 +906,24 @@ pub async fn hosts(
     let limit = q.limit.unwrap_or(1000);
     let mut errors = Vec::new();
     if !(1..=10_000).contains(&limit) {
-        errors.push(FieldProblem::new("limit", "between 1 and 10000"));
+        errors.push(FieldProblem::text("limit", between(1, 10_000)));
     }
     if q.state
         .as_deref()
         .is_some_and(|s| !LISTED_STATES.contains(&s))
     {
-        errors.push(FieldProblem::new("state", LISTED_STATES.join(", ")));
+        errors.push(FieldProblem::text(
+            "state",
+            Text::new("check.lines.state").arg("states", LISTED_STATES.join(", ")),
+        ));
     }
     if q.region
         .as_deref()
         .is_some_and(|r| r.len() > 6 || !r.bytes().all(|b| b.is_ascii_digit()))
     {
-        errors.push(FieldProblem::new(
+        errors.push(FieldProblem::text(
             "region",
-            "a GB/T 2260 prefix: up to 6 digits",
+            Text::new("check.status.region_prefix"),
         ));
     }
     if !errors.is_empty() {
@@ -963,7 +989,7 @@ pub async fn host(
     let host = fleet
         .hosts
         .get(&host_id)
-        .ok_or_else(|| Problem::not_found(format!("no host {reference:?}")))?;
+        .ok_or_else(|| no_host(&reference))?;
     let resources: Vec<Value> = host
         .resources
         .iter()
@@ -1024,8 +1050,8 @@ pub async fn live(
     Path(reference): Path<String>,
 ) -> Result<Sse<impl futures_core::Stream<Item = Result<Event, Infallible>>>, Problem> {
     let host_id = visible_host(&state, &me, &reference).await?;
-    let mut samples = live::open(&state.catalog, &state.registry, host_id)
-        .ok_or_else(|| Problem::not_found(format!("no host {reference:?}")))?;
+    let mut samples =
+        live::open(&state.catalog, &state.registry, host_id).ok_or_else(|| no_host(&reference))?;
     let guard = LiveGuard {
         node: state.clone(),
         host_id,
@@ -1089,9 +1115,9 @@ pub async fn set_sample_interval(
     Body(request): Body<IntervalRequest>,
 ) -> Result<StatusCode, Problem> {
     if !(100..=3_600_000).contains(&request.interval_ms) {
-        return Err(Problem::invalid(vec![FieldProblem::new(
+        return Err(Problem::invalid(vec![FieldProblem::text(
             "interval_ms",
-            "between 100 and 3600000",
+            between(100, 3_600_000),
         )]));
     }
     let host_id = visible_host(&state, &me, &reference).await?;
@@ -1110,9 +1136,10 @@ pub async fn set_sample_interval(
         .await;
         Ok(StatusCode::ACCEPTED)
     } else {
-        Err(Problem::conflict(format!(
-            "host {host_id} is not connected"
-        )))
+        Err(Problem::text(
+            StatusCode::CONFLICT,
+            Text::new("error.status.not_connected").arg("host", host_id),
+        ))
     }
 }
 

@@ -439,6 +439,7 @@ mod tests {
             acked_by: None,
             acked_at_ms: None,
             silenced_by: None,
+            inhibited_by: None,
         }
     }
 

@@ -7,7 +7,10 @@ use suanli_protocol::{
     model::AcceleratorKind,
 };
 
-use crate::check::{Check, Invalid};
+use crate::{
+    check::{Check, FieldProblem, Invalid},
+    i18n::Text,
+};
 
 /// What the user asks for. Every constraint is hard unless said otherwise.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -135,7 +138,10 @@ pub const MAX_DEADLINE_MS: u64 = 10_000;
 pub fn parse(body: &Value) -> Result<Demand, Invalid> {
     let mut p = Check::default();
     let Some(object) = body.as_object() else {
-        return Err(Invalid::one("body", "a demand is a JSON object"));
+        return Err(Invalid(vec![FieldProblem::text(
+            "body",
+            Text::new("check.demand.object"),
+        )]));
     };
     const KNOWN: &[&str] = &[
         "resource_type",
@@ -172,10 +178,7 @@ pub fn parse(body: &Value) -> Result<Demand, Invalid> {
                 _ => None,
             });
             if found.is_none() {
-                p.fail(
-                    "resource_type",
-                    "C (general), A (AI accelerator) or H (supercomputing), or general, ai, hpc",
-                );
+                p.fail_text("resource_type", Text::new("check.demand.resource_type"));
             }
             found
         }),
@@ -191,7 +194,7 @@ pub fn parse(body: &Value) -> Result<Demand, Invalid> {
             Some("provider") => Together::Provider,
             Some("fabric") => Together::Fabric,
             Some(_) => {
-                p.fail("together", "anywhere, region, provider or fabric");
+                p.fail_text("together", Text::new("check.demand.together"));
                 Together::Anywhere
             }
         },
@@ -201,7 +204,10 @@ pub fn parse(body: &Value) -> Result<Demand, Invalid> {
             .and_then(|r| match RegionCode::parse(&r) {
                 Ok(code) => Some(code.to_string()),
                 Err(e) => {
-                    p.fail("user_region", format!("a six-digit GB/T 2260 code: {e}"));
+                    p.fail_text(
+                        "user_region",
+                        Text::new("check.demand.user_region").arg("error", e),
+                    );
                     None
                 }
             }),
@@ -220,10 +226,7 @@ pub fn parse(body: &Value) -> Result<Demand, Invalid> {
         architecture: p.string(object, "architecture").and_then(|a| {
             let family = crate::fleet::cpu_family(&a);
             if family.is_none() {
-                p.fail(
-                    "architecture",
-                    "x86_64, aarch64 (arm64), loongarch64 or riscv64",
-                );
+                p.fail_text("architecture", Text::new("check.demand.architecture"));
             }
             family
         }),
@@ -234,7 +237,7 @@ pub fn parse(body: &Value) -> Result<Demand, Invalid> {
             None | Some("free_now") => false,
             Some("installed") => true,
             Some(_) => {
-                p.fail("availability", "free_now or installed");
+                p.fail_text("availability", Text::new("check.demand.availability"));
                 false
             }
         },
@@ -247,10 +250,7 @@ pub fn parse(body: &Value) -> Result<Demand, Invalid> {
             Some(node) => match NodePrefix::parse(node) {
                 Ok(prefix) => Scope::Node(prefix),
                 Err(e) => {
-                    p.fail(
-                        "scope",
-                        format!("subtree, local or a node prefix such as CN.32: {e}"),
-                    );
+                    p.fail_text("scope", Text::new("check.demand.scope").arg("error", e));
                     Scope::Subtree
                 }
             },
@@ -259,7 +259,10 @@ pub fn parse(body: &Value) -> Result<Demand, Invalid> {
             let listed = p.list(object, "exclude_nodes");
             let parsed: Result<Vec<_>, _> = listed.iter().map(|n| NodePrefix::parse(n)).collect();
             parsed.unwrap_or_else(|e| {
-                p.fail("exclude_nodes", format!("node prefixes such as CN.32: {e}"));
+                p.fail_text(
+                    "exclude_nodes",
+                    Text::new("check.demand.exclude_nodes").arg("error", e),
+                );
                 Vec::new()
             })
         },
@@ -275,31 +278,28 @@ pub fn parse(body: &Value) -> Result<Demand, Invalid> {
                 p.unknown("capacity.", c.keys(), &["precision", "tflops"]);
                 let precision = match p.string_at(c, "capacity.precision", "precision") {
                     None => {
-                        p.fail("capacity.precision", "required: fp16, bf16, fp32, fp64, …");
+                        p.fail_text(
+                            "capacity.precision",
+                            Text::new("check.demand.precision_required"),
+                        );
                         None
                     }
                     Some(name) => {
                         let found = crate::capacity::Precision::parse(&name.to_lowercase());
                         if found.is_none() {
-                            p.fail(
-                                "capacity.precision",
-                                "fp64, fp64_tensor, fp32, tf32, fp16, bf16, fp8 or int8",
-                            );
+                            p.fail_text("capacity.precision", Text::new("check.demand.precision"));
                         }
                         found
                     }
                 };
                 let tflops = match p.positive_at(c, "capacity.tflops", "tflops") {
                     Some(t) if t > MAX_CAPACITY_TFLOPS => {
-                        p.fail("capacity.tflops", "at most 1e9 (a zettaFLOPS)");
+                        p.fail_text("capacity.tflops", Text::new("check.demand.tflops_max"));
                         None
                     }
                     Some(t) => Some(t),
                     None if c.get("tflops").is_none_or(Value::is_null) => {
-                        p.fail(
-                            "capacity.tflops",
-                            "required: the total, in TFLOPS (TOPS for int8)",
-                        );
+                        p.fail_text("capacity.tflops", Text::new("check.demand.tflops_required"));
                         None
                     }
                     None => None,
@@ -311,7 +311,7 @@ pub fn parse(body: &Value) -> Result<Demand, Invalid> {
                     });
                 }
             }
-            None => p.fail("capacity", "an object: precision and tflops"),
+            None => p.fail_text("capacity", Text::new("check.demand.capacity")),
         }
     }
     if let Some(value) = object.get("accelerator") {
@@ -340,7 +340,10 @@ pub fn parse(body: &Value) -> Result<Demand, Invalid> {
                         match crate::accel::kind_named(&s.to_lowercase()) {
                             Some(kind) => Some(kind),
                             None => {
-                                p.fail("accelerator.kind", "one of gpu, npu, mlu, dcu, xpu, gcu");
+                                p.fail_text(
+                                    "accelerator.kind",
+                                    Text::new("check.demand.accelerator_kind"),
+                                );
                                 None
                             }
                         }
@@ -366,10 +369,7 @@ pub fn parse(body: &Value) -> Result<Demand, Invalid> {
                     mig: p.flag_at(a, "accelerator.mig", "mig"),
                 });
             }
-            None => p.fail(
-                "accelerator",
-                "an object: vendor, model, count, min_memory_gib, …",
-            ),
+            None => p.fail_text("accelerator", Text::new("check.demand.accelerator")),
         }
     }
     // Cross-field rules.
@@ -378,43 +378,38 @@ pub fn parse(body: &Value) -> Result<Demand, Invalid> {
             .resource_type
             .is_some_and(|t| t != ResourceType::AiAccelerator)
     {
-        p.fail(
-            "resource_type",
-            "accelerator constraints need resource_type A",
-        );
+        p.fail_text("resource_type", Text::new("check.demand.accelerator_type"));
     }
     if demand.user_region.is_none()
         && (demand.max_latency_ms.is_some() || demand.min_bandwidth_mbps.is_some())
     {
-        p.fail(
-            "user_region",
-            "max_latency_ms and min_bandwidth_mbps are measured from user_region; give it",
-        );
+        p.fail_text("user_region", Text::new("check.demand.user_region_needed"));
     }
     if demand.together != Together::Anywhere && demand.hosts < 2 && !object.contains_key("capacity")
     {
-        p.fail(
-            "together",
-            "only meaningful with hosts of 2 or more, or a total capacity",
-        );
+        p.fail_text("together", Text::new("check.demand.together_hosts"));
     }
     if object.contains_key("capacity") && demand.hosts > 1 {
-        p.fail(
-            "hosts",
-            "a total capacity decides how many hosts it takes; leave hosts out",
-        );
+        p.fail_text("hosts", Text::new("check.demand.hosts_capacity"));
     }
     if demand
         .expression
         .as_deref()
         .is_some_and(|e| e.chars().count() > MAX_EXPRESSION_CHARS)
     {
-        p.fail(
+        p.fail_text(
             "expression",
-            format!("at most {MAX_EXPRESSION_CHARS} characters"),
+            Text::new("check.too_long").arg("max", MAX_EXPRESSION_CHARS),
         );
     }
     p.done().map(|()| demand)
+}
+
+/// "a whole number from {min} to {max}"
+fn whole_number(min: u64, max: u64) -> Text {
+    Text::new("check.demand.whole")
+        .arg("min", min)
+        .arg("max", max)
 }
 
 /// Readers of a demand's JSON fields: each reads one value or fails its field.
@@ -422,8 +417,9 @@ impl Check {
     fn cny(&mut self, o: &Map<String, Value>, key: &str) -> Option<i64> {
         match o.get(key)? {
             Value::Null => None,
+            // parse_cny's one error is its rule, which the catalog words.
             value => crate::price::parse_cny(value)
-                .map_err(|rule| self.fail(key, rule))
+                .map_err(|_| self.fail_text(key, Text::new("check.prices.amount")))
                 .ok(),
         }
     }
@@ -439,7 +435,7 @@ impl Check {
                 Some(s.trim().to_owned())
             }
             _ => {
-                self.fail(field, "a non-empty string");
+                self.fail_text(field, Text::new("check.demand.string"));
                 None
             }
         }
@@ -450,7 +446,7 @@ impl Check {
             Value::Null => None,
             Value::Number(n) => n.as_f64().filter(|v| v.is_finite()),
             _ => {
-                self.fail(field, "a number");
+                self.fail_text(field, Text::new("check.demand.number"));
                 None
             }
         }
@@ -461,7 +457,7 @@ impl Check {
         if v > 0.0 && v < 1e12 {
             Some(v)
         } else {
-            self.fail(field, "a positive number");
+            self.fail_text(field, Text::new("check.demand.positive"));
             None
         }
     }
@@ -488,12 +484,12 @@ impl Check {
             }) {
                 Some(v) if (min..=max).contains(&v) => Some(v),
                 _ => {
-                    self.fail(field, format!("a whole number from {min} to {max}"));
+                    self.fail_text(field, whole_number(min, max));
                     None
                 }
             },
             _ => {
-                self.fail(field, format!("a whole number from {min} to {max}"));
+                self.fail_text(field, whole_number(min, max));
                 None
             }
         }
@@ -516,7 +512,7 @@ impl Check {
             Value::Null => None,
             Value::Bool(b) => Some(*b),
             _ => {
-                self.fail(field, "true or false");
+                self.fail_text(field, Text::new("check.demand.flag"));
                 None
             }
         }
@@ -537,11 +533,9 @@ impl Check {
                             out.push(s.trim().to_owned())
                         }
                         _ => {
-                            self.fail(
+                            self.fail_text(
                                 key,
-                                format!(
-                                    "a list of non-empty strings of at most {MAX_NAME_CHARS} characters"
-                                ),
+                                Text::new("check.demand.list_items").arg("max", MAX_NAME_CHARS),
                             );
                             return Vec::new();
                         }
@@ -550,7 +544,7 @@ impl Check {
                 out
             }
             Some(_) => {
-                self.fail(key, format!("a list of at most {MAX_LISTED} strings"));
+                self.fail_text(key, Text::new("check.demand.list").arg("max", MAX_LISTED));
                 Vec::new()
             }
         }
@@ -561,10 +555,7 @@ impl Check {
         if RegionCode::is_prefix(&text) {
             Some(text)
         } else {
-            self.fail(
-                key,
-                "a GB/T 2260 prefix: 2 (province, e.g. 44), 4 (city) or 6 digits, of a province that exists",
-            );
+            self.fail_text(key, Text::new("check.demand.region"));
             None
         }
     }

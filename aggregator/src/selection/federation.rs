@@ -25,6 +25,7 @@ use super::{
 use crate::{
     accel::{kind_matches, model_matches, vendor_matches},
     check::Invalid,
+    i18n::Text,
 };
 
 /// What became of one node below the answering one.
@@ -62,8 +63,12 @@ impl Outcome {
 pub struct NodeOutcome {
     pub node: String,
     pub outcome: Outcome,
-    /// Why, for every outcome but answered.
+    /// Why, for every outcome but answered (in English: a parent node
+    /// reads it as it is).
     pub reason: Option<String>,
+    /// The reason as words of the catalog, where this node gave it.
+    #[serde(skip)]
+    pub text: Option<Text>,
     /// How long its answer took, as the node that asked it measured.
     pub elapsed_ms: Option<u64>,
     /// The candidates its subtree offered.
@@ -71,14 +76,21 @@ pub struct NodeOutcome {
 }
 
 impl NodeOutcome {
-    pub fn new(node: &NodePrefix, outcome: Outcome, reason: impl Into<String>) -> Self {
+    pub fn new(node: &NodePrefix, outcome: Outcome, reason: Text) -> Self {
         NodeOutcome {
             node: node.to_string(),
             outcome,
-            reason: Some(reason.into()),
+            reason: Some(reason.to_string()),
+            text: Some(reason),
             elapsed_ms: None,
             candidates: None,
         }
+    }
+
+    /// Says why, in the catalog's words.
+    pub fn because(&mut self, reason: Text) {
+        self.reason = Some(reason.to_string());
+        self.text = Some(reason);
     }
 }
 
@@ -88,9 +100,11 @@ pub fn check_scope(demand: &Demand, own: &NodePrefix) -> Result<(), Invalid> {
     if let Scope::Node(node) = &demand.scope
         && !own.contains(node)
     {
-        return Err(Invalid::one(
+        return Err(Invalid::one_text(
             "scope",
-            format!("{node} is outside this node's subtree ({own})"),
+            Text::new("check.reservations.outside_subtree")
+                .arg("target", node)
+                .arg("own", own),
         ));
     }
     if let Some(node) = demand
@@ -98,9 +112,11 @@ pub fn check_scope(demand: &Demand, own: &NodePrefix) -> Result<(), Invalid> {
         .iter()
         .find(|n| !own.contains(n) || *n == own)
     {
-        return Err(Invalid::one(
+        return Err(Invalid::one_text(
             "exclude_nodes",
-            format!("{node} is not a node below this one ({own})"),
+            Text::new("check.demand.not_below")
+                .arg("node", node)
+                .arg("own", own),
         ));
     }
     Ok(())
@@ -115,16 +131,16 @@ pub fn answers_locally(demand: &Demand, own: &NodePrefix) -> bool {
 }
 
 /// The scope a demand has at `child`, or why the child is not asked.
-pub fn scope_at(demand: &Demand, child: &NodePrefix) -> Result<Scope, String> {
+pub fn scope_at(demand: &Demand, child: &NodePrefix) -> Result<Scope, Text> {
     if let Some(excluded) = demand.exclude_nodes.iter().find(|e| e.contains(child)) {
-        return Err(format!("excluded by the demand ({excluded})"));
+        return Err(Text::new("outcome.reason.excluded").arg("node", excluded));
     }
     match &demand.scope {
-        Scope::Local => Err("the demand's scope is the asked node only".into()),
+        Scope::Local => Err(Text::new("outcome.reason.local")),
         Scope::Subtree => Ok(Scope::Subtree),
         Scope::Node(node) if node == child => Ok(Scope::Subtree),
         Scope::Node(node) if child.contains(node) => Ok(Scope::Node(node.clone())),
-        Scope::Node(node) => Err(format!("outside the demand's scope ({node})")),
+        Scope::Node(node) => Err(Text::new("outcome.reason.outside").arg("node", node)),
     }
 }
 
@@ -132,7 +148,7 @@ pub fn scope_at(demand: &Demand, child: &NodePrefix) -> Result<Scope, String> {
 /// where they say it may. A necessary condition only: enough matching
 /// resources free in all (registered, for a demand for installed
 /// capacity), wherever they are in its subtree.
-pub fn reported_shortfall(groups: &[CapacityGroup], demand: &Demand) -> Option<String> {
+pub fn reported_shortfall(groups: &[CapacityGroup], demand: &Demand) -> Option<Text> {
     let resource_type = if demand.accelerator.is_some() {
         ResourceType::AiAccelerator
     } else {
@@ -168,11 +184,11 @@ pub fn reported_shortfall(groups: &[CapacityGroup], demand: &Demand) -> Option<S
             })
         })
         .collect();
-    let how = if demand.installed {
-        "registered"
+    let how = Text::new(if demand.installed {
+        "outcome.reason.registered"
     } else {
-        "free"
-    };
+        "outcome.reason.free"
+    });
     if let Some(want) = demand.capacity {
         let precision = want.precision.as_str();
         let reaches: u64 = matching
@@ -187,11 +203,11 @@ pub fn reported_shortfall(groups: &[CapacityGroup], demand: &Demand) -> Option<S
             })
             .sum();
         return (reaches < want.gflops).then(|| {
-            format!(
-                "its resource reports show {} TFLOPS {precision} {how}, {} wanted",
-                reaches as f64 / 1000.0,
-                want.gflops as f64 / 1000.0
-            )
+            Text::new("outcome.reason.short_tflops")
+                .arg("tflops", reaches as f64 / 1000.0)
+                .arg("precision", precision)
+                .arg_text("how", how)
+                .arg("wanted", want.gflops as f64 / 1000.0)
         });
     }
     let count: u64 = matching
@@ -206,11 +222,13 @@ pub fn reported_shortfall(groups: &[CapacityGroup], demand: &Demand) -> Option<S
         .sum();
     let wanted = u64::from(demand.hosts) * u64::from(accelerator.map_or(1, |a| a.count));
     (count < wanted).then(|| {
-        let what = match resource_type {
-            ResourceType::AiAccelerator => "matching accelerators",
-            _ => "matching hosts",
-        };
-        format!("its resource reports show {count} {what} {how}, {wanted} wanted")
+        Text::new(match resource_type {
+            ResourceType::AiAccelerator => "outcome.reason.short_accelerators",
+            _ => "outcome.reason.short_hosts",
+        })
+        .arg("count", count)
+        .arg_text("how", how)
+        .arg("wanted", wanted)
     })
 }
 
@@ -530,7 +548,9 @@ mod tests {
             reported_shortfall(&groups, &h100(1, serde_json::json!({}))),
             None
         );
-        let short = reported_shortfall(&groups, &h100(2, serde_json::json!({}))).unwrap();
+        let short = reported_shortfall(&groups, &h100(2, serde_json::json!({})))
+            .unwrap()
+            .to_string();
         assert!(
             short.contains("1 matching accelerators free, 2 wanted"),
             "{short}"
@@ -601,12 +621,14 @@ mod tests {
         let mut itself = answer(Vec::new());
         itself
             .nodes
-            .push(NodeOutcome::new(&child, Outcome::Late, "x"));
+            .push(NodeOutcome::new(&child, Outcome::Late, Text::plain("x")));
         assert!(check_answer(&itself, &child, &d).is_err());
         let mut itself_lower = answer(Vec::new());
-        itself_lower
-            .nodes
-            .push(NodeOutcome::new(&prefix("CN.32.I65"), Outcome::Late, "x"));
+        itself_lower.nodes.push(NodeOutcome::new(
+            &prefix("CN.32.I65"),
+            Outcome::Late,
+            Text::plain("x"),
+        ));
         itself_lower.nodes[0].node = "cn.32".into();
         assert!(
             check_answer(&itself_lower, &child, &d).is_err(),
@@ -655,13 +677,14 @@ mod tests {
         deeper.nodes.push(NodeOutcome::new(
             &prefix("CN.44.I65.X1"),
             Outcome::Late,
-            "no answer within 900 ms",
+            Text::plain("no answer within 900 ms"),
         ));
         let outcomes = vec![
             NodeOutcome {
                 node: "CN.32".into(),
                 outcome: Outcome::Answered,
                 reason: None,
+                text: None,
                 elapsed_ms: Some(3),
                 candidates: Some(2),
             },
@@ -669,6 +692,7 @@ mod tests {
                 node: "CN.44".into(),
                 outcome: Outcome::Answered,
                 reason: None,
+                text: None,
                 elapsed_ms: Some(4),
                 candidates: Some(1),
             },

@@ -9,6 +9,7 @@ use super::{Actor, ServiceError, Source, audit};
 use crate::{
     auth::{self, Credential, MIN_PASSWORD_CHARS, Principal, Role},
     check::{Check, Invalid},
+    i18n::Text,
     identity::random_secret,
     store::{Account, NewAccount, Store, StoreError, now_ms},
 };
@@ -120,15 +121,14 @@ pub async fn change_password(
     r: &PasswordChange,
 ) -> Result<(), ServiceError> {
     let Some(account_id) = who.account_id else {
-        return Err(ServiceError::Conflict(
-            "the admin token and API keys have no password to change: sign in with an account"
-                .into(),
-        ));
+        return Err(ServiceError::Conflict(Text::new(
+            "error.accounts.no_password",
+        )));
     };
     let mut check = Check::default();
     check.password_in("new_password", &r.new_password, MIN_PASSWORD_CHARS);
     if r.new_password == r.password {
-        check.fail("new_password", "differs from the current password");
+        check.fail_text("new_password", Text::new("check.accounts.same_password"));
     }
     check.done()?;
     let keys = auth::throttle_keys(who.address.parse().ok(), &who.actor);
@@ -143,7 +143,7 @@ pub async fn change_password(
         .account_for_login(&who.actor)
         .await?
         .map(|(_, hash)| hash)
-        .ok_or_else(|| ServiceError::Forbidden("no account".into()))?;
+        .ok_or_else(|| ServiceError::Forbidden(Text::new("error.accounts.none")))?;
     let current = r.password.clone();
     let verified = tokio::task::spawn_blocking(move || auth::verify_password(&hash, &current))
         .await
@@ -158,7 +158,9 @@ pub async fn change_password(
             "",
         )
         .await;
-        return Err(Invalid::one("password", "not the current password").into());
+        return Err(
+            Invalid::one_text("password", Text::new("check.accounts.wrong_password")).into(),
+        );
     }
     let keep = match &who.credential {
         Credential::Session { secret_sha256, .. } => Some(secret_sha256.as_str()),
@@ -213,10 +215,9 @@ fn recently_signed_in(who: &Principal, now_ms: u64) -> Result<(), ServiceError> 
         && now_ms.saturating_sub(u64::try_from(*signed_in_at_ms).unwrap_or(0))
             > ROLE_CHANGE_SIGN_IN.as_millis() as u64
     {
-        return Err(ServiceError::Forbidden(
-            "changing who may do what needs a sign-in within the last 10 minutes: sign in again"
-                .into(),
-        ));
+        return Err(ServiceError::Forbidden(Text::new(
+            "error.accounts.sign_in_again",
+        )));
     }
     Ok(())
 }
@@ -232,13 +233,16 @@ async fn provider_for_role(
         return Ok(None);
     };
     if role.is_staff() || role == Role::User {
-        check.fail("provider", "only organisation roles act for a provider");
+        check.fail_text("provider", Text::new("check.accounts.not_organisation"));
         return Ok(None);
     }
     match store.provider(code).await {
         Ok(p) => Ok(Some(p.id)),
         Err(StoreError::NoProvider(_)) => {
-            check.fail("provider", format!("no provider {code}"));
+            check.fail_text(
+                "provider",
+                Text::new("check.lines.no_provider").arg("code", code),
+            );
             Ok(None)
         }
         Err(e) => Err(e.into()),

@@ -16,9 +16,9 @@ use crate::{
         RECEIVER_KINDS, ReceiverKind as Kind, ReceiverSpec, Tracker, Transition,
     },
     auth::{Principal, Role},
-    check::{Check, Invalid},
+    check::{Check, FieldProblem, Invalid},
     health::Severity,
-    i18n::Lang,
+    i18n::{Lang, Text},
     node::Node,
     store::{
         AlertFilter, AlertRow, NewAlert, NewReceiver, ReceiverRow, SilenceRow, Store, StoreError,
@@ -203,18 +203,18 @@ pub async fn alerts(
         Some("firing") => Some(true),
         Some("resolved") => Some(false),
         Some(_) => {
-            check.fail("state", "firing or resolved");
+            check.fail_text("state", Text::new("check.alerts.state"));
             None
         }
     };
     if let Some(s) = &q.severity
         && Severity::parse(s).is_none()
     {
-        check.fail("severity", "info, warning or critical");
+        check.fail_text("severity", Text::new("check.alerts.severity"));
     }
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        check.fail("limit", "between 1 and 1000");
+        check.fail_text("limit", Text::new("check.alerts.limit"));
     }
     check.done()?;
     let provider_id = if who.role.is_staff() {
@@ -227,9 +227,7 @@ pub async fn alerts(
         if let Some(code) = &q.provider
             && node.store.provider(code).await.map(|p| p.id).ok() != Some(own)
         {
-            return Err(ServiceError::Forbidden(
-                "you see your own organisation's alerts only".into(),
-            ));
+            return Err(ServiceError::Forbidden(Text::new("error.alerts.own_only")));
         }
         Some(own)
     };
@@ -246,8 +244,13 @@ pub async fn alerts(
         .await?;
     if rows.iter().any(|a| a.resolved_at_ms.is_none()) {
         let silences = silences_in_force(&node.store, now_ms()).await?;
+        let silent_hosts = node.store.silent_hosts().await?;
         for alert in rows.iter_mut().filter(|a| a.resolved_at_ms.is_none()) {
             alert.silenced_by = silencing(&silences, &alert.labels);
+            alert.inhibited_by = alert
+                .host_id
+                .and_then(|host| silent_hosts.get(&host).copied())
+                .filter(|&silent| silent != alert.id);
         }
     }
     Ok(rows)
@@ -280,7 +283,9 @@ async fn visible_alert(node: &Node, who: &Principal, id: i64) -> Result<AlertRow
     let alert = node.store.alert(id).await?;
     if !who.role.is_staff() && (who.provider_id.is_none() || alert.provider_id != who.provider_id) {
         // Another organisation's alert does not exist for this caller.
-        return Err(ServiceError::NotFound(format!("no alert {id}")));
+        return Err(ServiceError::NotFound(
+            Text::new("error.alerts.no_alert").arg("id", id),
+        ));
     }
     Ok(alert)
 }
@@ -332,10 +337,13 @@ pub async fn create_silence(
     let mut check = Check::default();
     let reason = check.text("reason", &r.reason, 500);
     if let Err(e) = Matchers::compile(&r.matchers) {
-        check.fail("matchers", e);
+        check.fail_text("matchers", Text::plain(e));
     }
     if r.matchers.len() > MAX_MATCHERS {
-        check.fail("matchers", format!("at most {MAX_MATCHERS}"));
+        check.fail_text(
+            "matchers",
+            Text::new("check.alerts.max_matchers").arg("max", MAX_MATCHERS),
+        );
     }
     let starts = r.starts_at_ms.unwrap_or(now);
     let ends = match (r.ends_at_ms, r.duration.as_deref()) {
@@ -343,20 +351,23 @@ pub async fn create_silence(
         (None, Some(d)) => match humantime::parse_duration(d) {
             Ok(d) => Some(starts.saturating_add(d.as_millis() as i64)),
             Err(e) => {
-                check.fail("duration", format!("not a duration (e.g. 2h): {e}"));
+                check.fail_text(
+                    "duration",
+                    Text::new("check.alerts.duration").arg("error", e),
+                );
                 None
             }
         },
         _ => {
-            check.fail("ends_at_ms", "give ends_at_ms or duration, one of them");
+            check.fail_text("ends_at_ms", Text::new("check.alerts.end_needed"));
             None
         }
     };
     if let Some(end) = ends {
         if end <= starts.max(now) {
-            check.fail("ends_at_ms", "must be after the start and in the future");
+            check.fail_text("ends_at_ms", Text::new("check.alerts.end_order"));
         } else if end - starts > MAX_SILENCE_MS {
-            check.fail("ends_at_ms", "a silence lasts at most 366 days");
+            check.fail_text("ends_at_ms", Text::new("check.alerts.silence_too_long"));
         }
     }
     check.done()?;
@@ -425,7 +436,9 @@ pub async fn silences(node: &Node, who: &Principal) -> Result<Vec<SilenceRow>, S
 pub async fn expire_silence(node: &Node, who: &Principal, id: i64) -> Result<(), ServiceError> {
     let mine = silences(node, who).await?.iter().any(|s| s.id == id);
     if !mine {
-        return Err(ServiceError::NotFound(format!("no active silence {id}")));
+        return Err(ServiceError::NotFound(
+            Text::new("error.alerts.no_silence").arg("id", id),
+        ));
     }
     node.store.expire_silence(id, now_ms()).await?;
     audit::record(
@@ -469,72 +482,57 @@ pub fn check_receiver(spec: &ReceiverSpec, loopback_http: bool) -> Result<(), In
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
     if !name_ok {
-        check.fail("name", "1–64 characters: letters, digits and . _ -");
+        check.fail_text("name", Text::new("check.alerts.receiver_name"));
     }
     let kind = Kind::parse(&spec.kind);
     if kind.is_none() {
-        check.fail("kind", format!("one of {}", RECEIVER_KINDS.join(", ")));
+        check.fail_text(
+            "kind",
+            Text::new("check.alerts.kind").arg("kinds", RECEIVER_KINDS.join(", ")),
+        );
     }
     let url = spec.url.trim();
     let (scheme, rest) = url.split_once("://").unwrap_or(("", ""));
     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if url.len() > 2000 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        check.fail("url", "at most 2000 characters, no spaces");
+        check.fail_text("url", Text::new("check.alerts.url_form"));
     } else if kind == Some(Kind::Email) {
         match MailTarget::parse(url) {
-            Err(e) => check.fail(
-                "url",
-                format!("smtp[s|+starttls]://[user@]host[:port]?to=…: {e}"),
-            ),
+            Err(e) => check.fail_text("url", Text::new("check.alerts.mail_url").arg("error", e)),
             Ok(t) if t.security == MailSecurity::Plain && !(loopback_http && loopback(&t.host)) => {
-                check.fail(
-                    "url",
-                    "use smtp+starttls:// or smtps://: plain smtp:// only to a loopback relay, with alert_loopback_http",
-                );
+                check.fail_text("url", Text::new("check.alerts.mail_plain"));
             }
             Ok(_) => {}
         }
     } else if !matches!(scheme, "http" | "https") || host.is_empty() || host.contains('@') {
-        check.fail(
-            "url",
-            "an http:// or https:// URL with a host (and no user name)",
-        );
+        check.fail_text("url", Text::new("check.alerts.url_http"));
     } else if scheme == "http" {
         let allowed = loopback_http && loopback(host);
         if !allowed && kind.is_some_and(|k| k.is_signed() || k.is_robot()) {
-            check.fail(
-                "url",
-                "must be https: this channel carries a signature or a token (plain http is allowed only for loopback, with alert_loopback_http)",
-            );
+            check.fail_text("url", Text::new("check.alerts.url_https_signed"));
         } else if !allowed && !loopback(host) {
-            check.fail(
-                "url",
-                "must be https (plain http only to a loopback address)",
-            );
+            check.fail_text("url", Text::new("check.alerts.url_https"));
         }
     }
     if let Some(secret) = &spec.secret
         && (secret.is_empty() || secret.len() > 500)
     {
-        check.fail("secret", "1–500 characters");
+        check.fail_text("secret", Text::new("check.alerts.secret_len"));
     }
     if matches!(kind, Some(Kind::DingTalk | Kind::Feishu)) && spec.secret.is_none() {
-        check.fail(
-            "secret",
-            "this robot is signed: give its secret (加签 / 签名校验)",
-        );
+        check.fail_text("secret", Text::new("check.alerts.secret_needed"));
     }
     if spec.mentions.len() > 20
         || spec.mentions.iter().any(|m| {
             !(5..=20).contains(&m.len()) || !m.chars().all(|c| c.is_ascii_digit() || c == '+')
         })
     {
-        check.fail("mentions", "at most 20 mobile numbers, digits only");
+        check.fail_text("mentions", Text::new("check.alerts.mentions"));
     }
     if let Some(s) = &spec.min_severity
         && Severity::parse(s).is_none()
     {
-        check.fail("min_severity", "info, warning or critical");
+        check.fail_text("min_severity", Text::new("check.alerts.severity"));
     }
     check.done()
 }
@@ -551,9 +549,9 @@ pub async fn create_receiver(
     let provider_id = match (who.role, provider) {
         (Role::Admin, Some(code)) => Some(node.store.provider(code).await?.id),
         (_, Some(_)) if who.role.is_staff() => {
-            return Err(ServiceError::Forbidden(
-                "only an administrator adds receivers for a provider".into(),
-            ));
+            return Err(ServiceError::Forbidden(Text::new(
+                "error.alerts.receiver_admin_only",
+            )));
         }
         (_, None) if who.role.is_staff() => None,
         _ => Some(own_provider(who)?),
@@ -608,16 +606,15 @@ pub async fn receiver(node: &Node, who: &Principal, id: i64) -> Result<ReceiverR
         .await?
         .into_iter()
         .find(|r| r.id == id)
-        .ok_or_else(|| ServiceError::NotFound(format!("no receiver {id}")))
+        .ok_or_else(|| ServiceError::NotFound(Text::new("error.alerts.no_receiver").arg("id", id)))
 }
 
 pub async fn delete_receiver(node: &Node, who: &Principal, id: i64) -> Result<(), ServiceError> {
     let row = receiver(node, who, id).await?;
     if row.declared {
-        return Err(ServiceError::Conflict(format!(
-            "receiver {} is declared in the config file: remove it there",
-            row.name
-        )));
+        return Err(ServiceError::Conflict(
+            Text::new("error.alerts.receiver_declared").arg("name", &row.name),
+        ));
     }
     node.store.delete_receiver(id, now_ms()).await?;
     audit::record(
@@ -695,12 +692,16 @@ pub async fn mark_healthy(
             .by_identifier
             .get(identifier)
             .and_then(|id| fleet.resources.get(id))
-            .ok_or_else(|| ServiceError::NotFound(format!("no resource {identifier}")))?;
+            .ok_or_else(|| {
+                ServiceError::NotFound(
+                    Text::new("error.alerts.no_resource").arg("identifier", identifier),
+                )
+            })?;
         let uuid = resource.gpu_uuid.clone().ok_or_else(|| {
-            ServiceError::Invalid(Invalid::one(
+            ServiceError::Invalid(Invalid(vec![FieldProblem::text(
                 "identifier",
-                "not an accelerator: only accelerators are marked healthy",
-            ))
+                Text::new("check.alerts.not_accelerator"),
+            )]))
         })?;
         (resource.host_id, uuid)
     };

@@ -8,7 +8,8 @@ use tracing::warn;
 use super::{Actor, ServiceError, audit, own_provider};
 use crate::{
     auth::{Principal, Role},
-    check::Check,
+    check::{Check, FieldProblem, Invalid},
+    i18n::Text,
     node::{Node, NodeEvent},
     store::{Line, LineChange, NewLine, StoreError},
 };
@@ -64,28 +65,31 @@ pub async fn create(node: &Node, who: &Principal, r: &LineRequest) -> Result<Lin
         (Role::Admin, Some(code)) => match store.provider(code).await {
             Ok(p) => Some(p.id),
             Err(StoreError::NoProvider(_)) => {
-                check.fail("provider", format!("no provider {code}"));
+                check.fail_text(
+                    "provider",
+                    Text::new("check.lines.no_provider").arg("code", code),
+                );
                 None
             }
             Err(e) => return Err(e.into()),
         },
         (Role::Admin, None) => {
-            check.fail("provider", "say which line provider the line belongs to");
+            check.fail_text("provider", Text::new("check.lines.provider_needed"));
             None
         }
         (_, Some(_)) => {
-            return Err(ServiceError::Forbidden(
-                "line providers register lines for themselves only".into(),
-            ));
+            return Err(ServiceError::Forbidden(Text::new(
+                "error.lines.register_own",
+            )));
         }
         (_, None) => Some(own_provider(who)?),
     };
     check.done()?;
     let Some(provider_id) = provider_id else {
-        return Err(ServiceError::Invalid(crate::check::Invalid::one(
+        return Err(ServiceError::Invalid(Invalid(vec![FieldProblem::text(
             "provider",
-            "say which line provider the line belongs to",
-        )));
+            Text::new("check.lines.provider_needed"),
+        )])));
     };
     let line = store
         .create_line(&NewLine {
@@ -121,17 +125,18 @@ pub async fn update(
     let owner = store
         .line_owner(id)
         .await?
-        .ok_or_else(|| ServiceError::NotFound(format!("no line {id}")))?;
+        .ok_or_else(|| ServiceError::NotFound(Text::new("error.lines.none").arg("id", id)))?;
     if who.role != Role::Admin && who.provider_id != Some(owner) {
-        return Err(ServiceError::Forbidden(
-            "line providers change their own lines only".into(),
-        ));
+        return Err(ServiceError::Forbidden(Text::new("error.lines.change_own")));
     }
     let mut check = Check::default();
     if let Some(s) = &r.state
         && !LINE_STATES.contains(&s.as_str())
     {
-        check.fail("state", LINE_STATES.join(", "));
+        check.fail_text(
+            "state",
+            Text::new("check.lines.state").arg("states", LINE_STATES.join(", ")),
+        );
     }
     check.line_figures(r.latency_ms, r.bandwidth_mbps);
     let price = r
@@ -143,10 +148,7 @@ pub async fn update(
         && r.bandwidth_mbps.is_none()
         && r.price_per_mbps_month.is_none()
     {
-        check.fail(
-            "body",
-            "say what changes: state, latency_ms, bandwidth_mbps or price_per_mbps_month",
-        );
+        check.fail_text("body", Text::new("check.lines.nothing_changes"));
     }
     check.done()?;
     let line = store

@@ -11,6 +11,7 @@ use suanli_protocol::{
 
 use super::ServiceError;
 use crate::{
+    i18n::Text,
     market::{
         self, APPLICATION_STREAM, DAILY_MS, HOURLY_MS, Headline, PLATFORM_STREAM,
         RESOURCE_PERIOD_MS, RESOURCE_STREAM, SCHEDULING_STREAM, Scale,
@@ -308,7 +309,7 @@ pub async fn figures(
     now_ms: u64,
 ) -> Result<(u64, Vec<FiguresPoint>), ServiceError> {
     if stream == RESOURCE_STREAM {
-        return Err(invalid("stream", "platform, scheduling or application"));
+        return Err(invalid("stream", Text::new("check.market.hourly_stream")));
     }
     period(stream, None)?;
     let (period, _, length) = Span::Days(days).reports();
@@ -388,9 +389,9 @@ pub struct Previous {
     pub figures: Vec<Figure>,
 }
 
-fn invalid(field: &str, message: &str) -> ServiceError {
+fn invalid(field: &str, text: Text) -> ServiceError {
     ServiceError::Invalid(crate::check::Invalid(vec![
-        crate::check::FieldProblem::new(field, message),
+        crate::check::FieldProblem::text(field, text),
     ]))
 }
 
@@ -399,19 +400,15 @@ fn invalid(field: &str, message: &str) -> ServiceError {
 pub fn period(stream: &str, asked: Option<u64>) -> Result<u64, ServiceError> {
     let periods = market::periods_of(stream);
     let Some(base) = periods.first() else {
-        return Err(invalid(
-            "stream",
-            "resource, platform, scheduling or application",
-        ));
+        return Err(invalid("stream", Text::new("check.market.stream")));
     };
     match asked {
         None => Ok(*base),
         Some(p) if periods.contains(&p) => Ok(p),
-        Some(_) if stream == RESOURCE_STREAM => Err(invalid("period", "10s, 1h or 1d")),
-        Some(_) => Err(invalid(
-            "period",
-            "the hourly streams are reported by 1h or 1d",
-        )),
+        Some(_) if stream == RESOURCE_STREAM => {
+            Err(invalid("period", Text::new("check.market.period")))
+        }
+        Some(_) => Err(invalid("period", Text::new("check.market.hourly_period"))),
     }
 }
 

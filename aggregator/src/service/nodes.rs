@@ -14,8 +14,9 @@ use suanli_protocol::{
 use super::{Actor, ServiceError, Source, audit};
 use crate::{
     auth,
-    check::{Check, Invalid},
+    check::{Check, FieldProblem, Invalid},
     hierarchy,
+    i18n::Text,
     identity::{NodeIdentity, random_secret},
     links::AskError,
     node::Node,
@@ -35,9 +36,10 @@ pub struct NodeTokenIssued {
 /// This node's role and prefix as `serve` recorded them; an administrative
 /// command on a node that never started has none.
 pub async fn own_place(store: &Store) -> Result<(Role, NodePrefix), ServiceError> {
-    let (role, prefix) = store.profile().await?.ok_or_else(|| {
-        ServiceError::Conflict("the node has not started yet: run `serve` once first".into())
-    })?;
+    let (role, prefix) = store
+        .profile()
+        .await?
+        .ok_or_else(|| ServiceError::Conflict(Text::new("error.nodes.not_started")))?;
     let role = Role::parse(&role)
         .ok_or_else(|| ServiceError::unavailable(Source::Database, "unknown stored role"))?;
     let prefix =
@@ -57,18 +59,24 @@ pub async fn issue_token(
     ca_fingerprint: &str,
 ) -> Result<NodeTokenIssued, ServiceError> {
     let (own_role, _) = own_place(store).await?;
-    hierarchy::may_adopt(own_role, role).map_err(|m| Invalid::one("role", m))?;
+    // The hierarchy's rules word these themselves (in English).
+    hierarchy::may_adopt(own_role, role)
+        .map_err(|m| Invalid(vec![FieldProblem::text("role", Text::plain(m))]))?;
     let segment = hierarchy::segment_for(role, segment).map_err(|m| {
-        Invalid::one(
+        Invalid(vec![FieldProblem::text(
             match role {
                 Role::Regional => "region",
                 _ => "industry",
             },
-            m,
-        )
+            Text::plain(m),
+        )])
     })?;
     if ttl.is_zero() || ttl > Duration::from_secs(30 * 24 * 3600) {
-        return Err(Invalid::one("ttl", "more than zero and at most 30 days").into());
+        return Err(Invalid(vec![FieldProblem::text(
+            "ttl",
+            Text::new("check.nodes.ttl"),
+        )])
+        .into());
     }
     let ca_fingerprint = transport::from_hex(ca_fingerprint)
         .and_then(|v| <[u8; 32]>::try_from(v).ok())
@@ -120,13 +128,14 @@ pub async fn approve(
     let (_, own_prefix) = own_place(store).await?;
     let child = store.child(id).await?;
     if child.state != "pending" {
-        return Err(ServiceError::Conflict(format!(
-            "child node request {id} is already {}",
-            child.state
-        )));
+        return Err(ServiceError::Conflict(
+            Text::new("error.nodes.already")
+                .arg("id", id)
+                .arg("state", &child.state),
+        ));
     }
     let prefix = hierarchy::child_prefix(&own_prefix, &child.segment)
-        .map_err(|m| ServiceError::Conflict(format!("cannot assign a prefix: {m}")))?;
+        .map_err(|m| ServiceError::Conflict(Text::new("error.nodes.no_prefix").arg("error", m)))?;
     let certificate = identity
         .sign_node(&child.csr, id)
         .map_err(|e| ServiceError::unavailable(Source::Identity, e))?;
@@ -184,7 +193,9 @@ pub async fn find(store: &Store, reference: &str) -> Result<ChildNode, ServiceEr
         .await?
         .into_iter()
         .find(|c| c.prefix.as_deref() == Some(wanted.as_str()) && c.state == "approved")
-        .ok_or_else(|| ServiceError::NotFound(format!("no approved child node {reference}")))
+        .ok_or_else(|| {
+            ServiceError::NotFound(Text::new("error.nodes.no_child").arg("reference", reference))
+        })
 }
 
 /// Revokes an approved child: its certificate is refused from now on, its

@@ -8,6 +8,7 @@ use super::{Actor, ServiceError, audit};
 use crate::{
     auth::Principal,
     check::Check,
+    i18n::Text,
     node::{Node, NodeEvent},
     price::{PriceList, Priced, format_cny, parse_cny},
     store::{PriceRow, Provider},
@@ -49,41 +50,40 @@ pub async fn set(
     let store = &node.store;
     let provider = store.provider(provider).await?;
     if !who.may_act_for(provider.id) {
-        return Err(ServiceError::Forbidden(
-            "organisations set their own prices only".into(),
-        ));
+        return Err(ServiceError::Forbidden(Text::new("error.prices.own_only")));
     }
     let mut check = Check::default();
     if entries.len() > MAX_PRICES {
-        check.fail("prices", format!("at most {MAX_PRICES} entries"));
+        check.fail_text(
+            "prices",
+            Text::new("check.prices.too_many").arg("max", MAX_PRICES),
+        );
     }
     let mut rows: Vec<PriceRow> = Vec::new();
     for (i, p) in entries.iter().enumerate() {
         let field = |name: &str| format!("prices[{i}].{name}");
         let resource = Priced::parse(&p.resource);
         if resource.is_none() {
-            check.fail(&field("resource"), "accelerator or cpu");
+            check.fail_text(&field("resource"), Text::new("check.prices.resource"));
         }
         let model = match (resource, p.model.as_deref()) {
             (Some(Priced::Cpu), Some(_)) => {
-                check.fail(
-                    &field("model"),
-                    "a cpu price is for any core; leave model out",
-                );
+                check.fail_text(&field("model"), Text::new("check.prices.cpu_model"));
                 String::new()
             }
             (_, Some(m)) => check.text(&field("model"), m, 100),
             (_, None) => String::new(),
         };
         let amount = parse_cny(&p.per_hour_cny)
-            .map_err(|rule| check.fail(&field("per_hour_cny"), rule))
+            // parse_cny's one rule, in the reader's words.
+            .map_err(|_| check.fail_text(&field("per_hour_cny"), Text::new("check.prices.amount")))
             .unwrap_or(0);
         let Some(resource) = resource else { continue };
         if rows
             .iter()
             .any(|r| r.resource == resource.as_str() && r.model.eq_ignore_ascii_case(&model))
         {
-            check.fail(&field("model"), "listed twice");
+            check.fail_text(&field("model"), Text::new("check.prices.listed_twice"));
         }
         rows.push(PriceRow {
             provider_id: provider.id,

@@ -9,6 +9,7 @@ use super::{Actor, ServiceError, accounts::hash_password, audit};
 use crate::{
     auth::{MIN_PASSWORD_CHARS, Principal, Role},
     check::{Check, Invalid},
+    i18n::Text,
     store::{NewAccount, NewRegistration, Registration, Store},
 };
 
@@ -47,7 +48,7 @@ pub async fn register(
     let mut check = Check::default();
     let role = Role::for_organisation(&r.kind);
     if role.is_none() {
-        check.fail("kind", "one of provider, reseller, line_provider");
+        check.fail_text("kind", Text::new("check.registrations.kind"));
     }
     let name = check.text("name", &r.name, 200);
     let contact = check.text("contact", &r.contact, 200);
@@ -55,7 +56,10 @@ pub async fn register(
     let industry = match Industry::parse(&r.industry) {
         Ok(i) => i.to_string(),
         Err(e) => {
-            check.fail("industry", format!("not a GB/T 4754 industry code: {e}"));
+            check.fail_text(
+                "industry",
+                Text::new("check.registrations.industry").arg("error", e),
+            );
             String::new()
         }
     };
@@ -64,17 +68,14 @@ pub async fn register(
         Ok(_) => true,
         Err(e) if e.is_check_failure() && r.accept_unverified_uscc => false,
         Err(e) if e.is_check_failure() => {
-            check.fail(
+            check.fail_text(
                 "uscc",
-                format!(
-                    "{e}; if this is the code on the business licence, file again with \
-                     accept_unverified_uscc: true and an administrator will review it"
-                ),
+                Text::new("check.registrations.uscc_unverified").arg("error", e),
             );
             false
         }
         Err(e) => {
-            check.fail("uscc", e.to_string());
+            check.fail_text("uscc", Text::plain(e));
             false
         }
     };
@@ -82,7 +83,7 @@ pub async fn register(
     check.password(&r.password, MIN_PASSWORD_CHARS);
     check.done()?;
     let role =
-        role.ok_or_else(|| Invalid::one("kind", "one of provider, reseller, line_provider"))?;
+        role.ok_or_else(|| Invalid::one_text("kind", Text::new("check.registrations.kind")))?;
     let hash = hash_password(r.password.clone()).await?;
     let account = store
         .create_account(&NewAccount {
@@ -136,10 +137,9 @@ pub async fn approve(
     check.done()?;
     let pending = store.registration(id).await?;
     if !pending.uscc_verified && who.role != Role::Admin {
-        return Err(ServiceError::Forbidden(
-            "this credit code fails its check character; only an administrator may approve it"
-                .into(),
-        ));
+        return Err(ServiceError::Forbidden(Text::new(
+            "error.registrations.admin_only",
+        )));
     }
     let done = store
         .review_registration(id, true, note.as_deref(), &who.actor)

@@ -15,6 +15,7 @@ use super::{Actor, ServiceError, audit};
 use crate::{
     auth::{Principal, Role},
     check::{Check, Invalid},
+    i18n::Text,
     links::AskError,
     node::Node,
     store::{Held, NewHold, Reservation, now_ms},
@@ -163,10 +164,10 @@ impl LinkAnswer {
         match self {
             LinkAnswer::Hold(hold) => Ok(hold),
             LinkAnswer::Refused { kind, reason } => Err(match kind.as_str() {
-                "not_found" => ServiceError::NotFound(reason),
-                "forbidden" => ServiceError::Forbidden(reason),
-                "conflict" => ServiceError::Conflict(reason),
-                "invalid" => Invalid::one("resources", reason).into(),
+                "not_found" => ServiceError::NotFound(Text::plain(reason)),
+                "forbidden" => ServiceError::Forbidden(Text::plain(reason)),
+                "conflict" => ServiceError::Conflict(Text::plain(reason)),
+                "invalid" => Invalid::one_text("resources", Text::plain(reason)).into(),
                 _ => ServiceError::unavailable(super::Source::Task, reason),
             }),
         }
@@ -256,7 +257,9 @@ pub async fn release(
     let found = node.store.reservation(number).await?;
     if !holder.staff && found.holder != holder.name {
         // Another's hold is as if it did not exist.
-        return Err(ServiceError::NotFound(format!("no reservation {id}")));
+        return Err(ServiceError::NotFound(
+            Text::new("error.reservations.none").arg("id", id),
+        ));
     }
     let now = now_ms();
     let ended = node.store.release(number, &holder.name, now).await?;
@@ -321,7 +324,11 @@ pub async fn answer_link(node: &Node, parent: &str, request: &str, within: Durat
         Ok(LinkRequest::Release { holder, id }) => {
             release(node, &actor, &holder, &id, within).await
         }
-        Err(e) => Err(Invalid::one("request", format!("not a reservation request: {e}")).into()),
+        Err(e) => Err(Invalid::one_text(
+            "request",
+            Text::new("check.reservations.not_a_request").arg("error", e),
+        )
+        .into()),
     };
     serde_json::to_string(&LinkAnswer::from(result)).unwrap_or_default()
 }
@@ -343,41 +350,55 @@ fn check(request: &mut HoldRequest) -> Result<NodePrefix, ServiceError> {
     request.resources.sort();
     request.resources.dedup();
     if request.resources.len() != listed {
-        c.fail("resources", "each identifier once");
+        c.fail_text("resources", Text::new("check.reservations.each_once"));
     }
     let target = NodePrefix::parse(&request.node)
-        .map_err(|e| c.fail("node", e.to_string()))
+        .map_err(|e| c.fail_text("node", Text::plain(e)))
         .ok();
     if request.resources.is_empty() || request.resources.len() > MAX_HELD {
-        c.fail("resources", format!("1 to {MAX_HELD} identifiers"));
+        c.fail_text(
+            "resources",
+            Text::new("check.reservations.count").arg("max", MAX_HELD),
+        );
     }
     for id in &request.resources {
         match Identifier::parse(id) {
             Ok(parsed) if target.as_ref().is_none_or(|t| parsed.node_prefix() == t) => {}
-            Ok(_) => c.fail(
+            Ok(_) => c.fail_text(
                 "resources",
-                format!("{id} is not held by node {}", request.node),
+                Text::new("check.reservations.other_node")
+                    .arg("id", id)
+                    .arg("node", &request.node),
             ),
-            Err(e) => c.fail("resources", format!("{id:?}: {e}")),
+            Err(e) => c.fail_text(
+                "resources",
+                Text::new("check.reservations.bad_identifier")
+                    .arg("id", id)
+                    .arg("error", e),
+            ),
         }
     }
     if let Some(s) = request.seconds
         && !(MIN_HOLD_SECONDS..=MAX_HOLD_SECONDS).contains(&s)
     {
-        c.fail(
+        c.fail_text(
             "seconds",
-            format!("from {MIN_HOLD_SECONDS} to {MAX_HOLD_SECONDS}"),
+            Text::new("check.reservations.seconds")
+                .arg("min", MIN_HOLD_SECONDS)
+                .arg("max", MAX_HOLD_SECONDS),
         );
     }
     let chars = request.request_id.chars().count();
     if chars == 0 || chars > MAX_REQUEST_ID_CHARS || request.request_id.contains('\0') {
-        c.fail(
+        c.fail_text(
             "request_id",
-            format!("1 to {MAX_REQUEST_ID_CHARS} characters, the same for a retry"),
+            Text::new("check.reservations.request_id").arg("max", MAX_REQUEST_ID_CHARS),
         );
     }
     c.done()?;
-    target.ok_or_else(|| Invalid::one("node", "a node prefix").into())
+    target.ok_or_else(|| {
+        Invalid::one_text("node", Text::new("check.reservations.node_prefix")).into()
+    })
 }
 
 /// The host holding every resource named, and its provider, if each is one
@@ -396,21 +417,31 @@ fn holdable(
             .get(id)
             .and_then(|rid| fleet.resources.get(rid))
             .ok_or_else(|| {
-                ServiceError::NotFound(format!("{id} is not a resource of node {own}"))
+                ServiceError::NotFound(
+                    Text::new("error.reservations.not_here")
+                        .arg("id", id)
+                        .arg("node", own),
+                )
             })?;
         if entry.gpu_uuid.is_none() {
-            return Err(
-                Invalid::one("resources", format!("{id}: only accelerators are held")).into(),
-            );
+            return Err(Invalid::one_text(
+                "resources",
+                Text::new("check.reservations.accelerators_only").arg("id", id),
+            )
+            .into());
         }
         if host_id.is_some_and(|h| h != entry.host_id) {
             return Err(
-                Invalid::one("resources", "all on one host, as a candidate names them").into(),
+                Invalid::one_text("resources", Text::new("check.reservations.one_host")).into(),
             );
         }
         host_id = Some(entry.host_id);
         let host = fleet.hosts.get(&entry.host_id).ok_or_else(|| {
-            ServiceError::NotFound(format!("{id} is not a resource of node {own}"))
+            ServiceError::NotFound(
+                Text::new("error.reservations.not_here")
+                    .arg("id", id)
+                    .arg("node", own),
+            )
         })?;
         if let Some(until) = host
             .resources
@@ -419,23 +450,28 @@ fn holdable(
             .and_then(|slot| host.holds.get(&(slot as u32)))
             .filter(|h| h.until_ms > now)
         {
-            return Err(ServiceError::Conflict(format!(
-                "{id} is held until {}",
-                crate::history::minute_text(until.until_ms)
-            )));
+            return Err(ServiceError::Conflict(
+                Text::new("error.reservations.held_until")
+                    .arg("id", id)
+                    .arg("until", crate::history::minute_text(until.until_ms)),
+            ));
         }
         if host.revoked || host.free_now(entry, now) != Some(true) {
-            return Err(ServiceError::Conflict(format!("{id} is not free now")));
+            return Err(ServiceError::Conflict(
+                Text::new("error.reservations.not_free").arg("id", id),
+            ));
         }
     }
-    let host_id = host_id.ok_or_else(|| Invalid::one("resources", "at least one identifier"))?;
+    let host_id = host_id.ok_or_else(|| {
+        Invalid::one_text("resources", Text::new("check.reservations.at_least_one"))
+    })?;
     let provider_id = fleet.hosts.get(&host_id).map_or(0, |h| h.owner.id);
     Ok((host_id, provider_id))
 }
 
 /// A hold's id: the holding node's prefix and its number there.
 fn parse_id(id: &str) -> Result<(NodePrefix, i64), ServiceError> {
-    let not_found = || ServiceError::NotFound(format!("no reservation {id}"));
+    let not_found = || ServiceError::NotFound(Text::new("error.reservations.none").arg("id", id));
     let (prefix, number) = id.rsplit_once(':').ok_or_else(not_found)?;
     let prefix = NodePrefix::parse(prefix).map_err(|_| not_found())?;
     let number = number.parse().map_err(|_| not_found())?;
@@ -451,9 +487,11 @@ async fn ask_below(
     within: Duration,
 ) -> Result<Hold, ServiceError> {
     if !own.contains(target) {
-        return Err(Invalid::one(
+        return Err(Invalid::one_text(
             "node",
-            format!("{target} is outside this node's subtree ({own})"),
+            Text::new("check.reservations.outside_subtree")
+                .arg("target", target)
+                .arg("own", own),
         )
         .into());
     }
@@ -469,7 +507,7 @@ async fn ask_below(
                 .is_some_and(|p| p.contains(target))
         })
         .ok_or_else(|| {
-            ServiceError::NotFound(format!("no node below this one leads to {target}"))
+            ServiceError::NotFound(Text::new("error.reservations.no_route").arg("target", target))
         })?;
     let json = serde_json::to_string(request).unwrap_or_default();
     let answer = node

@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 use super::{ServiceError, Source};
 use crate::{
     check::{FieldProblem, Invalid},
+    i18n::Text,
     links::AskError,
     node::Node,
     selection::{
@@ -175,9 +176,9 @@ fn read(body: &Value, own: &NodePrefix) -> Result<(Demand, Option<Expression>), 
         .and_then(|text| match Expression::compile(text) {
             Ok(e) => Some(e),
             Err(message) => {
-                errors.push(FieldProblem::new(
+                errors.push(FieldProblem::text(
                     "expression",
-                    format!("not a CEL expression: {message}"),
+                    Text::new("check.select.expression").arg("error", message),
                 ));
                 None
             }
@@ -226,10 +227,12 @@ async fn children_in_scope(
         && scope != own
         && reached.is_empty()
     {
-        return Err(Invalid::one(
+        return Err(Invalid(vec![FieldProblem::text(
             "scope",
-            format!("no node linked below this one ({own}) leads to {scope}"),
-        )
+            Text::new("check.select.scope_unreached")
+                .arg("own", own)
+                .arg("scope", scope),
+        )])
         .into());
     }
     Ok((reached, excluded))
@@ -237,7 +240,7 @@ async fn children_in_scope(
 
 /// Why the child's fresh resource reports say it cannot meet the demand;
 /// `None` when they say it may, or are not all fresh enough to say.
-fn shortfall(node: &Node, child_id: i64, demand: &Demand) -> Option<String> {
+fn shortfall(node: &Node, child_id: i64, demand: &Demand) -> Option<Text> {
     let since = now_ms().saturating_sub(REPORTS_FRESH_MS);
     match node.links.reported_since(child_id, since) {
         Some((groups, 0)) => reported_shortfall(&groups, demand),
@@ -297,6 +300,7 @@ fn judge(
         node: child.to_string(),
         outcome: Outcome::Answered,
         reason: None,
+        text: None,
         elapsed_ms: Some(elapsed.as_millis() as u64),
         candidates: None,
     };
@@ -304,7 +308,7 @@ fn judge(
         node.counters.selection_answers_refused.inc();
         tracing::warn!(child = %child, "selection answer refused: {reason}");
         outcome.outcome = Outcome::Refused;
-        outcome.reason = Some(reason);
+        outcome.because(Text::new("outcome.reason.refused").arg("reason", reason));
     };
     match answer {
         Ok(json) => match serde_json::from_str::<Answer>(&json) {
@@ -319,7 +323,7 @@ fn judge(
         },
         Err(AskError::Unreachable) => {
             outcome.outcome = Outcome::Unreachable;
-            outcome.reason = Some(AskError::Unreachable.to_string());
+            outcome.because(Text::new("outcome.reason.unreachable"));
             outcome.elapsed_ms = None;
         }
         Err(AskError::Stale(reason)) => {
@@ -328,7 +332,7 @@ fn judge(
             } else {
                 Outcome::Failed
             };
-            outcome.reason = Some(reason);
+            outcome.because(Text::new("outcome.reason.stale").arg("reason", reason));
         }
     }
     (outcome, None)

@@ -11,6 +11,7 @@ use super::{Actor, ServiceError, Source, audit, own_provider};
 use crate::{
     auth::{self, Principal},
     check::Check,
+    i18n::Text,
     identity::random_secret,
     node::Node,
     store::{Provider, Store, StoreError, now_ms},
@@ -67,11 +68,21 @@ pub async fn issue(
     let mut check = Check::default();
     let ttl_hours = ask.ttl_hours.unwrap_or(24);
     if !(1..=720).contains(&ttl_hours) {
-        check.fail("ttl_hours", "between 1 and 720");
+        check.fail_text(
+            "ttl_hours",
+            Text::new("check.check.between")
+                .arg("min", 1)
+                .arg("max", 720),
+        );
     }
     let uses = ask.uses.unwrap_or(1);
     if !(1..=1000).contains(&uses) {
-        check.fail("uses", "between 1 and 1000");
+        check.fail_text(
+            "uses",
+            Text::new("check.check.between")
+                .arg("min", 1)
+                .arg("max", 1000),
+        );
     }
     let region = ask
         .region
@@ -82,21 +93,22 @@ pub async fn issue(
         (Some(code), true) => match store.provider(code).await {
             Ok(p) => Some(p),
             Err(StoreError::NoProvider(_)) => {
-                check.fail("provider", format!("no provider {code}"));
+                check.fail_text(
+                    "provider",
+                    Text::new("check.lines.no_provider").arg("code", code),
+                );
                 None
             }
             Err(e) => return Err(e.into()),
         },
         (None, true) => {
-            check.fail("provider", "staff must say which provider the token is for");
+            check.fail_text("provider", Text::new("check.tokens.provider_needed"));
             None
         }
         (Some(code), false) => {
             let own = store.provider_by_id(own_provider(who)?).await?;
             if !own.owner_code.eq_ignore_ascii_case(code.trim()) {
-                return Err(ServiceError::Forbidden(
-                    "organisations create tokens for themselves only".into(),
-                ));
+                return Err(ServiceError::Forbidden(Text::new("error.tokens.own_only")));
             }
             Some(own)
         }
@@ -104,7 +116,11 @@ pub async fn issue(
     };
     check.done()?;
     let Some(provider) = provider else {
-        return Err(crate::check::Invalid::one("provider", "no such provider").into());
+        return Err(crate::check::Invalid::one_text(
+            "provider",
+            Text::new("check.tokens.no_such_provider"),
+        )
+        .into());
     };
     let issued = create(
         store,

@@ -35,6 +35,10 @@ pub struct AlertRow {
     /// The silence muting this firing alert now (not stored: silences
     /// match labels at the time asked).
     pub silenced_by: Option<i64>,
+    /// The alert holding this one now, as Alertmanager's inhibition does:
+    /// its host's `host_silent` (while a host is silent its other alerts
+    /// neither fire nor resolve, so what they say is no longer current).
+    pub inhibited_by: Option<i64>,
 }
 
 macro_rules! alert_columns {
@@ -82,6 +86,7 @@ fn alert_from_row_at(r: &AnyRow, at: usize) -> Result<AlertRow, sqlx::Error> {
         acked_by: r.try_get(at + 11)?,
         acked_at_ms: r.try_get(at + 12)?,
         silenced_by: None,
+        inhibited_by: None,
     })
 }
 
@@ -225,6 +230,20 @@ impl Store {
             .iter()
             .map(|r| r.try_get(0))
             .collect::<Result<_, _>>()?)
+    }
+
+    /// The open `host_silent` alert of each silent host, by host.
+    pub async fn silent_hosts(&self) -> Result<BTreeMap<i64, i64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT host_id, id FROM alerts \
+             WHERE rule = 'host_silent' AND resolved_at_ms IS NULL AND host_id IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_, sqlx::Error>>()?)
     }
 
     /// Opens an alert unless one with its fingerprint is open, with a

@@ -567,6 +567,7 @@ pub fn schemas() -> Value {
                 "summary": text, "started_at_ms": int, "resolved_at_ms": opt_int,
                 "acked_by": opt_text, "acked_at_ms": opt_int,
                 "silenced_by": described(opt_int.clone(), "the silence muting this firing alert now: it is shown, not notified"),
+                "inhibited_by": described(opt_int.clone(), "the alert holding this open one now: its host's host_silent, while which it neither fires anew nor resolves"),
             })),
         ),
         (
