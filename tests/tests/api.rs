@@ -119,6 +119,41 @@ fn an_organisation_registers_is_reviewed_and_enrolls_its_own_host(backend: Backe
         .find(|x| x["xid"] == 79)
         .unwrap();
     assert_eq!(xid79["name"], "GPU 已从总线掉线", "{xid79}");
+    // Every other error the console can show: a 404 naming what is
+    // missing, a demand's bad fields, an id that is not one.
+    let read_zh = |method: &str, path: &str, body: Option<Value>| {
+        let mut request = staff
+            .request(method, path)
+            .header("Accept-Language", "zh-CN");
+        if let Some(body) = body {
+            request = request.json(&body.to_string());
+        }
+        let r = request.send(node.http);
+        (r.status, r.json())
+    };
+    let (status, problem) = read_zh("GET", "/api/v1/hosts/no-such-host", None);
+    assert_eq!(
+        (status, &problem["detail"]),
+        (404, &json!("没有主机“no-such-host”")),
+        "{problem}"
+    );
+    let (status, problem) = read_zh(
+        "POST",
+        "/api/v1/selection",
+        Some(json!({"availability": "someday", "user_region": "99"})),
+    );
+    assert_eq!(status, 422, "{problem}");
+    let messages = problem["errors"].to_string();
+    assert!(
+        messages.contains("free_now 或 installed") && messages.contains("行政区划代码"),
+        "{problem}"
+    );
+    let (status, problem) = read_zh("POST", "/api/v1/alerts/not-a-number/ack", None);
+    assert_eq!(
+        (status, &problem["detail"]),
+        (404, &json!("“not-a-number”不是有效的告警 id（id 为整数）")),
+        "{problem}"
+    );
     assert!(
         r.body.contains("accept_unverified_uscc"),
         "says how to file anyway"
