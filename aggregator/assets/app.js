@@ -118,9 +118,10 @@ export async function route() {
     await render(view, query || "", arg && decodeURIComponent(arg));
     if (mine !== routes) return;
     main.dataset.drawn = hash;
-    // The overview, the alerts and the child nodes' links keep themselves
-    // current (not while someone is typing into a form there).
-    if (render === pages.overview || render === pages.alerts || render === pages.nodes) {
+    // The overview, the alerts, the child nodes' links and a receiver's
+    // attempts keep themselves current (not while someone is typing into
+    // a form there).
+    if (render === pages.overview || render === pages.alerts || render === pages.nodes || (render === pages.receivers && arg)) {
       const again = () => {
         if (!typing(view)) return route();
         window.suanliRefreshesHeld = (window.suanliRefreshesHeld || 0) + 1;

@@ -154,7 +154,7 @@ async fn join(
         .role
         .ok_or_else(|| refused("the request names no role"))?;
     // What is wrong with the request itself must not spend the token.
-    hierarchy::may_adopt(node.settings.role, role).map_err(refused)?;
+    hierarchy::may_adopt(node.settings.role, role).map_err(|m| refused(m.to_string()))?;
     if request
         .ca_fingerprint
         .eq_ignore_ascii_case(&node.identity.ca_fingerprint())

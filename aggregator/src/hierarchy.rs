@@ -13,7 +13,7 @@ use suanli_protocol::{
     node::{Filing, LiveState, Role},
 };
 
-use crate::{alerting, fleet::Fleet, health::Health};
+use crate::{alerting, fleet::Fleet, health::Health, i18n::Text};
 
 /// A parent shows a child `unknown` after this long without a heartbeat.
 pub const HEARTBEAT_GRACE_MS: u64 = 30_000;
@@ -24,24 +24,22 @@ pub const HEARTBEAT_INTERVAL_MS: u64 = 10_000;
 pub const FILING_STATES: [&str; 3] = ["active", "revoked", "superseded"];
 
 /// Whether a node of role `parent` takes a child of role `child`.
-pub fn may_adopt(parent: Role, child: Role) -> Result<(), String> {
+pub fn may_adopt(parent: Role, child: Role) -> Result<(), Text> {
     match (parent, child) {
         (Role::National, Role::Regional | Role::Industry) | (Role::Regional, Role::Industry) => {
             Ok(())
         }
-        (Role::Industry, _) => Err("an industry node takes no child nodes".into()),
-        (_, Role::National) => Err("a national node joins no parent: it is the root".into()),
-        (p, c) => Err(format!(
-            "a {} node takes no {} nodes: a child ranks below its parent (a node never joins itself or its descendants)",
-            p.as_str(),
-            c.as_str()
-        )),
+        (Role::Industry, _) => Err(Text::new("check.hierarchy.industry_leaf")),
+        (_, Role::National) => Err(Text::new("check.hierarchy.national_root")),
+        (p, c) => Err(Text::new("check.hierarchy.ranks")
+            .arg("parent", p.as_str())
+            .arg("child", c.as_str())),
     }
 }
 
 /// Checks what a join token names: a province code for a regional node,
 /// an industry for an industry node. Returns the canonical segment.
-pub fn segment_for(role: Role, text: &str) -> Result<String, String> {
+pub fn segment_for(role: Role, text: &str) -> Result<String, Text> {
     let text = text.trim();
     match role {
         Role::Regional => {
@@ -51,15 +49,14 @@ pub fn segment_for(role: Role, text: &str) -> Result<String, String> {
             if ok {
                 Ok(text.to_owned())
             } else {
-                Err(format!(
-                    "{text:?} is not a GB/T 2260 province code (two digits, e.g. 32)"
-                ))
+                Err(Text::new("check.hierarchy.province").arg("text", text))
             }
         }
+        // The identifier crate words what is wrong with an industry.
         Role::Industry => Industry::parse(text)
             .map(|i| i.to_string())
-            .map_err(|e| e.to_string()),
-        Role::National => Err("no token makes a national node".into()),
+            .map_err(Text::plain),
+        Role::National => Err(Text::new("check.hierarchy.no_national_token")),
     }
 }
 

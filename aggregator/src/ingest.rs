@@ -390,7 +390,9 @@ async fn enroll(
         .await
         .map_err(|e| match e {
             // Another provider's enrollment won a race with this one.
-            StoreError::Conflict(reason) => Refusal::new(CloseCode::EnrollmentRefused, reason),
+            StoreError::Conflict(reason) => {
+                Refusal::new(CloseCode::EnrollmentRefused, reason.to_string())
+            }
             e => e.into(),
         })?;
     let certificate = ingest
@@ -733,7 +735,7 @@ async fn record_inventory(
                     &Actor::node(),
                     "resource.refused",
                     &format!("host/{host_id}"),
-                    &reason,
+                    &reason.to_string(),
                 )
                 .await;
             }

@@ -41,6 +41,7 @@ use tracing::{debug, info, warn};
 
 use crate::{
     hierarchy,
+    i18n::Text,
     node::{Node, NodeEvent, tasks::Shutdown},
     service::{nodes, reservations, select},
     store::{Lease, ParentLink, Store, StoreError, now_ms},
@@ -125,10 +126,11 @@ pub async fn request_join(
     if let Some(link) = store.parent_link().await?
         && (link.state == "pending" || link.state == "approved")
     {
-        return Err(ParentError::Store(StoreError::Conflict(format!(
-            "this node already has a parent link ({}, {}); one parent per node",
-            link.state, link.address
-        ))));
+        return Err(ParentError::Store(StoreError::Conflict(
+            Text::new("error.hierarchy.parent_link_at")
+                .arg("state", &link.state)
+                .arg("address", &link.address),
+        )));
     }
     let key = rcgen::KeyPair::generate().map_err(|e| ParentError::Key(e.to_string()))?;
     let csr = rcgen::CertificateParams::new(Vec::<String>::new())

@@ -123,14 +123,14 @@ impl ServiceError {
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound(m) => Self::NotFound(Text::plain(m)),
+            StoreError::NotFound(text) => Self::NotFound(text),
             StoreError::NoHost(host) => {
                 Self::NotFound(Text::new("error.no_host").arg("host", host))
             }
             StoreError::NoProvider(code) => {
                 Self::NotFound(Text::new("error.no_provider").arg("provider", code))
             }
-            StoreError::Conflict(m) => Self::Conflict(Text::plain(m)),
+            StoreError::Conflict(text) => Self::Conflict(text),
             StoreError::DuplicateProvider(code) => {
                 Self::Conflict(Text::new("error.duplicate_provider").arg("code", code))
             }

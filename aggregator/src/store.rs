@@ -27,7 +27,10 @@ use sqlx::{
 
 use suanli_protocol::stream::SequencedSample;
 
-use crate::history::{self, Rollup};
+use crate::{
+    history::{self, Rollup},
+    i18n::Text,
+};
 
 /// The columns [`provider_from_row`] reads, in its order.
 macro_rules! provider_columns {
@@ -105,9 +108,9 @@ pub enum StoreError {
     #[error("a provider with code {0} is already registered")]
     DuplicateProvider(String),
     #[error("{0}")]
-    NotFound(String),
+    NotFound(Text),
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Text),
 }
 
 /// Why an enrollment token was refused. The agent is told which.

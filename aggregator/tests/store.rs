@@ -978,7 +978,7 @@ on_each_backend! {
                 match racer.await.unwrap() {
                     Ok(Held::New(r)) => won.push(r),
                     Ok(Held::Replayed(r)) => panic!("not a replay: {r:?}"),
-                    Err(StoreError::Conflict(m)) => assert!(m.contains("is held"), "{m}"),
+                    Err(StoreError::Conflict(m)) => assert!(m.to_string().contains("is held"), "{m}"),
                     Err(e) => panic!("{e}"),
                 }
             }

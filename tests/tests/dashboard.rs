@@ -29,6 +29,8 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
             "500ms",
             "--group-wait",
             "0s",
+            // The test's webhook listens on loopback.
+            "--alert-loopback-http",
         ],
     );
     let url = format!("http://{}/", node.http);
@@ -480,6 +482,34 @@ fn staff_sign_in_find_this_host_and_watch_it_live() {
     );
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
     std::fs::write(shots.join("dashboard-gpu-host.png"), page.screenshot()).unwrap();
+
+    // A receiver is tested from its row: the attempt appears on its page.
+    let hook = suanli_tests::receiver::Receiver::start("{}");
+    let r = Request::new("POST", "/api/v1/receivers")
+        .bearer(&node.admin_token())
+        .json(
+            &serde_json::json!({"name": "ops-hook", "kind": "webhook", "url": hook.url("/")})
+                .to_string(),
+        )
+        .send(node.http);
+    assert_eq!(r.status, 201, "{}", r.body);
+    page.eval("location.hash = '#/receivers'; true");
+    page.wait_for(
+        WAIT,
+        "the receivers page",
+        "!!document.querySelector('button.test-receiver')",
+    );
+    page.eval("document.querySelector('button.test-receiver').click(); true");
+    page.wait_for(
+        WAIT,
+        "the test's attempt on the receiver's page",
+        "[...document.querySelectorAll('#main tbody tr')].some((tr) => tr.children[2]?.textContent === '200')",
+    );
+    suanli_tests::wait_until(WAIT, "the test at the webhook", || {
+        hook.received()
+            .iter()
+            .any(|r| r.json()["alerts"][0]["labels"]["alertname"] == "receiver_test")
+    });
 
     // Layout that holds: the navigation on one line at 1024 px, and no
     // page wider than a 390 px phone (tables scroll inside their box).

@@ -162,6 +162,48 @@ fn a_silent_host_is_told_once_signed_and_its_return_resolves_it_once(backend: Ba
     });
     let attempts = ledger["attempts"].as_array().unwrap();
     assert!(attempts.iter().all(|a| a["http_status"] == 200), "{ledger}");
+
+    // A test notification, from the API as from the receivers page: sent
+    // through the same ledger, recorded as an attempt, never open.
+    let (status, test) = call(&node, "POST", &format!("/api/v1/receivers/{id}/test"), None);
+    assert_eq!(status, 202, "{test}");
+    wait_until(WAIT, "the test notification at the webhook", || {
+        told(&hook, "receiver_test") == ["firing"]
+    });
+    let request = hook
+        .received()
+        .into_iter()
+        .find(|r| r.json()["alerts"][0]["labels"]["alertname"] == "receiver_test")
+        .unwrap();
+    let alert = &request.json()["alerts"][0];
+    assert_eq!(alert["labels"]["receiver"], "ops-hook", "{alert}");
+    assert!(
+        alert["annotations"]["summary_zh"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("测试通知")),
+        "{alert}"
+    );
+    wait_until(WAIT, "the test's attempt recorded", || {
+        let ledger = call(
+            &node,
+            "GET",
+            &format!("/api/v1/receivers/{id}/attempts"),
+            None,
+        )
+        .1;
+        ledger["attempts"].as_array().is_some_and(|a| a.len() >= 3)
+    });
+    assert!(
+        told(&late, "receiver_test").is_empty(),
+        "only the receiver tested is told"
+    );
+    let (_, firing) = call(&node, "GET", "/api/v1/alerts?state=firing", None);
+    assert!(
+        !firing.to_string().contains("receiver_test"),
+        "a test is never an open alert: {firing}"
+    );
+    let (status, _) = call(&node, "POST", "/api/v1/receivers/999999/test", None);
+    assert_eq!(status, 404);
 }
 
 #[test]

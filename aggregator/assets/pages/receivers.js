@@ -1,5 +1,5 @@
 // Notification receivers: the list, adding one, and one's delivery attempts.
-import { t, fmtTime } from "../i18n.js";
+import { t, tOr, fmtTime } from "../i18n.js";
 import { api, session } from "../api.js";
 import { el, table, errorBox } from "../dom.js";
 import { route } from "../app.js";
@@ -17,8 +17,12 @@ export async function receivers(main, _params, id) {
   const manager = session.me.role !== "viewer";
   const rows = data.receivers.map((r) => el("tr", {},
     el("td", { translate: "no" }, el("a", { href: "#/receivers/" + r.id }, r.name)), el("td", {}, t("receiver_" + r.kind)), el("td", { class: "mono" }, r.url),
-    el("td", {}, t(r.min_severity)), el("td", {}, Object.entries(r.deliveries || {}).map(([k, v]) => k + " " + v).join(", ") || "—"),
-    el("td", {}, r.declared ? t("declared") : manager ? el("button", { onclick: async () => { await api("DELETE", "/api/v1/receivers/" + r.id); route(); } }, t("remove")) : null)));
+    el("td", {}, t(r.min_severity)), el("td", {}, Object.entries(r.deliveries || {}).map(([k, v]) => tOr("delivery_" + k, k) + " " + v).join(t("list_sep")) || "—"),
+    el("td", { class: "nowrap" }, manager ? el("button", { class: "test-receiver", title: t("test_receiver_note"), onclick: async (ev) => {
+      // Sent through the same ledger as any alert: its attempt shows on the receiver's page.
+      try { await api("POST", "/api/v1/receivers/" + r.id + "/test"); location.hash = "#/receivers/" + r.id; } catch (e) { ev.target.after(errorBox(e)); }
+    } }, t("test_receiver")) : "", " ",
+    r.declared ? t("declared") : manager ? el("button", { onclick: async () => { await api("DELETE", "/api/v1/receivers/" + r.id); route(); } }, t("remove")) : "")));
   const out = el("div", {});
   const form = el("form", { class: "stack", id: "receiver-form" },
     el("label", {}, t("name"), el("input", { name: "name", required: true, pattern: "[A-Za-z0-9._-]{1,64}" })),

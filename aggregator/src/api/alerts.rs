@@ -138,6 +138,18 @@ pub async fn delete_receiver(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Sends a test notification now; its attempt appears among the
+/// receiver's attempts.
+pub async fn test_receiver(
+    State(node): Api,
+    Extension(me): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    let id = parse_id(&id, "a receiver")?;
+    ops::test_receiver(&node, &me, id).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
 pub async fn attempts(
     State(node): Api,
     Extension(me): Caller,

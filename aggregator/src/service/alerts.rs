@@ -628,6 +628,47 @@ pub async fn delete_receiver(node: &Node, who: &Principal, id: i64) -> Result<()
     Ok(())
 }
 
+/// Sends a test notification to one receiver the caller manages, through
+/// the same ledger and sender as any alert: its attempt is recorded like
+/// any other. Returns the test alert's id.
+pub async fn test_receiver(node: &Node, who: &Principal, id: i64) -> Result<i64, ServiceError> {
+    let row = receiver(node, who, id).await?;
+    let now = now_ms();
+    let actor = Actor::of(who);
+    let labels = BTreeMap::from([
+        ("alertname".to_owned(), TEST_RULE.to_owned()),
+        ("severity".to_owned(), Severity::Info.as_str().to_owned()),
+        ("receiver".to_owned(), row.name.clone()),
+    ]);
+    let summary = Text::new("alert.receiver_test")
+        .arg("who", &actor.name)
+        .arg("receiver", &row.name);
+    let fingerprint = format!("{TEST_RULE}:{id}:{now}");
+    let new = NewAlert {
+        fingerprint: &fingerprint,
+        rule: TEST_RULE,
+        severity: Severity::Info.as_str(),
+        host_id: None,
+        provider_id: row.provider_id,
+        resource: None,
+        labels: &labels,
+        summary: &summary,
+    };
+    let alert = node.store.fire_test(row.id, &new, now).await?;
+    audit::record(
+        &node.store,
+        &actor,
+        "receiver.test",
+        &format!("receiver {}", row.name),
+        "",
+    )
+    .await;
+    Ok(alert)
+}
+
+/// The rule name a test notification carries: no rule of the node's.
+const TEST_RULE: &str = "receiver_test";
+
 /// Makes the receivers declared in the config file the declared ones:
 /// new ones added, changed ones replaced, removed ones deleted.
 pub async fn declare_receivers(node: &Node, specs: &[ReceiverSpec]) -> Result<(), ServiceError> {

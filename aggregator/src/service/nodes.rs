@@ -59,16 +59,15 @@ pub async fn issue_token(
     ca_fingerprint: &str,
 ) -> Result<NodeTokenIssued, ServiceError> {
     let (own_role, _) = own_place(store).await?;
-    // The hierarchy's rules word these themselves (in English).
     hierarchy::may_adopt(own_role, role)
-        .map_err(|m| Invalid(vec![FieldProblem::text("role", Text::plain(m))]))?;
-    let segment = hierarchy::segment_for(role, segment).map_err(|m| {
+        .map_err(|text| Invalid(vec![FieldProblem::text("role", text)]))?;
+    let segment = hierarchy::segment_for(role, segment).map_err(|text| {
         Invalid(vec![FieldProblem::text(
             match role {
                 Role::Regional => "region",
                 _ => "industry",
             },
-            Text::plain(m),
+            text,
         )])
     })?;
     if ttl.is_zero() || ttl > Duration::from_secs(30 * 24 * 3600) {

@@ -74,10 +74,9 @@ impl Store {
             .await?
             .is_some()
         {
-            return Err(StoreError::Conflict(format!(
-                "the login {:?} is taken",
-                new.login
-            )));
+            return Err(StoreError::Conflict(
+                Text::new("error.store.login_taken").arg("login", &new.login),
+            ));
         }
         let created = int(now_ms());
         let id: i64 = sqlx::query(
@@ -212,12 +211,14 @@ impl Store {
         let account = self
             .account_for_login(login)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("no account {login:?}")))?
+            .ok_or_else(|| {
+                StoreError::NotFound(Text::new("error.store.no_account").arg("login", login))
+            })?
             .0;
         if done == 0 && disabled && !account.disabled {
-            return Err(StoreError::Conflict(format!(
-                "{login} is the last enabled admin: make another account admin first"
-            )));
+            return Err(StoreError::Conflict(
+                Text::new("error.store.last_enabled_admin").arg("login", login),
+            ));
         }
         Ok(account)
     }
@@ -246,16 +247,20 @@ impl Store {
         tx.commit().await?;
         if done.rows_affected() == 0 {
             return Err(match self.account_for_login(login).await? {
-                Some(_) => StoreError::Conflict(format!(
-                    "{login} is the last admin: make another account admin first"
-                )),
-                None => StoreError::NotFound(format!("no account {login:?}")),
+                Some(_) => {
+                    StoreError::Conflict(Text::new("error.store.last_admin").arg("login", login))
+                }
+                None => {
+                    StoreError::NotFound(Text::new("error.store.no_account").arg("login", login))
+                }
             });
         }
         Ok(self
             .account_for_login(login)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("no account {login:?}")))?
+            .ok_or_else(|| {
+                StoreError::NotFound(Text::new("error.store.no_account").arg("login", login))
+            })?
             .0)
     }
 

@@ -304,6 +304,48 @@ impl Store {
         Ok(Some(id))
     }
 
+    /// Records a test notification to one receiver: an alert that is over
+    /// as it starts (it is never open, so nothing evaluates or resolves
+    /// it), with one firing delivery, due now, through the same ledger and
+    /// sender as any other. Returns the alert's id.
+    pub async fn fire_test(
+        &self,
+        receiver_id: i64,
+        new: &NewAlert<'_>,
+        now_ms: u64,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let id: i64 = sqlx::query(
+            "INSERT INTO alerts (fingerprint, rule, severity, host_id, provider_id, resource, labels, \
+             summary, started_at_ms, resolved_at_ms, summary_text) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) RETURNING id",
+        )
+        .bind(new.fingerprint)
+        .bind(new.rule)
+        .bind(new.severity)
+        .bind(new.host_id)
+        .bind(new.provider_id)
+        .bind(new.resource)
+        .bind(serde_json::to_string(new.labels).unwrap_or_default())
+        .bind(new.summary.render(Lang::En))
+        .bind(int(now_ms))
+        .bind(serde_json::to_string(new.summary).ok())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        sqlx::query(
+            "INSERT INTO deliveries (alert_id, receiver_id, transition, state, due_at_ms, attempts) \
+             VALUES ($1, $2, 'firing', 'pending', $3, 0)",
+        )
+        .bind(id)
+        .bind(receiver_id)
+        .bind(int(now_ms))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
     /// Resolves the open alert of `fingerprint`, once. Every receiver that
     /// got (or is getting) its firing notification gets a resolved one; a
     /// firing notification not yet sent is dropped instead: the alert came
@@ -383,7 +425,7 @@ impl Store {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("no alert {id}")))?;
+        .ok_or_else(|| StoreError::NotFound(Text::new("error.alerts.no_alert").arg("id", id)))?;
         Ok(alert_from_row(&row)?)
     }
 
@@ -440,7 +482,7 @@ impl Store {
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(d) if d.is_unique_violation() => {
-                StoreError::Conflict(format!("a receiver named {:?} exists", new.name))
+                StoreError::Conflict(Text::new("error.store.receiver_exists").arg("name", &new.name))
             }
             _ => e.into(),
         })?
@@ -498,7 +540,7 @@ impl Store {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("no receiver {id}")))?;
+        .ok_or_else(|| StoreError::NotFound(Text::new("error.alerts.no_receiver").arg("id", id)))?;
         Ok(receiver_from_row(&row)?)
     }
 
@@ -530,7 +572,9 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("no receiver {id}")));
+            return Err(StoreError::NotFound(
+                Text::new("error.alerts.no_receiver").arg("id", id),
+            ));
         }
         sqlx::query(
             "UPDATE deliveries SET state = 'dropped', outcome = 'receiver deleted', done_at_ms = $1 \
@@ -808,7 +852,7 @@ impl Store {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("no active silence {id}")))?;
+        .ok_or_else(|| StoreError::NotFound(Text::new("error.alerts.no_silence").arg("id", id)))?;
         Ok(row.try_get(0)?)
     }
 

@@ -411,7 +411,9 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("no child node request {id}")))?;
+            .ok_or_else(|| {
+                StoreError::NotFound(Text::new("error.hierarchy.no_request").arg("id", id))
+            })?;
         child_from_row(&row)
     }
 
@@ -447,9 +449,9 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(|e| match e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(format!(
-                "prefix {prefix} was already assigned to another child node (a prefix is never reassigned: its identifiers must keep naming what they named)"
-            )),
+            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(
+                Text::new("error.hierarchy.prefix_taken").arg("prefix", prefix),
+            ),
             e => e.into(),
         })?;
         if done.rows_affected() == 0 {
@@ -460,9 +462,11 @@ impl Store {
 
     async fn not_pending(&self, id: i64) -> StoreError {
         match self.child(id).await {
-            Ok(c) => {
-                StoreError::Conflict(format!("child node request {id} is already {}", c.state))
-            }
+            Ok(c) => StoreError::Conflict(
+                Text::new("error.nodes.already")
+                    .arg("id", id)
+                    .arg("state", c.state),
+            ),
             Err(e) => e,
         }
     }
@@ -512,9 +516,11 @@ impl Store {
         if done.rows_affected() == 0 {
             drop(tx);
             return Err(match self.child(id).await {
-                Ok(c) => {
-                    StoreError::Conflict(format!("child node {id} is {}, not approved", c.state))
-                }
+                Ok(c) => StoreError::Conflict(
+                    Text::new("error.hierarchy.not_approved")
+                        .arg("id", id)
+                        .arg("state", c.state),
+                ),
                 Err(e) => e,
             });
         }
@@ -847,9 +853,9 @@ impl Store {
         {
             let state: String = row.try_get(0)?;
             if state == "pending" || state == "approved" {
-                return Err(StoreError::Conflict(format!(
-                    "this node already has a parent link ({state}); one parent per node"
-                )));
+                return Err(StoreError::Conflict(
+                    Text::new("error.hierarchy.parent_link").arg("state", state),
+                ));
             }
             sqlx::query("DELETE FROM parent_link WHERE id = 1")
                 .execute(&mut *tx)

@@ -5,7 +5,8 @@ use super::*;
 use crate::identify::{HostIdentity, HostMatch};
 
 /// Why an enrollment is refused when another provider holds the host. It
-/// names the resource, never who holds it.
+/// names the resource, never who holds it. The catalog's
+/// `error.store.host_held` has the same English.
 pub const HELD_BY_ANOTHER_PROVIDER: &str = "this host's identity is already enrolled on this node by another \
      provider; node staff can transfer the host (suanli-aggregator host transfer)";
 
@@ -168,7 +169,7 @@ impl Store {
             Some(row) => {
                 let id: i64 = row.try_get(0)?;
                 if row.try_get::<i64, _>(1)? != provider_id {
-                    return Err(StoreError::Conflict(HELD_BY_ANOTHER_PROVIDER.into()));
+                    return Err(StoreError::Conflict(Text::new("error.store.host_held")));
                 }
                 sqlx::query(
                     "UPDATE hosts SET hostname = $1, cert_sha256 = $2, revoked_at_ms = NULL, \
@@ -353,9 +354,9 @@ impl Store {
             // second host) is not this host's to name.
             let holder: i64 = row.try_get(1)?;
             if row.try_get::<Option<i64>, _>(2)? != Some(holder) {
-                return Err(StoreError::Conflict(format!(
-                    "{resource_key} is already enrolled on this node by another provider"
-                )));
+                return Err(StoreError::Conflict(
+                    Text::new("error.store.resource_held").arg("resource", resource_key),
+                ));
             }
             return Ok(row.try_get(0)?);
         }

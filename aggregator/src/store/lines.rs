@@ -58,7 +58,9 @@ impl Store {
             .await?
             .into_iter()
             .find(|l| l.id == id)
-            .ok_or_else(|| StoreError::NotFound(format!("line {id} vanished")))
+            .ok_or_else(|| {
+                StoreError::NotFound(Text::new("error.store.line_vanished").arg("id", id))
+            })
     }
 
     /// The provider a line belongs to, if the line exists.
@@ -89,7 +91,7 @@ impl Store {
             .await?
             .into_iter()
             .find(|l| l.id == id)
-            .ok_or_else(|| StoreError::NotFound(format!("line {id}")))
+            .ok_or_else(|| StoreError::NotFound(Text::new("error.store.line").arg("id", id)))
     }
 
     pub async fn lines(&self) -> Result<Vec<Line>, StoreError> {

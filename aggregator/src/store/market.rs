@@ -291,8 +291,9 @@ impl Store {
 }
 
 fn decode(body: Vec<u8>) -> Result<MarketReport, StoreError> {
-    MarketReport::decode(&body)
-        .map_err(|e| StoreError::Conflict(format!("a stored report does not decode: {e}")))
+    MarketReport::decode(&body).map_err(|e| {
+        StoreError::Conflict(Text::new("error.store.report_undecodable").arg("error", e))
+    })
 }
 
 async fn insert_report(

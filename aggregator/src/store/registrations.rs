@@ -82,10 +82,9 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         if taken.is_some() {
-            return Err(StoreError::Conflict(format!(
-                "the credit code {} is already registered or under review",
-                new.uscc
-            )));
+            return Err(StoreError::Conflict(
+                Text::new("error.store.uscc_taken").arg("uscc", &new.uscc),
+            ));
         }
         let id: i64 = sqlx::query(
             "INSERT INTO registrations (kind, name, uscc, uscc_verified, region, industry, contact, \
@@ -113,7 +112,9 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("no registration {id}")))?;
+            .ok_or_else(|| {
+                StoreError::NotFound(Text::new("error.store.no_registration").arg("id", id))
+            })?;
         registration_from_row(&row)
     }
 
@@ -146,13 +147,16 @@ impl Store {
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("no registration {id}")))?;
+            .ok_or_else(|| {
+                StoreError::NotFound(Text::new("error.store.no_registration").arg("id", id))
+            })?;
         let registration = registration_from_row(&row)?;
         if registration.state != "pending" {
-            return Err(StoreError::Conflict(format!(
-                "registration {id} was already {}",
-                registration.state
-            )));
+            return Err(StoreError::Conflict(
+                Text::new("error.store.registration_reviewed")
+                    .arg("id", id)
+                    .arg("state", &registration.state),
+            ));
         }
         let account_id: i64 = row.try_get(15)?;
         let provider_id = if approve {

@@ -95,9 +95,9 @@ impl Store {
             drop(tx);
             return match self.reservation_for(hold.request_key).await? {
                 Some(earlier) => Ok(Held::Replayed(earlier)),
-                None => Err(StoreError::Conflict(
-                    "the same request is being made; send it again".into(),
-                )),
+                None => Err(StoreError::Conflict(Text::new(
+                    "error.store.request_in_flight",
+                ))),
             };
         };
         let id: i64 = row.try_get(0)?;
@@ -120,13 +120,12 @@ impl Store {
                         .await?
                         .map(|r| r.try_get(0))
                         .transpose()?;
-                return Err(StoreError::Conflict(format!(
-                    "{identifier} is held{}",
-                    until.map_or_else(String::new, |u| format!(
-                        " until {}",
-                        crate::history::minute_text(u as u64)
-                    ))
-                )));
+                return Err(StoreError::Conflict(match until {
+                    Some(u) => Text::new("error.reservations.held_until")
+                        .arg("id", identifier)
+                        .arg("until", crate::history::minute_text(u as u64)),
+                    None => Text::new("error.store.held").arg("id", identifier),
+                }));
             }
         }
         tx.commit().await?;
@@ -168,7 +167,7 @@ impl Store {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("no reservation {id}")))?;
+        .ok_or_else(|| StoreError::NotFound(Text::new("error.reservations.none").arg("id", id)))?;
         reservation(&row)
     }
 

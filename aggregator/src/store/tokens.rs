@@ -155,7 +155,9 @@ impl Store {
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?
-                .ok_or_else(|| StoreError::NotFound(format!("no enrollment token {id}")))?
+                .ok_or_else(|| {
+                    StoreError::NotFound(Text::new("error.center.no_token").arg("id", id))
+                })?
                 .try_get(0)?,
         )
     }
