@@ -220,6 +220,56 @@ fn rank(severity: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// Inserts an alert starting at `now_ms` (and over at `over_at_ms`, for
+/// one never open); `None` if one with its fingerprint is open.
+async fn insert_alert(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    new: &NewAlert<'_>,
+    now_ms: u64,
+    over_at_ms: Option<u64>,
+) -> Result<Option<i64>, StoreError> {
+    Ok(sqlx::query(
+        "INSERT INTO alerts (fingerprint, rule, severity, host_id, provider_id, resource, labels, \
+         summary, started_at_ms, resolved_at_ms, summary_text) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(new.fingerprint)
+    .bind(new.rule)
+    .bind(new.severity)
+    .bind(new.host_id)
+    .bind(new.provider_id)
+    .bind(new.resource)
+    .bind(serde_json::to_string(new.labels).unwrap_or_default())
+    .bind(new.summary.render(Lang::En))
+    .bind(int(now_ms))
+    .bind(over_at_ms.map(int))
+    .bind(serde_json::to_string(new.summary).ok())
+    .fetch_optional(&mut **tx)
+    .await?
+    .map(|r| r.try_get(0))
+    .transpose()?)
+}
+
+/// A firing notification of `alert_id` owed to `receiver_id`, due at `due_ms`.
+async fn insert_firing(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    alert_id: i64,
+    receiver_id: i64,
+    due_ms: u64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO deliveries (alert_id, receiver_id, transition, state, due_at_ms, attempts) \
+         VALUES ($1, $2, 'firing', 'pending', $3, 0)",
+    )
+    .bind(alert_id)
+    .bind(receiver_id)
+    .bind(int(due_ms))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     /// The fingerprints of every open alert.
     pub async fn open_fingerprints(&self) -> Result<Vec<String>, StoreError> {
@@ -256,26 +306,7 @@ impl Store {
         group_wait_ms: u64,
     ) -> Result<Option<i64>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let id: Option<i64> = sqlx::query(
-            "INSERT INTO alerts (fingerprint, rule, severity, host_id, provider_id, resource, labels, \
-             summary, started_at_ms, summary_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-             ON CONFLICT DO NOTHING RETURNING id",
-        )
-        .bind(new.fingerprint)
-        .bind(new.rule)
-        .bind(new.severity)
-        .bind(new.host_id)
-        .bind(new.provider_id)
-        .bind(new.resource)
-        .bind(serde_json::to_string(new.labels).unwrap_or_default())
-        .bind(new.summary.render(Lang::En))
-        .bind(int(now_ms))
-        .bind(serde_json::to_string(new.summary).ok())
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|r| r.try_get(0))
-        .transpose()?;
-        let Some(id) = id else {
+        let Some(id) = insert_alert(&mut tx, new, now_ms, None).await? else {
             return Ok(None);
         };
         let receivers = sqlx::query(
@@ -290,15 +321,7 @@ impl Store {
             if rank(new.severity) < rank(&min) {
                 continue;
             }
-            sqlx::query(
-                "INSERT INTO deliveries (alert_id, receiver_id, transition, state, due_at_ms, attempts) \
-                 VALUES ($1, $2, 'firing', 'pending', $3, 0)",
-            )
-            .bind(id)
-            .bind(receiver_id)
-            .bind(int(now_ms + group_wait_ms))
-            .execute(&mut *tx)
-            .await?;
+            insert_firing(&mut tx, id, receiver_id, now_ms + group_wait_ms).await?;
         }
         tx.commit().await?;
         Ok(Some(id))
@@ -315,33 +338,12 @@ impl Store {
         now_ms: u64,
     ) -> Result<i64, StoreError> {
         let mut tx = self.begin_write().await?;
-        let id: i64 = sqlx::query(
-            "INSERT INTO alerts (fingerprint, rule, severity, host_id, provider_id, resource, labels, \
-             summary, started_at_ms, resolved_at_ms, summary_text) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) RETURNING id",
-        )
-        .bind(new.fingerprint)
-        .bind(new.rule)
-        .bind(new.severity)
-        .bind(new.host_id)
-        .bind(new.provider_id)
-        .bind(new.resource)
-        .bind(serde_json::to_string(new.labels).unwrap_or_default())
-        .bind(new.summary.render(Lang::En))
-        .bind(int(now_ms))
-        .bind(serde_json::to_string(new.summary).ok())
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
-        sqlx::query(
-            "INSERT INTO deliveries (alert_id, receiver_id, transition, state, due_at_ms, attempts) \
-             VALUES ($1, $2, 'firing', 'pending', $3, 0)",
-        )
-        .bind(id)
-        .bind(receiver_id)
-        .bind(int(now_ms))
-        .execute(&mut *tx)
-        .await?;
+        let id = insert_alert(&mut tx, new, now_ms, Some(now_ms))
+            .await?
+            .ok_or_else(|| {
+                StoreError::Conflict(Text::plain(format!("alert {} exists", new.fingerprint)))
+            })?;
+        insert_firing(&mut tx, id, receiver_id, now_ms).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -517,15 +519,7 @@ impl Store {
                 continue;
             }
             let due = (started.max(0) as u64 + group_wait_ms).max(now);
-            sqlx::query(
-                "INSERT INTO deliveries (alert_id, receiver_id, transition, state, due_at_ms, attempts) \
-                 VALUES ($1, $2, 'firing', 'pending', $3, 0)",
-            )
-            .bind(alert_id)
-            .bind(id)
-            .bind(int(due))
-            .execute(&mut *tx)
-            .await?;
+            insert_firing(&mut tx, alert_id, id, due).await?;
         }
         tx.commit().await?;
         self.receiver(id).await
