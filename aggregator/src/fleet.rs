@@ -105,7 +105,29 @@ pub struct Vitals {
     /// How far the agent's clock is behind (+) or ahead (-) of the
     /// aggregator's, from a sample that arrived as it was taken.
     pub clock_offset_ms: Option<i64>,
+    /// Readings that cannot be true, left out of the figures above (see
+    /// [`Vitals::screen`]).
+    pub implausible: Vec<Implausible>,
 }
+
+/// A reading no working sensor or driver gives (10,000 °C, 140 %
+/// utilization, more memory used than installed): a data problem, not the
+/// machine's state. It is left out of the figures (absent, as a reading
+/// that cannot be taken), so it raises no threshold alert and counts in no
+/// capacity or selection figure; monitoring reports it once per device.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Implausible {
+    /// The accelerator's, or none for the host's own reading.
+    pub uuid: Option<String>,
+    pub index: Option<u32>,
+    /// The figure's name, as in [`Vitals`] and [`GpuVitals`].
+    pub field: &'static str,
+    /// The value as reported.
+    pub raw: String,
+}
+
+/// Temperatures outside this range (°C) come from a broken sensor.
+const PLAUSIBLE_CELSIUS: std::ops::RangeInclusive<f64> = -50.0..=200.0;
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct FilesystemUse {
@@ -149,8 +171,77 @@ pub struct GpuVitals {
 }
 
 impl Vitals {
-    /// The figures of `sample`; `inventory` tells local filesystems from network ones.
+    /// Takes out the readings that cannot be true, recording each in
+    /// `implausible`.
+    pub fn screen(&mut self) {
+        let mut found = Vec::new();
+        let mut host = |field: &'static str, raw: String| {
+            found.push(Implausible {
+                uuid: None,
+                index: None,
+                field,
+                raw,
+            });
+        };
+        if let Some(u) = self
+            .cpu_utilization_percent
+            .filter(|u| !(0.0..=100.0).contains(u))
+        {
+            self.cpu_utilization_percent = None;
+            host("cpu_utilization_percent", u.to_string());
+        }
+        if let (Some(used), Some(total)) = (self.memory_used_bytes, self.memory_total_bytes)
+            && used > total
+        {
+            self.memory_used_bytes = None;
+            host("memory_used_bytes", format!("{used} > {total}"));
+        }
+        if let Some(t) = self
+            .temperature_celsius
+            .filter(|t| !PLAUSIBLE_CELSIUS.contains(t))
+        {
+            self.temperature_celsius = None;
+            host("temperature_celsius", t.to_string());
+        }
+        for g in &mut self.gpus {
+            let mut device = |field: &'static str, raw: String| {
+                found.push(Implausible {
+                    uuid: g.uuid.clone(),
+                    index: Some(g.index),
+                    field,
+                    raw,
+                });
+            };
+            if let Some(u) = g.utilization_percent.filter(|u| *u > 100) {
+                g.utilization_percent = None;
+                device("utilization_percent", u.to_string());
+            }
+            if let (Some(used), Some(total)) = (g.memory_used_bytes, g.memory_total_bytes)
+                && used > total
+            {
+                g.memory_used_bytes = None;
+                device("memory_used_bytes", format!("{used} > {total}"));
+            }
+            if let Some(t) = g
+                .temperature_celsius
+                .filter(|t| !PLAUSIBLE_CELSIUS.contains(&f64::from(*t)))
+            {
+                g.temperature_celsius = None;
+                device("temperature_celsius", t.to_string());
+            }
+        }
+        self.implausible = found;
+    }
+
+    /// The figures of `sample`, screened (see [`Vitals::screen`]);
+    /// `inventory` tells local filesystems from network ones.
     pub fn from_sample(seq: u64, sample: &HostSample, inventory: Option<&HostInventory>) -> Self {
+        let mut vitals = Self::read(seq, sample, inventory);
+        vitals.screen();
+        vitals
+    }
+
+    fn read(seq: u64, sample: &HostSample, inventory: Option<&HostInventory>) -> Self {
         let network_mounts: Vec<&str> = inventory
             .map(|inv| {
                 inv.filesystems
@@ -214,6 +305,7 @@ impl Vitals {
                 .collect(),
             slurm_state: sample.slurm.as_ref().map(|s| s.state.clone()),
             clock_offset_ms: None,
+            implausible: Vec::new(),
             seq,
             collected_at_ms: sample.collected_at_unix_ms,
             cpu_utilization_percent: sample.cpu.utilization_percent,
@@ -1130,6 +1222,84 @@ mod tests {
         let mut revoked = host(Some(now), None);
         revoked.revoked = true;
         assert_eq!(revoked.state(now), HostState::Revoked);
+    }
+
+    #[test]
+    fn a_reading_that_cannot_be_true_is_one_data_problem_and_no_figure() {
+        let gpu = |index: u32, temperature: u32| GpuVitals {
+            index,
+            uuid: Some(format!("GPU-{index}")),
+            utilization_percent: Some(40),
+            memory_used_bytes: Some(10),
+            memory_total_bytes: Some(80),
+            temperature_celsius: Some(temperature),
+            slowdown_temperature_celsius: Some(87),
+            ..GpuVitals::default()
+        };
+        let mut vitals = Vitals {
+            cpu_utilization_percent: Some(140.0),
+            memory_total_bytes: Some(100),
+            memory_used_bytes: Some(50),
+            temperature_celsius: Some(-60.0),
+            gpus: vec![gpu(0, 10_000), gpu(1, 64)],
+            ..Vitals::default()
+        };
+        vitals.screen();
+        let found: Vec<(Option<u32>, &str, &str)> = vitals
+            .implausible
+            .iter()
+            .map(|i| (i.index, i.field, i.raw.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (None, "cpu_utilization_percent", "140"),
+                (None, "temperature_celsius", "-60"),
+                (Some(0), "temperature_celsius", "10000"),
+            ]
+        );
+        // Left out as absent; the sensible readings stay.
+        assert_eq!(vitals.cpu_utilization_percent, None);
+        assert_eq!(vitals.memory_used_bytes, Some(50));
+        assert_eq!(vitals.gpus[0].temperature_celsius, None);
+        assert_eq!(vitals.gpus[0].utilization_percent, Some(40));
+        assert_eq!(vitals.gpus[1].temperature_celsius, Some(64));
+
+        // Monitoring: one data problem for the card, no temperature alert,
+        // however many times it is evaluated.
+        let mut h = host(Some(1_000), Some(1_000));
+        h.vitals = Some(Arc::new(vitals));
+        let mut out = Vec::new();
+        crate::alerting::host_observations(&h, 1_500, &mut out);
+        let rules: Vec<&str> = out.iter().map(|o| o.rule.name).collect();
+        assert_eq!(
+            rules
+                .iter()
+                .filter(|r| **r == "reading_implausible")
+                .count(),
+            3,
+            "{rules:?}"
+        );
+        assert!(!rules.contains(&"gpu_temperature"), "{rules:?}");
+        let card = out
+            .iter()
+            .find(|o| {
+                o.labels
+                    .get("field")
+                    .is_some_and(|f| f == "temperature_celsius")
+                    && o.fingerprint.contains("GPU-0")
+            })
+            .expect("the card's data problem");
+        assert_eq!(
+            card.summary.render(crate::i18n::Lang::Zh),
+            "h 的 GPU 0 报告了不可能的温度：10000（已从统计中剔除）"
+        );
+        let mut again = Vec::new();
+        crate::alerting::host_observations(&h, 2_000, &mut again);
+        let fingerprints = |o: &[crate::alerting::Observation]| {
+            o.iter().map(|o| o.fingerprint.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(fingerprints(&out), fingerprints(&again));
     }
 
     fn brief(slot: u32, idle: bool, utilization_percent: Option<u32>) -> GpuBrief {

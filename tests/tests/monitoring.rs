@@ -857,3 +857,71 @@ fn bad_receivers_and_silences_are_refused_field_by_field() {
     );
     assert_eq!(status, 404);
 }
+
+#[test]
+fn a_broken_sensor_is_one_data_problem_not_a_temperature_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, FAST_ALERTS);
+    let mut agent = Agent::join_as(
+        &dir.path().join("agent"),
+        &node.join_string(None),
+        "200ms",
+        "m-broken",
+        "broken-sensor",
+    );
+    agent.env = vec![
+        (
+            "SUANLI_NVML_LIBRARY".into(),
+            nvml_standin(dir.path()).display().to_string(),
+        ),
+        ("SUANLI_STANDIN_GPU0_CELSIUS".into(), "10000".into()),
+    ];
+    agent.run();
+    let firing = || -> Vec<Value> {
+        let (_, alerts) = call(&node, "GET", "/api/v1/alerts?state=firing", None);
+        alerts["alerts"].as_array().cloned().unwrap_or_default()
+    };
+    wait_until(WAIT, "the data problem", || {
+        firing().iter().any(|a| a["rule"] == "reading_implausible")
+    });
+    let samples = |node: &Aggregator| {
+        call(node, "GET", "/api/v1/hosts/broken-sensor", None).1["vitals"]["seq"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    // Ten more samples, each evaluated: still the one problem, and no
+    // temperature alert.
+    let seen = samples(&node);
+    wait_until(WAIT, "ten more samples", || samples(&node) >= seen + 10);
+    let alerts = firing();
+    let problems: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| a["rule"] == "reading_implausible")
+        .collect();
+    assert_eq!(problems.len(), 1, "{alerts:?}");
+    assert_eq!(problems[0]["labels"]["field"], "temperature_celsius");
+    assert_eq!(problems[0]["labels"]["gpu"], "0");
+    assert!(
+        problems[0]["summary"].as_str().unwrap().contains("10000"),
+        "the raw value: {}",
+        problems[0]
+    );
+    assert!(
+        !alerts.iter().any(|a| a["rule"] == "gpu_temperature"),
+        "{alerts:?}"
+    );
+    // The figures leave the reading out; the card still counts.
+    let (_, host) = call(&node, "GET", "/api/v1/hosts/broken-sensor", None);
+    let gpus = &host["vitals"]["gpus"];
+    assert!(gpus[0]["temperature_celsius"].is_null(), "{host}");
+    assert_eq!(gpus[0]["utilization_percent"], 87, "{host}");
+    let (_, summary) = call(&node, "GET", "/api/v1/summary", None);
+    let h100 = summary["by_accelerator_model"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["key"].as_str().unwrap().contains("H100"))
+        .cloned()
+        .unwrap();
+    assert_eq!(h100["total"], 2, "{summary}");
+}

@@ -55,6 +55,7 @@ pub const RULES: &[Rule] = &[
     rule!("host_infiniband_down", Warning, 30, 0),
     rule!("host_slurm", Warning, 0, 0),
     rule!("host_clock", Warning, 60, 0),
+    rule!("reading_implausible", Warning, 0, 0),
     rule!("receiver_failing", Warning, 0, 0),
     rule!("node_ingest_behind", Critical, 30, 0),
 ];
@@ -617,6 +618,35 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
                 Text::new("alert.host_slurm")
                     .arg("hostname", &host.hostname)
                     .arg("state", state),
+            );
+        }
+        // One alert per device and figure while it makes no sense, never a
+        // threshold alert: the reading is not in the figures.
+        for bad in &v.implausible {
+            let field = Text::new(&format!("reading.{}", bad.field));
+            let (subject, resource, summary) = match &bad.uuid {
+                Some(uuid) => (
+                    format!("{uuid}/{}", bad.field),
+                    resource_of(uuid),
+                    Text::new("alert.reading_implausible_gpu").arg("gpu", GpuNo(bad.index)),
+                ),
+                None => (
+                    bad.field.to_owned(),
+                    None,
+                    Text::new("alert.reading_implausible_host"),
+                ),
+            };
+            push(
+                "reading_implausible",
+                &subject,
+                Severity::Warning,
+                Level::Firing,
+                resource,
+                &[("field", bad.field.to_owned())],
+                summary
+                    .arg("hostname", &host.hostname)
+                    .arg_text("field", field)
+                    .arg("raw", &bad.raw),
             );
         }
         if let Some(offset) = v.clock_offset_ms

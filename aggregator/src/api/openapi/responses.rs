@@ -536,6 +536,11 @@ pub fn schemas() -> Value {
                 "infiniband_down": texts,
                 "slurm_state": opt_text,
                 "clock_offset_ms": opt_int,
+                "implausible": list(all(json!({
+                    "uuid": opt_text, "index": opt_int,
+                    "field": described(text.clone(), "the figure left out, as named in Vitals or GpuVitals"),
+                    "raw": described(text.clone(), "the value as reported"),
+                }))),
             })),
         ),
         (
