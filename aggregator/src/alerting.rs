@@ -16,8 +16,11 @@ use std::{
 
 use crate::health::Severity;
 
+mod inhibit;
 mod rules;
 mod silences;
+
+pub use inhibit::{InhibitRule, InhibitSpec, compile_all as compile_inhibit_rules, inhibiting};
 
 pub use rules::{
     NodeFigures, RULES, Rule, evaluate, fingerprint, host_observations, resource_health,
@@ -47,6 +50,9 @@ pub struct AlertsSection {
     /// Receivers declared in the file; they replace those declared before.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receivers: Option<Vec<ReceiverSpec>>,
+    /// Inhibition rules, after the built-in one (Alertmanager's inhibit_rules).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inhibit_rules: Option<Vec<InhibitSpec>>,
 }
 
 /// A receiver as declared (in the file or through the API).
@@ -231,6 +237,8 @@ pub struct AlertSettings {
     pub external_url: String,
     pub loopback_http: bool,
     pub receivers: Vec<ReceiverSpec>,
+    /// The built-in rule, then the file's.
+    pub inhibit_rules: Vec<InhibitRule>,
 }
 
 impl Default for AlertSettings {
@@ -241,6 +249,8 @@ impl Default for AlertSettings {
             external_url: String::new(),
             loopback_http: false,
             receivers: Vec::new(),
+            // The built-in rule compiles (a unit test says so).
+            inhibit_rules: compile_inhibit_rules(&[]).unwrap_or_default(),
         }
     }
 }

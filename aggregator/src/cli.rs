@@ -525,6 +525,11 @@ fn print_config(config: &ServeConfig) {
             "rollup_retention",
             humantime::format_duration(config.rollup_retention).to_string(),
         ),
+        ("receivers", config.alerts.receivers.len().to_string()),
+        (
+            "inhibit_rules",
+            format!("{} (1 built in)", config.alerts.inhibit_rules.len()),
+        ),
     ] {
         println!("  {name:<17} {value}");
     }

@@ -18,7 +18,7 @@ use suanli_protocol::{
 };
 
 use crate::{
-    alerting::{AlertSettings, AlertsSection, ReceiverSpec},
+    alerting::{AlertSettings, AlertsSection, InhibitSpec, ReceiverSpec, compile_inhibit_rules},
     api::{HttpSection, https::HttpTls},
     ingest::IngestSection,
     node::NodeSection,
@@ -176,6 +176,10 @@ pub struct ServeFile {
     #[arg(skip)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub receivers: Option<Vec<ReceiverSpec>>,
+    /// Inhibition rules ([[alerts.inhibit_rules]]), after the built-in one.
+    #[arg(skip)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inhibit_rules: Option<Vec<InhibitSpec>>,
 }
 
 impl ServeFile {
@@ -208,6 +212,7 @@ impl ServeFile {
             alert_external_url: None,
             alert_loopback_http: Some(false),
             receivers: None,
+            inhibit_rules: None,
         }
     }
 
@@ -244,6 +249,7 @@ impl ServeFile {
             alert_external_url: self.alert_external_url.or(lower.alert_external_url),
             alert_loopback_http: self.alert_loopback_http.or(lower.alert_loopback_http),
             receivers: self.receivers.or(lower.receivers),
+            inhibit_rules: self.inhibit_rules.or(lower.inhibit_rules),
         }
     }
 
@@ -417,12 +423,19 @@ impl ServeConfig {
         if names.windows(2).any(|w| w[0] == w[1]) {
             problems.push("receivers: two have the same name".into());
         }
+        let inhibit_rules =
+            compile_inhibit_rules(file.inhibit_rules.as_deref().unwrap_or_default())
+                .unwrap_or_else(|e| {
+                    problems.push(format!("inhibit_rules.{e}"));
+                    Vec::new()
+                });
         let alerts = AlertSettings {
             interval: alert_interval.unwrap_or(Duration::from_secs(5)),
             group_wait,
             external_url: file.alert_external_url.clone().unwrap_or_default(),
             loopback_http,
             receivers,
+            inhibit_rules,
         };
         if let (Some(raw), Some(rollup)) = (raw_retention, rollup_retention)
             && rollup < raw

@@ -25,7 +25,7 @@ use tokio::{sync::watch, task::JoinHandle};
 use tracing::{debug, info, warn};
 
 use crate::{
-    alerting::{MailSecurity, MailTarget},
+    alerting::{MailSecurity, MailTarget, inhibiting},
     node::{Node, tasks::Shutdown},
     service::alerts,
     store::{Attempt, Claimed, ReceiverRow, Store, StoreError, now_ms},
@@ -209,6 +209,8 @@ async fn drain(
         return Ok(());
     }
     let silences = alerts::silences_in_force(store, now).await?;
+    let open = store.open_alert_labels().await?;
+    let inhibit_rules = &node.settings.alerts.inhibit_rules;
     let mut groups: BTreeMap<String, Vec<&Claimed>> = BTreeMap::new();
     for c in &claimed {
         let resolved = c.transition == "resolved";
@@ -223,14 +225,24 @@ async fn drain(
                 .await?;
             continue;
         }
-        if !resolved && let Some(id) = alerts::silencing(&silences, &c.alert.labels) {
+        // Muted now: by a silence, or by a firing alert an inhibition rule names.
+        let muted = (!resolved)
+            .then(|| {
+                alerts::silencing(&silences, &c.alert.labels)
+                    .map(|id| format!("silenced by silence {id}"))
+                    .or_else(|| {
+                        inhibiting(
+                            inhibit_rules,
+                            open.iter().map(|(id, labels)| (*id, labels)),
+                            (c.alert.id, &c.alert.labels),
+                        )
+                        .map(|id| format!("inhibited by alert {id}"))
+                    })
+            })
+            .flatten();
+        if let Some(why) = muted {
             store
-                .finish_deliveries(
-                    &[c.delivery_id],
-                    "suppressed",
-                    &format!("silenced by silence {id}"),
-                    now,
-                )
+                .finish_deliveries(&[c.delivery_id], "suppressed", &why, now)
                 .await?;
             continue;
         }

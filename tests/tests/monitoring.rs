@@ -861,7 +861,33 @@ fn bad_receivers_and_silences_are_refused_field_by_field() {
 #[test]
 fn a_broken_sensor_is_one_data_problem_not_a_temperature_alert() {
     let dir = tempfile::tempdir().unwrap();
-    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, FAST_ALERTS);
+    // Staff's own inhibition rule: while a card's data makes no sense, its
+    // XIDs are held (shown as inhibited, not sent).
+    let config = dir.path().join("node.toml");
+    std::fs::write(
+        &config,
+        "[[alerts.inhibit_rules]]\n\
+         source_matchers = [\"alertname=reading_implausible\"]\n\
+         target_matchers = ['alertname=\"gpu_xid\"']\n\
+         equal = [\"hostname\", \"uuid\"]\n",
+    )
+    .unwrap();
+    let args: Vec<&str> = FAST_ALERTS
+        .iter()
+        .copied()
+        .chain(["--config", config.to_str().unwrap()])
+        .collect();
+    let node = Aggregator::start(&dir.path().join("node"), Backend::Sqlite, &args);
+    let hook = Receiver::start("{}");
+    let (status, receiver) = call(
+        &node,
+        "POST",
+        "/api/v1/receivers",
+        Some(json!({"name": "hook", "kind": "webhook", "url": hook.url("/")})),
+    );
+    assert_eq!(status, 201, "{receiver}");
+    let xids = dir.path().join("xids");
+    std::fs::write(&xids, "").unwrap();
     let mut agent = Agent::join_as(
         &dir.path().join("agent"),
         &node.join_string(None),
@@ -875,6 +901,7 @@ fn a_broken_sensor_is_one_data_problem_not_a_temperature_alert() {
             nvml_standin(dir.path()).display().to_string(),
         ),
         ("SUANLI_STANDIN_GPU0_CELSIUS".into(), "10000".into()),
+        ("SUANLI_STANDIN_XID_FILE".into(), xids.display().to_string()),
     ];
     agent.run();
     let firing = || -> Vec<Value> {
@@ -924,4 +951,28 @@ fn a_broken_sensor_is_one_data_problem_not_a_temperature_alert() {
         .cloned()
         .unwrap();
     assert_eq!(h100["total"], 2, "{summary}");
+
+    // An XID on the card with the broken sensor: open, inhibited by the
+    // data problem, and its notification suppressed, not sent.
+    std::fs::write(&xids, "0 13\n").unwrap();
+    let problem_id = problems[0]["id"].clone();
+    wait_until(WAIT, "the XID inhibited", || {
+        firing()
+            .iter()
+            .any(|a| a["rule"] == "gpu_xid" && a["inhibited_by"] == problem_id)
+    });
+    wait_until(WAIT, "its notification suppressed", || {
+        let (_, receivers) = call(&node, "GET", "/api/v1/receivers", None);
+        receivers["receivers"][0]["deliveries"]["suppressed"] == 1
+    });
+    wait_until(WAIT, "the data problem told", || {
+        told(&hook, "reading_implausible") == ["firing"]
+    });
+    assert_eq!(told(&hook, "gpu_xid"), Vec::<String>::new());
+    // The rule is listed after the built-in one.
+    let (_, rules) = call(&node, "GET", "/api/v1/rules", None);
+    let inhibit = rules["inhibit_rules"].as_array().unwrap();
+    assert_eq!(inhibit.len(), 2, "{rules}");
+    assert_eq!(inhibit[0]["built_in"], true);
+    assert_eq!(inhibit[1]["target_matchers"][0], "alertname=\"gpu_xid\"");
 }

@@ -163,7 +163,7 @@ pub async fn attempts(
     ))
 }
 
-pub async fn rules(Reader(lang): Reader) -> Json<Value> {
+pub async fn rules(State(node): Api, Reader(lang): Reader) -> Json<Value> {
     let rules: Vec<Value> = RULES
         .iter()
         .map(|rule| {
@@ -184,7 +184,22 @@ pub async fn rules(Reader(lang): Reader) -> Json<Value> {
             })
         })
         .collect();
-    Json(json!({"rules": rules, "xid_catalog": {"version": XIDS.version, "codes": xids}}))
+    let inhibit_rules: Vec<Value> = node
+        .settings
+        .alerts
+        .inhibit_rules
+        .iter()
+        .map(|r| {
+            let mut v = json!(r.spec);
+            v["built_in"] = json!(r.built_in);
+            v
+        })
+        .collect();
+    Json(json!({
+        "rules": rules,
+        "inhibit_rules": inhibit_rules,
+        "xid_catalog": {"version": XIDS.version, "codes": xids},
+    }))
 }
 
 #[derive(Debug, Deserialize)]

@@ -13,7 +13,7 @@ use super::{Actor, ServiceError, audit, own_provider};
 use crate::{
     alerting::{
         self, MAX_MATCHERS, MailSecurity, MailTarget, Matcher, Matchers, NodeFigures,
-        RECEIVER_KINDS, ReceiverKind as Kind, ReceiverSpec, Tracker, Transition,
+        RECEIVER_KINDS, ReceiverKind as Kind, ReceiverSpec, Tracker, Transition, inhibiting,
     },
     auth::{Principal, Role},
     check::{Check, FieldProblem, Invalid},
@@ -244,13 +244,15 @@ pub async fn alerts(
         .await?;
     if rows.iter().any(|a| a.resolved_at_ms.is_none()) {
         let silences = silences_in_force(&node.store, now_ms()).await?;
-        let silent_hosts = node.store.silent_hosts().await?;
+        let open = node.store.open_alert_labels().await?;
+        let rules = &node.settings.alerts.inhibit_rules;
         for alert in rows.iter_mut().filter(|a| a.resolved_at_ms.is_none()) {
             alert.silenced_by = silencing(&silences, &alert.labels);
-            alert.inhibited_by = alert
-                .host_id
-                .and_then(|host| silent_hosts.get(&host).copied())
-                .filter(|&silent| silent != alert.id);
+            alert.inhibited_by = inhibiting(
+                rules,
+                open.iter().map(|(id, labels)| (*id, labels)),
+                (alert.id, &alert.labels),
+            );
         }
     }
     Ok(rows)

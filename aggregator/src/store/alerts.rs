@@ -35,9 +35,8 @@ pub struct AlertRow {
     /// The silence muting this firing alert now (not stored: silences
     /// match labels at the time asked).
     pub silenced_by: Option<i64>,
-    /// The alert holding this one now, as Alertmanager's inhibition does:
-    /// its host's `host_silent` (while a host is silent its other alerts
-    /// neither fire nor resolve, so what they say is no longer current).
+    /// The firing alert inhibiting this one now, by an inhibition rule
+    /// (not stored: rules match the alerts open at the time asked).
     pub inhibited_by: Option<i64>,
 }
 
@@ -282,18 +281,23 @@ impl Store {
             .collect::<Result<_, _>>()?)
     }
 
-    /// The open `host_silent` alert of each silent host, by host.
-    pub async fn silent_hosts(&self) -> Result<BTreeMap<i64, i64>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT host_id, id FROM alerts \
-             WHERE rule = 'host_silent' AND resolved_at_ms IS NULL AND host_id IS NOT NULL",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-            .collect::<Result<_, sqlx::Error>>()?)
+    /// Every open alert's id and labels, for inhibition.
+    pub async fn open_alert_labels(
+        &self,
+    ) -> Result<Vec<(i64, BTreeMap<String, String>)>, StoreError> {
+        let rows = sqlx::query("SELECT id, labels FROM alerts WHERE resolved_at_ms IS NULL")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let labels: String = r.try_get(1)?;
+                Ok((
+                    r.try_get(0)?,
+                    serde_json::from_str(&labels).unwrap_or_default(),
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
     /// Opens an alert unless one with its fingerprint is open, with a

@@ -651,6 +651,10 @@ pub fn schemas() -> Value {
                 "rules": list(all(json!({
                     "name": text, "severity": severity, "for_ms": int, "keep_firing_for_ms": int, "description": text,
                 }))),
+                "inhibit_rules": list(all(json!({
+                    "source_matchers": texts, "target_matchers": texts, "equal": texts,
+                    "built_in": described(flag.clone(), "the node's own rule; others come from [[alerts.inhibit_rules]]"),
+                }))),
                 "xid_catalog": all(json!({
                     "version": text,
                     "codes": list(all(json!({
