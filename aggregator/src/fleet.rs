@@ -455,7 +455,9 @@ pub struct HostEntry {
     /// Each accelerator's figures, compact and in one place, in the order
     /// of `resources` (`slot` indexes it): what selection reads per GPU.
     pub gpu_briefs: Vec<GpuBrief>,
-    xid_errors: HashMap<u32, u64>,
+    /// XID events since the aggregator started, by device UUID (never by
+    /// index: another vendor's device 0 may sit beside NVIDIA's).
+    xid_errors: HashMap<String, u64>,
     /// Each accelerator's fault record, by UUID.
     pub gpu_faults: BTreeMap<String, GpuFaults>,
     /// Uncorrected ECC errors went up, at this time, by accelerator UUID.
@@ -543,11 +545,9 @@ impl HostEntry {
             }
         }
         for event in &sample.xid_events {
-            if let Some(index) = event.gpu_index {
-                *self.xid_errors.entry(index).or_default() += 1;
-            }
             let uuid = self.gpu_uuid_of(&vitals, event.gpu_index, event.pci_bus_id.as_deref());
             if let Some(uuid) = uuid {
+                *self.xid_errors.entry(uuid.clone()).or_default() += 1;
                 let at = event
                     .observed_at_unix_ms
                     .unwrap_or(sample.collected_at_unix_ms);
@@ -560,7 +560,12 @@ impl HostEntry {
             }
         }
         for gpu in &mut vitals.gpus {
-            gpu.xid_errors = self.xid_errors.get(&gpu.index).copied().unwrap_or(0);
+            gpu.xid_errors = gpu
+                .uuid
+                .as_ref()
+                .and_then(|uuid| self.xid_errors.get(uuid))
+                .copied()
+                .unwrap_or(0);
             if let (Some(uuid), Some(now)) = (&gpu.uuid, gpu.ecc_uncorrected_volatile) {
                 let before = self
                     .vitals
@@ -611,16 +616,31 @@ impl HostEntry {
         pci: Option<&str>,
     ) -> Option<String> {
         let inventory = self.inventory.as_deref();
+        // XIDs are the NVIDIA driver's (NVML's events or NVRM in the kernel
+        // log; Iluvatar's NVML-compatible library gives them too): an index
+        // names one of those devices, not another vendor's of the same index.
+        let xid_vendor = |v: &str| matches!(v, "nvidia" | "iluvatar");
         index
-            .and_then(|i| vitals.gpus.iter().find(|g| g.index == i)?.uuid.clone())
+            .and_then(|i| {
+                vitals
+                    .gpus
+                    .iter()
+                    .find(|g| g.index == i && xid_vendor(g.vendor))?
+                    .uuid
+                    .clone()
+            })
             .or_else(|| {
                 let gpus = &inventory?.gpus;
-                let by_index = index.and_then(|i| gpus.iter().find(|g| g.index == i));
-                let by_pci = || {
-                    gpus.iter()
-                        .find(|g| pci.is_some() && g.pci_bus_id.as_deref() == pci)
+                let by_pci = gpus
+                    .iter()
+                    .find(|g| pci.is_some() && g.pci_bus_id.as_deref() == pci);
+                let by_index = || {
+                    index.and_then(|i| {
+                        gpus.iter()
+                            .find(|g| g.index == i && xid_vendor(g.vendor.as_str()))
+                    })
                 };
-                by_index.or_else(by_pci)?.uuid.clone()
+                by_pci.or_else(by_index)?.uuid.clone()
             })
     }
 
@@ -1300,6 +1320,39 @@ mod tests {
             o.iter().map(|o| o.fingerprint.clone()).collect::<Vec<_>>()
         };
         assert_eq!(fingerprints(&out), fingerprints(&again));
+    }
+
+    #[test]
+    fn an_xid_counts_on_the_nvidia_device_never_on_another_vendors_of_its_index() {
+        let device = |vendor: &'static str, uuid: &str| GpuVitals {
+            vendor,
+            index: 0,
+            uuid: Some(uuid.into()),
+            ..GpuVitals::default()
+        };
+        let mut h = host(None, None);
+        let sample = HostSample {
+            xid_events: vec![suanli_protocol::model::XidEvent {
+                source: "nvml".into(),
+                gpu_index: Some(0),
+                xid: 79,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let vitals = Vitals {
+            seq: 1,
+            // Huawei's device 0 listed first: the index alone would pick it.
+            gpus: vec![device("huawei", "NPU-0"), device("nvidia", "GPU-0")],
+            ..Vitals::default()
+        };
+        let kept = h
+            .observe(vitals, &sample, 1_000, Arrival::FromAgent)
+            .expect("a new sample");
+        let xids: Vec<(&str, u64)> = kept.gpus.iter().map(|g| (g.vendor, g.xid_errors)).collect();
+        assert_eq!(xids, [("huawei", 0), ("nvidia", 1)]);
+        assert!(h.gpu_faults.contains_key("GPU-0"));
+        assert!(!h.gpu_faults.contains_key("NPU-0"));
     }
 
     fn brief(slot: u32, idle: bool, utilization_percent: Option<u32>) -> GpuBrief {
