@@ -41,6 +41,9 @@ pub struct AlertsSection {
     /// How long a new alert waits for others of its group before it is sent (Alertmanager's group_wait; e.g. 30s).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group_wait: Option<String>,
+    /// How often a still-firing alert is told again (Alertmanager's repeat_interval; e.g. 4h).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeat_interval: Option<String>,
     /// The dashboard's address as people reach it, for links in notifications.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alert_external_url: Option<String>,
@@ -76,6 +79,22 @@ pub struct ReceiverSpec {
     /// The least severity sent: info, warning (default) or critical.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_severity: Option<String>,
+    /// How often a still-firing alert is told again (e.g. 4h; Alertmanager's
+    /// repeat_interval); the node's `repeat_interval` when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_interval: Option<String>,
+}
+
+/// Reminders at most this often, at least this rarely.
+pub const REPEAT_INTERVAL_BOUNDS: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(30 * 24 * 3600));
+
+impl ReceiverSpec {
+    /// Its own reminder interval, if it gives a valid one.
+    pub fn repeat_interval_ms(&self) -> Option<u64> {
+        let d = humantime::parse_duration(self.repeat_interval.as_deref()?.trim()).ok()?;
+        Some(d.as_millis() as u64)
+    }
 }
 
 impl std::fmt::Debug for ReceiverSpec {
@@ -239,6 +258,8 @@ pub struct AlertSettings {
     pub receivers: Vec<ReceiverSpec>,
     /// The built-in rule, then the file's.
     pub inhibit_rules: Vec<InhibitRule>,
+    /// Reminders of a still-firing alert, for receivers that set none.
+    pub repeat_interval: Duration,
 }
 
 impl Default for AlertSettings {
@@ -251,6 +272,7 @@ impl Default for AlertSettings {
             receivers: Vec::new(),
             // The built-in rule compiles (a unit test says so).
             inhibit_rules: compile_inhibit_rules(&[]).unwrap_or_default(),
+            repeat_interval: Duration::from_secs(4 * 3600),
         }
     }
 }

@@ -18,7 +18,10 @@ use suanli_protocol::{
 };
 
 use crate::{
-    alerting::{AlertSettings, AlertsSection, InhibitSpec, ReceiverSpec, compile_inhibit_rules},
+    alerting::{
+        AlertSettings, AlertsSection, InhibitSpec, REPEAT_INTERVAL_BOUNDS, ReceiverSpec,
+        compile_inhibit_rules,
+    },
     api::{HttpSection, https::HttpTls},
     ingest::IngestSection,
     node::NodeSection,
@@ -164,6 +167,10 @@ pub struct ServeFile {
     #[arg(long, value_name = "DURATION")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group_wait: Option<String>,
+    /// How often a still-firing alert is told again, for receivers that set none (Alertmanager's repeat_interval; e.g. 4h).
+    #[arg(long, value_name = "DURATION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeat_interval: Option<String>,
     /// The dashboard's address as people reach it, for links in notifications.
     #[arg(long, value_name = "URL")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -209,6 +216,7 @@ impl ServeFile {
             public_bandwidth_mbps: Some(1_000),
             alert_interval: Some("5s".into()),
             group_wait: Some("30s".into()),
+            repeat_interval: Some("4h".into()),
             alert_external_url: None,
             alert_loopback_http: Some(false),
             receivers: None,
@@ -246,6 +254,7 @@ impl ServeFile {
             public_bandwidth_mbps: self.public_bandwidth_mbps.or(lower.public_bandwidth_mbps),
             alert_interval: self.alert_interval.or(lower.alert_interval),
             group_wait: self.group_wait.or(lower.group_wait),
+            repeat_interval: self.repeat_interval.or(lower.repeat_interval),
             alert_external_url: self.alert_external_url.or(lower.alert_external_url),
             alert_loopback_http: self.alert_loopback_http.or(lower.alert_loopback_http),
             receivers: self.receivers.or(lower.receivers),
@@ -406,6 +415,16 @@ impl ServeConfig {
             }
             None => Duration::from_secs(30),
         };
+        let repeat_interval = duration(
+            "repeat_interval",
+            file.repeat_interval.as_deref(),
+            &mut problems,
+        )
+        .unwrap_or(Duration::from_secs(4 * 3600));
+        let (least, most) = REPEAT_INTERVAL_BOUNDS;
+        if !(least..=most).contains(&repeat_interval) {
+            problems.push("repeat_interval: from 1s to 30 days".into());
+        }
         let loopback_http = file.alert_loopback_http.unwrap_or(false);
         let receivers = file.receivers.clone().unwrap_or_default();
         for spec in &receivers {
@@ -436,6 +455,7 @@ impl ServeConfig {
             loopback_http,
             receivers,
             inhibit_rules,
+            repeat_interval,
         };
         if let (Some(raw), Some(rollup)) = (raw_retention, rollup_retention)
             && rollup < raw

@@ -620,28 +620,32 @@ impl HostEntry {
         // log; Iluvatar's NVML-compatible library gives them too): an index
         // names one of those devices, not another vendor's of the same index.
         let xid_vendor = |v: &str| matches!(v, "nvidia" | "iluvatar");
-        index
-            .and_then(|i| {
-                vitals
-                    .gpus
-                    .iter()
-                    .find(|g| g.index == i && xid_vendor(g.vendor))?
-                    .uuid
-                    .clone()
-            })
-            .or_else(|| {
-                let gpus = &inventory?.gpus;
-                let by_pci = gpus
-                    .iter()
-                    .find(|g| pci.is_some() && g.pci_bus_id.as_deref() == pci);
-                let by_index = || {
-                    index.and_then(|i| {
-                        gpus.iter()
-                            .find(|g| g.index == i && xid_vendor(g.vendor.as_str()))
-                    })
-                };
-                by_pci.or_else(by_index)?.uuid.clone()
-            })
+        // The PCI address first: NVIDIA's and Iluvatar's cards may both be
+        // device 0 of their own library.
+        let by_pci = || {
+            inventory?
+                .gpus
+                .iter()
+                .find(|g| pci.is_some() && g.pci_bus_id.as_deref() == pci)?
+                .uuid
+                .clone()
+        };
+        let by_index = |i: u32| {
+            vitals
+                .gpus
+                .iter()
+                .find(|g| g.index == i && xid_vendor(g.vendor))
+                .and_then(|g| g.uuid.clone())
+                .or_else(|| {
+                    inventory?
+                        .gpus
+                        .iter()
+                        .find(|g| g.index == i && xid_vendor(g.vendor.as_str()))?
+                        .uuid
+                        .clone()
+                })
+        };
+        by_pci().or_else(|| index.and_then(by_index))
     }
 
     /// The host's inventory changed: its fabric and figures follow. A new

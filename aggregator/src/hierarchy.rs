@@ -32,9 +32,18 @@ pub fn may_adopt(parent: Role, child: Role) -> Result<(), Text> {
         (Role::Industry, _) => Err(Text::new("check.hierarchy.industry_leaf")),
         (_, Role::National) => Err(Text::new("check.hierarchy.national_root")),
         (p, c) => Err(Text::new("check.hierarchy.ranks")
-            .arg("parent", p.as_str())
-            .arg("child", c.as_str())),
+            .arg_text("parent", role_text(p))
+            .arg_text("child", role_text(c))),
     }
+}
+
+/// A node's role in the reader's words (the English is the role's name).
+fn role_text(role: Role) -> Text {
+    Text::new(match role {
+        Role::National => "national",
+        Role::Regional => "regional",
+        Role::Industry => "industry_node",
+    })
 }
 
 /// Checks what a join token names: a province code for a regional node,

@@ -147,6 +147,17 @@ impl Text {
         Self::new("plain").arg("text", words)
     }
 
+    /// The catalog's words for `key`, or `fallback` as it is where the
+    /// catalog has none (a state a newer version wrote).
+    pub fn key_or_plain(key: &str, fallback: &str) -> Self {
+        let text = Self::new(key);
+        if text.known() {
+            text
+        } else {
+            Self::plain(fallback)
+        }
+    }
+
     /// Is the key in the catalog?
     pub fn known(&self) -> bool {
         CATALOG.contains_key(&self.key)

@@ -44,6 +44,9 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// A claim lapses this long after its last renewal: a dead replica's
 /// deliveries pass to another within about this (plus a poll).
 const CLAIM_LEASE_MS: u64 = 5_000;
+/// How often an inhibited notification is looked at again.
+const INHIBITED_RECHECK_MS: u64 = 5_000;
+
 /// How often a sender renews its claims while it holds them.
 const RENEW: Duration = Duration::from_secs(1);
 /// Retries stop this long after the transition.
@@ -225,24 +228,34 @@ async fn drain(
                 .await?;
             continue;
         }
-        // Muted now: by a silence, or by a firing alert an inhibition rule names.
-        let muted = (!resolved)
-            .then(|| {
-                alerts::silencing(&silences, &c.alert.labels)
-                    .map(|id| format!("silenced by silence {id}"))
-                    .or_else(|| {
-                        inhibiting(
-                            inhibit_rules,
-                            open.iter().map(|(id, labels)| (*id, labels)),
-                            (c.alert.id, &c.alert.labels),
-                        )
-                        .map(|id| format!("inhibited by alert {id}"))
-                    })
-            })
-            .flatten();
-        if let Some(why) = muted {
+        // A test is sent whatever mutes alerts: that is what it tests.
+        let mutable = !resolved && c.alert.rule != alerts::TEST_RULE;
+        if mutable && let Some(id) = alerts::silencing(&silences, &c.alert.labels) {
             store
-                .finish_deliveries(&[c.delivery_id], "suppressed", &why, now)
+                .finish_deliveries(
+                    &[c.delivery_id],
+                    "suppressed",
+                    &format!("silenced by silence {id}"),
+                    now,
+                )
+                .await?;
+            continue;
+        }
+        // Inhibited: held, not dropped. As in Alertmanager, it is told once
+        // the alert inhibiting it resolves, if it still fires then.
+        if mutable
+            && let Some(id) = inhibiting(
+                inhibit_rules,
+                open.iter().map(|(id, labels)| (*id, labels)),
+                (c.alert.id, &c.alert.labels),
+            )
+        {
+            store
+                .defer_delivery(
+                    c.delivery_id,
+                    now + INHIBITED_RECHECK_MS,
+                    &format!("inhibited by alert {id}"),
+                )
                 .await?;
             continue;
         }

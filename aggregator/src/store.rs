@@ -220,7 +220,18 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0017-sqlite.sql"),
         include_str!("../migrations/0017-postgres.sql"),
     ),
+    (
+        18,
+        include_str!("../migrations/0018-sqlite.sql"),
+        include_str!("../migrations/0018-postgres.sql"),
+    ),
 ];
+
+/// A review's state (a registration's, a child node's) in the reader's
+/// words; the English is the state as stored.
+pub fn review_state(state: &str) -> Text {
+    Text::key_or_plain(&format!("review_state.{state}"), state)
+}
 
 /// Ids written into a query's `IN (…)`: integers from this node's own
 /// catalog or rows, so nothing a caller typed reaches the SQL.

@@ -151,7 +151,10 @@ fn an_organisation_registers_is_reviewed_and_enrolls_its_own_host(backend: Backe
     let (status, problem) = read_zh("POST", "/api/v1/alerts/not-a-number/ack", None);
     assert_eq!(
         (status, &problem["detail"]),
-        (404, &json!("“not-a-number”不是有效的告警 id（id 为整数）")),
+        (
+            404,
+            &json!("“not-a-number”不是有效的告警编号（编号为整数）")
+        ),
         "{problem}"
     );
     assert!(

@@ -75,6 +75,31 @@ fn a_silent_host_is_told_once_signed_and_its_return_resolves_it_once(backend: Ba
     assert!(!receiver.to_string().contains("webhook-secret"));
     assert_eq!(receiver["url"], format!("http://{}/…", hook.addr));
     assert_eq!(receiver["signed"], true);
+    // A receiver reminded every second while an alert fires (the others
+    // keep the node's 4 h).
+    let reminded = Receiver::start("{}");
+    let (status, body) = call(
+        &node,
+        "POST",
+        "/api/v1/receivers",
+        Some(
+            json!({"name": "reminded", "kind": "webhook", "url": reminded.url("/"), "repeat_interval": "1s"}),
+        ),
+    );
+    assert_eq!(
+        (status, &body["repeat_interval_ms"]),
+        (201, &json!(1000)),
+        "{body}"
+    );
+    let (status, body) = call(
+        &node,
+        "POST",
+        "/api/v1/receivers",
+        Some(
+            json!({"name": "nagging", "kind": "webhook", "url": reminded.url("/"), "repeat_interval": "1ms"}),
+        ),
+    );
+    assert_eq!(status, 422, "{body}");
 
     let join = node.join_string(None);
     let mut agent = Agent::join_as(
@@ -93,11 +118,12 @@ fn a_silent_host_is_told_once_signed_and_its_return_resolves_it_once(backend: Ba
     // A receiver added while the alert fires is told of it too (as after
     // an Alertmanager reload), and later of its resolution.
     let late = Receiver::start("{}");
+    // Named in Chinese, as staff name them.
     let (status, body) = call(
         &node,
         "POST",
         "/api/v1/receivers",
-        Some(json!({"name": "late-hook", "kind": "webhook", "url": late.url("/")})),
+        Some(json!({"name": "运维-后到", "kind": "webhook", "url": late.url("/")})),
     );
     assert_eq!(status, 201, "{body}");
     wait_until(WAIT, "the late receiver told of the firing alert", || {
@@ -142,10 +168,18 @@ fn a_silent_host_is_told_once_signed_and_its_return_resolves_it_once(backend: Ba
     assert_eq!(status, 200, "{acked}");
     assert_eq!(acked["acked_by"], "admin-token");
 
+    wait_until(WAIT, "two reminders", || {
+        told(&reminded, "host_silent").len() >= 3
+    });
+
     agent.run();
     wait_until(WAIT, "the resolution at both receivers", || {
         told(&hook, "host_silent") == ["firing", "resolved"]
             && told(&late, "host_silent") == ["firing", "resolved"]
+    });
+    // Reminded while it fired, told once of its end, and nothing after.
+    wait_until(WAIT, "the resolution at the reminded receiver", || {
+        told(&reminded, "host_silent").last().map(String::as_str) == Some("resolved")
     });
     let id = receiver["id"].as_i64().unwrap();
     // Each attempt is recorded just after its answer came back.
@@ -204,6 +238,19 @@ fn a_silent_host_is_told_once_signed_and_its_return_resolves_it_once(backend: Ba
     );
     let (status, _) = call(&node, "POST", "/api/v1/receivers/999999/test", None);
     assert_eq!(status, 404);
+    // The test notification has come and gone since the resolution: no
+    // reminder followed it.
+    let reminders = told(&reminded, "host_silent");
+    assert_eq!(
+        reminders.iter().filter(|s| *s == "resolved").count(),
+        1,
+        "{reminders:?}"
+    );
+    assert_eq!(
+        reminders.last().map(String::as_str),
+        Some("resolved"),
+        "{reminders:?}"
+    );
 }
 
 #[test]
@@ -953,7 +1000,7 @@ fn a_broken_sensor_is_one_data_problem_not_a_temperature_alert() {
     assert_eq!(h100["total"], 2, "{summary}");
 
     // An XID on the card with the broken sensor: open, inhibited by the
-    // data problem, and its notification suppressed, not sent.
+    // data problem, its notification held.
     std::fs::write(&xids, "0 13\n").unwrap();
     let problem_id = problems[0]["id"].clone();
     wait_until(WAIT, "the XID inhibited", || {
@@ -961,18 +1008,41 @@ fn a_broken_sensor_is_one_data_problem_not_a_temperature_alert() {
             .iter()
             .any(|a| a["rule"] == "gpu_xid" && a["inhibited_by"] == problem_id)
     });
-    wait_until(WAIT, "its notification suppressed", || {
-        let (_, receivers) = call(&node, "GET", "/api/v1/receivers", None);
-        receivers["receivers"][0]["deliveries"]["suppressed"] == 1
+    // A test notification after it: by the time it arrives, the sender
+    // has looked at the XID's notification (an older one) and held it.
+    let id = receiver["id"].as_i64().unwrap();
+    let (status, _) = call(&node, "POST", &format!("/api/v1/receivers/{id}/test"), None);
+    assert_eq!(status, 202);
+    wait_until(WAIT, "the test told", || {
+        told(&hook, "receiver_test") == ["firing"]
     });
-    wait_until(WAIT, "the data problem told", || {
-        told(&hook, "reading_implausible") == ["firing"]
-    });
+    assert_eq!(told(&hook, "reading_implausible"), ["firing"]);
     assert_eq!(told(&hook, "gpu_xid"), Vec::<String>::new());
+    let (_, receivers) = call(&node, "GET", "/api/v1/receivers", None);
+    assert_eq!(
+        receivers["receivers"][0]["deliveries"]["pending"], 1,
+        "held, not dropped: {receivers}"
+    );
     // The rule is listed after the built-in one.
     let (_, rules) = call(&node, "GET", "/api/v1/rules", None);
     let inhibit = rules["inhibit_rules"].as_array().unwrap();
     assert_eq!(inhibit.len(), 2, "{rules}");
     assert_eq!(inhibit[0]["built_in"], true);
     assert_eq!(inhibit[1]["target_matchers"][0], "alertname=\"gpu_xid\"");
+
+    // The sensor mended: the data problem resolves, and the XID, still
+    // firing, is told then (as Alertmanager tells an alert no longer
+    // inhibited).
+    std::fs::write(&xids, "").unwrap();
+    agent.stop();
+    agent
+        .env
+        .retain(|(k, _)| k != "SUANLI_STANDIN_GPU0_CELSIUS");
+    agent.run();
+    wait_until(WAIT, "the XID told once nothing inhibits it", || {
+        told(&hook, "gpu_xid") == ["firing"]
+    });
+    wait_until(WAIT, "the data problem's end told", || {
+        told(&hook, "reading_implausible") == ["firing", "resolved"]
+    });
 }

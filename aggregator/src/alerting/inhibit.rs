@@ -44,6 +44,10 @@ impl InhibitRule {
     /// Compiles `spec`; the error names the bad matcher.
     pub fn compile(spec: InhibitSpec, built_in: bool) -> Result<Self, String> {
         let side = |which: &str, texts: &[String]| {
+            // Alertmanager reads an empty side as every alert.
+            if texts.is_empty() {
+                return Ok(Matchers::any());
+            }
             let matchers = texts
                 .iter()
                 .map(|t| parse_matcher(t))

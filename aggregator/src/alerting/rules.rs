@@ -624,13 +624,17 @@ pub fn host_observations(host: &HostEntry, now_ms: u64, out: &mut Vec<Observatio
         // threshold alert: the reading is not in the figures.
         for bad in &v.implausible {
             let field = Text::new(&format!("reading.{}", bad.field));
-            let (subject, resource, summary) = match &bad.uuid {
-                Some(uuid) => (
-                    format!("{uuid}/{}", bad.field),
-                    resource_of(uuid),
-                    Text::new("alert.reading_implausible_gpu").arg("gpu", GpuNo(bad.index)),
+            let (subject, resource, summary) = match (&bad.uuid, bad.index) {
+                (uuid, Some(index)) => (
+                    // A card without a UUID is still a card, by its index.
+                    match uuid {
+                        Some(uuid) => format!("{uuid}/{}", bad.field),
+                        None => format!("gpu{index}/{}", bad.field),
+                    },
+                    uuid.as_deref().and_then(resource_of),
+                    Text::new("alert.reading_implausible_gpu").arg("gpu", GpuNo(Some(index))),
                 ),
-                None => (
+                (_, None) => (
                     bad.field.to_owned(),
                     None,
                     Text::new("alert.reading_implausible_host"),

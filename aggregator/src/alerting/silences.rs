@@ -36,6 +36,11 @@ enum MatchOp {
 }
 
 impl Matchers {
+    /// No matcher: every alert matches (an inhibition rule's side left empty).
+    pub fn any() -> Self {
+        Self(Vec::new())
+    }
+
     /// Compiles matchers; the error names the bad one.
     pub fn compile(matchers: &[Matcher]) -> Result<Self, String> {
         if matchers.is_empty() {

@@ -547,12 +547,13 @@ fn schemas() -> Value {
             "reason": words(500),
         })),
         "NewReceiver": object(&["name", "kind", "url"], json!({
-            "name": {"type": "string", "maxLength": 64, "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+            "name": {"type": "string", "minLength": 1, "maxLength": 64, "description": "letters of any script (运维-钉钉), digits and . _ -"},
             "kind": {"enum": alerting::RECEIVER_KINDS},
             "url": {"type": "string", "format": "uri", "maxLength": 2000, "description": "https; plain http only to loopback where the node allows it. email: smtp+starttls://[user@]host[:587]?to=a@x,b@y[&from=…] or smtps://…:465 (smtp:// only to a loopback relay); the password is the secret"},
             "secret": {"type": "string", "minLength": 1, "maxLength": 500, "description": "DingTalk or Feishu signing secret (required for them); the webhook's HMAC key; the SMTP password. Never shown again."},
             "mentions": {"type": "array", "maxItems": 20, "items": {"type": "string", "maxLength": 20, "pattern": "^[0-9+]{5,20}$"}, "description": "mobile numbers to @ (DingTalk, WeCom)"},
             "min_severity": {"enum": ["info", "warning", "critical"]},
+            "repeat_interval": {"type": "string", "maxLength": 32, "description": "how often a still-firing alert is told again, from 1s to 30 days (e.g. 4h; Alertmanager's repeat_interval); the node's repeat_interval when not given"},
             "provider": provider_code("administrator only: the provider whose hosts it serves"),
         })),
         "Transfer": object(&["provider"], json!({

@@ -146,8 +146,12 @@ impl Message<'_> {
                         "startsAt": rfc3339(a.started_at_ms),
                         "generatorURL": self.generator_url(a),
                     });
-                    if let (true, Some(end)) = (resolved, a.resolved_at_ms) {
-                        alert["endsAt"] = json!(rfc3339(end));
+                    match (resolved, a.resolved_at_ms) {
+                        (true, Some(end)) => alert["endsAt"] = json!(rfc3339(end)),
+                        // Over before its firing was sent (a test notification):
+                        // Alertmanager shows it a few minutes, then lets it end.
+                        (false, Some(end)) => alert["endsAt"] = json!(rfc3339(end + 300_000)),
+                        _ => {}
                     }
                     alert
                 })

@@ -13,7 +13,8 @@ use super::{Actor, ServiceError, audit, own_provider};
 use crate::{
     alerting::{
         self, MAX_MATCHERS, MailSecurity, MailTarget, Matcher, Matchers, NodeFigures,
-        RECEIVER_KINDS, ReceiverKind as Kind, ReceiverSpec, Tracker, Transition, inhibiting,
+        RECEIVER_KINDS, REPEAT_INTERVAL_BOUNDS, ReceiverKind as Kind, ReceiverSpec, Tracker,
+        Transition, inhibiting,
     },
     auth::{Principal, Role},
     check::{Check, FieldProblem, Invalid},
@@ -121,6 +122,13 @@ impl Evaluator {
                     }
                 }
             }
+        }
+        let reminders = node
+            .store
+            .schedule_repeats(now, node.settings.alerts.repeat_interval.as_millis() as u64)
+            .await?;
+        if reminders > 0 {
+            debug!(reminders, "reminders due");
         }
         Ok(recorded)
     }
@@ -478,13 +486,26 @@ fn loopback(host: &str) -> bool {
 /// needs, sane mentions. Every problem at once.
 pub fn check_receiver(spec: &ReceiverSpec, loopback_http: bool) -> Result<(), Invalid> {
     let mut check = Check::default();
-    let name_ok = (1..=64).contains(&spec.name.len())
+    // Letters of any script: staff name receivers in Chinese (运维-钉钉).
+    let name_ok = (1..=64).contains(&spec.name.chars().count())
         && spec
             .name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            .all(|c| c.is_alphanumeric() || "._-".contains(c));
     if !name_ok {
         check.fail_text("name", Text::new("check.alerts.receiver_name"));
+    }
+    if let Some(text) = &spec.repeat_interval {
+        let (least, most) = REPEAT_INTERVAL_BOUNDS;
+        let ok = spec
+            .repeat_interval_ms()
+            .is_some_and(|ms| (least.as_millis()..=most.as_millis()).contains(&u128::from(ms)));
+        if !ok {
+            check.fail_text(
+                "repeat_interval",
+                Text::new("check.alerts.repeat_interval").arg("value", text),
+            );
+        }
     }
     let kind = Kind::parse(&spec.kind);
     if kind.is_none() {
@@ -574,6 +595,7 @@ pub async fn create_receiver(
                 provider_id,
                 declared: false,
                 created_by: who.actor.clone(),
+                repeat_interval_ms: spec.repeat_interval_ms(),
             },
             group_wait_ms(node),
         )
@@ -669,7 +691,7 @@ pub async fn test_receiver(node: &Node, who: &Principal, id: i64) -> Result<i64,
 }
 
 /// The rule name a test notification carries: no rule of the node's.
-const TEST_RULE: &str = "receiver_test";
+pub const TEST_RULE: &str = "receiver_test";
 
 /// Makes the receivers declared in the config file the declared ones:
 /// new ones added, changed ones replaced, removed ones deleted.
@@ -683,6 +705,7 @@ pub async fn declare_receivers(node: &Node, specs: &[ReceiverSpec]) -> Result<()
             && r.secret == s.secret
             && r.mentions == s.mentions
             && r.min_severity == s.min_severity.clone().unwrap_or_else(|| "warning".into())
+            && r.repeat_interval_ms == s.repeat_interval_ms()
     };
     for r in existing.iter().filter(|r| r.declared) {
         if !specs.iter().any(|s| same(r, s)) {
@@ -705,6 +728,7 @@ pub async fn declare_receivers(node: &Node, specs: &[ReceiverSpec]) -> Result<()
                     provider_id: None,
                     declared: true,
                     created_by: "config".into(),
+                    repeat_interval_ms: s.repeat_interval_ms(),
                 },
                 group_wait_ms(node),
             )

@@ -12,6 +12,7 @@ use suanli_protocol::{
 };
 
 use super::{Actor, ServiceError, Source, audit};
+use crate::store::review_state;
 use crate::{
     auth,
     check::{Check, FieldProblem, Invalid},
@@ -130,7 +131,7 @@ pub async fn approve(
         return Err(ServiceError::Conflict(
             Text::new("error.nodes.already")
                 .arg("id", id)
-                .arg("state", &child.state),
+                .arg_text("state", review_state(&child.state)),
         ));
     }
     let prefix = hierarchy::child_prefix(&own_prefix, &child.segment)

@@ -132,6 +132,8 @@ pub struct ReceiverRow {
     pub declared: bool,
     pub created_by: String,
     pub created_at_ms: i64,
+    /// Its own reminder interval; `None`: the node's `repeat_interval`.
+    pub repeat_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -145,11 +147,14 @@ pub struct NewReceiver {
     pub provider_id: Option<i64>,
     pub declared: bool,
     pub created_by: String,
+    /// Reminders of a still-firing alert at this interval; `None`: the node's.
+    pub repeat_interval_ms: Option<u64>,
 }
 
 macro_rules! receiver_columns {
     () => {
-        "id, name, kind, url, secret, mentions, min_severity, provider_id, declared, created_by, created_at_ms"
+        "id, name, kind, url, secret, mentions, min_severity, provider_id, declared, created_by, created_at_ms, \
+         repeat_interval_ms"
     };
 }
 
@@ -167,6 +172,7 @@ fn receiver_from_row(r: &AnyRow) -> Result<ReceiverRow, sqlx::Error> {
         declared: r.try_get::<i64, _>(8)? != 0,
         created_by: r.try_get(9)?,
         created_at_ms: r.try_get(10)?,
+        repeat_interval_ms: r.try_get::<Option<i64>, _>(11)?.map(|ms| ms.max(0) as u64),
     })
 }
 
@@ -352,6 +358,55 @@ impl Store {
         Ok(id)
     }
 
+    /// Reminders, as Alertmanager's `repeat_interval`: each receiver told
+    /// of an alert still open is told again once its interval (its own, or
+    /// `default_repeat_ms`) has passed since it was last told (its firing
+    /// notification, then its reminder). Every replica may run this: a
+    /// reminder is one row per alert and receiver, made pending once.
+    /// Returns how many reminders fell due.
+    pub async fn schedule_repeats(
+        &self,
+        now_ms: u64,
+        default_repeat_ms: u64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let first = sqlx::query(
+            "INSERT INTO deliveries (alert_id, receiver_id, transition, state, due_at_ms, attempts) \
+             SELECT f.alert_id, f.receiver_id, 'repeat', 'pending', $1, 0 \
+             FROM deliveries f JOIN alerts a ON a.id = f.alert_id \
+             JOIN receivers r ON r.id = f.receiver_id \
+             WHERE f.transition = 'firing' AND f.state = 'sent' AND a.resolved_at_ms IS NULL \
+             AND r.deleted_at_ms IS NULL \
+             AND f.done_at_ms + COALESCE(r.repeat_interval_ms, $2) <= $1 \
+             AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.alert_id = f.alert_id \
+               AND x.receiver_id = f.receiver_id AND x.transition = 'repeat') \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(int(now_ms))
+        .bind(int(default_repeat_ms))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        // Told, or tried and given up on, or muted: a reminder is owed again.
+        let again = sqlx::query(
+            "UPDATE deliveries SET state = 'pending', due_at_ms = $1, attempts = 0, outcome = NULL, \
+             done_at_ms = NULL, claimed_until_ms = NULL, claimed_by = NULL \
+             WHERE id IN (SELECT d.id FROM deliveries d JOIN alerts a ON a.id = d.alert_id \
+               JOIN receivers r ON r.id = d.receiver_id \
+               WHERE d.transition = 'repeat' AND d.state IN ('sent', 'failed', 'suppressed') \
+               AND a.resolved_at_ms IS NULL \
+               AND r.deleted_at_ms IS NULL \
+               AND d.done_at_ms + COALESCE(r.repeat_interval_ms, $2) <= $1)",
+        )
+        .bind(int(now_ms))
+        .bind(int(default_repeat_ms))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(first + again)
+    }
+
     /// Resolves the open alert of `fingerprint`, once. Every receiver that
     /// got (or is getting) its firing notification gets a resolved one; a
     /// firing notification not yet sent is dropped instead: the alert came
@@ -381,6 +436,15 @@ impl Store {
             "UPDATE deliveries SET state = 'superseded', outcome = 'resolved before it was sent', done_at_ms = $1 \
              WHERE alert_id = $2 AND transition = 'firing' AND state = 'pending' AND attempts = 0 \
              AND claimed_by IS NULL",
+        )
+        .bind(int(now_ms))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        // A reminder still to send says nothing true any more.
+        sqlx::query(
+            "UPDATE deliveries SET state = 'superseded', outcome = 'resolved before it was sent', done_at_ms = $1 \
+             WHERE alert_id = $2 AND transition = 'repeat' AND state = 'pending'",
         )
         .bind(int(now_ms))
         .bind(id)
@@ -472,7 +536,8 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query(
             "INSERT INTO receivers (name, kind, url, secret, mentions, min_severity, provider_id, declared, \
-             created_by, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+             created_by, created_at_ms, repeat_interval_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
         )
         .bind(&new.name)
         .bind(&new.kind)
@@ -484,6 +549,7 @@ impl Store {
         .bind(i64::from(new.declared))
         .bind(&new.created_by)
         .bind(int(now))
+        .bind(new.repeat_interval_ms.map(int))
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| match &e {
@@ -675,6 +741,21 @@ impl Store {
     }
 
     /// Ends deliveries: `sent`, `suppressed` (silenced), `failed` (gave up).
+    /// Gives a claimed delivery back, pending, to be looked at again at
+    /// `due_ms`, saying why it waits.
+    pub async fn defer_delivery(&self, id: i64, due_ms: u64, why: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE deliveries SET due_at_ms = $2, outcome = $3, claimed_until_ms = NULL, claimed_by = NULL \
+             WHERE id = $1 AND state = 'pending'",
+        )
+        .bind(id)
+        .bind(int(due_ms))
+        .bind(why)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn finish_deliveries(
         &self,
         ids: &[i64],

@@ -465,7 +465,7 @@ impl Store {
             Ok(c) => StoreError::Conflict(
                 Text::new("error.nodes.already")
                     .arg("id", id)
-                    .arg("state", c.state),
+                    .arg_text("state", review_state(&c.state)),
             ),
             Err(e) => e,
         }
@@ -519,7 +519,7 @@ impl Store {
                 Ok(c) => StoreError::Conflict(
                     Text::new("error.hierarchy.not_approved")
                         .arg("id", id)
-                        .arg("state", c.state),
+                        .arg_text("state", review_state(&c.state)),
                 ),
                 Err(e) => e,
             });

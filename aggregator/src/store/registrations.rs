@@ -155,7 +155,7 @@ impl Store {
             return Err(StoreError::Conflict(
                 Text::new("error.store.registration_reviewed")
                     .arg("id", id)
-                    .arg("state", &registration.state),
+                    .arg_text("state", review_state(&registration.state)),
             ));
         }
         let account_id: i64 = row.try_get(15)?;

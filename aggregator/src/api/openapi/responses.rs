@@ -572,7 +572,7 @@ pub fn schemas() -> Value {
                 "summary": text, "started_at_ms": int, "resolved_at_ms": opt_int,
                 "acked_by": opt_text, "acked_at_ms": opt_int,
                 "silenced_by": described(opt_int.clone(), "the silence muting this firing alert now: it is shown, not notified"),
-                "inhibited_by": described(opt_int.clone(), "the alert holding this open one now: its host's host_silent, while which it neither fires anew nor resolves"),
+                "inhibited_by": described(opt_int.clone(), "the firing alert inhibiting this open one now, by an inhibition rule (GET /api/v1/rules lists them; the built-in one: a silent host's host_silent over its other alerts); its notification waits until that alert resolves"),
             })),
         ),
         (
@@ -625,6 +625,7 @@ pub fn schemas() -> Value {
                     "scope": {"type": "string", "enum": ["provider", "node"]},
                     "mentions": texts,
                     "min_severity": text,
+                    "repeat_interval_ms": described(opt_int.clone(), "its own reminder interval; null: the node's repeat_interval"),
                     "declared": described(flag.clone(), "declared in the config file"),
                     "created_by": text, "created_at_ms": int,
                     "deliveries": {"type": "object", "additionalProperties": int, "description": "in the list only: deliveries by state"},
