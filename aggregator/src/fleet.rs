@@ -126,6 +126,13 @@ pub struct Implausible {
     pub raw: String,
 }
 
+/// Takes out memory `used` above what is installed, as `used > total`.
+fn more_than_installed(used: &mut Option<u64>, total: Option<u64>) -> Option<String> {
+    let total = total?;
+    used.take_if(|u| *u > total)
+        .map(|u| format!("{u} > {total}"))
+}
+
 /// Temperatures outside this range (°C) come from a broken sensor.
 const PLAUSIBLE_CELSIUS: std::ops::RangeInclusive<f64> = -50.0..=200.0;
 
@@ -175,59 +182,38 @@ impl Vitals {
     /// `implausible`.
     pub fn screen(&mut self) {
         let mut found = Vec::new();
-        let mut host = |field: &'static str, raw: String| {
+        let mut note = |uuid: Option<&String>, index, field, raw| {
             found.push(Implausible {
-                uuid: None,
-                index: None,
+                uuid: uuid.cloned(),
+                index,
                 field,
                 raw,
             });
         };
+        let celsius = |t: &f64| !PLAUSIBLE_CELSIUS.contains(t);
         if let Some(u) = self
             .cpu_utilization_percent
-            .filter(|u| !(0.0..=100.0).contains(u))
+            .take_if(|u| !(0.0..=100.0).contains(u))
         {
-            self.cpu_utilization_percent = None;
-            host("cpu_utilization_percent", u.to_string());
+            note(None, None, "cpu_utilization_percent", u.to_string());
         }
-        if let (Some(used), Some(total)) = (self.memory_used_bytes, self.memory_total_bytes)
-            && used > total
+        if let Some(raw) = more_than_installed(&mut self.memory_used_bytes, self.memory_total_bytes)
         {
-            self.memory_used_bytes = None;
-            host("memory_used_bytes", format!("{used} > {total}"));
+            note(None, None, "memory_used_bytes", raw);
         }
-        if let Some(t) = self
-            .temperature_celsius
-            .filter(|t| !PLAUSIBLE_CELSIUS.contains(t))
-        {
-            self.temperature_celsius = None;
-            host("temperature_celsius", t.to_string());
+        if let Some(t) = self.temperature_celsius.take_if(|t| celsius(t)) {
+            note(None, None, "temperature_celsius", t.to_string());
         }
         for g in &mut self.gpus {
-            let mut device = |field: &'static str, raw: String| {
-                found.push(Implausible {
-                    uuid: g.uuid.clone(),
-                    index: Some(g.index),
-                    field,
-                    raw,
-                });
-            };
-            if let Some(u) = g.utilization_percent.filter(|u| *u > 100) {
-                g.utilization_percent = None;
-                device("utilization_percent", u.to_string());
+            let (uuid, index) = (g.uuid.as_ref(), Some(g.index));
+            if let Some(u) = g.utilization_percent.take_if(|u| *u > 100) {
+                note(uuid, index, "utilization_percent", u.to_string());
             }
-            if let (Some(used), Some(total)) = (g.memory_used_bytes, g.memory_total_bytes)
-                && used > total
-            {
-                g.memory_used_bytes = None;
-                device("memory_used_bytes", format!("{used} > {total}"));
+            if let Some(raw) = more_than_installed(&mut g.memory_used_bytes, g.memory_total_bytes) {
+                note(uuid, index, "memory_used_bytes", raw);
             }
-            if let Some(t) = g
-                .temperature_celsius
-                .filter(|t| !PLAUSIBLE_CELSIUS.contains(&f64::from(*t)))
-            {
-                g.temperature_celsius = None;
-                device("temperature_celsius", t.to_string());
+            if let Some(t) = g.temperature_celsius.take_if(|t| celsius(&f64::from(*t))) {
+                note(uuid, index, "temperature_celsius", t.to_string());
             }
         }
         self.implausible = found;
